@@ -18,7 +18,7 @@ pub const HASH_SIZE: usize = 32;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; HASH_SIZE]);
 
-/// Why bytes or text could not be read as a [`Hash`].
+/// Why bytes or text could not be read as a [`Hash`](struct@Hash).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
     /// Raw bytes of the wrong length.
@@ -140,10 +140,7 @@ mod tests {
 
     #[test]
     fn empty_root_is_sha256_of_nothing() {
-        assert_eq!(
-            empty_root().to_hex(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(empty_root().to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]
@@ -186,7 +183,9 @@ mod tests {
     fn hex_is_strict() {
         let h = leaf_hash(b"y");
         assert_eq!(Hash::from_hex(&h.to_hex()).unwrap(), h);
-        assert!(Hash::from_hex(&h.to_hex().to_uppercase()).is_err() || h.to_hex() == h.to_hex().to_uppercase());
+        assert!(
+            Hash::from_hex(&h.to_hex().to_uppercase()).is_err() || h.to_hex() == h.to_hex().to_uppercase()
+        );
         assert!(Hash::from_hex(&h.to_hex()[1..]).is_err());
         assert!(Hash::from_hex(&format!("{}0", h.to_hex())).is_err());
         assert!(Hash::from_hex(&"g".repeat(64)).is_err());

@@ -17,8 +17,35 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod appender;
+pub mod checkpoint;
+pub mod cosignature;
+pub mod entries;
 pub mod hash;
+pub mod keys;
+pub mod memory;
+pub mod note;
+pub mod policy;
+pub mod proof;
 pub mod stored;
+pub mod tile_data;
+pub mod tile_reader;
+pub mod tiles;
+pub mod verify;
 
+pub mod bundle;
+pub mod encoding;
+pub mod witness;
+
+pub use appender::Appender;
+pub use checkpoint::Checkpoint;
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HASH_SIZE};
+pub use keys::{SignerKey, VerifierKey};
+pub use memory::MemoryHashStore;
+pub use note::{open_note, sign_note, Note, NoteSigner, NoteVerifier};
+pub use policy::Policy;
+pub use proof::{consistency_proof, inclusion_proof, tree_hash, ProofError};
 pub use stored::{HashReader, NodeId, ReadError};
+pub use tile_reader::{TileFetcher, TileHashReader};
+pub use tiles::{EntryBundle, Tile, TilePath};
+pub use verify::{root_from_inclusion_proof, verify_consistency, verify_inclusion, VerifyError};

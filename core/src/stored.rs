@@ -104,12 +104,7 @@ pub(crate) fn read_checked<R: HashReader + ?Sized>(
     let hashes = reader.read_hashes(ids)?;
     if hashes.len() != ids.len() {
         return Err(ReadError::Backend(
-            format!(
-                "hash reader returned {} hashes for {} requested",
-                hashes.len(),
-                ids.len()
-            )
-            .into(),
+            format!("hash reader returned {} hashes for {} requested", hashes.len(), ids.len()).into(),
         ));
     }
     Ok(hashes)

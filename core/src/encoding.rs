@@ -1,0 +1,58 @@
+//! Canonical text encodings shared by every C2SP format in the crate.
+//!
+//! Signed texts must have exactly one accepted spelling of each value: a
+//! second spelling ("007" for 7, base64 with stray bits) would let two
+//! different byte strings mean the same thing, which breaks byte-level
+//! comparison of checkpoints and makes equivocation harder to see.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+/// Parses an ASCII decimal with no sign and no leading zeroes (`0` itself is
+/// allowed), as required for tree sizes, indexes and timestamps by
+/// tlog-checkpoint, tlog-witness, tlog-proof and tlog-cosignature.
+pub fn parse_decimal_u64(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.is_empty() || b.len() > 20 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if b.len() > 1 && b[0] == b'0' {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Decodes standard padded base64 (RFC 4648 section 4), rejecting
+/// non-canonical trailing bits and missing padding.
+pub fn decode_base64_strict(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).ok()
+}
+
+/// Standard padded base64 (RFC 4648 section 4).
+pub fn encode_base64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_is_canonical() {
+        assert_eq!(parse_decimal_u64("0"), Some(0));
+        assert_eq!(parse_decimal_u64("20852163"), Some(20852163));
+        assert_eq!(parse_decimal_u64("18446744073709551615"), Some(u64::MAX));
+        for bad in ["", "00", "01", "+1", "-1", " 1", "1 ", "1.0", "18446744073709551616", "１"] {
+            assert_eq!(parse_decimal_u64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn base64_is_canonical() {
+        assert_eq!(decode_base64_strict("AQ=="), Some(vec![1]));
+        assert_eq!(decode_base64_strict("AR=="), None, "stray bits");
+        assert_eq!(decode_base64_strict("AQ"), None, "missing padding");
+        assert_eq!(decode_base64_strict("A-=="), None, "url alphabet");
+        assert_eq!(encode_base64(&[1]), "AQ==");
+    }
+}
