@@ -1,0 +1,175 @@
+//! The one place where every failure becomes an HTTP status.
+//!
+//! Handlers return `Result<_, ApiError>`; errors from the store, the
+//! sequencer and `custody-core` convert into [`ApiError`] with `?`, and
+//! `ApiError::status_code` (its `ResponseError` impl) decides the status for all of them. Keeping the
+//! mapping in one match means a new error variant cannot silently become a
+//! 500 in one handler and a 400 in another.
+//!
+//! Status rule (documented in docs/api.md):
+//! - 400: the request is malformed or contradicts itself (bad query, bad
+//!   tile path, `index >= size`, `old > new`, range too large);
+//! - 403: raw append is disabled;
+//! - 404: the log does not have it (yet): unknown route, entry or leaf hash,
+//!   a size beyond the durable tree, a tile beyond the published checkpoint;
+//! - 413: entry larger than the configured maximum;
+//! - 422: well-formed but unacceptable entry (empty);
+//! - 503: not available right now (no checkpoint yet, shutting down,
+//!   waiting for a checkpoint timed out);
+//! - 500: a bug or storage failure; details are logged, not hidden.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use custody_core::proof::ProofError;
+use custody_core::stored::ReadError;
+use custody_core::tile_data::TileDataError;
+use custody_core::tiles::TileError;
+
+use crate::sequencer::SequenceError;
+use crate::store::StoreError;
+
+/// Every error an HTTP handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed or self-contradictory request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The resource does not exist (yet).
+    #[error("{0}")]
+    NotFound(String),
+    /// The operation is disabled on this server.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Body larger than the entry size limit.
+    #[error("entry of {size} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Bytes sent (or announced), at least `max + 1`.
+        size: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// Well-formed but unacceptable input.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Temporarily unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Server-side failure.
+    #[error("{0}")]
+    Internal(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// Sequencing failed or was refused.
+    #[error("sequencer: {0}")]
+    Sequence(#[from] SequenceError),
+    /// A proof could not be built.
+    #[error("proof: {0}")]
+    Proof(#[from] ProofError),
+    /// A tile path or coordinate was rejected.
+    #[error("tile: {0}")]
+    Tile(#[from] TileError),
+    /// A tile body could not be built.
+    #[error("tile data: {0}")]
+    TileData(#[from] TileDataError),
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        ApiError::Unavailable("blocking thread pool is shut down".into())
+    }
+}
+
+fn read_status(e: &ReadError) -> StatusCode {
+    match e {
+        // Inside the durable/published size every hash exists; a missing
+        // one is corruption, not a client mistake.
+        ReadError::Missing(_) | ReadError::Unauthenticated(_) | ReadError::Backend(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+impl ApiError {
+    /// Short stable machine-readable code for the `error` field.
+    fn code(&self) -> &'static str {
+        match self.status_code() {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::PAYLOAD_TOO_LARGE => "entry_too_large",
+            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            _ => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Sequence(e) => match e {
+                SequenceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                SequenceError::Empty => StatusCode::UNPROCESSABLE_ENTITY,
+                SequenceError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                SequenceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::Proof(e) => match e {
+                ProofError::IndexOutOfRange { .. } | ProofError::SizeOrder { .. } => StatusCode::BAD_REQUEST,
+                ProofError::Read(r) => read_status(r),
+            },
+            ApiError::Tile(e) => match e {
+                TileError::BadPath(_) | TileError::Level(_) | TileError::Width(_) => StatusCode::BAD_REQUEST,
+                TileError::OutOfRange(_) | TileError::NotInTile { .. } => StatusCode::NOT_FOUND,
+                TileError::DataLength { .. } | TileError::Partial(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::TileData(e) => match e {
+                TileDataError::Tile(TileError::OutOfRange(_)) => StatusCode::NOT_FOUND,
+                TileDataError::Tile(_) => StatusCode::BAD_REQUEST,
+                TileDataError::Read(r) => read_status(r),
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "request failed");
+        }
+        HttpResponse::build(status)
+            .json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_mapping_for_every_source() {
+        let cases: Vec<(ApiError, u16)> = vec![
+            (ApiError::BadRequest("x".into()), 400),
+            (ApiError::TooLarge { size: 70000, max: 65535 }, 413),
+            (SequenceError::TooLarge { size: 2, max: 1 }.into(), 413),
+            (SequenceError::Empty.into(), 422),
+            (SequenceError::ShuttingDown.into(), 503),
+            (ProofError::IndexOutOfRange { index: 5, size: 5 }.into(), 400),
+            (ProofError::SizeOrder { old: 6, new: 5 }.into(), 400),
+            (TileError::BadPath("tile/x".into()).into(), 400),
+            (StoreError::Corrupt("bad".into()).into(), 500),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.status_code().as_u16(), want, "{err}");
+            let resp = err.error_response();
+            assert_eq!(resp.status().as_u16(), want);
+        }
+    }
+}

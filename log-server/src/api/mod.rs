@@ -1,0 +1,210 @@
+//! The HTTP API (actix-web): the C2SP tlog-tiles read path, proofs, entries,
+//! raw append, health and metrics. docs/api.md is the user-facing reference.
+//!
+//! Handlers are thin: they parse and cap input, run the blocking RocksDB
+//! work in `web::block` so the async workers never stall on disk, and return
+//! `Result<_, ApiError>` so every failure gets its status in one place
+//! ([`error`]).
+
+pub mod error;
+pub mod ops;
+pub mod proofs;
+pub mod read;
+pub mod write;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::Service as _;
+use actix_web::{web, HttpResponse};
+
+use crate::checkpointer::{Published, Publisher};
+use crate::metrics::Metrics;
+use crate::sequencer::SequencerHandle;
+use crate::store::Store;
+pub use error::ApiError;
+
+/// Bytes of full tiles and full entry bundles kept in memory. Full tiles
+/// never change, and the hottest ones (the right edge of the upper levels)
+/// are requested by every client verifying a new checkpoint.
+pub const DEFAULT_TILE_CACHE_BYTES: usize = 64 << 20;
+
+/// Everything a handler needs, shared by all workers.
+pub struct AppState {
+    /// Durable log state.
+    pub store: Arc<dyn Store>,
+    /// Submission side of the sequencer; also the durable tree size.
+    pub seq: SequencerHandle,
+    /// Published (policy-satisfying) checkpoints.
+    pub publisher: Publisher,
+    /// Process metrics.
+    pub metrics: Arc<Metrics>,
+    /// Whether `POST /entries` is enabled (`--allow-raw-append`).
+    pub allow_raw_append: bool,
+    /// Largest entry accepted by `POST /entries`.
+    pub max_entry_size: usize,
+    /// Cache of immutable full tiles and bundles.
+    pub tile_cache: TileCache,
+}
+
+impl AppState {
+    /// The newest published checkpoint, or 503 if none exists yet: clients
+    /// can verify nothing before the first one.
+    pub(crate) fn published(&self) -> Result<Arc<Published>, ApiError> {
+        self.publisher
+            .latest()
+            .ok_or_else(|| ApiError::Unavailable("no checkpoint has been published yet".into()))
+    }
+
+    /// Runs blocking store work on actix's blocking pool.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        web::block(move || f(store.as_ref())).await?
+    }
+}
+
+/// A bounded map of immutable resources (full tiles, full bundles) keyed by
+/// their canonical path. Eviction is arbitrary rather than LRU: the cache
+/// only has to keep the hot right edge warm, and any entry it drops is
+/// cheap to rebuild from RocksDB.
+pub struct TileCache {
+    max_bytes: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    bytes: usize,
+    map: HashMap<String, Arc<Vec<u8>>>,
+}
+
+impl TileCache {
+    /// A cache holding at most `max_bytes` of bodies (0 disables it).
+    pub fn new(max_bytes: usize) -> Self {
+        TileCache { max_bytes, inner: Mutex::new(CacheInner::default()) }
+    }
+
+    /// The cached body of `path`, if any.
+    pub fn get(&self, path: &str) -> Option<Arc<Vec<u8>>> {
+        self.inner.lock().ok()?.map.get(path).cloned()
+    }
+
+    /// Stores `body` for `path`, evicting other bodies to stay in budget.
+    pub fn put(&self, path: String, body: Arc<Vec<u8>>) {
+        if body.len() > self.max_bytes {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else { return };
+        while inner.bytes + body.len() > self.max_bytes {
+            let Some(victim) = inner.map.keys().next().cloned() else { break };
+            if let Some(old) = inner.map.remove(&victim) {
+                inner.bytes -= old.len();
+            }
+        }
+        inner.bytes += body.len();
+        if let Some(old) = inner.map.insert(path, body) {
+            inner.bytes -= old.len();
+        }
+    }
+}
+
+/// Registers every route and the JSON error handlers for malformed query
+/// strings and paths. Unknown routes get a JSON 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _req| ApiError::BadRequest(format!("bad query: {err}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _req| ApiError::BadRequest(format!("bad path: {err}")).into()),
+    )
+    .service(web::resource("/checkpoint").route(web::get().to(read::checkpoint)))
+    .service(web::resource("/tile/{tail:.*}").route(web::get().to(read::tile)))
+    .service(
+        web::resource("/entries")
+            .route(web::get().to(read::entry_range))
+            .route(web::post().to(write::append)),
+    )
+    .service(web::resource("/entries/{index}").route(web::get().to(read::entry)))
+    .service(web::resource("/proof/inclusion").route(web::get().to(proofs::inclusion)))
+    .service(web::resource("/proof/consistency").route(web::get().to(proofs::consistency)))
+    .service(web::resource("/proof/bundle").route(web::get().to(proofs::bundle)))
+    .service(web::resource("/health").route(web::get().to(ops::health)))
+    .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".into()))
+}
+
+/// Builds the HTTP server on an already bound listener. Each response is
+/// counted by status in the metrics. Signals are left to the caller, which
+/// stops the server gracefully through the returned handle.
+pub fn server(
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().app_data(state.clone()).configure(configure).wrap_fn(|req, srv| {
+            let metrics = req.app_data::<web::Data<AppState>>().map(|s| Arc::clone(&s.metrics));
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                if let Some(m) = metrics {
+                    m.inc_http(res.status().as_u16());
+                }
+                Ok(res)
+            }
+        })
+    })
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Parses a decimal query parameter strictly (no sign, no leading zeros).
+pub(crate) fn parse_u64(name: &str, value: &str) -> Result<u64, ApiError> {
+    custody_core::encoding::parse_decimal_u64(value).ok_or_else(|| {
+        ApiError::BadRequest(format!("{name} must be a canonical decimal integer, got {value:?}"))
+    })
+}
+
+/// Base64 of each hash, as proofs are rendered in JSON.
+pub(crate) fn hashes_b64(hashes: &[custody_core::Hash]) -> Vec<String> {
+    hashes.iter().map(|h| h.to_base64()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_cache_stays_within_budget() {
+        let cache = TileCache::new(100);
+        for i in 0..10 {
+            cache.put(format!("t{i}"), Arc::new(vec![0u8; 40]));
+            let inner = cache.inner.lock().unwrap();
+            assert!(inner.bytes <= 100);
+            assert_eq!(inner.bytes, inner.map.values().map(|v| v.len()).sum::<usize>());
+        }
+        assert!(cache.get("t9").is_some());
+        cache.put("big".into(), Arc::new(vec![0u8; 101]));
+        assert!(cache.get("big").is_none());
+    }
+
+    #[test]
+    fn decimals_are_strict() {
+        assert_eq!(parse_u64("i", "12").unwrap(), 12);
+        assert!(parse_u64("i", "012").is_err());
+        assert!(parse_u64("i", "-1").is_err());
+        assert!(parse_u64("i", "").is_err());
+    }
+}

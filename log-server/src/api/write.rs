@@ -1,0 +1,94 @@
+//! `POST /entries`: raw append of one entry's bytes.
+//!
+//! Off unless the server runs with `--allow-raw-append`: the registry puts
+//! authenticated statements in front of the sequencer, and a public raw
+//! append endpoint would let anyone fill the log. The body size is checked
+//! before it is read (announced `Content-Length`, then a capped read), so an
+//! oversize upload costs at most `max + 1` buffered bytes and changes nothing.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use custody_core::proof::inclusion_proof;
+use serde::Deserialize;
+
+use super::{hashes_b64, ApiError, AppState};
+
+/// How long `?wait=checkpoint` waits for a published checkpoint covering
+/// the entry before answering 503 (the entry stays durable and sequenced).
+pub const WAIT_FOR_CHECKPOINT: Duration = Duration::from_secs(30);
+
+/// Query of `POST /entries`.
+#[derive(Deserialize)]
+pub struct AppendQuery {
+    wait: Option<String>,
+}
+
+/// `POST /entries[?wait=checkpoint]`.
+pub async fn append(
+    req: HttpRequest,
+    query: web::Query<AppendQuery>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.allow_raw_append {
+        state.metrics.inc_rejected("raw_append_disabled");
+        return Err(ApiError::Forbidden(
+            "raw append is disabled on this server (start it with --allow-raw-append)".into(),
+        ));
+    }
+    let wait = match query.wait.as_deref() {
+        None => false,
+        Some("checkpoint") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("wait must be \"checkpoint\", got {other:?}")))
+        }
+    };
+    let max = state.max_entry_size;
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
+        let len = len.to_str().ok().and_then(|s| s.parse::<u64>().ok());
+        match len {
+            Some(len) if len > max as u64 => {
+                state.metrics.inc_rejected("too_large");
+                return Err(ApiError::TooLarge { size: usize::try_from(len).unwrap_or(usize::MAX), max });
+            }
+            Some(_) => {}
+            None => return Err(ApiError::BadRequest("malformed Content-Length".into())),
+        }
+    }
+    let body = match payload.to_bytes_limited(max).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return Err(ApiError::BadRequest(format!("reading body: {e}"))),
+        Err(_) => {
+            state.metrics.inc_rejected("too_large");
+            return Err(ApiError::TooLarge { size: max + 1, max });
+        }
+    };
+    if body.is_empty() {
+        state.metrics.inc_rejected("empty");
+        return Err(ApiError::Unprocessable("empty entries are not accepted".into()));
+    }
+    let ack = state.seq.submit(body.to_vec()).await?;
+    let mut out = serde_json::json!({
+        "index": ack.index,
+        "leaf_hash": ack.leaf_hash.to_base64(),
+        "duplicate": ack.duplicate,
+    });
+    if !wait {
+        return Ok(HttpResponse::Ok().json(out));
+    }
+    let published = state.publisher.wait_for(ack.index + 1, WAIT_FOR_CHECKPOINT).await.ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "entry {} is durable, but no checkpoint covering it was published within {} s",
+            ack.index,
+            WAIT_FOR_CHECKPOINT.as_secs()
+        ))
+    })?;
+    let (index, size) = (ack.index, published.size);
+    let proof = state.blocking(move |store| Ok(inclusion_proof(index, size, &store)?)).await?;
+    out["size"] = size.into();
+    out["checkpoint"] = String::from_utf8_lossy(&published.note).into_owned().into();
+    out["proof"] = hashes_b64(&proof).into();
+    Ok(HttpResponse::Ok().json(out))
+}

@@ -1,0 +1,156 @@
+//! Command line of `custody-log` (clap derive). Every flag can also come
+//! from a `CUSTODY_*` environment variable, so the server can be configured
+//! entirely from a container or systemd environment. Other tools (tests,
+//! the witness, the verifier) rely on these names: change them only with
+//! docs/api.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::checkpointer::CheckpointerConfig;
+use crate::sequencer::SequencerConfig;
+
+/// Custody transparency log server.
+#[derive(Debug, Parser)]
+#[command(name = "custody-log", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data directory: log key, verifier key and database. Prints
+    /// the verifier key.
+    Init(InitArgs),
+    /// Run the log server.
+    Serve(ServeArgs),
+    /// Check a stopped server's data directory; exit 0 healthy, 1
+    /// inconsistent, 2 error.
+    Fsck(FsckArgs),
+}
+
+/// `custody-log init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Data directory to create (must not already hold a log).
+    #[arg(long, env = "CUSTODY_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Checkpoint origin line, also the log key's name (e.g.
+    /// `log.example.com/custody`).
+    #[arg(long, env = "CUSTODY_ORIGIN")]
+    pub origin: String,
+}
+
+/// `custody-log serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory created by `init`.
+    #[arg(long, env = "CUSTODY_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, env = "CUSTODY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// C2SP tlog-policy file naming the witnesses and the quorum. Without
+    /// it the log-signed checkpoint is published alone.
+    #[arg(long, env = "CUSTODY_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Milliseconds between checkpoint signing rounds.
+    #[arg(long = "checkpoint-interval", env = "CUSTODY_CHECKPOINT_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_interval_ms: u64,
+    /// Most entries per durable batch.
+    #[arg(long, env = "CUSTODY_BATCH_MAX", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch_max: u64,
+    /// Longest wait (milliseconds) for a batch to fill after its first entry.
+    #[arg(long = "batch-wait", env = "CUSTODY_BATCH_WAIT_MS", default_value_t = 100)]
+    pub batch_wait_ms: u64,
+    /// Enable `POST /entries` (raw append; off by default).
+    #[arg(long, env = "CUSTODY_ALLOW_RAW_APPEND")]
+    pub allow_raw_append: bool,
+    /// Largest entry in bytes (at most 65535, the entry-bundle limit).
+    #[arg(long, env = "CUSTODY_MAX_ENTRY_SIZE", default_value_t = 65535,
+          value_parser = clap::value_parser!(u64).range(1..=65535))]
+    pub max_entry_size: u64,
+    /// Per-request timeout (milliseconds) of add-checkpoint calls.
+    #[arg(long = "witness-timeout", env = "CUSTODY_WITNESS_TIMEOUT_MS", default_value_t = 5000)]
+    pub witness_timeout_ms: u64,
+    /// Retries of a failed add-checkpoint call.
+    #[arg(long, env = "CUSTODY_WITNESS_RETRIES", default_value_t = 2)]
+    pub witness_retries: u32,
+}
+
+impl ServeArgs {
+    /// Sequencer settings from the flags.
+    pub fn sequencer_config(&self) -> SequencerConfig {
+        SequencerConfig {
+            batch_max: usize::try_from(self.batch_max).unwrap_or(usize::MAX),
+            batch_wait: Duration::from_millis(self.batch_wait_ms),
+            max_entry_size: self.max_entry_size(),
+        }
+    }
+
+    /// Checkpointer settings from the flags.
+    pub fn checkpointer_config(&self) -> CheckpointerConfig {
+        CheckpointerConfig {
+            interval: Duration::from_millis(self.checkpoint_interval_ms),
+            witness_timeout: Duration::from_millis(self.witness_timeout_ms),
+            witness_retries: self.witness_retries,
+        }
+    }
+
+    /// The entry size limit as `usize` (the range check keeps it <= 65535).
+    pub fn max_entry_size(&self) -> usize {
+        usize::try_from(self.max_entry_size).unwrap_or(custody_core::entries::MAX_ENTRY_SIZE)
+    }
+}
+
+/// `custody-log fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Data directory of a stopped server.
+    #[arg(long, env = "CUSTODY_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_serve_flags() {
+        let cli = Cli::try_parse_from([
+            "custody-log",
+            "serve",
+            "--data-dir",
+            "/tmp/x",
+            "--listen",
+            "127.0.0.1:0",
+            "--checkpoint-interval",
+            "100",
+            "--batch-wait",
+            "10",
+            "--allow-raw-append",
+        ])
+        .unwrap();
+        let Command::Serve(s) = cli.command else { panic!("not serve") };
+        assert!(s.allow_raw_append);
+        assert_eq!(s.checkpointer_config().interval, Duration::from_millis(100));
+        assert_eq!(s.sequencer_config().batch_wait, Duration::from_millis(10));
+        assert_eq!(s.max_entry_size(), 65535);
+        assert!(Cli::try_parse_from([
+            "custody-log",
+            "serve",
+            "--data-dir",
+            "d",
+            "--max-entry-size",
+            "70000"
+        ])
+        .is_err());
+    }
+}

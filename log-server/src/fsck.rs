@@ -1,0 +1,461 @@
+//! Offline consistency check of a stopped log's database (`custody-log fsck`).
+//!
+//! The entries are the ground truth: every stored hash, every leaf index row,
+//! the tree size and every published checkpoint must follow from them. The
+//! check recomputes all of it with the same [`Appender`] the sequencer uses,
+//! streaming the entries in chunks so memory stays bounded whatever the log
+//! size, and stops at the first inconsistency, naming where it is.
+
+use std::fmt;
+use std::path::Path;
+
+use custody_core::checkpoint::{open_checkpoint, Checkpoint};
+use custody_core::entries::MAX_ENTRY_SIZE;
+use custody_core::note::Note;
+use custody_core::proof::tree_hash;
+use custody_core::{leaf_hash, Appender, Hash, NodeId, VerifierKey};
+use rocksdb::IteratorMode;
+
+use crate::store::{
+    decode_u64, hash_key, parse_hash_key, RocksStore, StoreError, CF_CHECKPOINTS, CF_ENTRIES, CF_HASHES,
+    CF_LEAF_INDEX, CF_META, META_TREE_SIZE,
+};
+
+/// Entries recomputed per batched read of their stored hashes.
+const CHUNK: usize = 4096;
+/// Meta key of the newest signed (not necessarily published) checkpoint.
+const META_LATEST_SIGNED: &[u8] = b"latest_signed";
+
+/// What kind of inconsistency was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsckProblemKind {
+    /// A gap in the entries column family.
+    MissingEntry,
+    /// An entry that could never have been accepted (empty or oversize), or
+    /// whose bytes do not hash to the stored leaf hash.
+    BadEntry,
+    /// A stored hash the tree needs is absent.
+    MissingHash,
+    /// A stored hash differs from the one recomputed from the entries.
+    HashMismatch,
+    /// A stored hash for a subtree the tree does not have.
+    HashBeyondTree,
+    /// A leaf_index row is missing, wrong, or points outside the tree.
+    LeafIndex,
+    /// `meta tree_size` is malformed or differs from the entry count.
+    TreeSize,
+    /// A checkpoint does not parse, verify, or match the tree at its size.
+    Checkpoint,
+    /// A key or value of the wrong shape.
+    Malformed,
+}
+
+impl fmt::Display for FsckProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FsckProblemKind::MissingEntry => "missing entry",
+            FsckProblemKind::BadEntry => "bad entry",
+            FsckProblemKind::MissingHash => "missing stored hash",
+            FsckProblemKind::HashMismatch => "stored hash mismatch",
+            FsckProblemKind::HashBeyondTree => "stored hash beyond the tree",
+            FsckProblemKind::LeafIndex => "leaf index inconsistent",
+            FsckProblemKind::TreeSize => "tree size inconsistent",
+            FsckProblemKind::Checkpoint => "checkpoint inconsistent",
+            FsckProblemKind::Malformed => "malformed record",
+        })
+    }
+}
+
+/// The first inconsistency found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsckProblem {
+    /// Category, for programs.
+    pub kind: FsckProblemKind,
+    /// Where, for operators: "entry 17", "stored hash level 3 index 2",
+    /// "checkpoint at size 40", "meta tree_size", ...
+    pub location: String,
+    /// What was expected and what was found.
+    pub detail: String,
+}
+
+/// Outcome of [`fsck`]. Healthy exactly when `first_problem` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FsckReport {
+    /// Tree size recorded in `meta` (0 when absent or unreadable).
+    pub tree_size: u64,
+    /// Entries recomputed before the check finished or stopped.
+    pub checked_entries: u64,
+    /// Checkpoints (published ones and the latest signed one) verified.
+    pub checkpoints_checked: u64,
+    /// The first inconsistency, if any.
+    pub first_problem: Option<FsckProblem>,
+}
+
+impl FsckReport {
+    /// True when nothing inconsistent was found.
+    pub fn is_healthy(&self) -> bool {
+        self.first_problem.is_none()
+    }
+}
+
+impl fmt::Display for FsckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.first_problem {
+            None => write!(
+                f,
+                "ok: tree size {}, {} entries and every stored hash recomputed, {} checkpoints verified",
+                self.tree_size, self.checked_entries, self.checkpoints_checked
+            ),
+            Some(p) => write!(
+                f,
+                "INCONSISTENT: {} at {}: {} (tree size {}, {} entries checked, {} checkpoints checked)",
+                p.kind, p.location, p.detail, self.tree_size, self.checked_entries, self.checkpoints_checked
+            ),
+        }
+    }
+}
+
+/// Checks the database at `db_path` of a STOPPED server. `Err` only when the
+/// database cannot be opened or read; inconsistencies are in the report.
+/// With `log_vkey`, checkpoint signatures are verified too.
+pub fn fsck(db_path: &Path, log_vkey: Option<&VerifierKey>) -> Result<FsckReport, StoreError> {
+    let store = RocksStore::open_read_only_unchecked(db_path)?;
+    let mut report = FsckReport::default();
+    let problem = run(&store, log_vkey, &mut report)?;
+    report.first_problem = problem;
+    match &report.first_problem {
+        None => tracing::info!(%report, "fsck finished"),
+        Some(_) => tracing::warn!(%report, "fsck finished"),
+    }
+    Ok(report)
+}
+
+type Found = Result<Option<FsckProblem>, StoreError>;
+
+fn problem(kind: FsckProblemKind, location: impl Into<String>, detail: impl Into<String>) -> Found {
+    Ok(Some(FsckProblem { kind, location: location.into(), detail: detail.into() }))
+}
+
+/// Runs each pass in order; returns the first problem.
+fn run(store: &RocksStore, vkey: Option<&VerifierKey>, report: &mut FsckReport) -> Found {
+    let meta_size = match store.db().get_cf(store.cf(CF_META), META_TREE_SIZE)? {
+        None => None,
+        Some(v) => match decode_u64(&v) {
+            Some(n) => Some(n),
+            None => {
+                return problem(
+                    FsckProblemKind::TreeSize,
+                    "meta tree_size",
+                    format!("{} bytes, not 8", v.len()),
+                )
+            }
+        },
+    };
+    report.tree_size = meta_size.unwrap_or(0);
+    if let Some(p) = check_entries(store, report)? {
+        return Ok(Some(p));
+    }
+    let count = report.checked_entries;
+    if meta_size.unwrap_or(0) != count {
+        let said = meta_size.map_or("absent".to_owned(), |n| n.to_string());
+        return problem(
+            FsckProblemKind::TreeSize,
+            "meta tree_size",
+            format!("meta says {said} but the entries column family holds {count} entries"),
+        );
+    }
+    if let Some(p) = check_no_hash_beyond(store, count)? {
+        return Ok(Some(p));
+    }
+    if let Some(p) = check_leaf_index_rows(store, count)? {
+        return Ok(Some(p));
+    }
+    check_checkpoints(store, vkey, count, report)
+}
+
+/// Pass 1: entries in order; recompute leaf hashes and every stored hash.
+fn check_entries(store: &RocksStore, report: &mut FsckReport) -> Found {
+    let mut appender = Appender::new();
+    let mut chunk = Chunk::default();
+    let mut iter = store.db().raw_iterator_cf(store.cf(CF_ENTRIES));
+    iter.seek_to_first();
+    let mut expected: u64 = 0;
+    while iter.valid() {
+        let (Some(k), Some(v)) = (iter.key(), iter.value()) else { break };
+        let Some(index) = decode_u64(k) else {
+            return problem(
+                FsckProblemKind::Malformed,
+                "entries column family",
+                format!("key of {} bytes", k.len()),
+            );
+        };
+        if index != expected {
+            return problem(
+                FsckProblemKind::MissingEntry,
+                format!("entry {expected}"),
+                format!("absent; the next stored entry is {index}"),
+            );
+        }
+        if v.is_empty() || v.len() > MAX_ENTRY_SIZE {
+            return problem(
+                FsckProblemKind::BadEntry,
+                format!("entry {index}"),
+                format!("{} bytes, outside 1..={MAX_ENTRY_SIZE}", v.len()),
+            );
+        }
+        let leaf = leaf_hash(v);
+        chunk.leaves.push((index, leaf));
+        appender.append(leaf, &mut chunk.nodes);
+        expected += 1;
+        if chunk.leaves.len() >= CHUNK {
+            if let Some(p) = chunk.verify(store)? {
+                return Ok(Some(p));
+            }
+            report.checked_entries = expected;
+        }
+        iter.next();
+    }
+    iter.status()?;
+    if let Some(p) = chunk.verify(store)? {
+        return Ok(Some(p));
+    }
+    report.checked_entries = expected;
+    Ok(None)
+}
+
+/// Recomputed hashes of a run of entries, awaiting comparison with storage.
+#[derive(Default)]
+struct Chunk {
+    leaves: Vec<(u64, Hash)>,
+    nodes: Vec<(NodeId, Hash)>,
+}
+
+impl Chunk {
+    /// Compares with the stored hashes and leaf_index rows in two batched
+    /// reads, reporting the earliest problem in tree order, then clears.
+    fn verify(&mut self, store: &RocksStore) -> Found {
+        let hash_keys: Vec<[u8; 9]> = self.nodes.iter().map(|(id, _)| hash_key(*id)).collect();
+        let hashes_cf = store.cf(CF_HASHES);
+        let stored = store.db().multi_get_cf(hash_keys.iter().map(|k| (hashes_cf, k)));
+        let leaf_cf = store.cf(CF_LEAF_INDEX);
+        let rows = store.db().multi_get_cf(self.leaves.iter().map(|(_, l)| (leaf_cf, l.0)));
+        let mut rows = self.leaves.iter().zip(rows);
+        for ((id, want), got) in self.nodes.iter().zip(stored) {
+            let got = got?;
+            let at = format!("stored hash level {} index {}", id.level, id.index);
+            let Some(got) = got else {
+                return problem(
+                    FsckProblemKind::MissingHash,
+                    at,
+                    format!("absent; recomputed {}", want.to_hex()),
+                );
+            };
+            if got != want.0 {
+                if id.level == 0 {
+                    return leaf_mismatch(store, id.index, want, &got);
+                }
+                return problem(
+                    FsckProblemKind::HashMismatch,
+                    at,
+                    format!("stored {} but the entries give {}", hex(&got), want.to_hex()),
+                );
+            }
+            if id.level == 0 {
+                // Leaves come in order, one per entry.
+                let Some(((index, leaf), row)) = rows.next() else { break };
+                let row = row?;
+                if row.as_deref().and_then(decode_u64) != Some(*index) {
+                    let found = match row.as_deref().map(decode_u64) {
+                        None => "no row".to_owned(),
+                        Some(Some(i)) => format!("index {i}"),
+                        Some(None) => "a malformed row".to_owned(),
+                    };
+                    return problem(
+                        FsckProblemKind::LeafIndex,
+                        format!("entry {index}"),
+                        format!("leaf_index maps its leaf hash {} to {found}", leaf.to_hex()),
+                    );
+                }
+            }
+        }
+        self.leaves.clear();
+        self.nodes.clear();
+        Ok(None)
+    }
+}
+
+/// A leaf hash differs: blame the entry bytes when the stored leaf hash is
+/// still indexed at this position (the entry changed), else the stored hash.
+fn leaf_mismatch(store: &RocksStore, index: u64, recomputed: &Hash, stored: &[u8]) -> Found {
+    let row = store.db().get_cf(store.cf(CF_LEAF_INDEX), stored)?;
+    let detail =
+        format!("entry bytes hash to {} but the stored leaf hash is {}", recomputed.to_hex(), hex(stored));
+    if row.as_deref().and_then(decode_u64) == Some(index) {
+        problem(FsckProblemKind::BadEntry, format!("entry {index}"), detail)
+    } else {
+        problem(FsckProblemKind::HashMismatch, format!("stored hash level 0 index {index}"), detail)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    match Hash::from_slice(bytes) {
+        Ok(h) => h.to_hex(),
+        Err(_) => format!("<{} bytes>", bytes.len()),
+    }
+}
+
+/// Pass 2: no stored hash for a subtree beyond the tree (pass 1 already
+/// checked every position inside it).
+fn check_no_hash_beyond(store: &RocksStore, count: u64) -> Found {
+    let mut iter = store.db().raw_iterator_cf(store.cf(CF_HASHES));
+    iter.seek_to_first();
+    while iter.valid() {
+        let Some(k) = iter.key() else { break };
+        let Some(id) = parse_hash_key(k) else {
+            return problem(
+                FsckProblemKind::Malformed,
+                "hashes column family",
+                format!("key of {} bytes", k.len()),
+            );
+        };
+        if !matches!(id.leaf_range(), Some((_, end)) if end <= count) {
+            return problem(
+                FsckProblemKind::HashBeyondTree,
+                format!("stored hash level {} index {}", id.level, id.index),
+                format!("the tree has only {count} entries"),
+            );
+        }
+        iter.next();
+    }
+    iter.status()?;
+    Ok(None)
+}
+
+/// Pass 3: every leaf_index row names an entry with that leaf hash (no stale
+/// rows, which would make dedup answer with a wrong index).
+fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
+    let mut iter = store.db().raw_iterator_cf(store.cf(CF_LEAF_INDEX));
+    iter.seek_to_first();
+    let mut pending: Vec<(Hash, u64)> = Vec::with_capacity(CHUNK);
+    loop {
+        let done = !iter.valid();
+        if !done {
+            let (Some(k), Some(v)) = (iter.key(), iter.value()) else { break };
+            let at = || format!("leaf_index row {}", hex(k));
+            let (Ok(leaf), Some(index)) = (Hash::from_slice(k), decode_u64(v)) else {
+                return problem(
+                    FsckProblemKind::Malformed,
+                    at(),
+                    format!("{} key / {} value bytes", k.len(), v.len()),
+                );
+            };
+            if index >= count {
+                return problem(
+                    FsckProblemKind::LeafIndex,
+                    at(),
+                    format!("points to {index}, beyond the tree"),
+                );
+            }
+            pending.push((leaf, index));
+            iter.next();
+        }
+        if pending.len() >= CHUNK || (done && !pending.is_empty()) {
+            let cf = store.cf(CF_HASHES);
+            let keys: Vec<[u8; 9]> = pending.iter().map(|(_, i)| hash_key(NodeId::leaf(*i))).collect();
+            for ((leaf, index), got) in
+                pending.iter().zip(store.db().multi_get_cf(keys.iter().map(|k| (cf, k))))
+            {
+                if got?.as_deref() != Some(&leaf.0[..]) {
+                    return problem(
+                        FsckProblemKind::LeafIndex,
+                        format!("leaf_index row {}", leaf.to_hex()),
+                        format!("points to entry {index}, which has a different leaf hash"),
+                    );
+                }
+            }
+            pending.clear();
+        }
+        if done {
+            break;
+        }
+    }
+    iter.status()?;
+    Ok(None)
+}
+
+/// Pass 4: every published checkpoint (and the latest signed one) names a
+/// size inside the tree and the root the entries give at that size.
+fn check_checkpoints(
+    store: &RocksStore,
+    vkey: Option<&VerifierKey>,
+    count: u64,
+    report: &mut FsckReport,
+) -> Found {
+    for item in store.db().iterator_cf(store.cf(CF_CHECKPOINTS), IteratorMode::Start) {
+        let (k, note) = item?;
+        let Some(size) = decode_u64(&k) else {
+            return problem(
+                FsckProblemKind::Malformed,
+                "checkpoints column family",
+                format!("key of {} bytes", k.len()),
+            );
+        };
+        let at = format!("checkpoint at size {size}");
+        if let Some(p) = check_one_checkpoint(store, vkey, count, Some(size), &note, at)? {
+            return Ok(Some(p));
+        }
+        report.checkpoints_checked += 1;
+    }
+    if let Some(note) = store.db().get_cf(store.cf(CF_META), META_LATEST_SIGNED)? {
+        if let Some(p) = check_one_checkpoint(store, vkey, count, None, &note, "meta latest_signed".into())? {
+            return Ok(Some(p));
+        }
+        report.checkpoints_checked += 1;
+    }
+    Ok(None)
+}
+
+fn check_one_checkpoint(
+    store: &RocksStore,
+    vkey: Option<&VerifierKey>,
+    count: u64,
+    key_size: Option<u64>,
+    note: &[u8],
+    at: String,
+) -> Found {
+    let parsed = match vkey {
+        Some(vk) => open_checkpoint(note, vk).map(|o| o.checkpoint).map_err(|e| e.to_string()),
+        None => Note::parse(note)
+            .map_err(|e| e.to_string())
+            .and_then(|n| Checkpoint::parse(&n.text).map_err(|e| e.to_string())),
+    };
+    let cp = match parsed {
+        Ok(cp) => cp,
+        Err(e) => return problem(FsckProblemKind::Checkpoint, at, format!("does not open: {e}")),
+    };
+    if let Some(s) = key_size {
+        if cp.size != s {
+            return problem(FsckProblemKind::Checkpoint, at, format!("note says size {}", cp.size));
+        }
+    }
+    if cp.size > count {
+        return problem(
+            FsckProblemKind::Checkpoint,
+            at,
+            format!("size {} is beyond the tree ({count})", cp.size),
+        );
+    }
+    let root = tree_hash(cp.size, store).map_err(|e| StoreError::Corrupt(format!("tree hash: {e}")))?;
+    if root != cp.root {
+        return problem(
+            FsckProblemKind::Checkpoint,
+            at,
+            format!("root {} but the entries give {}", cp.root.to_hex(), root.to_hex()),
+        );
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+#[path = "fsck_tests.rs"]
+mod tests;

@@ -1,0 +1,26 @@
+//! # custody-log
+//!
+//! Custody's transparency log server. Entries go into a pool and are
+//! sequenced in batches. Each batch is committed in one synced RocksDB write
+//! before any submitter is acknowledged. Checkpoints are signed on an
+//! interval and cosigned by C2SP tlog-witnesses. Tiles, proofs and cosigned
+//! checkpoints are served over HTTP.
+//!
+//! The binary (`main.rs`) is a thin shell over this library, so the
+//! integration tests and the registry (issue 4) use the same pieces.
+//!
+//! Module ownership follows the data flow: [`store`] (durable state),
+//! [`sequencer`] (entries into the tree), [`checkpointer`] (tree heads out to
+//! witnesses), `api` (HTTP).
+
+pub mod fsck;
+pub mod sequencer;
+pub mod store;
+
+pub mod checkpointer;
+pub mod witness_client;
+
+pub mod api;
+pub mod config;
+pub mod init;
+pub mod metrics;

@@ -1,0 +1,185 @@
+//! `custody-log`: a thin shell over the library. Parses the command line,
+//! sets up logging, wires the store, sequencer, checkpointer and HTTP API
+//! together, and turns errors into exit codes. All behaviour lives in the
+//! library so tests and the registry use the same code.
+
+use std::io::{Read as _, Write as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use anyhow::Context as _;
+use clap::Parser as _;
+use custody_core::Policy;
+use custody_log::api::{self, AppState, TileCache, DEFAULT_TILE_CACHE_BYTES};
+use custody_log::checkpointer::start_checkpointer;
+use custody_log::config::{Cli, Command, FsckArgs, ServeArgs};
+use custody_log::init::{check_origin, db_path, init_data_dir, load_key};
+use custody_log::metrics::Metrics;
+use custody_log::sequencer::start_sequencer;
+use custody_log::store::{RocksStore, Store};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Init(args) => match init_data_dir(&args.data_dir, &args.origin) {
+            Ok(vkey) => {
+                println!("{vkey}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("custody-log init: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("custody-log serve: cannot start runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("custody-log serve: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Fsck(args) => fsck(&args),
+    }
+}
+
+/// Logs go to stderr (stdout carries the vkey and the listening line).
+/// Filter from `CUSTODY_LOG`, else `RUST_LOG`, else `info`.
+fn init_tracing() {
+    let filter = std::env::var("CUSTODY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open policy file {}", path.display()))?;
+    let cap = custody_core::policy::MAX_POLICY_SIZE as u64 + 1;
+    let mut bytes = Vec::new();
+    file.take(cap).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    Policy::parse(&bytes).with_context(|| format!("invalid policy file {}", path.display()))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let key =
+        load_key(&args.data_dir).context("cannot load the log key (did you run `custody-log init`?)")?;
+    let policy = args.policy.as_deref().map(read_policy).transpose()?;
+    let store: Arc<dyn Store> = Arc::new(
+        RocksStore::open(&db_path(&args.data_dir))
+            .with_context(|| format!("cannot open the database in {}", args.data_dir.display()))?,
+    );
+    check_origin(store.as_ref(), &key)?;
+    let metrics = Metrics::new();
+    let (seq, seq_task) = start_sequencer(Arc::clone(&store), args.sequencer_config())?;
+    let m = Arc::clone(&metrics);
+    seq.set_batch_observer(Arc::new(move |n, secs| {
+        m.observe_batch(n, secs);
+        m.inc_entries(n as u64);
+    }));
+    let (publisher, cp_task) = start_checkpointer(
+        Arc::clone(&store),
+        seq.clone(),
+        key,
+        policy,
+        args.checkpointer_config(),
+        Arc::clone(&metrics),
+    )?;
+    let listener =
+        std::net::TcpListener::bind(args.listen).with_context(|| format!("cannot bind {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let state = web::Data::new(AppState {
+        store,
+        seq,
+        publisher,
+        metrics,
+        allow_raw_append: args.allow_raw_append,
+        max_entry_size: args.max_entry_size(),
+        tile_cache: TileCache::new(DEFAULT_TILE_CACHE_BYTES),
+    });
+    let server = api::server(state.clone(), listener)?;
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        handle.stop(true).await;
+    });
+    tracing::info!(%addr, raw_append = args.allow_raw_append, "serving");
+    println!("listening on http://{addr}");
+    std::io::stdout().flush()?;
+    server.await?;
+    // Stop accepting work; the sequencer finishes its current batch when the
+    // last handle is gone. Acknowledged entries are already durable.
+    cp_task.abort();
+    drop(state);
+    if tokio::time::timeout(Duration::from_secs(10), seq_task).await.is_err() {
+        tracing::warn!("sequencer did not stop within 10 s");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// Checks the stopped server's database, verifying checkpoint signatures
+/// with `log.vkey` when it is present.
+fn fsck(args: &FsckArgs) -> ExitCode {
+    let vkey = match read_vkey(&args.data_dir) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("custody-log fsck: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match custody_log::fsck::fsck(&db_path(&args.data_dir), vkey.as_ref()) {
+        Ok(report) => {
+            println!("{report}");
+            if report.is_healthy() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("custody-log fsck: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_vkey(data_dir: &std::path::Path) -> anyhow::Result<Option<custody_core::VerifierKey>> {
+    let path = data_dir.join(custody_log::init::VKEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(
+            custody_core::VerifierKey::parse(text.trim_end())
+                .with_context(|| format!("bad {}", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}

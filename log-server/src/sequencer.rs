@@ -1,0 +1,351 @@
+//! The sequencer: turns submitted entries into durable leaves of the tree.
+//!
+//! Submitters put entries into a bounded pool (a full pool makes `submit`
+//! wait: backpressure instead of unbounded memory). One task, the only writer
+//! of the store, takes the first pending entry, gathers more until
+//! `batch_max` entries or `batch_wait` has passed, deduplicates them by leaf
+//! hash, computes the new stored hashes with [`custody_core::Appender`] (no
+//! reads), and commits everything with ONE synced write. Only then is every
+//! submitter answered and the new size published. Many entries share one
+//! fsync, which is where the throughput comes from; nothing is acknowledged
+//! that a crash could take back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use custody_core::entries::MAX_ENTRY_SIZE;
+use custody_core::{leaf_hash, Appender, Hash};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument as _;
+
+use crate::store::{Batch, Store, StoreError};
+
+/// Pending entries the pool holds before `submit` starts to wait.
+pub const QUEUE_CAPACITY: usize = 65536;
+
+/// Called after every committed batch with (new entries in it, seconds from
+/// the first entry being taken to durability). Lets metrics observe batches
+/// without this module depending on them.
+pub type BatchObserver = Arc<dyn Fn(usize, f64) + Send + Sync>;
+
+/// Batching knobs.
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    /// Most entries per batch (per fsync).
+    pub batch_max: usize,
+    /// Longest time a batch waits for more entries after its first one.
+    pub batch_wait: Duration,
+    /// Largest accepted entry; at most [`MAX_ENTRY_SIZE`] (the u16 length
+    /// prefix of entry bundles), larger values are clamped.
+    pub max_entry_size: usize,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> Self {
+        SequencerConfig {
+            batch_max: 4096,
+            batch_wait: Duration::from_millis(100),
+            max_entry_size: MAX_ENTRY_SIZE,
+        }
+    }
+}
+
+/// Acknowledgement of a durable entry.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Ack {
+    /// Leaf index of the entry.
+    pub index: u64,
+    /// RFC 6962 leaf hash of the entry (standard base64 in JSON).
+    #[serde(serialize_with = "hash_base64")]
+    pub leaf_hash: Hash,
+    /// True when the log already held these exact bytes (a retry): `index`
+    /// is the existing one and nothing new was appended.
+    pub duplicate: bool,
+}
+
+fn hash_base64<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&h.to_base64())
+}
+
+/// Why an entry was not sequenced.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SequenceError {
+    /// The entry exceeds the configured cap (HTTP 413).
+    #[error("entry is {size} bytes, the limit is {max}")]
+    TooLarge {
+        /// Entry size.
+        size: usize,
+        /// Configured cap.
+        max: usize,
+    },
+    /// Zero-length entries are refused: they carry no statement.
+    #[error("entry is empty")]
+    Empty,
+    /// The durable write failed; the entry was NOT appended (retry is safe).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sequencer task has stopped.
+    #[error("sequencer is shutting down")]
+    ShuttingDown,
+}
+
+struct Request {
+    entry: Vec<u8>,
+    leaf: Hash,
+    reply: oneshot::Sender<Result<Ack, SequenceError>>,
+}
+
+struct Shared {
+    size: AtomicU64,
+    commits: AtomicU64,
+    max_entry_size: usize,
+    observer: Mutex<Option<BatchObserver>>,
+}
+
+/// Cheap, cloneable access to the sequencer. When every handle is dropped
+/// the sequencer task finishes its current batch and stops.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    tx: mpsc::Sender<Request>,
+    size_rx: watch::Receiver<u64>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SequencerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequencerHandle").field("tree_size", &self.tree_size()).finish()
+    }
+}
+
+impl SequencerHandle {
+    /// Submits an entry; resolves only after the batch holding it is durable
+    /// (or with the error that prevented it). Waits while the pool is full.
+    pub async fn submit(&self, entry: Vec<u8>) -> Result<Ack, SequenceError> {
+        if entry.is_empty() {
+            return Err(SequenceError::Empty);
+        }
+        if entry.len() > self.shared.max_entry_size {
+            return Err(SequenceError::TooLarge { size: entry.len(), max: self.shared.max_entry_size });
+        }
+        // Hash on the submitter's task, so hashing spreads over all cores
+        // instead of serialising in the sequencer loop.
+        let leaf = leaf_hash(&entry);
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Request { entry, leaf, reply }).await.map_err(|_| SequenceError::ShuttingDown)?;
+        rx.await.unwrap_or(Err(SequenceError::ShuttingDown))
+    }
+
+    /// Durable tree size (cheap atomic read).
+    pub fn tree_size(&self) -> u64 {
+        self.shared.size.load(Ordering::SeqCst)
+    }
+
+    /// Notified with the new durable tree size after each commit.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.size_rx.clone()
+    }
+
+    /// Number of batches committed since start (tests and metrics use it to
+    /// see that entries really share writes).
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::SeqCst)
+    }
+
+    /// Installs the per-batch observer (e.g. `Metrics::observe_batch`),
+    /// replacing any earlier one.
+    pub fn set_batch_observer(&self, observer: BatchObserver) {
+        *self.shared.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+}
+
+/// Recovers the tree frontier from `store` and starts the sequencer task on
+/// the current tokio runtime.
+pub fn start_sequencer(
+    store: Arc<dyn Store>,
+    cfg: SequencerConfig,
+) -> Result<(SequencerHandle, tokio::task::JoinHandle<()>), StoreError> {
+    let appender = recover(&*store)?;
+    let size = appender.size();
+    let max_entry_size = if cfg.max_entry_size > MAX_ENTRY_SIZE {
+        tracing::warn!(requested = cfg.max_entry_size, MAX_ENTRY_SIZE, "max entry size clamped");
+        MAX_ENTRY_SIZE
+    } else {
+        cfg.max_entry_size
+    };
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let (size_tx, size_rx) = watch::channel(size);
+    let shared = Arc::new(Shared {
+        size: AtomicU64::new(size),
+        commits: AtomicU64::new(0),
+        max_entry_size,
+        observer: Mutex::new(None),
+    });
+    let core = Core { store, appender, size_tx, shared: shared.clone() };
+    let batch_max = cfg.batch_max.max(1);
+    tracing::info!(size, batch_max, batch_wait_ms = cfg.batch_wait.as_millis() as u64, "sequencer started");
+    let task = tokio::spawn(run(core, rx, batch_max, cfg.batch_wait));
+    Ok((SequencerHandle { tx, size_rx, shared }, task))
+}
+
+/// The frontier of the durable tree: one batched read of at most 64 hashes.
+fn recover(store: &dyn Store) -> Result<Appender, StoreError> {
+    let size = store.tree_size()?;
+    Appender::from_reader(size, store)
+        .map_err(|e| StoreError::Corrupt(format!("cannot recover the tree frontier at size {size}: {e}")))
+}
+
+/// State owned by the loop; moved into the blocking pool for each commit.
+struct Core {
+    store: Arc<dyn Store>,
+    appender: Appender,
+    size_tx: watch::Sender<u64>,
+    shared: Arc<Shared>,
+}
+
+async fn run(mut core: Core, mut rx: mpsc::Receiver<Request>, batch_max: usize, batch_wait: Duration) {
+    let mut batch_no: u64 = 0;
+    while let Some(first) = rx.recv().await {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + batch_wait;
+        let mut reqs = vec![first];
+        while reqs.len() < batch_max {
+            // Take what is already queued without touching the timer.
+            match rx.try_recv() {
+                Ok(r) => {
+                    reqs.push(r);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => reqs.push(r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        batch_no += 1;
+        let span = tracing::debug_span!("batch", n = batch_no, submitted = reqs.len());
+        // Store calls block (fsync), so the whole commit runs off the async
+        // workers. The submitters' reply channels travel with it; if the
+        // blocking task dies they are dropped and submitters see ShuttingDown,
+        // never a false acknowledgement.
+        let joined = tokio::task::spawn_blocking(move || {
+            let _e = span.enter();
+            core.commit(reqs, started);
+            core
+        })
+        .in_current_span()
+        .await;
+        match joined {
+            Ok(c) => core = c,
+            Err(e) => {
+                tracing::error!(error = %e, "sequencer commit task failed; sequencer stops");
+                return;
+            }
+        }
+    }
+    tracing::info!("sequencer stopped: all handles dropped");
+}
+
+/// What to tell one submitter once the batch outcome is known.
+enum Outcome {
+    /// A new leaf at this index.
+    New(u64),
+    /// A duplicate of a leaf already durable before this batch.
+    Durable(u64),
+    /// A duplicate of a new leaf in this same batch.
+    SameBatch(u64),
+}
+
+impl Core {
+    fn commit(&mut self, reqs: Vec<Request>, started: Instant) {
+        let before = self.appender.clone();
+        let start = self.appender.size();
+        let mut batch = Batch { start, ..Batch::default() };
+        let mut in_batch: HashMap<Hash, u64> = HashMap::new();
+        let mut plan = Vec::with_capacity(reqs.len());
+        let mut replies = Vec::with_capacity(reqs.len());
+        for Request { entry, leaf, reply } in reqs {
+            let outcome = if let Some(&i) = in_batch.get(&leaf) {
+                Outcome::SameBatch(i)
+            } else {
+                match self.store.index_of(&leaf) {
+                    // Only trust an index inside the durable tree.
+                    Ok(Some(i)) if i < start => Outcome::Durable(i),
+                    Ok(_) => {
+                        let i = start + batch.entries.len() as u64;
+                        in_batch.insert(leaf, i);
+                        self.appender.append(leaf, &mut batch.nodes);
+                        batch.entries.push(entry);
+                        batch.leaf_hashes.push(leaf);
+                        Outcome::New(i)
+                    }
+                    Err(e) => {
+                        // Cannot tell whether it is a duplicate: refuse it.
+                        let _ = reply.send(Err(e.into()));
+                        continue;
+                    }
+                }
+            };
+            plan.push((outcome, leaf));
+            replies.push(reply);
+        }
+        let new = batch.entries.len();
+        let result = if new == 0 { Ok(()) } else { self.store.append_batch(&batch) };
+        match result {
+            Ok(()) => {
+                let end = self.appender.size();
+                if new > 0 {
+                    self.shared.size.store(end, Ordering::SeqCst);
+                    self.shared.commits.fetch_add(1, Ordering::SeqCst);
+                    self.size_tx.send_replace(end);
+                }
+                for ((outcome, leaf), reply) in plan.into_iter().zip(replies) {
+                    let (index, duplicate) = match outcome {
+                        Outcome::New(i) => (i, false),
+                        Outcome::Durable(i) | Outcome::SameBatch(i) => (i, true),
+                    };
+                    let _ = reply.send(Ok(Ack { index, leaf_hash: leaf, duplicate }));
+                }
+                let secs = started.elapsed().as_secs_f64();
+                tracing::debug!(new, end, secs, "batch committed");
+                let observer = self.shared.observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let (Some(obs), true) = (observer, new > 0) {
+                    obs(new, secs);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, start, new, "batch commit failed; nothing acknowledged");
+                for ((outcome, leaf), reply) in plan.into_iter().zip(replies) {
+                    // A leaf durable before this batch is still durable.
+                    let answer = match outcome {
+                        Outcome::Durable(i) => Ok(Ack { index: i, leaf_hash: leaf, duplicate: true }),
+                        _ => Err(SequenceError::Store(e.clone())),
+                    };
+                    let _ = reply.send(answer);
+                }
+                // Resume from whatever the store now says is durable.
+                self.appender = match recover(&*self.store) {
+                    Ok(a) => a,
+                    Err(re) => {
+                        tracing::error!(error = %re, "cannot re-read the frontier; keeping the pre-batch one");
+                        before
+                    }
+                };
+                let size = self.appender.size();
+                if size != start {
+                    // The failed write became visible after all (e.g. the
+                    // sync failed after the data landed): publish it.
+                    self.shared.size.store(size, Ordering::SeqCst);
+                    self.size_tx.send_replace(size);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "sequencer_tests.rs"]
+mod tests;

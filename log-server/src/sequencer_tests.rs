@@ -1,0 +1,249 @@
+//! Sequencer tests against a real RocksDB in a temporary directory.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use custody_core::{proof::tree_hash, HashReader, MemoryHashStore, NodeId, ReadError};
+
+use super::*;
+use crate::store::RocksStore;
+
+fn cfg(wait_ms: u64) -> SequencerConfig {
+    SequencerConfig {
+        batch_max: 256,
+        batch_wait: Duration::from_millis(wait_ms),
+        ..SequencerConfig::default()
+    }
+}
+
+fn open(path: &Path) -> Arc<RocksStore> {
+    Arc::new(RocksStore::open(path).unwrap())
+}
+
+/// Stops the sequencer and waits until it has released the store.
+async fn stop(handle: SequencerHandle, task: tokio::task::JoinHandle<()>) {
+    drop(handle);
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("sequencer stops").unwrap();
+}
+
+/// Every entry of the store, checked against a memory tree built from them in
+/// index order.
+fn check_tree(store: &RocksStore) -> Vec<Vec<u8>> {
+    let n = store.tree_size().unwrap();
+    let all = store.entries(0, n).unwrap();
+    assert_eq!(all.len() as u64, n);
+    let mut mem = MemoryHashStore::new();
+    for e in &all {
+        mem.append(leaf_hash(e));
+    }
+    assert_eq!(tree_hash(n, store).unwrap(), mem.root(), "root at {n}");
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_are_durable_unique_and_batched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (h, task) = start_sequencer(store.clone(), cfg(5)).unwrap();
+    let mut size_rx = h.subscribe();
+    let observed = Arc::new(AtomicU64::new(0));
+    let o = observed.clone();
+    h.set_batch_observer(Arc::new(move |n, secs| {
+        assert!(secs >= 0.0);
+        o.fetch_add(n as u64, Ordering::SeqCst);
+    }));
+    const TASKS: u32 = 50;
+    const PER_TASK: u32 = 100;
+    let mut joins = Vec::new();
+    for t in 0..TASKS {
+        let h = h.clone();
+        joins.push(tokio::spawn(async move {
+            let mut acks = Vec::new();
+            for i in 0..PER_TASK {
+                let bytes = format!("task {t} entry {i}").into_bytes();
+                let ack = h.submit(bytes.clone()).await.unwrap();
+                // Acknowledged means durable: the size already covers it.
+                assert!(h.tree_size() > ack.index);
+                acks.push((ack, bytes));
+            }
+            acks
+        }));
+    }
+    let mut acks = Vec::new();
+    for j in joins {
+        acks.extend(j.await.unwrap());
+    }
+    let n = (TASKS * PER_TASK) as u64;
+    let indexes: HashSet<u64> = acks.iter().map(|(a, _)| a.index).collect();
+    assert_eq!(indexes, (0..n).collect::<HashSet<_>>());
+    assert!(acks.iter().all(|(a, b)| !a.duplicate && a.leaf_hash == leaf_hash(b)));
+    assert_eq!(h.tree_size(), n);
+    assert_eq!(*size_rx.borrow_and_update(), n);
+    let commits = h.commits();
+    assert!(commits >= 1 && commits < n / 4, "{commits} commits for {n} entries");
+    assert_eq!(observed.load(Ordering::SeqCst), n);
+    stop(h, task).await;
+    drop(store);
+    // Durable: a fresh open sees every acknowledged entry at its index.
+    let store = RocksStore::open(dir.path()).unwrap();
+    let all = check_tree(&store);
+    for (ack, bytes) in &acks {
+        assert_eq!(&all[ack.index as usize], bytes);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_get_the_existing_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (h, task) = start_sequencer(store.clone(), cfg(20)).unwrap();
+    let first = h.submit(b"a".to_vec()).await.unwrap();
+    let b = h.submit(b"b".to_vec()).await.unwrap();
+    assert_eq!((first.index, first.duplicate, b.index), (0, false, 1));
+    // Sequential retry of a durable entry.
+    let again = h.submit(b"a".to_vec()).await.unwrap();
+    assert_eq!(again, Ack { index: 0, leaf_hash: first.leaf_hash, duplicate: true });
+    // Concurrent identical submissions land in one batch: one new leaf.
+    let acks: Vec<Ack> =
+        submit_all(&h, vec![b"same".to_vec(); 20]).await.into_iter().map(Result::unwrap).collect();
+    let idx: HashSet<u64> = acks.iter().map(|a| a.index).collect();
+    assert_eq!(idx, HashSet::from([2]));
+    assert_eq!(acks.iter().filter(|a| !a.duplicate).count(), 1);
+    assert_eq!(h.tree_size(), 3);
+    stop(h, task).await;
+    assert_eq!(check_tree(&store), vec![b"a".to_vec(), b"b".to_vec(), b"same".to_vec()]);
+}
+
+/// Submits every entry from its own task, concurrently; results in order.
+async fn submit_all(h: &SequencerHandle, entries: Vec<Vec<u8>>) -> Vec<Result<Ack, SequenceError>> {
+    let tasks: Vec<_> = entries
+        .into_iter()
+        .map(|e| {
+            let h = h.clone();
+            tokio::spawn(async move { h.submit(e).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn oversize_and_empty_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let config = SequencerConfig { max_entry_size: 10, ..cfg(1) };
+    let (h, task) = start_sequencer(store.clone(), config).unwrap();
+    h.submit(b"ok".to_vec()).await.unwrap();
+    match h.submit(vec![7; 11]).await {
+        Err(SequenceError::TooLarge { size: 11, max: 10 }) => {}
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(matches!(h.submit(Vec::new()).await, Err(SequenceError::Empty)));
+    h.submit(vec![7; 10]).await.unwrap();
+    assert_eq!(h.tree_size(), 2);
+    assert_eq!(h.commits(), 2);
+    stop(h, task).await;
+    assert_eq!(check_tree(&store), vec![b"ok".to_vec(), vec![7; 10]]);
+    // A configured cap above the bundle format's limit is clamped.
+    let config = SequencerConfig { max_entry_size: 1 << 20, ..cfg(1) };
+    let (h, task) = start_sequencer(store.clone(), config).unwrap();
+    assert!(matches!(h.submit(vec![1; MAX_ENTRY_SIZE + 1]).await, Err(SequenceError::TooLarge { .. })));
+    stop(h, task).await;
+    assert_eq!(store.tree_size().unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_continues_at_the_right_size_and_root() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0u32..3 {
+        let store = open(dir.path());
+        let before = store.tree_size().unwrap();
+        assert_eq!(before, u64::from(round) * 37);
+        let (h, task) = start_sequencer(store.clone(), cfg(2)).unwrap();
+        assert_eq!(h.tree_size(), before);
+        let entries = (0..37).map(|i| format!("round {round} entry {i}").into_bytes()).collect();
+        let acks = submit_all(&h, entries).await;
+        assert!(acks.iter().all(|a| matches!(a, Ok(a) if a.index >= before && a.index < before + 37)));
+        // An entry of an earlier round is still recognised after restart.
+        if round > 0 {
+            let dup = h.submit(b"round 0 entry 5".to_vec()).await.unwrap();
+            assert!(dup.duplicate && dup.index < 37);
+        }
+        stop(h, task).await;
+        check_tree(&store);
+    }
+}
+
+/// A store whose writes fail on demand, to check that a failed commit
+/// acknowledges nothing and the sequencer recovers.
+struct Flaky {
+    inner: RocksStore,
+    fail: AtomicBool,
+}
+
+impl HashReader for Flaky {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
+        self.inner.read_hashes(ids)
+    }
+}
+
+impl Store for Flaky {
+    fn tree_size(&self) -> Result<u64, StoreError> {
+        self.inner.tree_size()
+    }
+    fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Corrupt("injected write failure".into()));
+        }
+        self.inner.append_batch(batch)
+    }
+    fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.entry(index)
+    }
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.entries(start, end)
+    }
+    fn index_of(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        self.inner.index_of(leaf_hash)
+    }
+    fn put_published_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StoreError> {
+        self.inner.put_published_checkpoint(size, note)
+    }
+    fn published_checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.published_checkpoint(size)
+    }
+    fn latest_published_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.inner.latest_published_checkpoint()
+    }
+    fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get_meta(key)
+    }
+    fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.inner.put_meta(key, value)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_commit_acknowledges_nothing_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky =
+        Arc::new(Flaky { inner: RocksStore::open(dir.path()).unwrap(), fail: AtomicBool::new(false) });
+    let (h, task) = start_sequencer(flaky.clone(), cfg(10)).unwrap();
+    let a = h.submit(b"a".to_vec()).await.unwrap();
+    flaky.fail.store(true, Ordering::SeqCst);
+    let results = submit_all(&h, vec![b"x".to_vec(), b"y".to_vec(), b"a".to_vec()]).await;
+    assert!(matches!(results[0], Err(SequenceError::Store(_))));
+    assert!(matches!(results[1], Err(SequenceError::Store(_))));
+    // The durable duplicate is still a truthful acknowledgement.
+    assert_eq!(results[2].as_ref().unwrap(), &Ack { duplicate: true, ..a });
+    assert_eq!(h.tree_size(), 1);
+    flaky.fail.store(false, Ordering::SeqCst);
+    let y = h.submit(b"y".to_vec()).await.unwrap();
+    assert_eq!((y.index, y.duplicate), (1, false));
+    stop(h, task).await;
+    assert_eq!(check_tree(&flaky.inner), vec![b"a".to_vec(), b"y".to_vec()]);
+}
