@@ -13,6 +13,7 @@
 //! [`sequencer`] (entries into the tree), [`checkpointer`] (tree heads out to
 //! witnesses), `api` (HTTP).
 
+pub mod blobs;
 pub mod fsck;
 pub mod sequencer;
 pub mod store;

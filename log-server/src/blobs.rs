@@ -1,0 +1,389 @@
+//! Content-addressed, write-once artifact storage.
+//!
+//! Artifacts are named by `sha256:<hex>` of their bytes. An upload is
+//! streamed into a temporary file while being hashed, so a multi-gigabyte
+//! model never sits in memory. Only when the digest and the declared size
+//! both match is the file fsynced, made read-only and renamed into place;
+//! the directory is fsynced so the rename itself survives a crash. A blob is
+//! never overwritten or deleted through any API: if the name already exists
+//! the new temporary file is discarded (identical bytes are stored once).
+//!
+//! Every read hashes the whole file *before* the first byte is served. A
+//! mismatch means the disk no longer holds what was published: that is an
+//! integrity error (the caller answers 500 and raises an alarm), never a
+//! silent substitution. The file handle that was hashed is the one served,
+//! so a file swapped by rename after the check is not what the client gets.
+//!
+//! Layout under the data directory: `blobs/sha256/<first two hex>/<hex>` and
+//! `blobs/tmp/` for uploads in progress (emptied at start-up: a crash
+//! mid-upload leaves nothing that was acknowledged).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use custody_core::Hash;
+use sha2::{Digest as _, Sha256};
+
+/// Directory of the blob store inside the data directory.
+pub const BLOBS_DIR: &str = "blobs";
+/// Read size when hashing and serving a blob.
+pub const CHUNK: usize = 256 * 1024;
+
+/// Why a blob operation failed. [`BlobError::Integrity`] is the one that
+/// means the stored bytes were altered.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// Not `sha256:` followed by 64 lowercase hex digits.
+    #[error("bad digest {0:?}: expected sha256:<64 lowercase hex>")]
+    BadDigest(String),
+    /// The uploaded bytes hash to another digest.
+    #[error("uploaded bytes hash to sha256:{actual}, not the declared sha256:{declared}")]
+    DigestMismatch {
+        /// Digest named in the request.
+        declared: String,
+        /// Digest of the bytes received.
+        actual: String,
+    },
+    /// The upload's length differs from the declared size.
+    #[error("upload is {actual} bytes, the declared size is {declared}")]
+    SizeMismatch {
+        /// Declared size.
+        declared: u64,
+        /// Bytes received (so far, if the upload overran).
+        actual: u64,
+    },
+    /// The blob is not stored.
+    #[error("blob sha256:{0} is not stored")]
+    NotFound(String),
+    /// The stored bytes no longer hash to their name: tampering or disk
+    /// corruption. The bytes must not be served.
+    #[error("integrity violation: stored blob sha256:{expected} now hashes to sha256:{actual}")]
+    Integrity {
+        /// The blob's name.
+        expected: String,
+        /// What its bytes hash to now.
+        actual: String,
+    },
+    /// File system failure.
+    #[error("{path}: {source}")]
+    Io {
+        /// File involved.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
+    move |source| BlobError::Io { path: path.to_owned(), source }
+}
+
+/// Parses `sha256:<64 lowercase hex>` (the only spelling accepted, so one
+/// artifact has exactly one name).
+pub fn parse_digest(text: &str) -> Result<Hash, BlobError> {
+    text.strip_prefix("sha256:")
+        .and_then(|hex| Hash::from_hex(hex).ok())
+        .ok_or_else(|| BlobError::BadDigest(text.chars().take(80).collect()))
+}
+
+/// The write-once blob store.
+#[derive(Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+    tmp_counter: AtomicU64,
+}
+
+/// Outcome of a completed upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Size in bytes.
+    pub size: u64,
+    /// False when identical bytes were already stored (the upload was
+    /// verified, then discarded).
+    pub created: bool,
+}
+
+impl BlobStore {
+    /// Opens (creating) the store under `data_dir` and removes leftovers of
+    /// uploads interrupted by a crash.
+    pub fn open(data_dir: &Path) -> Result<Self, BlobError> {
+        let root = data_dir.join(BLOBS_DIR);
+        let tmp = root.join("tmp");
+        fs::create_dir_all(root.join("sha256")).map_err(io(&root))?;
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        Ok(BlobStore { root, tmp_counter: AtomicU64::new(0) })
+    }
+
+    /// Where the blob with this digest lives (whether or not it exists).
+    pub fn path_of(&self, digest: &Hash) -> PathBuf {
+        let hex = digest.to_hex();
+        self.root.join("sha256").join(&hex[..2]).join(hex)
+    }
+
+    /// Size of the stored blob, or `None` if absent. Does not verify it.
+    pub fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
+        let path = self.path_of(digest);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Starts an upload into a fresh temporary file.
+    pub fn begin(&self, declared: Hash, declared_size: u64) -> Result<BlobWriter<'_>, BlobError> {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
+        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
+        Ok(BlobWriter { store: self, file, path, hasher: Sha256::new(), written: 0, declared, declared_size })
+    }
+
+    /// Opens a blob for serving after hashing every byte of it. The returned
+    /// handle is positioned at the start and is the same file that was hashed.
+    pub fn open_verified(&self, digest: &Hash) -> Result<VerifiedBlob, BlobError> {
+        let path = self.path_of(digest);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(digest.to_hex()))
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let (actual, size) = hash_reader(&mut file).map_err(io(&path))?;
+        if actual != *digest {
+            return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
+        Ok(VerifiedBlob { file, size })
+    }
+
+    /// Hashes a stored blob without serving it (fsck and tests).
+    pub fn verify(&self, digest: &Hash) -> Result<u64, BlobError> {
+        self.open_verified(digest).map(|b| b.size)
+    }
+
+    /// Every stored digest, for `fsck`. Names that are not well-formed blob
+    /// paths are reported as integrity errors rather than skipped.
+    pub fn list(&self) -> Result<Vec<Hash>, BlobError> {
+        let base = self.root.join("sha256");
+        let mut out = Vec::new();
+        for shard in fs::read_dir(&base).map_err(io(&base))? {
+            let shard = shard.map_err(io(&base))?.path();
+            for f in fs::read_dir(&shard).map_err(io(&shard))? {
+                let f = f.map_err(io(&shard))?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                let digest = Hash::from_hex(&name).map_err(|_| BlobError::Integrity {
+                    expected: name.clone(),
+                    actual: "a file whose name is not a digest".into(),
+                })?;
+                out.push(digest);
+            }
+        }
+        out.sort_unstable_by_key(|h| h.0);
+        Ok(out)
+    }
+}
+
+/// An upload in progress. Dropping it without [`BlobWriter::finish`]
+/// removes the temporary file.
+pub struct BlobWriter<'a> {
+    store: &'a BlobStore,
+    file: File,
+    path: PathBuf,
+    hasher: Sha256,
+    written: u64,
+    declared: Hash,
+    declared_size: u64,
+}
+
+impl std::fmt::Debug for BlobWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter").field("path", &self.path).field("written", &self.written).finish()
+    }
+}
+
+impl BlobWriter<'_> {
+    /// Appends a chunk. Fails as soon as the upload exceeds its declared
+    /// size, so an overlong body is cut off rather than stored.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let total = self.written.saturating_add(chunk.len() as u64);
+        if total > self.declared_size {
+            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: total });
+        }
+        self.file.write_all(chunk).map_err(io(&self.path))?;
+        self.hasher.update(chunk);
+        self.written = total;
+        Ok(())
+    }
+
+    /// Checks size and digest, makes the file durable and read-only, and
+    /// moves it into place unless identical bytes are already stored.
+    pub fn finish(mut self) -> Result<Stored, BlobError> {
+        if self.written != self.declared_size {
+            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: self.written });
+        }
+        let actual = Hash(std::mem::take(&mut self.hasher).finalize().into());
+        if actual != self.declared {
+            return Err(BlobError::DigestMismatch {
+                declared: self.declared.to_hex(),
+                actual: actual.to_hex(),
+            });
+        }
+        let size = self.written;
+        let target = self.store.path_of(&self.declared);
+        if target.exists() {
+            return Ok(Stored { size, created: false });
+        }
+        self.file.sync_all().map_err(io(&self.path))?;
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o444)).map_err(io(&self.path))?;
+        let dir = target.parent().expect("blob paths have a shard directory");
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        // hard_link fails if the target exists, so a concurrent upload of the
+        // same bytes can never replace a blob that is already in place.
+        match fs::hard_link(&self.path, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Stored { size, created: false }),
+            Err(e) => return Err(io(&target)(e)),
+        }
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        Ok(Stored { size, created: true })
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        // The blob, if finished, is a separate hard link; the temporary name
+        // always goes.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// A blob whose bytes were just checked against its digest.
+#[derive(Debug)]
+pub struct VerifiedBlob {
+    /// Open handle, positioned at the start.
+    pub file: File,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// SHA-256 and length of everything `r` yields.
+pub fn hash_reader(r: &mut impl Read) -> std::io::Result<(Hash, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((Hash(hasher.finalize().into()), total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(bytes: &[u8]) -> Hash {
+        custody_core::hash::sha256(bytes)
+    }
+
+    fn put(store: &BlobStore, bytes: &[u8], chunks: usize) -> Result<Stored, BlobError> {
+        let mut w = store.begin(digest(bytes), bytes.len() as u64)?;
+        for c in bytes.chunks(bytes.len().div_ceil(chunks).max(1)) {
+            w.write(c)?;
+        }
+        w.finish()
+    }
+
+    fn tmp_is_empty(dir: &Path) -> bool {
+        fs::read_dir(dir.join(BLOBS_DIR).join("tmp")).unwrap().next().is_none()
+    }
+
+    #[test]
+    fn stores_once_read_only_and_verifies_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(put(&store, &bytes, 7).unwrap(), Stored { size: bytes.len() as u64, created: true });
+        assert_eq!(put(&store, &bytes, 3).unwrap(), Stored { size: bytes.len() as u64, created: false });
+        let path = store.path_of(&digest(&bytes));
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o444);
+        let mut b = store.open_verified(&digest(&bytes)).unwrap();
+        let mut back = Vec::new();
+        b.file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, bytes);
+        assert_eq!(store.list().unwrap(), vec![digest(&bytes)]);
+        assert!(tmp_is_empty(dir.path()));
+    }
+
+    #[test]
+    fn rejects_wrong_digest_and_wrong_size_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.begin(digest(b"other"), 5).unwrap();
+        w.write(b"hello").unwrap();
+        assert!(matches!(w.finish(), Err(BlobError::DigestMismatch { .. })));
+        let mut w = store.begin(digest(b"hello"), 4).unwrap();
+        assert!(matches!(w.write(b"hello"), Err(BlobError::SizeMismatch { declared: 4, actual: 5 })));
+        drop(w);
+        let mut w = store.begin(digest(b"hello"), 6).unwrap();
+        w.write(b"hello").unwrap();
+        assert!(matches!(w.finish(), Err(BlobError::SizeMismatch { declared: 6, actual: 5 })));
+        assert!(store.list().unwrap().is_empty());
+        assert!(tmp_is_empty(dir.path()));
+        assert!(matches!(store.open_verified(&digest(b"hello")), Err(BlobError::NotFound(_))));
+    }
+
+    #[test]
+    fn tampered_bytes_are_an_integrity_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        put(&store, b"model weights", 1).unwrap();
+        let path = store.path_of(&digest(b"model weights"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&path, b"model weightz").unwrap();
+        let err = store.open_verified(&digest(b"model weights")).unwrap_err();
+        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
+        assert!(err.to_string().contains("integrity violation"));
+    }
+
+    #[test]
+    fn empty_blob_and_digest_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        assert_eq!(put(&store, b"", 1).unwrap().size, 0);
+        let d = digest(b"x");
+        assert_eq!(parse_digest(&format!("sha256:{}", d.to_hex())).unwrap(), d);
+        for bad in ["", "sha256:", "SHA256:00", &format!("sha256:{}", d.to_hex().to_uppercase()), &d.to_hex()] {
+            assert!(parse_digest(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reopening_clears_interrupted_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.begin(digest(b"abc"), 3).unwrap();
+        w.write(b"ab").unwrap();
+        std::mem::forget(w); // as if the process died mid-upload
+        assert!(!tmp_is_empty(dir.path()));
+        drop(store);
+        BlobStore::open(dir.path()).unwrap();
+        assert!(tmp_is_empty(dir.path()));
+    }
+}
