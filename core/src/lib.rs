@@ -37,6 +37,15 @@ pub mod bundle;
 pub mod encoding;
 pub mod witness;
 
+// Registry (issue 4): statements, envelopes, leaves and the state machine.
+pub mod actor_key;
+pub mod dsse;
+pub mod leaf;
+pub mod names;
+pub mod registry;
+pub mod statement;
+pub mod timestamp;
+
 pub use appender::Appender;
 pub use checkpoint::Checkpoint;
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HASH_SIZE};

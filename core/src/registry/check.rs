@@ -1,0 +1,271 @@
+//! The read-only half: every rule a statement must pass, in the order
+//! documented in the module above. Nothing here mutates.
+
+use crate::names::{ModelName, Pattern};
+use crate::registry::effect::Effect;
+use crate::registry::lifecycle::Lifecycle;
+use crate::registry::reject::Rejection;
+use crate::registry::roles::{admin_over, holds, Role};
+use crate::registry::state::ActorRecord;
+use crate::registry::{Accepted, Registry, Verdict};
+use crate::statement::events::{GrantRole, Publish};
+use crate::statement::{Event, Statement};
+
+pub(super) fn check(reg: &Registry, stmt: &Statement, index: u64, receive_ms: u64) -> Result<Verdict, Rejection> {
+    let now_ms = receive_ms.max(reg.clock_ms);
+    // 1. Key (genesis has no key yet: the grant introduces it).
+    reg.signing_key(stmt)?;
+    let genesis = reg.state.actors.is_empty();
+    // 2. Time.
+    let t = stmt.time.unix_millis();
+    if t.abs_diff(now_ms) > reg.config.window_ms {
+        return Err(Rejection::TimestampOutsideWindow {
+            time: stmt.time,
+            now_ms,
+            window_ms: reg.config.window_ms,
+        });
+    }
+    let accept = |effect| {
+        Verdict::Append(Accepted {
+            index,
+            now_ms,
+            actor: stmt.actor.clone(),
+            key_id: stmt.key_id,
+            nonce_expiry_ms: t.saturating_add(reg.config.window_ms),
+            nonce: stmt.nonce,
+            generation: reg.generation,
+            effect,
+        })
+    };
+    if genesis {
+        return genesis_effect(stmt).map(accept);
+    }
+    let actor = reg.state.actors.get(&stmt.actor).expect("a live key's actor exists");
+    // 3. Role.
+    authorize(reg, actor, &stmt.event)?;
+    // 4. Idempotent publish.
+    if let Event::Publish(p) = &stmt.event {
+        if let Some(v) = reg.version(&p.name, &p.version) {
+            if v.digest == p.digest && v.size == p.size {
+                return Ok(Verdict::AlreadyLogged { index: v.published_at });
+            }
+            return Err(Rejection::VersionExists {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                index: v.published_at,
+            });
+        }
+    }
+    // 5. Replay.
+    if reg.nonces.contains(&stmt.key_id, &stmt.nonce, now_ms) {
+        return Err(Rejection::Replay);
+    }
+    // 6. Event rules.
+    rules(reg, stmt).map(accept)
+}
+
+fn genesis_effect(stmt: &Statement) -> Result<Effect, Rejection> {
+    // `signing_key` already required a grant whose key signed it.
+    let Event::Grant(g) = &stmt.event else { unreachable!("signing_key admits only a grant as genesis") };
+    if g.role != Role::Admin || g.pattern != Pattern::All {
+        return Err(Rejection::InvalidGenesis("the first statement must grant admin on *"));
+    }
+    if g.actor != stmt.actor {
+        return Err(Rejection::InvalidGenesis("the genesis grant must be to its own signer"));
+    }
+    Ok(Effect::Genesis { actor: g.actor.clone(), key: g.key.clone() })
+}
+
+fn forbidden(actor: &ActorRecord, role: Role, scope: String) -> Rejection {
+    Rejection::Forbidden { actor: actor.name.clone(), role, scope }
+}
+
+fn need(actor: &ActorRecord, role: Role, name: &ModelName) -> Result<(), Rejection> {
+    if holds(&actor.grants, role, name) {
+        Ok(())
+    } else {
+        Err(forbidden(actor, role, name.to_string()))
+    }
+}
+
+fn need_admin(actor: &ActorRecord, pattern: &Pattern) -> Result<(), Rejection> {
+    if admin_over(&actor.grants, pattern) {
+        Ok(())
+    } else {
+        Err(forbidden(actor, Role::Admin, pattern.to_string()))
+    }
+}
+
+fn authorize(reg: &Registry, actor: &ActorRecord, event: &Event) -> Result<(), Rejection> {
+    match event {
+        Event::Publish(p) => need(actor, Role::Publisher, &p.name),
+        Event::Access(a) => {
+            let names = reg.publishes_of(&a.digest);
+            if names.is_empty() {
+                return Err(Rejection::UnknownDigest(a.digest));
+            }
+            if names.iter().any(|(n, _)| holds(&actor.grants, Role::Reader, n)) {
+                Ok(())
+            } else {
+                Err(forbidden(actor, Role::Reader, a.digest.to_string()))
+            }
+        }
+        Event::Tag(e) => need(actor, Role::Maintainer, &e.name),
+        Event::Promote(e) => need(actor, Role::Maintainer, &e.name),
+        Event::Rollback(e) => need(actor, Role::Maintainer, &e.name),
+        Event::Approve(e) => need(actor, Role::Approver, &e.name),
+        Event::Grant(g) => need_admin(actor, &g.pattern),
+        Event::Revoke(r) => need_admin(actor, &r.pattern),
+        // An actor may always kill its own key; anyone else's needs root.
+        Event::RevokeKey(k) if k.actor == actor.name => Ok(()),
+        Event::RevokeKey(_) => need_admin(actor, &Pattern::All),
+        Event::Rotate(_) => Ok(()),
+    }
+}
+
+fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
+    let st = &reg.state;
+    match &stmt.event {
+        Event::Publish(p) => publish(reg, p),
+        Event::Access(a) => Ok(Effect::Accessed { digest: a.digest }),
+        Event::Tag(e) => {
+            let model = reg.model(&e.name);
+            if !model.is_some_and(|m| m.versions_with(&e.digest).next().is_some()) {
+                return Err(Rejection::TagTarget { name: e.name.clone(), digest: e.digest });
+            }
+            let current = model.and_then(|m| m.tags.get(&e.tag)).map(|t| t.current().index);
+            if e.previous != current {
+                return Err(Rejection::StaleTag { given: e.previous, current });
+            }
+            Ok(Effect::Tagged { name: e.name.clone(), tag: e.tag.clone(), digest: e.digest, previous: current })
+        }
+        Event::Promote(e) => {
+            let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
+            let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
+            if !v.state.can_promote_to(e.to) {
+                return Err(Rejection::IllegalTransition { from: v.state, to: e.to });
+            }
+            let mut demoted = None;
+            if e.to == Lifecycle::Production {
+                // Two-person rule: someone else, still an approver here.
+                let approved = v.approvals.iter().any(|a| {
+                    a.actor != stmt.actor
+                        && st.actors.get(&a.actor).is_some_and(|r| holds(&r.grants, Role::Approver, &e.name))
+                });
+                if !approved {
+                    return Err(Rejection::ApprovalRequired);
+                }
+                demoted = reg.model(&e.name).and_then(|m| m.production.clone());
+            }
+            Ok(Effect::Promoted { name: e.name.clone(), version: e.version.clone(), from: v.state, to: e.to, demoted })
+        }
+        Event::Approve(e) => {
+            let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
+            let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
+            if let Some(a) = v.approvals.iter().find(|a| a.actor == stmt.actor) {
+                return Err(Rejection::AlreadyApproved(a.index));
+            }
+            Ok(Effect::Approved { name: e.name.clone(), version: e.version.clone() })
+        }
+        Event::Rollback(e) => {
+            let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
+            let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
+            if !v.ever_production || v.state != Lifecycle::Deprecated {
+                return Err(Rejection::RollbackTarget);
+            }
+            let demoted = reg.model(&e.name).and_then(|m| m.production.clone());
+            Ok(Effect::RolledBack { name: e.name.clone(), version: e.version.clone(), demoted })
+        }
+        Event::Grant(g) => grant(reg, g),
+        Event::Revoke(r) => {
+            let target = st.actors.get(&r.actor).ok_or_else(|| Rejection::UnknownActor(r.actor.clone()))?;
+            if !target.grants.iter().any(|g| g.role == r.role && g.pattern == r.pattern) {
+                return Err(Rejection::NoSuchGrant {
+                    actor: r.actor.clone(),
+                    role: r.role,
+                    pattern: r.pattern.clone(),
+                });
+            }
+            if r.role == Role::Admin && r.pattern == Pattern::All && is_last_root_admin(reg, target) {
+                return Err(Rejection::LastAdmin);
+            }
+            Ok(Effect::Revoked { actor: r.actor.clone(), role: r.role, pattern: r.pattern.clone() })
+        }
+        Event::RevokeKey(k) => {
+            let target = st.actors.get(&k.actor).ok_or_else(|| Rejection::UnknownActor(k.actor.clone()))?;
+            let rec = st
+                .keys
+                .get(&k.key_id)
+                .filter(|rec| rec.actor == k.actor)
+                .ok_or_else(|| Rejection::NotKeyOwner { actor: k.actor.clone(), key_id: k.key_id })?;
+            if rec.ended.is_some() {
+                return Err(Rejection::KeyDead(k.key_id));
+            }
+            if is_last_root_admin(reg, target) {
+                return Err(Rejection::LastAdmin);
+            }
+            Ok(Effect::KeyRevoked { actor: k.actor.clone(), key_id: k.key_id })
+        }
+        Event::Rotate(r) => {
+            if st.keys.contains_key(&r.new_key.id()) {
+                return Err(Rejection::KeyInUse(r.new_key.id()));
+            }
+            Ok(Effect::Rotated { actor: stmt.actor.clone(), old: stmt.key_id, new: r.new_key.clone() })
+        }
+    }
+}
+
+fn is_last_root_admin(reg: &Registry, target: &ActorRecord) -> bool {
+    let mut live = reg.state.live_root_admins();
+    match (live.next(), live.next()) {
+        (Some(only), None) => only.name == target.name,
+        _ => false,
+    }
+}
+
+fn publish(reg: &Registry, p: &Publish) -> Result<Effect, Rejection> {
+    // (An existing name@version was handled before the replay check.)
+    if let Some(r) = p.lineage.refs().find(|r| !r.external && reg.publishes_of(&r.digest).is_empty()) {
+        return Err(Rejection::UnknownLineage(r.digest));
+    }
+    Ok(Effect::Published {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        digest: p.digest,
+        size: p.size,
+        kind: p.kind,
+        media_type: p.media_type.clone(),
+        lineage: p.lineage.clone(),
+    })
+}
+
+fn grant(reg: &Registry, g: &GrantRole) -> Result<Effect, Rejection> {
+    let st = &reg.state;
+    let id = g.key.id();
+    let bind_key = match st.keys.get(&id) {
+        Some(rec) if rec.actor != g.actor => return Err(Rejection::KeyInUse(id)),
+        Some(rec) if rec.ended.is_some() => return Err(Rejection::KeyDead(id)),
+        Some(_) => false,
+        None => match st.actors.get(&g.actor).and_then(|a| a.current_key) {
+            Some(current) => return Err(Rejection::KeyMismatch { actor: g.actor.clone(), current }),
+            None => true,
+        },
+    };
+    if let Some(existing) =
+        st.actors.get(&g.actor).and_then(|a| a.grants.iter().find(|x| x.role == g.role && x.pattern == g.pattern))
+    {
+        return Err(Rejection::AlreadyGranted {
+            actor: g.actor.clone(),
+            role: g.role,
+            pattern: g.pattern.clone(),
+            index: existing.index,
+        });
+    }
+    Ok(Effect::Granted {
+        actor: g.actor.clone(),
+        key: g.key.clone(),
+        bind_key,
+        role: g.role,
+        pattern: g.pattern.clone(),
+    })
+}

@@ -1,0 +1,86 @@
+//! Lifecycle of a published version.
+//!
+//! ```text
+//! development -> staging -> production -> deprecated -> archived
+//!            <-
+//! ```
+//!
+//! - `publish` puts a version in `development`.
+//! - `promote` moves one step along the chain, or from `staging` back to
+//!   `development`. Anything else is an illegal transition (422).
+//! - `staging -> production` needs a prior `approve` of that version by an
+//!   actor other than the promoter who still holds `approver` on the name
+//!   (two-person rule).
+//! - A name has at most one `production` version: promoting another one
+//!   moves the current one to `deprecated` in the same step.
+//! - `rollback` brings back a `deprecated` version that was in `production`
+//!   before; the current production version (if any) becomes `deprecated`.
+
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle state of a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    /// Just published.
+    Development,
+    /// Candidate for production.
+    Staging,
+    /// Serving; at most one version per name.
+    Production,
+    /// Replaced or withdrawn; may be rolled back to if it was in production.
+    Deprecated,
+    /// Final.
+    Archived,
+}
+
+impl Lifecycle {
+    /// Whether `promote` may move a version from `self` to `to`.
+    pub fn can_promote_to(self, to: Lifecycle) -> bool {
+        use Lifecycle::*;
+        matches!(
+            (self, to),
+            (Development, Staging)
+                | (Staging, Development)
+                | (Staging, Production)
+                | (Production, Deprecated)
+                | (Deprecated, Archived)
+        )
+    }
+
+    /// The lowercase name used in statements.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Development => "development",
+            Lifecycle::Staging => "staging",
+            Lifecycle::Production => "production",
+            Lifecycle::Deprecated => "deprecated",
+            Lifecycle::Archived => "archived",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Lifecycle::*;
+
+    #[test]
+    fn transition_table_is_exactly_the_documented_one() {
+        let all = [Development, Staging, Production, Deprecated, Archived];
+        let allowed = [
+            (Development, Staging),
+            (Staging, Development),
+            (Staging, Production),
+            (Production, Deprecated),
+            (Deprecated, Archived),
+        ];
+        for from in all {
+            for to in all {
+                assert_eq!(from.can_promote_to(to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        assert_eq!(serde_json::to_string(&Production).unwrap(), "\"production\"");
+        assert!(serde_json::from_str::<Lifecycle>("\"prod\"").is_err());
+    }
+}

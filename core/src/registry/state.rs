@@ -1,0 +1,164 @@
+//! What the registry remembers: actors and their keys and grants, names
+//! with their versions and tags, and the digest index. Every record
+//! carries the leaf indexes that prove it, so a server can answer a query
+//! with indexes a client turns into inclusion proofs.
+//!
+//! Access statements change none of this (only the nonce window), so state
+//! grows with publishes, tag moves, promotions and grants, not with reads.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::actor_key::{ActorKey, KeyId};
+use crate::names::{ActorName, Digest, MediaType, ModelName, TagName, Version};
+use crate::registry::lifecycle::Lifecycle;
+use crate::registry::roles::Grant;
+use crate::statement::events::Kind;
+use crate::statement::metadata::Lineage;
+
+/// How a key stopped being usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyEnd {
+    /// Replaced by `rotate` at this leaf.
+    Rotated(u64),
+    /// Killed by `revoke_key` at this leaf.
+    Revoked(u64),
+}
+
+/// A key ever bound to an actor. Keys are never forgotten or re-bound, so a
+/// key ID always means the same public key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The public key.
+    pub key: ActorKey,
+    /// Its actor.
+    pub actor: ActorName,
+    /// Leaf of the `grant` (or genesis, or `rotate`) that bound it.
+    pub bound_at: u64,
+    /// When it died, if it did.
+    pub ended: Option<KeyEnd>,
+}
+
+/// An actor: its current key, its key history and its grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorRecord {
+    /// Name.
+    pub name: ActorName,
+    /// The live key, if any (none after `revoke_key` until a new grant).
+    pub current_key: Option<KeyId>,
+    /// Every key the actor has had, oldest first (see [`KeyRecord`]).
+    pub keys: Vec<KeyId>,
+    /// Roles held now, each with its grant leaf.
+    pub grants: Vec<Grant>,
+}
+
+/// One lifecycle step of a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusChange {
+    /// New state.
+    pub state: Lifecycle,
+    /// Leaf that caused it (publish, promote, rollback, or the promote or
+    /// rollback of another version that demoted this one).
+    pub index: u64,
+}
+
+/// One approval of a version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    /// Approver.
+    pub actor: ActorName,
+    /// Leaf of the `approve`.
+    pub index: u64,
+}
+
+/// A published version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VersionRecord {
+    /// Content digest.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Kind.
+    pub kind: Kind,
+    /// Media type.
+    pub media_type: MediaType,
+    /// Publisher.
+    pub publisher: ActorName,
+    /// Leaf of the `publish` (metadata is in that leaf; the registry does
+    /// not keep it).
+    pub published_at: u64,
+    /// Current state.
+    pub state: Lifecycle,
+    /// Every state change, first is `development` at `published_at`.
+    pub history: Vec<StatusChange>,
+    /// Whether it was ever in production (rollback targets must be).
+    pub ever_production: bool,
+    /// Approvals, in log order.
+    pub approvals: Vec<Approval>,
+    /// Lineage as published.
+    pub lineage: Lineage,
+}
+
+/// One move of a tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TagMoveRecord {
+    /// Leaf of the `tag` statement.
+    pub index: u64,
+    /// Target digest.
+    pub digest: Digest,
+}
+
+/// A tag and its full history (a chain: each move's `previous` is the
+/// index of the move before).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagRecord {
+    /// Moves, oldest first; the last is the current target.
+    pub moves: Vec<TagMoveRecord>,
+}
+
+impl TagRecord {
+    /// The current target.
+    pub fn current(&self) -> &TagMoveRecord {
+        self.moves.last().expect("a tag record is created with its first move")
+    }
+}
+
+/// A model name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelRecord {
+    /// Versions by version string.
+    pub versions: BTreeMap<Version, VersionRecord>,
+    /// Tags by tag name.
+    pub tags: BTreeMap<TagName, TagRecord>,
+    /// The one version in production, if any.
+    pub production: Option<Version>,
+}
+
+impl ModelRecord {
+    /// Versions of this name whose digest is `digest`.
+    pub fn versions_with(&self, digest: &Digest) -> impl Iterator<Item = (&Version, &VersionRecord)> + '_ {
+        let d = *digest;
+        self.versions.iter().filter(move |(_, v)| v.digest == d)
+    }
+}
+
+/// Everything the registry holds.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    pub(crate) keys: HashMap<KeyId, KeyRecord>,
+    pub(crate) actors: HashMap<ActorName, ActorRecord>,
+    pub(crate) models: HashMap<ModelName, ModelRecord>,
+    /// Digest to the `(name, version)` pairs that published it.
+    pub(crate) digests: HashMap<Digest, Vec<(ModelName, Version)>>,
+}
+
+impl State {
+    /// Actors with a live key holding admin on `*`.
+    pub(crate) fn live_root_admins(&self) -> impl Iterator<Item = &ActorRecord> {
+        self.actors.values().filter(|a| {
+            a.current_key.is_some()
+                && a.grants.iter().any(|g| {
+                    g.role == crate::registry::roles::Role::Admin && g.pattern == crate::names::Pattern::All
+                })
+        })
+    }
+}
