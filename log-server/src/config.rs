@@ -45,6 +45,18 @@ pub struct InitArgs {
     /// `log.example.com/custody`).
     #[arg(long, env = "CUSTODY_ORIGIN")]
     pub origin: String,
+    /// Create a generic log of raw entries instead of a model registry (no
+    /// admin key, no genesis statement; entries come from raw appends).
+    #[arg(long, env = "CUSTODY_GENERIC")]
+    pub generic: bool,
+    /// Actor name of the first admin, who is granted `admin` on `*` by the
+    /// genesis statement (entry 0).
+    #[arg(long, env = "CUSTODY_ADMIN", default_value = "admin", conflicts_with = "generic")]
+    pub admin: String,
+    /// Where to write the first admin's signer key (mode 0600; default
+    /// `<data-dir>/admin.key`). Move it off the server afterwards.
+    #[arg(long, env = "CUSTODY_ADMIN_KEY", conflicts_with = "generic")]
+    pub admin_key: Option<PathBuf>,
 }
 
 /// `custody-log serve`.
@@ -83,6 +95,19 @@ pub struct ServeArgs {
     /// Retries of a failed add-checkpoint call.
     #[arg(long, env = "CUSTODY_WITNESS_RETRIES", default_value_t = 2)]
     pub witness_retries: u32,
+    /// Largest accepted distance (seconds) between a statement's time and
+    /// the server's receive time; also how long nonces are remembered.
+    /// Auditors must replay with the same value.
+    #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub statement_window_secs: u64,
+    /// Statements per second each actor may submit (burst: 2 seconds' worth);
+    /// more get 429. 0 disables the limit.
+    #[arg(long = "rate-limit", env = "CUSTODY_RATE_LIMIT", default_value_t = 1000)]
+    pub rate_limit: u32,
+    /// Largest artifact accepted by `PUT /blobs/...`, in bytes.
+    #[arg(long = "max-blob-size", env = "CUSTODY_MAX_BLOB_SIZE", default_value_t = 1 << 40)]
+    pub max_blob_size: u64,
 }
 
 impl ServeArgs {
@@ -102,6 +127,11 @@ impl ServeArgs {
             witness_timeout: Duration::from_millis(self.witness_timeout_ms),
             witness_retries: self.witness_retries,
         }
+    }
+
+    /// Registry settings from the flags.
+    pub fn registry_config(&self) -> custody_core::registry::Config {
+        custody_core::registry::Config { window_ms: self.statement_window_secs * 1000 }
     }
 
     /// The entry size limit as `usize` (the range check keeps it <= 65535).

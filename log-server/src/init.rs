@@ -25,6 +25,12 @@ pub const DB_DIR: &str = "db";
 pub const META_ORIGIN: &[u8] = b"origin";
 /// Longest key file read (a signer key string is far shorter).
 const MAX_KEY_FILE: u64 = 4096;
+/// The first admin's signer key, written by `init` (mode 0600). It belongs
+/// to a person, not the server: move it off the server after `init`.
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+/// Meta key saying whether the log is a registry (`registry`, the default)
+/// or a generic log of raw entries (`generic`).
+pub const META_MODE: &[u8] = b"mode";
 
 /// Why a data directory could not be created or opened.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,9 @@ pub enum InitError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The genesis statement could not be built or logged.
+    #[error("genesis: {0}")]
+    Genesis(String),
     /// The key and the database disagree about the origin.
     #[error("key name {key:?} does not match the stored origin {stored:?}")]
     OriginMismatch {
@@ -97,8 +106,69 @@ pub fn init_data_dir(data_dir: &Path, origin: &str) -> Result<VerifierKey, InitE
     fs::write(&vkey_path, format!("{vkey}\n")).map_err(io(&vkey_path))?;
     let store = RocksStore::open(&db)?;
     store.put_meta(META_ORIGIN, origin.as_bytes())?;
+    store.put_meta(META_MODE, b"generic")?;
     tracing::info!(dir = %data_dir.display(), origin, "initialised log data directory");
     Ok(vkey)
+}
+
+/// Turns a freshly initialised (empty) data directory into a registry: a
+/// new Ed25519 key for the first admin `admin` is written to `key_out`
+/// (mode 0600, never overwritten) and the genesis statement, `admin`
+/// granting itself `admin` on `*`, is logged as entry 0. Authorization
+/// history thus starts inside the log. Returns the admin's public key line.
+pub fn init_registry(data_dir: &Path, admin: &str, key_out: &Path) -> Result<String, InitError> {
+    use custody_core::actor_key::ActorSigner;
+    use custody_core::leaf::Leaf;
+    use custody_core::names::{ActorName, Pattern};
+    use custody_core::registry::Role;
+    use custody_core::statement::events::GrantRole;
+    use custody_core::statement::{Context, Event, Nonce, Statement, Text};
+    use custody_core::timestamp::Timestamp;
+
+    let genesis = |e: String| InitError::Genesis(e);
+    let actor = ActorName::new(admin).map_err(|e| genesis(format!("admin name {admin:?}: {e}")))?;
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| InitError::Random(e.to_string()))?;
+    let signer = ActorSigner::from_seed(&actor, &seed);
+    seed.fill(0);
+    let mut nonce = [0u8; 16];
+    getrandom::getrandom(&mut nonce).map_err(|e| InitError::Random(e.to_string()))?;
+    let now = crate::registry::now_ms();
+    let time = Timestamp::from_unix_secs(now / 1000).ok_or_else(|| genesis("clock out of range".into()))?;
+    let pattern = Pattern::new("*").map_err(|e| genesis(e.to_string()))?;
+    let reason = Text::new("genesis: first admin of this registry").map_err(|e| genesis(e.to_string()))?;
+    let event = Event::Grant(GrantRole { actor, key: signer.public().clone(), role: Role::Admin, pattern });
+    let statement = Statement::new(&signer, time, Nonce(nonce), Context::reason(reason), event);
+    let envelope = statement.sign(&signer).map_err(|e| genesis(e.to_string()))?;
+    let leaf = Leaf::new(now, &envelope).map_err(|e| genesis(e.to_string()))?.encode();
+
+    let store = RocksStore::open(&db_path(data_dir))?;
+    if store.tree_size()? != 0 {
+        return Err(InitError::Genesis("the log is not empty".into()));
+    }
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(key_out).map_err(|e| {
+        match e.kind() {
+            std::io::ErrorKind::AlreadyExists => InitError::Exists(key_out.to_owned()),
+            _ => InitError::Io { path: key_out.to_owned(), source: e },
+        }
+    })?;
+    f.write_all(format!("{}\n", signer.to_private_string()).as_bytes()).map_err(io(key_out))?;
+    f.sync_all().map_err(io(key_out))?;
+    let mut appender = custody_core::Appender::default();
+    let mut batch = crate::store::Batch { start: 0, ..Default::default() };
+    appender.append(custody_core::leaf_hash(&leaf), &mut batch.nodes);
+    batch.leaf_hashes.push(custody_core::leaf_hash(&leaf));
+    batch.index_rows.push(crate::registry::actor_row(signer.actor(), 0));
+    batch.entries.push(leaf);
+    store.append_batch(&batch)?;
+    store.put_meta(META_MODE, b"registry")?;
+    tracing::info!(admin, key_file = %key_out.display(), "logged the genesis grant as entry 0");
+    Ok(signer.public().to_string())
+}
+
+/// Whether the data directory is a registry (rather than a generic log).
+pub fn is_registry(store: &dyn Store) -> Result<bool, InitError> {
+    Ok(store.get_meta(META_MODE)?.as_deref() == Some(b"registry"))
 }
 
 /// Reads the signer key of `data_dir`.

@@ -12,25 +12,25 @@ use actix_web::web;
 use anyhow::Context as _;
 use clap::Parser as _;
 use custody_core::Policy;
-use custody_log::api::{self, AppState, TileCache, DEFAULT_TILE_CACHE_BYTES};
+use custody_log::api::{self, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
+use custody_log::ratelimit::RateLimiter;
 use custody_log::checkpointer::start_checkpointer;
-use custody_log::config::{Cli, Command, FsckArgs, ServeArgs};
-use custody_log::init::{check_origin, db_path, init_data_dir, load_key};
+use custody_log::config::{Cli, Command, FsckArgs, InitArgs, ServeArgs};
+use custody_log::blobs::BlobStore;
+use custody_log::init::{check_origin, db_path, init_data_dir, init_registry, is_registry, load_key, ADMIN_KEY_FILE};
+use custody_log::registry::RegistryService;
 use custody_log::metrics::Metrics;
-use custody_log::sequencer::start_sequencer;
+use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Init(args) => match init_data_dir(&args.data_dir, &args.origin) {
-            Ok(vkey) => {
-                println!("{vkey}");
-                ExitCode::SUCCESS
-            }
+        Command::Init(args) => match init(&args) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("custody-log init: {e}");
+                eprintln!("custody-log init: {e:#}");
                 ExitCode::FAILURE
             }
         },
@@ -52,6 +52,22 @@ fn main() -> ExitCode {
         }
         Command::Fsck(args) => fsck(&args),
     }
+}
+
+/// Creates the data directory; prints the log's verifier key on stdout
+/// (the only stdout line, so scripts can capture it) and, for a registry,
+/// where the first admin's key went on stderr.
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    let vkey = init_data_dir(&args.data_dir, &args.origin)?;
+    if !args.generic {
+        let key_out = args.admin_key.clone().unwrap_or_else(|| args.data_dir.join(ADMIN_KEY_FILE));
+        let public = init_registry(&args.data_dir, &args.admin, &key_out)?;
+        eprintln!("first admin {:?}: key {public}", args.admin);
+        eprintln!("admin signer key written to {} (mode 0600); keep it off the server", key_out.display());
+    }
+    println!("{vkey}");
+    std::io::stdout().flush()?;
+    Ok(())
 }
 
 /// Logs go to stderr (stdout carries the vkey and the listening line).
@@ -84,7 +100,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     check_origin(store.as_ref(), &key)?;
     let metrics = Metrics::new();
-    let (seq, seq_task) = start_sequencer(Arc::clone(&store), args.sequencer_config())?;
+    let registry = if is_registry(store.as_ref())? {
+        let r = RegistryService::load(store.as_ref(), args.registry_config())
+            .context("cannot rebuild the registry from the log (run `custody-log fsck`)")?;
+        Some(Arc::new(r))
+    } else {
+        None
+    };
+    let blobs = match &registry {
+        Some(_) => Some(Arc::new(BlobStore::open(&args.data_dir).context("cannot open the blob store")?)),
+        None => None,
+    };
+    let admission = registry.clone().map(|r| r as Arc<dyn Admission>);
+    let (seq, seq_task) = start_sequencer_with(Arc::clone(&store), args.sequencer_config(), admission)?;
     let m = Arc::clone(&metrics);
     seq.set_batch_observer(Arc::new(move |n, secs| {
         m.observe_batch(n, secs);
@@ -109,6 +137,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_raw_append: args.allow_raw_append,
         max_entry_size: args.max_entry_size(),
         tile_cache: TileCache::new(DEFAULT_TILE_CACHE_BYTES),
+        registry: registry.map(|registry| RegistryApi {
+            registry,
+            blobs: blobs.expect("a registry always has a blob store"),
+            limiter: RateLimiter::new(args.rate_limit),
+            max_blob_size: args.max_blob_size,
+        }),
     });
     let server = api::server(state.clone(), listener)?;
     let handle = server.handle();

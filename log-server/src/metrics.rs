@@ -85,6 +85,7 @@ pub struct Metrics {
     batch_size: Histogram,
     batch_latency: Histogram,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    integrity_violations: AtomicU64,
     witnesses: Mutex<BTreeMap<String, Arc<WitnessMetrics>>>,
     http: Vec<AtomicU64>,
 }
@@ -117,6 +118,7 @@ impl Metrics {
             batch_size: Histogram::new(BATCH_SIZE_BUCKETS),
             batch_latency: Histogram::new(LATENCY_BUCKETS),
             rejected: Mutex::new(BTreeMap::new()),
+            integrity_violations: AtomicU64::new(0),
             witnesses: Mutex::new(BTreeMap::new()),
             http: (HTTP_STATUS_MIN..=HTTP_STATUS_MAX).map(|_| AtomicU64::new(0)).collect(),
         })
@@ -137,6 +139,11 @@ impl Metrics {
     /// Number of entries counted by [`Metrics::inc_entries`] so far.
     pub fn entries(&self) -> u64 {
         self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Counts a stored artifact whose bytes no longer match its digest.
+    pub fn inc_integrity_violation(&self) {
+        self.integrity_violations.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one rejected submission; `reason` is a short fixed label such
@@ -191,6 +198,17 @@ impl Metrics {
         );
         self.batch_latency.render(&mut out, "custody_batch_seconds", "");
 
+        header(
+            &mut out,
+            "custody_integrity_violations_total",
+            "counter",
+            "Artifact reads refused because the stored bytes no longer match their digest.",
+        );
+        let _ = writeln!(
+            out,
+            "custody_integrity_violations_total {}",
+            self.integrity_violations.load(Ordering::Relaxed)
+        );
         header(&mut out, "custody_rejected_total", "counter", "Submissions rejected, by reason.");
         if let Ok(map) = self.rejected.lock() {
             for (reason, n) in map.iter() {
@@ -269,6 +287,8 @@ mod tests {
         assert!(text.contains("custody_batch_size_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("custody_batch_size_sum 303\n"));
         assert!(text.contains("custody_rejected_total{reason=\"too_large\"} 2\n"));
+        m.inc_integrity_violation();
+        assert!(m.render("").contains("custody_integrity_violations_total 1\n"));
         assert!(text.contains("custody_witness_requests_total{witness=\"w\\\"1\",result=\"error\"} 1\n"));
         assert!(text.contains("custody_witness_seconds_bucket{witness=\"w\\\"1\",le=\"+Inf\"} 2\n"));
         assert!(text.contains("custody_witness_seconds_count{witness=\"w\\\"1\"} 2\n"));

@@ -20,7 +20,56 @@ use custody_core::{leaf_hash, Appender, Hash};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, IndexRow, Store, StoreError};
+
+/// Decides, in sequence order, which entries may join the log: the
+/// registry's authorization. It runs inside the sequencer loop because "is
+/// this allowed" depends on every entry before it (a tag's previous move, a
+/// grant earlier in the same batch), so two racing statements are decided
+/// one after the other and exactly one of two conflicting ones wins.
+pub trait Admission: Send + Sync + 'static {
+    /// Starts deciding one batch. The returned guard is held until the
+    /// batch is durable (or failed), so nobody observes effects of entries
+    /// that a crash could still take back.
+    fn begin(&self) -> Box<dyn AdmissionBatch + '_>;
+}
+
+/// One batch's admission decisions; see [`Admission`].
+pub trait AdmissionBatch {
+    /// Decides entry `index`. `authenticated` is true when the submitter
+    /// already verified the entry's signature (the HTTP handler does, in
+    /// parallel); raw appends are not, so the admission must.
+    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool) -> Admit;
+    /// The batch was written (`durable`) or not; on failure every decision
+    /// since [`Admission::begin`] must be undone (the store says what is
+    /// durable).
+    fn finish(self: Box<Self>, durable: bool, store: &dyn Store);
+}
+
+/// An admission decision.
+#[derive(Debug)]
+pub enum Admit {
+    /// Append the entry, writing these index rows in the same batch.
+    Append(Vec<IndexRow>),
+    /// Nothing to append: an equivalent entry already exists at this index.
+    Existing(u64),
+    /// Refused; nothing is appended.
+    Reject(Refusal),
+}
+
+/// Why the admission refused an entry.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refusal {
+    /// The bytes are not a well-formed entry for this log (raw appends only).
+    #[error("not a valid registry entry: {0}")]
+    Malformed(String),
+    /// The registry's rules refuse the statement.
+    #[error(transparent)]
+    Registry(#[from] custody_core::registry::Rejection),
+    /// The admission cannot decide right now (its state was lost).
+    #[error("{0}")]
+    Unavailable(String),
+}
 
 /// Pending entries the pool holds before `submit` starts to wait.
 pub const QUEUE_CAPACITY: usize = 65536;
@@ -89,11 +138,15 @@ pub enum SequenceError {
     /// The sequencer task has stopped.
     #[error("sequencer is shutting down")]
     ShuttingDown,
+    /// The admission (registry) refused the entry; nothing was appended.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 struct Request {
     entry: Vec<u8>,
     leaf: Hash,
+    authenticated: bool,
     reply: oneshot::Sender<Result<Ack, SequenceError>>,
 }
 
@@ -123,6 +176,16 @@ impl SequencerHandle {
     /// Submits an entry; resolves only after the batch holding it is durable
     /// (or with the error that prevented it). Waits while the pool is full.
     pub async fn submit(&self, entry: Vec<u8>) -> Result<Ack, SequenceError> {
+        self.submit_inner(entry, false).await
+    }
+
+    /// Like [`SequencerHandle::submit`] for an entry whose signature the
+    /// caller has verified, so the admission need not verify it again.
+    pub async fn submit_authenticated(&self, entry: Vec<u8>) -> Result<Ack, SequenceError> {
+        self.submit_inner(entry, true).await
+    }
+
+    async fn submit_inner(&self, entry: Vec<u8>, authenticated: bool) -> Result<Ack, SequenceError> {
         if entry.is_empty() {
             return Err(SequenceError::Empty);
         }
@@ -133,7 +196,7 @@ impl SequencerHandle {
         // instead of serialising in the sequencer loop.
         let leaf = leaf_hash(&entry);
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request { entry, leaf, reply }).await.map_err(|_| SequenceError::ShuttingDown)?;
+        self.tx.send(Request { entry, leaf, authenticated, reply }).await.map_err(|_| SequenceError::ShuttingDown)?;
         rx.await.unwrap_or(Err(SequenceError::ShuttingDown))
     }
 
@@ -161,10 +224,19 @@ impl SequencerHandle {
 }
 
 /// Recovers the tree frontier from `store` and starts the sequencer task on
-/// the current tokio runtime.
+/// the current tokio runtime, with no admission (a generic log).
 pub fn start_sequencer(
     store: Arc<dyn Store>,
     cfg: SequencerConfig,
+) -> Result<(SequencerHandle, tokio::task::JoinHandle<()>), StoreError> {
+    start_sequencer_with(store, cfg, None)
+}
+
+/// [`start_sequencer`] with an admission deciding every new entry.
+pub fn start_sequencer_with(
+    store: Arc<dyn Store>,
+    cfg: SequencerConfig,
+    admission: Option<Arc<dyn Admission>>,
 ) -> Result<(SequencerHandle, tokio::task::JoinHandle<()>), StoreError> {
     let appender = recover(&*store)?;
     let size = appender.size();
@@ -182,7 +254,7 @@ pub fn start_sequencer(
         max_entry_size,
         observer: Mutex::new(None),
     });
-    let core = Core { store, appender, size_tx, shared: shared.clone() };
+    let core = Core { store, appender, size_tx, shared: shared.clone(), admission };
     let batch_max = cfg.batch_max.max(1);
     tracing::info!(size, batch_max, batch_wait_ms = cfg.batch_wait.as_millis() as u64, "sequencer started");
     let task = tokio::spawn(run(core, rx, batch_max, cfg.batch_wait));
@@ -202,6 +274,7 @@ struct Core {
     appender: Appender,
     size_tx: watch::Sender<u64>,
     shared: Arc<Shared>,
+    admission: Option<Arc<dyn Admission>>,
 }
 
 async fn run(mut core: Core, mut rx: mpsc::Receiver<Request>, batch_max: usize, batch_wait: Duration) {
@@ -267,7 +340,9 @@ impl Core {
         let mut in_batch: HashMap<Hash, u64> = HashMap::new();
         let mut plan = Vec::with_capacity(reqs.len());
         let mut replies = Vec::with_capacity(reqs.len());
-        for Request { entry, leaf, reply } in reqs {
+        // Held until the batch is durable or failed (see Admission::begin).
+        let mut admission = self.admission.as_ref().map(|a| a.begin());
+        for Request { entry, leaf, authenticated, reply } in reqs {
             let outcome = if let Some(&i) = in_batch.get(&leaf) {
                 Outcome::SameBatch(i)
             } else {
@@ -276,6 +351,26 @@ impl Core {
                     Ok(Some(i)) if i < start => Outcome::Durable(i),
                     Ok(_) => {
                         let i = start + batch.entries.len() as u64;
+                        if let Some(adm) = admission.as_mut() {
+                            match adm.admit(&entry, i, authenticated) {
+                                Admit::Append(rows) => batch.index_rows.extend(rows),
+                                Admit::Existing(existing) if existing < start => {
+                                    let _ = reply.send(Ok(Ack { index: existing, leaf_hash: leaf, duplicate: true }));
+                                    continue;
+                                }
+                                Admit::Existing(existing) => {
+                                    // Equivalent to an entry of this batch:
+                                    // answered only once the batch is durable.
+                                    plan.push((Outcome::SameBatch(existing), leaf));
+                                    replies.push(reply);
+                                    continue;
+                                }
+                                Admit::Reject(r) => {
+                                    let _ = reply.send(Err(r.into()));
+                                    continue;
+                                }
+                            }
+                        }
                         in_batch.insert(leaf, i);
                         self.appender.append(leaf, &mut batch.nodes);
                         batch.entries.push(entry);
@@ -294,6 +389,9 @@ impl Core {
         }
         let new = batch.entries.len();
         let result = if new == 0 { Ok(()) } else { self.store.append_batch(&batch) };
+        if let Some(adm) = admission {
+            adm.finish(result.is_ok(), &*self.store);
+        }
         match result {
             Ok(()) => {
                 let end = self.appender.size();

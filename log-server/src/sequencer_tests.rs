@@ -225,6 +225,9 @@ impl Store for Flaky {
     fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.inner.put_meta(key, value)
     }
+    fn scan_index(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.scan_index(prefix, after, limit)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,9 @@
 //! - `checkpoints`: size -> published checkpoint note (the history of every
 //!   published checkpoint, so consistency between any two can be served)
 //! - `meta`: `tree_size` -> u64, plus keys owned by other modules
+//! - `registry_index`: secondary indexes of the registry (access history
+//!   per digest, entries per actor); keys only, written in the same batch as
+//!   the entries they index (see [`crate::registry`])
 //!
 //! A batch of entries, its leaf index rows, its stored hashes and the new
 //! tree size go into ONE synced `WriteBatch`: after a crash the database holds
@@ -36,8 +39,15 @@ pub const CF_LEAF_INDEX: &str = "leaf_index";
 pub const CF_CHECKPOINTS: &str = "checkpoints";
 /// Column family: small metadata values.
 pub const CF_META: &str = "meta";
+/// Column family: registry secondary index keys.
+pub const CF_REGISTRY_INDEX: &str = "registry_index";
 /// All column families, in the order they are opened.
-pub const COLUMN_FAMILIES: [&str; 5] = [CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_CHECKPOINTS, CF_META];
+pub const COLUMN_FAMILIES: [&str; 6] =
+    [CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_CHECKPOINTS, CF_META, CF_REGISTRY_INDEX];
+
+/// A secondary index row: a key in `registry_index` (the value is empty;
+/// everything is in the key so a prefix scan answers a query).
+pub type IndexRow = Vec<u8>;
 /// Meta key of the durable tree size; written only by [`Store::append_batch`].
 pub const META_TREE_SIZE: &[u8] = b"tree_size";
 
@@ -73,6 +83,8 @@ pub struct Batch {
     pub leaf_hashes: Vec<Hash>,
     /// Every stored hash the batch creates (from [`custody_core::Appender::append`]).
     pub nodes: Vec<(NodeId, Hash)>,
+    /// Registry index rows of the batch's entries, made durable with them.
+    pub index_rows: Vec<IndexRow>,
 }
 
 /// What the log needs from durable storage. Object safe, so the server holds
@@ -101,6 +113,9 @@ pub trait Store: HashReader + Send + Sync + 'static {
     /// Writes a metadata value (synced). `tree_size` is refused: only
     /// [`Store::append_batch`] may move it.
     fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Up to `limit` registry index keys starting with `prefix`, in key
+    /// order, strictly after `after` when given (pagination).
+    fn scan_index(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError>;
 }
 
 /// Key of stored hash `id` in the `hashes` column family.
@@ -285,6 +300,10 @@ impl Store for RocksStore {
         for (id, hash) in &batch.nodes {
             wb.put_cf(hashes, hash_key(*id), hash.0);
         }
+        let index_cf = self.cf(CF_REGISTRY_INDEX);
+        for row in &batch.index_rows {
+            wb.put_cf(index_cf, row, []);
+        }
         wb.put_cf(meta, META_TREE_SIZE, end.to_be_bytes());
         if let Err(e) = self.db.write_opt(wb, &synced()) {
             // A failed sync may still have made the batch visible. Re-read
@@ -374,6 +393,22 @@ impl Store for RocksStore {
         }
         self.db.put_cf_opt(self.cf(CF_META), key, value, &synced())?;
         Ok(())
+    }
+
+    fn scan_index(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let from = after.unwrap_or(prefix);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_REGISTRY_INDEX), IteratorMode::From(from, Direction::Forward)) {
+            let (key, _) = item?;
+            if !key.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            if after.is_some_and(|a| *key == *a) {
+                continue;
+            }
+            out.push(key.into_vec());
+        }
+        Ok(out)
     }
 }
 

@@ -54,7 +54,7 @@ impl Server {
 
 fn init(dir: &Path) -> VerifierKey {
     let out = Command::new(BIN)
-        .args(["init", "--data-dir"])
+        .args(["init", "--generic", "--data-dir"])
         .arg(dir)
         .args(["--origin", ORIGIN])
         .env_remove("CUSTODY_DATA_DIR")

@@ -9,11 +9,19 @@
 //! Status rule (documented in docs/api.md):
 //! - 400: the request is malformed or contradicts itself (bad query, bad
 //!   tile path, `index >= size`, `old > new`, range too large);
-//! - 403: raw append is disabled;
+//! - 401: unauthenticated statement (unknown, revoked or wrong key, bad
+//!   signature, time outside the window, replayed nonce, missing header);
+//! - 403: raw append is disabled, or the actor lacks the role on that name;
+//! - 409: registry conflict (version exists with another digest, stale tag
+//!   `previous`, ...);
+//! - 411: artifact upload without `Content-Length`;
+//! - 429: the actor's rate limit is exhausted (`Retry-After` says when);
 //! - 404: the log does not have it (yet): unknown route, entry or leaf hash,
 //!   a size beyond the durable tree, a tile beyond the published checkpoint;
 //! - 413: entry larger than the configured maximum;
-//! - 422: well-formed but unacceptable entry (empty);
+//! - 422: well-formed but unacceptable entry (empty), a registry rule
+//!   (lifecycle, two-person approval, unknown lineage), or an upload whose
+//!   bytes do not match its digest or size;
 //! - 503: not available right now (no checkpoint yet, shutting down,
 //!   waiting for a checkpoint timed out);
 //! - 500: a bug or storage failure; details are logged, not hidden.
@@ -25,7 +33,11 @@ use custody_core::stored::ReadError;
 use custody_core::tile_data::TileDataError;
 use custody_core::tiles::TileError;
 
-use crate::sequencer::SequenceError;
+use custody_core::registry::Rejection;
+use custody_core::statement::StatementError;
+
+use crate::blobs::BlobError;
+use crate::sequencer::{Refusal, SequenceError};
 use crate::store::StoreError;
 
 /// Every error an HTTP handler can return.
@@ -72,6 +84,24 @@ pub enum ApiError {
     /// A tile body could not be built.
     #[error("tile data: {0}")]
     TileData(#[from] TileDataError),
+    /// The request carries no usable statement.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A statement envelope or payload is malformed (or too large).
+    #[error("statement: {0}")]
+    Statement(#[from] StatementError),
+    /// The registry refused the statement.
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    /// The actor exceeded its rate limit; retry after this many seconds.
+    #[error("rate limit exceeded; retry in {0:.2} s")]
+    RateLimited(f64),
+    /// An upload without a declared length.
+    #[error("{0}")]
+    LengthRequired(String),
+    /// Artifact storage failed or refused.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
@@ -90,10 +120,34 @@ fn read_status(e: &ReadError) -> StatusCode {
     }
 }
 
+fn refusal_status(r: &Refusal) -> StatusCode {
+    match r {
+        Refusal::Registry(r) => status(r.http_status()),
+        Refusal::Malformed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 impl ApiError {
-    /// Short stable machine-readable code for the `error` field.
+    /// Short stable machine-readable code for the `error` field: the
+    /// registry's own code for a refused statement, else one per status.
     fn code(&self) -> &'static str {
+        match self {
+            ApiError::Rejected(r) | ApiError::Sequence(SequenceError::Refused(Refusal::Registry(r))) => {
+                return r.code()
+            }
+            ApiError::Blob(BlobError::Integrity { .. }) => return "integrity_violation",
+            _ => {}
+        }
         match self.status_code() {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::LENGTH_REQUIRED => "length_required",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limited",
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
@@ -121,6 +175,19 @@ impl ResponseError for ApiError {
                 SequenceError::Empty => StatusCode::UNPROCESSABLE_ENTITY,
                 SequenceError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 SequenceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                SequenceError::Refused(r) => refusal_status(r),
+            },
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Statement(e) => status(e.http_status()),
+            ApiError::Rejected(r) => status(r.http_status()),
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::LengthRequired(_) => StatusCode::LENGTH_REQUIRED,
+            ApiError::Blob(e) => match e {
+                BlobError::DigestMismatch { .. } | BlobError::SizeMismatch { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                BlobError::NotFound(_) => StatusCode::NOT_FOUND,
+                BlobError::Integrity { .. } | BlobError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Proof(e) => match e {
                 ProofError::IndexOutOfRange { .. } | ProofError::SizeOrder { .. } => StatusCode::BAD_REQUEST,
@@ -144,8 +211,11 @@ impl ResponseError for ApiError {
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %self, "request failed");
         }
-        HttpResponse::build(status)
-            .json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }))
+        let mut resp = HttpResponse::build(status);
+        if let ApiError::RateLimited(secs) = self {
+            resp.insert_header(("Retry-After", secs.ceil().max(1.0).to_string()));
+        }
+        resp.json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }))
     }
 }
 
@@ -165,6 +235,16 @@ mod tests {
             (ProofError::SizeOrder { old: 6, new: 5 }.into(), 400),
             (TileError::BadPath("tile/x".into()).into(), 400),
             (StoreError::Corrupt("bad".into()).into(), 500),
+            (ApiError::Unauthorized("no statement".into()), 401),
+            (ApiError::RateLimited(0.5), 429),
+            (ApiError::LengthRequired("x".into()), 411),
+            (Rejection::BadSignature.into(), 401),
+            (SequenceError::Refused(Refusal::Registry(Rejection::BadSignature)).into(), 401),
+            (SequenceError::Refused(Refusal::Malformed("x".into())).into(), 422),
+            (SequenceError::Refused(Refusal::Unavailable("x".into())).into(), 503),
+            (BlobError::NotFound("x".into()).into(), 404),
+            (BlobError::SizeMismatch { declared: 1, actual: 2 }.into(), 422),
+            (BlobError::Integrity { expected: "a".into(), actual: "b".into() }.into(), 500),
         ];
         for (err, want) in cases {
             assert_eq!(err.status_code().as_u16(), want, "{err}");

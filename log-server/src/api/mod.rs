@@ -6,10 +6,13 @@
 //! `Result<_, ApiError>` so every failure gets its status in one place
 //! ([`error`]).
 
+pub mod blobs;
 pub mod error;
 pub mod ops;
 pub mod proofs;
+pub mod queries;
 pub mod read;
+pub mod statements;
 pub mod write;
 
 use std::collections::HashMap;
@@ -18,7 +21,10 @@ use std::sync::{Arc, Mutex};
 use actix_web::dev::Service as _;
 use actix_web::{web, HttpResponse};
 
+use crate::blobs::BlobStore;
 use crate::checkpointer::{Published, Publisher};
+use crate::ratelimit::RateLimiter;
+use crate::registry::RegistryService;
 use crate::metrics::Metrics;
 use crate::sequencer::SequencerHandle;
 use crate::store::Store;
@@ -45,6 +51,20 @@ pub struct AppState {
     pub max_entry_size: usize,
     /// Cache of immutable full tiles and bundles.
     pub tile_cache: TileCache,
+    /// The model registry; `None` on a generic log.
+    pub registry: Option<RegistryApi>,
+}
+
+/// What the registry endpoints need.
+pub struct RegistryApi {
+    /// The registry state (authorization and queries).
+    pub registry: Arc<RegistryService>,
+    /// Artifact storage.
+    pub blobs: Arc<BlobStore>,
+    /// Per-actor statement rate limit.
+    pub limiter: RateLimiter,
+    /// Largest accepted artifact.
+    pub max_blob_size: u64,
 }
 
 impl AppState {
@@ -54,6 +74,12 @@ impl AppState {
         self.publisher
             .latest()
             .ok_or_else(|| ApiError::Unavailable("no checkpoint has been published yet".into()))
+    }
+
+    /// The registry, or 404 on a generic log (the routes exist, the
+    /// registry does not).
+    pub(crate) fn registry(&self) -> Result<&RegistryApi, ApiError> {
+        self.registry.as_ref().ok_or_else(|| ApiError::NotFound("this log is not a model registry".into()))
     }
 
     /// Runs blocking store work on actix's blocking pool.
@@ -134,6 +160,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/proof/inclusion").route(web::get().to(proofs::inclusion)))
     .service(web::resource("/proof/consistency").route(web::get().to(proofs::consistency)))
     .service(web::resource("/proof/bundle").route(web::get().to(proofs::bundle)))
+    .service(web::resource("/statements").route(web::post().to(statements::submit)))
+    .service(
+        web::resource("/blobs/{digest}")
+            .route(web::put().to(blobs::upload))
+            .route(web::get().to(blobs::download)),
+    )
+    .service(web::resource("/registry/models").route(web::get().to(queries::models)))
+    .service(web::resource("/registry/models/{org}/{model}").route(web::get().to(queries::model)))
+    .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
+    .service(web::resource("/registry/artifacts/{digest}").route(web::get().to(queries::artifact)))
+    .service(web::resource("/registry/actors/{actor}").route(web::get().to(queries::actor)))
     .service(web::resource("/health").route(web::get().to(ops::health)))
     .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
     .default_service(web::to(not_found));

@@ -14,6 +14,7 @@ use custody_core::proof::inclusion_proof;
 use serde::Deserialize;
 
 use super::{hashes_b64, ApiError, AppState};
+use crate::sequencer::Ack;
 
 /// How long `?wait=checkpoint` waits for a published checkpoint covering
 /// the entry before answering 503 (the entry stays durable and sequenced).
@@ -38,13 +39,7 @@ pub async fn append(
             "raw append is disabled on this server (start it with --allow-raw-append)".into(),
         ));
     }
-    let wait = match query.wait.as_deref() {
-        None => false,
-        Some("checkpoint") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!("wait must be \"checkpoint\", got {other:?}")))
-        }
-    };
+    let wait = parse_wait(query.wait.as_deref())?;
     let max = state.max_entry_size;
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
         let len = len.to_str().ok().and_then(|s| s.parse::<u64>().ok());
@@ -70,6 +65,22 @@ pub async fn append(
         return Err(ApiError::Unprocessable("empty entries are not accepted".into()));
     }
     let ack = state.seq.submit(body.to_vec()).await?;
+    ack_response(&state, &ack, wait).await
+}
+
+/// Parses `?wait=`: absent, or `checkpoint`.
+pub(crate) fn parse_wait(wait: Option<&str>) -> Result<bool, ApiError> {
+    match wait {
+        None => Ok(false),
+        Some("checkpoint") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!("wait must be \"checkpoint\", got {other:?}"))),
+    }
+}
+
+/// The JSON answer to an acknowledged entry: index, leaf hash and whether
+/// it was already logged; with `wait`, also the first published checkpoint
+/// covering it and the inclusion proof against that checkpoint.
+pub(crate) async fn ack_response(state: &AppState, ack: &Ack, wait: bool) -> Result<HttpResponse, ApiError> {
     let mut out = serde_json::json!({
         "index": ack.index,
         "leaf_hash": ack.leaf_hash.to_base64(),

@@ -1,0 +1,156 @@
+//! `POST /statements`: an actor's signed registry statement (a DSSE
+//! envelope) becomes a leaf of the log, or is refused with nothing
+//! appended.
+//!
+//! Every registry write (this endpoint, artifact uploads and downloads)
+//! goes through [`sequence_statement`]: parse strictly, authenticate (key
+//! known and live, signature valid), rate-limit the actor, then hand the
+//! leaf to the sequencer, whose admission applies the registry rules in log
+//! order. Each refusal is counted in `/metrics` and written to the
+//! structured log with its reason, under the `custody::audit` target.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use custody_core::dsse::MAX_ENVELOPE_SIZE;
+use custody_core::leaf::Leaf;
+use custody_core::statement::{Event, SignedStatement};
+use serde::Deserialize;
+
+use super::write::{ack_response, parse_wait};
+use super::{ApiError, AppState};
+use crate::registry::now_ms;
+use crate::sequencer::{Ack, Refusal, SequenceError};
+
+/// Query of `POST /statements`.
+#[derive(Deserialize)]
+pub struct SubmitQuery {
+    wait: Option<String>,
+}
+
+/// Reads a request body of at most `max` bytes: 413 from the announced
+/// `Content-Length` before reading, or as soon as the body overruns.
+pub(crate) async fn read_capped(req: &HttpRequest, payload: web::Payload, max: usize) -> Result<Vec<u8>, ApiError> {
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
+        match len.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
+            Some(len) if len > max as u64 => {
+                return Err(ApiError::TooLarge { size: usize::try_from(len).unwrap_or(usize::MAX), max })
+            }
+            Some(_) => {}
+            None => return Err(ApiError::BadRequest("malformed Content-Length".into())),
+        }
+    }
+    match payload.to_bytes_limited(max).await {
+        Ok(Ok(body)) => Ok(body.to_vec()),
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!("reading body: {e}"))),
+        Err(_) => Err(ApiError::TooLarge { size: max + 1, max }),
+    }
+}
+
+/// Counts and logs a refused statement, then passes the error on.
+fn refused(state: &AppState, signed: Option<&SignedStatement>, err: ApiError) -> ApiError {
+    let reason = match &err {
+        ApiError::Rejected(r) | ApiError::Sequence(SequenceError::Refused(Refusal::Registry(r))) => r.code(),
+        ApiError::Statement(_) => "malformed_statement",
+        ApiError::RateLimited(_) => "rate_limited",
+        ApiError::TooLarge { .. } => "too_large",
+        ApiError::Unauthorized(_) => "no_statement",
+        _ => "other",
+    };
+    state.metrics.inc_rejected(reason);
+    match signed {
+        Some(s) => tracing::info!(
+            target: "custody::audit",
+            reason,
+            actor = s.statement.actor.as_str(),
+            action = s.statement.event.action(),
+            detail = %err,
+            "statement refused"
+        ),
+        None => tracing::info!(target: "custody::audit", reason, detail = %err, "statement refused"),
+    }
+    err
+}
+
+/// Parses envelope bytes into a statement (400, or 413 for an oversized
+/// envelope), counting failures.
+pub(crate) fn parse_statement(state: &AppState, bytes: &[u8]) -> Result<SignedStatement, ApiError> {
+    SignedStatement::parse(bytes).map_err(|e| refused(state, None, e.into()))
+}
+
+/// Authenticates, rate-limits and sequences one statement whose envelope
+/// bytes are `envelope`. Returns once the leaf is durable (or the registry
+/// refused it, appending nothing).
+pub(crate) async fn sequence_statement(
+    state: &web::Data<AppState>,
+    envelope: Vec<u8>,
+    signed: SignedStatement,
+) -> Result<(Ack, SignedStatement), ApiError> {
+    let reg = state.registry()?;
+    let registry = reg.registry.clone();
+    // Off the async workers: the read lock can wait for a batch commit,
+    // and the Ed25519 verification is CPU work.
+    let signed = web::block(move || registry.read().authenticate(&signed).map(|()| signed))
+        .await?
+        .map_err(|r| refused(state, None, r.into()))?;
+    if let Err(wait) = reg.limiter.take(signed.statement.actor.as_str()) {
+        return Err(refused(state, Some(&signed), ApiError::RateLimited(wait)));
+    }
+    let leaf = Leaf::new(now_ms(), &envelope)
+        .map_err(|e| refused(state, Some(&signed), ApiError::BadRequest(e.to_string())))?
+        .encode();
+    match state.seq.submit_authenticated(leaf).await {
+        Ok(ack) => {
+            tracing::info!(
+                target: "custody::audit",
+                index = ack.index,
+                actor = signed.statement.actor.as_str(),
+                action = signed.statement.event.action(),
+                duplicate = ack.duplicate,
+                "statement logged"
+            );
+            Ok((ack, signed))
+        }
+        Err(e) => Err(refused(state, Some(&signed), e.into())),
+    }
+}
+
+/// `POST /statements[?wait=checkpoint]`: body is the DSSE envelope JSON.
+pub async fn submit(
+    req: HttpRequest,
+    query: web::Query<SubmitQuery>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let reg = state.registry()?;
+    let wait = parse_wait(query.wait.as_deref())?;
+    let body = read_capped(&req, payload, MAX_ENVELOPE_SIZE).await.map_err(|e| refused(&state, None, e))?;
+    let signed = parse_statement(&state, &body)?;
+    match &signed.statement.event {
+        // A publish must name bytes the registry holds; uploads go through
+        // `PUT /blobs/...`, which sequences the publish itself.
+        Event::Publish(p) => {
+            if reg.blobs.size_of(&p.digest.0)? != Some(p.size) {
+                return Err(refused(
+                    &state,
+                    Some(&signed),
+                    ApiError::Unprocessable(format!(
+                        "artifact {} of {} bytes is not stored: upload it with PUT /blobs/{}",
+                        p.digest, p.size, p.digest
+                    )),
+                ));
+            }
+        }
+        // Reads are logged by `GET /blobs/...`, which serves the bytes only
+        // after the access entry is durable.
+        Event::Access(_) => {
+            return Err(refused(
+                &state,
+                Some(&signed),
+                ApiError::Unprocessable("access statements are submitted with GET /blobs/<digest>".into()),
+            ))
+        }
+        _ => {}
+    }
+    let (ack, _) = sequence_statement(&state, body, signed).await?;
+    ack_response(&state, &ack, wait).await
+}

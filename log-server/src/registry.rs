@@ -1,0 +1,229 @@
+//! The registry on top of the log: `custody_core::registry::Registry` (the
+//! one definition of what a statement may do, shared with the auditor) held
+//! in memory and fed, in sequence order, by the sequencer's [`Admission`]
+//! hook.
+//!
+//! The state is rebuilt at start-up by replaying every leaf of the log
+//! through the same state machine, so it can never disagree with the log:
+//! the log *is* the registry's database. Replay skips signature checks
+//! (each leaf was authenticated before it was sequenced; `fsck` and
+//! `custody audit` re-verify them). Secondary indexes that would grow with
+//! the log (access history per artifact, entries per actor) are not kept in
+//! memory but written as `registry_index` rows in the same RocksDB batch as
+//! the entries, so they are exactly as durable as the leaves they point at.
+//!
+//! While a batch is being decided and written, the admission holds the
+//! registry's write lock: readers wait a few milliseconds rather than see
+//! the effect of an entry a crash could still take back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use custody_core::leaf::Leaf;
+use custody_core::names::{ActorName, Digest};
+use custody_core::registry::{Config, Effect, Outcome, Registry, Verdict};
+use custody_core::statement::SignedStatement;
+
+use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal};
+use crate::store::{IndexRow, Store, StoreError};
+
+/// Entries read per store call during replay.
+const REPLAY_CHUNK: u64 = 1024;
+/// Index row prefix: access history of a digest (`a` || digest || index).
+const PREFIX_ACCESS: u8 = b'a';
+/// Index row prefix: entries of an actor (`u` || len || actor || index).
+const PREFIX_ACTOR: u8 = b'u';
+
+/// Why the registry could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Reading the log failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A logged entry is not a statement the registry accepts: the log was
+    /// altered, or the server runs with a different replay window than the
+    /// one that accepted it.
+    #[error("entry {index} does not replay: {reason}")]
+    Replay {
+        /// Leaf index.
+        index: u64,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Milliseconds since the Unix epoch: the receive time written into leaves.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Replays leaves `[0, size)` of `store` into a fresh registry.
+pub fn replay(store: &dyn Store, config: Config) -> Result<Registry, RegistryError> {
+    let size = store.tree_size()?;
+    let mut registry = Registry::new(config);
+    let mut start = 0;
+    while start < size {
+        let end = (start + REPLAY_CHUNK).min(size);
+        for (offset, entry) in store.entries(start, end)?.iter().enumerate() {
+            let index = start + offset as u64;
+            let fail = |reason: String| RegistryError::Replay { index, reason };
+            let leaf = Leaf::decode(entry).map_err(|e| fail(e.to_string()))?;
+            let signed = SignedStatement::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
+            match registry.process(&signed.statement, index, leaf.receive_time_ms) {
+                Ok(Outcome::Applied(_)) => {}
+                Ok(Outcome::AlreadyLogged { index: original }) => {
+                    return Err(fail(format!("duplicate of entry {original} was logged")))
+                }
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        start = end;
+    }
+    Ok(registry)
+}
+
+/// The registry held by a running server.
+pub struct RegistryService {
+    inner: RwLock<Registry>,
+    /// Set when a failed batch could not be undone by replay: the in-memory
+    /// state may be ahead of the log, so nothing more is admitted until a
+    /// restart rebuilds it.
+    poisoned: AtomicBool,
+}
+
+impl std::fmt::Debug for RegistryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryService").field("poisoned", &self.poisoned.load(Ordering::Relaxed)).finish()
+    }
+}
+
+impl RegistryService {
+    /// Loads the registry by replaying the whole log.
+    pub fn load(store: &dyn Store, config: Config) -> Result<Self, RegistryError> {
+        let registry = replay(store, config)?;
+        tracing::info!(entries = store.tree_size()?, "registry replayed");
+        Ok(RegistryService { inner: RwLock::new(registry), poisoned: AtomicBool::new(false) })
+    }
+
+    /// Read access for queries and authentication.
+    pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the state was lost after a failed write (see `/health`).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
+    }
+}
+
+impl Admission for RegistryService {
+    fn begin(&self) -> Box<dyn AdmissionBatch + '_> {
+        Box::new(RegistryBatch {
+            guard: self.inner.write().unwrap_or_else(|p| p.into_inner()),
+            poisoned: &self.poisoned,
+            changed: false,
+        })
+    }
+}
+
+struct RegistryBatch<'a> {
+    guard: RwLockWriteGuard<'a, Registry>,
+    poisoned: &'a AtomicBool,
+    changed: bool,
+}
+
+impl AdmissionBatch for RegistryBatch<'_> {
+    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool) -> Admit {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Admit::Reject(Refusal::Unavailable(
+                "registry state was lost after a failed write; the server must be restarted".into(),
+            ));
+        }
+        let leaf = match Leaf::decode(entry) {
+            Ok(l) => l,
+            Err(e) => return Admit::Reject(Refusal::Malformed(e.to_string())),
+        };
+        let signed = match SignedStatement::parse(leaf.envelope) {
+            Ok(s) => s,
+            Err(e) => return Admit::Reject(Refusal::Malformed(e.to_string())),
+        };
+        let registry = &mut *self.guard;
+        if !authenticated {
+            if let Err(r) = registry.authenticate(&signed) {
+                return Admit::Reject(r.into());
+            }
+        }
+        match registry.check(&signed.statement, index, leaf.receive_time_ms) {
+            Ok(Verdict::Append(accepted)) => match registry.apply(accepted) {
+                Ok(applied) => {
+                    self.changed = true;
+                    let mut rows = vec![actor_row(&applied.actor, index)];
+                    if let Effect::Accessed { digest } = &applied.effect {
+                        rows.push(access_row(digest, index));
+                    }
+                    Admit::Append(rows)
+                }
+                // check and apply run under one lock, so this is a bug.
+                Err(e) => Admit::Reject(Refusal::Unavailable(format!("registry apply failed: {e}"))),
+            },
+            Ok(Verdict::AlreadyLogged { index }) => Admit::Existing(index),
+            Err(r) => Admit::Reject(r.into()),
+        }
+    }
+
+    fn finish(mut self: Box<Self>, durable: bool, store: &dyn Store) {
+        if durable || !self.changed {
+            return;
+        }
+        let config = self.guard.config();
+        match replay(store, config) {
+            Ok(r) => *self.guard = r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rebuild the registry after a failed write");
+                self.poisoned.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+fn index_suffix(mut key: Vec<u8>, index: u64) -> Vec<u8> {
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// Prefix of the access-history rows of `digest`.
+pub fn access_prefix(digest: &Digest) -> Vec<u8> {
+    let mut k = Vec::with_capacity(41);
+    k.push(PREFIX_ACCESS);
+    k.extend_from_slice(&digest.0 .0);
+    k
+}
+
+/// Row recording that entry `index` accessed `digest`.
+pub fn access_row(digest: &Digest, index: u64) -> IndexRow {
+    index_suffix(access_prefix(digest), index)
+}
+
+/// Prefix of the rows of `actor`'s entries. Length-prefixed, so one
+/// actor's prefix is never a prefix of another's.
+pub fn actor_prefix(actor: &ActorName) -> Vec<u8> {
+    let name = actor.as_str().as_bytes();
+    let mut k = Vec::with_capacity(2 + name.len());
+    k.push(PREFIX_ACTOR);
+    // Actor names are far shorter than 256 bytes (custody_core::names).
+    k.push(name.len().min(255) as u8);
+    k.extend_from_slice(name);
+    k
+}
+
+/// Row recording that entry `index` was made by `actor`.
+pub fn actor_row(actor: &ActorName, index: u64) -> IndexRow {
+    index_suffix(actor_prefix(actor), index)
+}
+
+/// The leaf index at the end of an index row.
+pub fn row_index(row: &[u8]) -> Option<u64> {
+    let tail = row.len().checked_sub(8)?;
+    crate::store::decode_u64(&row[tail..])
+}
