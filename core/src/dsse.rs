@@ -31,7 +31,7 @@
 //! bytes the client sent ([`crate::leaf`]), so parsing only has to be
 //! strict, not canonicalising.
 
-use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::actor_key::{ActorKey, ActorSigner, KeyId};
@@ -215,7 +215,7 @@ impl Envelope {
     /// weak keys were refused when the key was parsed).
     pub fn verify(&self, key: &ActorKey) -> Result<(), DsseError> {
         let sig = self.signature_by(&key.id()).ok_or(DsseError::NoSignatureForKey(key.id()))?;
-        if key.verifier().verify_ed25519(&self.pae(), &sig.sig) {
+        if key.verify(&self.pae(), &sig.sig) {
             Ok(())
         } else {
             Err(DsseError::BadSignature(key.id()))
@@ -269,8 +269,5 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> bool {
 /// Checks each signature on its own, same result as [`Envelope::verify`]:
 /// element `i` is whether `items[i]` is valid.
 pub fn verify_each(items: &[BatchItem<'_>]) -> Vec<bool> {
-    items
-        .iter()
-        .map(|i| i.key.ed25519().verify(i.message, &Signature::from_bytes(i.sig)).is_ok())
-        .collect()
+    items.iter().map(|i| i.key.verify(i.message, i.sig)).collect()
 }
