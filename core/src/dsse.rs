@@ -31,6 +31,8 @@
 //! bytes the client sent ([`crate::leaf`]), so parsing only has to be
 //! strict, not canonicalising.
 
+use std::borrow::Cow;
+
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -106,20 +108,26 @@ pub struct Envelope {
     pub signatures: Vec<EnvelopeSignature>,
 }
 
+// The base64 fields borrow from the input unless they contain JSON escapes
+// (legal, e.g. `\/`), so a typical parse copies only the decoded bytes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireEnvelope {
+struct WireEnvelope<'a> {
     #[serde(rename = "payloadType")]
     payload_type: String,
-    payload: String,
-    signatures: Vec<WireSignature>,
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+    #[serde(borrow)]
+    signatures: Vec<WireSignature<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireSignature {
-    keyid: String,
-    sig: String,
+struct WireSignature<'a> {
+    #[serde(borrow)]
+    keyid: Cow<'a, str>,
+    #[serde(borrow)]
+    sig: Cow<'a, str>,
 }
 
 #[derive(Serialize)]

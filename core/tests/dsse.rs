@@ -105,6 +105,9 @@ fn sign_serialize_parse_verify() {
     let mut tampered = env.clone();
     tampered.payload[0] ^= 1;
     assert_eq!(tampered.verify(s.public()), Err(DsseError::BadSignature(s.key_id())));
+    // JSON escapes inside base64 strings are legal JSON and mean the same.
+    let escaped = text.replacen("cGF5bG9hZA==", "cGF5bG9\\u0068ZA==", 1);
+    assert_eq!(Envelope::parse(escaped.as_bytes()).unwrap(), env);
     // Whitespace and field order are free (the log keeps the bytes).
     let spaced =
         text.replace("{\"payloadType\"", "{ \"payloadType\" ").replace(",\"payload\":", ",\n \"payload\" : ");
