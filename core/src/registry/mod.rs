@@ -26,7 +26,8 @@
 //! is bound once, forever), so [`Registry::key`] and
 //! [`crate::statement::Event::introduced_key`] give every key an auditor
 //! needs. The server calls [`Registry::authenticate`] (lookup plus one
-//! verification) right before `check`.
+//! verification) right before `check`; [`Auditor`] does the batched
+//! verification and replay for a verifier.
 //!
 //! # Determinism
 //!
@@ -49,6 +50,7 @@
 //! 6. event rules (409 / 422).
 
 mod apply;
+pub mod audit;
 mod check;
 pub mod effect;
 pub mod lifecycle;
@@ -61,6 +63,7 @@ use crate::actor_key::{ActorKey, KeyId};
 use crate::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
 use crate::statement::{Event, SignedStatement, Statement};
 
+pub use audit::{AuditFinding, AuditProblem, Auditor};
 pub use effect::{Applied, Effect};
 pub use lifecycle::Lifecycle;
 pub use reject::{Category, Rejection};
