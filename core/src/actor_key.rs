@@ -15,11 +15,15 @@
 
 use std::fmt;
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::encoding::encode_base64;
 use crate::hash::{sha256, Hash};
-use crate::keys::{KeyError, SignerKey, VerifierKey, ED25519_KEY_SIZE, SIG_TYPE_ED25519};
+use crate::keys::{
+    key_id as note_key_id, KeyError, SignerKey, VerifierKey, ED25519_KEY_SIZE, ED25519_SIGNATURE_SIZE,
+    SIG_TYPE_ED25519,
+};
 use crate::names::ActorName;
 
 /// Why an actor key or key ID was rejected.
@@ -78,15 +82,14 @@ impl fmt::Debug for KeyId {
     }
 }
 
-/// An actor's public key, bound to the actor's name.
+/// An actor's public key, bound to the actor's name. Holds the
+/// decompressed Ed25519 point, so verifying (singly or in a batch) never
+/// decompresses again.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ActorKey {
     actor: ActorName,
-    key: VerifierKey,
     id: KeyId,
-    // Decompressed once here, so batch verification does not redo it per
-    // signature.
     ed: VerifyingKey,
 }
 
@@ -94,15 +97,15 @@ impl ActorKey {
     /// Parses `<actor>+<hex8>+<base64(0x01 || key)>`.
     pub fn parse(s: &str) -> Result<Self, ActorKeyError> {
         let key = VerifierKey::parse(s)?;
-        ActorKey::from_verifier(key)
+        ActorKey::from_verifier(&key)
     }
 
-    fn from_verifier(key: VerifierKey) -> Result<Self, ActorKeyError> {
+    fn from_verifier(key: &VerifierKey) -> Result<Self, ActorKeyError> {
         key.require_type(SIG_TYPE_ED25519)?;
         let actor = ActorName::new(key.name()).map_err(|_| ActorKeyError::Name(key.name().to_owned()))?;
         let id = KeyId::of(&key.public_key());
         let ed = VerifyingKey::from_bytes(&key.public_key()).map_err(|_| KeyError::InvalidPublicKey)?;
-        Ok(ActorKey { actor, key, id, ed })
+        Ok(ActorKey { actor, id, ed })
     }
 
     /// The actor this key is written for.
@@ -117,17 +120,25 @@ impl ActorKey {
 
     /// The raw 32-byte Ed25519 public key.
     pub fn public_key(&self) -> [u8; ED25519_KEY_SIZE] {
-        self.key.public_key()
+        self.ed.to_bytes()
     }
 
-    /// The underlying verifier (for signature checks).
-    pub fn verifier(&self) -> &VerifierKey {
-        &self.key
+    /// The same key as a signed-note verifier key.
+    pub fn to_verifier(&self) -> VerifierKey {
+        VerifierKey::new(self.actor.as_str(), SIG_TYPE_ED25519, self.public_key())
+            .expect("an actor key is a valid 0x01 verifier key")
     }
 
     /// The decompressed Ed25519 key (for batch verification).
     pub fn ed25519(&self) -> &VerifyingKey {
         &self.ed
+    }
+
+    /// Ed25519 check of `sig` over `msg`. Deliberately dalek's `verify`, not
+    /// `verify_strict`, like [`VerifierKey::verify_ed25519`]: it matches Go's
+    /// `ed25519.Verify`; weak keys were refused when the key was parsed.
+    pub fn verify(&self, msg: &[u8], sig: &[u8; ED25519_SIGNATURE_SIZE]) -> bool {
+        self.ed.verify(msg, &Signature::from_bytes(sig)).is_ok()
     }
 }
 
@@ -140,19 +151,25 @@ impl TryFrom<String> for ActorKey {
 
 impl From<ActorKey> for String {
     fn from(k: ActorKey) -> String {
-        k.key.to_string()
+        k.to_string()
     }
 }
 
 impl fmt::Display for ActorKey {
+    /// The vkey string, `<actor>+<hex8>+<base64(0x01 || key)>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.key.fmt(f)
+        let pk = self.public_key();
+        let mut material = [0u8; 1 + ED25519_KEY_SIZE];
+        material[0] = SIG_TYPE_ED25519;
+        material[1..].copy_from_slice(&pk);
+        let hex8 = note_key_id(self.actor.as_str(), SIG_TYPE_ED25519, &pk);
+        write!(f, "{}+{hex8:08x}+{}", self.actor, encode_base64(&material))
     }
 }
 
 impl fmt::Debug for ActorKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ActorKey({}, {})", self.key, self.id)
+        write!(f, "ActorKey({self}, {})", self.id)
     }
 }
 
@@ -172,14 +189,14 @@ impl ActorSigner {
         // so neither call can fail.
         let signer = SignerKey::from_seed(actor.as_str(), SIG_TYPE_ED25519, seed)
             .expect("actor names are valid key names");
-        let public = ActorKey::from_verifier(signer.verifier()).expect("actor names are valid actor keys");
+        let public = ActorKey::from_verifier(&signer.verifier()).expect("actor names are valid actor keys");
         ActorSigner { signer, public }
     }
 
     /// Parses the secret key string (`PRIVATE+KEY+<actor>+...`).
     pub fn parse(s: &str) -> Result<Self, ActorKeyError> {
         let signer = SignerKey::parse(s)?;
-        let public = ActorKey::from_verifier(signer.verifier())?;
+        let public = ActorKey::from_verifier(&signer.verifier())?;
         Ok(ActorSigner { signer, public })
     }
 
@@ -221,6 +238,7 @@ mod tests {
         assert!(text.starts_with("alice+"));
         let k = ActorKey::parse(&text).unwrap();
         assert_eq!(&k, s.public());
+        assert_eq!(k.to_verifier().to_string(), text);
         assert_eq!(k.id(), KeyId::of(&k.public_key()));
         assert_eq!(k.id().to_string(), sha256(&k.public_key()).to_hex());
         assert_eq!(KeyId::parse(&k.id().to_string()).unwrap(), k.id());
@@ -236,7 +254,10 @@ mod tests {
         assert_eq!(ActorKey::parse(&upper.to_string()), Err(ActorKeyError::Name("Alice".into())));
         // A cosignature (0x04) key is not an actor key.
         let cosig = SignerKey::from_seed("alice", 0x04, &[1; 32]).unwrap().verifier();
-        assert!(matches!(ActorKey::parse(&cosig.to_string()), Err(ActorKeyError::Key(KeyError::WrongType { .. }))));
+        assert!(matches!(
+            ActorKey::parse(&cosig.to_string()),
+            Err(ActorKeyError::Key(KeyError::WrongType { .. }))
+        ));
         assert!(matches!(ActorKey::parse("alice+00000000+AAAA"), Err(ActorKeyError::Key(_))));
         for bad in ["", "AB".repeat(32).as_str(), &"a".repeat(63), &"a".repeat(65)] {
             assert_eq!(KeyId::parse(bad), Err(ActorKeyError::KeyId), "{bad:?}");

@@ -31,7 +31,9 @@
 //! bytes the client sent ([`crate::leaf`]), so parsing only has to be
 //! strict, not canonicalising.
 
-use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use std::borrow::Cow;
+
+use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::actor_key::{ActorKey, ActorSigner, KeyId};
@@ -106,20 +108,26 @@ pub struct Envelope {
     pub signatures: Vec<EnvelopeSignature>,
 }
 
+// The base64 fields borrow from the input unless they contain JSON escapes
+// (legal, e.g. `\/`), so a typical parse copies only the decoded bytes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireEnvelope {
+struct WireEnvelope<'a> {
     #[serde(rename = "payloadType")]
     payload_type: String,
-    payload: String,
-    signatures: Vec<WireSignature>,
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+    #[serde(borrow)]
+    signatures: Vec<WireSignature<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireSignature {
-    keyid: String,
-    sig: String,
+struct WireSignature<'a> {
+    #[serde(borrow)]
+    keyid: Cow<'a, str>,
+    #[serde(borrow)]
+    sig: Cow<'a, str>,
 }
 
 #[derive(Serialize)]
@@ -215,7 +223,7 @@ impl Envelope {
     /// weak keys were refused when the key was parsed).
     pub fn verify(&self, key: &ActorKey) -> Result<(), DsseError> {
         let sig = self.signature_by(&key.id()).ok_or(DsseError::NoSignatureForKey(key.id()))?;
-        if key.verifier().verify_ed25519(&self.pae(), &sig.sig) {
+        if key.verify(&self.pae(), &sig.sig) {
             Ok(())
         } else {
             Err(DsseError::BadSignature(key.id()))
@@ -269,8 +277,5 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> bool {
 /// Checks each signature on its own, same result as [`Envelope::verify`]:
 /// element `i` is whether `items[i]` is valid.
 pub fn verify_each(items: &[BatchItem<'_>]) -> Vec<bool> {
-    items
-        .iter()
-        .map(|i| i.key.ed25519().verify(i.message, &Signature::from_bytes(i.sig)).is_ok())
-        .collect()
+    items.iter().map(|i| i.key.verify(i.message, i.sig)).collect()
 }

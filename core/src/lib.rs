@@ -10,6 +10,8 @@
 //! - RFC 6962 / RFC 9162 section 2.1: Merkle tree hashing and proofs.
 //! - C2SP tlog-tiles, signed-note, tlog-checkpoint, tlog-cosignature
 //!   (cosignature/v1), tlog-witness (request bodies), tlog-proof, tlog-policy.
+//! - DSSE v1 (Ed25519) for the registry's signed statements; the statement
+//!   schema, leaf bytes and registry rules are in docs/protocol.md.
 //!
 //! Malformed input is always an error value; a panic in this crate means its
 //! own math is broken, and says so.

@@ -84,7 +84,8 @@ fn is_version_like(s: &str, plus: bool) -> bool {
     !b.is_empty()
         && b.len() <= MAX_VERSION_LEN
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-') || (plus && c == b'+'))
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-') || (plus && c == b'+'))
 }
 
 macro_rules! string_newtype {
@@ -168,7 +169,8 @@ fn check_actor(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_ACTOR_LEN
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'@' | b'-'))
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'@' | b'-'))
 }
 
 fn check_media_type(s: &str) -> bool {
@@ -365,7 +367,10 @@ impl Reference {
             ));
         }
         if let Some((n, t)) = s.split_once(':') {
-            return Ok(Reference::Tag(ModelName::new(n).map_err(|_| err())?, TagName::new(t).map_err(|_| err())?));
+            return Ok(Reference::Tag(
+                ModelName::new(n).map_err(|_| err())?,
+                TagName::new(t).map_err(|_| err())?,
+            ));
         }
         Err(err())
     }
@@ -386,7 +391,9 @@ mod tests {
 
     #[test]
     fn model_names() {
-        for ok in ["acme/resnet-50", "a/b", "org.x/m_1.v2", &format!("{}/{}", "o".repeat(64), "m".repeat(128))] {
+        for ok in
+            ["acme/resnet-50", "a/b", "org.x/m_1.v2", &format!("{}/{}", "o".repeat(64), "m".repeat(128))]
+        {
             let n = ModelName::new(ok).unwrap();
             assert_eq!(n.as_str(), ok);
         }
@@ -394,8 +401,26 @@ mod tests {
         let long_org = format!("{}/m", "o".repeat(65));
         let long_model = format!("o/{}", "m".repeat(129));
         for bad in [
-            "", "acme", "/m", "o/", "o//m", "o/m/x", "Acme/m", "o/M", "-o/m", "o/m-", "o/.m", "o/m ", "o/m\n",
-            "o/m@1", "o/m:t", "o/*", "*", "o/é", &long_org, &long_model,
+            "",
+            "acme",
+            "/m",
+            "o/",
+            "o//m",
+            "o/m/x",
+            "Acme/m",
+            "o/M",
+            "-o/m",
+            "o/m-",
+            "o/.m",
+            "o/m ",
+            "o/m\n",
+            "o/m@1",
+            "o/m:t",
+            "o/*",
+            "*",
+            "o/é",
+            &long_org,
+            &long_model,
         ] {
             assert!(matches!(ModelName::new(bad), Err(NameError::ModelName(_))), "{bad:?}");
         }
@@ -447,7 +472,13 @@ mod tests {
         let hex = "ab".repeat(32);
         let d = Digest::new(&format!("sha256:{hex}")).unwrap();
         assert_eq!(d.to_string(), format!("sha256:{hex}"));
-        for bad in [hex.clone(), format!("sha256:{}", hex.to_uppercase()), format!("sha512:{hex}"), format!("sha256:{}", &hex[1..]), format!("sha256:{hex}0")] {
+        for bad in [
+            hex.clone(),
+            format!("sha256:{}", hex.to_uppercase()),
+            format!("sha512:{hex}"),
+            format!("sha256:{}", &hex[1..]),
+            format!("sha256:{hex}0"),
+        ] {
             assert!(matches!(Digest::new(&bad), Err(NameError::Digest(_))), "{bad:?}");
         }
         for ok in ["application/octet-stream", "application/vnd.onnx+protobuf", "text/x.custody"] {

@@ -94,7 +94,13 @@ impl Timestamp {
             return Err(err());
         };
         let y = i64::from(y);
-        if y < 1970 || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+        if y < 1970
+            || !(1..=12).contains(&mo)
+            || d < 1
+            || d > days_in_month(y, mo)
+            || h > 23
+            || mi > 59
+            || sec > 59
         {
             return Err(err());
         }

@@ -29,9 +29,13 @@ fn pae_matches_the_spec_example() {
 /// must reproduce the vector's signature bytes exactly.
 #[test]
 fn pae_and_ed25519_vectors() {
-    let seed: [u8; 32] = unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").try_into().unwrap();
+    let seed: [u8; 32] =
+        unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").try_into().unwrap();
     let a = ActorSigner::from_seed(&ActorName::new("a").unwrap(), &seed);
-    assert_eq!(a.public().public_key().to_vec(), unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"));
+    assert_eq!(
+        a.public().public_key().to_vec(),
+        unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+    );
     let body = STANDARD.decode("eyJfdHlwZSI6Imh0dHBzOi8vaW4tdG90by5pby9TdGF0ZW1lbnQvdjEifQ==").unwrap();
     let cases: [(&str, &[u8], &str, &str); 3] = [
         (
@@ -90,7 +94,9 @@ fn good() -> (ActorSigner, Vec<u8>) {
 fn sign_serialize_parse_verify() {
     let (s, bytes) = good();
     let text = String::from_utf8(bytes.clone()).unwrap();
-    assert!(text.starts_with("{\"payloadType\":\"application/x.test\",\"payload\":\"cGF5bG9hZA==\",\"signatures\":[{\"keyid\":\""));
+    assert!(text.starts_with(
+        "{\"payloadType\":\"application/x.test\",\"payload\":\"cGF5bG9hZA==\",\"signatures\":[{\"keyid\":\""
+    ));
     let env = Envelope::parse(&bytes).unwrap();
     env.verify(s.public()).unwrap();
     assert_eq!(env.to_json(), bytes);
@@ -99,8 +105,12 @@ fn sign_serialize_parse_verify() {
     let mut tampered = env.clone();
     tampered.payload[0] ^= 1;
     assert_eq!(tampered.verify(s.public()), Err(DsseError::BadSignature(s.key_id())));
+    // JSON escapes inside base64 strings are legal JSON and mean the same.
+    let escaped = text.replacen("cGF5bG9hZA==", "cGF5bG9\\u0068ZA==", 1);
+    assert_eq!(Envelope::parse(escaped.as_bytes()).unwrap(), env);
     // Whitespace and field order are free (the log keeps the bytes).
-    let spaced = text.replace("{\"payloadType\"", "{ \"payloadType\" ").replace(",\"payload\":", ",\n \"payload\" : ");
+    let spaced =
+        text.replace("{\"payloadType\"", "{ \"payloadType\" ").replace(",\"payload\":", ",\n \"payload\" : ");
     Envelope::parse(spaced.as_bytes()).unwrap().verify(s.public()).unwrap();
 }
 
@@ -134,14 +144,23 @@ fn every_rejection() {
     let long = "t".repeat(257);
     assert_eq!(Envelope::parse(&with(&bytes, "application/x.test", &long)), Err(DsseError::PayloadType));
     // Base64: stray bits, missing padding, URL alphabet.
-    assert_eq!(Envelope::parse(&with(&bytes, "cGF5bG9hZA==", "cGF5bG9hZB==")), Err(DsseError::Base64("payload")));
-    assert_eq!(Envelope::parse(&with(&bytes, "cGF5bG9hZA==", "cGF5bG9hZA")), Err(DsseError::Base64("payload")));
+    assert_eq!(
+        Envelope::parse(&with(&bytes, "cGF5bG9hZA==", "cGF5bG9hZB==")),
+        Err(DsseError::Base64("payload"))
+    );
+    assert_eq!(
+        Envelope::parse(&with(&bytes, "cGF5bG9hZA==", "cGF5bG9hZA")),
+        Err(DsseError::Base64("payload"))
+    );
     assert_eq!(Envelope::parse(&with(&bytes, "cGF5bG9hZA==", "-_-_Pj8=")), Err(DsseError::Base64("payload")));
     let url_sig = sig_b64.replace('+', "-").replace('/', "_");
     if url_sig != sig_b64 {
         assert_eq!(Envelope::parse(&with(&bytes, &sig_b64, &url_sig)), Err(DsseError::Base64("sig")));
     }
-    assert_eq!(Envelope::parse(&with(&bytes, &sig_b64, &format!("{}A", &sig_b64[..87]))), Err(DsseError::Base64("sig")));
+    assert_eq!(
+        Envelope::parse(&with(&bytes, &sig_b64, &format!("{}A", &sig_b64[..87]))),
+        Err(DsseError::Base64("sig"))
+    );
     // Signature length and count.
     assert_eq!(Envelope::parse(&with(&bytes, &sig_b64, "AAAA")), Err(DsseError::SignatureLength(3)));
     assert_eq!(Envelope::parse(&with(&bytes, &sig_b64, "AAAA!")), Err(DsseError::Base64("sig")));
@@ -152,7 +171,10 @@ fn every_rejection() {
     let n_sigs = |n: usize| with(&bytes, &one, &vec![one.clone(); n].join(","));
     assert_eq!(Envelope::parse(&n_sigs(0)), Err(DsseError::SignatureCount(0)));
     assert_eq!(Envelope::parse(&n_sigs(MAX_SIGNATURES)).unwrap().signatures.len(), MAX_SIGNATURES);
-    assert_eq!(Envelope::parse(&n_sigs(MAX_SIGNATURES + 1)), Err(DsseError::SignatureCount(MAX_SIGNATURES + 1)));
+    assert_eq!(
+        Envelope::parse(&n_sigs(MAX_SIGNATURES + 1)),
+        Err(DsseError::SignatureCount(MAX_SIGNATURES + 1))
+    );
     // Key ID.
     assert_eq!(Envelope::parse(&with(&bytes, &keyid, "A")), Err(DsseError::KeyId));
     assert_eq!(Envelope::parse(&with(&bytes, &keyid, &keyid.to_uppercase())), Err(DsseError::KeyId));
@@ -160,7 +182,8 @@ fn every_rejection() {
 
 #[test]
 fn batch_verification_agrees_with_single() {
-    let signers: Vec<ActorSigner> = (0..8).map(|i| ActorSigner::from_seed(&ActorName::new("x").unwrap(), &[i + 1; 32])).collect();
+    let signers: Vec<ActorSigner> =
+        (0..8).map(|i| ActorSigner::from_seed(&ActorName::new("x").unwrap(), &[i + 1; 32])).collect();
     let envs: Vec<Envelope> =
         signers.iter().enumerate().map(|(i, s)| Envelope::sign("t/x", vec![i as u8; i + 1], s)).collect();
     let paes: Vec<Vec<u8>> = envs.iter().map(Envelope::pae).collect();

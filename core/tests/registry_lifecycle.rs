@@ -42,7 +42,10 @@ fn full_lifecycle_then_auditor_replay() {
     };
     let p1 = w.ok("alice", publish_with("acme/m", "1.0", d1, lineage.clone()));
     let v1 = w.reg.version(&name("acme/m"), &ver("1.0")).unwrap();
-    assert_eq!((v1.state, v1.published_at, v1.lineage.clone()), (Lifecycle::Development, p1, lineage.clone()));
+    assert_eq!(
+        (v1.state, v1.published_at, v1.lineage.clone()),
+        (Lifecycle::Development, p1, lineage.clone())
+    );
 
     // Idempotent publish: a new statement, and the byte-identical resubmission.
     let size = w.next_index;
@@ -74,7 +77,13 @@ fn full_lifecycle_then_auditor_replay() {
     assert_eq!(v1.approvals[0].index, a1);
     assert_eq!(
         v1.history.iter().map(|c| c.state).collect::<Vec<_>>(),
-        [Lifecycle::Development, Lifecycle::Staging, Lifecycle::Development, Lifecycle::Staging, Lifecycle::Production]
+        [
+            Lifecycle::Development,
+            Lifecycle::Staging,
+            Lifecycle::Development,
+            Lifecycle::Staging,
+            Lifecycle::Production
+        ]
     );
 
     // A second version to production demotes the first.
@@ -136,7 +145,10 @@ fn full_lifecycle_then_auditor_replay() {
     assert_eq!(w.reject("bob", tag_event("acme/m", "latest", d1, Some(t2))).http_status(), 403);
     let dave0 = w.signers["dave"].clone();
     let rk = w.ok("root", revoke_key_event("dave", &dave0));
-    assert_eq!(w.reject("dave", access_event(d1)), Rejection::KeyRevoked { key_id: dave0.key_id(), index: rk });
+    assert_eq!(
+        w.reject("dave", access_event(d1)),
+        Rejection::KeyRevoked { key_id: dave0.key_id(), index: rk }
+    );
     let dave1 = w.add_signer("dave", 1);
     w.ok("root", grant_event("dave", &dave1, Role::Reader, "acme/*"));
     w.ok("dave", access_event(d_base));

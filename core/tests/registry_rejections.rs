@@ -45,7 +45,10 @@ fn genesis_rules() {
     assert_eq!(r, Rejection::InvalidGenesis("the genesis grant must be to its own signer"));
     // A grant of someone else's key is not self-signed: the signer is unknown.
     let other = signer("other", 0);
-    assert_eq!(w.reject("root", grant_event("other", &other, Role::Admin, "*")), Rejection::UnknownKey(root.key_id()));
+    assert_eq!(
+        w.reject("root", grant_event("other", &other, Role::Admin, "*")),
+        Rejection::UnknownKey(root.key_id())
+    );
     w.ok("root", grant_event("root", &root, Role::Admin, "*"));
     // After genesis, a second self-signed admin grant is just an unknown key.
     let eve = w.add_signer("eve", 0);
@@ -59,7 +62,10 @@ fn unauthenticated_401() {
     // Unknown key.
     let mallory = w.add_signer("mallory", 0);
     let r = w.reject("mallory", access_event(digest("m1")));
-    assert_eq!((r, Rejection::UnknownKey(mallory.key_id()).http_status()), (Rejection::UnknownKey(mallory.key_id()), 401));
+    assert_eq!(
+        (r, Rejection::UnknownKey(mallory.key_id()).http_status()),
+        (Rejection::UnknownKey(mallory.key_id()), 401)
+    );
 
     // A key used under another actor's name: alice's key, actor "bob".
     let mut stmt = w.statement("alice", access_event(digest("m1")));
@@ -140,7 +146,10 @@ fn forbidden_403() {
     }
     // Access needs reader on a name that published the digest.
     let r = w.reject("dave", access_event(digest("m1")));
-    assert_eq!(r, Rejection::Forbidden { actor: actor("dave"), role: Role::Reader, scope: digest("m1").to_string() });
+    assert_eq!(
+        r,
+        Rejection::Forbidden { actor: actor("dave"), role: Role::Reader, scope: digest("m1").to_string() }
+    );
     // Admins are scoped: acme/* cannot grant beyond it, nor revoke there.
     let eve = w.add_signer("eve", 0);
     for p in ["*", "beta/*", "beta/m"] {
@@ -179,10 +188,18 @@ fn conflicts_409() {
     let r = w.reject("root", grant_event("alice", &alice, Role::Publisher, "acme/*"));
     assert_eq!(
         r,
-        Rejection::AlreadyGranted { actor: actor("alice"), role: Role::Publisher, pattern: pat("acme/*"), index: 1 }
+        Rejection::AlreadyGranted {
+            actor: actor("alice"),
+            role: Role::Publisher,
+            pattern: pat("acme/*"),
+            index: 1
+        }
     );
     let r = w.reject("root", revoke_event("alice", Role::Publisher, "acme/m"));
-    assert_eq!(r, Rejection::NoSuchGrant { actor: actor("alice"), role: Role::Publisher, pattern: pat("acme/m") });
+    assert_eq!(
+        r,
+        Rejection::NoSuchGrant { actor: actor("alice"), role: Role::Publisher, pattern: pat("acme/m") }
+    );
     let alice_as_eve = ActorSigner::from_seed(&actor("eve"), &seed_of("alice", 0));
     assert_eq!(
         w.reject("root", grant_event("eve", &alice_as_eve, Role::Reader, "acme/*")),
@@ -220,10 +237,16 @@ fn unprocessable_422() {
     let mut w = world();
     let m1 = digest("m1");
     // Lineage must be published unless external.
-    let lineage = Lineage { parents: vec![LineageRef { digest: digest("ghost"), external: false }], ..Lineage::default() };
+    let lineage = Lineage {
+        parents: vec![LineageRef { digest: digest("ghost"), external: false }],
+        ..Lineage::default()
+    };
     let r = w.reject("alice", publish_with("acme/m", "2", digest("m2"), lineage));
     assert_eq!((r.clone(), r.http_status()), (Rejection::UnknownLineage(digest("ghost")), 422));
-    let ext = Lineage { datasets: vec![LineageRef { digest: digest("ghost"), external: true }], ..Lineage::default() };
+    let ext = Lineage {
+        datasets: vec![LineageRef { digest: digest("ghost"), external: true }],
+        ..Lineage::default()
+    };
     w.ok("alice", publish_with("acme/m", "2", digest("m2"), ext));
     let ok = Lineage { parents: vec![LineageRef { digest: m1, external: false }], ..Lineage::default() };
     w.ok("alice", publish_with("acme/m", "3", digest("m3"), ok));
@@ -238,7 +261,10 @@ fn unprocessable_422() {
     w.grant("alice", Role::Publisher, "beta/*");
     w.ok("alice", publish_event("beta/x", "1", digest("bx")));
     let r = w.reject("bob", tag_event("acme/m", "latest", digest("bx"), None));
-    assert_eq!((r.clone(), r.http_status()), (Rejection::TagTarget { name: name("acme/m"), digest: digest("bx") }, 422));
+    assert_eq!(
+        (r.clone(), r.http_status()),
+        (Rejection::TagTarget { name: name("acme/m"), digest: digest("bx") }, 422)
+    );
     assert_eq!(w.reject("bob", tag_event("acme/none", "t", m1, None)).http_status(), 422);
 
     // Lifecycle: no skipping, no going back except staging -> development.
@@ -248,20 +274,32 @@ fn unprocessable_422() {
         (Rejection::IllegalTransition { from: Lifecycle::Development, to: Lifecycle::Production }, 422)
     );
     for to in [Lifecycle::Development, Lifecycle::Deprecated, Lifecycle::Archived] {
-        assert!(matches!(w.reject("bob", promote_event("acme/m", "1", to)), Rejection::IllegalTransition { .. }));
+        assert!(matches!(
+            w.reject("bob", promote_event("acme/m", "1", to)),
+            Rejection::IllegalTransition { .. }
+        ));
     }
     w.ok("bob", promote_event("acme/m", "1", Lifecycle::Staging));
 
     // Two-person rule: no approval; approval only by the promoter; an
     // approver whose role was revoked.
-    assert_eq!(w.reject("bob", promote_event("acme/m", "1", Lifecycle::Production)), Rejection::ApprovalRequired);
+    assert_eq!(
+        w.reject("bob", promote_event("acme/m", "1", Lifecycle::Production)),
+        Rejection::ApprovalRequired
+    );
     w.grant("bob", Role::Approver, "acme/*");
     w.ok("bob", approve_event("acme/m", "1"));
     let r = w.reject("bob", promote_event("acme/m", "1", Lifecycle::Production));
-    assert_eq!((r.clone(), r.http_status(), r.code()), (Rejection::ApprovalRequired, 422, "approval_required"));
+    assert_eq!(
+        (r.clone(), r.http_status(), r.code()),
+        (Rejection::ApprovalRequired, 422, "approval_required")
+    );
     w.ok("carol", approve_event("acme/m", "1"));
     w.ok("root", revoke_event("carol", Role::Approver, "acme/*"));
-    assert_eq!(w.reject("bob", promote_event("acme/m", "1", Lifecycle::Production)), Rejection::ApprovalRequired);
+    assert_eq!(
+        w.reject("bob", promote_event("acme/m", "1", Lifecycle::Production)),
+        Rejection::ApprovalRequired
+    );
     w.grant("carol", Role::Approver, "acme/m");
     w.ok("bob", promote_event("acme/m", "1", Lifecycle::Production));
 
@@ -286,9 +324,18 @@ fn unprocessable_422() {
     // revoke_key of a key the actor does not own; revoke for unknown actors.
     let alice = w.signers["alice"].clone();
     let r = w.reject("root2", revoke_key_event("bob", &alice));
-    assert_eq!((r.clone(), r.http_status()), (Rejection::NotKeyOwner { actor: actor("bob"), key_id: alice.key_id() }, 422));
-    assert_eq!(w.reject("root2", revoke_event("nobody", Role::Reader, "acme/*")), Rejection::UnknownActor(actor("nobody")));
-    assert_eq!(w.reject("root2", revoke_key_event("nobody", &alice)), Rejection::UnknownActor(actor("nobody")));
+    assert_eq!(
+        (r.clone(), r.http_status()),
+        (Rejection::NotKeyOwner { actor: actor("bob"), key_id: alice.key_id() }, 422)
+    );
+    assert_eq!(
+        w.reject("root2", revoke_event("nobody", Role::Reader, "acme/*")),
+        Rejection::UnknownActor(actor("nobody"))
+    );
+    assert_eq!(
+        w.reject("root2", revoke_key_event("nobody", &alice)),
+        Rejection::UnknownActor(actor("nobody"))
+    );
     // Self-revocation of a key is allowed without admin.
     w.ok("alice", revoke_key_event("alice", &alice));
     assert!(matches!(w.reject("alice", access_event(m1)), Rejection::KeyRevoked { .. }));
@@ -299,7 +346,10 @@ fn publish_is_idempotent_only_for_the_same_content() {
     let mut w = world();
     // Same digest and size by another publisher, new nonce: already logged.
     w.grant("alice2", Role::Publisher, "acme/m");
-    assert_eq!(w.submit("alice2", publish_event("acme/m", "1", digest("m1"))).unwrap(), Outcome::AlreadyLogged { index: 4 });
+    assert_eq!(
+        w.submit("alice2", publish_event("acme/m", "1", digest("m1"))).unwrap(),
+        Outcome::AlreadyLogged { index: 4 }
+    );
     // ...but authorization still comes first.
     w.grant("reader", Role::Reader, "acme/*");
     assert_eq!(w.reject("reader", publish_event("acme/m", "1", digest("m1"))).http_status(), 403);

@@ -10,7 +10,9 @@ use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagN
 use custody_core::registry::{Lifecycle, Role};
 use custody_core::statement::events::*;
 use custody_core::statement::metadata::{Lineage, LineageRef, Metadata, StrictMap};
-use custody_core::statement::{Context, Event, Nonce, SignedStatement, Statement, StatementError, Text, PAYLOAD_TYPE};
+use custody_core::statement::{
+    Context, Event, Nonce, SignedStatement, Statement, StatementError, Text, PAYLOAD_TYPE,
+};
 use custody_core::timestamp::{Timestamp, MAX_TIMESTAMP_SECS};
 use proptest::prelude::*;
 
@@ -69,7 +71,11 @@ fn metadata() -> impl Strategy<Value = Metadata> {
     (
         opt_text(),
         opt_text(),
-        proptest::collection::btree_map("[a-z0-9._/-]{1,10}", (-4000i32..4000).prop_map(|k| f64::from(k) / 4.0), 0..4),
+        proptest::collection::btree_map(
+            "[a-z0-9._/-]{1,10}",
+            (-4000i32..4000).prop_map(|k| f64::from(k) / 4.0),
+            0..4,
+        ),
         proptest::collection::btree_map("[A-Za-z0-9]{1,10}", text(), 0..4),
     )
         .prop_map(|(framework, description, metrics, labels)| Metadata {
@@ -84,34 +90,48 @@ fn key_for(a: &ActorName, seed: u8) -> custody_core::actor_key::ActorKey {
 }
 
 fn event() -> impl Strategy<Value = Event> {
-    let publish = (model(), version(), digest(), any::<u64>(), metadata(), lineage_refs(), lineage_refs(), opt_text())
-        .prop_map(|(name, version, digest, size, metadata, parents, datasets, pipeline)| {
-            Event::Publish(Publish {
-                name,
-                version,
-                kind: [Kind::Model, Kind::Dataset, Kind::Other][(size % 3) as usize],
-                digest,
-                size,
-                media_type: MediaType::new("application/vnd.onnx+protobuf").unwrap(),
-                metadata,
-                lineage: Lineage { parents, datasets, pipeline, source_commit: None },
-            })
-        });
+    let publish =
+        (model(), version(), digest(), any::<u64>(), metadata(), lineage_refs(), lineage_refs(), opt_text())
+            .prop_map(|(name, version, digest, size, metadata, parents, datasets, pipeline)| {
+                Event::Publish(Publish {
+                    name,
+                    version,
+                    kind: [Kind::Model, Kind::Dataset, Kind::Other][(size % 3) as usize],
+                    digest,
+                    size,
+                    media_type: MediaType::new("application/vnd.onnx+protobuf").unwrap(),
+                    metadata,
+                    lineage: Lineage { parents, datasets, pipeline, source_commit: None },
+                })
+            });
     prop_oneof![
         publish,
         digest().prop_map(|digest| Event::Access(Access { digest })),
-        (model(), "[a-z]{1,8}", digest(), proptest::option::of(any::<u64>())).prop_map(|(name, t, digest, previous)| {
-            Event::Tag(TagMove { name, tag: TagName::new(&t).unwrap(), digest, previous })
-        }),
-        (model(), version(), lifecycle()).prop_map(|(name, version, to)| Event::Promote(Promote { name, version, to })),
+        (model(), "[a-z]{1,8}", digest(), proptest::option::of(any::<u64>())).prop_map(
+            |(name, t, digest, previous)| {
+                Event::Tag(TagMove { name, tag: TagName::new(&t).unwrap(), digest, previous })
+            }
+        ),
+        (model(), version(), lifecycle()).prop_map(|(name, version, to)| Event::Promote(Promote {
+            name,
+            version,
+            to
+        })),
         (model(), version()).prop_map(|(name, version)| Event::Approve(Approve { name, version })),
         (model(), version()).prop_map(|(name, version)| Event::Rollback(Rollback { name, version })),
         (actor(), any::<u8>(), role(), pattern()).prop_map(|(a, seed, role, pattern)| {
             Event::Grant(GrantRole { key: key_for(&a, seed), actor: a, role, pattern })
         }),
-        (actor(), role(), pattern()).prop_map(|(actor, role, pattern)| Event::Revoke(RevokeRole { actor, role, pattern })),
-        (actor(), any::<u8>()).prop_map(|(a, seed)| Event::RevokeKey(RevokeKey { key_id: key_for(&a, seed).id(), actor: a })),
-        any::<u8>().prop_map(|seed| Event::Rotate(Rotate { new_key: key_for(&ActorName::new("alice").unwrap(), seed) })),
+        (actor(), role(), pattern()).prop_map(|(actor, role, pattern)| Event::Revoke(RevokeRole {
+            actor,
+            role,
+            pattern
+        })),
+        (actor(), any::<u8>())
+            .prop_map(|(a, seed)| Event::RevokeKey(RevokeKey { key_id: key_for(&a, seed).id(), actor: a })),
+        any::<u8>().prop_map(|seed| Event::Rotate(Rotate {
+            new_key: key_for(&ActorName::new("alice").unwrap(), seed)
+        })),
     ]
 }
 
@@ -193,8 +213,17 @@ fn every_payload_rejection() {
     invalid(&good.replace("\"schema\":1", "\"schema\":1.0"), "");
     invalid(&good.replace("{\"schema\":1,", "{\"schema\":1,\"extra\":true,"), "unknown field");
     invalid(&good.replace("{\"schema\":1,", "{\"schema\":1,\"schema\":1,"), "duplicate field");
-    invalid(&good.replace("\"context\":{\"reason\":\"test\"}", "\"context\":{\"reason\":\"test\",\"reason\":\"x\"}"), "duplicate field");
-    invalid(&good.replace("\"context\":{\"reason\":\"test\"}", "\"context\":{\"why\":\"test\"}"), "unknown field");
+    invalid(
+        &good.replace(
+            "\"context\":{\"reason\":\"test\"}",
+            "\"context\":{\"reason\":\"test\",\"reason\":\"x\"}",
+        ),
+        "duplicate field",
+    );
+    invalid(
+        &good.replace("\"context\":{\"reason\":\"test\"}", "\"context\":{\"why\":\"test\"}"),
+        "unknown field",
+    );
     invalid(&good.replace("\"context\":{\"reason\":\"test\"}", "\"context\":{}"), "missing field `reason`");
     invalid(&good.replace("\"reason\":\"test\"", "\"reason\":\"\""), "control characters");
     invalid(&good.replace("\"reason\":\"test\"", "\"reason\":\"a\\nb\""), "control characters");
@@ -202,7 +231,10 @@ fn every_payload_rejection() {
     invalid(&good.replace("\"reason\":\"test\"", "\"reason\":\"\\ud800\""), "escape");
     invalid(&good.replace("\"reason\":\"test\"", "\"reason\":\"\\udc00x\""), "surrogate");
     invalid(&good.replace("\"actor\":\"alice\"", "\"actor\":\"Alice\""), "invalid actor name");
-    invalid(&good.replace("\"time\":\"2026-11-23T07:00:00Z\"", "\"time\":\"2026-11-23T07:00:00.000Z\""), "invalid timestamp");
+    invalid(
+        &good.replace("\"time\":\"2026-11-23T07:00:00Z\"", "\"time\":\"2026-11-23T07:00:00.000Z\""),
+        "invalid timestamp",
+    );
     invalid(&good.replace("00112233445566778899aabbccddeeff", "00112233"), "nonce");
     invalid(&good.replace(&alice().key_id().to_string(), "ab"), "key ID");
     invalid(&format!("{good} x"), "trailing");
@@ -210,12 +242,18 @@ fn every_payload_rejection() {
     invalid(&payload(&format!(r#"{{"access":{{"digest":"{D}","name":"acme/m"}}}}"#)), "unknown field");
     invalid(&payload(&format!(r#"{{"access":{{"digest":"{}"}}}}"#, D.to_uppercase())), "invalid digest");
     invalid(&payload(&format!(r#"{{"read":{{"digest":"{D}"}}}}"#)), "unknown variant");
-    invalid(&payload(&format!(r#"{{"access":{{"digest":"{D}"}},"approve":{{"name":"acme/m","version":"1"}}}}"#)), "");
+    invalid(
+        &payload(&format!(r#"{{"access":{{"digest":"{D}"}},"approve":{{"name":"acme/m","version":"1"}}}}"#)),
+        "",
+    );
     invalid(&payload(r#"{"promote":{"name":"acme/m","version":"1","to":"prod"}}"#), "unknown variant");
     invalid(&payload(r#"{"approve":{"name":"acme","version":"1"}}"#), "invalid model name");
     invalid(&payload(r#"{"approve":{"name":"acme/m","version":"-1"}}"#), "invalid version");
     invalid(&payload(&format!(r#"{{"tag":{{"name":"acme/m","tag":"a+b","digest":"{D}"}}}}"#)), "invalid tag");
-    invalid(&payload(&format!(r#"{{"tag":{{"name":"acme/m","tag":"t","digest":"{D}","previous":-1}}}}"#)), "");
+    invalid(
+        &payload(&format!(r#"{{"tag":{{"name":"acme/m","tag":"t","digest":"{D}","previous":-1}}}}"#)),
+        "",
+    );
     invalid(&payload(r#"{"revoke":{"actor":"bob","role":"owner","pattern":"acme/*"}}"#), "unknown variant");
     invalid(&payload(r#"{"revoke":{"actor":"bob","role":"reader","pattern":"acme*"}}"#), "invalid pattern");
 
@@ -228,17 +266,28 @@ fn every_payload_rejection() {
     invalid(&publish("").replace("\"size\":10", "\"size\":1e1"), "");
     invalid(&publish("").replace("\"size\":10", "\"size\":-1"), "");
     invalid(&publish("").replace("\"kind\":\"model\"", "\"kind\":\"weights\""), "unknown variant");
-    invalid(&publish("").replace("application/octet-stream", "text/plain; charset=utf-8"), "invalid media type");
+    invalid(
+        &publish("").replace("application/octet-stream", "text/plain; charset=utf-8"),
+        "invalid media type",
+    );
     invalid(&publish(r#","metadata":{"metrics":{"acc":1,"acc":2}}"#), "duplicate key");
     invalid(&publish(r#","metadata":{"owner":"x"}"#), "unknown field");
     let huge = (0..17).map(|i| format!("\"k{i}\":\"{}\"", "x".repeat(1000))).collect::<Vec<_>>().join(",");
     invalid(&publish(&format!(r#","metadata":{{"labels":{{{huge}}}}}"#)), "metadata exceeds 16384 bytes");
-    invalid(&publish(&format!(r#","lineage":{{"parents":[{{"digest":"{D}"}},{{"digest":"{D}"}}]}}"#)), "one digest twice");
+    invalid(
+        &publish(&format!(r#","lineage":{{"parents":[{{"digest":"{D}"}},{{"digest":"{D}"}}]}}"#)),
+        "one digest twice",
+    );
     invalid(&publish(&format!(r#","lineage":{{"parents":[{{"digest":"{D}","external":"yes"}}]}}"#)), "");
 
     // A key in a body written for another actor.
     let bob_key = ActorSigner::from_seed(&ActorName::new("bob").unwrap(), &[1; 32]).public().to_string();
-    invalid(&payload(&format!(r#"{{"grant":{{"actor":"carol","key":"{bob_key}","role":"reader","pattern":"*"}}}}"#)), "another actor");
+    invalid(
+        &payload(&format!(
+            r#"{{"grant":{{"actor":"carol","key":"{bob_key}","role":"reader","pattern":"*"}}}}"#
+        )),
+        "another actor",
+    );
     invalid(&payload(&format!(r#"{{"rotate":{{"new_key":"{bob_key}"}}}}"#)), "another actor");
     invalid(&payload(r#"{"rotate":{"new_key":"bob+00000000+AAAA"}}"#), "invalid actor key");
 }
@@ -285,7 +334,8 @@ fn envelope_level_rejections_and_statuses() {
     let mut big_desc = nan.clone();
     if let Event::Publish(p) = &mut big_desc.event {
         p.metadata = Metadata::default();
-        p.lineage.parents = (0..33u8).map(|i| LineageRef { digest: Digest(Hash([i; 32])), external: true }).collect();
+        p.lineage.parents =
+            (0..33u8).map(|i| LineageRef { digest: Digest(Hash([i; 32])), external: true }).collect();
     }
     assert!(matches!(big_desc.sign(&s), Err(StatementError::Invalid(_))));
 }

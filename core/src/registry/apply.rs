@@ -81,7 +81,11 @@ pub(super) fn apply(reg: &mut Registry, a: Accepted) -> Result<Applied, ApplyErr
         Effect::Promoted { name, version, to, demoted, .. } => {
             let model = st.models.get_mut(name).expect("promoted name exists");
             if let Some(d) = demoted {
-                set_state(model.versions.get_mut(d).expect("production version exists"), Lifecycle::Deprecated, index);
+                set_state(
+                    model.versions.get_mut(d).expect("production version exists"),
+                    Lifecycle::Deprecated,
+                    index,
+                );
             }
             set_state(model.versions.get_mut(version).expect("promoted version exists"), *to, index);
             if *to == Lifecycle::Production {
@@ -91,15 +95,27 @@ pub(super) fn apply(reg: &mut Registry, a: Accepted) -> Result<Applied, ApplyErr
             }
         }
         Effect::Approved { name, version } => {
-            let v = st.models.get_mut(name).and_then(|m| m.versions.get_mut(version)).expect("approved version exists");
+            let v = st
+                .models
+                .get_mut(name)
+                .and_then(|m| m.versions.get_mut(version))
+                .expect("approved version exists");
             v.approvals.push(Approval { actor: a.actor.clone(), index });
         }
         Effect::RolledBack { name, version, demoted } => {
             let model = st.models.get_mut(name).expect("rolled-back name exists");
             if let Some(d) = demoted {
-                set_state(model.versions.get_mut(d).expect("production version exists"), Lifecycle::Deprecated, index);
+                set_state(
+                    model.versions.get_mut(d).expect("production version exists"),
+                    Lifecycle::Deprecated,
+                    index,
+                );
             }
-            set_state(model.versions.get_mut(version).expect("rollback target exists"), Lifecycle::Production, index);
+            set_state(
+                model.versions.get_mut(version).expect("rollback target exists"),
+                Lifecycle::Production,
+                index,
+            );
             model.production = Some(version.clone());
         }
     }
@@ -125,7 +141,8 @@ fn bind_key(
     key: &crate::actor_key::ActorKey,
     index: u64,
 ) {
-    st.keys.insert(key.id(), KeyRecord { key: key.clone(), actor: actor.clone(), bound_at: index, ended: None });
+    st.keys
+        .insert(key.id(), KeyRecord { key: key.clone(), actor: actor.clone(), bound_at: index, ended: None });
     let rec = st.actors.entry(actor.clone()).or_insert_with(|| ActorRecord {
         name: actor.clone(),
         current_key: None,

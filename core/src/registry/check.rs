@@ -11,7 +11,12 @@ use crate::registry::{Accepted, Registry, Verdict};
 use crate::statement::events::{GrantRole, Publish};
 use crate::statement::{Event, Statement};
 
-pub(super) fn check(reg: &Registry, stmt: &Statement, index: u64, receive_ms: u64) -> Result<Verdict, Rejection> {
+pub(super) fn check(
+    reg: &Registry,
+    stmt: &Statement,
+    index: u64,
+    receive_ms: u64,
+) -> Result<Verdict, Rejection> {
     let now_ms = receive_ms.max(reg.clock_ms);
     // 1. Key (genesis has no key yet: the grant introduces it).
     reg.signing_key(stmt)?;
@@ -26,7 +31,7 @@ pub(super) fn check(reg: &Registry, stmt: &Statement, index: u64, receive_ms: u6
         });
     }
     let accept = |effect| {
-        Verdict::Append(Accepted {
+        Verdict::Append(Box::new(Accepted {
             index,
             now_ms,
             actor: stmt.actor.clone(),
@@ -35,7 +40,7 @@ pub(super) fn check(reg: &Registry, stmt: &Statement, index: u64, receive_ms: u6
             nonce: stmt.nonce,
             generation: reg.generation,
             effect,
-        })
+        }))
     };
     if genesis {
         return genesis_effect(stmt).map(accept);
@@ -137,7 +142,12 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             if e.previous != current {
                 return Err(Rejection::StaleTag { given: e.previous, current });
             }
-            Ok(Effect::Tagged { name: e.name.clone(), tag: e.tag.clone(), digest: e.digest, previous: current })
+            Ok(Effect::Tagged {
+                name: e.name.clone(),
+                tag: e.tag.clone(),
+                digest: e.digest,
+                previous: current,
+            })
         }
         Event::Promote(e) => {
             let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
@@ -157,7 +167,13 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
                 }
                 demoted = reg.model(&e.name).and_then(|m| m.production.clone());
             }
-            Ok(Effect::Promoted { name: e.name.clone(), version: e.version.clone(), from: v.state, to: e.to, demoted })
+            Ok(Effect::Promoted {
+                name: e.name.clone(),
+                version: e.version.clone(),
+                from: v.state,
+                to: e.to,
+                demoted,
+            })
         }
         Event::Approve(e) => {
             let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
@@ -251,8 +267,10 @@ fn grant(reg: &Registry, g: &GrantRole) -> Result<Effect, Rejection> {
             None => true,
         },
     };
-    if let Some(existing) =
-        st.actors.get(&g.actor).and_then(|a| a.grants.iter().find(|x| x.role == g.role && x.pattern == g.pattern))
+    if let Some(existing) = st
+        .actors
+        .get(&g.actor)
+        .and_then(|a| a.grants.iter().find(|x| x.role == g.role && x.pattern == g.pattern))
     {
         return Err(Rejection::AlreadyGranted {
             actor: g.actor.clone(),

@@ -26,7 +26,8 @@
 //! is bound once, forever), so [`Registry::key`] and
 //! [`crate::statement::Event::introduced_key`] give every key an auditor
 //! needs. The server calls [`Registry::authenticate`] (lookup plus one
-//! verification) right before `check`.
+//! verification) right before `check`; [`Auditor`] does the batched
+//! verification and replay for a verifier.
 //!
 //! # Determinism
 //!
@@ -49,6 +50,7 @@
 //! 6. event rules (409 / 422).
 
 mod apply;
+pub mod audit;
 mod check;
 pub mod effect;
 pub mod lifecycle;
@@ -61,6 +63,7 @@ use crate::actor_key::{ActorKey, KeyId};
 use crate::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
 use crate::statement::{Event, SignedStatement, Statement};
 
+pub use audit::{AuditFinding, AuditProblem, Auditor};
 pub use effect::{Applied, Effect};
 pub use lifecycle::Lifecycle;
 pub use reject::{Category, Rejection};
@@ -118,7 +121,7 @@ impl Accepted {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
     /// Append the leaf, then [`Registry::apply`] this.
-    Append(Accepted),
+    Append(Box<Accepted>),
     /// Nothing to append: the same publish is already logged at `index`
     /// (answer 200 with that index).
     AlreadyLogged {
@@ -131,7 +134,7 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// Applied at its index.
-    Applied(Applied),
+    Applied(Box<Applied>),
     /// Already logged at `index`; nothing changed.
     AlreadyLogged {
         /// Leaf of the original publish.
@@ -223,16 +226,21 @@ impl Registry {
 
     /// Performs a checked statement. Call after the leaf is sequenced at
     /// `accepted.index()`.
-    pub fn apply(&mut self, accepted: Accepted) -> Result<Applied, ApplyError> {
-        apply::apply(self, accepted)
+    pub fn apply(&mut self, accepted: Box<Accepted>) -> Result<Applied, ApplyError> {
+        apply::apply(self, *accepted)
     }
 
     /// `check` then `apply`: the auditor's replay step.
-    pub fn process(&mut self, stmt: &Statement, index: u64, receive_time_ms: u64) -> Result<Outcome, Rejection> {
+    pub fn process(
+        &mut self,
+        stmt: &Statement,
+        index: u64,
+        receive_time_ms: u64,
+    ) -> Result<Outcome, Rejection> {
         match self.check(stmt, index, receive_time_ms)? {
-            Verdict::Append(a) => {
-                Ok(Outcome::Applied(self.apply(a).expect("apply right after check cannot be stale")))
-            }
+            Verdict::Append(a) => Ok(Outcome::Applied(Box::new(
+                self.apply(a).expect("apply right after check cannot be stale"),
+            ))),
             Verdict::AlreadyLogged { index } => Ok(Outcome::AlreadyLogged { index }),
         }
     }

@@ -284,3 +284,89 @@ impl Rejection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::Hash;
+
+    /// One of every variant, with the status and code docs/protocol.md
+    /// promises. Codes are unique.
+    #[test]
+    fn status_and_code_table() {
+        let k = KeyId(Hash([1; 32]));
+        let a = ActorName::new("a").unwrap();
+        let n = ModelName::new("o/m").unwrap();
+        let v = Version::new("1").unwrap();
+        let d = Digest(Hash([2; 32]));
+        let t = Timestamp::from_unix_secs(0).unwrap();
+        let table: Vec<(Rejection, u16, &str)> = vec![
+            (Rejection::UnknownKey(k), 401, "unknown_key"),
+            (Rejection::KeyRevoked { key_id: k, index: 1 }, 401, "key_revoked"),
+            (Rejection::KeyRotated { key_id: k, index: 1 }, 401, "key_rotated"),
+            (Rejection::KeyActorMismatch { key_id: k, owner: a.clone() }, 401, "key_actor_mismatch"),
+            (Rejection::BadSignature, 401, "bad_signature"),
+            (
+                Rejection::TimestampOutsideWindow { time: t, now_ms: 0, window_ms: 0 },
+                401,
+                "timestamp_outside_window",
+            ),
+            (Rejection::Replay, 401, "replay"),
+            (
+                Rejection::Forbidden { actor: a.clone(), role: Role::Reader, scope: "x".into() },
+                403,
+                "forbidden",
+            ),
+            (
+                Rejection::VersionExists { name: n.clone(), version: v.clone(), index: 0 },
+                409,
+                "version_exists",
+            ),
+            (Rejection::StaleTag { given: None, current: Some(1) }, 409, "stale_tag"),
+            (
+                Rejection::AlreadyGranted {
+                    actor: a.clone(),
+                    role: Role::Admin,
+                    pattern: Pattern::All,
+                    index: 0,
+                },
+                409,
+                "already_granted",
+            ),
+            (
+                Rejection::NoSuchGrant { actor: a.clone(), role: Role::Admin, pattern: Pattern::All },
+                409,
+                "no_such_grant",
+            ),
+            (Rejection::KeyInUse(k), 409, "key_in_use"),
+            (Rejection::KeyMismatch { actor: a.clone(), current: k }, 409, "key_mismatch"),
+            (Rejection::KeyDead(k), 409, "key_dead"),
+            (Rejection::AlreadyApproved(3), 409, "already_approved"),
+            (Rejection::InvalidGenesis("x"), 422, "invalid_genesis"),
+            (Rejection::UnknownLineage(d), 422, "unknown_lineage"),
+            (Rejection::UnknownDigest(d), 422, "unknown_digest"),
+            (Rejection::UnknownVersion { name: n.clone(), version: v }, 422, "unknown_version"),
+            (Rejection::TagTarget { name: n, digest: d }, 422, "tag_target"),
+            (
+                Rejection::IllegalTransition { from: Lifecycle::Archived, to: Lifecycle::Production },
+                422,
+                "illegal_transition",
+            ),
+            (Rejection::ApprovalRequired, 422, "approval_required"),
+            (Rejection::RollbackTarget, 422, "rollback_target"),
+            (Rejection::LastAdmin, 422, "last_admin"),
+            (Rejection::NotKeyOwner { actor: a.clone(), key_id: k }, 422, "not_key_owner"),
+            (Rejection::UnknownActor(a), 422, "unknown_actor"),
+        ];
+        let mut codes = std::collections::HashSet::new();
+        for (r, status, code) in &table {
+            assert_eq!((r.http_status(), r.code()), (*status, *code), "{r:?}");
+            assert!(codes.insert(*code), "duplicate code {code}");
+            assert!(!r.to_string().is_empty());
+        }
+        let doc = include_str!("../../../docs/protocol.md");
+        for (_, _, code) in &table {
+            assert!(doc.contains(&format!("`{code}`")), "docs/protocol.md does not list {code}");
+        }
+    }
+}

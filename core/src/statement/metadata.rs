@@ -70,7 +70,9 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for StrictMap<V> {
                         )));
                     }
                     if out.len() == MAX_MAP_ENTRIES {
-                        return Err(A::Error::custom(format_args!("more than {MAX_MAP_ENTRIES} map entries")));
+                        return Err(A::Error::custom(format_args!(
+                            "more than {MAX_MAP_ENTRIES} map entries"
+                        )));
                     }
                     let v = map.next_value()?;
                     if out.insert(k.clone(), v).is_some() {
@@ -202,11 +204,13 @@ mod tests {
         assert!(serde_json::from_str::<Metadata>(r#"{"frame":"x"}"#).is_err());
         assert!(serde_json::from_str::<Metadata>(r#"{"framework":"a","framework":"b"}"#).is_err());
         let d = format!("sha256:{}", "00".repeat(32));
-        let l: Lineage = serde_json::from_str(&format!(r#"{{"parents":[{{"digest":"{d}","external":true}}]}}"#)).unwrap();
+        let l: Lineage =
+            serde_json::from_str(&format!(r#"{{"parents":[{{"digest":"{d}","external":true}}]}}"#)).unwrap();
         assert!(l.parents[0].external);
         l.check().unwrap();
         let twice: Lineage =
-            serde_json::from_str(&format!(r#"{{"datasets":[{{"digest":"{d}"}},{{"digest":"{d}"}}]}}"#)).unwrap();
+            serde_json::from_str(&format!(r#"{{"datasets":[{{"digest":"{d}"}},{{"digest":"{d}"}}]}}"#))
+                .unwrap();
         assert_eq!(twice.check(), Err("lineage list names one digest twice"));
         let many = Lineage {
             parents: (0..=MAX_LINEAGE_REFS as u8)

@@ -134,7 +134,8 @@ impl Statement {
 
     /// Parses a payload strictly and checks the caps serde cannot express.
     pub fn parse(payload: &[u8]) -> Result<Self, StatementError> {
-        let s: Statement = serde_json::from_slice(payload).map_err(|e| StatementError::Invalid(e.to_string()))?;
+        let s: Statement =
+            serde_json::from_slice(payload).map_err(|e| StatementError::Invalid(e.to_string()))?;
         s.check()?;
         Ok(s)
     }

@@ -171,7 +171,13 @@ mod tests {
     fn nonce_rules() {
         let n = Nonce::parse("00112233445566778899aabbccddeeff").unwrap();
         assert_eq!(n.to_string(), "00112233445566778899aabbccddeeff");
-        for bad in ["", "00112233445566778899AABBCCDDEEFF", "00112233445566778899aabbccddeef", "00112233445566778899aabbccddeeff0", "g0112233445566778899aabbccddeeff"] {
+        for bad in [
+            "",
+            "00112233445566778899AABBCCDDEEFF",
+            "00112233445566778899aabbccddeef",
+            "00112233445566778899aabbccddeeff0",
+            "g0112233445566778899aabbccddeeff",
+        ] {
             assert_eq!(Nonce::parse(bad), Err(TextError::Nonce), "{bad:?}");
         }
     }

@@ -121,7 +121,7 @@ impl World {
                 let leaf = Leaf::new(self.now_ms, bytes).unwrap().encode();
                 self.leaves.push(leaf);
                 self.next_index += 1;
-                Ok(Outcome::Applied(self.reg.apply(acc).unwrap()))
+                Ok(Outcome::Applied(Box::new(self.reg.apply(acc).unwrap())))
             }
             Verdict::AlreadyLogged { index } => Ok(Outcome::AlreadyLogged { index }),
         }

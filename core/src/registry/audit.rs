@@ -1,0 +1,152 @@
+//! Replaying a log as an auditor: decode each leaf, verify the signatures
+//! in one batch, then run the same state machine the server ran. Any leaf
+//! the rules would have refused is a finding: an honest log never
+//! sequences one.
+//!
+//! Pure like the rest of core: the caller fetches the leaves (and their
+//! inclusion in a checkpoint it trusts) and feeds them here in order, in
+//! chunks of its choosing (a few hundred per batch is a good size).
+
+use std::collections::HashMap;
+
+use crate::actor_key::{ActorKey, KeyId};
+use crate::dsse::{verify_batch, verify_each, BatchItem};
+use crate::leaf::{Leaf, LeafError};
+use crate::registry::{Applied, Config, Outcome, Registry, Rejection};
+use crate::statement::{SignedStatement, StatementError};
+
+/// What is wrong with a logged leaf.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AuditProblem {
+    /// Not a registry leaf.
+    #[error("leaf does not decode: {0}")]
+    Leaf(#[from] LeafError),
+    /// The envelope or statement does not parse.
+    #[error("statement does not parse: {0}")]
+    Statement(#[from] StatementError),
+    /// The signature does not verify with the key its key ID names.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// The registry rules refuse the statement at this point of the log.
+    #[error("the registry would have rejected it: {0}")]
+    Rejected(Rejection),
+    /// A publish already logged at `original` was appended again.
+    #[error("duplicate of the publish at leaf {original}, which must not be appended")]
+    Duplicate {
+        /// Leaf of the original publish.
+        original: u64,
+    },
+}
+
+/// The first problem found, with the leaf index where it is.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("leaf {index}: {problem}")]
+pub struct AuditFinding {
+    /// Leaf index.
+    pub index: u64,
+    /// What is wrong.
+    pub problem: AuditProblem,
+}
+
+/// A replaying auditor: the registry state after the leaves fed so far.
+#[derive(Clone, Debug)]
+pub struct Auditor {
+    registry: Registry,
+    next_index: u64,
+    exact: bool,
+}
+
+impl Auditor {
+    /// An auditor starting at leaf 0, with the log's registry config.
+    pub fn new(config: Config) -> Self {
+        Auditor { registry: Registry::new(config), next_index: 0, exact: false }
+    }
+
+    /// Verify each signature on its own instead of in batches: slower, but
+    /// exactly the server's verdict even for maliciously crafted signatures
+    /// (see [`crate::dsse::verify_batch`]).
+    pub fn exact(mut self) -> Self {
+        self.exact = true;
+        self
+    }
+
+    /// The state after the leaves fed so far.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The index the next fed leaf must have.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Checks and applies the next `leaves` (indexes `next_index()..`).
+    /// Returns what each leaf changed, in order, so the caller can build
+    /// its indexes (access history, entries per actor...). Stops at the
+    /// first finding; the leaves before it stay applied.
+    pub fn feed(&mut self, leaves: &[&[u8]]) -> Result<Vec<Applied>, AuditFinding> {
+        let base = self.next_index;
+        let finding = |i: usize, problem: AuditProblem| AuditFinding { index: base + i as u64, problem };
+        // 1. Decode everything (a decode error ends the chunk there).
+        let mut decoded = Vec::with_capacity(leaves.len());
+        let mut decode_error = None;
+        for (i, bytes) in leaves.iter().enumerate() {
+            let parsed = Leaf::decode(bytes)
+                .map_err(AuditProblem::from)
+                .and_then(|l| Ok((l.receive_time_ms, SignedStatement::parse(l.envelope)?)));
+            match parsed {
+                Ok(x) => decoded.push(x),
+                Err(p) => {
+                    decode_error = Some(finding(i, p));
+                    break;
+                }
+            }
+        }
+        // 2. Keys: bound ones never change meaning; new ones come from
+        //    grants and rotations in this chunk.
+        let mut introduced: HashMap<KeyId, &ActorKey> = HashMap::new();
+        for (_, s) in &decoded {
+            if let Some(k) = s.statement.event.introduced_key() {
+                introduced.insert(k.id(), k);
+            }
+        }
+        let key_of =
+            |id: &KeyId| self.registry.key(id).map(|r| &r.key).or_else(|| introduced.get(id).copied());
+        // 3. Signatures. A statement whose key is nowhere to be found is
+        //    left to the replay, which rejects it as an unknown key.
+        let paes: Vec<Vec<u8>> = decoded.iter().map(|(_, s)| s.pae()).collect();
+        let mut positions = Vec::with_capacity(decoded.len());
+        let mut items = Vec::with_capacity(decoded.len());
+        for (i, ((_, s), m)) in decoded.iter().zip(&paes).enumerate() {
+            if let Some(key) = key_of(&s.key_id()) {
+                positions.push(i);
+                items.push(BatchItem { message: m, sig: s.signature(), key });
+            }
+        }
+        let first_bad = if !self.exact && verify_batch(&items) {
+            None
+        } else {
+            verify_each(&items).iter().position(|ok| !ok).map(|p| positions[p])
+        };
+        // 4. Replay, stopping at the first finding in index order.
+        let mut applied = Vec::with_capacity(decoded.len());
+        for (i, (time, s)) in decoded.iter().enumerate() {
+            if first_bad == Some(i) {
+                return Err(finding(i, AuditProblem::BadSignature));
+            }
+            let index = base + i as u64;
+            match self.registry.process(&s.statement, index, *time) {
+                Ok(Outcome::Applied(a)) => applied.push(*a),
+                Ok(Outcome::AlreadyLogged { index: original }) => {
+                    return Err(finding(i, AuditProblem::Duplicate { original }))
+                }
+                Err(r) => return Err(finding(i, AuditProblem::Rejected(r))),
+            }
+            self.next_index = index + 1;
+        }
+        match decode_error {
+            Some(f) => Err(f),
+            None => Ok(applied),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! DSSE envelopes: parsing never panics, whatever parses re-serialises to
+//! an envelope that parses to the same value, and verification never
+//! panics.
+#![no_main]
+use custody_core::actor_key::ActorSigner;
+use custody_core::dsse::Envelope;
+use custody_core::names::ActorName;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(env) = Envelope::parse(data) else { return };
+    let again = Envelope::parse(&env.to_json()).expect("a parsed envelope re-parses");
+    assert_eq!(again, env, "envelope does not round-trip");
+    let key = ActorSigner::from_seed(&ActorName::new("alice").unwrap(), &[7; 32]);
+    let _ = env.verify(key.public());
+});
