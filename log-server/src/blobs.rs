@@ -129,7 +129,8 @@ impl BlobStore {
     pub fn begin(&self, declared: Hash, declared_size: u64) -> Result<BlobWriter<'_>, BlobError> {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let path = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
-        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
+        let file =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
         Ok(BlobWriter { store: self, file, path, hasher: Sha256::new(), written: 0, declared, declared_size })
     }
 
@@ -237,7 +238,9 @@ impl BlobWriter<'_> {
         // same bytes can never replace a blob that is already in place.
         match fs::hard_link(&self.path, &target) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Stored { size, created: false }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(Stored { size, created: false })
+            }
             Err(e) => return Err(io(&target)(e)),
         }
         File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;

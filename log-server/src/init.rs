@@ -146,12 +146,13 @@ pub fn init_registry(data_dir: &Path, admin: &str, key_out: &Path) -> Result<Str
     if store.tree_size()? != 0 {
         return Err(InitError::Genesis("the log is not empty".into()));
     }
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(key_out).map_err(|e| {
-        match e.kind() {
-            std::io::ErrorKind::AlreadyExists => InitError::Exists(key_out.to_owned()),
-            _ => InitError::Io { path: key_out.to_owned(), source: e },
-        }
-    })?;
+    let mut f =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(key_out).map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::AlreadyExists => InitError::Exists(key_out.to_owned()),
+                _ => InitError::Io { path: key_out.to_owned(), source: e },
+            }
+        })?;
     f.write_all(format!("{}\n", signer.to_private_string()).as_bytes()).map_err(io(key_out))?;
     f.sync_all().map_err(io(key_out))?;
     let mut appender = custody_core::Appender::default();

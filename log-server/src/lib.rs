@@ -24,6 +24,6 @@ pub mod witness_client;
 pub mod api;
 pub mod config;
 pub mod init;
-pub mod registry;
 pub mod metrics;
 pub mod ratelimit;
+pub mod registry;

@@ -13,13 +13,15 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use custody_core::Policy;
 use custody_log::api::{self, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
-use custody_log::ratelimit::RateLimiter;
+use custody_log::blobs::BlobStore;
 use custody_log::checkpointer::start_checkpointer;
 use custody_log::config::{Cli, Command, FsckArgs, InitArgs, ServeArgs};
-use custody_log::blobs::BlobStore;
-use custody_log::init::{check_origin, db_path, init_data_dir, init_registry, is_registry, load_key, ADMIN_KEY_FILE};
-use custody_log::registry::RegistryService;
+use custody_log::init::{
+    check_origin, db_path, init_data_dir, init_registry, is_registry, load_key, ADMIN_KEY_FILE,
+};
 use custody_log::metrics::Metrics;
+use custody_log::ratelimit::RateLimiter;
+use custody_log::registry::RegistryService;
 use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 

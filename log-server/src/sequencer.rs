@@ -196,7 +196,10 @@ impl SequencerHandle {
         // instead of serialising in the sequencer loop.
         let leaf = leaf_hash(&entry);
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request { entry, leaf, authenticated, reply }).await.map_err(|_| SequenceError::ShuttingDown)?;
+        self.tx
+            .send(Request { entry, leaf, authenticated, reply })
+            .await
+            .map_err(|_| SequenceError::ShuttingDown)?;
         rx.await.unwrap_or(Err(SequenceError::ShuttingDown))
     }
 
@@ -355,7 +358,11 @@ impl Core {
                             match adm.admit(&entry, i, authenticated) {
                                 Admit::Append(rows) => batch.index_rows.extend(rows),
                                 Admit::Existing(existing) if existing < start => {
-                                    let _ = reply.send(Ok(Ack { index: existing, leaf_hash: leaf, duplicate: true }));
+                                    let _ = reply.send(Ok(Ack {
+                                        index: existing,
+                                        leaf_hash: leaf,
+                                        duplicate: true,
+                                    }));
                                     continue;
                                 }
                                 Admit::Existing(existing) => {

@@ -225,7 +225,12 @@ impl Store for Flaky {
     fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.inner.put_meta(key, value)
     }
-    fn scan_index(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    fn scan_index(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.scan_index(prefix, after, limit)
     }
 }

@@ -115,7 +115,12 @@ pub trait Store: HashReader + Send + Sync + 'static {
     fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     /// Up to `limit` registry index keys starting with `prefix`, in key
     /// order, strictly after `after` when given (pagination).
-    fn scan_index(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError>;
+    fn scan_index(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
 }
 
 /// Key of stored hash `id` in the `hashes` column family.
@@ -395,10 +400,17 @@ impl Store for RocksStore {
         Ok(())
     }
 
-    fn scan_index(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    fn scan_index(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let from = after.unwrap_or(prefix);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_REGISTRY_INDEX), IteratorMode::From(from, Direction::Forward)) {
+        for item in
+            self.db.iterator_cf(self.cf(CF_REGISTRY_INDEX), IteratorMode::From(from, Direction::Forward))
+        {
             let (key, _) = item?;
             if !key.starts_with(prefix) || out.len() >= limit {
                 break;

@@ -131,7 +131,11 @@ async fn acknowledged_entries_survive_sigkill() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(BIN).args(["init", "--generic", "--origin", ORIGIN, "--data-dir"]).arg(&data).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--generic", "--origin", ORIGIN, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
     let vkey =
         VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim()).expect("init prints the vkey");

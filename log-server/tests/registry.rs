@@ -34,7 +34,9 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
 
     // Grants (entry 0 is the genesis written by init).
     let mut sent: Vec<(u64, Vec<u8>)> = Vec::new();
-    for (who, role) in [(&alice, Role::Publisher), (&bob, Role::Maintainer), (&carol, Role::Approver), (&dave, Role::Reader)] {
+    for (who, role) in
+        [(&alice, Role::Publisher), (&bob, Role::Maintainer), (&carol, Role::Approver), (&dave, Role::Reader)]
+    {
         let env = signed(&root, grant(who, role, "acme/*"));
         sent.push((ok(&c, &base, env.clone()).await, env));
     }
@@ -108,8 +110,9 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
     assert_eq!(who["grants"][0]["role"], "reader");
 
     // Every entry is in the log, verbatim, under a verified checkpoint.
-    let vkey = VerifierKey::parse(std::fs::read_to_string(data.join("log.vkey")).unwrap().trim_end()).unwrap();
-    let (status, last) = post_statement(&c, &format!("{base}"), signed(&dave, grant(&dave, Role::Reader, "acme/*"))).await;
+    let vkey =
+        VerifierKey::parse(std::fs::read_to_string(data.join("log.vkey")).unwrap().trim_end()).unwrap();
+    let (status, last) = post_statement(&c, &base, signed(&dave, grant(&dave, Role::Reader, "acme/*"))).await;
     assert_eq!(status, 403, "a reader cannot grant: {last}");
     // Wait (bounded) for a published checkpoint covering the last entry.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -152,7 +155,8 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     ok(&c, &base, signed(&root, grant(&alice, Role::Publisher, "acme/*"))).await;
     ok(&c, &base, signed(&root, grant(&bob, Role::Maintainer, "acme/*"))).await;
     let v1 = b"v1 weights".to_vec();
-    let (status, _) = upload(&c, &base, &v1, &signed(&alice, publish("acme/m", "1", &v1, Lineage::default()))).await;
+    let (status, _) =
+        upload(&c, &base, &v1, &signed(&alice, publish("acme/m", "1", &v1, Lineage::default()))).await;
     assert_eq!(status, 201);
     let tag_index = ok(&c, &base, signed(&bob, tag("acme/m", "prod", digest_of(&v1), None))).await;
     let size = tree_size(&c, &base).await;
@@ -169,15 +173,31 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
         ("malformed JSON", 400, b"{not json".to_vec()),
         ("bad signature", 401, tampered),
         ("unknown key", 401, signed(&mallory, promote("acme/m", "1", Lifecycle::Development))),
-        ("expired", 401, statement_at(&bob, now_secs() - 3600, promote("acme/m", "1", Lifecycle::Development)).sign(&bob).unwrap()),
-        ("from the future", 401, statement_at(&bob, now_secs() + 3600, promote("acme/m", "1", Lifecycle::Development)).sign(&bob).unwrap()),
+        (
+            "expired",
+            401,
+            statement_at(&bob, now_secs() - 3600, promote("acme/m", "1", Lifecycle::Development))
+                .sign(&bob)
+                .unwrap(),
+        ),
+        (
+            "from the future",
+            401,
+            statement_at(&bob, now_secs() + 3600, promote("acme/m", "1", Lifecycle::Development))
+                .sign(&bob)
+                .unwrap(),
+        ),
         ("replayed", 401, replayed),
         ("no role on that name", 403, signed(&bob, promote("other/m", "1", Lifecycle::Staging))),
         ("publisher cannot tag", 403, signed(&alice, tag("acme/m", "prod", digest_of(&v1), Some(tag_index)))),
         ("stale previous", 409, signed(&bob, tag("acme/m", "prod", digest_of(&v1), None))),
         ("production without approval", 422, signed(&bob, promote("acme/m", "1", Lifecycle::Production))),
         ("rollback to a version never in production", 422, signed(&bob, rollback("acme/m", "1"))),
-        ("publish of bytes never uploaded", 422, signed(&alice, publish("acme/m", "2", &other, Lineage::default()))),
+        (
+            "publish of bytes never uploaded",
+            422,
+            signed(&alice, publish("acme/m", "2", &other, Lineage::default())),
+        ),
     ];
     for (what, want, envelope) in cases {
         let (status, body) = post_statement(&c, &base, envelope).await;
@@ -191,7 +211,10 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     let (status, body) = upload(&c, &base, &other, &env).await;
     assert_eq!(status, 409, "{body}");
     // Unknown lineage digest.
-    let lineage = Lineage { parents: vec![LineageRef { digest: digest_of(b"nowhere"), external: false }], ..Lineage::default() };
+    let lineage = Lineage {
+        parents: vec![LineageRef { digest: digest_of(b"nowhere"), external: false }],
+        ..Lineage::default()
+    };
     let env = signed(&alice, publish("acme/m", "3", &other, lineage));
     let (status, body) = upload(&c, &base, &other, &env).await;
     assert_eq!(status, 422, "{body}");
@@ -215,7 +238,9 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     // Rate limit: burst of 10 for 5/s, then 429 with Retry-After.
     let mut limited = None;
     for i in 0..30 {
-        let (status, body) = post_statement(&c, &base, signed(&bob, tag("acme/m", &format!("t{i}"), digest_of(&v1), None))).await;
+        let (status, body) =
+            post_statement(&c, &base, signed(&bob, tag("acme/m", &format!("t{i}"), digest_of(&v1), None)))
+                .await;
         if status == 429 {
             limited = Some(body);
             break;
@@ -229,7 +254,10 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
         (r.status(), r.text().await.unwrap())
     };
     for reason in ["bad_signature", "unknown_key", "rate_limited"] {
-        assert!(metrics.contains(&format!("custody_rejected_total{{reason=\"{reason}\"}}")), "{reason} not counted");
+        assert!(
+            metrics.contains(&format!("custody_rejected_total{{reason=\"{reason}\"}}")),
+            "{reason} not counted"
+        );
     }
 }
 
@@ -246,8 +274,13 @@ async fn concurrent_tag_moves_on_one_tag_exactly_one_wins() {
     let mut digests = Vec::new();
     for i in 0..8 {
         let bytes = format!("model {i}").into_bytes();
-        let (status, body) =
-            upload(&c, &base, &bytes, &signed(&alice, publish("acme/m", &format!("{i}"), &bytes, Lineage::default()))).await;
+        let (status, body) = upload(
+            &c,
+            &base,
+            &bytes,
+            &signed(&alice, publish("acme/m", &format!("{i}"), &bytes, Lineage::default())),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
         digests.push(digest_of(&bytes));
     }
@@ -256,7 +289,8 @@ async fn concurrent_tag_moves_on_one_tag_exactly_one_wins() {
     let tasks: Vec<_> = digests[1..]
         .iter()
         .map(|d| {
-            let (c, base, env) = (c.clone(), base.clone(), signed(&bob, tag("acme/m", "latest", *d, Some(first))));
+            let (c, base, env) =
+                (c.clone(), base.clone(), signed(&bob, tag("acme/m", "latest", *d, Some(first))));
             tokio::spawn(async move { post_statement(&c, &base, env).await })
         })
         .collect();
@@ -280,7 +314,8 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
     let alice = signer("alice");
     ok(&c, &base, signed(&root, grant(&alice, Role::Admin, "acme/*"))).await;
     let bytes = b"honest weights".repeat(100);
-    let (status, _) = upload(&c, &base, &bytes, &signed(&alice, publish("acme/m", "1", &bytes, Lineage::default()))).await;
+    let (status, _) =
+        upload(&c, &base, &bytes, &signed(&alice, publish("acme/m", "1", &bytes, Lineage::default()))).await;
     assert_eq!(status, 201);
     let hex = digest_of(&bytes).0.to_hex();
     let path = data.join("blobs/sha256").join(&hex[..2]).join(&hex);
@@ -288,7 +323,8 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
     let mut evil = bytes.clone();
     evil[7] ^= 0x20;
     std::fs::write(&path, &evil).unwrap();
-    let (status, _, body) = download(&c, &base, digest_of(&bytes), &signed(&alice, access(digest_of(&bytes)))).await;
+    let (status, _, body) =
+        download(&c, &base, digest_of(&bytes), &signed(&alice, access(digest_of(&bytes)))).await;
     assert_eq!(status, 500);
     let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(err["error"], "integrity_violation", "{err}");

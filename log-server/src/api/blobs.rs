@@ -87,7 +87,9 @@ pub async fn upload(
     match &signed.statement.event {
         Event::Publish(p) if p.digest == digest && p.size == size => {}
         Event::Publish(_) => {
-            return Err(wrong_statement("the publish statement names another digest or size than this upload"))
+            return Err(wrong_statement(
+                "the publish statement names another digest or size than this upload",
+            ))
         }
         _ => return Err(wrong_statement("PUT /blobs needs a publish statement")),
     }

@@ -23,9 +23,9 @@ use actix_web::{web, HttpResponse};
 
 use crate::blobs::BlobStore;
 use crate::checkpointer::{Published, Publisher};
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::registry::RegistryService;
-use crate::metrics::Metrics;
 use crate::sequencer::SequencerHandle;
 use crate::store::Store;
 pub use error::ApiError;

@@ -116,7 +116,10 @@ pub async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// `GET /registry/models/{org}/{model}`: versions (status, lineage,
 /// approvals) and tags with their full history.
-pub async fn model(path: web::Path<(String, String)>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn model(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let (org, model) = path.into_inner();
     let name = ModelName::new(&format!("{org}/{model}")).map_err(|e| bad("model name", e))?;
     let body = with_registry(&state, move |r| {
@@ -134,7 +137,10 @@ pub struct ResolveQuery {
 }
 
 /// `GET /registry/resolve?ref=name@version|name:tag|sha256:<hex>`.
-pub async fn resolve(query: web::Query<ResolveQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn resolve(
+    query: web::Query<ResolveQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let text = query.into_inner().r#ref;
     let body = if text.starts_with("sha256:") {
         let digest = Digest::new(&text).map_err(|e| bad("digest", e))?;

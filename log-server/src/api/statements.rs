@@ -29,7 +29,11 @@ pub struct SubmitQuery {
 
 /// Reads a request body of at most `max` bytes: 413 from the announced
 /// `Content-Length` before reading, or as soon as the body overruns.
-pub(crate) async fn read_capped(req: &HttpRequest, payload: web::Payload, max: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_capped(
+    req: &HttpRequest,
+    payload: web::Payload,
+    max: usize,
+) -> Result<Vec<u8>, ApiError> {
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
         match len.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
             Some(len) if len > max as u64 => {
@@ -128,17 +132,15 @@ pub async fn submit(
     match &signed.statement.event {
         // A publish must name bytes the registry holds; uploads go through
         // `PUT /blobs/...`, which sequences the publish itself.
-        Event::Publish(p) => {
-            if reg.blobs.size_of(&p.digest.0)? != Some(p.size) {
-                return Err(refused(
-                    &state,
-                    Some(&signed),
-                    ApiError::Unprocessable(format!(
-                        "artifact {} of {} bytes is not stored: upload it with PUT /blobs/{}",
-                        p.digest, p.size, p.digest
-                    )),
-                ));
-            }
+        Event::Publish(p) if reg.blobs.size_of(&p.digest.0)? != Some(p.size) => {
+            return Err(refused(
+                &state,
+                Some(&signed),
+                ApiError::Unprocessable(format!(
+                    "artifact {} of {} bytes is not stored: upload it with PUT /blobs/{}",
+                    p.digest, p.size, p.digest
+                )),
+            ));
         }
         // Reads are logged by `GET /blobs/...`, which serves the bytes only
         // after the access entry is durable.

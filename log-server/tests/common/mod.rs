@@ -15,7 +15,9 @@ use custody_core::actor_key::ActorSigner;
 use custody_core::encoding::encode_base64;
 use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
 use custody_core::registry::{Lifecycle, Role};
-use custody_core::statement::events::{Access, Approve, GrantRole, Kind, Promote, Publish, Rollback, TagMove};
+use custody_core::statement::events::{
+    Access, Approve, GrantRole, Kind, Promote, Publish, Rollback, TagMove,
+};
 use custody_core::statement::metadata::{Lineage, Metadata};
 use custody_core::statement::{Context, Event, Nonce, Statement, Text};
 use custody_core::timestamp::Timestamp;
@@ -152,7 +154,11 @@ pub fn tag(name: &str, tag: &str, digest: Digest, previous: Option<u64>) -> Even
 }
 
 pub fn promote(name: &str, version: &str, to: Lifecycle) -> Event {
-    Event::Promote(Promote { name: ModelName::new(name).unwrap(), version: Version::new(version).unwrap(), to })
+    Event::Promote(Promote {
+        name: ModelName::new(name).unwrap(),
+        version: Version::new(version).unwrap(),
+        to,
+    })
 }
 
 pub fn approve(name: &str, version: &str) -> Event {
@@ -189,7 +195,12 @@ pub async fn upload(c: &reqwest::Client, base: &str, bytes: &[u8], envelope: &[u
 
 /// `GET /blobs/<digest>` with an access statement; returns status, the
 /// access leaf index header, and the body.
-pub async fn download(c: &reqwest::Client, base: &str, digest: Digest, envelope: &[u8]) -> (u16, Option<u64>, Vec<u8>) {
+pub async fn download(
+    c: &reqwest::Client,
+    base: &str,
+    digest: Digest,
+    envelope: &[u8],
+) -> (u16, Option<u64>, Vec<u8>) {
     let r = c
         .get(format!("{base}/blobs/{digest}"))
         .header("Custody-Statement", encode_base64(envelope))
