@@ -109,6 +109,12 @@ impl BlobStore {
         Ok(BlobStore { root, tmp_counter: AtomicU64::new(0) })
     }
 
+    /// The store under `data_dir` without creating or cleaning anything,
+    /// for checks of a stopped server (`fsck`).
+    pub fn at(data_dir: &Path) -> Self {
+        BlobStore { root: data_dir.join(BLOBS_DIR), tmp_counter: AtomicU64::new(0) }
+    }
+
     /// Where the blob with this digest lives (whether or not it exists).
     pub fn path_of(&self, digest: &Hash) -> PathBuf {
         let hex = digest.to_hex();
@@ -163,6 +169,9 @@ impl BlobStore {
     pub fn list(&self) -> Result<Vec<Hash>, BlobError> {
         let base = self.root.join("sha256");
         let mut out = Vec::new();
+        if !base.exists() {
+            return Ok(out);
+        }
         for shard in fs::read_dir(&base).map_err(io(&base))? {
             let shard = shard.map_err(io(&base))?.path();
             for f in fs::read_dir(&shard).map_err(io(&shard))? {

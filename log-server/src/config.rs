@@ -146,6 +146,10 @@ pub struct FsckArgs {
     /// Data directory of a stopped server.
     #[arg(long, env = "CUSTODY_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The replay window (seconds) the server ran with (see `serve`).
+    #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub statement_window_secs: u64,
 }
 
 #[cfg(test)]

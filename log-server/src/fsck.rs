@@ -48,6 +48,12 @@ pub enum FsckProblemKind {
     Checkpoint,
     /// A key or value of the wrong shape.
     Malformed,
+    /// A registry entry that an honest log would not have appended (bad
+    /// signature, forbidden or malformed statement).
+    Registry,
+    /// A stored artifact that does not hash to its name, or a published
+    /// artifact that is not stored.
+    Blob,
 }
 
 impl fmt::Display for FsckProblemKind {
@@ -62,6 +68,8 @@ impl fmt::Display for FsckProblemKind {
             FsckProblemKind::TreeSize => "tree size inconsistent",
             FsckProblemKind::Checkpoint => "checkpoint inconsistent",
             FsckProblemKind::Malformed => "malformed record",
+            FsckProblemKind::Registry => "registry violation",
+            FsckProblemKind::Blob => "artifact integrity violation",
         })
     }
 }
@@ -87,6 +95,8 @@ pub struct FsckReport {
     pub checked_entries: u64,
     /// Checkpoints (published ones and the latest signed one) verified.
     pub checkpoints_checked: u64,
+    /// Whether the registry was replayed and every artifact re-hashed.
+    pub registry_checked: bool,
     /// The first inconsistency, if any.
     pub first_problem: Option<FsckProblem>,
 }
@@ -103,8 +113,11 @@ impl fmt::Display for FsckReport {
         match &self.first_problem {
             None => write!(
                 f,
-                "ok: tree size {}, {} entries and every stored hash recomputed, {} checkpoints verified",
-                self.tree_size, self.checked_entries, self.checkpoints_checked
+                "ok: tree size {}, {} entries and every stored hash recomputed, {} checkpoints verified{}",
+                self.tree_size,
+                self.checked_entries,
+                self.checkpoints_checked,
+                if self.registry_checked { ", registry replayed and every artifact re-hashed" } else { "" }
             ),
             Some(p) => write!(
                 f,

@@ -15,6 +15,7 @@
 
 pub mod blobs;
 pub mod fsck;
+pub mod fsck_registry;
 pub mod sequencer;
 pub mod store;
 

@@ -192,7 +192,8 @@ fn fsck(args: &FsckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match custody_log::fsck::fsck(&db_path(&args.data_dir), vkey.as_ref()) {
+    let config = custody_core::registry::Config { window_ms: args.statement_window_secs * 1000 };
+    match custody_log::fsck_registry::fsck_data_dir(&args.data_dir, vkey.as_ref(), config) {
         Ok(report) => {
             println!("{report}");
             if report.is_healthy() {

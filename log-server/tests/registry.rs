@@ -142,6 +142,16 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
     let server = serve(&data, &[]);
     let (_, again) = get_json(&c, format!("{}/registry/models/acme/model", server.url)).await;
     assert_eq!(again, m);
+    drop(server);
+    let (code, report) = fsck(&data);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("registry replayed and every artifact re-hashed"), "{report}");
+}
+
+/// Runs `custody-log fsck`; returns the exit code and stdout.
+fn fsck(data: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(BIN).args(["fsck", "--data-dir"]).arg(data).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,4 +341,9 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
     assert!(!body.windows(evil.len()).any(|w| w == evil.as_slice()), "tampered bytes were served");
     let metrics = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("custody_integrity_violations_total 1\n"), "{metrics}");
+    // fsck on the stopped server names the blob.
+    drop(server);
+    let (code, report) = fsck(&data);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(&format!("blob sha256:{hex}")), "{report}");
 }
