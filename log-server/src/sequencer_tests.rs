@@ -255,3 +255,67 @@ async fn failed_commit_acknowledges_nothing_and_recovers() {
     stop(h, task).await;
     assert_eq!(check_tree(&flaky.inner), vec![b"a".to_vec(), b"y".to_vec()]);
 }
+
+/// A grant statement by `by` to `to` (admin on `*`), as leaf bytes.
+fn grant_leaf(
+    by: &custody_core::actor_key::ActorSigner,
+    to: &custody_core::actor_key::ActorSigner,
+    n: u8,
+) -> Vec<u8> {
+    use custody_core::leaf::Leaf;
+    use custody_core::names::Pattern;
+    use custody_core::registry::Role;
+    use custody_core::statement::events::GrantRole;
+    use custody_core::statement::{Context, Event, Nonce, Statement, Text};
+    use custody_core::timestamp::Timestamp;
+    let now = crate::registry::now_ms();
+    let event = Event::Grant(GrantRole {
+        actor: to.actor().clone(),
+        key: to.public().clone(),
+        role: Role::Admin,
+        pattern: Pattern::new("*").unwrap(),
+    });
+    let time = Timestamp::from_unix_secs(now / 1000).unwrap();
+    let stmt = Statement::new(by, time, Nonce([n; 16]), Context::reason(Text::new("test").unwrap()), event);
+    Leaf::new(now, &stmt.sign(by).unwrap()).unwrap().encode()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
+    use crate::registry::RegistryService;
+    use custody_core::actor_key::ActorSigner;
+    use custody_core::names::ActorName;
+    use custody_core::registry::{Config, Rejection};
+
+    let signer = |n: &str| ActorSigner::from_seed(&ActorName::new(n).unwrap(), &[n.len() as u8; 32]);
+    let (root, alice) = (signer("root"), signer("alice"));
+    let dir = tempfile::tempdir().unwrap();
+    let flaky =
+        Arc::new(Flaky { inner: RocksStore::open(dir.path()).unwrap(), fail: AtomicBool::new(false) });
+    let registry = Arc::new(RegistryService::load(flaky.as_ref(), Config::default()).unwrap());
+    let admission: Arc<dyn Admission> = registry.clone();
+    let (h, task) = start_sequencer_with(flaky.clone(), cfg(5), Some(admission)).unwrap();
+    // Genesis, unauthenticated (raw) submission: the admission verifies it.
+    h.submit(grant_leaf(&root, &root, 1)).await.unwrap();
+    // A failed write: alice's grant is refused with a store error...
+    flaky.fail.store(true, Ordering::SeqCst);
+    assert!(matches!(h.submit(grant_leaf(&root, &alice, 2)).await, Err(SequenceError::Store(_))));
+    flaky.fail.store(false, Ordering::SeqCst);
+    // ...and left no trace: alice is unknown, so her own statement is refused.
+    assert!(registry.read().actor(alice.actor()).is_none());
+    let refused = h.submit(grant_leaf(&alice, &alice, 3)).await;
+    assert!(
+        matches!(refused, Err(SequenceError::Refused(Refusal::Registry(Rejection::UnknownKey(_))))),
+        "{refused:?}"
+    );
+    // The same grant goes through once the store works again.
+    assert_eq!(h.submit(grant_leaf(&root, &alice, 2)).await.unwrap().index, 1);
+    assert!(registry.read().actor(alice.actor()).is_some());
+    // Garbage is not a registry entry.
+    assert!(matches!(
+        h.submit(b"not a leaf".to_vec()).await,
+        Err(SequenceError::Refused(Refusal::Malformed(_)))
+    ));
+    stop(h, task).await;
+    assert_eq!(flaky.inner.tree_size().unwrap(), 2);
+}

@@ -1,0 +1,109 @@
+//! A 2 GiB artifact streams through `PUT /blobs/...` with bounded server
+//! memory: the client generates the bytes on the fly over a raw HTTP/1.1
+//! connection (nothing buffered on either side), and the server's peak RSS
+//! (`VmHWM`) is read from /proc afterwards.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+
+use common::*;
+use custody_core::encoding::encode_base64;
+use custody_core::names::{Digest, MediaType, ModelName, Version};
+use custody_core::registry::Role;
+use custody_core::statement::events::{Kind, Publish};
+use custody_core::statement::metadata::{Lineage, Metadata};
+use custody_core::statement::Event;
+use sha2::{Digest as _, Sha256};
+
+const BLOCK: usize = 1 << 20;
+const BLOCKS: usize = 2048; // 2 GiB
+/// Peak server RSS allowed: far below the artifact, generous for RocksDB,
+/// actix and the test build's debug allocations.
+const MAX_PEAK_RSS_KIB: u64 = 256 * 1024;
+
+fn block() -> Vec<u8> {
+    // Deterministic, incompressible-looking bytes.
+    let mut state = 0x9e3779b97f4a7c15u64;
+    (0..BLOCK)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_gib_upload_streams_with_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let root = init_registry(&data);
+    let server = serve(&data, &[]);
+    let c = client();
+    let alice = signer("alice");
+    let (status, body) =
+        post_statement(&c, &server.url, signed(&root, grant(&alice, Role::Publisher, "big/*"))).await;
+    assert_eq!(status, 200, "{body}");
+
+    let block = block();
+    let size = (BLOCK * BLOCKS) as u64;
+    let mut hasher = Sha256::new();
+    for _ in 0..BLOCKS {
+        hasher.update(&block);
+    }
+    let digest = Digest(custody_core::Hash(hasher.finalize().into()));
+    let envelope = signed(
+        &alice,
+        Event::Publish(Publish {
+            name: ModelName::new("big/model").unwrap(),
+            version: Version::new("1").unwrap(),
+            kind: Kind::Model,
+            digest,
+            size,
+            media_type: MediaType::new("application/octet-stream").unwrap(),
+            metadata: Metadata::default(),
+            lineage: Lineage::default(),
+        }),
+    );
+
+    let addr = server.url.strip_prefix("http://").unwrap().to_owned();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "PUT /blobs/{digest} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {size}\r\n\
+             Custody-Statement: {}\r\nConnection: close\r\n\r\n",
+            encode_base64(&envelope)
+        )
+        .unwrap();
+        for _ in 0..BLOCKS {
+            s.write_all(&block).unwrap();
+        }
+        let mut reader = BufReader::new(s);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).unwrap();
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+        (status_line, rest)
+    })
+    .await
+    .unwrap();
+    assert!(response.0.starts_with("HTTP/1.1 201"), "{} {}", response.0, response.1);
+    assert!(response.1.contains("\"index\":2"), "the publish is entry 2: {}", response.1);
+
+    let hex = digest.0.to_hex();
+    let stored = data.join("blobs/sha256").join(&hex[..2]).join(&hex);
+    assert_eq!(std::fs::metadata(&stored).unwrap().len(), size);
+    let peak = peak_rss_kib(server.child.id());
+    assert!(peak < MAX_PEAK_RSS_KIB, "server peak RSS {peak} KiB for a 2 GiB upload");
+    eprintln!("2 GiB upload: server peak RSS {} MiB", peak / 1024);
+}
