@@ -28,6 +28,9 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
     let root = init_registry(&data);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(data.join("admin.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the admin key must not be readable by others");
     let server = serve(&data, &[]);
     let (c, base) = (client(), server.url.clone());
     let (alice, bob, carol, dave) = (signer("alice"), signer("bob"), signer("carol"), signer("dave"));
@@ -46,7 +49,14 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
     let env = signed(&alice, publish("acme/corpus", "1", &dataset, Lineage::default()));
     let (status, body) = upload(&c, &base, &dataset, &env).await;
     assert_eq!(status, 201, "{body}");
-    sent.push((body["index"].as_u64().unwrap(), env));
+    let publish_index = body["index"].as_u64().unwrap();
+    sent.push((publish_index, env.clone()));
+    // The same publish again is idempotent: same index, nothing appended.
+    let size = tree_size(&c, &base).await;
+    let (status, again) = post_statement(&c, &base, env).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!((again["index"].as_u64(), again["duplicate"].as_bool()), (Some(publish_index), Some(true)));
+    assert_eq!(tree_size(&c, &base).await, size);
     let lineage = Lineage {
         datasets: vec![LineageRef { digest: digest_of(&dataset), external: false }],
         ..Lineage::default()
