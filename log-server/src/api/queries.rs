@@ -214,7 +214,7 @@ pub async fn actor(
             })
             .collect();
         let grants: Vec<Value> =
-            a.grants.iter().map(|g| json!({"role": g.role.as_str(), "pattern": g.pattern.to_string()})).collect();
+            a.grants.iter().map(|g| json!({"role": g.role.as_str(), "pattern": g.pattern.to_string(), "index": g.index})).collect();
         Ok(json!({"actor": a.name.as_str(), "keys": keys, "grants": grants}))
     })
     .await?;
