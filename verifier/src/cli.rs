@@ -1,0 +1,258 @@
+//! Command-line definitions (clap). Every flag can also come from the
+//! `CUSTODY_*` environment variable shown in `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// custody: publish, pull and audit ML artifacts in a Custody transparency
+/// log. Nothing is loaded unless it is provably logged, witnessed and
+/// consistent with what this client saw before.
+///
+/// Exit codes: 0 ok, 1 failure (I/O, network, refused), 2 verification
+/// failed, 3 log inconsistent with remembered state (evidence written),
+/// 64 bad command line.
+#[derive(Debug, Parser)]
+#[command(name = "custody", version)]
+pub struct Cli {
+    /// Directory for config and state (default: XDG dirs, see docs/verifier.md).
+    #[arg(long, env = "CUSTODY_HOME", global = true)]
+    pub home: Option<PathBuf>,
+    /// Log base URL (default: the one saved by `custody init`).
+    #[arg(long = "log", env = "CUSTODY_LOG_URL", global = true)]
+    pub log_url: Option<String>,
+    /// Policy file (default: the copy saved by `custody init`).
+    #[arg(long, env = "CUSTODY_POLICY", global = true)]
+    pub policy: Option<PathBuf>,
+    /// Actor key file (default: `key` in the config directory).
+    #[arg(long, env = "CUSTODY_KEY", global = true)]
+    pub key: Option<PathBuf>,
+    /// Seconds to wait for a checkpoint covering a new entry.
+    #[arg(long, env = "CUSTODY_WAIT_SECS", default_value_t = 30, global = true)]
+    pub wait: u64,
+    /// Reason recorded in signed statements.
+    #[arg(long, env = "CUSTODY_REASON", default_value = "custody cli", global = true)]
+    pub reason: String,
+    /// Environment recorded in signed statements.
+    #[arg(long, env = "CUSTODY_ENVIRONMENT", global = true)]
+    pub environment: Option<String>,
+    /// Pipeline recorded in signed statements.
+    #[arg(long, env = "CUSTODY_PIPELINE", global = true)]
+    pub pipeline: Option<String>,
+    /// Log filter for diagnostics on stderr (e.g. `info`, `debug`).
+    #[arg(long, env = "CUSTODY_LOG_LEVEL", default_value = "warn", global = true)]
+    pub log_level: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Save the trusted policy and the log URL (needs --policy and --log).
+    Init,
+    /// Create an actor key file (mode 0600) and print its public key.
+    Keygen(Keygen),
+    /// Show the actor, key ID and public key of the key file.
+    Whoami,
+    /// Fetch the log's checkpoint, verify it against the policy and the
+    /// remembered one (consistency proof), remember it and print it.
+    Checkpoint,
+    /// Upload and publish an artifact, then prove it is logged.
+    Publish(PublishArgs),
+    /// Move a tag to a published version.
+    Tag(TagArgs),
+    /// Promote a version to a lifecycle state.
+    Promote(PromoteArgs),
+    /// Approve a version (two-person rule for production).
+    Approve(VersionArg),
+    /// Roll production back to an earlier production version.
+    Rollback(VersionArg),
+    /// Grant a role on a pattern to an actor (admin).
+    Grant(GrantArgs),
+    /// Revoke a role (exactly as granted) from an actor (admin).
+    Revoke(RevokeArgs),
+    /// Replace your key: a new key is created, the rotation is signed with
+    /// the old one, and the key file is replaced once the log includes it.
+    RotateKey(Receipt),
+    /// Verify an artifact before load, then download it into place.
+    Pull(PullArgs),
+    /// Offline checks: no network.
+    #[command(subcommand)]
+    Verify(Verify),
+}
+
+/// `keygen`.
+#[derive(Debug, Args)]
+pub struct Keygen {
+    /// Actor name (`[a-z0-9._@-]`, at most 64 bytes).
+    pub actor: String,
+    /// Output file (default: the --key file).
+    #[arg(long, short = 'o', env = "CUSTODY_KEYGEN_OUT")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing key file.
+    #[arg(long, env = "CUSTODY_KEYGEN_FORCE")]
+    pub force: bool,
+}
+
+/// Where to write a receipt.
+#[derive(Debug, Args)]
+pub struct Receipt {
+    /// Write the receipt (tlog-proof bundle with the entry) to this file.
+    #[arg(long, env = "CUSTODY_BUNDLE")]
+    pub bundle: Option<PathBuf>,
+}
+
+/// `publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The artifact file.
+    pub file: PathBuf,
+    /// Model name `org/model`.
+    #[arg(long, env = "CUSTODY_NAME")]
+    pub name: String,
+    /// Version (immutable once published).
+    #[arg(long, env = "CUSTODY_VERSION")]
+    pub version: String,
+    /// Kind: model, dataset or other.
+    #[arg(long, env = "CUSTODY_KIND", default_value = "model")]
+    pub kind: String,
+    /// Media type of the bytes.
+    #[arg(long, env = "CUSTODY_MEDIA_TYPE", default_value = "application/octet-stream")]
+    pub media_type: String,
+    /// Metadata JSON: {"framework", "description", "metrics", "labels"}.
+    #[arg(long, env = "CUSTODY_METADATA")]
+    pub metadata: Option<String>,
+    /// Lineage JSON: {"parents": [{"digest"}], "datasets": [...], "pipeline", "source_commit"}.
+    #[arg(long, env = "CUSTODY_LINEAGE")]
+    pub lineage: Option<String>,
+    /// Also move this tag to the new version.
+    #[arg(long, env = "CUSTODY_TAG")]
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// `org/model@version` to point the tag at.
+    pub target: String,
+    /// Tag name.
+    pub tag: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// `org/model@version`.
+    pub target: String,
+    /// New state: development, staging, production, deprecated, archived.
+    #[arg(long, env = "CUSTODY_PROMOTE_TO")]
+    pub to: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// A command on one version.
+#[derive(Debug, Args)]
+pub struct VersionArg {
+    /// `org/model@version`.
+    pub target: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `grant`.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// The actor's public key (`actor+hex8+base64`, as `custody keygen` prints).
+    pub key: String,
+    /// Role: reader, publisher, maintainer, approver, admin.
+    #[arg(long, env = "CUSTODY_ROLE")]
+    pub role: String,
+    /// Pattern: `*`, `org/*` or `org/model`.
+    #[arg(long, env = "CUSTODY_PATTERN")]
+    pub pattern: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Actor name.
+    pub actor: String,
+    /// Role, exactly as granted.
+    #[arg(long, env = "CUSTODY_ROLE")]
+    pub role: String,
+    /// Pattern, exactly as granted.
+    #[arg(long, env = "CUSTODY_PATTERN")]
+    pub pattern: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// `org/model:tag`, `org/model@version` or `sha256:<hex>`.
+    pub reference: String,
+    /// Destination file (with --verify-only: the file to check).
+    #[arg(long, short = 'o', env = "CUSTODY_OUTPUT")]
+    pub output: PathBuf,
+    /// Verify a file already on disk instead of downloading.
+    #[arg(long, env = "CUSTODY_VERIFY_ONLY")]
+    pub verify_only: bool,
+}
+
+/// `verify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Verify {
+    /// Verify a signed checkpoint note against the policy.
+    Checkpoint {
+        /// The checkpoint file.
+        file: PathBuf,
+    },
+    /// Verify that an entry is included in a checkpoint.
+    Inclusion {
+        /// The checkpoint file.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The entry bytes.
+        #[arg(long)]
+        entry: PathBuf,
+        /// The entry's index.
+        #[arg(long)]
+        index: u64,
+        /// Proof file: base64 hashes one per line, or the log's JSON.
+        #[arg(long)]
+        proof: PathBuf,
+    },
+    /// Verify that a newer checkpoint extends an older one.
+    Consistency {
+        /// The older checkpoint file.
+        #[arg(long)]
+        old: PathBuf,
+        /// The newer checkpoint file.
+        #[arg(long)]
+        new: PathBuf,
+        /// Proof file: base64 hashes one per line, or the log's JSON.
+        #[arg(long)]
+        proof: PathBuf,
+    },
+    /// Verify a C2SP tlog-proof bundle (a `custody` receipt).
+    Bundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// The entry bytes, if the bundle has no `extra` line.
+        #[arg(long)]
+        entry: Option<PathBuf>,
+        /// Also check that this file is the artifact the entry publishes.
+        #[arg(long)]
+        artifact: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,35 @@
+//! # custody-verifier
+//!
+//! The client side of Custody: the `custody` command line and a library a
+//! model loader can call ([`pull::verify_artifact`]) to refuse any artifact
+//! that is not provably logged, witnessed and consistent. Everything the
+//! log says is checked with `custody-core`; the server's query answers are
+//! used only to find the entries to check.
+//!
+//! - [`home`]: configuration and state directories (XDG, `CUSTODY_HOME`).
+//! - [`trust`]: checkpoints must satisfy the policy and be consistent with
+//!   the remembered one; inconsistencies produce evidence reports.
+//! - [`client`]: HTTP with response caps.
+//! - [`statements`], [`publish`]: sign, submit, prove inclusion, receipts.
+//! - [`authz`], [`pull`]: verify before load.
+//! - [`offline`]: `custody verify ...` without a network.
+//!
+//! See docs/verifier.md for commands, exit codes and the trust model.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod authz;
+pub mod client;
+pub mod error;
+pub mod home;
+pub mod keyfile;
+pub mod offline;
+pub mod progress;
+pub mod publish;
+pub mod pull;
+pub mod statements;
+pub mod trust;
+
+pub use error::{Error, Result};
+pub use pull::{verify_artifact, Ref, Verified};

@@ -1,0 +1,382 @@
+//! The `custody` binary: parses the command line, runs the library, and
+//! turns errors into one line on stderr plus the documented exit code.
+
+mod cli;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use custody_core::actor_key::ActorKey;
+use custody_core::names::{ActorName, Pattern, TagName};
+use custody_core::registry::{Lifecycle, Role};
+use custody_core::statement::events::{Approve, GrantRole, Promote, RevokeRole, Rollback, Rotate, TagMove};
+use custody_core::statement::Event;
+use custody_core::Policy;
+use custody_verifier::client::LogClient;
+use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
+use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
+use custody_verifier::keyfile::{keygen, load_signer};
+use custody_verifier::offline;
+use custody_verifier::publish::{publish, PublishRequest};
+use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref};
+use custody_verifier::statements::{sign, submit, Receipt, Why};
+use custody_verifier::trust::{Trust, Trusted};
+
+use cli::{Cli, Command, Verify};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.downcast_ref::<Error>().map_or(EXIT_FAILURE, Error::exit_code);
+            eprintln!("custody: {e:#}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+/// Everything a networked command needs.
+struct Ctx {
+    home: Home,
+    policy: Policy,
+    client: LogClient,
+}
+
+impl Ctx {
+    fn trust(&self) -> Trust<'_> {
+        Trust::new(&self.home, &self.policy, &self.client)
+    }
+}
+
+fn policy(cli: &Cli, home: &Home) -> Result<Policy, Error> {
+    match &cli.policy {
+        Some(p) => load_policy(p),
+        None => home.load_policy(),
+    }
+}
+
+fn ctx(cli: &Cli, home: Home) -> Result<Ctx, Error> {
+    let url = match &cli.log_url {
+        Some(u) => normalize_url(u)?,
+        None => home.load_config()?.log_url,
+    };
+    let policy = policy(cli, &home)?;
+    let client = LogClient::new(&url, Duration::from_secs(60))?;
+    Ok(Ctx { home, policy, client })
+}
+
+fn key_path(cli: &Cli, home: &Home) -> PathBuf {
+    cli.key.clone().unwrap_or_else(|| home.key_file())
+}
+
+fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
+    read_capped(path, cap)
+}
+
+fn print_checkpoint(t: &Trusted) {
+    let c = &t.checkpoint;
+    println!("checkpoint: {} size {} root {}", c.origin, c.size, c.root.to_base64());
+    if !t.cosigners.is_empty() {
+        println!("cosigned by: {}", t.cosigners.join(", "));
+    }
+}
+
+fn print_receipt(what: &str, r: &Receipt, bundle: Option<&Path>) -> anyhow::Result<()> {
+    let dup = if r.duplicate { " (already logged)" } else { "" };
+    println!("logged {what} at entry {}{dup}", r.index);
+    print_checkpoint(&r.checkpoint);
+    if let Some(path) = bundle {
+        std::fs::write(path, r.bundle().to_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        println!("proof bundle: {}", path.display());
+    }
+    Ok(())
+}
+
+fn parse<T>(what: &str, r: Result<T, impl std::fmt::Display>) -> Result<T, Error> {
+    r.map_err(|e| Error::Usage(format!("{what}: {e}")))
+}
+
+fn role(s: &str) -> Result<Role, Error> {
+    parse("--role", serde_json::from_value(serde_json::Value::String(s.to_owned())))
+}
+
+fn version_ref(s: &str) -> Result<(custody_core::names::ModelName, custody_core::names::Version), Error> {
+    match Ref::parse(s)? {
+        Ref::Version(n, v) => Ok((n, v)),
+        _ => Err(Error::Usage(format!("{s:?}: expected org/model@version"))),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = Home::resolve(cli.home.as_deref())?;
+    let wait = Duration::from_secs(cli.wait);
+    let why = Why {
+        reason: cli.reason.clone(),
+        environment: cli.environment.clone(),
+        pipeline: cli.pipeline.clone(),
+    };
+    match &cli.command {
+        Command::Init => {
+            let (Some(p), Some(u)) = (&cli.policy, &cli.log_url) else {
+                return Err(Error::Usage("init needs --policy FILE and --log URL".into()).into());
+            };
+            home.init(p, u)?;
+            println!(
+                "configured {} with policy {}",
+                home.config_file().display(),
+                home.policy_file().display()
+            );
+            println!("state directory: {}", home.state_dir.display());
+        }
+        Command::Keygen(k) => {
+            let path = k.out.clone().unwrap_or_else(|| key_path(&cli, &home));
+            let s = keygen(&k.actor, &path, k.force)?;
+            eprintln!("wrote {} (mode 0600); give an admin this public key:", path.display());
+            println!("{}", s.public());
+        }
+        Command::Whoami => {
+            let s = load_signer(&key_path(&cli, &home))?;
+            println!("actor: {}", s.actor().as_str());
+            println!("key id: {}", s.key_id());
+            println!("public key: {}", s.public());
+        }
+        Command::Checkpoint => {
+            let c = ctx(&cli, home)?;
+            print_checkpoint(&c.trust().refresh()?);
+        }
+        Command::Publish(a) => {
+            let c = ctx(&cli, home)?;
+            let signer = load_signer(&key_path(&cli, &c.home))?;
+            let req = PublishRequest {
+                name: a.name.clone(),
+                version: a.version.clone(),
+                kind: a.kind.clone(),
+                media_type: a.media_type.clone(),
+                metadata: a.metadata.clone(),
+                lineage: a.lineage.clone(),
+            };
+            let trust = c.trust();
+            let r = publish(&trust, &signer, &why, &req, &a.file, wait)?;
+            print_receipt(&format!("publish {}@{}", a.name, a.version), &r, a.receipt.bundle.as_deref())?;
+            if let Some(tag) = &a.tag {
+                let r = move_tag(&trust, &signer, &why, &format!("{}@{}", a.name, a.version), tag, wait)?;
+                print_receipt(&format!("tag {}:{tag}", a.name), &r, None)?;
+            }
+        }
+        Command::Tag(a) => {
+            let c = ctx(&cli, home)?;
+            let signer = load_signer(&key_path(&cli, &c.home))?;
+            let r = move_tag(&c.trust(), &signer, &why, &a.target, &a.tag, wait)?;
+            print_receipt(&format!("tag {} -> {}", a.tag, a.target), &r, a.receipt.bundle.as_deref())?;
+        }
+        Command::Promote(a) => {
+            let (name, version) = version_ref(&a.target)?;
+            let to: Lifecycle =
+                parse("--to", serde_json::from_value(serde_json::Value::String(a.to.clone())))?;
+            let event = Event::Promote(Promote { name, version, to });
+            statement_cmd(&cli, home, &why, event, &format!("promote {} to {}", a.target, a.to), &a.receipt)?;
+        }
+        Command::Approve(a) => {
+            let (name, version) = version_ref(&a.target)?;
+            let event = Event::Approve(Approve { name, version });
+            statement_cmd(&cli, home, &why, event, &format!("approve {}", a.target), &a.receipt)?;
+        }
+        Command::Rollback(a) => {
+            let (name, version) = version_ref(&a.target)?;
+            let event = Event::Rollback(Rollback { name, version });
+            statement_cmd(&cli, home, &why, event, &format!("rollback to {}", a.target), &a.receipt)?;
+        }
+        Command::Grant(a) => {
+            let key = parse("key", ActorKey::parse(&a.key))?;
+            let event = Event::Grant(GrantRole {
+                actor: key.actor().clone(),
+                key: key.clone(),
+                role: role(&a.role)?,
+                pattern: parse("--pattern", Pattern::new(&a.pattern))?,
+            });
+            let what = format!("grant {} {} on {}", key.actor().as_str(), a.role, a.pattern);
+            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+        }
+        Command::Revoke(a) => {
+            let event = Event::Revoke(RevokeRole {
+                actor: parse("actor", ActorName::new(&a.actor))?,
+                role: role(&a.role)?,
+                pattern: parse("--pattern", Pattern::new(&a.pattern))?,
+            });
+            let what = format!("revoke {} {} on {}", a.actor, a.role, a.pattern);
+            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+        }
+        Command::RotateKey(a) => {
+            let c = ctx(&cli, home)?;
+            let path = key_path(&cli, &c.home);
+            let old = load_signer(&path)?;
+            let staged = path.with_extension("new");
+            let new = keygen(old.actor().as_str(), &staged, true)?;
+            let envelope = sign(&old, &why, Event::Rotate(Rotate { new_key: new.public().clone() }))?;
+            let r = submit(&c.trust(), &envelope, wait)?;
+            let retired = path.with_extension("old");
+            std::fs::rename(&path, &retired)
+                .with_context(|| format!("keeping the old key as {}", retired.display()))?;
+            std::fs::rename(&staged, &path)
+                .with_context(|| format!("installing the new key at {}", path.display()))?;
+            print_receipt("rotate", &r, a.bundle.as_deref())?;
+            println!("new public key: {}", new.public());
+        }
+        Command::Pull(a) => {
+            let c = ctx(&cli, home)?;
+            let reference = Ref::parse(&a.reference)?;
+            let trust = c.trust();
+            let v = if a.verify_only {
+                verify_artifact(&trust, &reference, &a.output, wait)?
+            } else {
+                let signer = load_signer(&key_path(&cli, &c.home))?;
+                pull(&trust, &signer, &why, &reference, &a.output, wait)?
+            };
+            let tag = v.tag_index.map(|i| format!(", tag move at entry {i}")).unwrap_or_default();
+            println!(
+                "verified {}@{} {} ({} bytes) published by {} at entry {}{tag}",
+                v.name.as_str(),
+                v.version.as_str(),
+                v.digest,
+                v.size,
+                v.publisher.as_str(),
+                v.publish_index
+            );
+            print_checkpoint(&v.checkpoint);
+            if !a.verify_only {
+                println!("wrote {}", a.output.display());
+            }
+        }
+        Command::Verify(v) => verify(&cli, &home, v)?,
+    }
+    Ok(())
+}
+
+/// Signs `event` with the key file, submits it and prints the receipt.
+fn statement_cmd(
+    cli: &Cli,
+    home: Home,
+    why: &Why,
+    event: Event,
+    what: &str,
+    receipt: &cli::Receipt,
+) -> anyhow::Result<()> {
+    let c = ctx(cli, home)?;
+    let signer = load_signer(&key_path(cli, &c.home))?;
+    let envelope = sign(&signer, why, event)?;
+    let r = submit(&c.trust(), &envelope, Duration::from_secs(cli.wait))?;
+    print_receipt(what, &r, receipt.bundle.as_deref())
+}
+
+/// Moves `tag` to the (proven) publish of `target`, naming the tag's
+/// current move as `previous`.
+fn move_tag(
+    trust: &Trust,
+    signer: &custody_core::actor_key::ActorSigner,
+    why: &Why,
+    target: &str,
+    tag: &str,
+    wait: Duration,
+) -> anyhow::Result<Receipt> {
+    let (name, version) = version_ref(target)?;
+    let tag = parse("tag", TagName::new(tag))?;
+    let v = verify_reference(trust, &Ref::Version(name.clone(), version), wait)?;
+    // `previous` comes from the server: if it is wrong the log refuses the
+    // move (409), so trusting it cannot misplace the tag.
+    let previous = match trust.client().get_json::<serde_json::Value>(&format!(
+        "registry/resolve?ref={}:{}",
+        name.as_str(),
+        tag.as_str()
+    )) {
+        Ok(r) => r["tag_index"].as_u64(),
+        Err(Error::Refused { status: 404, .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let envelope = sign(signer, why, Event::Tag(TagMove { name, tag, digest: v.digest, previous }))?;
+    Ok(submit(trust, &envelope, wait)?)
+}
+
+fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
+    let policy = policy(cli, home)?;
+    const CAP: u64 = 1 << 20;
+    match v {
+        Verify::Checkpoint { file } => {
+            let r = offline::verify_checkpoint(&policy, &read_file(file, CAP)?)?;
+            println!(
+                "checkpoint OK: {} size {} root {}",
+                r.checkpoint.origin,
+                r.checkpoint.size,
+                r.checkpoint.root.to_base64()
+            );
+            println!("satisfied: {}", r.satisfied.join(", "));
+        }
+        Verify::Inclusion { checkpoint, entry, index, proof } => {
+            let proof = offline::parse_proof(&read_file(proof, CAP)?)?;
+            let r = offline::verify_inclusion_offline(
+                &policy,
+                &read_file(checkpoint, CAP)?,
+                &read_file(entry, 65_535)?,
+                *index,
+                &proof,
+            )?;
+            println!("inclusion OK: entry {index} in {} size {}", r.checkpoint.origin, r.checkpoint.size);
+        }
+        Verify::Consistency { old, new, proof } => {
+            let proof = offline::parse_proof(&read_file(proof, CAP)?)?;
+            let (o, n) = offline::verify_consistency_offline(
+                &policy,
+                &read_file(old, CAP)?,
+                &read_file(new, CAP)?,
+                &proof,
+            )?;
+            println!(
+                "consistency OK: {} size {} -> {}",
+                o.checkpoint.origin, o.checkpoint.size, n.checkpoint.size
+            );
+        }
+        Verify::Bundle { file, entry, artifact } => {
+            let entry = entry.as_deref().map(|p| read_file(p, 65_535)).transpose()?;
+            let r = offline::verify_bundle(&policy, &read_file(file, CAP)?, entry)?;
+            println!(
+                "bundle OK: entry {} in {} size {}",
+                r.index, r.checkpoint.checkpoint.origin, r.checkpoint.checkpoint.size
+            );
+            if let Some(s) = &r.statement {
+                let st = &s.statement;
+                println!("statement: {} by {} at {}", st.event.action(), st.actor.as_str(), st.time);
+            }
+            if let Some(path) = artifact {
+                let Some(Event::Publish(p)) = r.statement.as_ref().map(|s| &s.statement.event) else {
+                    return Err(Error::verify("the bundle's entry is not a publish").into());
+                };
+                let (digest, size) = custody_verifier::publish::hash_file(path)?;
+                if digest != p.digest || size != p.size {
+                    return Err(Error::verify(format!(
+                        "{} is not {}@{} ({})",
+                        path.display(),
+                        p.name.as_str(),
+                        p.version.as_str(),
+                        p.digest
+                    ))
+                    .into());
+                }
+                println!("artifact OK: {} is {}@{}", path.display(), p.name.as_str(), p.version.as_str());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! `custody publish`: hash a file, upload it streamed with the signed
+//! publish statement, then prove the publish leaf is in the log under a
+//! policy-satisfying checkpoint (see [`crate::statements`]).
+
+use std::fs::File;
+use std::io::Read as _;
+use std::path::Path;
+use std::time::Duration;
+
+use custody_core::actor_key::ActorSigner;
+use custody_core::hash::Hash;
+use custody_core::names::{Digest, MediaType, ModelName, Version};
+use custody_core::statement::events::{Kind, Publish};
+use custody_core::statement::metadata::{Lineage, Metadata};
+use custody_core::statement::Event;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::progress::{bar, ProgressReader};
+use crate::statements::{prove_submitted, sign, Receipt, Why};
+use crate::trust::Trust;
+
+/// What to publish.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// Model name `org/model`.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `model`, `dataset` or `other`.
+    pub kind: String,
+    /// Media type.
+    pub media_type: String,
+    /// Metadata JSON (docs/protocol.md section 3), if any.
+    pub metadata: Option<String>,
+    /// Lineage JSON, if any.
+    pub lineage: Option<String>,
+}
+
+impl PublishRequest {
+    fn event(&self, digest: Digest, size: u64) -> Result<Event> {
+        let usage = |what: &str, e: &dyn std::fmt::Display| Error::Usage(format!("{what}: {e}"));
+        let json = |what: &str, s: &Option<String>| -> Result<serde_json::Value> {
+            match s {
+                Some(s) => serde_json::from_str(s).map_err(|e| usage(what, &e)),
+                None => Ok(serde_json::json!({})),
+            }
+        };
+        Ok(Event::Publish(Publish {
+            name: ModelName::new(&self.name).map_err(|e| usage("--name", &e))?,
+            version: Version::new(&self.version).map_err(|e| usage("--version", &e))?,
+            kind: serde_json::from_value::<Kind>(serde_json::Value::String(self.kind.clone()))
+                .map_err(|e| usage("--kind", &e))?,
+            digest,
+            size,
+            media_type: MediaType::new(&self.media_type).map_err(|e| usage("--media-type", &e))?,
+            metadata: serde_json::from_value::<Metadata>(json("--metadata", &self.metadata)?)
+                .map_err(|e| usage("--metadata", &e))?,
+            lineage: serde_json::from_value::<Lineage>(json("--lineage", &self.lineage)?)
+                .map_err(|e| usage("--lineage", &e))?,
+        }))
+    }
+}
+
+/// SHA-256 and length of a file, streamed, with a progress bar.
+pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let pb = bar(len, "hashing", true);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+        pb.inc(n as u64);
+    }
+    pb.finish_and_clear();
+    Ok((Digest(Hash(h.finalize().into())), total))
+}
+
+/// Hashes `file`, signs the publish statement, uploads the bytes and proves
+/// the publish is logged.
+pub fn publish(
+    trust: &Trust,
+    signer: &ActorSigner,
+    why: &Why,
+    req: &PublishRequest,
+    file: &Path,
+    timeout: Duration,
+) -> Result<Receipt> {
+    let (digest, size) = hash_file(file)?;
+    let envelope = sign(signer, why, req.event(digest, size)?)?;
+    let f = File::open(file).map_err(|e| Error::io(file, e))?;
+    let pb = bar(size, "uploading", true);
+    let answer =
+        trust.client().upload(&digest.to_string(), ProgressReader::new(f, pb.clone()), size, &envelope)?;
+    pb.finish_and_clear();
+    prove_submitted(trust, &envelope, answer.index, answer.duplicate, timeout)
+}

@@ -1,0 +1,237 @@
+//! `custody pull` and [`verify_artifact`]: verify before load.
+//!
+//! The server's resolve answer is only a pointer. What is checked, all
+//! against one checkpoint that satisfies the policy and is consistent with
+//! the remembered one:
+//! - the publish entry is included (proof verified) and is a `publish` of
+//!   the requested name and version (or digest), signed by a key bound to
+//!   its publisher, who held `publisher` on the name at that point (chain of
+//!   proven grants to the genesis, see [`crate::authz`]);
+//! - for `name:tag`, the tag-move entry is included, moves that tag of that
+//!   name to the publish's digest, after the publish, and is signed by a
+//!   maintainer of the name (same checks);
+//! - the bytes hash to the published digest and have its size.
+//!
+//! Only then is the file moved into place; any failure leaves nothing at
+//! the destination. Not established without `custody audit`: that the tag
+//! move is still the *current* one (a later move could be hidden by the
+//! server) and the gaps listed in [`crate::authz`].
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::time::Duration;
+
+use custody_core::actor_key::ActorSigner;
+use custody_core::hash::Hash;
+use custody_core::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
+use custody_core::registry::Role;
+use custody_core::statement::events::Access;
+use custody_core::statement::Event;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::authz::{Authz, Target};
+use crate::error::{Error, Result};
+use crate::progress::bar;
+use crate::statements::{sign, wait_checkpoint, Why};
+use crate::trust::{Trust, Trusted};
+
+/// A reference as `custody pull` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ref {
+    /// `org/model@version`
+    Version(ModelName, Version),
+    /// `org/model:tag`
+    Tag(ModelName, TagName),
+    /// `sha256:<hex>`
+    Digest(Digest),
+}
+
+impl Ref {
+    /// Parses `name:tag`, `name@version` or `sha256:<hex>`.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s.starts_with("sha256:") {
+            return Digest::new(s)
+                .map(Ref::Digest)
+                .map_err(|e| Error::Usage(format!("reference {s:?}: {e}")));
+        }
+        match Reference::parse(s).map_err(|e| Error::Usage(format!("reference {s:?}: {e}")))? {
+            Reference::Version(n, v) => Ok(Ref::Version(n, v)),
+            Reference::Tag(n, t) => Ok(Ref::Tag(n, t)),
+        }
+    }
+
+    fn query(&self) -> String {
+        match self {
+            Ref::Version(n, v) => format!("{}@{}", n.as_str(), v.as_str()),
+            Ref::Tag(n, t) => format!("{}:{}", n.as_str(), t.as_str()),
+            Ref::Digest(d) => d.to_string(),
+        }
+    }
+}
+
+/// What was verified about an artifact.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Model name.
+    pub name: ModelName,
+    /// Version.
+    pub version: Version,
+    /// Digest.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Publisher.
+    pub publisher: ActorName,
+    /// Leaf of the publish.
+    pub publish_index: u64,
+    /// Leaf of the tag move, for `name:tag`.
+    pub tag_index: Option<u64>,
+    /// The checkpoint everything was proven against.
+    pub checkpoint: Trusted,
+}
+
+#[derive(Deserialize)]
+struct Resolved {
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    versions: Vec<ResolvedVersion>,
+    #[serde(default)]
+    tag_index: Option<u64>,
+    #[serde(default)]
+    publishes: Vec<ResolvedVersion>,
+}
+
+#[derive(Deserialize)]
+struct ResolvedVersion {
+    version: String,
+    published_index: u64,
+}
+
+/// Resolves `reference` and verifies the entries it rests on (everything
+/// but the bytes).
+pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Result<Verified> {
+    let q = reference.query();
+    let r: Resolved = match trust.client().get_json(&format!("registry/resolve?ref={q}")) {
+        Err(Error::Refused { status: 404, .. }) => {
+            return Err(Error::verify(format!("{q} is not in the log")))
+        }
+        other => other?,
+    };
+    let publish_index = match reference {
+        Ref::Version(_, v) => r.versions.iter().find(|x| x.version == v.as_str()).map(|x| x.published_index),
+        Ref::Tag(..) => r.versions.iter().map(|x| x.published_index).min(),
+        Ref::Digest(_) => r.publishes.iter().map(|x| x.published_index).min(),
+    }
+    .ok_or_else(|| Error::verify(format!("the log names no publish for {q}")))?;
+    let tag_index = match reference {
+        Ref::Tag(..) => {
+            Some(r.tag_index.ok_or_else(|| Error::verify(format!("the log names no tag move for {q}")))?)
+        }
+        _ => None,
+    };
+    let needed = publish_index.max(tag_index.unwrap_or(0));
+    let checkpoint = wait_checkpoint(trust, needed, timeout)?;
+    let mut authz = Authz::new(trust, &checkpoint);
+    let publish = authz.statement(publish_index)?;
+    let Event::Publish(p) = &publish.statement.event else {
+        return Err(Error::verify(format!("entry {publish_index} is not a publish")));
+    };
+    let ok = match reference {
+        Ref::Version(n, v) => &p.name == n && &p.version == v,
+        Ref::Tag(n, _) => &p.name == n && r.digest.as_deref() == Some(p.digest.to_string().as_str()),
+        Ref::Digest(d) => &p.digest == d,
+    };
+    if !ok {
+        return Err(Error::verify(format!("entry {publish_index} does not publish {q}")));
+    }
+    authz.require(&publish, publish_index, Role::Publisher, &Target::Name(p.name.clone()), 0)?;
+    if let (Ref::Tag(n, t), Some(ti)) = (reference, tag_index) {
+        let tag = authz.statement(ti)?;
+        let Event::Tag(m) = &tag.statement.event else {
+            return Err(Error::verify(format!("entry {ti} is not a tag move")));
+        };
+        if &m.name != n || &m.tag != t {
+            return Err(Error::verify(format!("entry {ti} moves another tag, not {q}")));
+        }
+        if m.digest != p.digest || ti <= publish_index {
+            return Err(Error::verify(format!(
+                "tag move at entry {ti} does not point at the publish at entry {publish_index}"
+            )));
+        }
+        authz.require(&tag, ti, Role::Maintainer, &Target::Name(n.clone()), 0)?;
+    }
+    Ok(Verified {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        digest: p.digest,
+        size: p.size,
+        publisher: publish.statement.actor.clone(),
+        publish_index,
+        tag_index,
+        checkpoint,
+    })
+}
+
+/// Verifies a file already on disk against `reference`: the library
+/// function model loaders call before loading anything.
+pub fn verify_artifact(trust: &Trust, reference: &Ref, path: &Path, timeout: Duration) -> Result<Verified> {
+    let v = verify_reference(trust, reference, timeout)?;
+    let (digest, size) = crate::publish::hash_file(path)?;
+    check_bytes(&v, digest, size)?;
+    Ok(v)
+}
+
+fn check_bytes(v: &Verified, digest: Digest, size: u64) -> Result<()> {
+    if digest != v.digest || size != v.size {
+        return Err(Error::verify(format!(
+            "the bytes ({digest}, {size} bytes) are not the published artifact ({}, {} bytes)",
+            v.digest, v.size
+        )));
+    }
+    Ok(())
+}
+
+/// Verifies `reference`, downloads the artifact (logging an access signed
+/// by `signer`) into a temporary file next to `out` while hashing it, and
+/// moves it to `out` only if every check passed.
+pub fn pull(
+    trust: &Trust,
+    signer: &ActorSigner,
+    why: &Why,
+    reference: &Ref,
+    out: &Path,
+    timeout: Duration,
+) -> Result<Verified> {
+    let v = verify_reference(trust, reference, timeout)?;
+    let envelope = sign(signer, why, Event::Access(Access { digest: v.digest }))?;
+    let (mut resp, _access_index) = trust.client().download(&v.digest.to_string(), &envelope)?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    let pb = bar(v.size, "downloading", true);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = resp.read(&mut buf).map_err(|e| Error::Network(format!("download of {}: {e}", v.digest)))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > v.size {
+            return Err(Error::verify(format!("the log sent more than the published {} bytes", v.size)));
+        }
+        h.update(&buf[..n]);
+        tmp.write_all(&buf[..n]).map_err(|e| Error::io(tmp.path(), e))?;
+        pb.inc(n as u64);
+    }
+    pb.finish_and_clear();
+    check_bytes(&v, Digest(Hash(h.finalize().into())), total)?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    Ok(v)
+}
