@@ -170,7 +170,8 @@ pub struct VersionArg {
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     /// The actor's public key (`actor+hex8+base64`, as `custody keygen` prints).
-    pub key: String,
+    #[arg(value_name = "ACTOR_KEY")]
+    pub actor_key: String,
     /// Role: reader, publisher, maintainer, approver, admin.
     #[arg(long, env = "CUSTODY_ROLE")]
     pub role: String,

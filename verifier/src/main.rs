@@ -201,7 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             statement_cmd(&cli, home, &why, event, &format!("rollback to {}", a.target), &a.receipt)?;
         }
         Command::Grant(a) => {
-            let key = parse("key", ActorKey::parse(&a.key))?;
+            let key = parse("key", ActorKey::parse(&a.actor_key))?;
             let event = Event::Grant(GrantRole {
                 actor: key.actor().clone(),
                 key: key.clone(),
