@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod witness;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

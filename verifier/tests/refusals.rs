@@ -1,0 +1,232 @@
+//! What the client must refuse on its own: a checkpoint without the witness
+//! quorum, an entry no quorum checkpoint covers, a log inconsistent with
+//! what the client saw before (split view: evidence and exit 3), and a
+//! lying server (rewritten answers through a proxy in front of the real
+//! log): bytes tampered in transit, a wrong tag, an unknown publisher key,
+//! a fake grant.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::http::{proxy, Request, Response};
+use common::witness::Witness;
+use common::*;
+
+fn artifact(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+/// A registry with alice (publisher + maintainer on acme/*) who published
+/// acme/model 1.0 (tagged prod) and 2.0 (tagged staging).
+fn seeded(dir: &Path, policy: &Path, url: &str, data: &Path) -> (User, Vec<u8>, Vec<u8>) {
+    let admin = User::new(dir, "root");
+    admin.init(policy, url);
+    admin.use_key(&data.join("admin.key"));
+    let alice = User::new(dir, "alice");
+    alice.init(policy, url);
+    let key = alice.keygen("alice");
+    admin.run(&["grant", &key, "--role", "publisher", "--pattern", "acme/*"]).ok();
+    admin.run(&["grant", &key, "--role", "maintainer", "--pattern", "acme/*"]).ok();
+    let (v1, v2) = (b"model one".repeat(1000), b"model two".repeat(1000));
+    let f1 = artifact(dir, "v1.bin", &v1);
+    let f2 = artifact(dir, "v2.bin", &v2);
+    alice.run(&["publish", &f1, "--name", "acme/model", "--version", "1.0", "--tag", "prod"]).ok();
+    alice.run(&["publish", &f2, "--name", "acme/model", "--version", "2.0", "--tag", "staging"]).ok();
+    (alice, v1, v2)
+}
+
+#[test]
+fn witnessed_checkpoints_are_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let vkey = init_log(&data);
+    let w = Witness::start("w1.example", 7, &vkey);
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, format!("log {vkey}\nwitness w1 {} {}\nquorum w1\n", w.vkey, w.url)).unwrap();
+    let server = serve(&data, &["--policy", policy.to_str().unwrap()]);
+    let (alice, v1, _) = seeded(dir.path(), &policy, &server.url, &data);
+    let c = alice.run(&["checkpoint"]);
+    assert!(c.ok().stdout.contains("cosigned by: w1"), "{}", c.stdout);
+    let out = dir.path().join("out.bin");
+    alice.run(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read(&out).unwrap(), v1);
+
+    // A client whose policy needs a witness the log does not use refuses
+    // every checkpoint, so it never pulls.
+    let strict = dir.path().join("strict-policy");
+    let other = custody_core::cosignature::CosignatureSigner::from_seed("w2.example", &[9; 32]).unwrap();
+    std::fs::write(&strict, format!("log {vkey}\nwitness w2 {}\nquorum w2\n", other.verifier())).unwrap();
+    let bob = User::new(dir.path(), "bob");
+    bob.init(&strict, &server.url);
+    bob.keygen("bob");
+    bob.run(&["checkpoint"]).fails(2, "quorum");
+    let never = dir.path().join("never.bin");
+    bob.run(&["pull", "acme/model:prod", "-o", never.to_str().unwrap()]).fails(2, "quorum");
+    assert!(!never.exists());
+
+    // The witness goes down: a new publish is logged but no quorum
+    // checkpoint covers it, so the client refuses to call it done.
+    w.set_down(true);
+    let f3 = artifact(dir.path(), "v3.bin", b"model three");
+    let r = alice.run(&["--wait", "3", "publish", &f3, "--name", "acme/model", "--version", "3.0"]);
+    r.fails(2, "no checkpoint satisfying the policy covers entry");
+    let never3 = dir.path().join("never3.bin");
+    alice
+        .run(&["--wait", "3", "pull", "acme/model@3.0", "-o", never3.to_str().unwrap()])
+        .fails(2, "covers entry");
+    assert!(!never3.exists());
+}
+
+#[test]
+fn a_forked_log_is_detected_with_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_a = dir.path().join("log-a");
+    let vkey = init_log(&data_a);
+    // Same key, same genesis: the operator can run two histories.
+    let data_b = dir.path().join("log-b");
+    let st = std::process::Command::new("cp").arg("-a").arg(&data_a).arg(&data_b).status().unwrap();
+    assert!(st.success());
+    let policy = log_only_policy(dir.path(), &vkey);
+
+    let watcher = User::new(dir.path(), "watcher");
+    let a = serve(&data_a, &[]);
+    let admin_a = User::new(dir.path(), "admin-a");
+    admin_a.init(&policy, &a.url);
+    admin_a.use_key(&data_a.join("admin.key"));
+    let alice = User::new(dir.path(), "alice").keygen("alice");
+    admin_a.run(&["grant", &alice, "--role", "reader", "--pattern", "acme/*"]).ok();
+    watcher.init(&policy, &a.url);
+    let seen = watcher.run(&["checkpoint"]);
+    assert!(seen.ok().stdout.contains("size 2"), "{}", seen.stdout);
+    drop(a);
+
+    let b = serve(&data_b, &[]);
+    let admin_b = User::new(dir.path(), "admin-b");
+    admin_b.init(&policy, &b.url);
+    admin_b.use_key(&data_b.join("admin.key"));
+    let bob = User::new(dir.path(), "bob").keygen("bob");
+    admin_b.run(&["grant", &bob, "--role", "reader", "--pattern", "acme/*"]).ok();
+    admin_b.run(&["grant", &bob, "--role", "publisher", "--pattern", "acme/*"]).ok();
+    let r = watcher.run(&["--log", &b.url, "checkpoint"]);
+    r.fails(3, "inconsistent");
+    assert!(r.stderr.contains("custody inconsistency evidence v1"), "{}", r.stderr);
+    assert!(r.stderr.contains("consistency proof served by the log (old 2, new 3)"), "{}", r.stderr);
+    let reports: Vec<_> = std::fs::read_dir(watcher.home.join("evidence")).unwrap().collect();
+    assert_eq!(reports.len(), 1);
+    let report = std::fs::read_to_string(reports[0].as_ref().unwrap().path()).unwrap();
+    assert!(
+        report.contains("-- remembered checkpoint (size 2) --")
+            && report.contains("-- served checkpoint (size 3) --")
+    );
+    // The remembered checkpoint is unchanged: the fork is refused again.
+    watcher.run(&["--log", &b.url, "checkpoint"]).fails(3, "inconsistent");
+    let remembered =
+        std::fs::read_dir(watcher.home.join("checkpoints")).unwrap().next().unwrap().unwrap().path();
+    assert!(std::fs::read_to_string(remembered).unwrap().contains("\n2\n"));
+}
+
+#[test]
+fn a_lying_server_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let vkey = init_log(&data);
+    let server = serve(&data, &[]);
+    let policy = log_only_policy(dir.path(), &vkey);
+    let (alice, v1, v2) = seeded(dir.path(), &policy, &server.url, &data);
+    let digest2 = format!("sha256:{}", custody_core::hash::sha256(&v2).to_hex());
+    let honest: serde_json::Value = http()
+        .get(format!("{}/registry/resolve?ref=acme/model:staging", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+
+    let pull_via = |rewrite: Arc<dyn Fn(&Request, Response) -> Response + Send + Sync>, reference: &str| {
+        let url = proxy(server.url.clone(), rewrite);
+        let out = dir.path().join("lied.bin");
+        let r = alice.run(&["--log", &url, "pull", reference, "-o", out.to_str().unwrap()]);
+        assert!(!out.exists(), "nothing may be written on a refused pull");
+        r
+    };
+    let json = |resp: &Response| -> serde_json::Value { serde_json::from_slice(&resp.body).unwrap() };
+
+    // Honest proxy: the pull works (the harness itself is sound).
+    let url = proxy(server.url.clone(), Arc::new(|_, r| r));
+    let out = dir.path().join("ok.bin");
+    alice.run(&["--log", &url, "pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read(&out).unwrap(), v1);
+
+    // Bytes flipped in transit.
+    pull_via(
+        Arc::new(|req, mut r| {
+            if req.path.starts_with("/blobs/") && r.status == 200 {
+                r.body[10] ^= 1;
+            }
+            r
+        }),
+        "acme/model@1.0",
+    )
+    .fails(2, "not the published artifact");
+
+    // Wrong tag: prod resolved to the staging move (v2).
+    let staging = honest.clone();
+    pull_via(
+        Arc::new(move |req, mut r| {
+            if req.path.starts_with("/registry/resolve?ref=acme/model:prod") {
+                r.body = serde_json::to_vec(&staging).unwrap();
+            }
+            r
+        }),
+        "acme/model:prod",
+    )
+    .fails(2, "moves another tag");
+
+    // Unknown publisher key: the log's key list for alice does not hold the
+    // key that signed the publish.
+    pull_via(
+        Arc::new(move |req, mut r| {
+            if req.path.starts_with("/registry/actors/alice") {
+                let mut v = json(&r);
+                v["keys"] = serde_json::json!([]);
+                r.body = serde_json::to_vec(&v).unwrap();
+            }
+            r
+        }),
+        &digest2,
+    )
+    .fails(2, "is not a key of alice in the log");
+
+    // A grant index pointing at an entry that is not that grant.
+    pull_via(
+        Arc::new(move |req, mut r| {
+            if req.path.starts_with("/registry/actors/alice") {
+                let mut v = json(&r);
+                for g in v["grants"].as_array_mut().unwrap() {
+                    g["index"] = serde_json::json!(0);
+                }
+                r.body = serde_json::to_vec(&v).unwrap();
+            }
+            r
+        }),
+        "acme/model@2.0",
+    )
+    .fails(2, "is not the grant the log claims");
+
+    // A forged publish entry (index 3: genesis, two grants, publish): its
+    // inclusion proof fails.
+    pull_via(
+        Arc::new(move |req, mut r| {
+            if req.path == "/entries/3" {
+                let n = r.body.len();
+                r.body[n - 3] ^= 1;
+            }
+            r
+        }),
+        "acme/model@1.0",
+    )
+    .fails(2, "inclusion of entry 3");
+}
