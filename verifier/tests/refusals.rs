@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::http::{proxy, Request, Response};
+use common::http::{proxy, Response, Rewrite};
 use common::witness::Witness;
 use common::*;
 
@@ -145,7 +145,7 @@ fn a_lying_server_is_caught() {
         .json()
         .unwrap();
 
-    let pull_via = |rewrite: Arc<dyn Fn(&Request, Response) -> Response + Send + Sync>, reference: &str| {
+    let pull_via = |rewrite: Rewrite, reference: &str| {
         let url = proxy(server.url.clone(), rewrite);
         let out = dir.path().join("lied.bin");
         let r = alice.run(&["--log", &url, "pull", reference, "-o", out.to_str().unwrap()]);

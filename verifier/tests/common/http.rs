@@ -26,6 +26,9 @@ pub struct Response {
 
 pub type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
 
+/// Rewrites an upstream answer in a proxy.
+pub type Rewrite = Arc<dyn Fn(&Request, Response) -> Response + Send + Sync>;
+
 /// Serves `handler` on a free loopback port; returns its base URL. The
 /// listener thread lives until the test process ends.
 pub fn serve(handler: Handler) -> String {
@@ -81,7 +84,7 @@ pub fn serve(handler: Handler) -> String {
 }
 
 /// A proxy to `upstream` that lets `rewrite` change any answer.
-pub fn proxy(upstream: String, rewrite: Arc<dyn Fn(&Request, Response) -> Response + Send + Sync>) -> String {
+pub fn proxy(upstream: String, rewrite: Rewrite) -> String {
     let client = super::http();
     serve(Arc::new(move |req: Request| {
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
