@@ -1,0 +1,109 @@
+//! `custody verify checkpoint|inclusion|consistency` with the server gone
+//! and no configuration at all: only a policy file and the saved bytes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn offline_checks_need_only_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let vkey = init_log(&data);
+    let server = serve(&data, &[]);
+    let policy = log_only_policy(dir.path(), &vkey);
+    let admin = User::new(dir.path(), "root");
+    admin.init(&policy, &server.url);
+    admin.use_key(&data.join("admin.key"));
+    let c = http();
+    let get = |path: &str| c.get(format!("{}/{path}", server.url)).send().unwrap().bytes().unwrap().to_vec();
+    let wait_size = |min: u64| -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let note = get("checkpoint");
+            let text = String::from_utf8_lossy(&note).into_owned();
+            if text.lines().nth(1).and_then(|l| l.parse::<u64>().ok()).is_some_and(|s| s >= min) {
+                return note;
+            }
+            assert!(Instant::now() < deadline, "no checkpoint of size {min}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let old = wait_size(1);
+    let key = User::new(dir.path(), "alice").keygen("alice");
+    admin.run(&["grant", &key, "--role", "reader", "--pattern", "*"]).ok();
+    admin.run(&["grant", &key, "--role", "publisher", "--pattern", "acme/*"]).ok();
+    let new = wait_size(3);
+    let save = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let (old_f, new_f) = (save("old.cp", &old), save("new.cp", &new));
+    let entry_f = save("entry1", &get("entries/1"));
+    let incl_f = save("incl.json", &get("proof/inclusion?index=1&size=3"));
+    let cons_f = save("cons.json", &get("proof/consistency?old=1&new=3"));
+    drop(server);
+
+    let u = User::new(dir.path(), "offline");
+    let p = policy.to_str().unwrap();
+    let r = u.run(&["--policy", p, "verify", "checkpoint", &new_f]);
+    assert!(r.ok().stdout.contains("checkpoint OK: registry.custody.example/log size 3"), "{}", r.stdout);
+    let r = u.run(&[
+        "--policy",
+        p,
+        "verify",
+        "inclusion",
+        "--checkpoint",
+        &new_f,
+        "--entry",
+        &entry_f,
+        "--index",
+        "1",
+        "--proof",
+        &incl_f,
+    ]);
+    assert!(r.ok().stdout.contains("inclusion OK: entry 1"), "{}", r.stdout);
+    u.run(&[
+        "--policy",
+        p,
+        "verify",
+        "inclusion",
+        "--checkpoint",
+        &new_f,
+        "--entry",
+        &entry_f,
+        "--index",
+        "2",
+        "--proof",
+        &incl_f,
+    ])
+    .fails(2, "inclusion of entry 2");
+    let r = u.run(&[
+        "--policy",
+        p,
+        "verify",
+        "consistency",
+        "--old",
+        &old_f,
+        "--new",
+        &new_f,
+        "--proof",
+        &cons_f,
+    ]);
+    assert!(r.ok().stdout.contains("consistency OK"), "{}", r.stdout);
+    u.run(&["--policy", p, "verify", "consistency", "--old", &new_f, "--new", &old_f, "--proof", &cons_f])
+        .fails(2, "consistency 3 -> 1");
+    // Another log's key: the checkpoint is refused.
+    let other = dir.path().join("other-policy");
+    let foreign = custody_core::SignerKey::from_seed(ORIGIN, 1, &[3; 32]).unwrap().verifier();
+    std::fs::write(&other, format!("log {foreign}\nquorum none\n")).unwrap();
+    u.run(&["--policy", other.to_str().unwrap(), "verify", "checkpoint", &new_f]).fails(2, "checkpoint");
+    let mut forged = new.clone();
+    let at = forged.len() - 5;
+    forged[at] ^= 1;
+    let forged_f = save("forged.cp", &forged);
+    u.run(&["--policy", p, "verify", "checkpoint", &forged_f]).fails(2, "verification failed");
+}
