@@ -78,6 +78,10 @@ pub enum Command {
     RotateKey(Receipt),
     /// Verify an artifact before load, then download it into place.
     Pull(PullArgs),
+    /// Audit a whole log: rebuild the tree from its tiles, check every
+    /// entry against it, and replay every statement. Exit 2 names the first
+    /// violating entry.
+    Audit(AuditArgs),
     /// Offline checks: no network.
     #[command(subcommand)]
     Verify(Verify),
@@ -256,4 +260,26 @@ pub enum Verify {
         #[arg(long)]
         artifact: Option<PathBuf>,
     },
+}
+
+/// `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Log URL (default: --log or the configured one).
+    pub url: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long, env = "CUSTODY_JSON")]
+    pub json: bool,
+    /// Parallel fetches.
+    #[arg(long, env = "CUSTODY_JOBS", default_value_t = 8)]
+    pub jobs: usize,
+    /// The log's statement window in seconds (its --statement-window).
+    #[arg(long, env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300)]
+    pub statement_window: u64,
+    /// Verify each signature on its own instead of in batches.
+    #[arg(long, env = "CUSTODY_AUDIT_EXACT")]
+    pub exact: bool,
+    /// Ignore the cache of already audited tiles and bundles; fetch all.
+    #[arg(long, env = "CUSTODY_AUDIT_REFETCH")]
+    pub refetch: bool,
 }

@@ -13,15 +13,18 @@
 //! - [`statements`], [`publish`]: sign, submit, prove inclusion, receipts.
 //! - [`authz`], [`pull`]: verify before load.
 //! - [`offline`]: `custody verify ...` without a network.
+//! - [`audit`], [`fetch`]: whole-log audit (tiles, bundles, replay), resumable.
 //!
 //! See docs/verifier.md for commands, exit codes and the trust model.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod authz;
 pub mod client;
 pub mod error;
+pub mod fetch;
 pub mod home;
 pub mod keyfile;
 pub mod offline;

@@ -15,6 +15,7 @@ use custody_core::registry::{Lifecycle, Role};
 use custody_core::statement::events::{Approve, GrantRole, Promote, RevokeRole, Rollback, Rotate, TagMove};
 use custody_core::statement::Event;
 use custody_core::Policy;
+use custody_verifier::audit::{audit, AuditOptions, AuditReport};
 use custody_verifier::client::LogClient;
 use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
@@ -70,7 +71,12 @@ fn policy(cli: &Cli, home: &Home) -> Result<Policy, Error> {
 }
 
 fn ctx(cli: &Cli, home: Home) -> Result<Ctx, Error> {
-    let url = match &cli.log_url {
+    ctx_with(cli, home, None)
+}
+
+/// Like [`ctx`], with a URL given on the command line taking precedence.
+fn ctx_with(cli: &Cli, home: Home, url: Option<&str>) -> Result<Ctx, Error> {
+    let url = match url.or(cli.log_url.as_deref()) {
         Some(u) => normalize_url(u)?,
         None => home.load_config()?.log_url,
     };
@@ -92,6 +98,16 @@ fn print_checkpoint(t: &Trusted) {
     println!("checkpoint: {} size {} root {}", c.origin, c.size, c.root.to_base64());
     if !t.cosigners.is_empty() {
         println!("cosigned by: {}", t.cosigners.join(", "));
+    }
+}
+
+fn print_audit(r: &AuditReport) {
+    let resumed = r.resumed_from.map(|s| format!(", resumed from size {s}")).unwrap_or_default();
+    println!("log {} size {} root {}{resumed}", r.origin, r.size, r.root);
+    println!("tiles and bundles: {} fetched, {} from cache", r.fetched, r.cached);
+    match &r.violation {
+        None => println!("audit OK: {} entries replayed, no violation", r.entries_replayed),
+        Some(v) => println!("audit FAILED at entry {}: {}", v.index, v.problem),
     }
 }
 
@@ -259,6 +275,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_checkpoint(&v.checkpoint);
             if !a.verify_only {
                 println!("wrote {}", a.output.display());
+            }
+        }
+        Command::Audit(a) => {
+            let c = ctx_with(&cli, home, a.url.as_deref())?;
+            let opts = AuditOptions {
+                window: Duration::from_secs(a.statement_window),
+                jobs: a.jobs,
+                exact: a.exact,
+                refetch: a.refetch,
+            };
+            let report = audit(&c.trust(), &c.home, &opts)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_audit(&report);
+            }
+            if let Some(v) = &report.violation {
+                return Err(Error::verify(format!("audit: entry {}: {}", v.index, v.problem)).into());
             }
         }
         Command::Verify(v) => verify(&cli, &home, v)?,

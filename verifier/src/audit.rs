@@ -1,0 +1,257 @@
+//! `custody audit`: check a whole log, not just one entry.
+//!
+//! 1. The checkpoint must satisfy the policy and be consistent with the
+//!    remembered one ([`crate::trust`]).
+//! 2. Every level-0 hash tile is fetched; the tree rebuilt from them
+//!    (`custody-core` [`MemoryHashStore`]) must have the checkpoint's root.
+//!    That authenticates every leaf hash. Every higher tile is compared with
+//!    the rebuilt tree, so the log serves one tree to everyone.
+//! 3. Every entry bundle is fetched; each entry must hash to its
+//!    authenticated leaf hash (an entry altered in the log's storage is
+//!    named by index here).
+//! 4. Every entry is replayed with `custody-core`'s [`Auditor`]: envelope
+//!    signatures (batched Ed25519), the key and role of every signer at that
+//!    point (grants, rotations and revocations replayed), time window,
+//!    nonces, immutability, tag chains, lifecycle and two-person rules,
+//!    lineage, access statements. The first leaf an honest registry would
+//!    not have appended is reported with its index.
+//!
+//! Full tiles and bundles are immutable: once authenticated they are cached
+//! under the state directory, so an interrupted audit resumes and a second
+//! audit fetches only what is new (after the consistency check of step 1
+//! and a local one: the rebuilt tree must also have the root of the last
+//! audited checkpoint). The replay itself always starts at entry 0 from the
+//! cache: registry state is not persisted between runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use custody_core::entries::decode_bundle;
+use custody_core::registry::{Auditor, Config};
+use custody_core::tile_data::read_tile_data;
+use custody_core::tiles::{EntryBundle, Tile, TILE_WIDTH};
+use custody_core::{leaf_hash, tree_hash, Hash, MemoryHashStore, NodeId};
+use serde::Serialize;
+
+use crate::client::{MAX_ENTRY_BUNDLE, MAX_TILE};
+use crate::error::{Error, Result};
+use crate::fetch::{fetch_all, save, Want};
+use crate::home::{read_capped, write_atomic, Home};
+use crate::progress::bar;
+use crate::trust::Trust;
+
+/// How to audit.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The log's statement window (`--statement-window` of the server).
+    pub window: Duration,
+    /// Parallel fetches.
+    pub jobs: usize,
+    /// Verify every signature on its own (exactly the server's verdicts even
+    /// for maliciously crafted signatures; slower).
+    pub exact: bool,
+    /// Ignore the local cache and fetch everything again (to check what the
+    /// log serves *now*, e.g. after a storage incident).
+    pub refetch: bool,
+}
+
+/// The first problem found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    /// Leaf index.
+    pub index: u64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What an audit did and found.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// The log's origin.
+    pub origin: String,
+    /// Tree size audited.
+    pub size: u64,
+    /// Root hash (base64).
+    pub root: String,
+    /// Witnesses whose cosignatures verified.
+    pub cosigners: Vec<String>,
+    /// Size of the previously audited checkpoint this one extends, if any.
+    pub resumed_from: Option<u64>,
+    /// Tiles and bundles fetched over the network.
+    pub fetched: usize,
+    /// Tiles and bundles read from the local cache.
+    pub cached: usize,
+    /// Entries replayed without a finding.
+    pub entries_replayed: u64,
+    /// The first violation, if any.
+    pub violation: Option<Violation>,
+}
+
+fn audit_dir(home: &Home, origin: &str) -> PathBuf {
+    let name = home.checkpoint_file(origin).file_name().map(|f| f.to_owned()).unwrap_or_default();
+    home.state_dir.join("audit").join(name)
+}
+
+/// Entries fed to the replay per batch (batched signature verification).
+const REPLAY_BUNDLES: u64 = 16;
+
+/// Audits the log behind `trust` (see the module docs).
+pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditReport> {
+    let t = trust.refresh()?;
+    let (size, root) = (t.checkpoint.size, t.checkpoint.root);
+    let dir = audit_dir(home, &t.checkpoint.origin);
+    let audited_file = dir.join("checkpoint");
+    let previous = match read_capped(&audited_file, crate::client::MAX_CHECKPOINT) {
+        Ok(note) => Some(trust.policy().verify_checkpoint(&note).map_err(|e| {
+            Error::Config(format!("{}: no longer satisfies the policy: {e}", audited_file.display()))
+        })?),
+        Err(_) => None,
+    }
+    .map(|v| v.checkpoint)
+    .filter(|p| p.size <= size);
+    let mut report = AuditReport {
+        origin: t.checkpoint.origin.clone(),
+        size,
+        root: root.to_base64(),
+        cosigners: t.cosigners.clone(),
+        resumed_from: previous.as_ref().map(|p| p.size),
+        fetched: 0,
+        cached: 0,
+        entries_replayed: 0,
+        violation: None,
+    };
+
+    // 2. Level-0 tiles rebuild the tree; it must have the checkpoint root.
+    let width = u64::from(TILE_WIDTH);
+    let n_tiles = size.div_ceil(width);
+    let wants: Vec<Want> = (0..n_tiles)
+        .filter_map(|i| Tile::at_size(0, i, size))
+        .map(|tile| Want {
+            path: tile.path(),
+            cache: tile.is_full().then(|| dir.join("tile0").join(tile.index().to_string())),
+            cap: MAX_TILE,
+        })
+        .collect();
+    let pb = bar(wants.len() as u64, "leaf hash tiles", false);
+    let got = fetch_all(trust.client(), &wants, opts.jobs, !opts.refetch, &pb)?;
+    pb.finish_and_clear();
+    let mut store = MemoryHashStore::new();
+    for (w, g) in wants.iter().zip(&got) {
+        if g.body.len() % 32 != 0 {
+            return Err(Error::verify(format!("{}: not a whole number of hashes", w.path)));
+        }
+        for h in g.body.chunks_exact(32) {
+            store.append(Hash::from_slice(h).expect("32-byte chunk"));
+        }
+    }
+    if store.size() != size || store.root() != root {
+        return Err(Error::verify(format!(
+            "the log's level-0 tiles do not rebuild the checkpoint root at size {size} (a stale local cache in {} can be deleted)",
+            dir.display()
+        )));
+    }
+    if let Some(p) = &previous {
+        let old = tree_hash(p.size, &store).map_err(|e| Error::verify(e.to_string()))?;
+        if old != p.root {
+            return Err(Error::verify(format!(
+                "the log's tree disagrees with the audited checkpoint of size {}",
+                p.size
+            )));
+        }
+    }
+    count(&mut report, &got);
+    save(&wants, &got)?;
+
+    // Higher tiles must be the ones of this tree. Full tiles entirely inside
+    // the previously audited tree were checked then.
+    let done = previous.as_ref().map_or(0, |p| p.size);
+    let mut higher = Vec::new();
+    for level in 1..=7u8 {
+        let shift = 8 * u32::from(level);
+        let hashes = if shift >= 64 { 0 } else { size >> shift };
+        if hashes == 0 {
+            break;
+        }
+        for i in 0..hashes.div_ceil(width) {
+            let Some(tile) = Tile::at_size(level, i, size) else { continue };
+            let covered = (i + 1).checked_mul(width).and_then(|n| n.checked_shl(shift)).unwrap_or(u64::MAX);
+            if tile.is_full() && covered <= done {
+                continue;
+            }
+            higher.push(tile);
+        }
+    }
+    let wants: Vec<Want> =
+        higher.iter().map(|t| Want { path: t.path(), cache: None, cap: MAX_TILE }).collect();
+    let got = fetch_all(trust.client(), &wants, opts.jobs, !opts.refetch, &bar(0, "", false))?;
+    for (tile, g) in higher.iter().zip(&got) {
+        let expected = read_tile_data(tile, &store).map_err(|e| Error::verify(e.to_string()))?;
+        if g.body != expected {
+            return Err(Error::verify(format!("{} does not match the tree of the checkpoint", tile.path())));
+        }
+    }
+    count(&mut report, &got);
+
+    // 3 + 4. Entry bundles, checked against the leaf hashes, then replayed.
+    let window_ms = u64::try_from(opts.window.as_millis()).unwrap_or(u64::MAX);
+    let mut auditor = Auditor::new(Config { window_ms });
+    if opts.exact {
+        auditor = auditor.exact();
+    }
+    let pb = bar(size, "replaying", false);
+    let mut bundle = 0u64;
+    while bundle < n_tiles {
+        let end = (bundle + REPLAY_BUNDLES * opts.jobs.max(1) as u64).min(n_tiles);
+        let wants: Vec<Want> = (bundle..end)
+            .filter_map(|i| EntryBundle::at_size(i, size))
+            .map(|b| Want {
+                path: b.path(),
+                cache: b.is_full().then(|| dir.join("entries").join(b.index().to_string())),
+                cap: MAX_ENTRY_BUNDLE,
+            })
+            .collect();
+        let got = fetch_all(trust.client(), &wants, opts.jobs, !opts.refetch, &bar(0, "", false))?;
+        let mut leaves: Vec<&[u8]> = Vec::with_capacity(wants.len() * 256);
+        for (i, g) in (bundle..end).zip(&got) {
+            let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
+            let entries =
+                decode_bundle(&g.body, count).map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
+            for (j, e) in entries.into_iter().enumerate() {
+                let index = i * width + j as u64;
+                if store.get(NodeId::new(0, index)) != Some(leaf_hash(e)) {
+                    report.violation = Some(Violation {
+                        index,
+                        problem: "the entry served does not hash to its leaf hash in the checkpoint's tree (altered in storage)".into(),
+                    });
+                    pb.finish_and_clear();
+                    return Ok(report);
+                }
+                leaves.push(e);
+            }
+        }
+        if let Err(f) = auditor.feed(&leaves) {
+            report.entries_replayed = f.index;
+            report.violation = Some(Violation { index: f.index, problem: f.problem.to_string() });
+            pb.finish_and_clear();
+            return Ok(report);
+        }
+        report.entries_replayed += leaves.len() as u64;
+        pb.inc(leaves.len() as u64);
+        count(&mut report, &got);
+        save(&wants, &got)?;
+        bundle = end;
+    }
+    pb.finish_and_clear();
+    write_atomic(&audited_file, &t.note, 0o644)?;
+    Ok(report)
+}
+
+fn count(r: &mut AuditReport, got: &[crate::fetch::Got]) {
+    for g in got {
+        if g.cached {
+            r.cached += 1;
+        } else {
+            r.fetched += 1;
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Parallel fetching of immutable log resources (tiles, entry bundles)
+//! with a local cache of the ones already authenticated, so an audit can be
+//! interrupted and resumed, and a second audit fetches only what is new.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use indicatif::ProgressBar;
+
+use crate::client::LogClient;
+use crate::error::{Error, Result};
+use crate::home::{read_capped, write_atomic};
+
+/// One resource to get.
+#[derive(Debug, Clone)]
+pub struct Want {
+    /// Path under the log's base URL.
+    pub path: String,
+    /// Cache file for it, if it is immutable (full tiles and bundles).
+    pub cache: Option<PathBuf>,
+    /// Largest acceptable body.
+    pub cap: u64,
+}
+
+/// A fetched body and whether it came from the cache.
+#[derive(Debug)]
+pub struct Got {
+    /// The bytes (untrusted until the caller checks them).
+    pub body: Vec<u8>,
+    /// Read from the local cache rather than the network.
+    pub cached: bool,
+}
+
+/// Gets every resource in `wants`, `jobs` at a time, in order. With
+/// `read_cache`, cache hits are read locally; the caller must still authenticate everything (a
+/// cache is only written with [`save`] after authentication).
+pub fn fetch_all(
+    client: &LogClient,
+    wants: &[Want],
+    jobs: usize,
+    read_cache: bool,
+    bar: &ProgressBar,
+) -> Result<Vec<Got>> {
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<Got>>>> = Mutex::new((0..wants.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, 64) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(w) = wants.get(i) else { break };
+                let cached = w.cache.as_ref().filter(|_| read_cache).and_then(|p| read_capped(p, w.cap).ok());
+                let got = match cached {
+                    Some(body) => Ok(Got { body, cached: true }),
+                    None => client.get(&w.path, w.cap).map(|body| Got { body, cached: false }),
+                };
+                let failed = got.is_err();
+                bar.inc(1);
+                slots.lock().expect("fetch slots lock")[i] = Some(got);
+                if failed {
+                    // Stop handing out work; the error is reported below.
+                    next.store(wants.len(), Ordering::SeqCst);
+                    break;
+                }
+            });
+        }
+    });
+    let slots = slots.into_inner().expect("fetch slots lock");
+    let mut out = Vec::with_capacity(wants.len());
+    for (slot, w) in slots.into_iter().zip(wants) {
+        match slot {
+            Some(r) => out.push(r?),
+            None => {
+                return Err(Error::Network(format!("GET /{}: not fetched (an earlier fetch failed)", w.path)))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Saves authenticated bodies of cacheable resources that were not cached.
+pub fn save(wants: &[Want], got: &[Got]) -> Result<()> {
+    for (w, g) in wants.iter().zip(got) {
+        if let (Some(path), false) = (&w.cache, g.cached) {
+            write_atomic(path, &g.body, 0o644)?;
+        }
+    }
+    Ok(())
+}
