@@ -139,7 +139,15 @@ impl<'a> Trust<'a> {
         }
     }
 
+    /// Stores `t` unless another process already stored a larger one
+    /// (both were verified consistent with what each saw, so keeping the
+    /// larger never weakens the state).
     fn remember(&self, t: &Trusted) -> Result<()> {
+        if let Ok(Some(current)) = self.remembered(&t.checkpoint.origin) {
+            if current.checkpoint.size >= t.checkpoint.size {
+                return Ok(());
+            }
+        }
         write_atomic(&self.home.checkpoint_file(&t.checkpoint.origin), &t.note, 0o644)
     }
 
