@@ -96,7 +96,7 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     };
     assert_eq!(first["entries_replayed"], size);
     assert!(first["violation"].is_null(), "{first}");
-    let second = auditor.run(&["audit", &server.url]);
+    let second = auditor.run(&["audit", &server.url, "--exact", "--jobs", "2"]);
     second.ok();
     assert!(second.stdout.contains(&format!("resumed from size {size}")), "{}", second.stdout);
     assert!(second.stdout.contains("2 from cache"), "{}", second.stdout);

@@ -71,6 +71,16 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     let again = alice.run(&["publish", &f2, "--name", "acme/model", "--version", "2.0"]);
     assert!(again.ok().stdout.contains("(already logged)"), "{}", again.stdout);
 
+    // A tag moved twice: the second move names the first as `previous`.
+    let t1 = alice.run(&["tag", "acme/model@2.0", "latest"]);
+    assert!(t1.ok().stdout.contains("logged tag latest -> acme/model@2.0"), "{}", t1.stdout);
+    let t2 = alice.run(&["tag", "acme/model@1.0", "latest"]);
+    t2.ok();
+    assert!(logged_index(&t2) > logged_index(&t1));
+    let latest = dir.path().join("latest.bin");
+    alice.run(&["pull", "acme/model:latest", "-o", latest.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read(&latest).unwrap(), v1);
+
     // Lifecycle with two people.
     alice.run(&["promote", "acme/model@1.0", "--to", "staging"]).ok();
     alice.run(&["promote", "acme/model@1.0", "--to", "production"]).fails(1, "approval_required");
@@ -139,7 +149,19 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     assert!(!out5.exists());
 
     // Offline: the receipt verifies with the server gone.
+    let entry4 = dir.path().join("entry4");
+    std::fs::write(&entry4, http().get(format!("{}/entries/4", server.url)).send().unwrap().bytes().unwrap())
+        .unwrap();
     drop(server);
+    // A bundle without the entry in `extra` needs --entry.
+    let bare = dir.path().join("bare.tlog-proof");
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    let without_extra: String =
+        text.lines().filter(|l| !l.starts_with("extra ")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&bare, without_extra).unwrap();
+    alice.run(&["verify", "bundle", bare.to_str().unwrap()]).fails(64, "--entry");
+    let r = alice.run(&["verify", "bundle", bare.to_str().unwrap(), "--entry", entry4.to_str().unwrap()]);
+    assert!(r.ok().stdout.contains("statement: publish by alice"), "{}", r.stdout);
     let v = alice.run(&["verify", "bundle", receipt.to_str().unwrap(), "--artifact", &f1]);
     v.ok();
     assert!(v.stdout.contains("bundle OK: entry 4"), "{}", v.stdout);
