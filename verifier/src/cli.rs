@@ -82,6 +82,11 @@ pub enum Command {
     /// entry against it, and replay every statement. Exit 2 names the first
     /// violating entry.
     Audit(AuditArgs),
+    /// A model's versions, tag moves, promotions, approvals and accesses,
+    /// one row per entry proven in the log, with its leaf index.
+    History(HistoryArgs),
+    /// A compliance report for a model over a period (Markdown, or JSON).
+    Report(ReportArgs),
     /// Offline checks: no network.
     #[command(subcommand)]
     Verify(Verify),
@@ -282,4 +287,43 @@ pub struct AuditArgs {
     /// Ignore the cache of already audited tiles and bundles; fetch all.
     #[arg(long, env = "CUSTODY_AUDIT_REFETCH")]
     pub refetch: bool,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Model name `org/model`.
+    pub name: String,
+    /// Print JSON instead of a table.
+    #[arg(long, env = "CUSTODY_JSON")]
+    pub json: bool,
+    /// Most access entries shown per artifact.
+    #[arg(long, env = "CUSTODY_MAX_ACCESSES", default_value_t = 1000)]
+    pub max_accesses: usize,
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Model name `org/model`.
+    #[arg(long, env = "CUSTODY_NAME")]
+    pub name: String,
+    /// Period start, `YYYY-MM-DDTHH:MM:SSZ` (inclusive).
+    #[arg(long, env = "CUSTODY_FROM")]
+    pub from: String,
+    /// Period end, `YYYY-MM-DDTHH:MM:SSZ` (inclusive).
+    #[arg(long, env = "CUSTODY_TO")]
+    pub to: String,
+    /// Print JSON instead of Markdown.
+    #[arg(long, env = "CUSTODY_JSON")]
+    pub json: bool,
+    /// Also write the Markdown report to this file.
+    #[arg(long, env = "CUSTODY_REPORT_MARKDOWN")]
+    pub markdown: Option<PathBuf>,
+    /// Also write the JSON report to this file.
+    #[arg(long = "json-file", env = "CUSTODY_REPORT_JSON")]
+    pub json_file: Option<PathBuf>,
+    /// Most access entries considered per artifact.
+    #[arg(long, env = "CUSTODY_MAX_ACCESSES", default_value_t = 100000)]
+    pub max_accesses: usize,
 }

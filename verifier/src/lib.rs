@@ -12,6 +12,7 @@
 //! - [`client`]: HTTP with response caps.
 //! - [`statements`], [`publish`]: sign, submit, prove inclusion, receipts.
 //! - [`authz`], [`pull`]: verify before load.
+//! - [`history`]: a model's history and compliance reports from proven entries.
 //! - [`offline`]: `custody verify ...` without a network.
 //! - [`audit`], [`fetch`]: whole-log audit (tiles, bundles, replay), resumable.
 //!
@@ -25,6 +26,7 @@ pub mod authz;
 pub mod client;
 pub mod error;
 pub mod fetch;
+pub mod history;
 pub mod home;
 pub mod keyfile;
 pub mod offline;

@@ -10,14 +10,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use custody_core::actor_key::ActorKey;
-use custody_core::names::{ActorName, Pattern, TagName};
+use custody_core::names::{ActorName, ModelName, Pattern, TagName};
 use custody_core::registry::{Lifecycle, Role};
 use custody_core::statement::events::{Approve, GrantRole, Promote, RevokeRole, Rollback, Rotate, TagMove};
 use custody_core::statement::Event;
+use custody_core::timestamp::Timestamp;
 use custody_core::Policy;
 use custody_verifier::audit::{audit, AuditOptions, AuditReport};
 use custody_verifier::client::LogClient;
 use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
+use custody_verifier::history::{history, markdown, report, table};
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::offline;
@@ -293,6 +295,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(v) = &report.violation {
                 return Err(Error::verify(format!("audit: entry {}: {}", v.index, v.problem)).into());
+            }
+        }
+        Command::History(a) => {
+            let c = ctx(&cli, home)?;
+            let name = parse("name", ModelName::new(&a.name))?;
+            let h = history(&c.trust(), &name, a.max_accesses, wait)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&h.rows)?);
+            } else {
+                print!("{}", table(&h.rows));
+                print_checkpoint(&h.checkpoint);
+            }
+        }
+        Command::Report(a) => {
+            let c = ctx(&cli, home)?;
+            let name = parse("--name", ModelName::new(&a.name))?;
+            let from = parse("--from", Timestamp::parse(&a.from))?;
+            let to = parse("--to", Timestamp::parse(&a.to))?;
+            let h = history(&c.trust(), &name, a.max_accesses, wait)?;
+            let r = report(&h, from, to);
+            let json = serde_json::to_string_pretty(&r)?;
+            let md = markdown(&r);
+            if let Some(p) = &a.markdown {
+                std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?;
+            }
+            if let Some(p) = &a.json_file {
+                std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?;
+            }
+            if a.json {
+                println!("{json}");
+            } else {
+                print!("{md}");
             }
         }
         Command::Verify(v) => verify(&cli, &home, v)?,
