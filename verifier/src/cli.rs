@@ -82,6 +82,9 @@ pub enum Command {
     /// entry against it, and replay every statement. Exit 2 names the first
     /// violating entry.
     Audit(AuditArgs),
+    /// Follow a log: verify every new checkpoint's consistency and print one
+    /// JSON line per entry matching the watch rules. Exit 3 on inconsistency.
+    Monitor(MonitorArgs),
     /// A model's versions, tag moves, promotions, approvals and accesses,
     /// one row per entry proven in the log, with its leaf index.
     History(HistoryArgs),
@@ -326,4 +329,24 @@ pub struct ReportArgs {
     /// Most access entries considered per artifact.
     #[arg(long, env = "CUSTODY_MAX_ACCESSES", default_value_t = 100000)]
     pub max_accesses: usize,
+}
+
+/// `monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Log URL (default: --log or the configured one).
+    pub url: Option<String>,
+    /// Rules file (JSON): {"names": ["acme/*"], "publishers": ["alice"],
+    /// "grants": true, "access_hours": {"from": 8, "to": 18}}.
+    #[arg(long, env = "CUSTODY_WATCH")]
+    pub watch: PathBuf,
+    /// Seconds between checkpoint polls.
+    #[arg(long, env = "CUSTODY_MONITOR_INTERVAL_SECS", default_value_t = 5)]
+    pub interval: u64,
+    /// One pass over the new entries, then exit.
+    #[arg(long, env = "CUSTODY_MONITOR_ONCE")]
+    pub once: bool,
+    /// The first time, start at entry 0 instead of the current size.
+    #[arg(long, env = "CUSTODY_MONITOR_FROM_START")]
+    pub from_start: bool,
 }

@@ -13,6 +13,7 @@
 //! - [`statements`], [`publish`]: sign, submit, prove inclusion, receipts.
 //! - [`authz`], [`pull`]: verify before load.
 //! - [`history`]: a model's history and compliance reports from proven entries.
+//! - [`monitor`]: follow a log, report matching events as JSON lines.
 //! - [`offline`]: `custody verify ...` without a network.
 //! - [`audit`], [`fetch`]: whole-log audit (tiles, bundles, replay), resumable.
 //!
@@ -29,6 +30,7 @@ pub mod fetch;
 pub mod history;
 pub mod home;
 pub mod keyfile;
+pub mod monitor;
 pub mod offline;
 pub mod progress;
 pub mod publish;

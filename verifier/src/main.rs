@@ -22,6 +22,7 @@ use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
 use custody_verifier::history::{history, markdown, report, table};
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
+use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::offline;
 use custody_verifier::publish::{publish, PublishRequest};
 use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref};
@@ -296,6 +297,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(v) = &report.violation {
                 return Err(Error::verify(format!("audit: entry {}: {}", v.index, v.problem)).into());
             }
+        }
+        Command::Monitor(a) => {
+            let c = ctx_with(&cli, home, a.url.as_deref())?;
+            let rules = Rules::parse(&read_file(&a.watch, 1 << 20)?)?;
+            let mut out = std::io::stdout().lock();
+            monitor(
+                &c.trust(),
+                &c.home,
+                &rules,
+                Duration::from_secs(a.interval),
+                a.once,
+                a.from_start,
+                &mut out,
+            )?;
         }
         Command::History(a) => {
             let c = ctx(&cli, home)?;

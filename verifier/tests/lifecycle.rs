@@ -197,6 +197,7 @@ fn help_exists_for_every_command_and_usage_errors_exit_64() {
         vec!["rotate-key", "--help"],
         vec!["pull", "--help"],
         vec!["audit", "--help"],
+        vec!["monitor", "--help"],
         vec!["history", "--help"],
         vec!["report", "--help"],
         vec!["verify", "--help"],

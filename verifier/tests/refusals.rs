@@ -122,6 +122,12 @@ fn a_forked_log_is_detected_with_evidence() {
         report.contains("-- remembered checkpoint (size 2) --")
             && report.contains("-- served checkpoint (size 3) --")
     );
+    // A monitor on the fork stops with the same verdict.
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, r#"{"grants": true}"#).unwrap();
+    watcher
+        .run(&["--log", &b.url, "monitor", "--watch", rules.to_str().unwrap(), "--once"])
+        .fails(3, "inconsistent");
     // The remembered checkpoint is unchanged: the fork is refused again.
     watcher.run(&["--log", &b.url, "checkpoint"]).fails(3, "inconsistent");
     let remembered =

@@ -1,0 +1,234 @@
+//! `custody monitor`: follow a log and report matching events as JSON
+//! lines.
+//!
+//! Every new checkpoint goes through [`crate::trust`] (policy, consistency
+//! proof against the remembered one; an inconsistency ends the monitor with
+//! exit code 3). New entries are fetched with `/entries` and each one is
+//! checked against its leaf hash read through core's [`TileHashReader`],
+//! which authenticates every tile against the checkpoint root, so an event
+//! is only reported if it is really in the log. The position is saved in
+//! the state directory, so a restarted monitor continues where it stopped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use custody_core::encoding::decode_base64_strict;
+use custody_core::leaf::Leaf;
+use custody_core::names::Pattern;
+use custody_core::statement::{Event, SignedStatement};
+use custody_core::stored::ReadError;
+use custody_core::tiles::Tile;
+use custody_core::{leaf_hash, HashReader, NodeId, TileFetcher, TileHashReader};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{LogClient, MAX_TILE};
+use crate::error::{Error, Result};
+use crate::fetch::{fetch_all, Want};
+use crate::home::{read_capped, write_atomic, Home};
+use crate::trust::Trust;
+
+/// What to watch (`--watch FILE`, JSON).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Names (patterns: `*`, `org/*`, `org/model`) whose tag moves,
+    /// promotions, approvals and rollbacks are reported.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// If present: publishes by an actor or key ID not on this list are
+    /// reported.
+    #[serde(default)]
+    pub publishers: Option<Vec<String>>,
+    /// Report every grant, revoke, revoke_key and rotate.
+    #[serde(default)]
+    pub grants: bool,
+    /// If present: accesses whose statement time falls outside these UTC
+    /// hours are reported.
+    #[serde(default)]
+    pub access_hours: Option<Hours>,
+}
+
+/// A daily window of UTC hours, `from <= hour < to` (wrapping past midnight
+/// when `from > to`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hours {
+    /// First allowed hour (0..=23).
+    pub from: u8,
+    /// First hour no longer allowed (0..=24).
+    pub to: u8,
+}
+
+impl Hours {
+    fn allows(&self, hour: u8) -> bool {
+        if self.from <= self.to {
+            hour >= self.from && hour < self.to
+        } else {
+            hour >= self.from || hour < self.to
+        }
+    }
+}
+
+/// One reported event (one JSON line).
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    /// Why it was reported: `tag_move`, `promotion`, `approval`, `rollback`,
+    /// `unlisted_publisher`, `grant_change`, `access_outside_hours`.
+    pub rule: &'static str,
+    /// Leaf index.
+    pub index: u64,
+    /// Checkpoint size it was proven under.
+    pub checkpoint_size: u64,
+    /// Statement time.
+    pub time: String,
+    /// Signer.
+    pub actor: String,
+    /// Key ID of the signer.
+    pub key_id: String,
+    /// The statement's event, as signed.
+    pub event: serde_json::Value,
+}
+
+impl Rules {
+    /// Parses and checks a rules file.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let r: Rules =
+            serde_json::from_slice(bytes).map_err(|e| Error::Usage(format!("watch rules: {e}")))?;
+        for n in &r.names {
+            Pattern::new(n).map_err(|e| Error::Usage(format!("watch rules: name {n:?}: {e}")))?;
+        }
+        if let Some(h) = r.access_hours {
+            if h.from > 23 || h.to > 24 {
+                return Err(Error::Usage("watch rules: access_hours must be within 0..24".into()));
+            }
+        }
+        Ok(r)
+    }
+
+    /// The rule a statement matches, if any.
+    pub fn matches(&self, s: &SignedStatement) -> Option<&'static str> {
+        let st = &s.statement;
+        let watched = |n: &custody_core::names::ModelName| {
+            self.names.iter().filter_map(|p| Pattern::new(p).ok()).any(|p| p.matches(n))
+        };
+        match &st.event {
+            Event::Tag(t) if watched(&t.name) => Some("tag_move"),
+            Event::Promote(p) if watched(&p.name) => Some("promotion"),
+            Event::Approve(a) if watched(&a.name) => Some("approval"),
+            Event::Rollback(r) if watched(&r.name) => Some("rollback"),
+            Event::Publish(_) => {
+                let allowed = self.publishers.as_ref()?;
+                let listed = allowed.iter().any(|a| a == st.actor.as_str() || *a == st.key_id.to_string());
+                (!listed).then_some("unlisted_publisher")
+            }
+            Event::Grant(_) | Event::Revoke(_) | Event::RevokeKey(_) | Event::Rotate(_) if self.grants => {
+                Some("grant_change")
+            }
+            Event::Access(_) => {
+                let hours = self.access_hours?;
+                let hour = ((st.time.unix_secs() % 86_400) / 3_600) as u8;
+                (!hours.allows(hour)).then_some("access_outside_hours")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Tiles over HTTP for core's [`TileHashReader`] (which authenticates them).
+struct HttpTiles<'a> {
+    client: &'a LogClient,
+    jobs: usize,
+}
+
+impl TileFetcher for HttpTiles<'_> {
+    fn fetch_tiles(&self, tiles: &[Tile]) -> std::result::Result<Vec<Vec<u8>>, ReadError> {
+        let wants: Vec<Want> =
+            tiles.iter().map(|t| Want { path: t.path(), cache: None, cap: MAX_TILE }).collect();
+        let got = fetch_all(self.client, &wants, self.jobs, false, &indicatif::ProgressBar::hidden())
+            .map_err(|e| ReadError::Backend(Box::new(e)))?;
+        Ok(got.into_iter().map(|g| g.body).collect())
+    }
+}
+
+#[derive(Deserialize)]
+struct EntriesJson {
+    entries: Vec<String>,
+}
+
+/// Entries fetched per request (the log's maximum).
+const PAGE: u64 = 1000;
+
+/// Follows the log: one pass with `once`, else forever every `interval`.
+/// Alerts are written to `out` as JSON lines. `from_start` starts at entry
+/// 0 the first time instead of at the current size.
+pub fn monitor(
+    trust: &Trust,
+    home: &Home,
+    rules: &Rules,
+    interval: Duration,
+    once: bool,
+    from_start: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    loop {
+        let t = trust.refresh()?;
+        let (size, root) = (t.checkpoint.size, t.checkpoint.root);
+        let pos_file: PathBuf = home
+            .state_dir
+            .join("monitor")
+            .join(home.checkpoint_file(&t.checkpoint.origin).file_name().unwrap_or_default());
+        let mut next = match read_capped(&pos_file, 64) {
+            Ok(b) => String::from_utf8_lossy(&b).trim().parse::<u64>().unwrap_or(0),
+            Err(_) if from_start => 0,
+            Err(_) => size,
+        };
+        let reader = TileHashReader::new(size, root, HttpTiles { client: trust.client(), jobs: 8 });
+        while next < size {
+            let end = (next + PAGE).min(size);
+            let ids: Vec<NodeId> = (next..end).map(|i| NodeId::new(0, i)).collect();
+            let hashes =
+                reader.read_hashes(&ids).map_err(|e| Error::verify(format!("tiles at size {size}: {e}")))?;
+            let page: EntriesJson = trust.client().get_json(&format!("entries?start={next}&end={end}"))?;
+            if page.entries.len() as u64 != end - next {
+                return Err(Error::verify(format!(
+                    "the log returned {} entries for [{next}, {end})",
+                    page.entries.len()
+                )));
+            }
+            for ((i, b64), h) in (next..end).zip(&page.entries).zip(&hashes) {
+                let entry = decode_base64_strict(b64)
+                    .ok_or_else(|| Error::verify(format!("entry {i}: bad base64")))?;
+                if leaf_hash(&entry) != *h {
+                    return Err(Error::verify(format!(
+                        "entry {i} does not match its leaf hash under checkpoint {size}"
+                    )));
+                }
+                let Some(s) = Leaf::decode(&entry).ok().and_then(|l| SignedStatement::parse(l.envelope).ok())
+                else {
+                    continue;
+                };
+                if let Some(rule) = rules.matches(&s) {
+                    let st = &s.statement;
+                    let alert = Alert {
+                        rule,
+                        index: i,
+                        checkpoint_size: size,
+                        time: st.time.to_string(),
+                        actor: st.actor.as_str().to_owned(),
+                        key_id: st.key_id.to_string(),
+                        event: serde_json::to_value(&st.event).unwrap_or_default(),
+                    };
+                    let line = serde_json::to_string(&alert).unwrap_or_default();
+                    writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| Error::io("stdout", e))?;
+                }
+            }
+            next = end;
+            write_atomic(&pos_file, next.to_string().as_bytes(), 0o644)?;
+        }
+        write_atomic(&pos_file, next.to_string().as_bytes(), 0o644)?;
+        if once {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}

@@ -1,0 +1,92 @@
+//! `custody monitor` against the real `custody-log`: one JSON line per
+//! matching entry (tag moves and promotions of watched names, publishes by
+//! unlisted publishers, grants, accesses outside hours), nothing twice.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::*;
+
+#[test]
+fn monitor_reports_matching_events_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let vkey = init_log(&data);
+    let server = serve(&data, &[]);
+    let policy = log_only_policy(dir.path(), &vkey);
+    let admin = User::new(dir.path(), "root");
+    admin.init(&policy, &server.url);
+    admin.use_key(&data.join("admin.key"));
+    let (alice, bob, carol) =
+        (User::new(dir.path(), "alice"), User::new(dir.path(), "bob"), User::new(dir.path(), "carol"));
+    for u in [&alice, &bob, &carol] {
+        u.init(&policy, &server.url);
+    }
+    let (ka, kb, kc) = (alice.keygen("alice"), bob.keygen("bob"), carol.keygen("carol"));
+    admin.run(&["grant", &ka, "--role", "publisher", "--pattern", "acme/*"]).ok();
+    admin.run(&["grant", &ka, "--role", "maintainer", "--pattern", "acme/*"]).ok();
+    admin.run(&["grant", &kb, "--role", "publisher", "--pattern", "acme/*"]).ok();
+
+    // Accesses are allowed only in an hour window that excludes now and the
+    // next hour, so this test's access is always outside it.
+    let hour = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() % 86_400) / 3_600;
+    let rules = dir.path().join("rules.json");
+    let (from, to) = ((hour + 2) % 24, (hour + 3) % 24);
+    std::fs::write(
+        &rules,
+        format!(r#"{{"names": ["acme/model"], "publishers": ["alice"], "grants": true, "access_hours": {{"from": {from}, "to": {to}}}}}"#),
+    )
+    .unwrap();
+    let watcher = User::new(dir.path(), "watcher");
+    watcher.init(&policy, &server.url);
+    let rules = rules.to_str().unwrap();
+    // First pass: starts at the current size, so the grants are not shown.
+    let first = watcher.run(&["monitor", "--watch", rules, "--once"]);
+    assert_eq!(first.ok().stdout, "", "{}", first.stdout);
+
+    let f = dir.path().join("m.bin");
+    std::fs::write(&f, b"monitored").unwrap();
+    let f = f.to_str().unwrap();
+    alice.run(&["publish", f, "--name", "acme/model", "--version", "1", "--tag", "prod"]).ok(); // 4, 5
+    alice.run(&["promote", "acme/model@1", "--to", "staging"]).ok(); // 6
+    bob.run(&["publish", f, "--name", "acme/other", "--version", "1", "--tag", "x"]).fails(1, "forbidden"); // 7
+    admin.run(&["grant", &kc, "--role", "reader", "--pattern", "acme/*"]).ok(); // 8
+    let out = dir.path().join("read.bin");
+    carol.run(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok(); // 9
+
+    // The access is durable before its checkpoint is published: poll
+    // (bounded) until a checkpoint covers it, collecting lines.
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    let mut stdout = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while lines.len() < 5 && std::time::Instant::now() < deadline {
+        let r = watcher.run(&["monitor", &server.url, "--watch", rules, "--once"]);
+        stdout.push_str(&r.ok().stdout);
+        lines.extend(r.stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let got: Vec<(String, u64)> = lines
+        .iter()
+        .map(|l| (l["rule"].as_str().unwrap().to_owned(), l["index"].as_u64().unwrap()))
+        .collect();
+    let want: Vec<(String, u64)> = [
+        ("tag_move", 5),
+        ("promotion", 6),
+        ("unlisted_publisher", 7),
+        ("grant_change", 8),
+        ("access_outside_hours", 9),
+    ]
+    .iter()
+    .map(|(r, i)| (r.to_string(), *i))
+    .collect();
+    assert_eq!(got, want, "{stdout}");
+    assert_eq!(lines[0]["event"]["tag"]["tag"], "prod");
+    assert_eq!(lines[2]["actor"], "bob");
+    // Nothing twice.
+    assert_eq!(watcher.run(&["monitor", "--watch", rules, "--once"]).ok().stdout, "");
+    // Bad rules: a clear usage error.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"names": ["Not A Name"]}"#).unwrap();
+    watcher.run(&["monitor", "--watch", bad.to_str().unwrap(), "--once"]).fails(64, "watch rules");
+}
