@@ -92,6 +92,10 @@ fn audit_dir(home: &Home, origin: &str) -> PathBuf {
     home.state_dir.join("audit").join(name)
 }
 
+/// Largest tree audited: the rebuilt tree is held in memory (about 64
+/// bytes per entry), so a hostile checkpoint cannot exhaust it.
+pub const MAX_AUDIT_SIZE: u64 = 1 << 31;
+
 /// Entries fed to the replay per batch (batched signature verification).
 const REPLAY_BUNDLES: u64 = 16;
 
@@ -121,6 +125,9 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         violation: None,
     };
 
+    if size > MAX_AUDIT_SIZE {
+        return Err(Error::verify(format!("checkpoint size {size} is beyond what one audit holds in memory ({MAX_AUDIT_SIZE})")));
+    }
     // 2. Level-0 tiles rebuild the tree; it must have the checkpoint root.
     let width = u64::from(TILE_WIDTH);
     let n_tiles = size.div_ceil(width);

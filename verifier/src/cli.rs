@@ -142,6 +142,7 @@ pub struct PublishArgs {
     /// Also move this tag to the new version.
     #[arg(long, env = "CUSTODY_TAG")]
     pub tag: Option<String>,
+    /// The receipt file (default: FILE.tlog-proof).
     #[command(flatten)]
     pub receipt: Receipt,
 }

@@ -190,7 +190,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let trust = c.trust();
             let r = publish(&trust, &signer, &why, &req, &a.file, wait)?;
-            print_receipt(&format!("publish {}@{}", a.name, a.version), &r, a.receipt.bundle.as_deref())?;
+            // The receipt is part of a publish: by default next to the file.
+            let bundle = a.receipt.bundle.clone().unwrap_or_else(|| {
+                let mut p = a.file.clone().into_os_string();
+                p.push(".tlog-proof");
+                PathBuf::from(p)
+            });
+            print_receipt(&format!("publish {}@{}", a.name, a.version), &r, Some(&bundle))?;
             if let Some(tag) = &a.tag {
                 let r = move_tag(&trust, &signer, &why, &format!("{}@{}", a.name, a.version), tag, wait)?;
                 print_receipt(&format!("tag {}:{tag}", a.name), &r, None)?;
