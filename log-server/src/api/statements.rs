@@ -3,7 +3,7 @@
 //! appended.
 //!
 //! Every registry write (this endpoint, artifact uploads and downloads)
-//! goes through [`sequence_statement`]: parse strictly, authenticate (key
+//! goes through `sequence_statement`: parse strictly, authenticate (key
 //! known and live, signature valid), rate-limit the actor, then hand the
 //! leaf to the sequencer, whose admission applies the registry rules in log
 //! order. Each refusal is counted in `/metrics` and written to the
