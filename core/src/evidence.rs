@@ -150,7 +150,7 @@ fn check_field(value: &str, what: &'static str) -> Result<(), EvidenceError> {
 
 /// Takes the next line, which must be `<key> <value>`.
 fn field<'a>(lines: &mut std::iter::Peekable<std::str::Split<'a, char>>, key: &str) -> Option<&'a str> {
-    let line: &'a str = *lines.peek()?;
+    let line: &'a str = lines.peek()?;
     let value = line.strip_prefix(key)?.strip_prefix(' ')?;
     lines.next();
     Some(value)
@@ -184,7 +184,7 @@ impl Evidence {
             let b64 =
                 field(&mut lines, "checkpoint").ok_or(EvidenceError::Malformed("missing checkpoint line"))?;
             // Cap before decoding: base64 is 4/3 of the bytes.
-            if b64.len() > (MAX_EVIDENCE_NOTE_SIZE + 2) / 3 * 4 {
+            if b64.len() > MAX_EVIDENCE_NOTE_SIZE.div_ceil(3) * 4 {
                 return Err(EvidenceError::Malformed("checkpoint note too large"));
             }
             let note = decode_base64_strict(b64)

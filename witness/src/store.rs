@@ -127,6 +127,9 @@ pub trait Store: Send + Sync + 'static {
     fn evidence(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
+/// One key-value pair of a column family scan.
+type Row = (Box<[u8]>, Box<[u8]>);
+
 /// The RocksDB store.
 pub struct RocksStore {
     db: DB,
@@ -192,7 +195,7 @@ impl RocksStore {
         self.db.cf_handle(name).ok_or_else(|| StoreError::Corrupt(format!("missing column family {name}")))
     }
 
-    fn scan(&self, name: &str) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>, StoreError> {
+    fn scan(&self, name: &str) -> Result<Vec<Row>, StoreError> {
         let cf = self.cf(name)?;
         self.db.iterator_cf(cf, IteratorMode::Start).map(|r| r.map_err(StoreError::from)).collect()
     }

@@ -49,7 +49,7 @@ async fn every_status_code_from_real_requests() {
     let (status, ct, body) = post(&w.url, log.body(0)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert!(ct.starts_with("text/plain"));
-    assert_cosigned(&log.checkpoint(), &body, &[wkey.clone()]);
+    assert_cosigned(&log.checkpoint(), &body, std::slice::from_ref(&wkey));
 
     // 409 with the size body when old does not match.
     let (status, ct, body) = post(&w.url, log.body(0)).await;
@@ -89,7 +89,7 @@ async fn every_status_code_from_real_requests() {
     // 200 again: 5 -> 7 with a correct proof.
     let (status, _, body) = post(&w.url, log.body(5)).await;
     assert_eq!(status, 200);
-    assert_cosigned(&log.checkpoint(), &body, &[wkey.clone()]);
+    assert_cosigned(&log.checkpoint(), &body, std::slice::from_ref(&wkey));
 
     // The monitoring path serves it, signed by the log and by us.
     let (status, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(&log.origin))).await;
@@ -117,7 +117,8 @@ async fn every_status_code_from_real_requests() {
     // 422: the cosigned size with another root. The log signed two roots
     // for size 7: that is proof of a split view by itself, so the witness
     // also records evidence and stops cosigning for the origin (503).
-    let other_root = Checkpoint { origin: log.origin.clone(), size: 7, root: Hash([1; 32]), extensions: vec![] };
+    let other_root =
+        Checkpoint { origin: log.origin.clone(), size: 7, root: Hash([1; 32]), extensions: vec![] };
     let forked = sign_checkpoint(&other_root, &log.key).unwrap();
     let req = AddCheckpointRequest { old_size: 7, proof: vec![], checkpoint: forked };
     assert_eq!(post(&w.url, req.to_bytes()).await.0, 422);
@@ -175,7 +176,7 @@ async fn a_foreign_log_is_witnessed() {
     log.append(11, "f");
     let (status, _, body) = post(&w.url, log.body(0)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    assert_cosigned(&log.checkpoint(), &body, &[wkey.clone()]);
+    assert_cosigned(&log.checkpoint(), &body, std::slice::from_ref(&wkey));
     log.append(30, "f");
     let (status, _, body) = post(&w.url, log.body(11)).await;
     assert_eq!(status, 200);
