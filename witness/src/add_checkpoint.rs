@@ -134,8 +134,20 @@ impl Witness {
         if cp.size == 0 && cp.root != empty_root() {
             return Err(AddError::Inconsistent("an empty tree must have the empty-tree root".into()));
         }
-        // Cosign before taking the origin lock (it is the costly part); the
-        // signatures are thrown away if a check below fails.
+        // Cheap early answer for the common conflict (a client with a stale
+        // old size), before spending a signature on it. Rechecked under the
+        // lock below, which is what makes the answer authoritative.
+        let cell = self.origin(&cp.origin);
+        {
+            let st = self.lock_origin(&cell);
+            let known = st.pending.as_ref().map_or(0, |l| l.size);
+            if st.frozen.is_none() && req.old_size != known {
+                return Err(AddError::Conflict(known));
+            }
+        }
+        // Cosign before taking the origin lock for the update (signing is
+        // the costly part); the signatures are thrown away if a check below
+        // fails.
         let now = now_secs();
         let mut ours = Vec::with_capacity(self.signers().len());
         for s in self.signers() {
@@ -159,7 +171,6 @@ impl Witness {
         .map_err(|e| AddError::Malformed(e.into()))?;
         let latest = Latest { size: cp.size, root: cp.root, note: std::sync::Arc::new(stored) };
 
-        let cell = self.origin(&cp.origin);
         let done = {
             let mut st = self.lock_origin(&cell);
             if self.committer().is_failed() {

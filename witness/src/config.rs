@@ -55,7 +55,7 @@ pub struct AddKeyArgs {
 }
 
 /// `custody-witness serve`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Data directory created by `init`.
     #[arg(long, env = "CUSTODY_DATA_DIR")]

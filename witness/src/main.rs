@@ -150,6 +150,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn reload(args: &ServeArgs) -> anyhow::Result<Trust> {
+    let args = args.clone();
+    tokio::task::spawn_blocking(move || load_trust(&args)).await.context("reload task failed")?
+}
+
 /// The signals the witness handles.
 struct Signals {
     hup: tokio::signal::unix::Signal,
@@ -172,7 +177,8 @@ impl Signals {
     async fn handle(mut self, args: ServeArgs, witness: Arc<Witness>, server: actix_web::dev::ServerHandle) {
         loop {
             tokio::select! {
-                _ = self.hup.recv() => match load_trust(&args) {
+                // The list may be large: read and parse it off the runtime.
+                _ = self.hup.recv() => match reload(&args).await {
                     Ok(trust) => {
                         witness.set_trust(trust);
                         witness.metrics().count_reload(true);
