@@ -154,6 +154,9 @@ impl Witness {
             ours.push(s.sign(&opened.note.note.text, now)?);
         }
         let lines: String = ours.iter().map(NoteSignature::to_line).collect();
+        if let Some(stall) = self.test_stall() {
+            tokio::time::sleep(stall).await;
+        }
         // What we store and serve: the log's verified signatures and ours.
         let stored = Note {
             text: opened.note.note.text.clone(),

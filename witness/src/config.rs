@@ -83,6 +83,12 @@ pub struct ServeArgs {
     #[arg(long = "http-timeout", env = "CUSTODY_WITNESS_HTTP_TIMEOUT_MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub http_timeout_ms: u64,
+    /// Test hook (hidden): sleep this many milliseconds between the first
+    /// old-size check and the atomic check-and-update of add-checkpoint, to
+    /// widen the race window the tests exercise (like torchwood's
+    /// `testingOnlyStallRequest`). Never set in production.
+    #[arg(long = "test-stall-ms", hide = true)]
+    pub test_stall_ms: Option<u64>,
 }
 
 impl ServeArgs {

@@ -109,6 +109,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let (committer, commit_thread) = Committer::start(Arc::clone(&store), Arc::clone(&metrics))?;
     let witness = Witness::open(name, signers, trust, store, committer.clone(), metrics)?;
+    witness.set_test_stall(args.test_stall_ms.map(std::time::Duration::from_millis));
     for (origin, id) in witness.frozen_origins() {
         tracing::error!(%origin, evidence = %id, "origin is frozen by split-view evidence");
     }

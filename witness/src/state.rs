@@ -72,6 +72,7 @@ pub struct Witness {
     store: Arc<dyn Store>,
     committer: Committer,
     metrics: Arc<Metrics>,
+    test_stall: RwLock<Option<std::time::Duration>>,
 }
 
 impl std::fmt::Debug for Witness {
@@ -121,6 +122,7 @@ impl Witness {
             store,
             committer,
             metrics,
+            test_stall: RwLock::new(None),
         };
         for (origin, latest) in w.store.all_latest()? {
             let st = w.origin(&origin);
@@ -159,6 +161,16 @@ impl Witness {
     /// the configuration they started with.
     pub fn set_trust(&self, trust: Trust) {
         *self.trust.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(trust);
+    }
+
+    /// Test hook: see `--test-stall-ms`.
+    pub fn set_test_stall(&self, stall: Option<std::time::Duration>) {
+        *self.test_stall.write().unwrap_or_else(|p| p.into_inner()) = stall;
+    }
+
+    /// The configured test stall, if any.
+    pub fn test_stall(&self) -> Option<std::time::Duration> {
+        *self.test_stall.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The store (read-only uses: evidence bodies).

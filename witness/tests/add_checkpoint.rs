@@ -191,7 +191,9 @@ async fn of_concurrent_requests_from_one_old_size_exactly_one_succeeds() {
     let mut log = TestLog::new("example.com/race", 6);
     let list = dir.path().join("logs");
     write_log_list(&list, &[log.list_entry(None)]);
-    let w = serve(&data, &list, None, &[]);
+    // The stall holds every request between its first old-size check and
+    // the atomic check-and-update, so all twenty are in that window at once.
+    let w = serve(&data, &list, None, &["--test-stall-ms", "300"]);
     log.append(10, "r");
     assert_eq!(post(&w.url, log.body(0)).await.0, 200);
     // Twenty valid requests, all from old size 10, to sizes 11..=30.
@@ -226,7 +228,7 @@ async fn post_owned(url: String, body: Vec<u8>) -> (u16, String, Vec<u8>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_keeps_the_latest_checkpoint_per_origin() {
+async fn a_killed_witness_restarts_with_the_latest_checkpoint_per_origin() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("w");
     let wkey = init(&data, "witness.example/restart");
@@ -239,7 +241,9 @@ async fn restart_keeps_the_latest_checkpoint_per_origin() {
     b.append(9, "b");
     assert_eq!(post(&w.url, a.body(0)).await.0, 200);
     assert_eq!(post(&w.url, b.body(0)).await.0, 200);
-    assert!(w.stop(), "clean shutdown");
+    // SIGKILL right after the replies: whatever was acknowledged must
+    // already be in the database (graceful stops are covered elsewhere).
+    drop(w);
 
     let w = serve(&data, &list, None, &[]);
     let (status, _, body) = post(&w.url, a.body(0)).await;
