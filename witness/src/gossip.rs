@@ -24,6 +24,7 @@ use custody_core::evidence::{Evidence, MAX_EVIDENCE_SIZE};
 use custody_core::hash::sha256;
 use custody_core::note::{open_note, NoteVerifier};
 use custody_core::witness::MAX_CHECKPOINT_SIZE;
+use custody_core::Hash;
 
 use crate::evidence::{CompareError, Comparison};
 use crate::log_client::HttpClient;
@@ -81,13 +82,21 @@ impl EvidenceListItem {
     }
 }
 
+/// (origin, peer name).
+type OriginPeer = (String, String);
+
 /// Gossip state shared by the periodic task and the push endpoint.
 #[derive(Debug)]
 pub struct Gossip {
     witness: Arc<Witness>,
     client: HttpClient,
     /// Undecided pushes: (origin, peer name) -> note.
-    unresolved: Mutex<HashMap<(String, String), Vec<u8>>>,
+    unresolved: Mutex<HashMap<OriginPeer, Vec<u8>>>,
+    /// Last pair found consistent per (origin, peer): (our size, our root,
+    /// SHA-256 of the peer's note). An unchanged pair is not re-checked, so
+    /// a peer that is ahead of us does not cost the log tile fetches every
+    /// round.
+    consistent: Mutex<HashMap<OriginPeer, (u64, Hash, Hash)>>,
 }
 
 fn peer_keys(peer: &Peer) -> Vec<&dyn NoteVerifier> {
@@ -97,7 +106,12 @@ fn peer_keys(peer: &Peer) -> Vec<&dyn NoteVerifier> {
 impl Gossip {
     /// Gossip for `witness` using `client` for all outgoing requests.
     pub fn new(witness: Arc<Witness>, client: HttpClient) -> Arc<Self> {
-        Arc::new(Gossip { witness, client, unresolved: Mutex::new(HashMap::new()) })
+        Arc::new(Gossip {
+            witness,
+            client,
+            unresolved: Mutex::new(HashMap::new()),
+            consistent: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Runs rounds forever, one per `interval`.
@@ -128,7 +142,16 @@ impl Gossip {
                     tracing::warn!(peer = %peer.name, %url, "peer checkpoint lacks a valid cosignature from the peer");
                     continue;
                 }
-                self.compare_and_log(&note, &format!("peer {} {url}", peer.name)).await;
+                let Some(mine) = self.witness.latest(&origin) else { continue };
+                let key = (origin.clone(), peer.name.clone());
+                let pair = (mine.size, mine.root, sha256(&note));
+                if self.consistent.lock().unwrap_or_else(|p| p.into_inner()).get(&key) == Some(&pair) {
+                    continue;
+                }
+                let c = self.compare_and_log(&note, &format!("peer {} {url}", peer.name)).await;
+                if c == Some(Comparison::Consistent) {
+                    self.consistent.lock().unwrap_or_else(|p| p.into_inner()).insert(key, pair);
+                }
             }
         }
         let retry: Vec<((String, String), Vec<u8>)> =
