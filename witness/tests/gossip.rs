@@ -243,3 +243,57 @@ async fn sighup_reloads_the_log_list() {
     w.signal("HUP");
     eventually!("b accepted after reload", (post(&w.url, b.body(0)).await.0 == 200).then_some(()));
 }
+
+/// The negative of the split-view test: two honest witnesses of one log at
+/// different sizes gossip for several rounds, prove consistency from the
+/// log's tiles, and record nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn honest_witnesses_at_different_sizes_record_no_evidence() {
+    const ORIGIN: &str = "example.com/honest";
+    let mut log = TestLog::new(ORIGIN, 51);
+    log.append(300, "h");
+    let served = ServedLog::start(log);
+    let dir = tempfile::tempdir().unwrap();
+    let (d1, d2) = (dir.path().join("w1"), dir.path().join("w2"));
+    let k1 = init(&d1, "witness.example/h1");
+    let k2 = init(&d2, "witness.example/h2");
+    let list = dir.path().join("logs");
+    write_log_list(&list, &[served.log.lock().unwrap().list_entry(Some(&served.url))]);
+    let (p1, p2) = (dir.path().join("peers1"), dir.path().join("peers2"));
+    write_peers(&p1, &[]);
+    write_peers(&p2, &[]);
+    // One poll at start-up each (the next would be an hour later).
+    let args = ["--poll-interval", "3600000", "--gossip-interval", "100"];
+    let w1 = serve(&d1, &list, Some(&p1), &args);
+    let probe = TestLog::new(ORIGIN, 51);
+    eventually!("w1 at 300", (latest_size(&w1, &probe).await == Some(300)).then_some(()));
+    served.log.lock().unwrap().append(200, "h");
+    let w2 = serve(&d2, &list, Some(&p2), &args);
+    eventually!("w2 at 500", (latest_size(&w2, &probe).await == Some(500)).then_some(()));
+    write_peers(&p1, &[(&k2, &w2.url)]);
+    write_peers(&p2, &[(&k1, &w1.url)]);
+    w1.signal("HUP");
+    w2.signal("HUP");
+    for w in [&w1, &w2] {
+        let url = format!("{}/metrics", w.url);
+        eventually!("several gossip rounds", {
+            let m = String::from_utf8(get(&url).await.1).unwrap();
+            let ok = m
+                .lines()
+                .find_map(|l| l.strip_prefix("custody_witness_gossip_fetches_total{result=\"ok\"} "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            (ok >= 10).then_some(())
+        });
+    }
+    for w in [&w1, &w2] {
+        let health = json(&format!("{}/health", w.url)).await;
+        assert_eq!(health["status"], "ok", "{health}");
+        assert_eq!(json(&format!("{}/evidence", w.url)).await["evidence"].as_array().unwrap().len(), 0);
+        let log = stderr_of(&w.data);
+        assert!(!log.contains("SPLIT VIEW"));
+        // Different sizes are only "consistent" with a proof from the
+        // tiles; a failed fetch would have left the pair undecided.
+        assert!(!log.contains("undecided"), "{log}");
+    }
+}
