@@ -294,6 +294,6 @@ async fn honest_witnesses_at_different_sizes_record_no_evidence() {
         assert!(!log.contains("SPLIT VIEW"));
         // Different sizes are only "consistent" with a proof from the
         // tiles; a failed fetch would have left the pair undecided.
-        assert!(!log.contains("undecided"), "{log}");
+        assert!(!log.contains("undecided") && !log.contains("refused"), "{log}");
     }
 }
