@@ -208,6 +208,8 @@ pub fn write_log_list(path: &Path, entries: &[String]) {
 pub struct ServedLog {
     pub log: Arc<Mutex<TestLog>>,
     pub url: String,
+    /// While set, every tile body is served with one byte flipped.
+    pub corrupt_tiles: Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn serve_checkpoint(log: web::Data<Mutex<TestLog>>) -> HttpResponse {
@@ -215,7 +217,11 @@ async fn serve_checkpoint(log: web::Data<Mutex<TestLog>>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(note)
 }
 
-async fn serve_tile(req: HttpRequest, log: web::Data<Mutex<TestLog>>) -> HttpResponse {
+async fn serve_tile(
+    req: HttpRequest,
+    log: web::Data<Mutex<TestLog>>,
+    corrupt: web::Data<std::sync::atomic::AtomicBool>,
+) -> HttpResponse {
     let path = req.path().trim_start_matches('/');
     let Ok(tile) = Tile::parse_path(path) else { return HttpResponse::NotFound().finish() };
     let log = log.lock().unwrap();
@@ -224,7 +230,12 @@ async fn serve_tile(req: HttpRequest, log: web::Data<Mutex<TestLog>>) -> HttpRes
         return HttpResponse::NotFound().finish();
     }
     match read_tile_data(&tile, &log.tree) {
-        Ok(body) => HttpResponse::Ok().content_type("application/octet-stream").body(body),
+        Ok(mut body) => {
+            if corrupt.load(std::sync::atomic::Ordering::SeqCst) {
+                body[0] ^= 1;
+            }
+            HttpResponse::Ok().content_type("application/octet-stream").body(body)
+        }
         Err(_) => HttpResponse::NotFound().finish(),
     }
 }
@@ -234,9 +245,12 @@ impl ServedLog {
     pub fn start(log: TestLog) -> ServedLog {
         let data = web::Data::new(Mutex::new(log));
         let shared = data.clone().into_inner();
+        let corrupt = web::Data::new(std::sync::atomic::AtomicBool::new(false));
+        let corrupt_tiles = corrupt.clone().into_inner();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(corrupt.clone())
                 .route("/checkpoint", web::get().to(serve_checkpoint))
                 .route("/tile/{tail:.*}", web::get().to(serve_tile))
         })
@@ -246,7 +260,7 @@ impl ServedLog {
         .unwrap();
         let url = format!("http://{}", server.addrs()[0]);
         tokio::spawn(server.run());
-        ServedLog { log: shared, url }
+        ServedLog { log: shared, url, corrupt_tiles }
     }
 }
 
