@@ -124,36 +124,49 @@ impl Gossip {
         }
     }
 
-    /// One round over every peer (see the module docs).
-    pub async fn round(&self) {
+    /// One round (see the module docs): every peer concurrently, so one
+    /// slow peer cannot delay the others beyond its request timeouts.
+    pub async fn round(self: &Arc<Self>) {
         let trust = self.witness.trust();
+        let mut peers = tokio::task::JoinSet::new();
         for peer in &trust.peers {
-            self.import_evidence(peer).await;
-            for origin in self.witness.known_origins() {
-                if trust.logs.get(&origin).is_none() || self.is_frozen(&origin) {
-                    continue;
-                }
-                let url = format!("{}/{}/checkpoint", peer.url, origin_hex(&origin));
-                let note = match self.witness_client_get(&url, MAX_CHECKPOINT_SIZE).await {
-                    Some(n) => n,
-                    None => continue,
-                };
-                if open_note(&note, &peer_keys(peer)).is_err() {
-                    tracing::warn!(peer = %peer.name, %url, "peer checkpoint lacks a valid cosignature from the peer");
-                    continue;
-                }
-                let Some(mine) = self.witness.latest(&origin) else { continue };
-                let key = (origin.clone(), peer.name.clone());
-                let pair = (mine.size, mine.root, sha256(&note));
-                if self.consistent.lock().unwrap_or_else(|p| p.into_inner()).get(&key) == Some(&pair) {
-                    continue;
-                }
-                let c = self.compare_and_log(&note, &format!("peer {} {url}", peer.name)).await;
-                if c == Some(Comparison::Consistent) {
-                    self.consistent.lock().unwrap_or_else(|p| p.into_inner()).insert(key, pair);
-                }
+            let (me, peer) = (Arc::clone(self), peer.clone());
+            peers.spawn(async move { me.gossip_with(&peer).await });
+        }
+        while peers.join_next().await.is_some() {}
+        self.retry_unresolved().await;
+    }
+
+    async fn gossip_with(&self, peer: &Peer) {
+        let trust = self.witness.trust();
+        self.import_evidence(peer).await;
+        for origin in self.witness.known_origins() {
+            if trust.logs.get(&origin).is_none() || self.is_frozen(&origin) {
+                continue;
+            }
+            let url = format!("{}/{}/checkpoint", peer.url, origin_hex(&origin));
+            let note = match self.witness_client_get(&url, MAX_CHECKPOINT_SIZE).await {
+                Some(n) => n,
+                None => continue,
+            };
+            if open_note(&note, &peer_keys(peer)).is_err() {
+                tracing::warn!(peer = %peer.name, %url, "peer checkpoint lacks a valid cosignature from the peer");
+                continue;
+            }
+            let Some(mine) = self.witness.latest(&origin) else { continue };
+            let key = (origin.clone(), peer.name.clone());
+            let pair = (mine.size, mine.root, sha256(&note));
+            if self.consistent.lock().unwrap_or_else(|p| p.into_inner()).get(&key) == Some(&pair) {
+                continue;
+            }
+            let c = self.compare_and_log(&note, &format!("peer {} {url}", peer.name)).await;
+            if c == Some(Comparison::Consistent) {
+                self.consistent.lock().unwrap_or_else(|p| p.into_inner()).insert(key, pair);
             }
         }
+    }
+
+    async fn retry_unresolved(&self) {
         let retry: Vec<((String, String), Vec<u8>)> =
             self.unresolved.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
         for ((origin, peer), note) in retry {

@@ -106,6 +106,7 @@ pub async fn run_pull(w: Arc<Witness>, client: HttpClient, interval: Duration) {
         let trust = w.trust();
         let now = Instant::now();
         next_due.retain(|origin, _| trust.logs.get(origin).is_some());
+        let mut polls = tokio::task::JoinSet::new();
         for log in trust.logs.logs.values().filter(|l| l.url.is_some()) {
             if next_due.get(&log.origin).is_some_and(|due| *due > now) {
                 continue;
@@ -113,20 +114,33 @@ pub async fn run_pull(w: Arc<Witness>, client: HttpClient, interval: Duration) {
             let period =
                 log.qpd.map_or(interval, |q| interval.max(Duration::from_secs_f64(86_400.0 / q as f64)));
             next_due.insert(log.origin.clone(), now + period);
-            match pull_once(&w, &client, log).await {
-                Ok(outcome) => {
-                    w.metrics().count_pull(true);
-                    tracing::debug!(origin = %log.origin, ?outcome, "pulled");
-                }
-                Err(PullError::Add(AddError::Conflict(_))) => {
-                    // A push advanced the origin meanwhile; next poll catches up.
-                    w.metrics().count_pull(true);
-                }
-                Err(e) => {
-                    w.metrics().count_pull(false);
-                    tracing::warn!(origin = %log.origin, error = %e, "pull failed");
-                }
+            // Bounded fan-out: one slow log cannot hold up the others.
+            while polls.len() >= MAX_CONCURRENT_POLLS {
+                polls.join_next().await;
             }
+            let (w, client, log) = (Arc::clone(&w), client.clone(), log.clone());
+            polls.spawn(async move { poll_and_count(&w, &client, &log).await });
+        }
+        while polls.join_next().await.is_some() {}
+    }
+}
+
+/// Most logs polled concurrently.
+pub const MAX_CONCURRENT_POLLS: usize = 16;
+
+async fn poll_and_count(w: &Witness, client: &HttpClient, log: &LogEntry) {
+    match pull_once(w, client, log).await {
+        Ok(outcome) => {
+            w.metrics().count_pull(true);
+            tracing::debug!(origin = %log.origin, ?outcome, "pulled");
+        }
+        Err(PullError::Add(AddError::Conflict(_))) => {
+            // A push advanced the origin meanwhile; the next poll catches up.
+            w.metrics().count_pull(true);
+        }
+        Err(e) => {
+            w.metrics().count_pull(false);
+            tracing::warn!(origin = %log.origin, error = %e, "pull failed");
         }
     }
 }
