@@ -442,6 +442,25 @@ mod tests {
         assert!(matches!(ev.verify(&keys), Err(EvidenceError::OriginMismatch { index: 0, .. })));
     }
 
+    proptest::proptest! {
+        /// Any byte flip of valid evidence is either rejected or parses to
+        /// text that re-encodes to exactly the same bytes (one spelling).
+        #[test]
+        fn mutations_never_panic_and_accepted_text_is_canonical(pos in 0usize..4096, bit in 0u8..8) {
+            let k = key();
+            let (a, b) = (tree(5, 3, b"a"), tree(5, 7, b"b"));
+            let good = evidence(signed(&a, &k), signed(&b, &k), Some(prefix_of(&b, 8))).to_bytes().unwrap();
+            let mut bad = good.clone();
+            let i = pos % bad.len();
+            bad[i] ^= 1 << bit;
+            if let Ok(ev) = Evidence::parse(&bad) {
+                proptest::prop_assert_eq!(ev.to_bytes().unwrap(), bad);
+                let v = k.verifier();
+                let _ = ev.verify(&[&v as &dyn NoteVerifier]);
+            }
+        }
+    }
+
     #[test]
     fn parse_is_strict_and_bounded() {
         let k = key();
