@@ -230,3 +230,112 @@ impl Witness {
         Ok(Cosigned { lines, latest })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use custody_core::checkpoint::sign_checkpoint;
+    use custody_core::cosignature::CosignatureSigner;
+    use custody_core::keys::SIG_TYPE_ED25519;
+    use custody_core::{consistency_proof, leaf_hash, MemoryHashStore, SignerKey};
+
+    use super::*;
+    use crate::committer::Committer;
+    use crate::log_list::LogList;
+    use crate::metrics::Metrics;
+    use crate::state::Trust;
+    use crate::store::Store;
+
+    /// A store that records what reached "disk", and can be made to fail.
+    #[derive(Default)]
+    struct Disk {
+        written: Mutex<Vec<(String, u64)>>,
+        fail: AtomicBool,
+        writes: AtomicUsize,
+    }
+
+    impl Store for Disk {
+        fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError::Corrupt("injected write failure".into()));
+            }
+            for op in ops {
+                if let Op::Latest { origin, latest } = op {
+                    self.written.lock().unwrap().push((origin.clone(), latest.size));
+                }
+            }
+            Ok(())
+        }
+        fn all_latest(&self) -> Result<Vec<(String, Latest)>, StoreError> {
+            Ok(vec![])
+        }
+        fn frozen(&self) -> Result<Vec<(String, String)>, StoreError> {
+            Ok(vec![])
+        }
+        fn all_evidence(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+            Ok(vec![])
+        }
+        fn evidence(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    const ORIGIN: &str = "example.com/unit";
+
+    fn setup(disk: Arc<Disk>) -> (Arc<Witness>, SignerKey) {
+        let key = SignerKey::from_seed(ORIGIN, SIG_TYPE_ED25519, &[3; 32]).unwrap();
+        let list = LogList::parse(format!("logs/v0\nvkey {}\n", key.verifier()).as_bytes()).unwrap();
+        let signer = CosignatureSigner::from_seed("witness.example/unit", &[4; 32]).unwrap();
+        let metrics = Metrics::new();
+        let (committer, _thread) = Committer::start(disk.clone(), metrics.clone()).unwrap();
+        let trust = Trust { logs: list, peers: vec![] };
+        let w = Witness::open("witness.example/unit".into(), vec![signer], trust, disk, committer, metrics)
+            .unwrap();
+        (w, key)
+    }
+
+    fn body(tree: &MemoryHashStore, key: &SignerKey, old: u64) -> Vec<u8> {
+        let cp =
+            Checkpoint { origin: ORIGIN.into(), size: tree.size(), root: tree.root(), extensions: vec![] };
+        let proof = consistency_proof(old, tree.size(), tree).unwrap();
+        AddCheckpointRequest { old_size: old, proof, checkpoint: sign_checkpoint(&cp, key).unwrap() }
+            .to_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_reply_means_the_checkpoint_reached_the_store() {
+        let disk = Arc::new(Disk::default());
+        let (w, key) = setup(disk.clone());
+        let mut tree = MemoryHashStore::new();
+        for i in 0..3u8 {
+            tree.append(leaf_hash(&[i]));
+        }
+        let c = w.add_checkpoint(&body(&tree, &key, 0)).await.unwrap();
+        assert_eq!(disk.written.lock().unwrap().as_slice(), &[(ORIGIN.to_owned(), 3)]);
+        assert_eq!(w.latest(ORIGIN).unwrap(), c.latest);
+        assert!(c.lines.starts_with("\u{2014} witness.example/unit "));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_never_acknowledged_and_stops_cosigning() {
+        let disk = Arc::new(Disk::default());
+        let (w, key) = setup(disk.clone());
+        let mut tree = MemoryHashStore::new();
+        tree.append(leaf_hash(b"a"));
+        disk.fail.store(true, Ordering::SeqCst);
+        let err = w.add_checkpoint(&body(&tree, &key, 0)).await.unwrap_err();
+        assert!(matches!(err, AddError::Store(_)), "{err}");
+        assert!(w.latest(ORIGIN).is_none(), "nothing durable is shown");
+        // Even with a healthy disk again, the witness refuses until restart.
+        disk.fail.store(false, Ordering::SeqCst);
+        let writes = disk.writes.load(Ordering::SeqCst);
+        tree.append(leaf_hash(b"b"));
+        let err = w.add_checkpoint(&body(&tree, &key, 1)).await.unwrap_err();
+        assert!(matches!(err, AddError::Store(_)), "{err}");
+        assert_eq!(disk.writes.load(Ordering::SeqCst), writes, "no further write attempted");
+        assert!(disk.written.lock().unwrap().is_empty());
+    }
+}
