@@ -156,3 +156,41 @@ async fn forged_evidence_from_a_peer_is_refused() {
     log.append(1, "t");
     assert_eq!(post(&w.url, log.body(8)).await.0, 200, "still cosigning");
 }
+
+/// A log that rewrites history: the witness cosigned one tree (pushed to
+/// it), then polling the log finds a larger tree that does not extend it.
+/// The log's own tiles prove it; the witness alone records the evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_rewrites_history_is_caught_by_pull_mode() {
+    const ORIGIN: &str = "example.com/rewriter";
+    let mut before = TestLog::new(ORIGIN, 91);
+    before.append(5, "common");
+    before.append(3, "old");
+    let mut after = TestLog::new(ORIGIN, 91);
+    after.append(5, "common");
+    after.append(295, "new");
+    let vkey = before.vkey();
+    let served = ServedLog::start(after);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("w");
+    init(&data, "witness.example/puller2");
+    let list = dir.path().join("logs");
+    // Pushes only at first (no url), then the url is added with SIGHUP.
+    write_log_list(&list, &[before.list_entry(None)]);
+    let w = serve(&data, &list, None, &["--poll-interval", "50"]);
+    assert_eq!(post(&w.url, before.body(0)).await.0, 200);
+    write_log_list(&list, &[before.list_entry(Some(&served.url))]);
+    w.signal("HUP");
+    let id = eventually!("evidence from pull mode", {
+        let (_, body) = get(&format!("{}/health", w.url)).await;
+        let h: Value = serde_json::from_slice(&body).unwrap();
+        h["frozen"][0]["evidence"].as_str().map(str::to_owned)
+    });
+    let (_, text) = get(&format!("{}/evidence/{id}", w.url)).await;
+    let ev = Evidence::parse(&text).unwrap();
+    assert_eq!(ev.reporter, "witness.example/puller2");
+    assert!(ev.checkpoints[1].source.starts_with("log "), "{}", ev.checkpoints[1].source);
+    let split = ev.verify(&[&vkey as &dyn custody_core::note::NoteVerifier]).unwrap();
+    assert_eq!((split.smaller.size, split.larger.size), (8, 300));
+    assert_eq!(latest_size(&w, &before).await, Some(8), "the rewritten tree was not cosigned");
+}
