@@ -112,12 +112,22 @@ struct Setup {
 }
 
 /// Grants one reader per worker and publishes one small artifact.
-async fn setup(c: &reqwest::Client, base: &str, admin: &ActorSigner, workers: usize) -> anyhow::Result<Setup> {
+async fn setup(
+    c: &reqwest::Client,
+    base: &str,
+    admin: &ActorSigner,
+    workers: usize,
+) -> anyhow::Result<Setup> {
     let run = custody_core::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let actor = |n: String| ActorName::new(&n).map_err(|e| anyhow::anyhow!("actor name {n}: {e}"));
     let pattern = Pattern::new("bench/*").map_err(|e| anyhow::anyhow!("{e}"))?;
     let grant = |to: &ActorSigner, role| {
-        Event::Grant(GrantRole { actor: to.actor().clone(), key: to.public().clone(), role, pattern: pattern.clone() })
+        Event::Grant(GrantRole {
+            actor: to.actor().clone(),
+            key: to.public().clone(),
+            role,
+            pattern: pattern.clone(),
+        })
     };
     let publisher = ActorSigner::from_seed(&actor(format!("bench-{run}-pub"))?, &random()?);
     post_statement(c, base, sign(admin, grant(&publisher, Role::Publisher))?).await?;
@@ -154,7 +164,13 @@ async fn setup(c: &reqwest::Client, base: &str, admin: &ActorSigner, workers: us
 /// One worker's record: (leaf index, ack instant, latency seconds).
 type Acks = Vec<(u64, Instant, f64)>;
 
-async fn worker(c: reqwest::Client, base: String, who: ActorSigner, digest: Digest, n: u64) -> anyhow::Result<Acks> {
+async fn worker(
+    c: reqwest::Client,
+    base: String,
+    who: ActorSigner,
+    digest: Digest,
+    n: u64,
+) -> anyhow::Result<Acks> {
     let mut acks = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let envelope = sign(&who, Event::Access(Access { digest }))?;
@@ -180,7 +196,12 @@ async fn worker(c: reqwest::Client, base: String, who: ActorSigner, digest: Dige
 }
 
 /// Polls `/checkpoint` and records when each new size was first seen.
-async fn watch(c: reqwest::Client, base: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<Vec<(Instant, u64)>>>) {
+async fn watch(
+    c: reqwest::Client,
+    base: String,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<(Instant, u64)>>>,
+) {
     let mut last = 0;
     while !stop.load(Ordering::SeqCst) {
         if let Ok((size, _)) = checkpoint_size(&c, &base).await {
@@ -303,8 +324,10 @@ async fn main() -> anyhow::Result<()> {
     let (size, _) = checkpoint_size(&c, &base).await?;
     let proofs_per_s = {
         let b = base.clone();
-        hammer(&c, workers, args.proofs, move |i| format!("{b}/proof/inclusion?index={}&size={size}", scramble(i, size)))
-            .await?
+        hammer(&c, workers, args.proofs, move |i| {
+            format!("{b}/proof/inclusion?index={}&size={size}", scramble(i, size))
+        })
+        .await?
     };
     let full_tiles = size / 256;
     let tiles_per_s = if full_tiles == 0 {
@@ -343,7 +366,11 @@ async fn main() -> anyhow::Result<()> {
         println!("clients             {workers}");
         println!("entries             {} (tree {size_before} -> {size})", acks.len());
         println!("entries/s           {}   (target >= 10000)", f(&report["entries_per_s"]));
-        println!("ack latency ms      p50 {}  p99 {}", f(&report["ack_latency_ms"]["p50"]), f(&report["ack_latency_ms"]["p99"]));
+        println!(
+            "ack latency ms      p50 {}  p99 {}",
+            f(&report["ack_latency_ms"]["p50"]),
+            f(&report["ack_latency_ms"]["p99"])
+        );
         println!(
             "ack->checkpoint ms  p50 {}  p99 {}   (target p50 <= 1500)",
             f(&report["ack_to_checkpoint_ms"]["p50"]),
