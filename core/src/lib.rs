@@ -23,6 +23,7 @@ pub mod appender;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod entries;
+pub mod evidence;
 pub mod hash;
 pub mod keys;
 pub mod memory;

@@ -151,12 +151,40 @@ impl BlobStore {
             }
             Err(e) => return Err(io(&path)(e)),
         };
-        let (actual, size) = hash_reader(&mut file).map_err(io(&path))?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        let (actual, size) = hash_reader(&mut file, len).map_err(io(&path))?;
         if actual != *digest {
             return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
         }
         file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
         Ok(VerifiedBlob { file, size })
+    }
+
+    /// The whole blob, verified, if it is at most `max` bytes (`Ok(None)`
+    /// if larger: stream it with [`BlobStore::open_verified`] instead). One
+    /// read serves both the check and the response, so small artifacts cost
+    /// one system call and no extra thread.
+    pub fn read_small_verified(&self, digest: &Hash, max: u64) -> Result<Option<Vec<u8>>, BlobError> {
+        let path = self.path_of(digest);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(digest.to_hex()))
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let len = file.metadata().map_err(io(&path))?.len();
+        if len > max {
+            return Ok(None);
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        // `take` keeps a file that grew since `metadata` from growing the buffer.
+        (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(io(&path))?;
+        let actual = custody_core::hash::sha256(&bytes);
+        if actual != *digest {
+            return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
+        }
+        Ok(Some(bytes))
     }
 
     /// Hashes a stored blob without serving it (fsck and tests).
@@ -279,10 +307,11 @@ pub struct VerifiedBlob {
     pub size: u64,
 }
 
-/// SHA-256 and length of everything `r` yields.
-pub fn hash_reader(r: &mut impl Read) -> std::io::Result<(Hash, u64)> {
+/// SHA-256 and length of everything `r` yields; `expected_len` only sizes
+/// the read buffer (small artifacts do not pay for a full chunk).
+pub fn hash_reader(r: &mut impl Read, expected_len: u64) -> std::io::Result<(Hash, u64)> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; chunk_for(expected_len)];
     let mut total = 0u64;
     loop {
         let n = r.read(&mut buf)?;
@@ -293,6 +322,12 @@ pub fn hash_reader(r: &mut impl Read) -> std::io::Result<(Hash, u64)> {
         total += n as u64;
     }
     Ok((Hash(hasher.finalize().into()), total))
+}
+
+/// Read-buffer size for a file of `len` bytes: at most [`CHUNK`], at
+/// least one byte (so a read can observe end of file).
+pub fn chunk_for(len: u64) -> usize {
+    usize::try_from(len).unwrap_or(CHUNK).clamp(1, CHUNK)
 }
 
 #[cfg(test)]
@@ -324,6 +359,12 @@ mod tests {
         assert_eq!(put(&store, &bytes, 3).unwrap(), Stored { size: bytes.len() as u64, created: false });
         let path = store.path_of(&digest(&bytes));
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o444);
+        assert_eq!(store.read_small_verified(&digest(&bytes), 1 << 20).unwrap().as_deref(), Some(&bytes[..]));
+        assert_eq!(
+            store.read_small_verified(&digest(&bytes), 1000).unwrap(),
+            None,
+            "too large to read whole"
+        );
         let mut b = store.open_verified(&digest(&bytes)).unwrap();
         let mut back = Vec::new();
         b.file.read_to_end(&mut back).unwrap();
@@ -359,6 +400,8 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&path, b"model weightz").unwrap();
         let err = store.open_verified(&digest(b"model weights")).unwrap_err();
+        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
+        let err = store.read_small_verified(&digest(b"model weights"), 1 << 20).unwrap_err();
         assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
         assert!(err.to_string().contains("integrity violation"));
     }

@@ -462,6 +462,10 @@ impl Checkpointer {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("storing published checkpoint failed: {e}"))?;
         let p = Published { size, root, note, published_at: SystemTime::now() };
+        // Health first: whoever sees the new checkpoint must not find a
+        // stale "not published" reason next to it.
+        self.reason = None;
+        self.update_health();
         self.shared.latest.send_replace(Some(Arc::new(p)));
         tracing::debug!(size, "published checkpoint");
         Ok(())

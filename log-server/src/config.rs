@@ -79,7 +79,9 @@ pub struct ServeArgs {
     /// Most entries per durable batch.
     #[arg(long, env = "CUSTODY_BATCH_MAX", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch_max: u64,
-    /// Longest wait (milliseconds) for a batch to fill after its first entry.
+    /// Longest time (milliseconds) a batch keeps collecting entries that are
+    /// still arriving (group commit: a batch is written as soon as the queue
+    /// is drained, so under load the fsync itself is the batching window).
     #[arg(long = "batch-wait", env = "CUSTODY_BATCH_WAIT_MS", default_value_t = 100)]
     pub batch_wait_ms: u64,
     /// Enable `POST /entries` (raw append; off by default).

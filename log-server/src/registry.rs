@@ -16,13 +16,15 @@
 //! registry's write lock: readers wait a few milliseconds rather than see
 //! the effect of an entry a crash could still take back.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use custody_core::actor_key::{ActorKey, KeyId};
 use custody_core::leaf::Leaf;
 use custody_core::names::{ActorName, Digest};
-use custody_core::registry::{Config, Effect, Outcome, Registry, Verdict};
+use custody_core::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_core::statement::SignedStatement;
 
 use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal};
@@ -83,9 +85,24 @@ pub fn replay(store: &dyn Store, config: Config) -> Result<Registry, RegistryErr
     Ok(registry)
 }
 
+/// Live actor keys by ID: what authentication needs, kept apart from the
+/// registry so that verifying a request never waits for the registry lock
+/// (held through each batch's fsync). Rebuilt after every durable batch
+/// that bound or ended a key.
+type KeyCache = HashMap<KeyId, ActorKey>;
+
+fn live_keys(registry: &Registry) -> KeyCache {
+    registry
+        .actors()
+        .filter_map(|a| a.current_key.as_ref())
+        .filter_map(|id| registry.key(id).map(|k| (*id, k.key.clone())))
+        .collect()
+}
+
 /// The registry held by a running server.
 pub struct RegistryService {
     inner: RwLock<Registry>,
+    keys: RwLock<KeyCache>,
     /// Set when a failed batch could not be undone by replay: the in-memory
     /// state may be ahead of the log, so nothing more is admitted until a
     /// restart rebuilds it.
@@ -103,7 +120,24 @@ impl RegistryService {
     pub fn load(store: &dyn Store, config: Config) -> Result<Self, RegistryError> {
         let registry = replay(store, config)?;
         tracing::info!(entries = store.tree_size()?, "registry replayed");
-        Ok(RegistryService { inner: RwLock::new(registry), poisoned: AtomicBool::new(false) })
+        let keys = RwLock::new(live_keys(&registry));
+        Ok(RegistryService { inner: RwLock::new(registry), keys, poisoned: AtomicBool::new(false) })
+    }
+
+    /// Checks that `signed` is signed by a live key of its actor: the key
+    /// cache and one Ed25519 verification, without the registry lock, so it
+    /// can run on a request thread. On any miss (unknown or dead key, the
+    /// genesis statement) it defers to the registry for the exact
+    /// rejection. The admission re-checks liveness in log order anyway.
+    pub fn authenticate(&self, signed: &SignedStatement) -> Result<(), Rejection> {
+        let key = {
+            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+            keys.get(&signed.statement.key_id).filter(|k| k.actor() == &signed.statement.actor).cloned()
+        };
+        match key {
+            Some(key) => signed.verify(&key).map_err(|_| Rejection::BadSignature),
+            None => self.read().authenticate(signed),
+        }
     }
 
     /// Read access for queries and authentication.
@@ -121,16 +155,22 @@ impl Admission for RegistryService {
     fn begin(&self) -> Box<dyn AdmissionBatch + '_> {
         Box::new(RegistryBatch {
             guard: self.inner.write().unwrap_or_else(|p| p.into_inner()),
+            keys: &self.keys,
             poisoned: &self.poisoned,
             changed: false,
+            keys_changed: false,
         })
     }
 }
 
 struct RegistryBatch<'a> {
     guard: RwLockWriteGuard<'a, Registry>,
+    keys: &'a RwLock<KeyCache>,
     poisoned: &'a AtomicBool,
     changed: bool,
+    /// A key was bound or ended in this batch: refresh the cache once it
+    /// is durable.
+    keys_changed: bool,
 }
 
 impl AdmissionBatch for RegistryBatch<'_> {
@@ -158,6 +198,13 @@ impl AdmissionBatch for RegistryBatch<'_> {
             Ok(Verdict::Append(accepted)) => match registry.apply(accepted) {
                 Ok(applied) => {
                     self.changed = true;
+                    self.keys_changed |= matches!(
+                        applied.effect,
+                        Effect::Genesis { .. }
+                            | Effect::Granted { bind_key: true, .. }
+                            | Effect::Rotated { .. }
+                            | Effect::KeyRevoked { .. }
+                    );
                     let mut rows = vec![actor_row(&applied.actor, index)];
                     if let Effect::Accessed { digest } = &applied.effect {
                         rows.push(access_row(digest, index));
@@ -173,7 +220,13 @@ impl AdmissionBatch for RegistryBatch<'_> {
     }
 
     fn finish(mut self: Box<Self>, durable: bool, store: &dyn Store) {
-        if durable || !self.changed {
+        if durable {
+            if self.keys_changed {
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = live_keys(&self.guard);
+            }
+            return;
+        }
+        if !self.changed {
             return;
         }
         let config = self.guard.config();

@@ -2,8 +2,9 @@
 //!
 //! Submitters put entries into a bounded pool (a full pool makes `submit`
 //! wait: backpressure instead of unbounded memory). One task, the only writer
-//! of the store, takes the first pending entry, gathers more until
-//! `batch_max` entries or `batch_wait` has passed, deduplicates them by leaf
+//! of the store, takes the first pending entry and everything queued behind
+//! it (group commit: up to `batch_max` entries, collecting for at most
+//! `batch_wait`, and never waiting on an empty queue), deduplicates them by leaf
 //! hash, computes the new stored hashes with [`custody_core::Appender`] (no
 //! reads), and commits everything with ONE synced write. Only then is every
 //! submitter answered and the new size published. Many entries share one
@@ -84,7 +85,8 @@ pub type BatchObserver = Arc<dyn Fn(usize, f64) + Send + Sync>;
 pub struct SequencerConfig {
     /// Most entries per batch (per fsync).
     pub batch_max: usize,
-    /// Longest time a batch waits for more entries after its first one.
+    /// Longest time a batch keeps collecting entries that are still
+    /// arriving; a batch is committed as soon as the queue is empty.
     pub batch_wait: Duration,
     /// Largest accepted entry; at most [`MAX_ENTRY_SIZE`] (the u16 length
     /// prefix of entry bundles), larger values are clamped.
@@ -286,19 +288,25 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Request>, batch_max: usize, 
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + batch_wait;
         let mut reqs = vec![first];
-        while reqs.len() < batch_max {
-            // Take what is already queued without touching the timer.
+        // Group commit: everything queued while the previous batch was being
+        // written joins this one, and the batch is committed as soon as the
+        // queue is drained. Under load the fsync itself is the batching
+        // window (batches grow with the load); when idle an entry is
+        // committed at once. `batch_wait` only caps how long a batch keeps
+        // collecting entries that are still streaming in.
+        while reqs.len() < batch_max && tokio::time::Instant::now() < deadline {
             match rx.try_recv() {
-                Ok(r) => {
-                    reqs.push(r);
-                    continue;
-                }
+                Ok(r) => reqs.push(r),
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => reqs.push(r),
-                Ok(None) | Err(_) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Let submitters that are mid-send on other workers in
+                    // once, then commit what we have.
+                    tokio::task::yield_now().await;
+                    match rx.try_recv() {
+                        Ok(r) => reqs.push(r),
+                        Err(_) => break,
+                    }
+                }
             }
         }
         batch_no += 1;
@@ -407,18 +415,20 @@ impl Core {
                     self.shared.commits.fetch_add(1, Ordering::SeqCst);
                     self.size_tx.send_replace(end);
                 }
+                // Observe before answering: whoever holds an acknowledgement
+                // must find its batch already counted in the metrics.
+                let secs = started.elapsed().as_secs_f64();
+                tracing::debug!(new, end, secs, "batch committed");
+                let observer = self.shared.observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let (Some(obs), true) = (observer, new > 0) {
+                    obs(new, secs);
+                }
                 for ((outcome, leaf), reply) in plan.into_iter().zip(replies) {
                     let (index, duplicate) = match outcome {
                         Outcome::New(i) => (i, false),
                         Outcome::Durable(i) | Outcome::SameBatch(i) => (i, true),
                     };
                     let _ = reply.send(Ok(Ack { index, leaf_hash: leaf, duplicate }));
-                }
-                let secs = started.elapsed().as_secs_f64();
-                tracing::debug!(new, end, secs, "batch committed");
-                let observer = self.shared.observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                if let (Some(obs), true) = (observer, new > 0) {
-                    obs(new, secs);
                 }
             }
             Err(e) => {

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use super::statements::{parse_statement, sequence_statement};
 use super::{ApiError, AppState};
-use crate::blobs::{BlobError, CHUNK};
+use crate::blobs::{chunk_for, BlobError};
 use crate::registry::now_ms;
 
 /// Request header carrying the signed statement of a blob request.
@@ -169,8 +169,13 @@ pub async fn download(
     }
     let (ack, signed) = sequence_statement(&state, envelope, signed).await?;
     let blobs = reg.blobs.clone();
-    let verified = match web::block(move || blobs.open_verified(&digest.0)).await? {
-        Ok(v) => v,
+    let served = web::block(move || match blobs.read_small_verified(&digest.0, SMALL_BLOB)? {
+        Some(bytes) => Ok(Served::Whole(bytes)),
+        None => blobs.open_verified(&digest.0).map(Served::Stream),
+    })
+    .await?;
+    let served = match served {
+        Ok(s) => s,
         Err(e) => {
             if let BlobError::Integrity { expected, actual } = &e {
                 state.metrics.inc_integrity_violation();
@@ -187,13 +192,25 @@ pub async fn download(
             return Err(e.into());
         }
     };
-    let size = verified.size;
-    Ok(HttpResponse::Ok()
-        .content_type("application/octet-stream")
+    let mut resp = HttpResponse::Ok();
+    resp.content_type("application/octet-stream")
         .insert_header((LEAF_INDEX_HEADER, ack.index.to_string()))
-        .insert_header(("Custody-Digest", digest.to_string()))
-        .no_chunking(size)
-        .streaming(FileStream::spawn(verified.file)))
+        .insert_header(("Custody-Digest", digest.to_string()));
+    Ok(match served {
+        Served::Whole(bytes) => resp.body(bytes),
+        Served::Stream(v) => resp.no_chunking(v.size).streaming(FileStream::spawn(v.file, v.size)),
+    })
+}
+
+/// Artifacts up to this size are read, verified and sent in one piece.
+const SMALL_BLOB: u64 = 1 << 20;
+
+/// How a verified artifact is sent.
+enum Served {
+    /// Small: already in memory.
+    Whole(Vec<u8>),
+    /// Large: streamed from the handle that was hashed.
+    Stream(crate::blobs::VerifiedBlob),
 }
 
 /// The bytes of an open file, read on a blocking thread a chunk at a time.
@@ -202,10 +219,11 @@ struct FileStream {
 }
 
 impl FileStream {
-    fn spawn(mut file: std::fs::File) -> Self {
+    fn spawn(mut file: std::fs::File, size: u64) -> Self {
         let (tx, rx) = mpsc::channel(PIPE_DEPTH);
+        let chunk = chunk_for(size);
         tokio::task::spawn_blocking(move || loop {
-            let mut buf = vec![0u8; CHUNK];
+            let mut buf = vec![0u8; chunk];
             let item = match file.read(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => {

@@ -200,6 +200,15 @@ pub fn server(
             }
         })
     })
+    // Responses are often written in two pieces (headers, then a streamed
+    // body); with Nagle's algorithm the second waits for the client's
+    // delayed ACK (~40 ms) on every request. Small, latency-bound messages
+    // are this server's whole job, so send segments at once.
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?

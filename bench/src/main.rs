@@ -1,0 +1,385 @@
+//! `custody-loadgen`: drives a running registry-mode `custody-log` over
+//! HTTP from the same machine and prints what issue 8 asks for: signed
+//! entries durably sequenced per second, acknowledgement latency, time from
+//! acknowledgement to a published checkpoint, inclusion proofs and tiles
+//! served per second, and (given the server's pid and data directory) its
+//! RSS and bytes on disk per entry.
+//!
+//! The workload is the one that dominates a real registry: signed `access`
+//! statements (`GET /blobs/...` with the statement in a header), each of
+//! which is authenticated, rate-limited, checked and made durable before the
+//! artifact's bytes are served. Every worker is its own actor, as separate
+//! clients would be, so the per-actor rate limit applies per worker.
+//! Figures are printed, never asserted: speed targets live here, not in
+//! tests.
+
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use custody_core::actor_key::ActorSigner;
+use custody_core::checkpoint::Checkpoint;
+use custody_core::encoding::encode_base64;
+use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, Version};
+use custody_core::note::Note;
+use custody_core::registry::Role;
+use custody_core::statement::events::{Access, GrantRole, Kind, Publish};
+use custody_core::statement::metadata::{Lineage, Metadata};
+use custody_core::statement::{Context, Event, Nonce, Statement, Text};
+use custody_core::tiles::Tile;
+use custody_core::timestamp::Timestamp;
+use serde_json::json;
+use stats::Samples;
+
+/// Load generator for a registry-mode custody-log.
+#[derive(Debug, Parser)]
+#[command(name = "custody-loadgen", version, about)]
+struct Args {
+    /// Base URL of the running custody-log.
+    #[arg(long, env = "CUSTODY_LOG_URL")]
+    log: String,
+    /// The registry's first admin signer key (written by `custody-log init`).
+    #[arg(long, env = "CUSTODY_ADMIN_KEY")]
+    admin_key: PathBuf,
+    /// Signed access statements to send.
+    #[arg(long, env = "CUSTODY_BENCH_ENTRIES", default_value_t = 20_000)]
+    entries: u64,
+    /// Concurrent clients (each its own actor).
+    #[arg(long, env = "CUSTODY_BENCH_CONCURRENCY", default_value_t = 64)]
+    concurrency: usize,
+    /// Inclusion proofs to request after the load.
+    #[arg(long, env = "CUSTODY_BENCH_PROOFS", default_value_t = 20_000)]
+    proofs: u64,
+    /// Full level-0 tiles to request after the load.
+    #[arg(long, env = "CUSTODY_BENCH_TILES", default_value_t = 5_000)]
+    tiles: u64,
+    /// The server's pid, to report its RSS.
+    #[arg(long, env = "CUSTODY_BENCH_SERVER_PID")]
+    server_pid: Option<u32>,
+    /// The server's data directory, to report bytes on disk per entry.
+    #[arg(long, env = "CUSTODY_BENCH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long, env = "CUSTODY_BENCH_JSON")]
+    json: bool,
+}
+
+fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+    Ok(b)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Signs `event` by `who` now, with a fresh random nonce.
+fn sign(who: &ActorSigner, event: Event) -> anyhow::Result<Vec<u8>> {
+    let time = Timestamp::from_unix_secs(now_secs()).context("clock out of range")?;
+    let reason = Text::new("load generator").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stmt = Statement::new(who, time, Nonce(random()?), Context::reason(reason), event);
+    stmt.sign(who).map_err(|e| anyhow::anyhow!("signing: {e}"))
+}
+
+async fn post_statement(c: &reqwest::Client, base: &str, envelope: Vec<u8>) -> anyhow::Result<()> {
+    let r = c.post(format!("{base}/statements")).body(envelope).send().await?;
+    if !r.status().is_success() {
+        bail!("statement refused: {} {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// The published checkpoint's size (0 before the first one).
+async fn checkpoint_size(c: &reqwest::Client, base: &str) -> anyhow::Result<(u64, custody_core::Hash)> {
+    let r = c.get(format!("{base}/checkpoint")).send().await?;
+    if r.status() == 503 {
+        return Ok((0, custody_core::empty_root()));
+    }
+    let note = Note::parse(&r.bytes().await?).map_err(|e| anyhow::anyhow!("checkpoint note: {e}"))?;
+    let cp = Checkpoint::parse(&note.text).map_err(|e| anyhow::anyhow!("checkpoint: {e}"))?;
+    Ok((cp.size, cp.root))
+}
+
+struct Setup {
+    readers: Vec<ActorSigner>,
+    digest: Digest,
+}
+
+/// Grants one reader per worker and publishes one small artifact.
+async fn setup(
+    c: &reqwest::Client,
+    base: &str,
+    admin: &ActorSigner,
+    workers: usize,
+) -> anyhow::Result<Setup> {
+    let run = custody_core::Hash(random::<32>()?).to_hex()[..8].to_owned();
+    let actor = |n: String| ActorName::new(&n).map_err(|e| anyhow::anyhow!("actor name {n}: {e}"));
+    let pattern = Pattern::new("bench/*").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let grant = |to: &ActorSigner, role| {
+        Event::Grant(GrantRole {
+            actor: to.actor().clone(),
+            key: to.public().clone(),
+            role,
+            pattern: pattern.clone(),
+        })
+    };
+    let publisher = ActorSigner::from_seed(&actor(format!("bench-{run}-pub"))?, &random()?);
+    post_statement(c, base, sign(admin, grant(&publisher, Role::Publisher))?).await?;
+    let mut readers = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let r = ActorSigner::from_seed(&actor(format!("bench-{run}-{i}"))?, &random()?);
+        post_statement(c, base, sign(admin, grant(&r, Role::Reader))?).await?;
+        readers.push(r);
+    }
+    let bytes = format!("custody load generator artifact {run}").into_bytes();
+    let digest = Digest(custody_core::hash::sha256(&bytes));
+    let event = Event::Publish(Publish {
+        name: ModelName::new(&format!("bench/model-{run}")).map_err(|e| anyhow::anyhow!("{e}"))?,
+        version: Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?,
+        kind: Kind::Model,
+        digest,
+        size: bytes.len() as u64,
+        media_type: MediaType::new("application/octet-stream").map_err(|e| anyhow::anyhow!("{e}"))?,
+        metadata: Metadata::default(),
+        lineage: Lineage::default(),
+    });
+    let r = c
+        .put(format!("{base}/blobs/{digest}"))
+        .header("Custody-Statement", encode_base64(&sign(&publisher, event)?))
+        .body(bytes)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    Ok(Setup { readers, digest })
+}
+
+/// One worker's record: (leaf index, ack instant, latency seconds).
+type Acks = Vec<(u64, Instant, f64)>;
+
+async fn worker(
+    c: reqwest::Client,
+    base: String,
+    who: ActorSigner,
+    digest: Digest,
+    n: u64,
+) -> anyhow::Result<Acks> {
+    let mut acks = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let envelope = sign(&who, Event::Access(Access { digest }))?;
+        let start = Instant::now();
+        let r = c
+            .get(format!("{base}/blobs/{digest}"))
+            .header("Custody-Statement", encode_base64(&envelope))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("access refused: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+        let index: u64 = r
+            .headers()
+            .get("Custody-Leaf-Index")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .context("no Custody-Leaf-Index header")?;
+        r.bytes().await?;
+        let done = Instant::now();
+        acks.push((index, done, (done - start).as_secs_f64()));
+    }
+    Ok(acks)
+}
+
+/// Polls `/checkpoint` and records when each new size was first seen.
+async fn watch(
+    c: reqwest::Client,
+    base: String,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<(Instant, u64)>>>,
+) {
+    let mut last = 0;
+    while !stop.load(Ordering::SeqCst) {
+        if let Ok((size, _)) = checkpoint_size(&c, &base).await {
+            if size > last {
+                last = size;
+                seen.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), size));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Requests `total` GETs of `path(i)` with `workers` concurrent clients;
+/// returns requests per second.
+async fn hammer(
+    c: &reqwest::Client,
+    workers: usize,
+    total: u64,
+    path: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> anyhow::Result<f64> {
+    let next = Arc::new(AtomicU64::new(0));
+    let path = Arc::new(path);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (c, next, path) = (c.clone(), next.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let r = c.get(path(i)).send().await?;
+                if !r.status().is_success() {
+                    bail!("{} answered {}", path(i), r.status());
+                }
+                r.bytes().await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// A cheap deterministic sequence for request indexes.
+fn scramble(i: u64, modulo: u64) -> u64 {
+    i.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) % modulo.max(1)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let base = args.log.trim_end_matches('/').to_owned();
+    let key = std::fs::read_to_string(&args.admin_key)
+        .with_context(|| format!("cannot read {}", args.admin_key.display()))?;
+    let admin = ActorSigner::parse(key.trim_end()).map_err(|e| anyhow::anyhow!("admin key: {e}"))?;
+    let workers = args.concurrency.max(1);
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(workers)
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let setup = setup(&c, &base, &admin, workers).await?;
+    let (size_before, _) = checkpoint_size(&c, &base).await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let watcher = tokio::spawn(watch(c.clone(), base.clone(), stop.clone(), seen.clone()));
+    let per_worker = args.entries.div_ceil(workers as u64);
+    let start = Instant::now();
+    let tasks: Vec<_> = setup
+        .readers
+        .iter()
+        .map(|r| tokio::spawn(worker(c.clone(), base.clone(), r.clone(), setup.digest, per_worker)))
+        .collect();
+    let mut acks: Acks = Vec::new();
+    for t in tasks {
+        acks.extend(t.await??);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let last_index = acks.iter().map(|a| a.0).max().unwrap_or(0);
+    // Wait (bounded) for a checkpoint covering every acknowledged entry.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.lock().unwrap_or_else(|p| p.into_inner()).last().map_or(0, |s| s.1) <= last_index {
+        if Instant::now() > deadline {
+            bail!("no checkpoint covered entry {last_index} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    watcher.await?;
+
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let (mut ack_lat, mut cp_lat) = (Samples::default(), Samples::default());
+    for &(index, at, lat) in &acks {
+        ack_lat.push(lat);
+        if let Some((t, _)) = seen.iter().find(|(_, size)| *size > index) {
+            cp_lat.push(t.saturating_duration_since(at).as_secs_f64());
+        }
+    }
+    let (size, _) = checkpoint_size(&c, &base).await?;
+    let proofs_per_s = {
+        let b = base.clone();
+        hammer(&c, workers, args.proofs, move |i| {
+            format!("{b}/proof/inclusion?index={}&size={size}", scramble(i, size))
+        })
+        .await?
+    };
+    let full_tiles = size / 256;
+    let tiles_per_s = if full_tiles == 0 {
+        None
+    } else {
+        let b = base.clone();
+        let tiles = hammer(&c, workers, args.tiles, move |i| {
+            let t = Tile::new(0, scramble(i, full_tiles), 256).expect("full level-0 tile");
+            format!("{b}/{}", t.path())
+        })
+        .await?;
+        Some(tiles)
+    };
+    let rss = args.server_pid.and_then(rss_kib);
+    let disk_per_entry = args.data_dir.as_ref().map(|d| disk_bytes(d) as f64 / size.max(1) as f64);
+
+    let report = json!({
+        "workload": "signed access statements (GET /blobs with a DSSE statement header)",
+        "clients": workers,
+        "entries": acks.len(),
+        "tree_size_before": size_before,
+        "tree_size_after": size,
+        "entries_per_s": acks.len() as f64 / elapsed,
+        "ack_latency_ms": {"p50": ack_lat.percentile(50.0).map(|s| s * 1e3), "p99": ack_lat.percentile(99.0).map(|s| s * 1e3)},
+        "ack_to_checkpoint_ms": {"p50": cp_lat.percentile(50.0).map(|s| s * 1e3), "p99": cp_lat.percentile(99.0).map(|s| s * 1e3)},
+        "inclusion_proofs_per_s": proofs_per_s,
+        "tiles_per_s": tiles_per_s,
+        "server_rss_mib": rss.map(|k| k as f64 / 1024.0),
+        "disk_bytes_per_entry": disk_per_entry,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        let f = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_owned(), |x| format!("{x:.1}"));
+        println!("workload            {}", report["workload"].as_str().unwrap_or_default());
+        println!("clients             {workers}");
+        println!("entries             {} (tree {size_before} -> {size})", acks.len());
+        println!("entries/s           {}   (target >= 10000)", f(&report["entries_per_s"]));
+        println!(
+            "ack latency ms      p50 {}  p99 {}",
+            f(&report["ack_latency_ms"]["p50"]),
+            f(&report["ack_latency_ms"]["p99"])
+        );
+        println!(
+            "ack->checkpoint ms  p50 {}  p99 {}   (target p50 <= 1500)",
+            f(&report["ack_to_checkpoint_ms"]["p50"]),
+            f(&report["ack_to_checkpoint_ms"]["p99"])
+        );
+        println!("inclusion proofs/s  {}   (target >= 20000)", f(&report["inclusion_proofs_per_s"]));
+        println!("tiles/s             {}", f(&report["tiles_per_s"]));
+        println!("server RSS MiB      {}", f(&report["server_rss_mib"]));
+        println!("disk bytes/entry    {}", f(&report["disk_bytes_per_entry"]));
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! `custody-witness`: a thin shell over the library. Parses the command
+//! line, sets up logging, wires store, committer, witness state, HTTP API,
+//! gossip, pull mode and SIGHUP reloads together, and turns errors into exit
+//! codes.
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use clap::Parser as _;
+use custody_witness::api::{self, AppState};
+use custody_witness::committer::Committer;
+use custody_witness::config::{ClearArgs, Cli, Command, ServeArgs};
+use custody_witness::gossip::Gossip;
+use custody_witness::init::{add_key, db_path, init_data_dir, load_signers};
+use custody_witness::log_client::HttpClient;
+use custody_witness::log_list::{LogList, MAX_LOG_LIST_SIZE};
+use custody_witness::metrics::Metrics;
+use custody_witness::peers::{parse_peers, MAX_PEERS_SIZE};
+use custody_witness::pull::run_pull;
+use custody_witness::state::{Trust, Witness};
+use custody_witness::store::{Op, RocksStore, Store};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Init(a) => init_data_dir(&a.data_dir, &a.name).map(|v| println!("{v}")).map_err(Into::into),
+        Command::AddKey(a) => {
+            add_key(&a.data_dir, a.name.as_deref()).map(|v| println!("{v}")).map_err(Into::into)
+        }
+        Command::ClearEvidence(a) => clear(&a),
+        Command::Serve(a) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")
+            .and_then(|rt| rt.block_on(serve(a))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("custody-witness: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (stdout carries keys and the listening line).
+/// Filter from `CUSTODY_LOG`, else `RUST_LOG`, else `info`.
+fn init_tracing() {
+    let filter = std::env::var("CUSTODY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn read_capped(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    anyhow::ensure!(bytes.len() <= max, "{} is larger than {max} bytes", path.display());
+    Ok(bytes)
+}
+
+/// Reads the log list and the peers file (all or nothing).
+fn load_trust(args: &ServeArgs) -> anyhow::Result<Trust> {
+    let logs = LogList::parse(&read_capped(&args.logs, MAX_LOG_LIST_SIZE)?)
+        .with_context(|| format!("invalid log list {}", args.logs.display()))?;
+    for w in &logs.warnings {
+        tracing::warn!(file = %args.logs.display(), "{w}");
+    }
+    let peers = match &args.peers {
+        Some(p) => parse_peers(&read_capped(p, MAX_PEERS_SIZE)?)
+            .with_context(|| format!("invalid peers file {}", p.display()))?,
+        None => Vec::new(),
+    };
+    tracing::info!(logs = logs.logs.len(), peers = peers.len(), "loaded log list and peers");
+    Ok(Trust { logs, peers })
+}
+
+fn clear(args: &ClearArgs) -> anyhow::Result<()> {
+    let store = RocksStore::open(&db_path(&args.data_dir))
+        .context("cannot open the database (is the witness still running?)")?;
+    let frozen = store.frozen()?;
+    let Some((_, id)) = frozen.iter().find(|(o, _)| *o == args.origin) else {
+        anyhow::bail!("origin {:?} is not frozen", args.origin);
+    };
+    store.write(&[Op::Unfreeze { origin: args.origin.clone() }])?;
+    println!("cleared {} (evidence {id} is kept)", args.origin);
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let signers = load_signers(&args.data_dir).context("cannot load the witness keys (did you run init?)")?;
+    let name = signers[0].key().name().to_owned();
+    let trust = load_trust(&args)?;
+    let store: Arc<dyn Store> = Arc::new(
+        RocksStore::open(&db_path(&args.data_dir))
+            .with_context(|| format!("cannot open the database in {}", args.data_dir.display()))?,
+    );
+    let metrics = Metrics::new();
+    let (committer, commit_thread) = Committer::start(Arc::clone(&store), Arc::clone(&metrics))?;
+    let witness = Witness::open(name, signers, trust, store, committer.clone(), metrics)?;
+    witness.set_test_stall(args.test_stall_ms.map(std::time::Duration::from_millis));
+    for (origin, id) in witness.frozen_origins() {
+        tracing::error!(%origin, evidence = %id, "origin is frozen by split-view evidence");
+    }
+    let client = HttpClient::new(args.http_timeout())?;
+    let gossip = Gossip::new(Arc::clone(&witness), client.clone());
+    let gossip_task = tokio::spawn(Arc::clone(&gossip).run(args.gossip_interval()));
+    let pull_task = tokio::spawn(run_pull(Arc::clone(&witness), client, args.poll_interval()));
+
+    let listener =
+        std::net::TcpListener::bind(args.listen).with_context(|| format!("cannot bind {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let state = web::Data::new(AppState {
+        witness: Arc::clone(&witness),
+        gossip,
+        background: Arc::new(AtomicUsize::new(0)),
+    });
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
+        .disable_signals()
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    // Installed before "listening" is printed: from then on SIGHUP reloads
+    // instead of killing the process.
+    let signals = Signals::install()?;
+    let reload_witness = Arc::clone(&witness);
+    let signals = tokio::spawn(async move { signals.handle(args, reload_witness, handle).await });
+    tracing::info!(%addr, name = witness.name(), "serving");
+    println!("listening on http://{addr}");
+    std::io::stdout().flush()?;
+    server.await?;
+    gossip_task.abort();
+    pull_task.abort();
+    signals.abort();
+    committer.close();
+    drop(witness);
+    // Queued writes finish before the thread exits; nothing was acknowledged
+    // that is not durable.
+    let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    Ok(())
+}
+
+async fn reload(args: &ServeArgs) -> anyhow::Result<Trust> {
+    let args = args.clone();
+    tokio::task::spawn_blocking(move || load_trust(&args)).await.context("reload task failed")?
+}
+
+/// The signals the witness handles.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+
+    /// SIGHUP re-reads the log list and peers (a bad file keeps the old
+    /// configuration); SIGINT/SIGTERM stop the server gracefully.
+    async fn handle(mut self, args: ServeArgs, witness: Arc<Witness>, server: actix_web::dev::ServerHandle) {
+        loop {
+            tokio::select! {
+                // The list may be large: read and parse it off the runtime.
+                _ = self.hup.recv() => match reload(&args).await {
+                    Ok(trust) => {
+                        witness.set_trust(trust);
+                        witness.metrics().count_reload(true);
+                        tracing::info!("reloaded the log list and peers");
+                    }
+                    Err(e) => {
+                        witness.metrics().count_reload(false);
+                        tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the previous configuration");
+                    }
+                },
+                _ = self.term.recv() => break,
+                _ = self.int.recv() => break,
+            }
+        }
+        tracing::info!("shutting down");
+        server.stop(true).await;
+    }
+}

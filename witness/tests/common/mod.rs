@@ -1,0 +1,305 @@
+//! Shared test helpers: the real `custody-witness` binary on loopback port
+//! 0 with temp dirs, and in-test logs built with `custody-core` (in memory,
+//! optionally served over HTTP as `/checkpoint` + tiles).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_core::keys::SIG_TYPE_ED25519;
+use custody_core::note::{sign_note, NoteSigner};
+use custody_core::tile_data::read_tile_data;
+use custody_core::tiles::Tile;
+use custody_core::witness::AddCheckpointRequest;
+use custody_core::{consistency_proof, leaf_hash, Hash, MemoryHashStore, SignerKey, VerifierKey};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_custody-witness");
+/// Every wait in the tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A running witness; killed when dropped.
+pub struct WitnessProc {
+    pub child: Child,
+    pub url: String,
+    pub data: PathBuf,
+}
+
+impl Drop for WitnessProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl WitnessProc {
+    /// Sends a signal by name (`HUP`, `TERM`).
+    pub fn signal(&self, sig: &str) {
+        let ok =
+            Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// SIGTERM and a bounded wait for a clean exit.
+    pub fn stop(mut self) -> bool {
+        self.signal("TERM");
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+/// `custody-witness init`; returns the printed verifier key.
+pub fn init(data: &Path, name: &str) -> VerifierKey {
+    let out = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(data)
+        .args(["--name", name])
+        .env_remove("CUSTODY_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim_end()).unwrap()
+}
+
+/// `custody-witness serve` on 127.0.0.1:0.
+pub fn serve(data: &Path, logs: &Path, peers: Option<&Path>, extra: &[&str]) -> WitnessProc {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0", "--logs"])
+        .arg(logs)
+        .args(extra)
+        .env("CUSTODY_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(data.with_extension("stderr")).unwrap()));
+    if let Some(p) = peers {
+        cmd.arg("--peers").arg(p);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(WAIT) {
+        Ok(u) => u,
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "witness did not start: {}",
+                std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default()
+            );
+        }
+    };
+    WitnessProc { child, url, data: data.to_owned() }
+}
+
+/// The witness's stderr so far (for assertions on logs and diagnostics).
+pub fn stderr_of(data: &Path) -> String {
+    std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default()
+}
+
+/// A log built in memory with `custody-core`.
+pub struct TestLog {
+    pub origin: String,
+    pub key: SignerKey,
+    pub tree: MemoryHashStore,
+    /// When set, checkpoints are signed as plain notes with this key name
+    /// (for logs whose origin is not their key name).
+    pub foreign: bool,
+}
+
+impl TestLog {
+    pub fn new(origin: &str, seed: u8) -> Self {
+        let key = SignerKey::from_seed(origin, SIG_TYPE_ED25519, &[seed; 32]).unwrap();
+        TestLog { origin: origin.into(), key, tree: MemoryHashStore::new(), foreign: false }
+    }
+
+    /// A log whose key name differs from its origin.
+    pub fn foreign(origin: &str, key_name: &str, seed: u8) -> Self {
+        let key = SignerKey::from_seed(key_name, SIG_TYPE_ED25519, &[seed; 32]).unwrap();
+        TestLog { origin: origin.into(), key, tree: MemoryHashStore::new(), foreign: true }
+    }
+
+    pub fn vkey(&self) -> VerifierKey {
+        self.key.verifier()
+    }
+
+    pub fn append(&mut self, n: u64, tag: &str) {
+        for i in 0..n {
+            let size = self.tree.size();
+            self.tree.append(leaf_hash(format!("{tag}-{size}-{i}").as_bytes()));
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// The signed checkpoint of the current tree.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let cp = Checkpoint {
+            origin: self.origin.clone(),
+            size: self.tree.size(),
+            root: self.tree.root(),
+            extensions: vec![],
+        };
+        if self.foreign {
+            sign_note(&cp.to_text().unwrap(), &[&self.key as &dyn NoteSigner]).unwrap()
+        } else {
+            sign_checkpoint(&cp, &self.key).unwrap()
+        }
+    }
+
+    pub fn proof(&self, old: u64) -> Vec<Hash> {
+        consistency_proof(old, self.tree.size(), &self.tree).unwrap()
+    }
+
+    /// A correct add-checkpoint body from `old`.
+    pub fn body(&self, old: u64) -> Vec<u8> {
+        AddCheckpointRequest { old_size: old, proof: self.proof(old), checkpoint: self.checkpoint() }
+            .to_bytes()
+    }
+
+    /// A log-list stanza, with `url` when given.
+    pub fn list_entry(&self, url: Option<&str>) -> String {
+        let mut s = format!("vkey {}\n", self.vkey());
+        if self.foreign {
+            s.push_str(&format!("origin {}\n", self.origin));
+        } else {
+            s.push_str("origin none\n");
+        }
+        s.push_str("qpd 86400000\ncontact test@example.com\n");
+        if let Some(u) = url {
+            s.push_str(&format!("url {u}\n"));
+        }
+        s
+    }
+}
+
+/// Writes a log list with the given stanzas.
+pub fn write_log_list(path: &Path, entries: &[String]) {
+    let mut s = String::from("# test log list\nlogs/v0\n");
+    for e in entries {
+        s.push('\n');
+        s.push_str(e);
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// A test log served over HTTP (`/checkpoint`, `/tile/...`).
+#[derive(Clone)]
+pub struct ServedLog {
+    pub log: Arc<Mutex<TestLog>>,
+    pub url: String,
+    /// While set, every tile body is served with one byte flipped.
+    pub corrupt_tiles: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn serve_checkpoint(log: web::Data<Mutex<TestLog>>) -> HttpResponse {
+    let note = log.lock().unwrap().checkpoint();
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(note)
+}
+
+async fn serve_tile(
+    req: HttpRequest,
+    log: web::Data<Mutex<TestLog>>,
+    corrupt: web::Data<std::sync::atomic::AtomicBool>,
+) -> HttpResponse {
+    let path = req.path().trim_start_matches('/');
+    let Ok(tile) = Tile::parse_path(path) else { return HttpResponse::NotFound().finish() };
+    let log = log.lock().unwrap();
+    let exists = Tile::at_size(tile.level(), tile.index(), log.size()).map(|t| t.width()).unwrap_or(0);
+    if tile.width() > exists {
+        return HttpResponse::NotFound().finish();
+    }
+    match read_tile_data(&tile, &log.tree) {
+        Ok(mut body) => {
+            if corrupt.load(std::sync::atomic::Ordering::SeqCst) {
+                body[0] ^= 1;
+            }
+            HttpResponse::Ok().content_type("application/octet-stream").body(body)
+        }
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}
+
+impl ServedLog {
+    /// Serves `log` on 127.0.0.1:0 (call inside a tokio runtime).
+    pub fn start(log: TestLog) -> ServedLog {
+        let data = web::Data::new(Mutex::new(log));
+        let shared = data.clone().into_inner();
+        let corrupt = web::Data::new(std::sync::atomic::AtomicBool::new(false));
+        let corrupt_tiles = corrupt.clone().into_inner();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(corrupt.clone())
+                .route("/checkpoint", web::get().to(serve_checkpoint))
+                .route("/tile/{tail:.*}", web::get().to(serve_tile))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let url = format!("http://{}", server.addrs()[0]);
+        tokio::spawn(server.run());
+        ServedLog { log: shared, url, corrupt_tiles }
+    }
+}
+
+/// An HTTP client for the tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(WAIT).build().unwrap()
+}
+
+/// POSTs an add-checkpoint body; returns status, content type and body.
+pub async fn post(url: &str, body: Vec<u8>) -> (u16, String, Vec<u8>) {
+    let resp = client().post(format!("{url}/add-checkpoint")).body(body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (status, ct, resp.bytes().await.unwrap().to_vec())
+}
+
+/// GETs a path; returns status and body.
+pub async fn get(url: &str) -> (u16, Vec<u8>) {
+    let resp = client().get(url).send().await.unwrap();
+    (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+}
+
+/// Evaluates `$e` (an `Option`, may contain `.await`) every 50 ms until it
+/// is `Some`, for at most [`WAIT`]; yields the value.
+#[allow(unused_macros)]
+macro_rules! eventually {
+    ($what:expr, $e:expr) => {{
+        let deadline = std::time::Instant::now() + $crate::common::WAIT;
+        loop {
+            if let Some(v) = $e {
+                break v;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {}", $what);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }};
+}
+
+/// Lowercase hex SHA-256 of an origin (the monitoring path segment).
+pub fn origin_hex(origin: &str) -> String {
+    custody_core::hash::sha256(origin.as_bytes()).to_hex()
+}
