@@ -126,7 +126,9 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     };
 
     if size > MAX_AUDIT_SIZE {
-        return Err(Error::verify(format!("checkpoint size {size} is beyond what one audit holds in memory ({MAX_AUDIT_SIZE})")));
+        return Err(Error::verify(format!(
+            "checkpoint size {size} is beyond what one audit holds in memory ({MAX_AUDIT_SIZE})"
+        )));
     }
     // 2. Level-0 tiles rebuild the tree; it must have the checkpoint root.
     let width = u64::from(TILE_WIDTH);

@@ -258,6 +258,12 @@ pub enum Verify {
         #[arg(long)]
         proof: PathBuf,
     },
+    /// Verify split-view evidence (from a witness or from this client):
+    /// exit 0 if it proves the log signed two inconsistent checkpoints.
+    Evidence {
+        /// The evidence file (`custody.dev/split-view-evidence/v1`).
+        file: PathBuf,
+    },
     /// Verify a C2SP tlog-proof bundle (a `custody` receipt).
     Bundle {
         /// The bundle file.

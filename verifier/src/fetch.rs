@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use custody_core::stored::ReadError;
+use custody_core::tiles::Tile;
+use custody_core::TileFetcher;
 use indicatif::ProgressBar;
 
-use crate::client::LogClient;
+use crate::client::{LogClient, MAX_TILE};
 use crate::error::{Error, Result};
 use crate::home::{read_capped, write_atomic};
 
@@ -86,4 +89,27 @@ pub fn save(wants: &[Want], got: &[Got]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Hash tiles over HTTP for core's [`custody_core::TileHashReader`], which
+/// authenticates every tile against a checkpoint root before using it.
+pub struct HttpTiles<'a> {
+    client: &'a LogClient,
+}
+
+impl<'a> HttpTiles<'a> {
+    /// Tiles of the log behind `client`.
+    pub fn new(client: &'a LogClient) -> Self {
+        HttpTiles { client }
+    }
+}
+
+impl TileFetcher for HttpTiles<'_> {
+    fn fetch_tiles(&self, tiles: &[Tile]) -> std::result::Result<Vec<Vec<u8>>, ReadError> {
+        let wants: Vec<Want> =
+            tiles.iter().map(|t| Want { path: t.path(), cache: None, cap: MAX_TILE }).collect();
+        let got = fetch_all(self.client, &wants, 8, false, &ProgressBar::hidden())
+            .map_err(|e| ReadError::Backend(Box::new(e)))?;
+        Ok(got.into_iter().map(|g| g.body).collect())
+    }
 }

@@ -437,6 +437,24 @@ fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
                 o.checkpoint.origin, o.checkpoint.size, n.checkpoint.size
             );
         }
+        Verify::Evidence { file } => {
+            let cap = custody_core::evidence::MAX_EVIDENCE_SIZE as u64;
+            let (ev, split) = offline::verify_evidence(&policy, &read_file(file, cap)?)?;
+            let (a, b) = (&split.smaller, &split.larger);
+            println!("split view proven: {} signed two inconsistent checkpoints", ev.origin);
+            println!("size {} root {}", a.size, a.root.to_base64());
+            match split.implied_root {
+                Some(r) => println!(
+                    "size {} root {} (whose tree has root {} at size {})",
+                    b.size,
+                    b.root.to_base64(),
+                    r.to_base64(),
+                    a.size
+                ),
+                None => println!("size {} root {}", b.size, b.root.to_base64()),
+            }
+            println!("reported by {} at {}", ev.reporter, ev.detected);
+        }
         Verify::Bundle { file, entry, artifact } => {
             let entry = entry.as_deref().map(|p| read_file(p, 65_535)).transpose()?;
             let r = offline::verify_bundle(&policy, &read_file(file, CAP)?, entry)?;

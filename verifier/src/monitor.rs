@@ -16,14 +16,11 @@ use custody_core::encoding::decode_base64_strict;
 use custody_core::leaf::Leaf;
 use custody_core::names::Pattern;
 use custody_core::statement::{Event, SignedStatement};
-use custody_core::stored::ReadError;
-use custody_core::tiles::Tile;
-use custody_core::{leaf_hash, HashReader, NodeId, TileFetcher, TileHashReader};
+use custody_core::{leaf_hash, HashReader, NodeId, TileHashReader};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{LogClient, MAX_TILE};
 use crate::error::{Error, Result};
-use crate::fetch::{fetch_all, Want};
+use crate::fetch::HttpTiles;
 use crate::home::{read_capped, write_atomic, Home};
 use crate::trust::Trust;
 
@@ -134,22 +131,6 @@ impl Rules {
     }
 }
 
-/// Tiles over HTTP for core's [`TileHashReader`] (which authenticates them).
-struct HttpTiles<'a> {
-    client: &'a LogClient,
-    jobs: usize,
-}
-
-impl TileFetcher for HttpTiles<'_> {
-    fn fetch_tiles(&self, tiles: &[Tile]) -> std::result::Result<Vec<Vec<u8>>, ReadError> {
-        let wants: Vec<Want> =
-            tiles.iter().map(|t| Want { path: t.path(), cache: None, cap: MAX_TILE }).collect();
-        let got = fetch_all(self.client, &wants, self.jobs, false, &indicatif::ProgressBar::hidden())
-            .map_err(|e| ReadError::Backend(Box::new(e)))?;
-        Ok(got.into_iter().map(|g| g.body).collect())
-    }
-}
-
 #[derive(Deserialize)]
 struct EntriesJson {
     entries: Vec<String>,
@@ -182,7 +163,7 @@ pub fn monitor(
             Err(_) if from_start => 0,
             Err(_) => size,
         };
-        let reader = TileHashReader::new(size, root, HttpTiles { client: trust.client(), jobs: 8 });
+        let reader = TileHashReader::new(size, root, HttpTiles::new(trust.client()));
         while next < size {
             let end = (next + PAGE).min(size);
             let ids: Vec<NodeId> = (next..end).map(|i| NodeId::new(0, i)).collect();

@@ -3,7 +3,9 @@
 //! for years and re-check it anywhere.
 
 use custody_core::bundle::ProofBundle;
+use custody_core::evidence::{Evidence, SplitView};
 use custody_core::leaf::Leaf;
+use custody_core::note::NoteVerifier;
 use custody_core::policy::PolicyVerified;
 use custody_core::statement::SignedStatement;
 use custody_core::{leaf_hash, verify_consistency, verify_inclusion, Hash, Policy};
@@ -94,4 +96,23 @@ pub fn parse_proof(text: &[u8]) -> Result<Vec<Hash>> {
         .iter()
         .map(|l| Hash::from_base64(l).map_err(|e| Error::Usage(format!("proof hash {l:?}: {e}"))))
         .collect()
+}
+
+/// Verifies split-view evidence (core's `custody.dev/split-view-evidence/v1`
+/// format, written by witnesses and by this client) with the policy's log
+/// key for its origin: succeeds only if the two signed checkpoints provably
+/// cannot come from one append-only log.
+pub fn verify_evidence(policy: &Policy, text: &[u8]) -> Result<(Evidence, SplitView)> {
+    let ev = Evidence::parse(text).map_err(|e| Error::verify(format!("evidence: {e}")))?;
+    let keys: Vec<&dyn NoteVerifier> = policy
+        .logs()
+        .iter()
+        .filter(|l| l.key.name() == ev.origin)
+        .map(|l| &l.key as &dyn NoteVerifier)
+        .collect();
+    if keys.is_empty() {
+        return Err(Error::verify(format!("evidence: the policy has no log key for origin {}", ev.origin)));
+    }
+    let split = ev.verify(&keys).map_err(|e| Error::verify(format!("evidence: {e}")))?;
+    Ok((ev, split))
 }

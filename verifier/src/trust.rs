@@ -10,11 +10,15 @@
 
 use std::path::PathBuf;
 
+use custody_core::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
 use custody_core::policy::PolicyVerified;
-use custody_core::{verify_consistency, Checkpoint, Hash, Policy};
+use custody_core::{
+    consistency_proof, tree_hash, verify_consistency, Checkpoint, Hash, Policy, TileHashReader,
+};
 
 use crate::client::LogClient;
 use crate::error::{Error, Result};
+use crate::fetch::HttpTiles;
 use crate::home::{read_capped, write_atomic, Home};
 
 /// A checkpoint that satisfied the policy and is consistent with local state.
@@ -151,26 +155,95 @@ impl<'a> Trust<'a> {
         write_atomic(&self.home.checkpoint_file(&t.checkpoint.origin), &t.note, 0o644)
     }
 
-    /// Writes the evidence report and returns the error to exit with.
+    /// Builds the evidence, writes it and returns the error to exit with.
+    ///
+    /// When the sizes differ, the log's own tiles for the larger tree
+    /// (authenticated against its root by core's `TileHashReader`) give the
+    /// root that tree has at the smaller size, with a consistency proof:
+    /// core split-view evidence (`custody verify evidence` checks it with the
+    /// log key alone). If that root *is* the smaller checkpoint's root, the
+    /// checkpoints are consistent after all and only the served proof was
+    /// bad: a verification failure, not a split view.
     fn evidence(&self, old: &Trusted, new: &Trusted, proof: Option<&[Hash]>, detail: &str) -> Error {
-        let report = evidence_report(self.client.base(), old, new, proof, detail);
-        eprint!("{report}");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let path: PathBuf = self.home.evidence_dir().join(format!(
-            "{}-{now}.txt",
+        let (small, big) = if old.checkpoint.size <= new.checkpoint.size { (old, new) } else { (new, old) };
+        let prefix = if small.checkpoint.size == big.checkpoint.size {
+            None
+        } else {
+            match self.prefix_proof(small.checkpoint.size, big) {
+                Ok(p) if p.prefix == small.checkpoint.root => {
+                    return Error::verify(format!(
+                        "the log served an invalid consistency proof ({detail}), though its tiles show the checkpoints are consistent"
+                    ))
+                }
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!("no split-view proof from the log's tiles: {e}");
+                    None
+                }
+            }
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let stem = format!(
+            "{}-{}",
             self.home
                 .checkpoint_file(&old.checkpoint.origin)
                 .file_name()
                 .and_then(|f| f.to_str())
-                .unwrap_or("log")
-        ));
-        if let Err(e) = write_atomic(&path, report.as_bytes(), 0o644) {
+                .unwrap_or("log"),
+            now.as_nanos()
+        );
+        let mut report = evidence_report(self.client.base(), old, new, proof, detail);
+        let mut path: PathBuf = self.home.evidence_dir().join(format!("{stem}.txt"));
+        let provable = small.checkpoint.size == big.checkpoint.size || prefix.is_some();
+        if provable {
+            let ev = Evidence {
+                origin: old.checkpoint.origin.clone(),
+                detected: now.as_secs(),
+                reporter: "custody-verifier".into(),
+                checkpoints: [
+                    EvidenceCheckpoint { note: old.note.clone(), source: "remembered by this client".into() },
+                    EvidenceCheckpoint {
+                        note: new.note.clone(),
+                        source: format!("served by {}", self.client.base()),
+                    },
+                ],
+                prefix,
+            };
+            match ev.to_bytes() {
+                Ok(bytes) => {
+                    let p = self.home.evidence_dir().join(format!("{stem}.evidence"));
+                    match write_atomic(&p, &bytes, 0o644) {
+                        Ok(()) => {
+                            report.push_str(&format!(
+                                "split-view evidence (custody verify evidence): {}\n",
+                                p.display()
+                            ));
+                            path = p;
+                        }
+                        Err(e) => tracing::error!("could not write the evidence: {e}"),
+                    }
+                }
+                Err(e) => tracing::error!("could not encode the evidence: {e}"),
+            }
+        }
+        eprint!("{report}");
+        let txt = self.home.evidence_dir().join(format!("{stem}.txt"));
+        if let Err(e) = write_atomic(&txt, report.as_bytes(), 0o644) {
             tracing::error!("could not write the evidence report: {e}");
         }
         Error::Inconsistent { detail: detail.to_owned(), report: path }
+    }
+
+    /// The root the tree of `big` has at `size`, and the consistency proof
+    /// from there to `big`, from the log's tiles authenticated against
+    /// `big`'s root.
+    fn prefix_proof(&self, size: u64, big: &Trusted) -> Result<PrefixProof> {
+        let reader =
+            TileHashReader::new(big.checkpoint.size, big.checkpoint.root, HttpTiles::new(self.client));
+        let prefix = tree_hash(size, &reader).map_err(|e| Error::Network(format!("tiles: {e}")))?;
+        let proof = consistency_proof(size, big.checkpoint.size, &reader)
+            .map_err(|e| Error::Network(format!("tiles: {e}")))?;
+        Ok(PrefixProof { prefix, proof })
     }
 }
 

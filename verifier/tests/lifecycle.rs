@@ -205,6 +205,7 @@ fn help_exists_for_every_command_and_usage_errors_exit_64() {
         vec!["verify", "checkpoint", "--help"],
         vec!["verify", "inclusion", "--help"],
         vec!["verify", "consistency", "--help"],
+        vec!["verify", "evidence", "--help"],
     ] {
         let r = u.run(&cmd);
         assert_eq!(r.code, 0, "{cmd:?}: {}", r.stderr);

@@ -109,19 +109,57 @@ fn a_forked_log_is_detected_with_evidence() {
     admin_b.init(&policy, &b.url);
     admin_b.use_key(&data_b.join("admin.key"));
     let bob = User::new(dir.path(), "bob").keygen("bob");
+    let evidence_files = |ext: &str| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(watcher.home.join("evidence"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        v.sort();
+        v
+    };
+    let p = policy.to_str().unwrap();
+    // Same size, different root: the two signed checkpoints are the proof.
     admin_b.run(&["grant", &bob, "--role", "reader", "--pattern", "acme/*"]).ok();
+    let r = watcher.run(&["--log", &b.url, "checkpoint"]);
+    r.fails(3, "same size with different roots");
+    assert!(r.stderr.contains("custody inconsistency evidence v1"), "{}", r.stderr);
+    let same = evidence_files("evidence");
+    assert_eq!(same.len(), 1);
+    let v = watcher.run(&["--policy", p, "verify", "evidence", same[0].to_str().unwrap()]);
+    assert!(v.ok().stdout.contains("split view proven"), "{}", v.stdout);
+
+    // Different sizes: the served proof fails, and the log's own tiles give
+    // the root its tree has at size 2, which is not the remembered one.
     admin_b.run(&["grant", &bob, "--role", "publisher", "--pattern", "acme/*"]).ok();
     let r = watcher.run(&["--log", &b.url, "checkpoint"]);
     r.fails(3, "inconsistent");
-    assert!(r.stderr.contains("custody inconsistency evidence v1"), "{}", r.stderr);
     assert!(r.stderr.contains("consistency proof served by the log (old 2, new 3)"), "{}", r.stderr);
-    let reports: Vec<_> = std::fs::read_dir(watcher.home.join("evidence")).unwrap().collect();
-    assert_eq!(reports.len(), 1);
-    let report = std::fs::read_to_string(reports[0].as_ref().unwrap().path()).unwrap();
+    let txt = evidence_files("txt");
+    assert_eq!(txt.len(), 2);
+    let report = std::fs::read_to_string(&txt[1]).unwrap();
     assert!(
         report.contains("-- remembered checkpoint (size 2) --")
             && report.contains("-- served checkpoint (size 3) --")
     );
+    let ev = evidence_files("evidence");
+    assert_eq!(ev.len(), 2);
+    let newest = ev.iter().find(|e| **e != same[0]).unwrap();
+    let v = watcher.run(&["--policy", p, "verify", "evidence", newest.to_str().unwrap()]);
+    assert!(v.ok().stdout.contains("whose tree has root"), "{}", v.stdout);
+    // Tampered evidence, or evidence checked against another log's key, fails.
+    let mut bad = std::fs::read(newest).unwrap();
+    let at = bad.len() - 10;
+    bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+    let bad_f = dir.path().join("bad.evidence");
+    std::fs::write(&bad_f, bad).unwrap();
+    watcher.run(&["--policy", p, "verify", "evidence", bad_f.to_str().unwrap()]).fails(2, "evidence");
+    let other = dir.path().join("other-policy");
+    let foreign = custody_core::SignerKey::from_seed("other.example/log", 1, &[3; 32]).unwrap().verifier();
+    std::fs::write(&other, format!("log {foreign}\nquorum none\n")).unwrap();
+    watcher
+        .run(&["--policy", other.to_str().unwrap(), "verify", "evidence", newest.to_str().unwrap()])
+        .fails(2, "no log key for origin");
     // A monitor on the fork stops with the same verdict.
     let rules = dir.path().join("rules.json");
     std::fs::write(&rules, r#"{"grants": true}"#).unwrap();
