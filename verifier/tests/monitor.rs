@@ -85,6 +85,18 @@ fn monitor_reports_matching_events_once() {
     assert_eq!(lines[2]["actor"], "bob");
     // Nothing twice.
     assert_eq!(watcher.run(&["monitor", "--watch", rules, "--once"]).ok().stdout, "");
+    // A new monitor with --from-start sees the history, grants included.
+    let late = User::new(dir.path(), "late");
+    late.init(&policy, &server.url);
+    let all = late.run(&["monitor", "--watch", rules, "--once", "--from-start"]);
+    let first: serde_json::Value = serde_json::from_str(all.ok().stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["rule"].as_str(), first["index"].as_u64()),
+        (Some("grant_change"), Some(0)),
+        "{}",
+        all.stdout
+    );
+    assert_eq!(all.stdout.lines().count(), 9, "{}", all.stdout);
     // Bad rules: a clear usage error.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"names": ["Not A Name"]}"#).unwrap();
