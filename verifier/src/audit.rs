@@ -35,10 +35,11 @@ use serde::Serialize;
 
 use crate::client::{MAX_ENTRY_BUNDLE, MAX_TILE};
 use crate::error::{Error, Result};
-use crate::fetch::{fetch_all, save, Want};
+use crate::fetch::{fetch_all, save, Got, Want};
 use crate::home::{read_capped, write_atomic, Home};
 use crate::progress::bar;
 use crate::trust::Trust;
+use indicatif::ProgressBar;
 
 /// How to audit.
 #[derive(Debug, Clone)]
@@ -208,54 +209,76 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         auditor = auditor.exact();
     }
     let pb = bar(size, "replaying", false);
-    let mut bundle = 0u64;
-    while bundle < n_tiles {
-        let end = (bundle + REPLAY_BUNDLES * opts.jobs.max(1) as u64).min(n_tiles);
-        let wants: Vec<Want> = (bundle..end)
-            .filter_map(|i| EntryBundle::at_size(i, size))
-            .map(|b| Want {
-                path: b.path(),
-                cache: b.is_full().then(|| dir.join("entries").join(b.index().to_string())),
-                cap: MAX_ENTRY_BUNDLE,
-            })
-            .collect();
-        let got = fetch_all(trust.client(), &wants, opts.jobs, !opts.refetch, &bar(0, "", false))?;
-        let mut leaves: Vec<&[u8]> = Vec::with_capacity(wants.len() * 256);
-        for (i, g) in (bundle..end).zip(&got) {
-            let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
-            let entries =
-                decode_bundle(&g.body, count).map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
-            for (j, e) in entries.into_iter().enumerate() {
-                let index = i * width + j as u64;
-                if store.get(NodeId::new(0, index)) != Some(leaf_hash(e)) {
-                    report.violation = Some(Violation {
-                        index,
-                        problem: "the entry served does not hash to its leaf hash in the checkpoint's tree (altered in storage)".into(),
-                    });
-                    pb.finish_and_clear();
-                    return Ok(report);
+    // Fetching (network, cache reads) runs one window ahead of the replay
+    // (CPU: hashing and signature checks) so the two overlap.
+    let step = REPLAY_BUNDLES * opts.jobs.max(1) as u64;
+    let client = trust.client();
+    let done = std::thread::scope(|s| -> Result<bool> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, u64, Vec<Want>, Vec<Got>)>>(1);
+        let dir = &dir;
+        s.spawn(move || {
+            let mut bundle = 0u64;
+            while bundle < n_tiles {
+                let end = (bundle + step).min(n_tiles);
+                let wants: Vec<Want> = (bundle..end)
+                    .filter_map(|i| EntryBundle::at_size(i, size))
+                    .map(|b| Want {
+                        path: b.path(),
+                        cache: b.is_full().then(|| dir.join("entries").join(b.index().to_string())),
+                        cap: MAX_ENTRY_BUNDLE,
+                    })
+                    .collect();
+                let got = fetch_all(client, &wants, opts.jobs, !opts.refetch, &ProgressBar::hidden());
+                let failed = got.is_err();
+                // A closed channel means the replay stopped: stop too.
+                if tx.send(got.map(|g| (bundle, end, wants, g))).is_err() || failed {
+                    break;
                 }
-                leaves.push(e);
+                bundle = end;
             }
+        });
+        for msg in rx {
+            let (bundle, end, wants, got) = msg?;
+            let mut leaves: Vec<&[u8]> = Vec::with_capacity(wants.len() * 256);
+            for (i, g) in (bundle..end).zip(&got) {
+                let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
+                let entries = decode_bundle(&g.body, count)
+                    .map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
+                for (j, e) in entries.into_iter().enumerate() {
+                    let index = i * width + j as u64;
+                    if store.get(NodeId::new(0, index)) != Some(leaf_hash(e)) {
+                        report.violation = Some(Violation {
+                            index,
+                            problem: "the entry served does not hash to its leaf hash in the checkpoint's tree (altered in storage)".into(),
+                        });
+                        return Ok(false);
+                    }
+                    leaves.push(e);
+                }
+            }
+            if let Err(f) = auditor.feed(&leaves) {
+                report.entries_replayed = f.index;
+                report.violation = Some(Violation { index: f.index, problem: f.problem.to_string() });
+                return Ok(false);
+            }
+            report.entries_replayed += leaves.len() as u64;
+            pb.inc(leaves.len() as u64);
+            count(&mut report, &got);
+            save(&wants, &got)?;
         }
-        if let Err(f) = auditor.feed(&leaves) {
-            report.entries_replayed = f.index;
-            report.violation = Some(Violation { index: f.index, problem: f.problem.to_string() });
-            pb.finish_and_clear();
-            return Ok(report);
-        }
-        report.entries_replayed += leaves.len() as u64;
-        pb.inc(leaves.len() as u64);
-        count(&mut report, &got);
-        save(&wants, &got)?;
-        bundle = end;
-    }
+        Ok(true)
+    })?;
     pb.finish_and_clear();
-    write_atomic(&audited_file, &t.note, 0o644)?;
+    if done {
+        if report.entries_replayed != size {
+            return Err(Error::Network(format!("replayed {} of {size} entries", report.entries_replayed)));
+        }
+        write_atomic(&audited_file, &t.note, 0o644)?;
+    }
     Ok(report)
 }
 
-fn count(r: &mut AuditReport, got: &[crate::fetch::Got]) {
+fn count(r: &mut AuditReport, got: &[Got]) {
     for g in got {
         if g.cached {
             r.cached += 1;
