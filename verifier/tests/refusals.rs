@@ -82,6 +82,40 @@ fn witnessed_checkpoints_are_required() {
 }
 
 #[test]
+fn a_real_custody_witness_cosigns_what_the_client_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let vkey = init_log(&data);
+    let wdata = dir.path().join("witness");
+    let out = std::process::Command::new(sibling_bin("custody-witness"))
+        .args(["init", "--name", "witness.example.com/w1", "--data-dir"])
+        .arg(&wdata)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let wvkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let logs = dir.path().join("logs.txt");
+    std::fs::write(&logs, format!("logs/v0\n\nvkey {vkey}\nqpd 86400\n")).unwrap();
+    let witness = spawn_listening(
+        std::process::Command::new(sibling_bin("custody-witness"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&wdata)
+            .arg("--logs")
+            .arg(&logs)
+            .env("CUSTODY_LOG", "warn"),
+    );
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, format!("log {vkey}\nwitness w1 {wvkey} {}\nquorum w1\n", witness.url)).unwrap();
+    let server = serve(&data, &["--policy", policy.to_str().unwrap()]);
+    let (alice, v1, _) = seeded(dir.path(), &policy, &server.url, &data);
+    let c = alice.run(&["checkpoint"]);
+    assert!(c.ok().stdout.contains("cosigned by: w1"), "{}", c.stdout);
+    let out = dir.path().join("out.bin");
+    alice.run(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read(&out).unwrap(), v1);
+}
+
+#[test]
 fn a_forked_log_is_detected_with_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let data_a = dir.path().join("log-a");

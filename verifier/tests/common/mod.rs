@@ -18,11 +18,7 @@ pub const ORIGIN: &str = "registry.custody.example/log";
 
 /// `custody-log`, built next to this test's executable (`target/debug`).
 pub fn log_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
-    let bin = dir.join("custody-log");
-    assert!(bin.exists(), "{} is missing: build it first: cargo build -p custody-log", bin.display());
-    bin
+    sibling_bin("custody-log")
 }
 
 /// A running server; killed when dropped.
@@ -36,6 +32,37 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A sibling binary of the workspace (`custody-log`, `custody-witness`).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} is missing: build it first: cargo build -p {name}", bin.display());
+    bin
+}
+
+/// Starts a binary whose stdout announces `listening on URL`; returns it.
+pub fn spawn_listening(cmd: &mut Command) -> Server {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut server = Server { child, url: String::new() };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.url.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("no `listening on` line in time");
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            server.url = addr.to_owned();
+        }
+    }
+    server
 }
 
 /// `custody-log init` in registry mode; returns the log's vkey.
@@ -52,34 +79,15 @@ pub fn init_log(data: &Path) -> String {
 
 /// `custody-log serve` on port 0.
 pub fn serve(data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(log_bin())
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0", "--checkpoint-interval", "100", "--batch-wait", "5"])
-        .args(extra)
-        .env("CUSTODY_LOG", "warn")
-        .env_remove("CUSTODY_POLICY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut server = Server { child, url: String::new() };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.url.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("server did not print its address in time");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            server.url = addr.to_owned();
-        }
-    }
-    server
+    spawn_listening(
+        Command::new(log_bin())
+            .args(["serve", "--data-dir"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0", "--checkpoint-interval", "100", "--batch-wait", "5"])
+            .args(extra)
+            .env("CUSTODY_LOG", "warn")
+            .env_remove("CUSTODY_POLICY"),
+    )
 }
 
 /// One user of the CLI: a home directory (config, key, state).
