@@ -184,9 +184,16 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     let replayed = signed(&bob, promote("acme/m", "1", Lifecycle::Staging));
     ok(&c, &base, replayed.clone()).await;
     let size = size + 1;
-    let mut tampered = signed(&bob, promote("acme/m", "1", Lifecycle::Development));
-    let at = tampered.len() - 10;
-    tampered[at] ^= 1; // inside the base64 signature
+    // A well-formed envelope whose signature belongs to another statement
+    // by the same key: canonical base64, valid shape, wrong signature.
+    let tampered = {
+        let mut env: serde_json::Value =
+            serde_json::from_slice(&signed(&bob, promote("acme/m", "1", Lifecycle::Development))).unwrap();
+        let donor: serde_json::Value =
+            serde_json::from_slice(&signed(&bob, promote("acme/m", "1", Lifecycle::Archived))).unwrap();
+        env["signatures"][0]["sig"] = donor["signatures"][0]["sig"].clone();
+        serde_json::to_vec(&env).unwrap()
+    };
     let other = b"other bytes".to_vec();
 
     let cases: Vec<(&str, u16, Vec<u8>)> = vec![
