@@ -140,17 +140,20 @@ impl BlobStore {
         Ok(BlobWriter { store: self, file, path, hasher: Sha256::new(), written: 0, declared, declared_size })
     }
 
+    /// Opens the stored file of `digest` (NotFound if absent).
+    fn open_file(&self, digest: &Hash) -> Result<(PathBuf, File), BlobError> {
+        let path = self.path_of(digest);
+        match File::open(&path) {
+            Ok(f) => Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(digest.to_hex())),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
     /// Opens a blob for serving after hashing every byte of it. The returned
     /// handle is positioned at the start and is the same file that was hashed.
     pub fn open_verified(&self, digest: &Hash) -> Result<VerifiedBlob, BlobError> {
-        let path = self.path_of(digest);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BlobError::NotFound(digest.to_hex()))
-            }
-            Err(e) => return Err(io(&path)(e)),
-        };
+        let (path, mut file) = self.open_file(digest)?;
         let len = file.metadata().map_err(io(&path))?.len();
         let (actual, size) = hash_reader(&mut file, len).map_err(io(&path))?;
         if actual != *digest {
@@ -165,14 +168,7 @@ impl BlobStore {
     /// read serves both the check and the response, so small artifacts cost
     /// one system call and no extra thread.
     pub fn read_small_verified(&self, digest: &Hash, max: u64) -> Result<Option<Vec<u8>>, BlobError> {
-        let path = self.path_of(digest);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BlobError::NotFound(digest.to_hex()))
-            }
-            Err(e) => return Err(io(&path)(e)),
-        };
+        let (path, mut file) = self.open_file(digest)?;
         let len = file.metadata().map_err(io(&path))?.len();
         if len > max {
             return Ok(None);

@@ -27,7 +27,7 @@ use custody_core::names::{ActorName, Digest};
 use custody_core::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_core::statement::SignedStatement;
 
-use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal};
+use crate::sequencer::{Admission, AdmissionBatch, Admit, Parsed, Refusal};
 use crate::store::{IndexRow, Store, StoreError};
 
 /// Entries read per store call during replay.
@@ -174,7 +174,7 @@ struct RegistryBatch<'a> {
 }
 
 impl AdmissionBatch for RegistryBatch<'_> {
-    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool) -> Admit {
+    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool, parsed: Option<&Parsed>) -> Admit {
         if self.poisoned.load(Ordering::SeqCst) {
             return Admit::Reject(Refusal::Unavailable(
                 "registry state was lost after a failed write; the server must be restarted".into(),
@@ -184,13 +184,22 @@ impl AdmissionBatch for RegistryBatch<'_> {
             Ok(l) => l,
             Err(e) => return Admit::Reject(Refusal::Malformed(e.to_string())),
         };
-        let signed = match SignedStatement::parse(leaf.envelope) {
-            Ok(s) => s,
-            Err(e) => return Admit::Reject(Refusal::Malformed(e.to_string())),
+        // The HTTP handler hands over the statement it parsed from these
+        // very bytes; anything else (raw appends) is parsed here.
+        let owned;
+        let signed = match parsed.and_then(|p| p.downcast_ref::<SignedStatement>()) {
+            Some(s) if authenticated => s,
+            _ => match SignedStatement::parse(leaf.envelope) {
+                Ok(s) => {
+                    owned = s;
+                    &owned
+                }
+                Err(e) => return Admit::Reject(Refusal::Malformed(e.to_string())),
+            },
         };
         let registry = &mut *self.guard;
         if !authenticated {
-            if let Err(r) = registry.authenticate(&signed) {
+            if let Err(r) = registry.authenticate(signed) {
                 return Admit::Reject(r.into());
             }
         }

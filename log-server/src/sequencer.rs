@@ -39,13 +39,19 @@ pub trait Admission: Send + Sync + 'static {
 pub trait AdmissionBatch {
     /// Decides entry `index`. `authenticated` is true when the submitter
     /// already verified the entry's signature (the HTTP handler does, in
-    /// parallel); raw appends are not, so the admission must.
-    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool) -> Admit;
+    /// parallel); raw appends are not, so the admission must. `parsed` is
+    /// what the submitter already decoded from the entry (see
+    /// [`SequencerHandle::submit_authenticated`]), so the serial path need
+    /// not decode it again.
+    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool, parsed: Option<&Parsed>) -> Admit;
     /// The batch was written (`durable`) or not; on failure every decision
     /// since [`Admission::begin`] must be undone (the store says what is
     /// durable).
     fn finish(self: Box<Self>, durable: bool, store: &dyn Store);
 }
+
+/// A submitter's decoding of its entry, handed to the admission as is.
+pub type Parsed = Box<dyn std::any::Any + Send>;
 
 /// An admission decision.
 #[derive(Debug)]
@@ -149,6 +155,7 @@ struct Request {
     entry: Vec<u8>,
     leaf: Hash,
     authenticated: bool,
+    parsed: Option<Parsed>,
     reply: oneshot::Sender<Result<Ack, SequenceError>>,
 }
 
@@ -178,16 +185,23 @@ impl SequencerHandle {
     /// Submits an entry; resolves only after the batch holding it is durable
     /// (or with the error that prevented it). Waits while the pool is full.
     pub async fn submit(&self, entry: Vec<u8>) -> Result<Ack, SequenceError> {
-        self.submit_inner(entry, false).await
+        self.submit_inner(entry, false, None).await
     }
 
     /// Like [`SequencerHandle::submit`] for an entry whose signature the
-    /// caller has verified, so the admission need not verify it again.
-    pub async fn submit_authenticated(&self, entry: Vec<u8>) -> Result<Ack, SequenceError> {
-        self.submit_inner(entry, true).await
+    /// caller has verified and which it has decoded into `parsed` (which
+    /// must be exactly what the entry bytes decode to), so the admission
+    /// need neither verify nor decode it again.
+    pub async fn submit_authenticated(&self, entry: Vec<u8>, parsed: Parsed) -> Result<Ack, SequenceError> {
+        self.submit_inner(entry, true, Some(parsed)).await
     }
 
-    async fn submit_inner(&self, entry: Vec<u8>, authenticated: bool) -> Result<Ack, SequenceError> {
+    async fn submit_inner(
+        &self,
+        entry: Vec<u8>,
+        authenticated: bool,
+        parsed: Option<Parsed>,
+    ) -> Result<Ack, SequenceError> {
         if entry.is_empty() {
             return Err(SequenceError::Empty);
         }
@@ -199,7 +213,7 @@ impl SequencerHandle {
         let leaf = leaf_hash(&entry);
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request { entry, leaf, authenticated, reply })
+            .send(Request { entry, leaf, authenticated, parsed, reply })
             .await
             .map_err(|_| SequenceError::ShuttingDown)?;
         rx.await.unwrap_or(Err(SequenceError::ShuttingDown))
@@ -353,7 +367,7 @@ impl Core {
         let mut replies = Vec::with_capacity(reqs.len());
         // Held until the batch is durable or failed (see Admission::begin).
         let mut admission = self.admission.as_ref().map(|a| a.begin());
-        for Request { entry, leaf, authenticated, reply } in reqs {
+        for Request { entry, leaf, authenticated, parsed, reply } in reqs {
             let outcome = if let Some(&i) = in_batch.get(&leaf) {
                 Outcome::SameBatch(i)
             } else {
@@ -363,7 +377,7 @@ impl Core {
                     Ok(_) => {
                         let i = start + batch.entries.len() as u64;
                         if let Some(adm) = admission.as_mut() {
-                            match adm.admit(&entry, i, authenticated) {
+                            match adm.admit(&entry, i, authenticated, parsed.as_ref()) {
                                 Admit::Append(rows) => batch.index_rows.extend(rows),
                                 Admit::Existing(existing) if existing < start => {
                                     let _ = reply.send(Ok(Ack {

@@ -4,10 +4,8 @@
 //! `init` / `fsck` commands.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use custody_core::bundle::ProofBundle;
@@ -21,81 +19,14 @@ use custody_core::{
 use rand::Rng as _;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_custody-log");
+mod common;
+
+use common::{client, init_generic, serve, Server, BIN};
+
 const ORIGIN: &str = "test.custody.example/log";
 
-/// Kills the server when the test ends, however it ends.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Sends SIGTERM and waits (bounded) for a clean exit.
-    fn stop_gracefully(&mut self) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
 fn init(dir: &Path) -> VerifierKey {
-    let out = Command::new(BIN)
-        .args(["init", "--generic", "--data-dir"])
-        .arg(dir)
-        .args(["--origin", ORIGIN])
-        .env_remove("CUSTODY_DATA_DIR")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-    VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim_end()).unwrap()
-}
-
-fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0", "--checkpoint-interval", "100", "--batch-wait", "10"])
-        .args(extra)
-        .env("CUSTODY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut server = Server { child, url: String::new() };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.url.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("server did not print its address in time");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            server.url = addr.to_owned();
-        }
-    }
-    server
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap()
+    init_generic(dir, ORIGIN)
 }
 
 async fn get(c: &reqwest::Client, url: String) -> reqwest::Response {
@@ -443,7 +374,7 @@ async fn init_refuses_existing_dir_and_raw_append_is_off_by_default() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut guard = Server { child, url: String::new() };
+    let mut guard = Server { child, url: String::new(), data: data.clone() };
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = guard.child.try_wait().unwrap() {

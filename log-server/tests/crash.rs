@@ -4,9 +4,7 @@
 //! consistent with every checkpoint seen before the crash.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,48 +13,13 @@ use custody_core::checkpoint::open_checkpoint;
 use custody_core::{verify_consistency, Hash, VerifierKey};
 use rand::{rngs::StdRng, Rng as _, SeedableRng as _};
 
-const BIN: &str = env!("CARGO_BIN_EXE_custody-log");
+mod common;
+
+use common::{init_generic, serve, BIN};
+
 const ORIGIN: &str = "example.com/crash-test";
 const ROUNDS: u32 = 4;
 const WRITERS: u32 = 4;
-
-/// Kills the server (SIGKILL) when dropped, so no test path leaks it.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--allow-raw-append", "--listen", "127.0.0.1:0", "--batch-wait", "5"])
-        .args(["--checkpoint-interval", "100", "--data-dir"])
-        .arg(data)
-        .env("CUSTODY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn custody-log serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.trim().to_owned());
-            }
-        }
-    });
-    // The guard exists before waiting, so a server that never prints is killed.
-    let mut server = Server { child, base: String::new() };
-    server.base = rx.recv_timeout(Duration::from_secs(20)).expect("server prints its address");
-    server
-}
 
 /// A verified checkpoint's (size, root).
 fn parse_checkpoint(note: &[u8], vkey: &VerifierKey) -> (u64, Hash) {
@@ -131,14 +94,7 @@ async fn acknowledged_entries_survive_sigkill() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(BIN)
-        .args(["init", "--generic", "--origin", ORIGIN, "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-    let vkey =
-        VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim()).expect("init prints the vkey");
+    let vkey = init_generic(&data, ORIGIN);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let mut rng = StdRng::seed_from_u64(0x0c0ffee);
     // index -> bytes of every acknowledged entry; checkpoints seen by clients.
@@ -146,8 +102,8 @@ async fn acknowledged_entries_survive_sigkill() {
     let mut seen: BTreeMap<u64, Hash> = BTreeMap::new();
 
     for round in 0..=ROUNDS {
-        let server = start(&data);
-        let base = server.base.clone();
+        let server = serve(&data, &["--allow-raw-append"]);
+        let base = server.url.clone();
         // Recovery: everything acknowledged before the crash is there, and
         // the new checkpoint extends every earlier one.
         // (A fresh, empty log has no checkpoint to wait for.)

@@ -184,9 +184,16 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     let replayed = signed(&bob, promote("acme/m", "1", Lifecycle::Staging));
     ok(&c, &base, replayed.clone()).await;
     let size = size + 1;
-    let mut tampered = signed(&bob, promote("acme/m", "1", Lifecycle::Development));
-    let at = tampered.len() - 10;
-    tampered[at] ^= 1; // inside the base64 signature
+    // A well-formed envelope whose signature belongs to another statement
+    // by the same key: canonical base64, valid shape, wrong signature.
+    let tampered = {
+        let mut env: serde_json::Value =
+            serde_json::from_slice(&signed(&bob, promote("acme/m", "1", Lifecycle::Development))).unwrap();
+        let donor: serde_json::Value =
+            serde_json::from_slice(&signed(&bob, promote("acme/m", "1", Lifecycle::Archived))).unwrap();
+        env["signatures"][0]["sig"] = donor["signatures"][0]["sig"].clone();
+        serde_json::to_vec(&env).unwrap()
+    };
     let other = b"other bytes".to_vec();
 
     let cases: Vec<(&str, u16, Vec<u8>)> = vec![
@@ -356,4 +363,47 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
     let (code, report) = fsck(&data);
     assert_eq!(code, 1, "{report}");
     assert!(report.contains(&format!("blob sha256:{hex}")), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_rotated_keys_are_refused() {
+    use custody_core::actor_key::ActorSigner;
+    use custody_core::names::ActorName;
+    use custody_core::statement::events::{RevokeKey, Rotate};
+    use custody_core::statement::Event;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let root = init_registry(&data);
+    let server = serve(&data, &[]);
+    let (c, base) = (client(), server.url.clone());
+    let (bob, carol) = (signer("bob"), signer("carol"));
+    ok(&c, &base, signed(&root, grant(&bob, Role::Maintainer, "acme/*"))).await;
+    ok(&c, &base, signed(&root, grant(&carol, Role::Maintainer, "acme/*"))).await;
+
+    // An admin kills carol's key: her next statement is refused, nothing appended.
+    let revoke = Event::RevokeKey(RevokeKey { actor: carol.actor().clone(), key_id: carol.key_id() });
+    ok(&c, &base, signed(&root, revoke)).await;
+    let size = tree_size(&c, &base).await;
+    let (status, body) =
+        post_statement(&c, &base, signed(&carol, promote("acme/m", "1", Lifecycle::Staging))).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("key_revoked")), "{body}");
+    assert_eq!(tree_size(&c, &base).await, size);
+
+    // Bob rotates (signed by his old key): the old key is dead, the new one works.
+    let bob2 = ActorSigner::from_seed(&ActorName::new("bob").unwrap(), &[42; 32]);
+    ok(&c, &base, signed(&bob, Event::Rotate(Rotate { new_key: bob2.public().clone() }))).await;
+    let size = tree_size(&c, &base).await;
+    let (status, body) =
+        post_statement(&c, &base, signed(&bob, tag("acme/m", "x", digest_of(b"x"), None))).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("key_rotated")), "{body}");
+    assert_eq!(tree_size(&c, &base).await, size);
+    // The new key holds bob's roles: a tag of an unpublished digest is a
+    // rule violation (422), not an authentication failure.
+    let (status, body) =
+        post_statement(&c, &base, signed(&bob2, tag("acme/m", "x", digest_of(b"x"), None))).await;
+    assert_eq!(status, 422, "the rotated-in key authenticates: {body}");
+    let (_, who) = get_json(&c, format!("{base}/registry/actors/bob")).await;
+    assert_eq!(who["keys"][0]["ended"], "rotated", "{who}");
+    assert!(who["keys"][1]["ended"].is_null(), "{who}");
 }

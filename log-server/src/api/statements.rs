@@ -99,7 +99,7 @@ pub(crate) async fn sequence_statement(
     let leaf = Leaf::new(now_ms(), &envelope)
         .map_err(|e| refused(state, Some(&signed), ApiError::BadRequest(e.to_string())))?
         .encode();
-    match state.seq.submit_authenticated(leaf).await {
+    match state.seq.submit_authenticated(leaf, Box::new(signed.clone())).await {
         Ok(ack) => {
             // Accepted statements are in the log itself; this line is for
             // debugging only (at info level it would cost more than the

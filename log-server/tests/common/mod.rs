@@ -40,6 +40,34 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    pub fn stop_gracefully(&mut self) -> bool {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+/// `custody-log init --generic` (a log of raw entries); returns the log's
+/// verifier key, printed on stdout.
+pub fn init_generic(data: &Path, origin: &str) -> custody_core::VerifierKey {
+    let out = Command::new(BIN)
+        .args(["init", "--generic", "--origin", origin, "--data-dir"])
+        .arg(data)
+        .env_remove("CUSTODY_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    custody_core::VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim_end()).unwrap()
+}
+
 /// `custody-log init` in registry mode; returns the admin signer.
 pub fn init_registry(data: &Path) -> ActorSigner {
     let out = Command::new(BIN)
