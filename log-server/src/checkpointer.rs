@@ -541,7 +541,22 @@ impl WitnessJob {
         let mut backoff = BACKOFF_START;
         loop {
             if old > self.size {
-                let a = format!("witness has cosigned size {old}, bigger than our tree of {}: possible split view or rollback", self.size);
+                // Ahead of this checkpoint is normal when the tree grew
+                // since it was signed: the witness cosigns the next one
+                // (a fork at that size fails the next consistency proof).
+                // Ahead of the durable tree itself is not: the witness saw
+                // a tree this log does not have.
+                let durable = self.store.tree_size().unwrap_or(self.size);
+                if old <= durable {
+                    out.error = Some(format!(
+                        "witness is at size {old}, ahead of this checkpoint of size {}; it cosigns the next one",
+                        self.size
+                    ));
+                    break;
+                }
+                let a = format!(
+                    "witness has cosigned size {old}, bigger than our tree of {durable}: possible split view or rollback"
+                );
                 out.error = Some(a.clone());
                 out.alarm = Some(a);
                 break;
