@@ -73,6 +73,9 @@ pub enum Command {
     Grant(GrantArgs),
     /// Revoke a role (exactly as granted) from an actor (admin).
     Revoke(RevokeArgs),
+    /// Kill an actor's key, e.g. a stolen one (the actor itself, or an
+    /// admin on `*`); the actor needs a new grant to act again.
+    RevokeKey(RevokeKeyArgs),
     /// Replace your key: a new key is created, the rotation is signed with
     /// the old one, and the key file is replaced once the log includes it.
     RotateKey(Receipt),
@@ -206,6 +209,16 @@ pub struct RevokeArgs {
     /// Pattern, exactly as granted.
     #[arg(long, env = "CUSTODY_PATTERN")]
     pub pattern: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `revoke-key`.
+#[derive(Debug, Args)]
+pub struct RevokeKeyArgs {
+    /// The key to kill (`actor+hex8+base64`, as `custody keygen` and
+    /// `custody whoami` print it).
+    pub actor_key: String,
     #[command(flatten)]
     pub receipt: Receipt,
 }

@@ -12,7 +12,9 @@ use clap::Parser as _;
 use custody_core::actor_key::ActorKey;
 use custody_core::names::{ActorName, ModelName, Pattern, TagName};
 use custody_core::registry::{Lifecycle, Role};
-use custody_core::statement::events::{Approve, GrantRole, Promote, RevokeRole, Rollback, Rotate, TagMove};
+use custody_core::statement::events::{
+    Approve, GrantRole, Promote, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
+};
 use custody_core::statement::Event;
 use custody_core::timestamp::Timestamp;
 use custody_core::Policy;
@@ -243,6 +245,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pattern: parse("--pattern", Pattern::new(&a.pattern))?,
             });
             let what = format!("revoke {} {} on {}", a.actor, a.role, a.pattern);
+            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+        }
+        Command::RevokeKey(a) => {
+            let key = parse("key", ActorKey::parse(&a.actor_key))?;
+            let event = Event::RevokeKey(RevokeKey { actor: key.actor().clone(), key_id: key.id() });
+            let what = format!("revoke key {} of {}", key.id(), key.actor().as_str());
             statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
         }
         Command::RotateKey(a) => {

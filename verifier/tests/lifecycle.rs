@@ -148,6 +148,17 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     alice.run(&["pull", "acme/model@2.0", "-o", out5.to_str().unwrap()]).fails(1, "integrity_violation");
     assert!(!out5.exists());
 
+    // A stolen key is killed by an admin: its next statement is refused.
+    let dave = User::new(dir.path(), "dave");
+    dave.init(&policy, &server.url);
+    let dave_key = dave.keygen("dave");
+    admin.run(&["grant", &dave_key, "--role", "reader", "--pattern", "acme/*"]).ok();
+    let r = admin.run(&["revoke-key", &dave_key]);
+    assert!(r.ok().stdout.contains("revoke key"), "{}", r.stdout);
+    let out6 = dir.path().join("dave.bin");
+    dave.run(&["pull", "acme/model@3.0", "-o", out6.to_str().unwrap()]).fails(1, "key_revoked");
+    assert!(!out6.exists());
+
     // Offline: the receipt verifies with the server gone.
     let entry4 = dir.path().join("entry4");
     std::fs::write(&entry4, http().get(format!("{}/entries/4", server.url)).send().unwrap().bytes().unwrap())
@@ -195,6 +206,7 @@ fn help_exists_for_every_command_and_usage_errors_exit_64() {
         vec!["grant", "--help"],
         vec!["revoke", "--help"],
         vec!["rotate-key", "--help"],
+        vec!["revoke-key", "--help"],
         vec!["pull", "--help"],
         vec!["audit", "--help"],
         vec!["monitor", "--help"],
