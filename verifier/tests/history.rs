@@ -11,14 +11,7 @@ use common::*;
 
 #[test]
 fn history_and_report_come_from_proven_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("log");
-    let vkey = init_log(&data);
-    let server = serve(&data, &[]);
-    let policy = log_only_policy(dir.path(), &vkey);
-    let admin = User::new(dir.path(), "root");
-    admin.init(&policy, &server.url);
-    admin.use_key(&data.join("admin.key"));
+    let LogWithAdmin { dir, server, policy, admin, .. } = log_with_admin();
     let (alice, carol) = (User::new(dir.path(), "alice"), User::new(dir.path(), "carol"));
     alice.init(&policy, &server.url);
     carol.init(&policy, &server.url);

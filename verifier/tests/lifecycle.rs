@@ -18,15 +18,7 @@ fn artifact(dir: &Path, name: &str, bytes: &[u8]) -> String {
 
 #[test]
 fn publish_tag_promote_rotate_pull_and_offline_receipts() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("log");
-    let vkey = init_log(&data);
-    let server = serve(&data, &[]);
-    let policy = log_only_policy(dir.path(), &vkey);
-
-    let admin = User::new(dir.path(), "root");
-    admin.init(&policy, &server.url);
-    admin.use_key(&data.join("admin.key"));
+    let LogWithAdmin { dir, data, server, policy, admin, .. } = log_with_admin();
     let who = admin.run(&["whoami"]);
     assert!(who.ok().stdout.contains("actor: root"), "{}", who.stdout);
 

@@ -10,14 +10,7 @@ use common::*;
 
 #[test]
 fn monitor_reports_matching_events_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("log");
-    let vkey = init_log(&data);
-    let server = serve(&data, &[]);
-    let policy = log_only_policy(dir.path(), &vkey);
-    let admin = User::new(dir.path(), "root");
-    admin.init(&policy, &server.url);
-    admin.use_key(&data.join("admin.key"));
+    let LogWithAdmin { dir, server, policy, admin, .. } = log_with_admin();
     let (alice, bob, carol) =
         (User::new(dir.path(), "alice"), User::new(dir.path(), "bob"), User::new(dir.path(), "carol"));
     for u in [&alice, &bob, &carol] {

@@ -9,14 +9,7 @@ use common::*;
 
 #[test]
 fn offline_checks_need_only_the_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("log");
-    let vkey = init_log(&data);
-    let server = serve(&data, &[]);
-    let policy = log_only_policy(dir.path(), &vkey);
-    let admin = User::new(dir.path(), "root");
-    admin.init(&policy, &server.url);
-    admin.use_key(&data.join("admin.key"));
+    let LogWithAdmin { dir, server, policy, admin, .. } = log_with_admin();
     let c = http();
     let get = |path: &str| c.get(format!("{}/{path}", server.url)).send().unwrap().bytes().unwrap().to_vec();
     let wait_size = |min: u64| -> Vec<u8> {

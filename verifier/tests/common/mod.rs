@@ -183,3 +183,27 @@ pub fn logged_index(run: &Run) -> u64 {
     let at = run.stdout.find("at entry ").expect("no entry index in output");
     run.stdout[at + 9..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
 }
+
+/// A registry log without witnesses (log-only policy) and its first admin,
+/// configured to use the admin key `custody-log init` wrote: the start of
+/// most tests.
+pub struct LogWithAdmin {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub vkey: String,
+    pub server: Server,
+    pub policy: PathBuf,
+    pub admin: User,
+}
+
+pub fn log_with_admin() -> LogWithAdmin {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let vkey = init_log(&data);
+    let server = serve(&data, &[]);
+    let policy = log_only_policy(dir.path(), &vkey);
+    let admin = User::new(dir.path(), "root");
+    admin.init(&policy, &server.url);
+    admin.use_key(&data.join("admin.key"));
+    LogWithAdmin { dir, data, vkey, server, policy, admin }
+}
