@@ -72,6 +72,22 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
     move |source| InitError::Io { path: path.to_owned(), source }
 }
 
+/// Writes a signer key line to a new file with mode 0600 (never readable by
+/// others, even briefly, since it is created with that mode) and syncs it.
+/// `create_new`: an existing key, even one created concurrently, is never
+/// overwritten.
+fn write_secret(path: &Path, line: &str) -> Result<(), InitError> {
+    let mut f =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::AlreadyExists => InitError::Exists(path.to_owned()),
+                _ => InitError::Io { path: path.to_owned(), source: e },
+            }
+        })?;
+    f.write_all(format!("{line}\n").as_bytes()).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
 /// Path of the RocksDB directory of `data_dir`.
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_DIR)
@@ -94,15 +110,7 @@ pub fn init_data_dir(data_dir: &Path, origin: &str) -> Result<VerifierKey, InitE
     seed.fill(0);
     let vkey = key.verifier();
     fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-    // create_new: never overwrite a key, even one created concurrently.
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&key_path).map_err(|e| {
-        match e.kind() {
-            std::io::ErrorKind::AlreadyExists => InitError::Exists(key_path.clone()),
-            _ => InitError::Io { path: key_path.clone(), source: e },
-        }
-    })?;
-    f.write_all(format!("{}\n", key.to_private_string()).as_bytes()).map_err(io(&key_path))?;
-    f.sync_all().map_err(io(&key_path))?;
+    write_secret(&key_path, &key.to_private_string())?;
     fs::write(&vkey_path, format!("{vkey}\n")).map_err(io(&vkey_path))?;
     let store = RocksStore::open(&db)?;
     store.put_meta(META_ORIGIN, origin.as_bytes())?;
@@ -146,15 +154,7 @@ pub fn init_registry(data_dir: &Path, admin: &str, key_out: &Path) -> Result<Str
     if store.tree_size()? != 0 {
         return Err(InitError::Genesis("the log is not empty".into()));
     }
-    let mut f =
-        OpenOptions::new().write(true).create_new(true).mode(0o600).open(key_out).map_err(|e| {
-            match e.kind() {
-                std::io::ErrorKind::AlreadyExists => InitError::Exists(key_out.to_owned()),
-                _ => InitError::Io { path: key_out.to_owned(), source: e },
-            }
-        })?;
-    f.write_all(format!("{}\n", signer.to_private_string()).as_bytes()).map_err(io(key_out))?;
-    f.sync_all().map_err(io(key_out))?;
+    write_secret(key_out, &signer.to_private_string())?;
     let mut appender = custody_core::Appender::default();
     let mut batch = crate::store::Batch { start: 0, ..Default::default() };
     appender.append(custody_core::leaf_hash(&leaf), &mut batch.nodes);

@@ -112,14 +112,11 @@ pub async fn upload(
 /// is read; the real decision is made again when it is sequenced.
 async fn dry_run(state: &web::Data<AppState>, signed: &SignedStatement) -> Result<(), ApiError> {
     let reg = state.registry()?;
+    reg.registry.authenticate(signed)?;
     let (registry, signed, next) = (reg.registry.clone(), signed.clone(), state.seq.tree_size());
-    web::block(move || {
-        let r = registry.read();
-        r.authenticate(&signed)?;
-        r.check(&signed.statement, next, now_ms()).map(|_| ())
-    })
-    .await?
-    .map_err(ApiError::from)
+    web::block(move || registry.read().check(&signed.statement, next, now_ms()).map(|_| ()))
+        .await?
+        .map_err(ApiError::from)
 }
 
 /// Streams the request body into the blob store. Returns whether the bytes
