@@ -13,8 +13,6 @@
 //! Figures are printed, never asserted: speed targets live here, not in
 //! tests.
 
-mod stats;
-
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
+use custody_bench::procs::rss_kib;
+use custody_bench::stats::Samples;
 use custody_core::actor_key::ActorSigner;
 use custody_core::checkpoint::Checkpoint;
 use custody_core::encoding::encode_base64;
@@ -34,7 +34,6 @@ use custody_core::statement::{Context, Event, Nonce, Statement, Text};
 use custody_core::tiles::Tile;
 use custody_core::timestamp::Timestamp;
 use serde_json::json;
-use stats::Samples;
 
 /// Load generator for a registry-mode custody-log.
 #[derive(Debug, Parser)]
@@ -67,6 +66,10 @@ struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long, env = "CUSTODY_BENCH_JSON")]
     json: bool,
+    /// Windows the run is cut into (by acknowledgement order) and proof and
+    /// tile bursts repeated, so each figure has a median and a spread.
+    #[arg(long, env = "CUSTODY_BENCH_WINDOWS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    windows: u64,
 }
 
 fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
@@ -161,8 +164,21 @@ async fn setup(
     Ok(Setup { readers, digest })
 }
 
-/// One worker's record: (leaf index, ack instant, latency seconds).
-type Acks = Vec<(u64, Instant, f64)>;
+/// One acknowledged entry.
+#[derive(Clone, Copy)]
+struct Ack {
+    index: u64,
+    at: Instant,
+    latency: f64,
+    /// Bytes of the logged entry (leaf header + envelope).
+    bytes: u64,
+}
+
+type Acks = Vec<Ack>;
+
+/// Bytes of the leaf header in front of the envelope (docs/protocol.md):
+/// "CUSTODY", version, receive time (u64), envelope length (u32).
+const LEAF_HEADER: u64 = 7 + 1 + 8 + 4;
 
 async fn worker(
     c: reqwest::Client,
@@ -174,6 +190,7 @@ async fn worker(
     let mut acks = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let envelope = sign(&who, Event::Access(Access { digest }))?;
+        let bytes = LEAF_HEADER + envelope.len() as u64;
         let start = Instant::now();
         let r = c
             .get(format!("{base}/blobs/{digest}"))
@@ -190,7 +207,7 @@ async fn worker(
             .context("no Custody-Leaf-Index header")?;
         r.bytes().await?;
         let done = Instant::now();
-        acks.push((index, done, (done - start).as_secs_f64()));
+        acks.push(Ack { index, at: done, latency: (done - start).as_secs_f64(), bytes });
     }
     Ok(acks)
 }
@@ -248,15 +265,12 @@ async fn hammer(
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
+/// Bytes of the log's database (artifacts in `blobs/` are not entries and
+/// are left out).
 fn disk_bytes(dir: &std::path::Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
     rd.filter_map(Result::ok)
+        .filter(|e| e.file_name() != "blobs")
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => disk_bytes(&e.path()),
             Ok(m) => m.len(),
@@ -285,6 +299,7 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let setup = setup(&c, &base, &admin, workers).await?;
     let (size_before, _) = checkpoint_size(&c, &base).await?;
+    let disk_before = args.data_dir.as_deref().map(disk_bytes);
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -301,48 +316,77 @@ async fn main() -> anyhow::Result<()> {
         acks.extend(t.await??);
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let last_index = acks.iter().map(|a| a.0).max().unwrap_or(0);
+    acks.sort_unstable_by_key(|a| a.at);
+    let last_index = acks.iter().map(|a| a.index).max().unwrap_or(0);
     // Wait (bounded) for a checkpoint covering every acknowledged entry.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while seen.lock().unwrap_or_else(|p| p.into_inner()).last().map_or(0, |s| s.1) <= last_index {
         if Instant::now() > deadline {
-            bail!("no checkpoint covered entry {last_index} within 60 s");
+            bail!("no checkpoint covered entry {last_index} within 120 s");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, Ordering::SeqCst);
     watcher.await?;
 
+    // `seen` grows in both time and size: the first checkpoint covering an
+    // entry is found by bisection.
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let (mut ack_lat, mut cp_lat) = (Samples::default(), Samples::default());
-    for &(index, at, lat) in &acks {
-        ack_lat.push(lat);
-        if let Some((t, _)) = seen.iter().find(|(_, size)| *size > index) {
-            cp_lat.push(t.saturating_duration_since(at).as_secs_f64());
+    let published = |a: &Ack| {
+        let i = seen.partition_point(|(_, size)| *size <= a.index);
+        seen.get(i).map(|(t, _)| t.saturating_duration_since(a.at).as_secs_f64())
+    };
+    let windows = usize::try_from(args.windows).unwrap_or(1).clamp(1, acks.len().max(1));
+    let per_window = acks.len().div_ceil(windows).max(1);
+    let mut w = WindowFigures::default();
+    let (mut ack_all, mut cp_all) = (Samples::default(), Samples::default());
+    for (n, chunk) in acks.chunks(per_window).enumerate() {
+        let from = if n == 0 { start } else { acks[n * per_window - 1].at };
+        let to = chunk.last().map_or(from, |a| a.at);
+        w.entries_per_s.push(chunk.len() as f64 / (to - from).as_secs_f64().max(1e-9));
+        let (mut ack, mut cp) = (Samples::default(), Samples::default());
+        for a in chunk {
+            ack.push(a.latency * 1e3);
+            ack_all.push(a.latency * 1e3);
+            if let Some(d) = published(a) {
+                cp.push(d * 1e3);
+                cp_all.push(d * 1e3);
+            }
         }
+        w.ack_p50_ms.extend(ack.percentile(50.0));
+        w.ack_p99_ms.extend(ack.percentile(99.0));
+        w.checkpoint_p50_ms.extend(cp.percentile(50.0));
+        w.checkpoint_p99_ms.extend(cp.percentile(99.0));
     }
+
     let (size, _) = checkpoint_size(&c, &base).await?;
-    let proofs_per_s = {
+    let mut proofs_per_s = Vec::new();
+    for _ in 0..windows {
         let b = base.clone();
-        hammer(&c, workers, args.proofs, move |i| {
+        let rate = hammer(&c, workers, args.proofs.div_ceil(windows as u64), move |i| {
             format!("{b}/proof/inclusion?index={}&size={size}", scramble(i, size))
         })
-        .await?
-    };
+        .await?;
+        proofs_per_s.push(rate);
+    }
     let full_tiles = size / 256;
-    let tiles_per_s = if full_tiles == 0 {
-        None
-    } else {
+    let mut tiles_per_s = Vec::new();
+    for run in 0..windows as u64 {
+        if full_tiles == 0 {
+            break;
+        }
         let b = base.clone();
-        let tiles = hammer(&c, workers, args.tiles, move |i| {
-            let t = Tile::new(0, scramble(i, full_tiles), 256).expect("full level-0 tile");
+        let rate = hammer(&c, workers, args.tiles.div_ceil(windows as u64), move |i| {
+            let t = Tile::new(0, scramble(i + run * 7919, full_tiles), 256).expect("full level-0 tile");
             format!("{b}/{}", t.path())
         })
         .await?;
-        Some(tiles)
-    };
+        tiles_per_s.push(rate);
+    }
     let rss = args.server_pid.and_then(rss_kib);
-    let disk_per_entry = args.data_dir.as_ref().map(|d| disk_bytes(d) as f64 / size.max(1) as f64);
+    let entry_bytes = acks.iter().map(|a| a.bytes).sum::<u64>() as f64 / acks.len().max(1) as f64;
+    let disk_after = args.data_dir.as_deref().map(disk_bytes);
+    let growth = disk_before.zip(disk_after).map(|(b, a)| (a as f64 - b as f64) / acks.len().max(1) as f64);
 
     let report = json!({
         "workload": "signed access statements (GET /blobs with a DSSE statement header)",
@@ -351,35 +395,70 @@ async fn main() -> anyhow::Result<()> {
         "tree_size_before": size_before,
         "tree_size_after": size,
         "entries_per_s": acks.len() as f64 / elapsed,
-        "ack_latency_ms": {"p50": ack_lat.percentile(50.0).map(|s| s * 1e3), "p99": ack_lat.percentile(99.0).map(|s| s * 1e3)},
-        "ack_to_checkpoint_ms": {"p50": cp_lat.percentile(50.0).map(|s| s * 1e3), "p99": cp_lat.percentile(99.0).map(|s| s * 1e3)},
+        "ack_latency_ms": {"p50": ack_all.percentile(50.0), "p99": ack_all.percentile(99.0)},
+        "ack_to_checkpoint_ms": {"p50": cp_all.percentile(50.0), "p99": cp_all.percentile(99.0)},
+        "windows": w,
         "inclusion_proofs_per_s": proofs_per_s,
         "tiles_per_s": tiles_per_s,
         "server_rss_mib": rss.map(|k| k as f64 / 1024.0),
-        "disk_bytes_per_entry": disk_per_entry,
+        "entry_bytes_mean": entry_bytes,
+        "disk_bytes_per_entry": disk_after.map(|d| d as f64 / size.max(1) as f64),
+        "disk_growth_per_entry": growth,
+        "disk_beyond_entry_per_entry": growth.map(|g| g - entry_bytes),
     });
     if args.json {
         println!("{report}");
     } else {
-        let f = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_owned(), |x| format!("{x:.1}"));
-        println!("workload            {}", report["workload"].as_str().unwrap_or_default());
-        println!("clients             {workers}");
-        println!("entries             {} (tree {size_before} -> {size})", acks.len());
-        println!("entries/s           {}   (target >= 10000)", f(&report["entries_per_s"]));
-        println!(
-            "ack latency ms      p50 {}  p99 {}",
-            f(&report["ack_latency_ms"]["p50"]),
-            f(&report["ack_latency_ms"]["p99"])
-        );
-        println!(
-            "ack->checkpoint ms  p50 {}  p99 {}   (target p50 <= 1500)",
-            f(&report["ack_to_checkpoint_ms"]["p50"]),
-            f(&report["ack_to_checkpoint_ms"]["p99"])
-        );
-        println!("inclusion proofs/s  {}   (target >= 20000)", f(&report["inclusion_proofs_per_s"]));
-        println!("tiles/s             {}", f(&report["tiles_per_s"]));
-        println!("server RSS MiB      {}", f(&report["server_rss_mib"]));
-        println!("disk bytes/entry    {}", f(&report["disk_bytes_per_entry"]));
+        print_table(&report);
     }
     Ok(())
+}
+
+/// Figures per window of the run, in acknowledgement order.
+#[derive(Default, serde::Serialize)]
+struct WindowFigures {
+    entries_per_s: Vec<f64>,
+    ack_p50_ms: Vec<f64>,
+    ack_p99_ms: Vec<f64>,
+    checkpoint_p50_ms: Vec<f64>,
+    checkpoint_p99_ms: Vec<f64>,
+}
+
+fn print_table(r: &serde_json::Value) {
+    let f = |v: &serde_json::Value| v.as_f64().map_or("n/a".to_owned(), |x| format!("{x:.1}"));
+    let many = |v: &serde_json::Value| {
+        let xs: Vec<String> = v.as_array().into_iter().flatten().map(f).collect();
+        if xs.is_empty() {
+            "n/a".to_owned()
+        } else {
+            xs.join(" ")
+        }
+    };
+    println!("workload            {}", r["workload"].as_str().unwrap_or_default());
+    println!("clients             {}", r["clients"]);
+    println!(
+        "entries             {} (tree {} -> {})",
+        r["entries"], r["tree_size_before"], r["tree_size_after"]
+    );
+    println!("entries/s           {}   (target >= 10000)", f(&r["entries_per_s"]));
+    println!("  per window        {}", many(&r["windows"]["entries_per_s"]));
+    println!(
+        "ack latency ms      p50 {}  p99 {}",
+        f(&r["ack_latency_ms"]["p50"]),
+        f(&r["ack_latency_ms"]["p99"])
+    );
+    println!(
+        "ack->checkpoint ms  p50 {}  p99 {}   (target p50 <= 1500)",
+        f(&r["ack_to_checkpoint_ms"]["p50"]),
+        f(&r["ack_to_checkpoint_ms"]["p99"])
+    );
+    println!("inclusion proofs/s  {}   (target >= 20000)", many(&r["inclusion_proofs_per_s"]));
+    println!("tiles/s             {}", many(&r["tiles_per_s"]));
+    println!("server RSS MiB      {}", f(&r["server_rss_mib"]));
+    println!("entry bytes (mean)  {}", f(&r["entry_bytes_mean"]));
+    println!(
+        "disk bytes/entry    {} total, {} beyond the entry",
+        f(&r["disk_bytes_per_entry"]),
+        f(&r["disk_beyond_entry_per_entry"])
+    );
 }

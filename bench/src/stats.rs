@@ -44,3 +44,48 @@ mod tests {
         assert_eq!(s.percentile(21.0), Some(2.0));
     }
 }
+
+/// A figure measured several times: its median and its spread (the lowest
+/// and highest value seen).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spread {
+    /// Median of the runs.
+    pub median: f64,
+    /// Lowest run.
+    pub low: f64,
+    /// Highest run.
+    pub high: f64,
+    /// How many runs.
+    pub runs: usize,
+}
+
+impl Spread {
+    /// Median and range of `values` (non-finite values are ignored);
+    /// `None` if none is left.
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+        Some(Spread { median, low: v[0], high: v[n - 1], runs: n })
+    }
+}
+
+#[cfg(test)]
+mod spread_tests {
+    use super::*;
+
+    #[test]
+    fn median_and_range() {
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(Spread::of(&[f64::NAN]), None);
+        assert_eq!(Spread::of(&[3.0, 1.0, 2.0]), Some(Spread { median: 2.0, low: 1.0, high: 3.0, runs: 3 }));
+        assert_eq!(
+            Spread::of(&[4.0, 1.0, 2.0, 10.0]),
+            Some(Spread { median: 3.0, low: 1.0, high: 10.0, runs: 4 })
+        );
+    }
+}

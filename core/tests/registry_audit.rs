@@ -125,3 +125,50 @@ fn sign_as(w: &World, s: &ActorSigner, event: Event) -> Vec<u8> {
         Statement::new(s, time, Nonce([0xee; 16]), Context::reason(Text::new("audit test").unwrap()), event);
     stmt.sign(s).unwrap()
 }
+
+/// Verification spread over threads gives the single-threaded verdicts:
+/// the same first bad signature and decode error, wherever they fall
+/// relative to the chunk boundaries.
+#[test]
+fn threads_do_not_change_the_verdicts() {
+    let mut w = World::new();
+    w.grant("alice", Role::Publisher, "acme/*");
+    w.grant("bob", Role::Reader, "acme/*");
+    w.ok("alice", publish_event("acme/m", "1", digest("m1")));
+    for _ in 0..300 {
+        w.advance(10);
+        w.ok("bob", access_event(digest("m1")));
+    }
+    let n = w.leaves.len();
+    let replay = |leaves: &[Vec<u8>], threads: usize| {
+        let mut a = Auditor::new(Config::default()).threads(threads);
+        let r = a.feed(&leaves.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        (r.map(|applied| applied.len()), a.next_index())
+    };
+    for threads in [1, 2, 3, 8] {
+        assert_eq!(replay(&w.leaves, threads), (Ok(n), n as u64), "{threads} threads");
+    }
+    for bad in [3, 40, n / 2, n / 2 + 1, n - 1] {
+        let mut leaves = w.leaves.clone();
+        let env = Leaf::decode(&leaves[bad]).unwrap();
+        let mut e = Envelope::parse(env.envelope).unwrap();
+        e.signatures[0].sig[5] ^= 0x40;
+        leaves[bad] = Leaf::new(env.receive_time_ms, &e.to_json()).unwrap().encode();
+        // A garbage leaf after the bad signature must not hide it.
+        if bad + 7 < n {
+            leaves[bad + 7] = b"garbage".to_vec();
+        }
+        for threads in [1, 2, 3, 8] {
+            let (r, next) = replay(&leaves, threads);
+            let f = r.unwrap_err();
+            assert_eq!((f.index, f.problem, next), (bad as u64, AuditProblem::BadSignature, bad as u64));
+        }
+    }
+    let mut leaves = w.leaves.clone();
+    leaves[200] = b"garbage".to_vec();
+    for threads in [1, 2, 8] {
+        let (r, next) = replay(&leaves, threads);
+        assert_eq!(r.unwrap_err().index, 200);
+        assert_eq!(next, 200);
+    }
+}

@@ -51,7 +51,8 @@ pub fn check_registry(
     config: Config,
 ) -> Result<Option<FsckProblem>, StoreError> {
     let size = store.tree_size()?;
-    let mut auditor = Auditor::new(config);
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut auditor = Auditor::new(config).threads(threads);
     let mut start = 0;
     while start < size {
         let end = (start + AUDIT_CHUNK).min(size);

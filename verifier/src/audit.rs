@@ -54,6 +54,9 @@ pub struct AuditOptions {
     /// Ignore the local cache and fetch everything again (to check what the
     /// log serves *now*, e.g. after a storage incident).
     pub refetch: bool,
+    /// Threads decoding and verifying signatures during the replay (the
+    /// replay's cost is almost all signature checks).
+    pub threads: usize,
 }
 
 /// The first problem found.
@@ -143,22 +146,17 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         })
         .collect();
     let pb = bar(wants.len() as u64, "leaf hash tiles", false);
-    let got = fetch_all(trust.client(), &wants, opts.jobs, !opts.refetch, &pb)?;
-    pb.finish_and_clear();
-    let mut store = MemoryHashStore::new();
-    for (w, g) in wants.iter().zip(&got) {
-        if g.body.len() % 32 != 0 {
-            return Err(Error::verify(format!("{}: not a whole number of hashes", w.path)));
-        }
-        for h in g.body.chunks_exact(32) {
-            store.append(Hash::from_slice(h).expect("32-byte chunk"));
-        }
+    let mut got = fetch_all(trust.client(), &wants, opts.jobs, !opts.refetch, &pb)?;
+    let mut store = rebuild(&wants, &got)?;
+    if (store.size() != size || store.root() != root) && got.iter().any(|g| g.cached) {
+        // The local cache (written without fsync) is not evidence against
+        // the log: try again with the log's own tiles only.
+        got = fetch_all(trust.client(), &wants, opts.jobs, false, &pb)?;
+        store = rebuild(&wants, &got)?;
     }
+    pb.finish_and_clear();
     if store.size() != size || store.root() != root {
-        return Err(Error::verify(format!(
-            "the log's level-0 tiles do not rebuild the checkpoint root at size {size} (a stale local cache in {} can be deleted)",
-            dir.display()
-        )));
+        return Err(Error::verify(format!("the log's level-0 tiles do not rebuild the checkpoint root at size {size}")));
     }
     if let Some(p) = &previous {
         let old = tree_hash(p.size, &store).map_err(|e| Error::verify(e.to_string()))?;
@@ -204,7 +202,7 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
 
     // 3 + 4. Entry bundles, checked against the leaf hashes, then replayed.
     let window_ms = u64::try_from(opts.window.as_millis()).unwrap_or(u64::MAX);
-    let mut auditor = Auditor::new(Config { window_ms });
+    let mut auditor = Auditor::new(Config { window_ms }).threads(opts.threads);
     if opts.exact {
         auditor = auditor.exact();
     }
@@ -238,23 +236,34 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
             }
         });
         for msg in rx {
-            let (bundle, end, wants, got) = msg?;
-            let mut leaves: Vec<&[u8]> = Vec::with_capacity(wants.len() * 256);
-            for (i, g) in (bundle..end).zip(&got) {
-                let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
-                let entries = decode_bundle(&g.body, count)
-                    .map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
-                for (j, e) in entries.into_iter().enumerate() {
-                    let index = i * width + j as u64;
-                    if store.get(NodeId::new(0, index)) != Some(leaf_hash(e)) {
+            let (bundle, end, wants, mut got) = msg?;
+            // Every entry must hash to its authenticated leaf hash. A local
+            // cache file is not evidence against the log (cache files are
+            // written without fsync and may be torn by a crash): a cached
+            // bundle that fails is fetched again, and only the log's own
+            // copy can be a violation.
+            loop {
+                match first_mismatch(&got, bundle, size, &store)? {
+                    None => break,
+                    Some((k, _)) if got[k].cached => {
+                        let fresh = fetch_all(client, &wants[k..=k], 1, false, &ProgressBar::hidden())?;
+                        got[k] = fresh.into_iter().next().ok_or_else(|| Error::Network("refetch".into()))?;
+                    }
+                    Some((_, index)) => {
                         report.violation = Some(Violation {
                             index,
                             problem: "the entry served does not hash to its leaf hash in the checkpoint's tree (altered in storage)".into(),
                         });
                         return Ok(false);
                     }
-                    leaves.push(e);
                 }
+            }
+            let mut leaves: Vec<&[u8]> = Vec::with_capacity(wants.len() * 256);
+            for (i, g) in (bundle..end).zip(&got) {
+                let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
+                let entries = decode_bundle(&g.body, count)
+                    .map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
+                leaves.extend(entries);
             }
             if let Err(f) = auditor.feed(&leaves) {
                 report.entries_replayed = f.index;
@@ -276,6 +285,39 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         write_atomic(&audited_file, &t.note, 0o644)?;
     }
     Ok(report)
+}
+
+/// The tree of the level-0 tiles `got`, in order.
+fn rebuild(wants: &[Want], got: &[Got]) -> Result<MemoryHashStore> {
+    let mut store = MemoryHashStore::new();
+    for (w, g) in wants.iter().zip(got) {
+        if g.body.len() % 32 != 0 {
+            return Err(Error::verify(format!("{}: not a whole number of hashes", w.path)));
+        }
+        for h in g.body.chunks_exact(32) {
+            store.append(Hash::from_slice(h).expect("32-byte chunk"));
+        }
+    }
+    Ok(store)
+}
+
+/// The first entry of the bundles `got` (starting at bundle `first`) that
+/// does not hash to its leaf hash in `store`: (position in `got`, index).
+fn first_mismatch(got: &[Got], first: u64, size: u64, store: &MemoryHashStore) -> Result<Option<(usize, u64)>> {
+    let width = u64::from(TILE_WIDTH);
+    for (k, g) in got.iter().enumerate() {
+        let i = first + k as u64;
+        let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
+        let entries =
+            decode_bundle(&g.body, count).map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
+        for (j, e) in entries.into_iter().enumerate() {
+            let index = i * width + j as u64;
+            if store.get(NodeId::new(0, index)) != Some(leaf_hash(e)) {
+                return Ok(Some((k, index)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn count(r: &mut AuditReport, got: &[Got]) {

@@ -310,6 +310,9 @@ pub struct AuditArgs {
     /// Ignore the cache of already audited tiles and bundles; fetch all.
     #[arg(long, env = "CUSTODY_AUDIT_REFETCH")]
     pub refetch: bool,
+    /// Threads verifying signatures (default: every core).
+    #[arg(long, env = "CUSTODY_AUDIT_THREADS")]
+    pub threads: Option<usize>,
 }
 
 /// `history`.

@@ -13,7 +13,7 @@ use indicatif::ProgressBar;
 
 use crate::client::{LogClient, MAX_TILE};
 use crate::error::{Error, Result};
-use crate::home::{read_capped, write_atomic};
+use crate::home::{read_capped, write_cache};
 
 /// One resource to get.
 #[derive(Debug, Clone)]
@@ -82,10 +82,13 @@ pub fn fetch_all(
 }
 
 /// Saves authenticated bodies of cacheable resources that were not cached.
+/// Without fsync: a cache file is authenticated again on every use, and a
+/// bad one is fetched again (see `audit`), so durability would only cost
+/// two fsyncs per tile (most of a cold audit's time).
 pub fn save(wants: &[Want], got: &[Got]) -> Result<()> {
     for (w, g) in wants.iter().zip(got) {
         if let (Some(path), false) = (&w.cache, g.cached) {
-            write_atomic(path, &g.body, 0o644)?;
+            write_cache(path, &g.body)?;
         }
     }
     Ok(())

@@ -164,6 +164,17 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Writes a cache file: whole or not at all for readers (temporary file,
+/// rename), but without fsync. Only for data authenticated on every read.
+pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically (temporary file in the same
 /// directory, fsync, rename, fsync of the directory) with `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {

@@ -301,6 +301,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 jobs: a.jobs,
                 exact: a.exact,
                 refetch: a.refetch,
+                threads: a.threads.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+                }),
             };
             let report = audit(&c.trust(), &c.home, &opts)?;
             if a.json {

@@ -102,6 +102,22 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     assert!(second.stdout.contains("2 from cache"), "{}", second.stdout);
     assert!(second.stdout.contains(&format!("audit OK: {size} entries replayed")), "{}", second.stdout);
 
+    // Cache files are written without fsync, so a crash can leave them torn.
+    // A damaged cache is not evidence against the log: the audit fetches the
+    // log's copy again, passes, and repairs the cache.
+    let audit_dir = std::fs::read_dir(auditor.home.join("audit")).unwrap().next().unwrap().unwrap().path();
+    let (bundle, tile) = (audit_dir.join("entries/0"), audit_dir.join("tile0/0"));
+    let (good_bundle, good_tile) = (std::fs::read(&bundle).unwrap(), std::fs::read(&tile).unwrap());
+    let mut torn = good_bundle.clone();
+    torn[good_bundle.len() / 2] ^= 1;
+    std::fs::write(&bundle, &torn).unwrap();
+    std::fs::write(&tile, &good_tile[..good_tile.len() / 2]).unwrap();
+    let third = auditor.run(&["audit", &server.url]);
+    third.ok();
+    assert!(third.stdout.contains(&format!("audit OK: {size} entries replayed")), "{}", third.stdout);
+    assert_eq!(std::fs::read(&bundle).unwrap(), good_bundle, "the bundle cache is repaired");
+    assert_eq!(std::fs::read(&tile).unwrap(), good_tile, "the tile cache is repaired");
+
     // Alter entry 200 (an access) inside the stopped server's RocksDB: one
     // millisecond added to its receive time. The server restarts fine (the
     // statement is still valid), but the entry no longer hashes to its leaf.

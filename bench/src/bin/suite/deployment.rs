@@ -1,0 +1,146 @@
+//! The measured deployment: three real witnesses under a 2-of-3 policy and
+//! a registry-mode log server, grown stage by stage with `custody-loadgen`;
+//! `custody audit` timed on the way; a restart at the end.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use custody_bench::procs::{output, rss_kib, sibling, start, Server};
+use custody_bench::stats::Spread;
+use serde_json::{json, Value};
+
+use crate::Args;
+
+const ORIGIN: &str = "bench.custody.example/log";
+const WAIT: Duration = Duration::from_secs(600);
+
+fn start_log(dir: &Path, policy: &Path) -> anyhow::Result<Server> {
+    start(
+        Command::new(sibling("custody-log")?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("log"))
+            .arg("--policy")
+            .arg(policy)
+            .env("CUSTODY_LOG", "warn"),
+        &dir.join("log.stderr"),
+        WAIT,
+    )
+}
+
+/// Runs every stage; returns one JSON object per stage plus the audit and
+/// restart figures.
+pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
+    let vkey = output(
+        Command::new(sibling("custody-log")?)
+            .args(["init", "--origin", ORIGIN, "--data-dir"])
+            .arg(dir.join("log")),
+    )?;
+    let vkey = vkey.trim();
+    let list = dir.join("logs.txt");
+    std::fs::write(&list, format!("logs/v0\n\nvkey {vkey}\norigin none\nqpd 86400000\n"))?;
+    let mut policy = format!("log {vkey}\n");
+    let mut witnesses = Vec::new();
+    let mut names = Vec::new();
+    for i in 1..=3 {
+        let name = format!("w{i}.bench.example");
+        let data = dir.join(format!("w{i}"));
+        let wkey = output(
+            Command::new(sibling("custody-witness")?)
+                .args(["init", "--name", &name, "--data-dir"])
+                .arg(&data),
+        )?;
+        let w = start(
+            Command::new(sibling("custody-witness")?)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(&data)
+                .arg("--logs")
+                .arg(&list)
+                .env("CUSTODY_LOG", "warn"),
+            &dir.join(format!("w{i}.stderr")),
+            WAIT,
+        )?;
+        policy += &format!("witness {name} {} {}\n", wkey.trim(), w.url);
+        names.push(name);
+        witnesses.push(w);
+    }
+    policy += &format!("group witnesses 2 {}\nquorum witnesses\n", names.join(" "));
+    let policy_path = dir.join("policy.txt");
+    std::fs::write(&policy_path, policy)?;
+    let mut log = start_log(dir, &policy_path)?;
+
+    let mut stages = Vec::new();
+    let mut audit = Value::Null;
+    let mut size = 0u64;
+    // Each load-generator run first grants its clients and publishes one
+    // artifact: those entries count towards the stage size.
+    let setup_entries = args.concurrency as u64 + 2;
+    for &target in &args.sizes {
+        let entries = target.saturating_sub(size + setup_entries);
+        if entries == 0 {
+            continue;
+        }
+        eprintln!("== log: {size} -> {target} entries");
+        let out = output(
+            Command::new(sibling("custody-loadgen")?)
+                .args(["--json", "--log", &log.url, "--admin-key"])
+                .arg(dir.join("log/admin.key"))
+                .args(["--entries", &entries.to_string(), "--concurrency", &args.concurrency.to_string()])
+                .args(["--windows", &args.windows.to_string(), "--server-pid", &log.pid().to_string()])
+                .arg("--data-dir")
+                .arg(dir.join("log")),
+        )?;
+        let stage: Value = serde_json::from_str(&out).context("custody-loadgen output")?;
+        size = stage["tree_size_after"].as_u64().context("tree_size_after")?;
+        stages.push(stage);
+        if audit.is_null() && size >= args.audit_at {
+            audit = time_audit(dir, &policy_path, &log.url, args.windows)?;
+        }
+    }
+
+    // Start-up at the largest size: the registry is rebuilt by replay.
+    eprintln!("== restart at {size} entries");
+    let _ = log.child.kill();
+    let _ = log.child.wait();
+    let t = Instant::now();
+    log = start_log(dir, &policy_path)?;
+    let restart_s = t.elapsed().as_secs_f64();
+    let rss_after_restart = rss_kib(log.pid()).map(|k| k as f64 / 1024.0);
+    drop(log);
+    drop(witnesses);
+    Ok(json!({
+        "stages": stages,
+        "audit": audit,
+        "restart": {"size": size, "seconds": restart_s, "rss_mib": rss_after_restart},
+    }))
+}
+
+/// `custody audit` cold (a fresh home: every tile and bundle fetched), then
+/// `runs` times warm (from the cache it keeps).
+fn time_audit(dir: &Path, policy: &Path, url: &str, runs: u64) -> anyhow::Result<Value> {
+    let home = dir.join("auditor");
+    let custody = |args: &[&str]| -> anyhow::Result<(f64, Value)> {
+        let t = Instant::now();
+        let out = output(Command::new(sibling("custody")?).args(args).env("CUSTODY_HOME", &home))?;
+        Ok((t.elapsed().as_secs_f64(), serde_json::from_str(&out).unwrap_or(Value::Null)))
+    };
+    custody(&["init", "--policy", policy.to_str().context("policy path")?, "--log", url])?;
+    eprintln!("== custody audit (cold)");
+    let (cold, report) = custody(&["audit", "--json"])?;
+    let replayed = report["entries_replayed"].as_u64().unwrap_or(0);
+    if report["violation"] != Value::Null || replayed == 0 {
+        bail!("the audit did not pass: {report}");
+    }
+    let mut warm = Vec::new();
+    for _ in 0..runs.clamp(1, 5) {
+        eprintln!("== custody audit (warm)");
+        warm.push(custody(&["audit", "--json"])?.0);
+    }
+    Ok(json!({
+        "entries": replayed,
+        "cold_seconds": cold,
+        "warm_seconds": Spread::of(&warm),
+        "threads": std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+    }))
+}

@@ -1,0 +1,112 @@
+//! `custody-benchsuite`: the whole benchmark suite in one run, writing the
+//! generated part of docs/performance.md.
+//!
+//! `scripts/bench` builds everything in the release profile, runs
+//! criterion over `custody-core`, then this binary, which
+//! 1. reads the criterion results (core figures and the physical limits:
+//!    one SHA-256 of a node, one Ed25519 sign and verify);
+//! 2. runs `custody-witnessgen` against a real `custody-witness`;
+//! 3. starts a real deployment (three `custody-witness`, a registry-mode
+//!    `custody-log` with a 2-of-3 policy) and grows its log with
+//!    `custody-loadgen` to each size of `--sizes`, measuring at each;
+//! 4. times `custody audit` (cold: everything fetched, then warm: from its
+//!    cache) once the log reaches `--audit-at`;
+//! 5. restarts the log server at the largest size (start-up replay time and
+//!    RSS after it);
+//! 6. writes the tables between the markers of `--out`, keeping the
+//!    hand-written analysis around them.
+//!
+//! Figures only: nothing fails on speed.
+
+mod criterion;
+mod deployment;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Parser;
+use custody_bench::procs::{output, sibling};
+use serde_json::{json, Value};
+
+/// Runs the benchmark suite and writes docs/performance.md.
+#[derive(Debug, Parser)]
+#[command(name = "custody-benchsuite", version, about)]
+pub struct Args {
+    /// Log sizes to grow to and measure at.
+    #[arg(
+        long,
+        env = "CUSTODY_BENCH_SIZES",
+        value_delimiter = ',',
+        default_value = "10000,1000000,10000000"
+    )]
+    sizes: Vec<u64>,
+    /// Time `custody audit` at the first size at least this large.
+    #[arg(long, env = "CUSTODY_BENCH_AUDIT_AT", default_value_t = 1_000_000)]
+    audit_at: u64,
+    /// Concurrent load-generator clients.
+    #[arg(long, env = "CUSTODY_BENCH_CONCURRENCY", default_value_t = 64)]
+    concurrency: usize,
+    /// Windows per measurement (median and spread).
+    #[arg(long, env = "CUSTODY_BENCH_WINDOWS", default_value_t = 5)]
+    windows: u64,
+    /// Where the deployment's data goes (needs about 1.1 KB per entry).
+    #[arg(long, env = "CUSTODY_BENCH_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// Criterion's output directory (default: $CARGO_TARGET_DIR/criterion).
+    #[arg(long, env = "CUSTODY_BENCH_CRITERION_DIR")]
+    criterion_dir: Option<PathBuf>,
+    /// The file whose generated section is rewritten.
+    #[arg(long, env = "CUSTODY_BENCH_OUT", default_value = "docs/performance.md")]
+    out: PathBuf,
+    /// Also write every raw figure here as JSON.
+    #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
+    json_out: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let began = Instant::now();
+    let criterion_dir = args.criterion_dir.clone().unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+            .join("criterion")
+    });
+    let core = criterion::read(&criterion_dir);
+    eprintln!("== criterion: {} benchmarks read from {}", core.len(), criterion_dir.display());
+
+    eprintln!("== witness add-checkpoint (custody-witnessgen)");
+    let witness: Value =
+        serde_json::from_str(&output(std::process::Command::new(sibling("custody-witnessgen")?).args([
+            "--json",
+            "--windows",
+            &args.windows.to_string(),
+        ]))?)
+        .context("custody-witnessgen output")?;
+
+    let work = match &args.work_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            tempfile::tempdir_in(d)?
+        }
+        None => tempfile::tempdir()?,
+    };
+    let stages = deployment::run(&args, work.path())?;
+
+    let results = json!({
+        "machine": report::machine(),
+        "core": core,
+        "witness": witness,
+        "log": stages,
+        "suite_seconds": began.elapsed().as_secs_f64(),
+    });
+    if let Some(p) = &args.json_out {
+        std::fs::write(p, serde_json::to_vec_pretty(&results)?)?;
+    }
+    let md = report::markdown(&results);
+    report::splice(&args.out, &md)?;
+    eprintln!("== wrote {} ({:.0} s)", args.out.display(), began.elapsed().as_secs_f64());
+    println!("{md}");
+    Ok(())
+}
