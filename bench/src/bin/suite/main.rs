@@ -51,6 +51,9 @@ pub struct Args {
     /// Windows per measurement (median and spread).
     #[arg(long, env = "CUSTODY_BENCH_WINDOWS", default_value_t = 5)]
     windows: u64,
+    /// add-checkpoint requests sent to the measured witness.
+    #[arg(long, env = "CUSTODY_BENCH_WITNESS_REQUESTS", default_value_t = 20_000)]
+    witness_requests: usize,
     /// Where the deployment's data goes (needs about 1.1 KB per entry).
     #[arg(long, env = "CUSTODY_BENCH_WORK_DIR")]
     work_dir: Option<PathBuf>,
@@ -82,6 +85,8 @@ fn main() -> anyhow::Result<()> {
             "--json",
             "--windows",
             &args.windows.to_string(),
+            "--requests",
+            &args.witness_requests.to_string(),
         ]))?)
         .context("custody-witnessgen output")?;
 
