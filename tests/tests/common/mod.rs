@@ -25,6 +25,31 @@ pub struct Proc {
     pub url: String,
 }
 
+impl Proc {
+    /// Sends `sig` (e.g. `HUP`, `TERM`) with `kill(1)`.
+    pub fn signal(&self, sig: &str) {
+        let ok =
+            Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(ok.success(), "kill -{sig} {}", self.child.id());
+    }
+
+    /// Stops the process gracefully (SIGTERM, at most 30 s), else kills it.
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal("TERM");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -68,10 +93,44 @@ pub struct Deployment {
     pub origin: String,
     pub policy: PathBuf,
     pub dir: PathBuf,
+    /// Name, verifier key and files of each witness, in `witnesses` order.
+    pub witness_ids: Vec<WitnessId>,
+}
+
+/// Who a witness is and where its files are.
+pub struct WitnessId {
+    pub name: String,
+    pub vkey: String,
+    pub data: PathBuf,
+    /// Its peers file, when started with gossip.
+    pub peers: Option<PathBuf>,
+}
+
+/// What [`Deployment::start_with`] starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// Number of witnesses.
+    pub witnesses: usize,
+    /// How many of them the policy requires.
+    pub quorum: usize,
+    /// Start every witness with an (empty) peers file and this gossip
+    /// interval in milliseconds; [`Deployment::introduce_witnesses`] then
+    /// makes them peers.
+    pub gossip_ms: Option<u64>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { witnesses: 3, quorum: 2, gossip_ms: None }
+    }
 }
 
 impl Deployment {
     pub fn start(dir: &Path) -> Deployment {
+        Deployment::start_with(dir, Setup::default())
+    }
+
+    pub fn start_with(dir: &Path, setup: Setup) -> Deployment {
         let origin = "scenario.custody.example/log".to_owned();
         let out = Command::new(bin("custody-log"))
             .args(["init", "--origin", &origin, "--admin", "admin", "--data-dir"])
@@ -82,56 +141,112 @@ impl Deployment {
         let log_vkey = text(&out.stdout).trim().to_owned();
         let list = dir.join("logs.txt");
         std::fs::write(&list, format!("logs/v0\n\nvkey {log_vkey}\norigin none\nqpd 86400\n")).unwrap();
-        let mut policy = format!("log {log_vkey}\n");
         let mut witnesses = Vec::new();
-        let mut names = Vec::new();
-        for i in 1..=3 {
+        let mut witness_ids = Vec::new();
+        for i in 1..=setup.witnesses {
             let name = format!("w{i}.scenario.example");
             let data = dir.join(format!("w{i}"));
             let vkey = run_ok(
                 Command::new(bin("custody-witness")).args(["init", "--name", &name, "--data-dir"]).arg(&data),
             );
-            let w = spawn(
-                Command::new(bin("custody-witness"))
-                    .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-                    .arg(&data)
-                    .arg("--logs")
-                    .arg(&list),
-            );
-            policy += &format!("witness {name} {} {}\n", vkey.trim(), w.url);
-            names.push(name);
-            witnesses.push(w);
+            let mut cmd = Command::new(bin("custody-witness"));
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&data).arg("--logs").arg(&list);
+            let peers = setup.gossip_ms.map(|ms| {
+                let peers = dir.join(format!("w{i}.peers"));
+                std::fs::write(&peers, "peers/v0\n").unwrap();
+                cmd.arg("--peers").arg(&peers).args(["--gossip-interval", &ms.to_string()]);
+                peers
+            });
+            witnesses.push(spawn(&mut cmd));
+            witness_ids.push(WitnessId { name, vkey: vkey.trim().to_owned(), data, peers });
         }
-        policy += &format!("group witnesses 2 {}\nquorum witnesses\n", names.join(" "));
-        let policy_path = dir.join("policy.txt");
-        std::fs::write(&policy_path, policy).unwrap();
-        let log = spawn(
-            Command::new(bin("custody-log"))
-                .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-interval", "200", "--data-dir"])
-                .arg(dir.join("log"))
-                .arg("--policy")
-                .arg(&policy_path),
-        );
-        Deployment { log, witnesses, log_vkey, origin, policy: policy_path, dir: dir.to_owned() }
+        let all: Vec<usize> = (0..setup.witnesses).collect();
+        let policy = dir.join("policy.txt");
+        std::fs::write(&policy, policy_text(&log_vkey, &witness_ids, &witnesses, &all, setup.quorum))
+            .unwrap();
+        let log = serve_log(&dir.join("log"), &policy);
+        Deployment { log, witnesses, log_vkey, origin, policy, dir: dir.to_owned(), witness_ids }
+    }
+
+    /// Writes a tlog-policy trusting the log and requiring `quorum` of the
+    /// witnesses at positions `which`.
+    pub fn write_policy(&self, path: &Path, which: &[usize], quorum: usize) {
+        let text = policy_text(&self.log_vkey, &self.witness_ids, &self.witnesses, which, quorum);
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Starts the (stopped) log again on its data directory and policy; it
+    /// gets a new URL.
+    pub fn restart_log(&mut self) {
+        self.log.stop();
+        self.log = serve_log(&self.dir.join("log"), &self.policy);
+    }
+
+    /// Makes every witness started with gossip a peer of all the others
+    /// (peers files rewritten, then SIGHUP).
+    pub fn introduce_witnesses(&self) {
+        for (i, w) in self.witness_ids.iter().enumerate() {
+            let Some(peers) = &w.peers else { continue };
+            let mut s = String::from("peers/v0\n");
+            for (j, p) in self.witness_ids.iter().enumerate().filter(|(j, _)| *j != i) {
+                s += &format!("\nwitness {}\nvkey {}\nurl {}\n", p.name, p.vkey, self.witnesses[j].url);
+            }
+            std::fs::write(peers, s).unwrap();
+            self.witnesses[i].signal("HUP");
+        }
     }
 
     /// A client user with its own home, configured for this deployment.
     pub fn user(&self, name: &str) -> User {
+        self.user_at(name, &self.log.url)
+    }
+
+    /// A client user configured for the log at `url` (this deployment's
+    /// policy).
+    pub fn user_at(&self, name: &str, url: &str) -> User {
         let u = User { home: self.dir.join(format!("home-{name}")) };
         std::fs::create_dir_all(&u.home).unwrap();
-        u.ok(&["init", "--policy", self.policy.to_str().unwrap(), "--log", &self.log.url]);
+        u.ok(&["init", "--policy", self.policy.to_str().unwrap(), "--log", url]);
         u
     }
 
     /// The first admin, using the key `custody-log init` wrote.
     pub fn admin(&self) -> User {
-        let u = self.user("admin");
+        self.admin_at("admin", &self.log.url)
+    }
+
+    /// Another client holding the first admin's key, named `name`, for the
+    /// log at `url`.
+    pub fn admin_at(&self, name: &str, url: &str) -> User {
+        let u = self.user_at(name, url);
         let key = u.home.join("key");
         std::fs::copy(self.dir.join("log/admin.key"), &key).unwrap();
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         u
     }
+}
+
+fn policy_text(log_vkey: &str, ids: &[WitnessId], procs: &[Proc], which: &[usize], quorum: usize) -> String {
+    let mut policy = format!("log {log_vkey}\n");
+    let mut names = Vec::new();
+    for &i in which {
+        policy += &format!("witness {} {} {}\n", ids[i].name, ids[i].vkey, procs[i].url);
+        names.push(ids[i].name.as_str());
+    }
+    policy + &format!("group witnesses {quorum} {}\nquorum witnesses\n", names.join(" "))
+}
+
+/// Starts `custody-log serve` on the data directory `data` with `policy`
+/// (checkpoints every 200 ms).
+pub fn serve_log(data: &Path, policy: &Path) -> Proc {
+    spawn(
+        Command::new(bin("custody-log"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-interval", "200", "--data-dir"])
+            .arg(data)
+            .arg("--policy")
+            .arg(policy),
+    )
 }
 
 /// A `custody` client with its own home directory.
