@@ -156,7 +156,9 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     }
     pb.finish_and_clear();
     if store.size() != size || store.root() != root {
-        return Err(Error::verify(format!("the log's level-0 tiles do not rebuild the checkpoint root at size {size}")));
+        return Err(Error::verify(format!(
+            "the log's level-0 tiles do not rebuild the checkpoint root at size {size}"
+        )));
     }
     if let Some(p) = &previous {
         let old = tree_hash(p.size, &store).map_err(|e| Error::verify(e.to_string()))?;
@@ -303,7 +305,12 @@ fn rebuild(wants: &[Want], got: &[Got]) -> Result<MemoryHashStore> {
 
 /// The first entry of the bundles `got` (starting at bundle `first`) that
 /// does not hash to its leaf hash in `store`: (position in `got`, index).
-fn first_mismatch(got: &[Got], first: u64, size: u64, store: &MemoryHashStore) -> Result<Option<(usize, u64)>> {
+fn first_mismatch(
+    got: &[Got],
+    first: u64,
+    size: u64,
+    store: &MemoryHashStore,
+) -> Result<Option<(usize, u64)>> {
     let width = u64::from(TILE_WIDTH);
     for (k, g) in got.iter().enumerate() {
         let i = first + k as u64;
