@@ -167,27 +167,32 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
 /// Writes a cache file: whole or not at all for readers (temporary file,
 /// rename), but without fsync. Only for data authenticated on every read.
 pub fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    replace(path, bytes, 0o644, false)
 }
 
 /// Writes `bytes` to `path` atomically (temporary file in the same
 /// directory, fsync, rename, fsync of the directory) with `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    replace(path, bytes, mode, true)
+}
+
+/// Replaces `path` through a temporary file in the same directory and a
+/// rename; with `durable`, the file and the directory are fsynced too.
+fn replace(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
+    if durable {
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }
