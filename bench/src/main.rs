@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use custody_bench::procs::rss_kib;
-use custody_bench::stats::Samples;
+use custody_bench::stats::{self, Samples};
 use custody_core::actor_key::ActorSigner;
 use custody_core::checkpoint::Checkpoint;
 use custody_core::encoding::encode_base64;
@@ -337,13 +337,10 @@ async fn main() -> anyhow::Result<()> {
         seen.get(i).map(|(t, _)| t.saturating_duration_since(a.at).as_secs_f64())
     };
     let windows = usize::try_from(args.windows).unwrap_or(1).clamp(1, acks.len().max(1));
-    let per_window = acks.len().div_ceil(windows).max(1);
     let mut w = WindowFigures::default();
     let (mut ack_all, mut cp_all) = (Samples::default(), Samples::default());
-    for (n, chunk) in acks.chunks(per_window).enumerate() {
-        let from = if n == 0 { start } else { acks[n * per_window - 1].at };
-        let to = chunk.last().map_or(from, |a| a.at);
-        w.entries_per_s.push(chunk.len() as f64 / (to - from).as_secs_f64().max(1e-9));
+    for (chunk, rate) in stats::windows(&acks, windows, start, |a| a.at) {
+        w.entries_per_s.push(rate);
         let (mut ack, mut cp) = (Samples::default(), Samples::default());
         for a in chunk {
             ack.push(a.latency * 1e3);

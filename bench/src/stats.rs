@@ -74,6 +74,28 @@ impl Spread {
     }
 }
 
+/// Cuts `items` (in completion order, finished at `at(item)`) into at most
+/// `windows` windows of equal count; each comes with its rate per second,
+/// measured from the end of the previous window (or `start`).
+pub fn windows<T>(
+    items: &[T],
+    windows: usize,
+    start: std::time::Instant,
+    at: impl Fn(&T) -> std::time::Instant,
+) -> Vec<(&[T], f64)> {
+    let per = items.len().div_ceil(windows.clamp(1, items.len().max(1))).max(1);
+    let mut from = start;
+    items
+        .chunks(per)
+        .map(|chunk| {
+            let to = chunk.last().map_or(from, &at);
+            let rate = chunk.len() as f64 / (to - from).as_secs_f64().max(1e-9);
+            from = to;
+            (chunk, rate)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod spread_tests {
     use super::*;
@@ -87,5 +109,22 @@ mod spread_tests {
             Spread::of(&[4.0, 1.0, 2.0, 10.0]),
             Some(Spread { median: 3.0, low: 1.0, high: 10.0, runs: 4 })
         );
+    }
+
+    #[test]
+    fn windows_of_equal_count_with_their_rates() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Five completions: at 100, 200, 300 ms, then 1300 and 1400 ms.
+        let done = [ms(100), ms(200), ms(300), ms(1300), ms(1400)];
+        let w = windows(&done, 2, t0, |t| *t);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].0.len(), 3);
+        assert!((w[0].1 - 10.0).abs() < 1e-9, "3 in 300 ms: {}", w[0].1);
+        assert_eq!(w[1].0.len(), 2);
+        assert!((w[1].1 - 2.0 / 1.1).abs() < 1e-9, "2 in the next 1100 ms: {}", w[1].1);
+        assert!(windows::<Instant>(&[], 3, t0, |t| *t).is_empty());
+        assert_eq!(windows(&done, 99, t0, |t| *t).len(), 5, "never more windows than items");
     }
 }

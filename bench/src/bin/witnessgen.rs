@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use custody_bench::procs::{output, rss_kib, sibling, start};
-use custody_bench::stats::{Samples, Spread};
+use custody_bench::stats::{windows, Samples, Spread};
 use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
 use custody_core::keys::{SignerKey, SIG_TYPE_ED25519};
 use custody_core::witness::AddCheckpointRequest;
@@ -140,13 +140,9 @@ async fn main() -> anyhow::Result<()> {
     replies.sort_unstable_by_key(|r| r.0);
     let rss = rss_kib(server.pid());
 
-    let windows = args.windows.clamp(1, replies.len().max(1));
-    let per = replies.len().div_ceil(windows).max(1);
     let (mut rates, mut p50s, mut p99s, mut all) = (Vec::new(), Vec::new(), Vec::new(), Samples::default());
-    for (n, chunk) in replies.chunks(per).enumerate() {
-        let from = if n == 0 { start_at } else { replies[n * per - 1].0 };
-        let to = chunk.last().map_or(from, |r| r.0);
-        rates.push(chunk.len() as f64 / (to - from).as_secs_f64().max(1e-9));
+    for (chunk, rate) in windows(&replies, args.windows, start_at, |r| r.0) {
+        rates.push(rate);
         let mut s = Samples::default();
         for r in chunk {
             s.push(r.1);
