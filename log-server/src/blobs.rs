@@ -24,6 +24,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::blob_cache::FileStamp;
 use custody_core::Hash;
 use sha2::{Digest as _, Sha256};
 
@@ -123,9 +124,15 @@ impl BlobStore {
 
     /// Size of the stored blob, or `None` if absent. Does not verify it.
     pub fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
+        Ok(self.stamp(digest)?.map(|s| s.len()))
+    }
+
+    /// The stored blob's [`FileStamp`] (one `stat`), or `None` if absent.
+    /// Does not verify it.
+    pub fn stamp(&self, digest: &Hash) -> Result<Option<FileStamp>, BlobError> {
         let path = self.path_of(digest);
         match fs::metadata(&path) {
-            Ok(m) => Ok(Some(m.len())),
+            Ok(m) => Ok(Some(FileStamp::of(&m))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(&path)(e)),
         }
@@ -168,8 +175,20 @@ impl BlobStore {
     /// read serves both the check and the response, so small artifacts cost
     /// one system call and no extra thread.
     pub fn read_small_verified(&self, digest: &Hash, max: u64) -> Result<Option<Vec<u8>>, BlobError> {
+        Ok(self.read_small_verified_stamped(digest, max)?.map(|(_, bytes)| bytes))
+    }
+
+    /// [`BlobStore::read_small_verified`] with the stamp of the file version
+    /// that was read (taken from the open handle before reading, so it
+    /// names exactly the bytes that were hashed).
+    pub fn read_small_verified_stamped(
+        &self,
+        digest: &Hash,
+        max: u64,
+    ) -> Result<Option<(FileStamp, Vec<u8>)>, BlobError> {
         let (path, mut file) = self.open_file(digest)?;
-        let len = file.metadata().map_err(io(&path))?.len();
+        let meta = file.metadata().map_err(io(&path))?;
+        let (stamp, len) = (FileStamp::of(&meta), meta.len());
         if len > max {
             return Ok(None);
         }
@@ -180,7 +199,7 @@ impl BlobStore {
         if actual != *digest {
             return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
         }
-        Ok(Some(bytes))
+        Ok(Some((stamp, bytes)))
     }
 
     /// Hashes a stored blob without serving it (fsck and tests).

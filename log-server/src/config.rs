@@ -110,9 +110,26 @@ pub struct ServeArgs {
     /// Largest artifact accepted by `PUT /blobs/...`, in bytes.
     #[arg(long = "max-blob-size", env = "CUSTODY_MAX_BLOB_SIZE", default_value_t = 1 << 40)]
     pub max_blob_size: u64,
+    /// RocksDB memory in MiB: one block cache for data, index and filter
+    /// blocks, with the memtables charged to it. Bounds the database's share
+    /// of the server's memory whatever the log's size.
+    #[arg(long = "cache-mib", env = "CUSTODY_CACHE_MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(32..=1 << 20))]
+    pub cache_mib: u64,
+    /// Verified small artifacts kept in memory for `GET /blobs/...`, in MiB
+    /// (0 disables it). An entry is used only while the file's inode,
+    /// size, modification and change times are those it had when hashed.
+    #[arg(long = "blob-cache-mib", env = "CUSTODY_BLOB_CACHE_MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
+    pub blob_cache_mib: u64,
 }
 
 impl ServeArgs {
+    /// RocksDB settings from the flags.
+    pub fn store_tuning(&self) -> crate::store::StoreTuning {
+        crate::store::StoreTuning { cache_bytes: usize::try_from(self.cache_mib << 20).unwrap_or(usize::MAX) }
+    }
+
     /// Sequencer settings from the flags.
     pub fn sequencer_config(&self) -> SequencerConfig {
         SequencerConfig {

@@ -13,6 +13,7 @@
 //! [`sequencer`] (entries into the tree), [`checkpointer`] (tree heads out to
 //! witnesses), `api` (HTTP).
 
+pub mod blob_cache;
 pub mod blobs;
 pub mod fsck;
 pub mod fsck_registry;

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use custody_core::Policy;
 use custody_log::api::{self, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
+use custody_log::blob_cache::VerifiedBlobCache;
 use custody_log::blobs::BlobStore;
 use custody_log::checkpointer::start_checkpointer;
 use custody_log::config::{Cli, Command, FsckArgs, InitArgs, ServeArgs};
@@ -97,7 +98,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         load_key(&args.data_dir).context("cannot load the log key (did you run `custody-log init`?)")?;
     let policy = args.policy.as_deref().map(read_policy).transpose()?;
     let store: Arc<dyn Store> = Arc::new(
-        RocksStore::open(&db_path(&args.data_dir))
+        RocksStore::open_tuned(&db_path(&args.data_dir), args.store_tuning())
             .with_context(|| format!("cannot open the database in {}", args.data_dir.display()))?,
     );
     check_origin(store.as_ref(), &key)?;
@@ -143,6 +144,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             registry,
             blobs: blobs.expect("a registry always has a blob store"),
             limiter: RateLimiter::new(args.rate_limit),
+            blob_cache: VerifiedBlobCache::new(
+                usize::try_from(args.blob_cache_mib << 20).unwrap_or(usize::MAX),
+            ),
             max_blob_size: args.max_blob_size,
         }),
     });

@@ -368,10 +368,16 @@ impl Core {
         // Held until the batch is durable or failed (see Admission::begin).
         let mut admission = self.admission.as_ref().map(|a| a.begin());
         for Request { entry, leaf, authenticated, parsed, reply } in reqs {
-            let outcome = if let Some(&i) = in_batch.get(&leaf) {
+            // A registry statement's leaf carries its receive time, and the
+            // admission answers a re-sent statement by its nonce
+            // (`Admit::Existing`), so looking its leaf hash up would be a
+            // wasted point read per entry in this serial loop (issue 8).
+            let dedup_by_hash = !(authenticated && admission.is_some());
+            let outcome = if let Some(&i) = in_batch.get(&leaf).filter(|_| dedup_by_hash) {
                 Outcome::SameBatch(i)
             } else {
-                match self.store.index_of(&leaf) {
+                let known = if dedup_by_hash { self.store.index_of(&leaf) } else { Ok(None) };
+                match known {
                     // Only trust an index inside the durable tree.
                     Ok(Some(i)) if i < start => Outcome::Durable(i),
                     Ok(_) => {

@@ -25,8 +25,8 @@ use std::sync::Mutex;
 
 use custody_core::{Hash, HashReader, NodeId, ReadError, HASH_SIZE};
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
-    Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    IteratorMode, Options, WriteBatch, WriteBufferManager, WriteOptions, DB,
 };
 
 /// Column family: index -> entry bytes.
@@ -121,6 +121,22 @@ pub trait Store: HashReader + Send + Sync + 'static {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// What the store's own caches and buffers hold, for `/metrics`; `None`
+    /// for stores without any (tests' in-memory stores).
+    fn memory_usage(&self) -> Option<MemoryUsage> {
+        None
+    }
+}
+
+/// RocksDB's memory, as reported in `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Bytes in the block cache, memtables charged to it included.
+    pub cache: u64,
+    /// Bytes of memtables.
+    pub memtables: u64,
+    /// Bytes of table readers held outside the cache.
+    pub table_readers: u64,
 }
 
 /// Key of stored hash `id` in the `hashes` column family.
@@ -149,6 +165,9 @@ pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
 /// existed (the sequencer is the single writer by design).
 pub struct RocksStore {
     db: DB,
+    /// Kept so [`RocksStore::memory_usage`] can report it; RocksDB holds
+    /// its own references.
+    memory: Memory,
     /// Durable tree size, loaded at open and moved only after a successful
     /// batch write; reads of it are free.
     size: AtomicU64,
@@ -161,28 +180,91 @@ impl std::fmt::Debug for RocksStore {
     }
 }
 
-fn options(create: bool) -> Options {
+/// RocksDB's memory, bounded by one number.
+///
+/// By default RocksDB gives every column family its own 64 MiB memtables
+/// (two each, six families: up to 768 MiB) and keeps index and filter
+/// blocks outside its 8 MiB block cache, where they grow with the data. So
+/// the server's memory grew with the log (1.1 GiB at 10^7 entries). Here
+/// one LRU cache holds data, index and filter blocks, and the memtables are
+/// charged to that same cache through a write buffer manager: RocksDB's
+/// memory is `cache_bytes` whatever the log's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreTuning {
+    /// Block cache plus memtables, in bytes.
+    pub cache_bytes: usize,
+}
+
+/// Smallest cache accepted: below this the memtables alone would not fit.
+pub const MIN_CACHE_BYTES: usize = 32 << 20;
+
+impl Default for StoreTuning {
+    /// 256 MiB: the upper levels of a 10^7-entry tree and the hot right
+    /// edge fit, and the server stays well under 1 GiB.
+    fn default() -> Self {
+        StoreTuning { cache_bytes: 256 << 20 }
+    }
+}
+
+/// The shared cache and write buffer manager of one open database.
+struct Memory {
+    cache: Cache,
+    buffers: WriteBufferManager,
+    /// Per-family memtable size: small enough that all six families' active
+    /// memtables fit in the write budget at once.
+    write_buffer: usize,
+}
+
+impl Memory {
+    fn new(t: StoreTuning) -> Self {
+        let total = t.cache_bytes.max(MIN_CACHE_BYTES);
+        let cache = Cache::new_lru_cache(total);
+        // A quarter for memtables: writes are sequential batches that are
+        // flushed soon; reads (proofs, tiles) need the rest.
+        let budget = total / 4;
+        let buffers = WriteBufferManager::new_write_buffer_manager_with_cache(budget, false, cache.clone());
+        let write_buffer = (budget / (2 * COLUMN_FAMILIES.len())).max(1 << 20);
+        Memory { cache, buffers, write_buffer }
+    }
+
+    fn table(&self, bloom: bool) -> BlockBasedOptions {
+        let mut t = BlockBasedOptions::default();
+        t.set_block_cache(&self.cache);
+        t.set_cache_index_and_filter_blocks(true);
+        // Level-0 files are read on every miss; keep their index and filter
+        // pinned so a burst of data blocks cannot evict them.
+        t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        if bloom {
+            t.set_bloom_filter(10.0, false);
+            t.set_optimize_filters_for_memory(true);
+        }
+        t
+    }
+}
+
+fn options(create: bool, mem: &Memory) -> Options {
     let mut o = Options::default();
     o.create_if_missing(create);
     o.create_missing_column_families(create);
     // The crate is built without compression libraries; say so explicitly
     // rather than depend on RocksDB's fallback. Hashes do not compress anyway.
     o.set_compression_type(DBCompressionType::None);
+    o.set_write_buffer_manager(&mem.buffers);
+    o.set_write_buffer_size(mem.write_buffer);
+    o.set_max_write_buffer_number(2);
+    o.set_block_based_table_factory(&mem.table(false));
     o
 }
 
-fn descriptors() -> Vec<ColumnFamilyDescriptor> {
+fn descriptors(mem: &Memory) -> Vec<ColumnFamilyDescriptor> {
     COLUMN_FAMILIES
         .iter()
         .map(|n| {
-            let mut o = options(false);
-            if *n == CF_LEAF_INDEX {
-                // Every submitted entry is looked up here for dedup, and most
-                // are new: a bloom filter answers "absent" without disk reads.
-                let mut t = BlockBasedOptions::default();
-                t.set_bloom_filter(10.0, false);
-                o.set_block_based_table_factory(&t);
-            }
+            let mut o = options(false, mem);
+            // Every submitted raw entry is looked up in `leaf_index` for
+            // dedup, and most are new: a bloom filter answers "absent"
+            // without disk reads.
+            o.set_block_based_table_factory(&mem.table(*n == CF_LEAF_INDEX));
             ColumnFamilyDescriptor::new(*n, o)
         })
         .collect()
@@ -205,30 +287,52 @@ fn synced() -> WriteOptions {
 }
 
 impl RocksStore {
-    /// Opens (creating if missing) the database at `path` for serving.
+    /// Opens (creating if missing) the database at `path` for serving,
+    /// with the default [`StoreTuning`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = DB::open_cf_descriptors(&options(true), path, descriptors())?;
-        Self::from_db(db)
+        Self::open_tuned(path, StoreTuning::default())
+    }
+
+    /// [`RocksStore::open`] with RocksDB's memory bounded by `tuning`.
+    pub fn open_tuned(path: &Path, tuning: StoreTuning) -> Result<Self, StoreError> {
+        let memory = Memory::new(tuning);
+        let db = DB::open_cf_descriptors(&options(true, &memory), path, descriptors(&memory))?;
+        Self::from_db(db, memory)
+    }
+
+    /// RocksDB's memory as (block cache including memtables charged to it,
+    /// memtables, table readers outside the cache), for `/metrics`.
+    pub fn memory_usage(&self) -> (u64, u64, u64) {
+        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        (
+            self.memory.cache.get_usage() as u64,
+            self.memory.buffers.get_usage() as u64,
+            prop("rocksdb.estimate-table-readers-mem"),
+        )
     }
 
     /// Opens an existing database without taking its lock or writing, for
     /// `fsck` on a stopped server. Fails if there is no database at `path`.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
         require_existing(path)?;
-        let db = DB::open_cf_descriptors_read_only(&options(false), path, descriptors(), false)?;
-        Self::from_db(db)
+        let memory = Memory::new(StoreTuning::default());
+        let db =
+            DB::open_cf_descriptors_read_only(&options(false, &memory), path, descriptors(&memory), false)?;
+        Self::from_db(db, memory)
     }
 
     /// Read-only open that does not interpret `meta tree_size`, so `fsck`
     /// can report a malformed value as a finding instead of failing.
     pub(crate) fn open_read_only_unchecked(path: &Path) -> Result<Self, StoreError> {
         require_existing(path)?;
-        let db = DB::open_cf_descriptors_read_only(&options(false), path, descriptors(), false)?;
-        Ok(RocksStore { db, size: AtomicU64::new(0), write_lock: Mutex::new(()) })
+        let memory = Memory::new(StoreTuning::default());
+        let db =
+            DB::open_cf_descriptors_read_only(&options(false, &memory), path, descriptors(&memory), false)?;
+        Ok(RocksStore { db, memory, size: AtomicU64::new(0), write_lock: Mutex::new(()) })
     }
 
-    fn from_db(db: DB) -> Result<Self, StoreError> {
-        let store = RocksStore { db, size: AtomicU64::new(0), write_lock: Mutex::new(()) };
+    fn from_db(db: DB, memory: Memory) -> Result<Self, StoreError> {
+        let store = RocksStore { db, memory, size: AtomicU64::new(0), write_lock: Mutex::new(()) };
         let size = store.read_size_meta()?;
         store.size.store(size, Ordering::SeqCst);
         tracing::debug!(path = %store.db.path().display(), size, "opened store");
@@ -421,6 +525,21 @@ impl Store for RocksStore {
             out.push(key.into_vec());
         }
         Ok(out)
+    }
+
+    fn memory_usage(&self) -> Option<MemoryUsage> {
+        Some(self.usage())
+    }
+}
+
+impl RocksStore {
+    fn usage(&self) -> MemoryUsage {
+        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        MemoryUsage {
+            cache: self.memory.cache.get_usage() as u64,
+            memtables: self.memory.buffers.get_usage() as u64,
+            table_readers: prop("rocksdb.estimate-table-readers-mem"),
+        }
     }
 }
 

@@ -11,8 +11,10 @@
 //! - `GET /blobs/sha256:<hex>` carries an `access` statement for that
 //!   digest. The access entry is durable in the log before the first byte
 //!   is served, and the response names its leaf index. The stored bytes are
-//!   re-hashed first: a mismatch is an integrity violation (500, counted,
-//!   written to the audit log) and nothing is served.
+//!   re-hashed first, unless the same version of the file (inode, size,
+//!   modification and change time) was hashed before and its bytes are in
+//!   the [`crate::blob_cache`]: a mismatch is an integrity violation (500,
+//!   counted, written to the audit log) and nothing is served.
 
 use std::future::poll_fn;
 use std::io::Read as _;
@@ -161,13 +163,24 @@ pub async fn download(
         Event::Access(a) if a.digest == digest => {}
         _ => return Err(wrong_statement("GET /blobs needs an access statement for this digest")),
     }
-    if reg.blobs.size_of(&digest.0)?.is_none() {
+    if reg.blobs.stamp(&digest.0)?.is_none() {
         return Err(ApiError::NotFound(format!("artifact {digest} is not stored")));
     }
     let (ack, signed) = sequence_statement(&state, envelope, signed).await?;
+    // The file as it is now, after the access is durable: cached bytes are
+    // served only if they were hashed from this very version of it.
+    if let Some(stamp) = reg.blobs.stamp(&digest.0)? {
+        if let Some(bytes) = reg.blob_cache.get(&digest.0, &stamp) {
+            return Ok(download_response(ack.index, digest).body(bytes));
+        }
+    }
     let blobs = reg.blobs.clone();
-    let served = web::block(move || match blobs.read_small_verified(&digest.0, SMALL_BLOB)? {
-        Some(bytes) => Ok(Served::Whole(bytes)),
+    let cacheable = reg.blob_cache.max_item() as u64;
+    let served = web::block(move || match blobs.read_small_verified_stamped(&digest.0, SMALL_BLOB)? {
+        Some((stamp, bytes)) => {
+            let cache = (bytes.len() as u64 <= cacheable).then_some(stamp);
+            Ok(Served::Whole(Bytes::from(bytes), cache))
+        }
         None => blobs.open_verified(&digest.0).map(Served::Stream),
     })
     .await?;
@@ -189,14 +202,25 @@ pub async fn download(
             return Err(e.into());
         }
     };
-    let mut resp = HttpResponse::Ok();
-    resp.content_type("application/octet-stream")
-        .insert_header((LEAF_INDEX_HEADER, ack.index.to_string()))
-        .insert_header(("Custody-Digest", digest.to_string()));
+    let mut resp = download_response(ack.index, digest);
     Ok(match served {
-        Served::Whole(bytes) => resp.body(bytes),
+        Served::Whole(bytes, stamp) => {
+            if let Some(stamp) = stamp {
+                reg.blob_cache.insert(digest.0, stamp, bytes.clone());
+            }
+            resp.body(bytes)
+        }
         Served::Stream(v) => resp.no_chunking(v.size).streaming(FileStream::spawn(v.file, v.size)),
     })
+}
+
+/// The headers of a download: the access entry's index and the digest.
+fn download_response(index: u64, digest: Digest) -> actix_web::HttpResponseBuilder {
+    let mut resp = HttpResponse::Ok();
+    resp.content_type("application/octet-stream")
+        .insert_header((LEAF_INDEX_HEADER, index.to_string()))
+        .insert_header(("Custody-Digest", digest.to_string()));
+    resp
 }
 
 /// Artifacts up to this size are read, verified and sent in one piece.
@@ -204,8 +228,9 @@ const SMALL_BLOB: u64 = 1 << 20;
 
 /// How a verified artifact is sent.
 enum Served {
-    /// Small: already in memory.
-    Whole(Vec<u8>),
+    /// Small: already in memory, with the stamp to cache it under (None:
+    /// too large for the cache).
+    Whole(Bytes, Option<crate::blob_cache::FileStamp>),
     /// Large: streamed from the handle that was hashed.
     Stream(crate::blobs::VerifiedBlob),
 }

@@ -61,6 +61,8 @@ pub struct RegistryApi {
     pub registry: Arc<RegistryService>,
     /// Artifact storage.
     pub blobs: Arc<BlobStore>,
+    /// Verified small artifacts, served while their files are unchanged.
+    pub blob_cache: crate::blob_cache::VerifiedBlobCache,
     /// Per-actor statement rate limit.
     pub limiter: RateLimiter,
     /// Largest accepted artifact.
@@ -149,30 +151,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|err, _req| ApiError::BadRequest(format!("bad path: {err}")).into()),
     )
+    // actix tries resources in this order and matches every pattern with
+    // a variable part by regex (a visible cost in the profile at thousands
+    // of requests a second): fixed paths first, then the hot `/blobs`
+    // and `/tile` routes, then the rest.
     .service(web::resource("/checkpoint").route(web::get().to(read::checkpoint)))
-    .service(web::resource("/tile/{tail:.*}").route(web::get().to(read::tile)))
     .service(
         web::resource("/entries")
             .route(web::get().to(read::entry_range))
             .route(web::post().to(write::append)),
     )
-    .service(web::resource("/entries/{index}").route(web::get().to(read::entry)))
     .service(web::resource("/proof/inclusion").route(web::get().to(proofs::inclusion)))
     .service(web::resource("/proof/consistency").route(web::get().to(proofs::consistency)))
     .service(web::resource("/proof/bundle").route(web::get().to(proofs::bundle)))
     .service(web::resource("/statements").route(web::post().to(statements::submit)))
+    .service(web::resource("/registry/models").route(web::get().to(queries::models)))
+    .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
+    .service(web::resource("/health").route(web::get().to(ops::health)))
+    .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
     .service(
         web::resource("/blobs/{digest}")
             .route(web::put().to(blobs::upload))
             .route(web::get().to(blobs::download)),
     )
-    .service(web::resource("/registry/models").route(web::get().to(queries::models)))
+    .service(web::resource("/tile/{tail:.*}").route(web::get().to(read::tile)))
+    .service(web::resource("/entries/{index}").route(web::get().to(read::entry)))
     .service(web::resource("/registry/models/{org}/{model}").route(web::get().to(queries::model)))
-    .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
     .service(web::resource("/registry/artifacts/{digest}").route(web::get().to(queries::artifact)))
     .service(web::resource("/registry/actors/{actor}").route(web::get().to(queries::actor)))
-    .service(web::resource("/health").route(web::get().to(ops::health)))
-    .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
     .default_service(web::to(not_found));
 }
 

@@ -67,6 +67,20 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         "1 if the latest signed checkpoint met the witness quorum.",
         f64::from(u8::from(quorum_ok)),
     );
+    if let Some(m) = state.store.memory_usage() {
+        let help = "RocksDB memory in bytes: block cache (memtables charged to it included), memtables, table readers outside the cache.";
+        gauge(&mut extra, "custody_store_cache_bytes", help, m.cache as f64);
+        gauge(&mut extra, "custody_store_memtable_bytes", help, m.memtables as f64);
+        gauge(&mut extra, "custody_store_table_reader_bytes", help, m.table_readers as f64);
+    }
+    if let Ok(reg) = state.registry() {
+        gauge(
+            &mut extra,
+            "custody_registry_nonces",
+            "Nonces remembered for replay protection (the statements of one window).",
+            reg.registry.read().nonces_remembered() as f64,
+        );
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render(&extra)))

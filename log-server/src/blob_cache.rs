@@ -1,0 +1,184 @@
+//! Verified small artifacts kept in memory for `GET /blobs/...`.
+//!
+//! Every download must serve bytes that hash to the digest the access
+//! entry names. Re-reading and re-hashing the file on every request did
+//! that at the cost of a hop to the blocking pool, an open, a read and a
+//! SHA-256 per access: with thousands of accesses a second to a few hot
+//! artifacts it was the largest cost after the signature check (issue 8,
+//! docs/performance.md). This cache keeps the bytes that were verified
+//! together with the file's [`FileStamp`] at the time, and serves them only
+//! while a fresh `stat` of the file still shows that stamp.
+//!
+//! Any change through the file system (rewrite, truncate, rename over,
+//! `touch` to restore the old modification time) changes the inode or the
+//! change time, which no user can set, so the next request re-reads and
+//! re-hashes the file and a tampered artifact is refused as before. Writes
+//! that bypass the file system (to the raw block device) are caught when the
+//! entry is evicted or the server restarts; `custody-log fsck` hashes every
+//! stored artifact regardless.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt as _;
+use std::sync::Mutex;
+
+use actix_web::web::Bytes;
+use custody_core::Hash;
+
+/// What identifies one version of a file's content without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    /// The stamp of the file `meta` describes.
+    pub fn of(meta: &Metadata) -> Self {
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// A bounded map from digest to verified bytes. Eviction drops an arbitrary
+/// entry: the cache is for a hot set far smaller than its budget, and a
+/// miss only costs the re-read it replaces.
+#[derive(Debug)]
+pub struct VerifiedBlobCache {
+    max_bytes: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    bytes: usize,
+    map: HashMap<Hash, (FileStamp, Bytes)>,
+}
+
+impl VerifiedBlobCache {
+    /// A cache of at most `max_bytes` of artifact bytes (0 disables it).
+    pub fn new(max_bytes: usize) -> Self {
+        VerifiedBlobCache { max_bytes, inner: Mutex::new(Inner::default()) }
+    }
+
+    /// Largest artifact worth caching: a sixteenth of the budget, so one
+    /// artifact cannot flush the rest.
+    pub fn max_item(&self) -> usize {
+        self.max_bytes / 16
+    }
+
+    /// The verified bytes of `digest` if they were hashed from the file
+    /// version `now` still describes; a stale entry is dropped.
+    pub fn get(&self, digest: &Hash, now: &FileStamp) -> Option<Bytes> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match inner.map.get(digest) {
+            Some((stamp, bytes)) if stamp == now => Some(bytes.clone()),
+            Some(_) => {
+                if let Some((_, old)) = inner.map.remove(digest) {
+                    inner.bytes -= old.len();
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remembers `bytes`, which hashed to `digest` when read from the file
+    /// version `stamp`. Too-large artifacts are not kept.
+    pub fn insert(&self, digest: Hash, stamp: FileStamp, bytes: Bytes) {
+        if bytes.len() > self.max_item() {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, old)) = inner.map.remove(&digest) {
+            inner.bytes -= old.len();
+        }
+        while inner.bytes + bytes.len() > self.max_bytes {
+            let Some(victim) = inner.map.keys().next().copied() else { break };
+            if let Some((_, old)) = inner.map.remove(&victim) {
+                inner.bytes -= old.len();
+            }
+        }
+        inner.bytes += bytes.len();
+        inner.map.insert(digest, (stamp, bytes));
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn stamp(path: &std::path::Path) -> FileStamp {
+        FileStamp::of(&std::fs::metadata(path).unwrap())
+    }
+
+    #[test]
+    fn serves_only_the_verified_version_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        std::fs::write(&path, b"weights").unwrap();
+        let digest = custody_core::hash::sha256(b"weights");
+        let cache = VerifiedBlobCache::new(1 << 20);
+        let s1 = stamp(&path);
+        assert_eq!(cache.get(&digest, &s1), None);
+        cache.insert(digest, s1, Bytes::from_static(b"weights"));
+        assert_eq!(cache.get(&digest, &stamp(&path)).as_deref(), Some(&b"weights"[..]));
+        assert_eq!(cache.bytes(), 7);
+
+        // Same length, content rewritten in place, old mtime restored: the
+        // change time still moves, so the entry is stale.
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all(b"WEIGHTS").unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        let s2 = stamp(&path);
+        assert_ne!(s1, s2);
+        assert_eq!(cache.get(&digest, &s2), None);
+        assert_eq!(cache.bytes(), 0, "a stale entry is dropped");
+
+        // Replaced by another file (new inode).
+        cache.insert(digest, s2, Bytes::from_static(b"weights"));
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"weights").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(cache.get(&digest, &stamp(&path)), None);
+    }
+
+    #[test]
+    fn stays_within_its_budget() {
+        let cache = VerifiedBlobCache::new(16 * 100);
+        let s = FileStamp { dev: 1, ino: 1, len: 100, mtime_ns: 0, ctime_ns: 0 };
+        for i in 0..100u8 {
+            cache.insert(Hash([i; 32]), s, Bytes::from(vec![i; 100]));
+            assert!(cache.bytes() <= 1600);
+        }
+        assert_eq!(cache.bytes(), 1600);
+        cache.insert(Hash([200; 32]), s, Bytes::from(vec![0; 101]));
+        assert_eq!(cache.get(&Hash([200; 32]), &s), None, "larger than a sixteenth is not kept");
+        let off = VerifiedBlobCache::new(0);
+        off.insert(Hash([1; 32]), s, Bytes::from_static(b"x"));
+        assert_eq!(off.bytes(), 0);
+    }
+}
