@@ -265,20 +265,6 @@ async fn hammer(
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Bytes of the log's database (artifacts in `blobs/` are not entries and
-/// are left out).
-fn disk_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    rd.filter_map(Result::ok)
-        .filter(|e| e.file_name() != "blobs")
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => disk_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 /// A cheap deterministic sequence for request indexes.
 fn scramble(i: u64, modulo: u64) -> u64 {
     i.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) % modulo.max(1)
@@ -299,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let setup = setup(&c, &base, &admin, workers).await?;
     let (size_before, _) = checkpoint_size(&c, &base).await?;
-    let disk_before = args.data_dir.as_deref().map(disk_bytes);
+    let disk_before = args.data_dir.as_deref().map(custody_bench::procs::disk_bytes);
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -382,7 +368,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let rss = args.server_pid.and_then(rss_kib);
     let entry_bytes = acks.iter().map(|a| a.bytes).sum::<u64>() as f64 / acks.len().max(1) as f64;
-    let disk_after = args.data_dir.as_deref().map(disk_bytes);
+    let disk_after = args.data_dir.as_deref().map(custody_bench::procs::disk_bytes);
     let growth = disk_before.zip(disk_after).map(|(b, a)| (a as f64 - b as f64) / acks.len().max(1) as f64);
 
     let report = json!({

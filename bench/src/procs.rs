@@ -89,3 +89,69 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Bytes on disk under a log's data directory, artifacts (`blobs/`, not
+/// entries) left out.
+pub fn disk_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.filter_map(Result::ok)
+        .filter(|e| e.file_name() != "blobs")
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The body of a plain `GET` of `url` (`http://host:port/path` only), for
+/// scraping a server's `/metrics` without an async client.
+pub fn http_get(url: &str) -> anyhow::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut conn = std::net::TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut response = String::new();
+    conn.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").context("no end of headers")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        bail!("GET {url}: {}", head.lines().next().unwrap_or(""));
+    }
+    Ok(body.to_owned())
+}
+
+/// The samples of one Prometheus metric in `text`, as (labels, value).
+pub fn metric_samples(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => {
+                    let (labels, v) = r.split_once('}')?;
+                    (labels.to_owned(), v)
+                }
+                None if rest.starts_with(' ') => (String::new(), rest),
+                None => return None,
+            };
+            Some((labels, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::metric_samples;
+
+    #[test]
+    fn reads_labelled_and_plain_samples() {
+        let text = "# HELP x y\nx_total 3\nx{cf=\"a\"} 1.5\nx{cf=\"b\"} 2\nxy 9\n";
+        assert_eq!(
+            metric_samples(text, "x"),
+            vec![("cf=\"a\"".to_owned(), 1.5), ("cf=\"b\"".to_owned(), 2.0)]
+        );
+        assert_eq!(metric_samples(text, "x_total"), vec![(String::new(), 3.0)]);
+    }
+}

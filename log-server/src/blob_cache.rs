@@ -49,7 +49,7 @@ impl FileStamp {
     }
 
     /// The file's size in bytes.
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.len
     }
 }

@@ -124,7 +124,7 @@ impl BlobStore {
 
     /// Size of the stored blob, or `None` if absent. Does not verify it.
     pub fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
-        Ok(self.stamp(digest)?.map(|s| s.len()))
+        Ok(self.stamp(digest)?.map(|s| s.size()))
     }
 
     /// The stored blob's [`FileStamp`] (one `stat`), or `None` if absent.

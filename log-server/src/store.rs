@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use custody_core::{Hash, HashReader, NodeId, ReadError, HASH_SIZE};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, WriteBatch, WriteBufferManager, WriteOptions, DB,
+    IteratorMode, Options, ReadOptions, ReadTier, WriteBatch, WriteBufferManager, WriteOptions, DB,
 };
 
 /// Column family: index -> entry bytes.
@@ -126,11 +126,43 @@ pub trait Store: HashReader + Send + Sync + 'static {
     fn memory_usage(&self) -> Option<MemoryUsage> {
         None
     }
+    /// [`HashReader::read_hashes`] answered from memory only (memtables and
+    /// block cache), failing with [`NotInMemory`] if any hash would need a
+    /// disk read. Lets request handlers answer from memory on their own
+    /// thread and go to the blocking pool only when they must. The default
+    /// never answers.
+    fn read_hashes_in_memory(&self, _ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
+        Err(ReadError::Backend(Box::new(NotInMemory)))
+    }
 }
 
-/// RocksDB's memory, as reported in `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A memory-only read needed the disk; retry it with a normal read.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("some hashes are not in memory")]
+pub struct NotInMemory;
+
+impl NotInMemory {
+    /// Whether `e` is this marker (rather than a real read failure).
+    pub fn is(e: &ReadError) -> bool {
+        matches!(e, ReadError::Backend(b) if b.downcast_ref::<NotInMemory>().is_some())
+    }
+}
+
+/// A [`HashReader`] over [`Store::read_hashes_in_memory`].
+pub struct InMemory<'a>(pub &'a dyn Store);
+
+impl HashReader for InMemory<'_> {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
+        self.0.read_hashes_in_memory(ids)
+    }
+}
+
+/// RocksDB's memory and files, as reported in `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryUsage {
+    /// Bytes of SST files per column family (what each kind of row costs
+    /// on disk once flushed; the write-ahead log is not included).
+    pub sst_bytes: Vec<(&'static str, u64)>,
     /// Bytes in the block cache, memtables charged to it included.
     pub cache: u64,
     /// Bytes of memtables.
@@ -298,17 +330,6 @@ impl RocksStore {
         let memory = Memory::new(tuning);
         let db = DB::open_cf_descriptors(&options(true, &memory), path, descriptors(&memory))?;
         Self::from_db(db, memory)
-    }
-
-    /// RocksDB's memory as (block cache including memtables charged to it,
-    /// memtables, table readers outside the cache), for `/metrics`.
-    pub fn memory_usage(&self) -> (u64, u64, u64) {
-        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
-        (
-            self.memory.cache.get_usage() as u64,
-            self.memory.buffers.get_usage() as u64,
-            prop("rocksdb.estimate-table-readers-mem"),
-        )
     }
 
     /// Opens an existing database without taking its lock or writing, for
@@ -530,12 +551,24 @@ impl Store for RocksStore {
     fn memory_usage(&self) -> Option<MemoryUsage> {
         Some(self.usage())
     }
+
+    fn read_hashes_in_memory(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
+        self.multi_read_hashes(ids, true)
+    }
 }
 
 impl RocksStore {
     fn usage(&self) -> MemoryUsage {
         let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        let sst = |cf: &str| {
+            self.db
+                .property_int_value_cf(self.cf(cf), "rocksdb.total-sst-files-size")
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
         MemoryUsage {
+            sst_bytes: COLUMN_FAMILIES.iter().map(|cf| (*cf, sst(cf))).collect(),
             cache: self.memory.cache.get_usage() as u64,
             memtables: self.memory.buffers.get_usage() as u64,
             table_readers: prop("rocksdb.estimate-table-readers-mem"),
@@ -543,20 +576,38 @@ impl RocksStore {
     }
 }
 
-impl HashReader for RocksStore {
-    /// One `multi_get_cf` for all `ids`, as the core's one-read rule intends.
-    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
+impl RocksStore {
+    /// One `multi_get_cf` for all `ids`, as the core's one-read rule
+    /// intends; with `memory_only`, one in-memory lookup per id, and a hash that is not in a memtable or the
+    /// block cache fails the read with [`NotInMemory`] instead of waiting
+    /// for the disk.
+    fn multi_read_hashes(&self, ids: &[NodeId], memory_only: bool) -> Result<Vec<Hash>, ReadError> {
         let cf = self.cf(CF_HASHES);
         let keys: Vec<[u8; 9]> = ids.iter().map(|id| hash_key(*id)).collect();
-        let values = self.db.multi_get_cf(keys.iter().map(|k| (cf, k)));
+        let values: Vec<Result<Option<Vec<u8>>, rocksdb::Error>> = if memory_only {
+            // Point reads: RocksDB's batched MultiGet does not honour the
+            // block-cache-only read tier (it read the disk in
+            // `memory_only_reads_never_touch_the_disk`); a single Get does.
+            let mut opts = ReadOptions::default();
+            opts.set_read_tier(ReadTier::BlockCache);
+            keys.iter()
+                .map(|k| self.db.get_pinned_cf_opt(cf, k, &opts).map(|v| v.map(|v| v.to_vec())))
+                .collect()
+        } else {
+            self.db.multi_get_cf(keys.iter().map(|k| (cf, k)))
+        };
         let mut out = Vec::with_capacity(ids.len());
         for (id, v) in ids.iter().zip(values) {
-            match v.map_err(|e| ReadError::Backend(Box::new(e)))? {
-                None => return Err(ReadError::Missing(*id)),
-                Some(bytes) if bytes.len() == HASH_SIZE => {
+            match v {
+                Err(e) if memory_only && e.kind() == rocksdb::ErrorKind::Incomplete => {
+                    return Err(ReadError::Backend(Box::new(NotInMemory)))
+                }
+                Err(e) => return Err(ReadError::Backend(Box::new(e))),
+                Ok(None) => return Err(ReadError::Missing(*id)),
+                Ok(Some(bytes)) if bytes.len() == HASH_SIZE => {
                     out.push(Hash::from_slice(&bytes).map_err(|e| ReadError::Backend(Box::new(e)))?)
                 }
-                Some(bytes) => {
+                Ok(Some(bytes)) => {
                     return Err(ReadError::Backend(
                         format!("stored hash at {id} has {} bytes", bytes.len()).into(),
                     ))
@@ -564,6 +615,12 @@ impl HashReader for RocksStore {
             }
         }
         Ok(out)
+    }
+}
+
+impl HashReader for RocksStore {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
+        self.multi_read_hashes(ids, false)
     }
 }
 
@@ -658,6 +715,38 @@ pub(crate) mod tests {
         assert_eq!(s.tree_size().unwrap(), 3);
         drop(s);
         assert_eq!(RocksStore::open(dir.path()).unwrap().tree_size().unwrap(), 3);
+    }
+
+    /// Memory-only reads answer from memtables and the block cache and
+    /// say so (rather than wait) when a hash is only on disk.
+    #[test]
+    fn memory_only_reads_never_touch_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = entries(0..300);
+        let ids: Vec<NodeId> = [NodeId::leaf(7), NodeId::new(3, 5), NodeId::leaf(299)].into();
+        let expected = {
+            let s = RocksStore::open(dir.path()).unwrap();
+            s.append_batch(&make_batch(&mut Appender::new(), &all)).unwrap();
+            // Still in the memtable.
+            let got = s.read_hashes_in_memory(&ids).unwrap();
+            assert_eq!(got, s.read_hashes(&ids).unwrap());
+            assert!(matches!(s.read_hashes_in_memory(&[NodeId::leaf(300)]), Err(ReadError::Missing(_))));
+            s.db().flush_cf(s.cf(CF_HASHES)).unwrap();
+            got
+        };
+        // Reopened: the hashes are in a table file and no data block is
+        // cached yet.
+        let s = RocksStore::open(dir.path()).unwrap();
+        match s.read_hashes_in_memory(&ids) {
+            Err(e) => assert!(NotInMemory::is(&e), "{e:?}"),
+            Ok(_) => panic!("a cold cache answered from memory"),
+        }
+        assert!(!NotInMemory::is(&ReadError::Missing(NodeId::leaf(1))));
+        assert_eq!(s.read_hashes(&ids).unwrap(), expected);
+        assert_eq!(s.read_hashes_in_memory(&ids).unwrap(), expected, "cached by the disk read");
+        let usage = s.memory_usage().unwrap();
+        assert!(usage.cache > 0);
+        assert!(usage.sst_bytes.iter().any(|(cf, b)| *cf == CF_HASHES && *b > 0), "{usage:?}");
     }
 
     #[test]

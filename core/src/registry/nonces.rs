@@ -62,7 +62,10 @@ impl NonceWindow {
         self.buckets.entry(expiry_ms / 1000).or_default().push(fp);
     }
 
-    /// Forgets every nonce that expired before `now_ms`.
+    /// Forgets the nonces of every expiry second wholly before `now_ms`
+    /// (one that expired earlier within the current second is kept a little
+    /// longer, which [`NonceWindow::contains`] ignores: it compares exact
+    /// expiries).
     pub fn prune(&mut self, now_ms: u64) {
         // Bucket `s` holds expiries in [s*1000, s*1000 + 999]; all of them
         // are before `now_ms` once s*1000 + 999 < now_ms.
@@ -111,14 +114,17 @@ mod tests {
         assert!(!w.contains(&k, &n, 1001), "expired entries do not count even before pruning");
         w.prune(1000);
         assert_eq!(w.len(), 1);
-        w.prune(1001);
+        w.prune(1999); // forgotten a whole expiry second at a time
+        assert_eq!(w.len(), 1);
+        w.prune(2000);
         assert!(w.is_empty());
         // Re-insert after expiry, with an old bucket entry still around.
         w.insert(k, n, 5);
         w.insert(k, n, 50);
         w.prune(10);
         assert!(w.contains(&k, &n, 10));
-        w.prune(51);
+        assert!(!w.contains(&k, &n, 51));
+        w.prune(1000);
         assert!(w.is_empty());
         assert!(w.buckets.is_empty());
     }

@@ -21,7 +21,7 @@ use std::io::Read as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use custody_core::encoding::decode_base64_strict;
@@ -63,10 +63,32 @@ fn wrong_statement(what: &str) -> ApiError {
     ApiError::Unprocessable(what.to_owned())
 }
 
-/// `PUT /blobs/{digest}`: streamed upload plus its publish statement.
-pub async fn upload(
+/// Every request under `/blobs`. Routed here by a fixed prefix rather than
+/// a `/blobs/{digest}` pattern, which actix matches with a regex (twice) on
+/// every request: a visible cost at thousands of downloads a second. The
+/// digest is the rest of the path, taken raw: a percent-encoded digest is
+/// not canonical and is refused like any other malformed one.
+pub async fn route(
     req: HttpRequest,
-    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(digest) = req.path().strip_prefix("/blobs/").filter(|d| !d.is_empty() && !d.contains('/'))
+    else {
+        return Err(ApiError::NotFound("no such route".into()));
+    };
+    let digest = digest.to_owned();
+    match *req.method() {
+        Method::GET => download(req, digest, state).await,
+        Method::PUT => upload(req, digest, payload, state).await,
+        _ => Ok(HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, "GET, PUT")).finish()),
+    }
+}
+
+/// `PUT /blobs/{digest}`: streamed upload plus its publish statement.
+async fn upload(
+    req: HttpRequest,
+    path: String,
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -150,9 +172,9 @@ async fn store_stream(
 }
 
 /// `GET /blobs/{digest}`: logs the access, then serves verified bytes.
-pub async fn download(
+async fn download(
     req: HttpRequest,
-    path: web::Path<String>,
+    path: String,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let reg = state.registry()?;

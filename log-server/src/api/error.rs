@@ -133,6 +133,14 @@ fn status(code: u16) -> StatusCode {
 }
 
 impl ApiError {
+    /// The hash-read failure inside this error, if that is what it is.
+    pub(crate) fn read_error(&self) -> Option<&ReadError> {
+        match self {
+            ApiError::Proof(ProofError::Read(r)) | ApiError::TileData(TileDataError::Read(r)) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Short stable machine-readable code for the `error` field: the
     /// registry's own code for a refused statement, else one per status.
     fn code(&self) -> &'static str {

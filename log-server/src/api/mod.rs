@@ -27,7 +27,8 @@ use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::registry::RegistryService;
 use crate::sequencer::SequencerHandle;
-use crate::store::Store;
+use crate::store::{InMemory, NotInMemory, Store};
+use custody_core::HashReader;
 pub use error::ApiError;
 
 /// Bytes of full tiles and full entry bundles kept in memory. Full tiles
@@ -93,6 +94,23 @@ impl AppState {
         let store = Arc::clone(&self.store);
         web::block(move || f(store.as_ref())).await?
     }
+
+    /// Runs `f` over the stored hashes from memory on this thread when it
+    /// can (memtables and block cache: no waiting), and on the blocking pool
+    /// only when some hash is on disk. Proofs and tiles near the right edge
+    /// and in the upper levels are then answered without a thread hop.
+    pub(crate) async fn with_hashes<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: Fn(&dyn HashReader) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match f(&InMemory(self.store.as_ref())) {
+            Err(e) if e.read_error().is_some_and(NotInMemory::is) => {
+                self.blocking(move |store| f(&store)).await
+            }
+            other => other,
+        }
+    }
 }
 
 /// A bounded map of immutable resources (full tiles, full bundles) keyed by
@@ -153,8 +171,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     // actix tries resources in this order and matches every pattern with
     // a variable part by regex (a visible cost in the profile at thousands
-    // of requests a second): fixed paths first, then the hot `/blobs`
-    // and `/tile` routes, then the rest.
+    // of requests a second): fixed paths first, then `/blobs` (a fixed
+    // prefix, see `blobs::route`) and `/tile`, then the rest.
     .service(web::resource("/checkpoint").route(web::get().to(read::checkpoint)))
     .service(
         web::resource("/entries")
@@ -169,11 +187,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
     .service(web::resource("/health").route(web::get().to(ops::health)))
     .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
-    .service(
-        web::resource("/blobs/{digest}")
-            .route(web::put().to(blobs::upload))
-            .route(web::get().to(blobs::download)),
-    )
+    .service(web::scope("/blobs").default_service(web::to(blobs::route)))
     .service(web::resource("/tile/{tail:.*}").route(web::get().to(read::tile)))
     .service(web::resource("/entries/{index}").route(web::get().to(read::entry)))
     .service(web::resource("/registry/models/{org}/{model}").route(web::get().to(queries::model)))

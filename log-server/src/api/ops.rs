@@ -72,6 +72,13 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         gauge(&mut extra, "custody_store_cache_bytes", help, m.cache as f64);
         gauge(&mut extra, "custody_store_memtable_bytes", help, m.memtables as f64);
         gauge(&mut extra, "custody_store_table_reader_bytes", help, m.table_readers as f64);
+        extra.push_str(
+            "# HELP custody_store_sst_bytes Bytes of RocksDB SST files per column family (write-ahead log excluded).\n\
+             # TYPE custody_store_sst_bytes gauge\n",
+        );
+        for (cf, bytes) in &m.sst_bytes {
+            extra.push_str(&format!("custody_store_sst_bytes{{cf=\"{cf}\"}} {bytes}\n"));
+        }
     }
     if let Ok(reg) = state.registry() {
         gauge(

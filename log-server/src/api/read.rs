@@ -69,7 +69,7 @@ pub async fn tile(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             if t.width() > exists {
                 return Err(ApiError::NotFound(format!("{canonical} is beyond published tree size {size}")));
             }
-            state.blocking(move |store| Ok(read_tile_data(&t, &store)?)).await?
+            state.with_hashes(move |hashes| Ok(read_tile_data(&t, &hashes)?)).await?
         }
         TilePath::Entries(b) => {
             let exists = EntryBundle::at_size(b.index(), size).map(|e| e.width()).unwrap_or(0);

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use custody_bench::procs::{output, rss_kib, sibling, start, Server};
+use custody_bench::procs::{disk_bytes, http_get, metric_samples, output, rss_kib, sibling, start, Server};
 use custody_bench::stats::Spread;
 use serde_json::{json, Value};
 
@@ -107,12 +107,23 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
     log = start_log(dir, &policy_path)?;
     let restart_s = t.elapsed().as_secs_f64();
     let rss_after_restart = rss_kib(log.pid()).map(|k| k as f64 / 1024.0);
+    // At rest: RocksDB flushes the write-ahead log it recovered at start-up,
+    // so the database is SST files only, as it is between bursts in
+    // service. The figures during load also count the WAL (a second copy
+    // of every entry until its memtable is flushed).
+    let at_rest_bytes = disk_bytes(&dir.join("log"));
+    let metrics = http_get(&format!("{}/metrics", log.url)).unwrap_or_default();
+    let sst: serde_json::Map<String, Value> = metric_samples(&metrics, "custody_store_sst_bytes")
+        .into_iter()
+        .map(|(labels, v)| (labels.trim_start_matches("cf=").trim_matches('"').to_owned(), json!(v)))
+        .collect();
     drop(log);
     drop(witnesses);
     Ok(json!({
         "stages": stages,
         "audit": audit,
         "restart": {"size": size, "seconds": restart_s, "rss_mib": rss_after_restart},
+        "at_rest": {"size": size, "disk_bytes": at_rest_bytes, "sst_bytes": sst},
     }))
 }
 

@@ -223,17 +223,19 @@ pub fn markdown(r: &Value) -> String {
             met: rss.filter(|_| size >= 10_000_000).map(|x| x < 1024.0),
             lower_is_better: true,
         });
+        // Judged at rest (below); during load the write-ahead log holds a
+        // second copy of every entry not yet flushed.
         let beyond = s["disk_beyond_entry_per_entry"].as_f64();
         rows.push(Row {
             figure: format!(
-                "disk per entry beyond the entry bytes (mean entry {} B), {at}",
+                "disk growth per entry beyond the entry bytes during load, WAL included (mean entry {} B), {at}",
                 num(s["entry_bytes_mean"].as_f64().unwrap_or(0.0))
             ),
-            target: "≤ 64 B",
+            target: "",
             measured: beyond.and_then(|x| Spread::of(&[x])),
             unit: "B",
             limit: None,
-            met: beyond.map(|x| x <= 64.0),
+            met: None,
             lower_is_better: true,
         });
     }
@@ -274,6 +276,40 @@ pub fn markdown(r: &Value) -> String {
             unit: "s",
             limit: None,
             met: None,
+            lower_is_better: true,
+        });
+    }
+
+    let rest = &log["at_rest"];
+    let entry =
+        log["stages"].as_array().and_then(|st| st.last()).and_then(|s| s["entry_bytes_mean"].as_f64());
+    if let (Some(bytes), Some(size), Some(entry)) =
+        (rest["disk_bytes"].as_f64(), rest["size"].as_f64().filter(|s| *s > 0.0), entry)
+    {
+        let beyond = bytes / size - entry;
+        let mut parts: Vec<String> = rest["sst_bytes"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(cf, v)| Some((cf, v.as_f64()? / size)))
+                    .filter(|(_, b)| *b >= 0.5)
+                    .map(|(cf, b)| format!("{cf} {} B", num(b)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        parts.sort();
+        rows.push(Row {
+            figure: format!(
+                "disk per entry beyond the entry bytes at rest (mean entry {} B; per entry by column family: {}), at {} entries",
+                num(entry),
+                if parts.is_empty() { "n/a".to_owned() } else { parts.join(", ") },
+                num(size)
+            ),
+            target: "≤ 64 B",
+            measured: Spread::of(&[beyond]),
+            unit: "B",
+            limit: None,
+            met: Some(beyond <= 64.0),
             lower_is_better: true,
         });
     }
