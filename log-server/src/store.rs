@@ -590,9 +590,19 @@ impl RocksStore {
             // `memory_only_reads_never_touch_the_disk`); a single Get does.
             let mut opts = ReadOptions::default();
             opts.set_read_tier(ReadTier::BlockCache);
-            keys.iter()
-                .map(|k| self.db.get_pinned_cf_opt(cf, k, &opts).map(|v| v.map(|v| v.to_vec())))
-                .collect()
+            // Stop at the first miss: the caller redoes the whole read on
+            // the blocking pool, so every lookup after it would be wasted
+            // (at 10^7 entries most proofs and tiles miss somewhere).
+            let mut got = Vec::with_capacity(keys.len());
+            for k in &keys {
+                let v = self.db.get_pinned_cf_opt(cf, k, &opts).map(|v| v.map(|v| v.to_vec()));
+                let miss = matches!(&v, Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete);
+                got.push(v);
+                if miss {
+                    break;
+                }
+            }
+            got
         } else {
             self.db.multi_get_cf(keys.iter().map(|k| (cf, k)))
         };
