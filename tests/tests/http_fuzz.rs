@@ -106,6 +106,20 @@ fn routes_in_source(src: &str) -> BTreeSet<(String, String)> {
         assert!(!methods.is_empty(), "no method for {path}");
         out.extend(methods.into_iter().map(|m| (m.to_uppercase(), path.to_owned())));
     }
+    // A scope whose handler dispatches by method itself declares its routes
+    // in `// route: METHOD /path` comments; every scope must declare some.
+    for line in body.lines() {
+        if let Some((method, path)) = line.trim().strip_prefix("// route: ").and_then(|r| r.split_once(' ')) {
+            out.insert((method.to_owned(), path.to_owned()));
+        }
+    }
+    for chunk in body.split("web::scope(\"").skip(1) {
+        let prefix = &chunk[..chunk.find('"').unwrap()];
+        assert!(
+            out.iter().any(|(_, p)| p.starts_with(&format!("{prefix}/"))),
+            "scope {prefix} declares no `// route:` comment"
+        );
+    }
     out
 }
 

@@ -187,6 +187,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
     .service(web::resource("/health").route(web::get().to(ops::health)))
     .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
+    // Dispatched by method inside `blobs::route` (the route list in
+    // tests/tests/http_fuzz.rs reads these two lines):
+    // route: GET /blobs/{digest}
+    // route: PUT /blobs/{digest}
     .service(web::scope("/blobs").default_service(web::to(blobs::route)))
     .service(web::resource("/tile/{tail:.*}").route(web::get().to(read::tile)))
     .service(web::resource("/entries/{index}").route(web::get().to(read::entry)))
