@@ -119,7 +119,7 @@ pub(super) fn apply(reg: &mut Registry, a: Accepted) -> Result<Applied, ApplyErr
             model.production = Some(version.clone());
         }
     }
-    reg.nonces.insert(a.key_id, a.nonce, a.nonce_expiry_ms);
+    reg.nonces.insert_id(a.nonce_id, a.nonce_expiry_ms);
     reg.nonces.prune(a.now_ms);
     reg.clock_ms = a.now_ms;
     reg.last_index = Some(index);

@@ -4,6 +4,7 @@
 use crate::names::{ModelName, Pattern};
 use crate::registry::effect::Effect;
 use crate::registry::lifecycle::Lifecycle;
+use crate::registry::nonces::NonceId;
 use crate::registry::reject::Rejection;
 use crate::registry::roles::{admin_over, holds, Role};
 use crate::registry::state::ActorRecord;
@@ -30,6 +31,8 @@ pub(super) fn check(
             window_ms: reg.config.window_ms,
         });
     }
+    // One fingerprint serves the replay check and, once applied, the window.
+    let nonce_id = NonceId::of(&stmt.key_id, &stmt.nonce);
     let accept = |effect| {
         Verdict::Append(Box::new(Accepted {
             index,
@@ -37,7 +40,7 @@ pub(super) fn check(
             actor: stmt.actor.clone(),
             key_id: stmt.key_id,
             nonce_expiry_ms: t.saturating_add(reg.config.window_ms),
-            nonce: stmt.nonce,
+            nonce_id,
             generation: reg.generation,
             effect,
         }))
@@ -62,7 +65,7 @@ pub(super) fn check(
         }
     }
     // 5. Replay.
-    if reg.nonces.contains(&stmt.key_id, &stmt.nonce, now_ms) {
+    if reg.nonces.contains_id(nonce_id, now_ms) {
         return Err(Rejection::Replay);
     }
     // 6. Event rules.

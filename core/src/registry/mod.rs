@@ -100,7 +100,7 @@ pub struct Accepted {
     actor: ActorName,
     key_id: KeyId,
     nonce_expiry_ms: u64,
-    nonce: crate::statement::Nonce,
+    nonce_id: nonces::NonceId,
     generation: u64,
     effect: Effect,
 }

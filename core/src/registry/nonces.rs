@@ -35,27 +35,44 @@ pub struct NonceWindow {
     buckets: BTreeMap<u64, Vec<u128>>,
 }
 
-/// The 16-byte fingerprint of a `(key, nonce)` pair.
-fn fingerprint(key: &KeyId, nonce: &Nonce) -> u128 {
-    let mut h = Sha256::new();
-    h.update(key.0 .0);
-    h.update(nonce.0);
-    let d = h.finalize();
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&d[..16]);
-    u128::from_le_bytes(first)
+/// The 16-byte fingerprint of a `(key, nonce)` pair: computed once per
+/// statement when it is checked, and carried to where it is remembered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonceId(u128);
+
+impl NonceId {
+    /// The fingerprint of `nonce` used with `key`.
+    pub fn of(key: &KeyId, nonce: &Nonce) -> Self {
+        let mut h = Sha256::new();
+        h.update(key.0 .0);
+        h.update(nonce.0);
+        let d = h.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&d[..16]);
+        NonceId(u128::from_le_bytes(first))
+    }
 }
 
 impl NonceWindow {
     /// Whether `(key, nonce)` is remembered and not yet expired at `now_ms`.
     pub fn contains(&self, key: &KeyId, nonce: &Nonce, now_ms: u64) -> bool {
-        self.seen.get(&fingerprint(key, nonce)).is_some_and(|&exp| exp >= now_ms)
+        self.contains_id(NonceId::of(key, nonce), now_ms)
+    }
+
+    /// [`NonceWindow::contains`] by fingerprint.
+    pub fn contains_id(&self, id: NonceId, now_ms: u64) -> bool {
+        self.seen.get(&id.0).is_some_and(|&exp| exp >= now_ms)
     }
 
     /// Remembers `(key, nonce)` until `expiry_ms` (statement time plus the
     /// window).
     pub fn insert(&mut self, key: KeyId, nonce: Nonce, expiry_ms: u64) {
-        let fp = fingerprint(&key, &nonce);
+        self.insert_id(NonceId::of(&key, &nonce), expiry_ms);
+    }
+
+    /// [`NonceWindow::insert`] by fingerprint.
+    pub fn insert_id(&mut self, id: NonceId, expiry_ms: u64) {
+        let fp = id.0;
         // A pair re-used after expiry but before pruning is in two buckets;
         // `prune` keeps it while its latest expiry is still ahead.
         self.seen.insert(fp, expiry_ms);
