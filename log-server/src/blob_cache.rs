@@ -77,7 +77,7 @@ impl VerifiedBlobCache {
 
     /// Largest artifact worth caching: a sixteenth of the budget, so one
     /// artifact cannot flush the rest.
-    pub fn max_item(&self) -> usize {
+    fn max_item(&self) -> usize {
         self.max_bytes / 16
     }
 

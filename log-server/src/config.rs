@@ -127,7 +127,12 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// RocksDB settings from the flags.
     pub fn store_tuning(&self) -> crate::store::StoreTuning {
-        crate::store::StoreTuning { cache_bytes: usize::try_from(self.cache_mib << 20).unwrap_or(usize::MAX) }
+        crate::store::StoreTuning { cache_bytes: mib(self.cache_mib) }
+    }
+
+    /// Budget of the verified-artifact cache, in bytes.
+    pub fn blob_cache_bytes(&self) -> usize {
+        mib(self.blob_cache_mib)
     }
 
     /// Sequencer settings from the flags.
@@ -169,6 +174,11 @@ pub struct FsckArgs {
     #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub statement_window_secs: u64,
+}
+
+/// Bytes in `n` MiB (the flags cap `n` far below overflow).
+fn mib(n: u64) -> usize {
+    usize::try_from(n << 20).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

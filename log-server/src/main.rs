@@ -144,9 +144,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             registry,
             blobs: blobs.expect("a registry always has a blob store"),
             limiter: RateLimiter::new(args.rate_limit),
-            blob_cache: VerifiedBlobCache::new(
-                usize::try_from(args.blob_cache_mib << 20).unwrap_or(usize::MAX),
-            ),
+            blob_cache: VerifiedBlobCache::new(args.blob_cache_bytes()),
             max_blob_size: args.max_blob_size,
         }),
     });

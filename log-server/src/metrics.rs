@@ -260,6 +260,14 @@ pub fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// [`gauge`] with one sample per value of the label `label`.
+pub fn labelled_gauge(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, f64)]) {
+    header(out, name, "gauge", help);
+    for (value_of_label, value) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {value}", escape_label(value_of_label));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +287,7 @@ mod tests {
         m.inc_http(42); // ignored, not a status
         let mut extra = String::new();
         gauge(&mut extra, "custody_tree_size", "Durable tree size.", 5.0);
+        labelled_gauge(&mut extra, "custody_sst_bytes", "Bytes.", "cf", &[("entries", 7.0), ("a\"b", 1.0)]);
         let text = m.render(&extra);
         assert!(text.contains("custody_entries_total 5\n"));
         assert!(text.contains("custody_batch_size_bucket{le=\"4\"} 1\n"));
@@ -294,6 +303,9 @@ mod tests {
         assert!(text.contains("custody_witness_seconds_count{witness=\"w\\\"1\"} 2\n"));
         assert!(text.contains("custody_http_requests_total{status=\"413\"} 1\n"));
         assert!(text.contains("# TYPE custody_tree_size gauge\ncustody_tree_size 5\n"));
+        assert!(text.contains(
+            "# TYPE custody_sst_bytes gauge\ncustody_sst_bytes{cf=\"entries\"} 7\ncustody_sst_bytes{cf=\"a\\\"b\"} 1\n"
+        ));
         // Every non-comment line is `name{labels} value` with a numeric value.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();

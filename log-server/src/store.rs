@@ -574,32 +574,31 @@ impl RocksStore {
             table_readers: prop("rocksdb.estimate-table-readers-mem"),
         }
     }
-}
 
-impl RocksStore {
     /// One `multi_get_cf` for all `ids`, as the core's one-read rule
-    /// intends; with `memory_only`, one in-memory lookup per id, and a hash that is not in a memtable or the
-    /// block cache fails the read with [`NotInMemory`] instead of waiting
-    /// for the disk.
+    /// intends; with `memory_only`, one in-memory lookup per id instead,
+    /// and a hash that is not in a memtable or the block cache fails the
+    /// read with [`NotInMemory`] rather than wait for the disk.
     fn multi_read_hashes(&self, ids: &[NodeId], memory_only: bool) -> Result<Vec<Hash>, ReadError> {
         let cf = self.cf(CF_HASHES);
         let keys: Vec<[u8; 9]> = ids.iter().map(|id| hash_key(*id)).collect();
-        let values: Vec<Result<Option<Vec<u8>>, rocksdb::Error>> = if memory_only {
+        let values = if memory_only {
             // Point reads: RocksDB's batched MultiGet does not honour the
             // block-cache-only read tier (it read the disk in
             // `memory_only_reads_never_touch_the_disk`); a single Get does.
             let mut opts = ReadOptions::default();
             opts.set_read_tier(ReadTier::BlockCache);
-            // Stop at the first miss: the caller redoes the whole read on
-            // the blocking pool, so every lookup after it would be wasted
-            // (at 10^7 entries most proofs and tiles miss somewhere).
             let mut got = Vec::with_capacity(keys.len());
             for k in &keys {
-                let v = self.db.get_pinned_cf_opt(cf, k, &opts).map(|v| v.map(|v| v.to_vec()));
-                let miss = matches!(&v, Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete);
-                got.push(v);
-                if miss {
-                    break;
+                match self.db.get_pinned_cf_opt(cf, k, &opts) {
+                    // Stop at the first miss: the caller redoes the whole
+                    // read on the blocking pool, so every lookup after it
+                    // would be wasted (at 10^7 entries most proofs and
+                    // tiles miss somewhere).
+                    Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => {
+                        return Err(ReadError::Backend(Box::new(NotInMemory)))
+                    }
+                    v => got.push(v.map(|v| v.map(|v| v.to_vec()))),
                 }
             }
             got
@@ -609,9 +608,6 @@ impl RocksStore {
         let mut out = Vec::with_capacity(ids.len());
         for (id, v) in ids.iter().zip(values) {
             match v {
-                Err(e) if memory_only && e.kind() == rocksdb::ErrorKind::Incomplete => {
-                    return Err(ReadError::Backend(Box::new(NotInMemory)))
-                }
                 Err(e) => return Err(ReadError::Backend(Box::new(e))),
                 Ok(None) => return Err(ReadError::Missing(*id)),
                 Ok(Some(bytes)) if bytes.len() == HASH_SIZE => {

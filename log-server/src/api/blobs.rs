@@ -197,12 +197,8 @@ async fn download(
         }
     }
     let blobs = reg.blobs.clone();
-    let cacheable = reg.blob_cache.max_item() as u64;
     let served = web::block(move || match blobs.read_small_verified_stamped(&digest.0, SMALL_BLOB)? {
-        Some((stamp, bytes)) => {
-            let cache = (bytes.len() as u64 <= cacheable).then_some(stamp);
-            Ok(Served::Whole(Bytes::from(bytes), cache))
-        }
+        Some((stamp, bytes)) => Ok(Served::Whole(Bytes::from(bytes), stamp)),
         None => blobs.open_verified(&digest.0).map(Served::Stream),
     })
     .await?;
@@ -227,9 +223,8 @@ async fn download(
     let mut resp = download_response(ack.index, digest);
     Ok(match served {
         Served::Whole(bytes, stamp) => {
-            if let Some(stamp) = stamp {
-                reg.blob_cache.insert(digest.0, stamp, bytes.clone());
-            }
+            // The cache keeps it only if it is small enough.
+            reg.blob_cache.insert(digest.0, stamp, bytes.clone());
             resp.body(bytes)
         }
         Served::Stream(v) => resp.no_chunking(v.size).streaming(FileStream::spawn(v.file, v.size)),
@@ -250,9 +245,8 @@ const SMALL_BLOB: u64 = 1 << 20;
 
 /// How a verified artifact is sent.
 enum Served {
-    /// Small: already in memory, with the stamp to cache it under (None:
-    /// too large for the cache).
-    Whole(Bytes, Option<crate::blob_cache::FileStamp>),
+    /// Small: already in memory, with the stamp of the file version read.
+    Whole(Bytes, crate::blob_cache::FileStamp),
     /// Large: streamed from the handle that was hashed.
     Stream(crate::blobs::VerifiedBlob),
 }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use actix_web::{web, HttpResponse};
 
 use super::{ApiError, AppState};
-use crate::metrics::gauge;
+use crate::metrics::{gauge, labelled_gauge};
 
 /// `GET /health`: JSON with the sequencer, storage and checkpoint state;
 /// 200 when storage answers and the witness quorum is met, 503 otherwise,
@@ -68,17 +68,29 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         f64::from(u8::from(quorum_ok)),
     );
     if let Some(m) = state.store.memory_usage() {
-        let help = "RocksDB memory in bytes: block cache (memtables charged to it included), memtables, table readers outside the cache.";
-        gauge(&mut extra, "custody_store_cache_bytes", help, m.cache as f64);
-        gauge(&mut extra, "custody_store_memtable_bytes", help, m.memtables as f64);
-        gauge(&mut extra, "custody_store_table_reader_bytes", help, m.table_readers as f64);
-        extra.push_str(
-            "# HELP custody_store_sst_bytes Bytes of RocksDB SST files per column family (write-ahead log excluded).\n\
-             # TYPE custody_store_sst_bytes gauge\n",
-        );
-        for (cf, bytes) in &m.sst_bytes {
-            extra.push_str(&format!("custody_store_sst_bytes{{cf=\"{cf}\"}} {bytes}\n"));
+        for (name, help, value) in [
+            (
+                "custody_store_cache_bytes",
+                "Bytes in RocksDB's block cache, memtables charged to it included.",
+                m.cache,
+            ),
+            ("custody_store_memtable_bytes", "Bytes of RocksDB memtables.", m.memtables),
+            (
+                "custody_store_table_reader_bytes",
+                "Bytes of RocksDB table readers outside the cache.",
+                m.table_readers,
+            ),
+        ] {
+            gauge(&mut extra, name, help, value as f64);
         }
+        let sst: Vec<(&str, f64)> = m.sst_bytes.iter().map(|(cf, b)| (*cf, *b as f64)).collect();
+        labelled_gauge(
+            &mut extra,
+            "custody_store_sst_bytes",
+            "Bytes of RocksDB table files per column family (write-ahead log excluded).",
+            "cf",
+            &sst,
+        );
     }
     if let Ok(reg) = state.registry() {
         gauge(
