@@ -6,19 +6,20 @@
 //! streaming the entries in chunks so memory stays bounded whatever the log
 //! size, and stops at the first inconsistency, naming where it is.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use custody_core::checkpoint::{open_checkpoint, Checkpoint};
-use custody_core::entries::MAX_ENTRY_SIZE;
 use custody_core::note::Note;
 use custody_core::proof::tree_hash;
 use custody_core::{leaf_hash, Appender, Hash, NodeId, VerifierKey};
 use rocksdb::IteratorMode;
 
+use crate::store::layout;
 use crate::store::{
-    decode_u64, hash_key, parse_hash_key, RocksStore, StoreError, CF_CHECKPOINTS, CF_ENTRIES, CF_HASHES,
-    CF_LEAF_INDEX, CF_META, META_TREE_SIZE,
+    decode_u64, RocksStore, StoreError, CF_CHECKPOINTS, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META,
+    CF_REGISTRY_INDEX, META_TREE_SIZE,
 };
 
 /// Entries recomputed per batched read of their stored hashes.
@@ -40,7 +41,7 @@ pub enum FsckProblemKind {
     HashMismatch,
     /// A stored hash for a subtree the tree does not have.
     HashBeyondTree,
-    /// A leaf_index row is missing, wrong, or points outside the tree.
+    /// A leaf_index posting is missing, wrong, or points outside the tree.
     LeafIndex,
     /// `meta tree_size` is malformed or differs from the entry count.
     TreeSize,
@@ -183,6 +184,9 @@ fn run(store: &RocksStore, vkey: Option<&VerifierKey>, report: &mut FsckReport) 
     if let Some(p) = check_leaf_index_rows(store, count)? {
         return Ok(Some(p));
     }
+    if let Some(p) = check_registry_rows(store, count)? {
+        return Ok(Some(p));
+    }
     check_checkpoints(store, vkey, count, report)
 }
 
@@ -195,31 +199,34 @@ fn check_entries(store: &RocksStore, report: &mut FsckReport) -> Found {
     let mut expected: u64 = 0;
     while iter.valid() {
         let (Some(k), Some(v)) = (iter.key(), iter.value()) else { break };
-        let Some(index) = decode_u64(k) else {
+        let Some(row) = decode_u64(k).filter(|r| *r <= u64::MAX >> layout::ROW_SHIFT) else {
             return problem(
                 FsckProblemKind::Malformed,
                 "entries column family",
                 format!("key of {} bytes", k.len()),
             );
         };
-        if index != expected {
+        let first = row << layout::ROW_SHIFT;
+        if first != expected {
+            // Either rows are missing, or the previous row was short.
             return problem(
                 FsckProblemKind::MissingEntry,
                 format!("entry {expected}"),
-                format!("absent; the next stored entry is {index}"),
+                format!("absent; the next stored entry is {first}"),
             );
         }
-        if v.is_empty() || v.len() > MAX_ENTRY_SIZE {
-            return problem(
-                FsckProblemKind::BadEntry,
-                format!("entry {index}"),
-                format!("{} bytes, outside 1..={MAX_ENTRY_SIZE}", v.len()),
-            );
+        let entries = match layout::split_entries(v) {
+            Ok(e) => e,
+            Err(e) => {
+                return problem(FsckProblemKind::BadEntry, format!("entries row at {first}"), e.to_string())
+            }
+        };
+        for entry in entries {
+            let leaf = leaf_hash(entry);
+            chunk.leaves.push((expected, leaf));
+            appender.append(leaf, &mut chunk.nodes);
+            expected += 1;
         }
-        let leaf = leaf_hash(v);
-        chunk.leaves.push((index, leaf));
-        appender.append(leaf, &mut chunk.nodes);
-        expected += 1;
         if chunk.leaves.len() >= CHUNK {
             if let Some(p) = chunk.verify(store)? {
                 return Ok(Some(p));
@@ -244,49 +251,62 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// Compares with the stored hashes and leaf_index rows in two batched
-    /// reads, reporting the earliest problem in tree order, then clears.
+    /// Compares with the stored hashes (on the kept levels) and the
+    /// leaf_index postings in two batched reads, reporting the earliest
+    /// problem in tree order, then clears.
     fn verify(&mut self, store: &RocksStore) -> Found {
-        let hash_keys: Vec<[u8; 9]> = self.nodes.iter().map(|(id, _)| hash_key(*id)).collect();
-        let hashes_cf = store.cf(CF_HASHES);
-        let stored = store.db().multi_get_cf(hash_keys.iter().map(|k| (hashes_cf, k)));
-        let leaf_cf = store.cf(CF_LEAF_INDEX);
-        let rows = store.db().multi_get_cf(self.leaves.iter().map(|(_, l)| (leaf_cf, l.0)));
-        let mut rows = self.leaves.iter().zip(rows);
-        for ((id, want), got) in self.nodes.iter().zip(stored) {
-            let got = got?;
+        self.nodes.retain(|(id, _)| layout::is_stored_level(id.level));
+        let keys: Vec<[u8; 9]> =
+            self.nodes.iter().map(|(id, _)| layout::hash_row_key(id.level, id.index)).collect();
+        let rows = hash_rows(store, &keys)?;
+        let buckets: Vec<_> = self.leaves.iter().map(|(_, l)| layout::leaf_bucket(l)).collect();
+        let bucket_rows = read_rows(store, CF_LEAF_INDEX, &buckets)?;
+        let mut leaves = self.leaves.iter();
+        for ((id, want), key) in self.nodes.iter().zip(&keys) {
             let at = format!("stored hash level {} index {}", id.level, id.index);
-            let Some(got) = got else {
+            let row = match &rows[key] {
+                Ok(row) => row,
+                Err(e) => return problem(FsckProblemKind::Malformed, at, e.clone()),
+            };
+            let Some(got) = row.get((id.index % layout::ROW_WIDTH) as usize) else {
                 return problem(
                     FsckProblemKind::MissingHash,
                     at,
                     format!("absent; recomputed {}", want.to_hex()),
                 );
             };
-            if got != want.0 {
+            if got != want {
                 if id.level == 0 {
-                    return leaf_mismatch(store, id.index, want, &got);
+                    return leaf_mismatch(store, id.index, want, got);
                 }
                 return problem(
                     FsckProblemKind::HashMismatch,
                     at,
-                    format!("stored {} but the entries give {}", hex(&got), want.to_hex()),
+                    format!("stored {} but the entries give {}", got.to_hex(), want.to_hex()),
                 );
             }
             if id.level == 0 {
                 // Leaves come in order, one per entry.
-                let Some(((index, leaf), row)) = rows.next() else { break };
-                let row = row?;
-                if row.as_deref().and_then(decode_u64) != Some(*index) {
-                    let found = match row.as_deref().map(decode_u64) {
-                        None => "no row".to_owned(),
-                        Some(Some(i)) => format!("index {i}"),
-                        Some(None) => "a malformed row".to_owned(),
-                    };
+                let Some((index, leaf)) = leaves.next() else { break };
+                let found = match bucket_rows[&layout::leaf_bucket(leaf)]
+                    .as_deref()
+                    .map(|b| layout::candidates(b, leaf))
+                {
+                    None => Vec::new(),
+                    Some(Ok(found)) => found,
+                    Some(Err(e)) => {
+                        return problem(
+                            FsckProblemKind::Malformed,
+                            format!("leaf_index bucket of entry {index}"),
+                            e.to_string(),
+                        )
+                    }
+                };
+                if !found.contains(index) {
                     return problem(
                         FsckProblemKind::LeafIndex,
                         format!("entry {index}"),
-                        format!("leaf_index maps its leaf hash {} to {found}", leaf.to_hex()),
+                        format!("leaf_index has no posting of its leaf hash {} at this index", leaf.to_hex()),
                     );
                 }
             }
@@ -297,23 +317,52 @@ impl Chunk {
     }
 }
 
+/// The distinct rows under `keys` in family `cf`, raw (`None`: absent).
+fn read_rows<K: AsRef<[u8]> + Ord + Clone>(
+    store: &RocksStore,
+    cf: &str,
+    keys: &[K],
+) -> Result<BTreeMap<K, Option<Vec<u8>>>, StoreError> {
+    let mut distinct = keys.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let handle = store.cf(cf);
+    let values = store.db().multi_get_cf(distinct.iter().map(|k| (handle, k.as_ref())));
+    distinct.into_iter().zip(values).map(|(k, v)| Ok((k, v?))).collect()
+}
+
+/// Decoded `hashes` rows by key; a malformed row says why.
+type HashRows = BTreeMap<[u8; 9], Result<Vec<Hash>, String>>;
+
+/// The distinct `hashes` rows under `keys`, decoded (absent rows are empty;
+/// malformed ones say why).
+fn hash_rows(store: &RocksStore, keys: &[[u8; 9]]) -> Result<HashRows, StoreError> {
+    Ok(read_rows(store, CF_HASHES, keys)?
+        .into_iter()
+        .map(|(k, v)| {
+            let row = match v {
+                None => Ok(Vec::new()),
+                Some(v) => layout::split_hashes(&v).map_err(|e| e.to_string()),
+            };
+            (k, row)
+        })
+        .collect())
+}
+
 /// A leaf hash differs: blame the entry bytes when the stored leaf hash is
 /// still indexed at this position (the entry changed), else the stored hash.
-fn leaf_mismatch(store: &RocksStore, index: u64, recomputed: &Hash, stored: &[u8]) -> Found {
-    let row = store.db().get_cf(store.cf(CF_LEAF_INDEX), stored)?;
-    let detail =
-        format!("entry bytes hash to {} but the stored leaf hash is {}", recomputed.to_hex(), hex(stored));
-    if row.as_deref().and_then(decode_u64) == Some(index) {
+fn leaf_mismatch(store: &RocksStore, index: u64, recomputed: &Hash, stored: &Hash) -> Found {
+    let bucket = store.db().get_cf(store.cf(CF_LEAF_INDEX), layout::leaf_bucket(stored))?;
+    let indexed = bucket.is_some_and(|b| layout::candidates(&b, stored).is_ok_and(|c| c.contains(&index)));
+    let detail = format!(
+        "entry bytes hash to {} but the stored leaf hash is {}",
+        recomputed.to_hex(),
+        stored.to_hex()
+    );
+    if indexed {
         problem(FsckProblemKind::BadEntry, format!("entry {index}"), detail)
     } else {
         problem(FsckProblemKind::HashMismatch, format!("stored hash level 0 index {index}"), detail)
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    match Hash::from_slice(bytes) {
-        Ok(h) => h.to_hex(),
-        Err(_) => format!("<{} bytes>", bytes.len()),
     }
 }
 
@@ -323,18 +372,29 @@ fn check_no_hash_beyond(store: &RocksStore, count: u64) -> Found {
     let mut iter = store.db().raw_iterator_cf(store.cf(CF_HASHES));
     iter.seek_to_first();
     while iter.valid() {
-        let Some(k) = iter.key() else { break };
-        let Some(id) = parse_hash_key(k) else {
+        let (Some(k), Some(v)) = (iter.key(), iter.value()) else { break };
+        let Some((level, first)) = layout::parse_hash_row_key(k) else {
             return problem(
                 FsckProblemKind::Malformed,
                 "hashes column family",
                 format!("key of {} bytes", k.len()),
             );
         };
-        if !matches!(id.leaf_range(), Some((_, end)) if end <= count) {
+        let n = match layout::split_hashes(v) {
+            Ok(h) => h.len() as u64,
+            Err(e) => {
+                return problem(
+                    FsckProblemKind::Malformed,
+                    format!("hashes row level {level} index {first}"),
+                    e.to_string(),
+                )
+            }
+        };
+        let last = NodeId::new(level, first + n - 1);
+        if !matches!(last.leaf_range(), Some((_, end)) if end <= count) {
             return problem(
                 FsckProblemKind::HashBeyondTree,
-                format!("stored hash level {} index {}", id.level, id.index),
+                format!("stored hash level {} index {}", last.level, last.index),
                 format!("the tree has only {count} entries"),
             );
         }
@@ -344,45 +404,51 @@ fn check_no_hash_beyond(store: &RocksStore, count: u64) -> Found {
     Ok(None)
 }
 
-/// Pass 3: every leaf_index row names an entry with that leaf hash (no stale
-/// rows, which would make dedup answer with a wrong index).
+/// Pass 3: every leaf_index posting names an entry whose leaf hash has the
+/// posting's bucket and tag (no stale postings: dedup and lookup by hash
+/// confirm candidates, but a stale posting is still damage).
 fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
     let mut iter = store.db().raw_iterator_cf(store.cf(CF_LEAF_INDEX));
     iter.seek_to_first();
-    let mut pending: Vec<(Hash, u64)> = Vec::with_capacity(CHUNK);
+    let mut pending: Vec<(Vec<u8>, [u8; layout::TAG_BYTES], u64)> = Vec::with_capacity(CHUNK);
     loop {
         let done = !iter.valid();
         if !done {
             let (Some(k), Some(v)) = (iter.key(), iter.value()) else { break };
-            let at = || format!("leaf_index row {}", hex(k));
-            let (Ok(leaf), Some(index)) = (Hash::from_slice(k), decode_u64(v)) else {
-                return problem(
-                    FsckProblemKind::Malformed,
-                    at(),
-                    format!("{} key / {} value bytes", k.len(), v.len()),
-                );
+            let at = || format!("leaf_index bucket {}", hex_bytes(k));
+            let postings = match layout::split_postings(v) {
+                Ok(p) if k.len() == layout::BUCKET_BYTES => p,
+                Ok(_) => {
+                    return problem(FsckProblemKind::Malformed, at(), format!("key of {} bytes", k.len()))
+                }
+                Err(e) => return problem(FsckProblemKind::Malformed, at(), e.to_string()),
             };
-            if index >= count {
-                return problem(
-                    FsckProblemKind::LeafIndex,
-                    at(),
-                    format!("points to {index}, beyond the tree"),
-                );
+            for (tag, index) in postings {
+                if index >= count {
+                    return problem(
+                        FsckProblemKind::LeafIndex,
+                        at(),
+                        format!("points to {index}, beyond the tree"),
+                    );
+                }
+                pending.push((k.to_vec(), tag, index));
             }
-            pending.push((leaf, index));
             iter.next();
         }
         if pending.len() >= CHUNK || (done && !pending.is_empty()) {
-            let cf = store.cf(CF_HASHES);
-            let keys: Vec<[u8; 9]> = pending.iter().map(|(_, i)| hash_key(NodeId::leaf(*i))).collect();
-            for ((leaf, index), got) in
-                pending.iter().zip(store.db().multi_get_cf(keys.iter().map(|k| (cf, k))))
-            {
-                if got?.as_deref() != Some(&leaf.0[..]) {
+            let ids: Vec<NodeId> = pending.iter().map(|(_, _, i)| NodeId::leaf(*i)).collect();
+            let leaves = custody_core::HashReader::read_hashes(store, &ids)
+                .map_err(|e| StoreError::Corrupt(format!("leaf hashes: {e}")))?;
+            for ((bucket, tag, index), leaf) in pending.iter().zip(leaves) {
+                if !layout::posting_matches(bucket, tag, &leaf) {
                     return problem(
                         FsckProblemKind::LeafIndex,
-                        format!("leaf_index row {}", leaf.to_hex()),
-                        format!("points to entry {index}, which has a different leaf hash"),
+                        format!("leaf_index bucket {}", hex_bytes(bucket)),
+                        format!(
+                            "posting {} points to entry {index}, which has leaf hash {}",
+                            hex_bytes(tag),
+                            leaf.to_hex()
+                        ),
                     );
                 }
             }
@@ -394,6 +460,27 @@ fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
     }
     iter.status()?;
     Ok(None)
+}
+
+/// Pass 3b: every registry index row decodes and names an entry of the
+/// tree (what each row says is checked by the registry replay).
+fn check_registry_rows(store: &RocksStore, count: u64) -> Found {
+    for item in store.db().iterator_cf(store.cf(CF_REGISTRY_INDEX), IteratorMode::Start) {
+        let (k, v) = item?;
+        let at = || format!("registry_index row {}", hex_bytes(&k));
+        let rows = match layout::expand_postings(&k, &v) {
+            Ok(rows) => rows,
+            Err(e) => return problem(FsckProblemKind::Malformed, at(), e.to_string()),
+        };
+        if let Some(i) = rows.last().and_then(|r| crate::registry::row_index(r)).filter(|i| *i >= count) {
+            return problem(FsckProblemKind::Registry, at(), format!("indexes entry {i}, beyond the tree"));
+        }
+    }
+    Ok(None)
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Pass 4: every published checkpoint (and the latest signed one) names a

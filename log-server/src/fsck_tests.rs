@@ -75,30 +75,76 @@ fn healthy_store_passes() {
     assert!(fsck(&dir.path().join("absent"), None).is_err());
 }
 
+/// Rewrites packed row `key` of `cf` (its merged value) through `edit`.
+fn edit_row(s: &RocksStore, cf: &str, key: &[u8], edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut row = s.db().get_cf(s.cf(cf), key).unwrap().unwrap_or_default();
+    edit(&mut row);
+    put(s, cf, key, &row);
+}
+
+/// Replaces entry `index` with `bytes` inside its packed row.
+fn replace_entry(s: &RocksStore, index: u64, bytes: &[u8]) {
+    edit_row(s, CF_ENTRIES, &layout::entry_row_key(index), |row| {
+        let mut entries: Vec<Vec<u8>> =
+            layout::split_entries(row).unwrap().iter().map(|e| e.to_vec()).collect();
+        entries[(index % layout::ROW_WIDTH) as usize] = bytes.to_vec();
+        row.clear();
+        entries.iter().for_each(|e| layout::push_entry(row, e));
+    });
+}
+
+/// Replaces stored hash `(level, index)` inside its packed row.
+fn replace_hash(s: &RocksStore, level: u8, index: u64, hash: [u8; 32]) {
+    edit_row(s, CF_HASHES, &layout::hash_row_key(level, index), |row| {
+        let at = (index % layout::ROW_WIDTH) as usize * 32;
+        row[at..at + 32].copy_from_slice(&hash);
+    });
+}
+
 #[test]
 fn corrupted_entry_is_found() {
-    let r = corrupted(|s| put(s, CF_ENTRIES, &17u64.to_be_bytes(), b"tampered"));
+    let r = corrupted(|s| replace_entry(s, 17, b"tampered"));
     assert_problem(&r, FsckProblemKind::BadEntry, "entry 17");
     assert_eq!(r.checked_entries, 0, "stops in the first chunk");
+    // A row that does not decode.
+    let r =
+        corrupted(|s| edit_row(s, CF_ENTRIES, &layout::entry_row_key(40), |row| row.truncate(row.len() - 1)));
+    assert_problem(&r, FsckProblemKind::BadEntry, "entries row at 32");
 }
 
 #[test]
 fn deleted_entry_is_found() {
-    let r = corrupted(|s| s.db().delete_cf(s.cf(CF_ENTRIES), 40u64.to_be_bytes()).unwrap());
-    assert_problem(&r, FsckProblemKind::MissingEntry, "entry 40");
+    // A whole row (entries 32..48) ...
+    let r = corrupted(|s| s.db().delete_cf(s.cf(CF_ENTRIES), layout::entry_row_key(40)).unwrap());
+    assert_problem(&r, FsckProblemKind::MissingEntry, "entry 32");
+    // ... or the last entry of a row.
+    let r = corrupted(|s| {
+        edit_row(s, CF_ENTRIES, &layout::entry_row_key(47), |row| {
+            let keep: Vec<Vec<u8>> =
+                layout::split_entries(row).unwrap()[..15].iter().map(|e| e.to_vec()).collect();
+            row.clear();
+            keep.iter().for_each(|e| layout::push_entry(row, e));
+        })
+    });
+    assert_problem(&r, FsckProblemKind::MissingEntry, "entry 47");
 }
 
 #[test]
 fn deleted_stored_hash_is_found() {
-    let r = corrupted(|s| s.db().delete_cf(s.cf(CF_HASHES), hash_key(NodeId::new(2, 3))).unwrap());
-    assert_problem(&r, FsckProblemKind::MissingHash, "stored hash level 2 index 3");
+    let r = corrupted(|s| s.db().delete_cf(s.cf(CF_HASHES), layout::hash_row_key(4, 3)).unwrap());
+    assert_problem(&r, FsckProblemKind::MissingHash, "stored hash level 4 index 0");
+    let r = corrupted(|s| edit_row(s, CF_HASHES, &layout::hash_row_key(0, 16), |row| row.truncate(3 * 32)));
+    assert_problem(&r, FsckProblemKind::MissingHash, "stored hash level 0 index 19");
+    let r =
+        corrupted(|s| edit_row(s, CF_HASHES, &layout::hash_row_key(0, 16), |row| row.truncate(3 * 32 + 1)));
+    assert_problem(&r, FsckProblemKind::Malformed, "stored hash level 0 index 16");
 }
 
 #[test]
 fn altered_stored_hash_is_found() {
-    let r = corrupted(|s| put(s, CF_HASHES, &hash_key(NodeId::new(3, 2)), &[0xab; 32]));
-    assert_problem(&r, FsckProblemKind::HashMismatch, "stored hash level 3 index 2");
-    let r = corrupted(|s| put(s, CF_HASHES, &hash_key(NodeId::leaf(5)), &[0xab; 32]));
+    let r = corrupted(|s| replace_hash(s, 4, 2, [0xab; 32]));
+    assert_problem(&r, FsckProblemKind::HashMismatch, "stored hash level 4 index 2");
+    let r = corrupted(|s| replace_hash(s, 0, 5, [0xab; 32]));
     assert_problem(&r, FsckProblemKind::HashMismatch, "stored hash level 0 index 5");
 }
 
@@ -115,17 +161,47 @@ fn changed_tree_size_is_found() {
 
 #[test]
 fn stored_hash_beyond_tree_is_found() {
-    let r = corrupted(|s| put(s, CF_HASHES, &hash_key(NodeId::new(1, 50)), &[1; 32]));
-    assert_problem(&r, FsckProblemKind::HashBeyondTree, "stored hash level 1 index 50");
+    // 100 leaves: level 0 ends at index 99, level 4 at index 5.
+    let r = corrupted(|s| edit_row(s, CF_HASHES, &layout::hash_row_key(0, 99), |row| row.extend([1; 32])));
+    assert_problem(&r, FsckProblemKind::HashBeyondTree, "stored hash level 0 index 100");
+    let r = corrupted(|s| edit_row(s, CF_HASHES, &layout::hash_row_key(4, 5), |row| row.extend([1; 32])));
+    assert_problem(&r, FsckProblemKind::HashBeyondTree, "stored hash level 4 index 6");
 }
 
 #[test]
-fn stale_leaf_index_row_is_found() {
+fn stale_or_missing_leaf_index_posting_is_found() {
     let stale = leaf_hash(b"never appended");
-    let r = corrupted(|s| put(s, CF_LEAF_INDEX, &stale.0, &3u64.to_be_bytes()));
-    assert_problem(&r, FsckProblemKind::LeafIndex, &format!("leaf_index row {}", stale.to_hex()));
-    let r = corrupted(|s| put(s, CF_LEAF_INDEX, &leaf_hash(b"entry 8").0, &9u64.to_be_bytes()));
+    let bucket = layout::leaf_bucket(&stale);
+    let r = corrupted(|s| edit_row(s, CF_LEAF_INDEX, &bucket, |row| layout::push_posting(row, &stale, 3)));
+    let at = format!("leaf_index bucket {:02x}{:02x}", bucket[0], bucket[1]);
+    assert_problem(&r, FsckProblemKind::LeafIndex, &at);
+    let r = corrupted(|s| edit_row(s, CF_LEAF_INDEX, &bucket, |row| layout::push_posting(row, &stale, 100)));
+    assert_problem(&r, FsckProblemKind::LeafIndex, &at);
+    // Entry 8's posting removed from its bucket.
+    let eight = leaf_hash(b"entry 8");
+    let r = corrupted(|s| {
+        let key = layout::leaf_bucket(&eight);
+        let mut row = s.db().get_cf(s.cf(CF_LEAF_INDEX), key).unwrap().unwrap();
+        let mut own = Vec::new();
+        layout::push_posting(&mut own, &eight, 8);
+        let at = row.chunks(layout::POSTING_BYTES).position(|p| p == own).unwrap();
+        row.drain(at * layout::POSTING_BYTES..(at + 1) * layout::POSTING_BYTES);
+        match row.is_empty() {
+            true => s.db().delete_cf(s.cf(CF_LEAF_INDEX), key).unwrap(),
+            false => put(s, CF_LEAF_INDEX, &key, &row),
+        }
+    });
     assert_problem(&r, FsckProblemKind::LeafIndex, "entry 8");
+}
+
+#[test]
+fn bad_registry_rows_are_found() {
+    let row = crate::registry::access_row(&custody_core::names::Digest(Hash([5; 32])), 100);
+    let (key, low) = layout::posting_row(&row).unwrap();
+    let r = corrupted(|s| edit_row(s, CF_REGISTRY_INDEX, &key, |v| v.push(low)));
+    assert_problem(&r, FsckProblemKind::Registry, &format!("registry_index row {}", hex_bytes(&key)));
+    let r = corrupted(|s| edit_row(s, CF_REGISTRY_INDEX, &key, |v| v.extend([7, 7])));
+    assert_problem(&r, FsckProblemKind::Malformed, &format!("registry_index row {}", hex_bytes(&key)));
 }
 
 #[test]

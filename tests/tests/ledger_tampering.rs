@@ -14,9 +14,6 @@ use common::*;
 use custody_core::dsse::Envelope;
 use custody_core::leaf::Leaf;
 
-/// Column families of the log server's RocksDB (docs/log-server.md).
-const CFS: [&str; 6] = ["entries", "hashes", "leaf_index", "checkpoints", "meta", "registry_index"];
-
 /// `custody-log fsck` on the stopped server's data directory.
 fn fsck(data: &Path) -> (Option<i32>, String) {
     let out = Command::new(bin("custody-log")).args(["fsck", "--data-dir"]).arg(data).output().unwrap();
@@ -34,24 +31,21 @@ fn logged_index(out: &str) -> u64 {
 /// payload becomes `to`. The envelope keeps its (now invalid) signature and
 /// the leaf its receive time; no stored hash is touched.
 fn rewrite_entry(db_dir: &Path, index: u64, from: &str, to: &str) {
-    let mut opts = rocksdb::Options::default();
-    opts.create_if_missing(false);
-    let db = rocksdb::DB::open_cf(&opts, db_dir, CFS).unwrap();
-    let cf = db.cf_handle("entries").unwrap();
-    let old = db.get_cf(cf, index.to_be_bytes()).unwrap().expect("the entry exists");
-    let leaf = Leaf::decode(&old).unwrap();
-    let mut envelope = Envelope::parse(leaf.envelope).unwrap();
-    let payload = String::from_utf8(envelope.payload.clone()).unwrap();
-    assert!(
-        payload.contains("\"publish\"") && payload.contains(from),
-        "entry {index} is not that publish: {payload}"
-    );
-    envelope.payload = payload.replace(from, to).into_bytes();
-    let json = envelope.to_json();
-    let altered = Leaf::new(leaf.receive_time_ms, &json).unwrap().encode();
-    assert_ne!(altered, old);
-    db.put_cf(cf, index.to_be_bytes(), altered).unwrap();
-    db.flush().unwrap();
+    custody_log::store::testing::rewrite_entry(db_dir, index, |old| {
+        let leaf = Leaf::decode(old).unwrap();
+        let mut envelope = Envelope::parse(leaf.envelope).unwrap();
+        let payload = String::from_utf8(envelope.payload.clone()).unwrap();
+        assert!(
+            payload.contains("\"publish\"") && payload.contains(from),
+            "entry {index} is not that publish: {payload}"
+        );
+        envelope.payload = payload.replace(from, to).into_bytes();
+        let json = envelope.to_json();
+        let altered = Leaf::new(leaf.receive_time_ms, &json).unwrap().encode();
+        assert_ne!(altered, old);
+        altered
+    })
+    .unwrap();
 }
 
 #[test]

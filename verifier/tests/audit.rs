@@ -123,18 +123,11 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     // statement is still valid), but the entry no longer hashes to its leaf.
     drop(server);
     let target = 200u64;
-    {
-        let path = data.join("db");
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(false);
-        let cfs = ["entries", "hashes", "leaf_index", "checkpoints", "meta", "registry_index"];
-        let db = rocksdb::DB::open_cf(&opts, &path, cfs).unwrap();
-        let cf = db.cf_handle("entries").unwrap();
-        let old = db.get_cf(cf, target.to_be_bytes()).unwrap().unwrap();
-        let leaf = Leaf::decode(&old).unwrap();
-        let altered = Leaf::new(leaf.receive_time_ms + 1, leaf.envelope).unwrap().encode();
-        db.put_cf(cf, target.to_be_bytes(), altered).unwrap();
-    }
+    custody_log::store::testing::rewrite_entry(&data.join("db"), target, |old| {
+        let leaf = Leaf::decode(old).unwrap();
+        Leaf::new(leaf.receive_time_ms + 1, leaf.envelope).unwrap().encode()
+    })
+    .unwrap();
     let server = serve(&data, &[]);
     let fresh = User::new(dir.path(), "fresh");
     fresh.init(&policy, &server.url);
