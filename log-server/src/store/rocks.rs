@@ -559,19 +559,23 @@ fn hex_key(key: &[u8]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The entries of the row starting at entry `first`, which in a tree of
-/// `size` entries must hold exactly `min(16, size - first)` of them.
+/// The entries of the row starting at entry `first` that lie inside a tree
+/// of `size` entries: `min(16, size - first)` of them. The row may hold
+/// more, appended after the caller read `size` (rows grow while readers
+/// read), never fewer.
 fn split_entry_row(first: u64, row: Option<&[u8]>, size: u64) -> Result<Vec<&[u8]>, StoreError> {
     let missing = || StoreError::Corrupt(format!("entry {first} is missing inside the tree"));
-    let entries = layout::split_entries(row.ok_or_else(missing)?)
+    let mut entries = layout::split_entries(row.ok_or_else(missing)?)
         .map_err(|e| corrupt(&format!("entries row at {first}"), e))?;
     let want = (size - first).min(layout::ROW_WIDTH) as usize;
-    if entries.len() != want {
+    if entries.len() < want {
         return Err(StoreError::Corrupt(format!(
-            "entries row at {first} holds {} entries where the tree has {want}",
+            "entry {} is missing inside the tree (its row holds {} entries)",
+            first + entries.len() as u64,
             entries.len()
         )));
     }
+    entries.truncate(want);
     Ok(entries)
 }
 

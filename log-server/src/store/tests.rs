@@ -276,3 +276,37 @@ fn another_storage_format_is_refused() {
         }
     }
 }
+
+/// Rows grow while readers read: a reader that took the tree size just
+/// before a batch landed sees the longer row, and must answer for the size
+/// it took rather than call the store corrupt.
+#[test]
+fn readers_of_the_growing_row_see_a_consistent_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(RocksStore::open(dir.path()).unwrap());
+    let all = entries(0..300);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (s, done, all) = (s.clone(), done.clone(), all.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let size = s.tree_size().unwrap();
+                if size == 0 {
+                    continue;
+                }
+                assert_eq!(s.entry(size - 1).unwrap().as_ref(), Some(&all[size as usize - 1]));
+                let first = (size - 1) & !(layout::ROW_WIDTH - 1);
+                assert!(s.entries(first, u64::MAX).unwrap().len() as u64 >= size - first);
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let mut a = Appender::new();
+    for e in all.chunks(1) {
+        s.append_batch(&make_batch(&mut a, e)).unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.join().unwrap() > 0);
+}
