@@ -113,7 +113,7 @@ pub struct ServeArgs {
     /// RocksDB memory in MiB: one block cache for data, index and filter
     /// blocks, with the memtables charged to it. Bounds the database's share
     /// of the server's memory whatever the log's size.
-    #[arg(long = "cache-mib", env = "CUSTODY_CACHE_MIB", default_value_t = 256,
+    #[arg(long = "cache-mib", env = "CUSTODY_CACHE_MIB", default_value_t = 320,
           value_parser = clap::value_parser!(u64).range(32..=1 << 20))]
     pub cache_mib: u64,
     /// Verified small artifacts kept in memory for `GET /blobs/...`, in MiB
