@@ -33,9 +33,26 @@ pub fn encode_base64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
+/// Lowercase hex (RFC 4648 section 8, lowercase), the form used in URLs,
+/// digests and operators' messages.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        s.push(char::from_digit(u32::from(b >> 4), 16).expect("nibble"));
+        s.push(char::from_digit(u32::from(b & 15), 16).expect("nibble"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(encode_hex(&[0x00, 0xab, 0x0f, 0xf0, 0xff]), "00ab0ff0ff");
+        assert_eq!(encode_hex(&[]), "");
+    }
 
     #[test]
     fn decimal_is_canonical() {

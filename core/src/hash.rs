@@ -60,12 +60,7 @@ impl Hash {
 
     /// Lowercase hex, the form used in URLs and digests.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(2 * HASH_SIZE);
-        for b in self.0 {
-            s.push(char::from_digit((b >> 4) as u32, 16).expect("nibble"));
-            s.push(char::from_digit((b & 15) as u32, 16).expect("nibble"));
-        }
-        s
+        crate::encoding::encode_hex(&self.0)
     }
 
     /// Strict inverse of [`Hash::to_hex`]: exactly 64 lowercase hex digits.

@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::Path;
 
 use custody_core::checkpoint::{open_checkpoint, Checkpoint};
+use custody_core::encoding::encode_hex;
 use custody_core::note::Note;
 use custody_core::proof::tree_hash;
 use custody_core::{leaf_hash, Appender, Hash, NodeId, VerifierKey};
@@ -410,19 +411,21 @@ fn check_no_hash_beyond(store: &RocksStore, count: u64) -> Found {
 fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
     let mut iter = store.db().raw_iterator_cf(store.cf(CF_LEAF_INDEX));
     iter.seek_to_first();
-    let mut pending: Vec<(Vec<u8>, [u8; layout::TAG_BYTES], u64)> = Vec::with_capacity(CHUNK);
+    let mut pending: Vec<([u8; layout::BUCKET_BYTES], [u8; layout::TAG_BYTES], u64)> =
+        Vec::with_capacity(CHUNK);
     loop {
         let done = !iter.valid();
         if !done {
             let (Some(k), Some(v)) = (iter.key(), iter.value()) else { break };
-            let at = || format!("leaf_index bucket {}", hex_bytes(k));
-            let postings = match layout::split_postings(v) {
-                Ok(p) if k.len() == layout::BUCKET_BYTES => p,
-                Ok(_) => {
-                    return problem(FsckProblemKind::Malformed, at(), format!("key of {} bytes", k.len()))
-                }
-                Err(e) => return problem(FsckProblemKind::Malformed, at(), e.to_string()),
-            };
+            let at = || format!("leaf_index bucket {}", encode_hex(k));
+            let (bucket, postings) =
+                match (<[u8; layout::BUCKET_BYTES]>::try_from(k), layout::split_postings(v)) {
+                    (Ok(bucket), Ok(p)) => (bucket, p),
+                    (Err(_), _) => {
+                        return problem(FsckProblemKind::Malformed, at(), format!("key of {} bytes", k.len()))
+                    }
+                    (_, Err(e)) => return problem(FsckProblemKind::Malformed, at(), e.to_string()),
+                };
             for (tag, index) in postings {
                 if index >= count {
                     return problem(
@@ -431,7 +434,7 @@ fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
                         format!("points to {index}, beyond the tree"),
                     );
                 }
-                pending.push((k.to_vec(), tag, index));
+                pending.push((bucket, tag, index));
             }
             iter.next();
         }
@@ -443,10 +446,10 @@ fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
                 if !layout::posting_matches(bucket, tag, &leaf) {
                     return problem(
                         FsckProblemKind::LeafIndex,
-                        format!("leaf_index bucket {}", hex_bytes(bucket)),
+                        format!("leaf_index bucket {}", encode_hex(bucket)),
                         format!(
                             "posting {} points to entry {index}, which has leaf hash {}",
-                            hex_bytes(tag),
+                            encode_hex(tag),
                             leaf.to_hex()
                         ),
                     );
@@ -467,7 +470,7 @@ fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
 fn check_registry_rows(store: &RocksStore, count: u64) -> Found {
     for item in store.db().iterator_cf(store.cf(CF_REGISTRY_INDEX), IteratorMode::Start) {
         let (k, v) = item?;
-        let at = || format!("registry_index row {}", hex_bytes(&k));
+        let at = || format!("registry_index row {}", encode_hex(&k));
         let rows = match layout::expand_postings(&k, &v) {
             Ok(rows) => rows,
             Err(e) => return problem(FsckProblemKind::Malformed, at(), e.to_string()),
@@ -477,10 +480,6 @@ fn check_registry_rows(store: &RocksStore, count: u64) -> Found {
         }
     }
     Ok(None)
-}
-
-fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Pass 4: every published checkpoint (and the latest signed one) names a

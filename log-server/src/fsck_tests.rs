@@ -82,17 +82,6 @@ fn edit_row(s: &RocksStore, cf: &str, key: &[u8], edit: impl FnOnce(&mut Vec<u8>
     put(s, cf, key, &row);
 }
 
-/// Replaces entry `index` with `bytes` inside its packed row.
-fn replace_entry(s: &RocksStore, index: u64, bytes: &[u8]) {
-    edit_row(s, CF_ENTRIES, &layout::entry_row_key(index), |row| {
-        let mut entries: Vec<Vec<u8>> =
-            layout::split_entries(row).unwrap().iter().map(|e| e.to_vec()).collect();
-        entries[(index % layout::ROW_WIDTH) as usize] = bytes.to_vec();
-        row.clear();
-        entries.iter().for_each(|e| layout::push_entry(row, e));
-    });
-}
-
 /// Replaces stored hash `(level, index)` inside its packed row.
 fn replace_hash(s: &RocksStore, level: u8, index: u64, hash: [u8; 32]) {
     edit_row(s, CF_HASHES, &layout::hash_row_key(level, index), |row| {
@@ -103,7 +92,7 @@ fn replace_hash(s: &RocksStore, level: u8, index: u64, hash: [u8; 32]) {
 
 #[test]
 fn corrupted_entry_is_found() {
-    let r = corrupted(|s| replace_entry(s, 17, b"tampered"));
+    let r = corrupted(|s| crate::store::testing::edit_entry(s, 17, |_| b"tampered".to_vec()).unwrap());
     assert_problem(&r, FsckProblemKind::BadEntry, "entry 17");
     assert_eq!(r.checked_entries, 0, "stops in the first chunk");
     // A row that does not decode.
@@ -173,7 +162,7 @@ fn stale_or_missing_leaf_index_posting_is_found() {
     let stale = leaf_hash(b"never appended");
     let bucket = layout::leaf_bucket(&stale);
     let r = corrupted(|s| edit_row(s, CF_LEAF_INDEX, &bucket, |row| layout::push_posting(row, &stale, 3)));
-    let at = format!("leaf_index bucket {:02x}{:02x}", bucket[0], bucket[1]);
+    let at = format!("leaf_index bucket {}", encode_hex(&bucket));
     assert_problem(&r, FsckProblemKind::LeafIndex, &at);
     let r = corrupted(|s| edit_row(s, CF_LEAF_INDEX, &bucket, |row| layout::push_posting(row, &stale, 100)));
     assert_problem(&r, FsckProblemKind::LeafIndex, &at);
@@ -199,9 +188,9 @@ fn bad_registry_rows_are_found() {
     let row = crate::registry::access_row(&custody_core::names::Digest(Hash([5; 32])), 100);
     let (key, low) = layout::posting_row(&row).unwrap();
     let r = corrupted(|s| edit_row(s, CF_REGISTRY_INDEX, &key, |v| v.push(low)));
-    assert_problem(&r, FsckProblemKind::Registry, &format!("registry_index row {}", hex_bytes(&key)));
+    assert_problem(&r, FsckProblemKind::Registry, &format!("registry_index row {}", encode_hex(&key)));
     let r = corrupted(|s| edit_row(s, CF_REGISTRY_INDEX, &key, |v| v.extend([7, 7])));
-    assert_problem(&r, FsckProblemKind::Malformed, &format!("registry_index row {}", hex_bytes(&key)));
+    assert_problem(&r, FsckProblemKind::Malformed, &format!("registry_index row {}", encode_hex(&key)));
 }
 
 #[test]

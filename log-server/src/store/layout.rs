@@ -19,7 +19,8 @@
 //! | `leaf_index` | `leaf[0..2]` | 9-byte postings `leaf[2..6] ‖ index (40-bit BE)` |
 //! | `registry_index` | `P ‖ (index >> 8)` (u64 BE) | one byte `index & 0xff` per logical row `P ‖ index` |
 //!
-//! Everything here is pure (no RocksDB), so the encodings are tested
+//! Everything here is pure (no I/O; RocksDB only names the merge
+//! operator's operands), so the encodings are tested
 //! without a disk.
 
 use custody_core::entries::MAX_ENTRY_SIZE;

@@ -25,7 +25,7 @@
 
 pub mod layout;
 mod rocks;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use rocks::{RocksStore, StoreTuning, MIN_CACHE_BYTES};

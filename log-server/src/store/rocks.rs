@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use custody_core::encoding::encode_hex;
 use custody_core::{Hash, HashReader, NodeId, ReadError};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
@@ -163,12 +164,7 @@ impl RocksStore {
     pub fn open_tuned(path: &Path, tuning: StoreTuning) -> Result<Self, StoreError> {
         let memory = Memory::new(tuning);
         let db = DB::open_cf_descriptors(&options(true, &memory), path, descriptors(&memory))?;
-        let store = Self::from_db(db, memory)?;
-        if store.format()?.is_none() {
-            // A new database (or one with nothing appended yet).
-            store.db.put_cf_opt(store.cf(CF_META), META_FORMAT, FORMAT.to_be_bytes(), &synced())?;
-        }
-        Ok(store)
+        Self::from_db(db, memory, true)
     }
 
     /// Opens an existing database without taking its lock or writing, for
@@ -178,7 +174,7 @@ impl RocksStore {
         let memory = Memory::new(StoreTuning::default());
         let db =
             DB::open_cf_descriptors_read_only(&options(false, &memory), path, descriptors(&memory), false)?;
-        Self::from_db(db, memory)
+        Self::from_db(db, memory, false)
     }
 
     /// Read-only open that does not interpret `meta tree_size`, so `fsck`
@@ -193,9 +189,14 @@ impl RocksStore {
         Ok(store)
     }
 
-    fn from_db(db: DB, memory: Memory) -> Result<Self, StoreError> {
+    /// Checks the storage format and loads the tree size; with `stamp`
+    /// (a writable open), records the format in a database that has none
+    /// yet (new, or nothing appended).
+    fn from_db(db: DB, memory: Memory, stamp: bool) -> Result<Self, StoreError> {
         let store = RocksStore { db, memory, size: AtomicU64::new(0), write_lock: Mutex::new(()) };
-        store.format()?;
+        if store.format()?.is_none() && stamp {
+            store.db.put_cf_opt(store.cf(CF_META), META_FORMAT, FORMAT.to_be_bytes(), &synced())?;
+        }
         let size = store.read_size_meta()?;
         store.size.store(size, Ordering::SeqCst);
         tracing::debug!(path = %store.db.path().display(), size, "opened store");
@@ -240,6 +241,15 @@ impl RocksStore {
         self.db.cf_handle(name).expect("column family opened by RocksStore::open")
     }
 
+    /// One merge operand per row: `rows` maps a row key to the fragments
+    /// the batch appends to it.
+    fn merge_rows<K: AsRef<[u8]>>(&self, wb: &mut WriteBatch, cf: &str, rows: &BTreeMap<K, Vec<u8>>) {
+        let cf = self.cf(cf);
+        for (key, fragments) in rows {
+            wb.merge_cf(cf, key, fragments);
+        }
+    }
+
     /// Refuses a batch that would not pack into whole, ordered rows: every
     /// entry must be encodable, and on every kept level the batch must
     /// carry exactly the subtrees it completes, in order (so each row's
@@ -280,7 +290,7 @@ impl RocksStore {
             }
         }
         for row in &batch.index_rows {
-            match super::super::registry::row_index(row) {
+            match crate::registry::row_index(row) {
                 Some(i) if (start..end).contains(&i) => {}
                 _ => return corrupt("batch index row names no entry of the batch".to_owned()),
             }
@@ -327,21 +337,17 @@ impl Store for RocksStore {
             let (key, low) = layout::posting_row(row).expect("check_batch parsed every row");
             postings.entry(key).or_default().push(low);
         }
-        let mut wb = WriteBatch::default();
-        let merge_all = |wb: &mut WriteBatch, cf: &str, rows: &mut dyn Iterator<Item = (&[u8], &[u8])>| {
-            let cf = self.cf(cf);
-            rows.for_each(|(k, v)| wb.merge_cf(cf, k, v));
-        };
-        merge_all(&mut wb, CF_ENTRIES, &mut entry_rows.iter().map(|(k, v)| (&k[..], &v[..])));
-        merge_all(&mut wb, CF_LEAF_INDEX, &mut buckets.iter().map(|(k, v)| (&k[..], &v[..])));
-        merge_all(&mut wb, CF_HASHES, &mut hash_rows.iter().map(|(k, v)| (&k[..], &v[..])));
         for v in postings.values_mut() {
             // Rows arrive in entry order; an entry indexed twice under one
             // prefix (it cannot be, but) is one row.
             v.sort_unstable();
             v.dedup();
         }
-        merge_all(&mut wb, CF_REGISTRY_INDEX, &mut postings.iter().map(|(k, v)| (&k[..], &v[..])));
+        let mut wb = WriteBatch::default();
+        self.merge_rows(&mut wb, CF_ENTRIES, &entry_rows);
+        self.merge_rows(&mut wb, CF_LEAF_INDEX, &buckets);
+        self.merge_rows(&mut wb, CF_HASHES, &hash_rows);
+        self.merge_rows(&mut wb, CF_REGISTRY_INDEX, &postings);
         let meta = self.cf(CF_META);
         wb.put_cf(meta, META_TREE_SIZE, end.to_be_bytes());
         if let Err(e) = self.db.write_opt(wb, &synced()) {
@@ -538,13 +544,12 @@ impl RocksStore {
         };
         let mut rows = Vec::with_capacity(keys.len());
         for (key, v) in keys.iter().zip(values) {
-            let row =
-                match v.map_err(|e| ReadError::Backend(Box::new(e)))? {
-                    None => None,
-                    Some(bytes) => Some(layout::split_hashes(&bytes).map_err(|e| {
-                        ReadError::Backend(format!("hashes row {}: {e}", hex_key(key)).into())
-                    })?),
-                };
+            let row = match v.map_err(|e| ReadError::Backend(Box::new(e)))? {
+                None => None,
+                Some(bytes) => Some(layout::split_hashes(&bytes).map_err(|e| {
+                    ReadError::Backend(format!("hashes row {}: {e}", encode_hex(key)).into())
+                })?),
+            };
             rows.push(row);
         }
         ids.iter()
@@ -555,10 +560,6 @@ impl RocksStore {
             })
             .collect()
     }
-}
-
-fn hex_key(key: &[u8]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The entries of the row starting at entry `first` that lie inside a tree

@@ -1,4 +1,4 @@
-//! Test support, behind the `test-util` feature: alters one entry of a
+//! Test support (for other crates behind the `test-util` feature): alters one entry of a
 //! stopped log's database in place, as an operator with write access to its
 //! disk could. Scenario tests use it to prove that `fsck`, `audit` and a
 //! verified pull name the altered entry; the server never calls it.
@@ -15,6 +15,18 @@ pub fn rewrite_entry(
     edit: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result<(), StoreError> {
     let store = RocksStore::open(db_dir)?;
+    edit_entry(&store, index, edit)?;
+    store.db().flush_cf(store.cf(CF_ENTRIES))?;
+    Ok(())
+}
+
+/// [`rewrite_entry`] on an open store: rewrites the packed row holding
+/// entry `index` with that one entry replaced by `edit(old entry)`.
+pub fn edit_entry(
+    store: &RocksStore,
+    index: u64,
+    edit: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<(), StoreError> {
     let (db, cf, key) = (store.db(), store.cf(CF_ENTRIES), layout::entry_row_key(index));
     let row =
         db.get_cf(cf, key)?.ok_or_else(|| StoreError::Corrupt(format!("no row holds entry {index}")))?;
@@ -28,6 +40,5 @@ pub fn rewrite_entry(
         layout::push_entry(&mut rewritten, if i == at { &new } else { e });
     }
     db.put_cf(cf, key, rewritten)?;
-    db.flush_cf(cf)?;
     Ok(())
 }
