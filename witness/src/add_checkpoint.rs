@@ -6,12 +6,13 @@
 //! before 403), and the old size is compared only after the signature has
 //! verified, so unauthenticated clients learn nothing about our state.
 //!
-//! One deliberate deviation: the spec answers "409 Conflict" when the old
-//! size equals the checkpoint size but the roots differ. We answer 422, as
-//! torchwood's witness does: a 409 tells clients (including our own log's
-//! witness client) to retry with the size in the body, which cannot help
-//! here; and a second root for a size we cosigned is a failed consistency
-//! check, which is what 422 means everywhere else in the protocol.
+//! Two answers share "409 Conflict", as the spec says: a stale `old` size
+//! ([`AddError::Conflict`], with the `text/x.tlog.size` body a client retries
+//! from) and a second root for the size we cosigned
+//! ([`AddError::RootConflict`], a JSON body without that content type, so a
+//! client cannot mistake it for a retry hint). The second is also a split
+//! view proven by the request alone, so it is handled like any failed
+//! consistency check: the witness looks for evidence.
 
 use std::time::Instant;
 
@@ -57,6 +58,10 @@ pub enum AddError {
     /// `old` is not our latest cosigned size (409 with the size body).
     #[error("the latest cosigned size is {0}")]
     Conflict(u64),
+    /// `old` equals the checkpoint size, which we cosigned with another root
+    /// (409 without the size body): the log signed two roots for one size.
+    #[error("size {0} was cosigned with a different root")]
+    RootConflict(u64),
     /// The checkpoint is not consistent with what we cosigned, or the
     /// request contradicts itself (422).
     #[error("inconsistent checkpoint: {0}")]
@@ -76,7 +81,7 @@ impl AddError {
     /// Whether the failure involves a log-signed checkpoint that does not
     /// extend what we cosigned: worth a tile-based look for a split view.
     pub fn is_inconsistency(&self) -> bool {
-        matches!(self, AddError::Inconsistent(_))
+        matches!(self, AddError::Inconsistent(_) | AddError::RootConflict(_))
     }
 }
 
@@ -195,12 +200,11 @@ impl Witness {
             }
             if known.is_some() {
                 // "If the old size matches the checkpoint size, the witness
-                // MUST check that the root hashes are also identical."
+                // MUST check that the root hashes are also identical. If they
+                // don't match, the witness MUST respond with a 409 Conflict
+                // HTTP status code."
                 if req.old_size == cp.size && known_root != cp.root {
-                    return Err(AddError::Inconsistent(format!(
-                        "size {} was cosigned with a different root",
-                        cp.size
-                    )));
+                    return Err(AddError::RootConflict(cp.size));
                 }
                 // "If the Merkle Consistency Proof doesn't verify, the witness
                 // MUST respond with a 422 Unprocessable Entity."

@@ -114,14 +114,20 @@ async fn every_status_code_from_real_requests() {
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
     assert_eq!(health["logs"], 2);
 
-    // 422: the cosigned size with another root. The log signed two roots
-    // for size 7: that is proof of a split view by itself, so the witness
-    // also records evidence and stops cosigning for the origin (503).
+    // 409 (tlog-witness: "If the old size matches the checkpoint size, the
+    // witness MUST check that the root hashes are also identical. If they
+    // don't match, the witness MUST respond with a 409 Conflict"), without
+    // the text/x.tlog.size body that would tell a client to retry. The log
+    // signed two roots for size 7: that is proof of a split view by itself,
+    // so the witness also records evidence and stops cosigning (503).
     let other_root =
         Checkpoint { origin: log.origin.clone(), size: 7, root: Hash([1; 32]), extensions: vec![] };
     let forked = sign_checkpoint(&other_root, &log.key).unwrap();
     let req = AddCheckpointRequest { old_size: 7, proof: vec![], checkpoint: forked };
-    assert_eq!(post(&w.url, req.to_bytes()).await.0, 422);
+    let (status, ct, body) = post(&w.url, req.to_bytes()).await;
+    assert_eq!((status, ct.as_str()), (409, "application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "root_conflict");
     let id = eventually!("evidence from the rejected request", {
         let (_, body) = get(&format!("{}/health", w.url)).await;
         let h: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -72,6 +72,9 @@ fn compare_status(e: &CompareError) -> StatusCode {
 
 impl ApiError {
     fn code(&self) -> &'static str {
+        if let ApiError::Add(AddError::RootConflict(_)) = self {
+            return "root_conflict";
+        }
         match self.status_code() {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::FORBIDDEN => "forbidden",
@@ -95,7 +98,7 @@ impl ResponseError for ApiError {
                 }
                 AddError::UnknownOrigin(_) => StatusCode::NOT_FOUND,
                 AddError::Unauthorized { .. } => StatusCode::FORBIDDEN,
-                AddError::Conflict(_) => StatusCode::CONFLICT,
+                AddError::Conflict(_) | AddError::RootConflict(_) => StatusCode::CONFLICT,
                 AddError::Inconsistent(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 AddError::Frozen(_) | AddError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
                 AddError::Cosign(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,6 +144,7 @@ mod tests {
             (AddError::UnknownOrigin("x".into()).into(), 404),
             (AddError::Unauthorized { origin: "x".into(), reason: NoteError::UnverifiedNote }.into(), 403),
             (AddError::Conflict(7).into(), 409),
+            (AddError::RootConflict(7).into(), 409),
             (AddError::Inconsistent("bad proof".into()).into(), 422),
             (AddError::Frozen("id".into()).into(), 503),
             (AddError::Store(StoreError::Closed("x".into())).into(), 503),
@@ -154,5 +158,10 @@ mod tests {
         }
         let conflict = ApiError::Add(AddError::Conflict(42)).error_response();
         assert_eq!(conflict.headers().get("content-type").unwrap(), SIZE_CONTENT_TYPE);
+        // A second root is no retry hint: no size body a client would act on.
+        let fork = ApiError::Add(AddError::RootConflict(7));
+        assert_eq!(fork.code(), "root_conflict");
+        let fork = fork.error_response();
+        assert_eq!(fork.headers().get("content-type").unwrap(), "application/json");
     }
 }
