@@ -144,7 +144,6 @@ fn slow_readers_of_big_entry_pages_keep_memory_bounded() {
     assert_eq!(page["end"], n, "end says where the page stopped");
     let next: Value = c.get(format!("{base}/entries?start={n}&end=1000")).send().unwrap().json().unwrap();
     assert_eq!(next["start"], n);
-
 }
 
 /// `--allow-raw-append` on a registry would let anyone post a leaf with its
@@ -265,4 +264,42 @@ fn plain(text: &str) -> String {
         }
     }
     out
+}
+
+/// `custody-attackgen` (the bench suite's attacker) runs every mode
+/// briefly against a real server, which keeps answering.
+#[test]
+fn attackgen_runs_every_mode_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    init_log(&data, false);
+    let server = serve_alone(&data, &[], None, &[]);
+    let base = server.proc.url.clone();
+    for mode in ["slow-bodies", "slow-downloads", "big-entries", "bad-signatures"] {
+        let out = Command::new(bin("custody-attackgen"))
+            .args(["--log", &base, "--mode", mode, "--connections", "4", "--seconds", "2"])
+            .args(["--interval", "100", "--admin-key"])
+            .arg(data.join("admin.key"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{mode}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert!(report["opened"].as_u64().unwrap() >= 4, "{mode}: {report}");
+        match mode {
+            "bad-signatures" => assert!(report["answered"].as_u64().unwrap() > 0, "{report}"),
+            "slow-downloads" | "big-entries" => {
+                assert!(report["bytes_read"].as_u64().unwrap() > 0, "{report}")
+            }
+            _ => {}
+        }
+        let r = honest_client(Duration::from_secs(5)).get(format!("{base}/checkpoint")).send().unwrap();
+        assert_eq!(r.status(), 200, "after {mode}");
+    }
+    // Only loopback targets.
+    let out = Command::new(bin("custody-attackgen"))
+        .args(["--log", "http://192.0.2.1:80", "--mode", "slow-bodies", "--seconds", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }
