@@ -172,7 +172,8 @@ fn protected_tags_follow_the_lifecycle() {
     w.ok("ann", approve_event("acme/m", "1"));
     w.ok("mia", promote_event("acme/m", "1", Lifecycle::Production));
     let pt = w.ok("mia", tag_event("acme/m", "production", digest("m1"), None));
-    let resolve = |w: &World, t: &str| w.reg.resolve(&Reference::parse(&format!("acme/m:{t}")).unwrap()).unwrap();
+    let resolve =
+        |w: &World, t: &str| w.reg.resolve(&Reference::parse(&format!("acme/m:{t}")).unwrap()).unwrap();
     assert_eq!(resolve(&w, "production").disqualified, None);
     assert_eq!(resolve(&w, "staging").disqualified, None, "staging accepts production");
 

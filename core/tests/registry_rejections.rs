@@ -34,7 +34,10 @@ fn genesis_rules() {
     // Nothing but a self-signed admin grant on * starts a log.
     let mut w = World::empty();
     let root = w.add_signer("root", 0);
-    assert_eq!(w.reject("root", access_event("acme/m", "1", digest("x"))), Rejection::UnknownKey(root.key_id()));
+    assert_eq!(
+        w.reject("root", access_event("acme/m", "1", digest("x"))),
+        Rejection::UnknownKey(root.key_id())
+    );
     let r = w.reject("root", grant_event("root", &root, Role::Publisher, "*"));
     assert_eq!(r, Rejection::InvalidGenesis("the first statement must grant admin on *"));
     assert_eq!(r.category(), Category::Unprocessable);
@@ -99,7 +102,8 @@ fn unauthenticated_401() {
     assert!(w.submit_statement("alice", &edge).is_ok());
 
     // Replay: the same bytes twice.
-    let bytes = w.statement("alice", access_event("acme/m", "1", digest("m1"))).sign(&w.signers["alice"]).unwrap();
+    let bytes =
+        w.statement("alice", access_event("acme/m", "1", digest("m1"))).sign(&w.signers["alice"]).unwrap();
     w.submit_bytes(&bytes).unwrap();
     let r = w.submit_bytes(&bytes).unwrap_err();
     assert_eq!((r.clone(), r.http_status(), r.code()), (Rejection::Replay, 401, "replay"));

@@ -106,8 +106,11 @@ fn event() -> impl Strategy<Value = Event> {
             });
     prop_oneof![
         publish,
-        (model(), version(), digest())
-            .prop_map(|(name, version, digest)| Event::Access(Access { name, version, digest })),
+        (model(), version(), digest()).prop_map(|(name, version, digest)| Event::Access(Access {
+            name,
+            version,
+            digest
+        })),
         (model(), "[a-z]{1,8}", digest(), proptest::option::of(any::<u64>())).prop_map(
             |(name, t, digest, previous)| {
                 Event::Tag(TagMove { name, tag: TagName::new(&t).unwrap(), digest, previous })
@@ -246,7 +249,10 @@ fn every_payload_rejection() {
     );
     invalid(&payload(&format!(r#"{{"access":{{"digest":"{D}"}}}}"#)), "missing field `name`");
     invalid(
-        &payload(&format!(r#"{{"access":{{"name":"acme/m","version":"1","digest":"{}"}}}}"#, D.to_uppercase())),
+        &payload(&format!(
+            r#"{{"access":{{"name":"acme/m","version":"1","digest":"{}"}}}}"#,
+            D.to_uppercase()
+        )),
         "invalid digest",
     );
     invalid(&payload(&format!(r#"{{"read":{{"digest":"{D}"}}}}"#)), "unknown variant");
@@ -305,7 +311,10 @@ fn every_payload_rejection() {
 #[test]
 fn envelope_level_rejections_and_statuses() {
     let s = alice();
-    let stmt = Statement::parse(payload(&format!(r#"{{"access":{{"name":"acme/m","version":"1","digest":"{D}"}}}}"#)).as_bytes()).unwrap();
+    let stmt = Statement::parse(
+        payload(&format!(r#"{{"access":{{"name":"acme/m","version":"1","digest":"{D}"}}}}"#)).as_bytes(),
+    )
+    .unwrap();
     let good = Envelope::sign(PAYLOAD_TYPE, stmt.to_json(), &s);
     SignedStatement::from_envelope(good.clone()).unwrap();
     let mut e = good.clone();

@@ -356,7 +356,8 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
     evil[7] ^= 0x20;
     std::fs::write(&path, &evil).unwrap();
     let (status, _, body) =
-        download(&c, &base, digest_of(&bytes), &signed(&alice, access("acme/m", "1", digest_of(&bytes)))).await;
+        download(&c, &base, digest_of(&bytes), &signed(&alice, access("acme/m", "1", digest_of(&bytes))))
+            .await;
     assert_eq!(status, 500);
     let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(err["error"], "integrity_violation", "{err}");

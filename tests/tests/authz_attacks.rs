@@ -7,9 +7,9 @@
 //! `custody audit` still replays the log clean. A pull of a protected tag
 //! whose version left production is refused, never silently moved.
 
-mod common;
 #[path = "common/authz_kit.rs"]
 mod authz_kit;
+mod common;
 #[path = "common/kit.rs"]
 mod kit;
 
@@ -44,15 +44,32 @@ fn a_scoped_admin_cannot_take_over_an_actor_whose_key_was_revoked() {
     // carol makes a key for "bob" and binds it with a grant inside her scope.
     let workshop = d.user("carols-workshop");
     let fake_bob = workshop.keygen("bob");
-    refused(&c, &base, &carol, &["grant", &fake_bob, "--role", "reader", "--pattern", "team/x"], 1, "rebind_forbidden");
+    refused(
+        &c,
+        &base,
+        &carol,
+        &["grant", &fake_bob, "--role", "reader", "--pattern", "team/x"],
+        1,
+        "rebind_forbidden",
+    );
     // Over HTTP, the same: 403 rebind_forbidden.
     let size = tree_size(&c, &base);
-    let (status, body) =
-        post_statement(&c, &base, signed(&user_signer(&carol), grant(&user_signer(&workshop), Role::Reader, "team/x")));
+    let (status, body) = post_statement(
+        &c,
+        &base,
+        signed(&user_signer(&carol), grant(&user_signer(&workshop), Role::Reader, "team/x")),
+    );
     assert_eq!((status, body["error"].as_str()), (403, Some("rebind_forbidden")), "{body}");
     assert_eq!(tree_size(&c, &base), size);
     // The key never became bob's: it can do nothing.
-    refused(&c, &base, &workshop, &["grant", &d.user("mallory").keygen("mallory"), "--role", "admin", "--pattern", "*"], 1, "unknown_key");
+    refused(
+        &c,
+        &base,
+        &workshop,
+        &["grant", &d.user("mallory").keygen("mallory"), "--role", "admin", "--pattern", "*"],
+        1,
+        "unknown_key",
+    );
     // The admin on * may re-key bob, and the log audits clean.
     admin.ok(&["grant", &fake_bob, "--role", "reader", "--pattern", "team/x"]);
     let out = admin.ok(&["audit"]);
@@ -71,8 +88,22 @@ fn reading_needs_the_reader_role_on_the_name_read() {
     admin.ok(&["grant", &dave.keygen("dave"), "--role", "reader", "--pattern", "sandbox/*"]);
     let secret = b"secret weights ".repeat(4000);
     let mine = b"sandbox weights ".repeat(4000);
-    pete.ok(&["publish", &write_file(tmp.path(), "secret.bin", &secret), "--name", "secret/model", "--version", "1"]);
-    sam.ok(&["publish", &write_file(tmp.path(), "mine.bin", &mine), "--name", "sandbox/mine", "--version", "1"]);
+    pete.ok(&[
+        "publish",
+        &write_file(tmp.path(), "secret.bin", &secret),
+        "--name",
+        "secret/model",
+        "--version",
+        "1",
+    ]);
+    sam.ok(&[
+        "publish",
+        &write_file(tmp.path(), "mine.bin", &mine),
+        "--name",
+        "sandbox/mine",
+        "--version",
+        "1",
+    ]);
     let (sam_key, dave_key) = (user_signer(&sam), user_signer(&dave));
 
     // sam claims the stored secret digest (public, with its size) under his
@@ -88,7 +119,11 @@ fn reading_needs_the_reader_role_on_the_name_read() {
     for (what, event, want) in [
         ("naming secret/model", access("secret/model", "1", digest_of(&secret)), (403, "forbidden")),
         ("naming sandbox/mine", access("sandbox/mine", "1", digest_of(&secret)), (422, "unknown_digest")),
-        ("naming a version that is not", access("sandbox/mine", "9", digest_of(&secret)), (422, "unknown_version")),
+        (
+            "naming a version that is not",
+            access("sandbox/mine", "9", digest_of(&secret)),
+            (422, "unknown_version"),
+        ),
     ] {
         let (status, body) = download(&c, &base, digest_of(&secret), &signed(&dave_key, event));
         assert_eq!((status, body["error"].as_str()), (want.0, Some(want.1)), "{what}: {body}");

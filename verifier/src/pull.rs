@@ -136,9 +136,10 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
         Ref::Tag(_, t) => tag_requirement(t.as_str()).map(|req| (t, req)),
         _ => None,
     } {
-        let qualifies = r.versions.iter().any(|v| {
-            v.status.as_deref().is_some_and(|s| allowed.iter().any(|a| a.as_str() == s))
-        });
+        let qualifies = r
+            .versions
+            .iter()
+            .any(|v| v.status.as_deref().is_some_and(|s| allowed.iter().any(|a| a.as_str() == s)));
         if !qualifies {
             return Err(Error::verify(format!(
                 "{q} is disqualified, refusing to use it: tag {} requires a version in {required}",

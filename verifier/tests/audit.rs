@@ -72,7 +72,8 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     let digest = Digest(custody_core::hash::sha256(&bytes));
     let c = http();
     for n in 0..300 {
-        let access = Access { name: ModelName::new("acme/m").unwrap(), version: Version::new("1").unwrap(), digest };
+        let access =
+            Access { name: ModelName::new("acme/m").unwrap(), version: Version::new("1").unwrap(), digest };
         let env = signed(&reader, n, Event::Access(access));
         let r = c
             .get(format!("{}/blobs/{digest}", server.url))

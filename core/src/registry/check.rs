@@ -152,8 +152,8 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
                 return Err(Rejection::TagTarget { name: e.name.clone(), digest: e.digest });
             }
             if let Some((allowed, required)) = tag_requirement(e.tag.as_str()) {
-                let qualifies =
-                    model.is_some_and(|m| m.versions_with(&e.digest).any(|(_, v)| allowed.contains(&v.state)));
+                let qualifies = model
+                    .is_some_and(|m| m.versions_with(&e.digest).any(|(_, v)| allowed.contains(&v.state)));
                 if !qualifies {
                     return Err(Rejection::TagProtected {
                         name: e.name.clone(),

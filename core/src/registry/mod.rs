@@ -307,16 +307,18 @@ impl Registry {
                 let current = *model.tags.get(tag)?.current();
                 let versions: Vec<_> =
                     model.versions_with(&current.digest).map(|(v, r)| (v.clone(), r.published_at)).collect();
-                let disqualified = lifecycle::tag_requirement(tag.as_str()).and_then(|(allowed, required)| {
-                    let ok = model.versions_with(&current.digest).any(|(_, r)| allowed.contains(&r.state));
-                    (!ok).then(|| Disqualified {
-                        required,
-                        states: model
-                            .versions_with(&current.digest)
-                            .map(|(v, r)| (v.clone(), r.state))
-                            .collect(),
-                    })
-                });
+                let disqualified =
+                    lifecycle::tag_requirement(tag.as_str()).and_then(|(allowed, required)| {
+                        let ok =
+                            model.versions_with(&current.digest).any(|(_, r)| allowed.contains(&r.state));
+                        (!ok).then(|| Disqualified {
+                            required,
+                            states: model
+                                .versions_with(&current.digest)
+                                .map(|(v, r)| (v.clone(), r.state))
+                                .collect(),
+                        })
+                    });
                 Some(Resolution {
                     digest: current.digest,
                     versions,

@@ -198,7 +198,11 @@ pub fn rollback(name: &str, version: &str) -> Event {
 }
 
 pub fn access(name: &str, version: &str, digest: Digest) -> Event {
-    Event::Access(Access { name: ModelName::new(name).unwrap(), version: Version::new(version).unwrap(), digest })
+    Event::Access(Access {
+        name: ModelName::new(name).unwrap(),
+        version: Version::new(version).unwrap(),
+        digest,
+    })
 }
 
 /// `POST /statements`; returns status and JSON body.

@@ -9,7 +9,11 @@ use serde_json::Value;
 
 /// An `access` of `name@version`, whose blob is `digest`.
 pub fn access(name: &str, version: &str, digest: Digest) -> Event {
-    Event::Access(Access { name: ModelName::new(name).unwrap(), version: Version::new(version).unwrap(), digest })
+    Event::Access(Access {
+        name: ModelName::new(name).unwrap(),
+        version: Version::new(version).unwrap(),
+        digest,
+    })
 }
 
 /// `GET /blobs/<digest>` with `envelope` in `Custody-Statement`: status and
