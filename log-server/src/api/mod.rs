@@ -6,6 +6,8 @@
 //! `Result<_, ApiError>` so every failure gets its status in one place
 //! ([`error`]).
 
+pub mod blob_body;
+pub mod blob_upload;
 pub mod blobs;
 pub mod error;
 pub mod ops;
@@ -66,6 +68,12 @@ pub struct RegistryApi {
     pub blob_cache: crate::blob_cache::VerifiedBlobCache,
     /// Per-actor statement rate limit.
     pub limiter: RateLimiter,
+    /// Per-actor rate limit of the pre-upload check of `PUT /blobs`.
+    pub upload_limiter: RateLimiter,
+    /// Uploads in flight and who uploaded what.
+    pub uploads: Arc<crate::uploads::Uploads>,
+    /// Running downloads under their caps and idle timeout.
+    pub downloads: Arc<crate::download_slots::Downloads>,
     /// Largest accepted artifact.
     pub max_blob_size: u64,
 }
@@ -228,10 +236,11 @@ pub fn server(
     // body); with Nagle's algorithm the second waits for the client's
     // delayed ACK (~40 ms) on every request. Small, latency-bound messages
     // are this server's whole job, so send segments at once.
-    .on_connect(|conn, _| {
+    .on_connect(|conn, ext| {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
             let _ = tcp.set_nodelay(true);
         }
+        crate::download_slots::remember_socket(conn, ext);
     })
     .disable_signals()
     .shutdown_timeout(10)

@@ -58,6 +58,7 @@ fn refused(state: &AppState, signed: Option<&SignedStatement>, err: ApiError) ->
         ApiError::RateLimited(_) => "rate_limited",
         ApiError::TooLarge { .. } => "too_large",
         ApiError::Unauthorized(_) => "no_statement",
+        ApiError::Upload(crate::uploads::UploadError::UploadRequired { .. }) => "upload_required",
         _ => "other",
     };
     state.metrics.inc_rejected(reason);
@@ -153,6 +154,7 @@ pub async fn submit(
         }
         _ => {}
     }
+    super::blob_upload::check_claim(&state, &signed).await.map_err(|e| refused(&state, Some(&signed), e))?;
     let (ack, _) = sequence_statement(&state, body, signed).await?;
     ack_response(&state, &ack, wait).await
 }
