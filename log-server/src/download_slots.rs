@@ -280,7 +280,11 @@ mod tests {
     use super::*;
 
     fn limits(total: usize, per_actor: usize, idle_ms: u64) -> DownloadLimits {
-        DownloadLimits { max_total: total, max_per_actor: per_actor, idle_timeout: Duration::from_millis(idle_ms) }
+        DownloadLimits {
+            max_total: total,
+            max_per_actor: per_actor,
+            idle_timeout: Duration::from_millis(idle_ms),
+        }
     }
 
     #[test]

@@ -59,7 +59,11 @@ pub struct RegistryCheck {
 }
 
 /// Checks the registry of a stopped server's data directory.
-pub fn check_registry(store: &dyn Store, data_dir: &Path, config: Config) -> Result<RegistryCheck, StoreError> {
+pub fn check_registry(
+    store: &dyn Store,
+    data_dir: &Path,
+    config: Config,
+) -> Result<RegistryCheck, StoreError> {
     let problem = |p: Option<FsckProblem>| Ok(RegistryCheck { problem: p, orphans: Vec::new() });
     let size = store.tree_size()?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);

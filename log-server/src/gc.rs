@@ -37,7 +37,13 @@ pub struct Orphan {
 
 impl fmt::Display for Orphan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{} ({} bytes, last uploaded {} s ago)", self.digest.to_hex(), self.size, self.age_ms / 1000)
+        write!(
+            f,
+            "sha256:{} ({} bytes, last uploaded {} s ago)",
+            self.digest.to_hex(),
+            self.size,
+            self.age_ms / 1000
+        )
     }
 }
 

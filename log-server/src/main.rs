@@ -16,8 +16,8 @@ use custody_log::api::{self, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACH
 use custody_log::blob_cache::VerifiedBlobCache;
 use custody_log::blobs::BlobStore;
 use custody_log::checkpointer::start_checkpointer;
-use custody_log::download_slots::Downloads;
 use custody_log::config::{Cli, Command, FsckArgs, GcArgs, InitArgs, ServeArgs};
+use custody_log::download_slots::Downloads;
 use custody_log::init::{
     check_origin, db_path, init_data_dir, init_registry, is_registry, load_key, ADMIN_KEY_FILE,
 };

@@ -131,7 +131,12 @@ impl Uploads {
 
     /// Starts the upload of `digest` as `name@version`, or refuses if one
     /// of that version is running.
-    pub fn begin(self: &Arc<Self>, name: &str, version: &str, digest: Hash) -> Result<UploadTicket, UploadError> {
+    pub fn begin(
+        self: &Arc<Self>,
+        name: &str,
+        version: &str,
+        digest: Hash,
+    ) -> Result<UploadTicket, UploadError> {
         let key = (name.to_owned(), version.to_owned());
         let mut f = self.in_flight();
         if !f.versions.insert(key.clone()) {
@@ -166,7 +171,9 @@ impl Uploads {
     pub fn uploaded_by(&self, digest: &Hash, actor: &str, now_ms: u64) -> Result<bool, UploadError> {
         let _serial = self.in_flight();
         let since = now_ms.saturating_sub(self.grace_ms);
-        Ok(read_records(&record_path(&self.dir, digest))?.iter().any(|u| u.actor == actor && u.at_ms >= since))
+        Ok(read_records(&record_path(&self.dir, digest))?
+            .iter()
+            .any(|u| u.actor == actor && u.at_ms >= since))
     }
 
     /// After `ticket`'s publish was refused: removes the blob it stored

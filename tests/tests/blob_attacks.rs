@@ -109,6 +109,7 @@ fn stalled_downloads_neither_stall_the_log_nor_grow_its_memory() {
                     match req.status_only(4096) {
                         200 => stalled.lock().unwrap().push(req),
                         429 => refused.lock().unwrap().push(i),
+                        0 => panic!("download {i} got no answer within 30 s: the server is stalled"),
                         other => panic!("download {i} answered {other}"),
                     }
                 }
@@ -133,7 +134,11 @@ fn stalled_downloads_neither_stall_the_log_nor_grow_its_memory() {
         rss_before / 1024,
         rss / 1024
     );
-    assert!(slowest < 2.0, "honest reads took up to {slowest:.2} s under {} stalled downloads", stalled.len());
+    assert!(
+        slowest < 2.0,
+        "honest reads took up to {slowest:.2} s under {} stalled downloads",
+        stalled.len()
+    );
     assert!(rss < rss_before + 256 * 1024, "RSS grew from {rss_before} KiB to {rss} KiB");
 
     // Past the idle timeout every stalled connection has been reset, and a
@@ -217,9 +222,20 @@ fn download_caps_answer_429_too_many_downloads_until_an_idle_one_is_cut() {
 
 /// A trickled upload of `bytes` as `name@1` by `who` that takes about
 /// `secs` seconds; returns the status and JSON body.
-fn slow_upload(log: &LoneLog, who: &ActorSigner, name: &str, bytes: &[u8], secs: u64) -> (u16, serde_json::Value) {
+fn slow_upload(
+    log: &LoneLog,
+    who: &ActorSigner,
+    name: &str,
+    bytes: &[u8],
+    secs: u64,
+) -> (u16, serde_json::Value) {
     let d = digest_of(bytes);
-    let mut req = RawRequest::upload(log.url(), &d, bytes.len(), &signed(who, publish(name, "1", d, bytes.len() as u64)));
+    let mut req = RawRequest::upload(
+        log.url(),
+        &d,
+        bytes.len(),
+        &signed(who, publish(name, "1", d, bytes.len() as u64)),
+    );
     req.trickle(bytes, 20, Duration::from_secs(secs));
     let (status, body) = req.answer();
     (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
@@ -238,7 +254,8 @@ fn an_upload_longer_than_the_window_is_kept_and_published_by_a_fresh_statement()
     assert_eq!(status, 202, "{body}");
     assert_eq!((body["published"].as_bool(), body["stored"].as_bool()), (Some(false), Some(true)), "{body}");
     assert_eq!(log.stored_blobs(), vec![d.0.to_hex()]);
-    let (status, body) = post_statement(&c, log.url(), signed(&alice, publish("slow/model", "1", d, 200_000)));
+    let (status, body) =
+        post_statement(&c, log.url(), signed(&alice, publish("slow/model", "1", d, 200_000)));
     assert_eq!(status, 200, "the uploader's fresh publish of the stored bytes: {body}");
     let (_, resolved) = get_json(&c, &format!("{}/registry/resolve?ref=slow/model@1", log.url()));
     assert_eq!(resolved["digest"].as_str(), Some(d.to_string().as_str()), "{resolved}");
@@ -270,7 +287,8 @@ fn racing_uploads_of_one_version_get_409_and_a_refused_upload_keeps_no_bytes() {
     }
     let (a, b) = (noise(100_000, 5), noise(100_000, 6));
     let (da, db) = (digest_of(&a), digest_of(&b));
-    let mut first = RawRequest::upload(log.url(), &da, a.len(), &signed(&alice, publish("race/model", "1", da, 100_000)));
+    let mut first =
+        RawRequest::upload(log.url(), &da, a.len(), &signed(&alice, publish("race/model", "1", da, 100_000)));
     first.trickle(&a[..50_000], 5, Duration::from_secs(1));
     let (status, body) = upload(&c, log.url(), &b, &signed(&bob, publish("race/model", "1", db, 100_000)));
     assert_eq!((status, body["error"].as_str()), (409, Some("upload_in_progress")), "{body}");
@@ -283,7 +301,12 @@ fn racing_uploads_of_one_version_get_409_and_a_refused_upload_keeps_no_bytes() {
     // after the bytes arrived, and they are not kept.
     let cbytes = noise(100_000, 7);
     let dc = digest_of(&cbytes);
-    let mut req = RawRequest::upload(log.url(), &dc, cbytes.len(), &signed(&carol, publish("race/other", "1", dc, 100_000)));
+    let mut req = RawRequest::upload(
+        log.url(),
+        &dc,
+        cbytes.len(),
+        &signed(&carol, publish("race/other", "1", dc, 100_000)),
+    );
     req.trickle(&cbytes[..50_000], 5, Duration::from_millis(500));
     let (status, body) = post_statement(&c, log.url(), signed(&log.admin_signer(), revoke_key(&carol)));
     assert_eq!(status, 200, "{body}");
@@ -307,7 +330,8 @@ fn an_orphan_digest_is_claimed_only_by_its_uploader_and_fsck_and_gc_find_it() {
     assert_eq!(status, 202, "{body}");
 
     // Mallory knows the digest and size but never uploaded the bytes.
-    let (status, body) = post_statement(&c, log.url(), signed(&mallory, publish("sandbox/x", "1", d, 150_000)));
+    let (status, body) =
+        post_statement(&c, log.url(), signed(&mallory, publish("sandbox/x", "1", d, 150_000)));
     assert_eq!((status, body["error"].as_str()), (403, Some("upload_required")), "{body}");
     let (status, resolved) = get_json(&c, &format!("{}/registry/resolve?ref={d}", log.url()));
     assert_eq!(status, 404, "nothing published it: {resolved}");
@@ -316,7 +340,8 @@ fn an_orphan_digest_is_claimed_only_by_its_uploader_and_fsck_and_gc_find_it() {
     // period and removed after it.
     log.stop();
     let fsck = || {
-        let out = Command::new(bin("custody-log")).args(["fsck", "--data-dir"]).arg(&log.data).output().unwrap();
+        let out =
+            Command::new(bin("custody-log")).args(["fsck", "--data-dir"]).arg(&log.data).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
         text(&out.stdout)
     };

@@ -123,9 +123,9 @@ fn outside_window(e: &ApiError) -> bool {
     matches!(
         e,
         ApiError::Rejected(Rejection::TimestampOutsideWindow { .. })
-            | ApiError::Sequence(SequenceError::Refused(Refusal::Registry(Rejection::TimestampOutsideWindow {
-                ..
-            })))
+            | ApiError::Sequence(SequenceError::Refused(Refusal::Registry(
+                Rejection::TimestampOutsideWindow { .. }
+            )))
     )
 }
 
@@ -193,7 +193,10 @@ async fn store_stream(
 /// If a publish already names them, the registry rules decide. If none
 /// does (an orphan), only an actor who uploaded those bytes within
 /// `--upload-grace` may claim them: 403 `upload_required` otherwise.
-pub(crate) async fn check_claim(state: &web::Data<AppState>, signed: &SignedStatement) -> Result<(), ApiError> {
+pub(crate) async fn check_claim(
+    state: &web::Data<AppState>,
+    signed: &SignedStatement,
+) -> Result<(), ApiError> {
     let Event::Publish(p) = &signed.statement.event else { return Ok(()) };
     let reg = state.registry()?;
     // An unsigned or forged claim is refused as such (401), and records
@@ -208,8 +211,12 @@ pub(crate) async fn check_claim(state: &web::Data<AppState>, signed: &SignedStat
         if uploads.uploaded_by(&digest.0, &actor, now_ms())? {
             return Ok(());
         }
-        Err(UploadError::UploadRequired { digest: digest.0.to_hex(), actor, grace_secs: uploads.grace_secs() }
-            .into())
+        Err(UploadError::UploadRequired {
+            digest: digest.0.to_hex(),
+            actor,
+            grace_secs: uploads.grace_secs(),
+        }
+        .into())
     })
     .await?
 }

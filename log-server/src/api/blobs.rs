@@ -88,7 +88,9 @@ async fn download(
     match &signed.statement.event {
         Event::Access(a) if a.digest == digest => {}
         _ => {
-            return Err(ApiError::Unprocessable("GET /blobs needs an access statement for this digest".into()))
+            return Err(ApiError::Unprocessable(
+                "GET /blobs needs an access statement for this digest".into(),
+            ))
         }
     }
     if reg.blobs.stamp(&digest.0)?.is_none() {
@@ -114,7 +116,9 @@ async fn download(
     if let Some(stamp) = reg.blobs.stamp(&digest.0)? {
         if let Some(bytes) = reg.blob_cache.get(&digest.0, &stamp) {
             let len = bytes.len() as u64;
-            return Ok(download_response(ack.index, digest).no_chunking(len).streaming(BlobBody::memory(bytes, slot)));
+            return Ok(download_response(ack.index, digest)
+                .no_chunking(len)
+                .streaming(BlobBody::memory(bytes, slot)));
         }
     }
     let blobs = reg.blobs.clone();
@@ -150,8 +154,7 @@ async fn download(
             resp.no_chunking(len).streaming(BlobBody::memory(bytes, slot))
         }
         Served::Stream(file, size) => {
-            let report =
-                ViolationReport { metrics: state.metrics.clone(), access_index: ack.index, actor };
+            let report = ViolationReport { metrics: state.metrics.clone(), access_index: ack.index, actor };
             resp.no_chunking(size).streaming(BlobBody::file(file, size, digest, report, slot))
         }
     })

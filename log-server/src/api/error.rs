@@ -40,9 +40,9 @@ use custody_core::statement::StatementError;
 
 use crate::blobs::BlobError;
 use crate::download_slots::TooManyDownloads;
-use crate::uploads::UploadError;
 use crate::sequencer::{Refusal, SequenceError};
 use crate::store::StoreError;
+use crate::uploads::UploadError;
 
 /// Every error an HTTP handler can return.
 #[derive(Debug, thiserror::Error)]
@@ -279,7 +279,10 @@ mod tests {
             (BlobError::SizeMismatch { declared: 1, actual: 2 }.into(), 422),
             (BlobError::Integrity { expected: "a".into(), actual: "b".into() }.into(), 500),
             (UploadError::InProgress { name: "a/b".into(), version: "1".into() }.into(), 409),
-            (UploadError::UploadRequired { digest: "00".into(), actor: "a".into(), grace_secs: 1 }.into(), 403),
+            (
+                UploadError::UploadRequired { digest: "00".into(), actor: "a".into(), grace_secs: 1 }.into(),
+                403,
+            ),
             (TooManyDownloads { scope: "in total", running: 1, max: 1, retry_after_secs: 2 }.into(), 429),
         ];
         for (err, want) in cases {
