@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::{bin, text};
 use custody_core::actor_key::ActorSigner;
 use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
+use custody_core::names::{Digest, ModelName, Version};
 use custody_core::registry::Role;
 use custody_core::statement::events::Access;
 use custody_core::statement::Event;
@@ -44,8 +44,12 @@ fn grant_ok(c: &reqwest::blocking::Client, log: &LoneLog, to: &ActorSigner, role
     assert_eq!(status, 200, "grant {pattern}: {body}");
 }
 
+/// An access statement for `big/model@1`, the version every test here
+/// publishes with [`publish_bytes`].
 fn access_header(who: &ActorSigner, digest: Digest) -> (&'static str, String) {
-    ("Custody-Statement", encode_base64(&signed(who, Event::Access(Access { digest }))))
+    let access =
+        Access { name: ModelName::new("big/model").unwrap(), version: Version::new("1").unwrap(), digest };
+    ("Custody-Statement", encode_base64(&signed(who, Event::Access(access))))
 }
 
 /// Publishes `bytes` as `name@1` by `who` through `PUT /blobs`.

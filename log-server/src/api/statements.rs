@@ -185,7 +185,7 @@ pub async fn submit(
         }
         _ => {}
     }
-    super::blob_upload::check_claim(&state, &signed).await.map_err(|e| refused(&state, Some(&signed), e))?;
+    super::blob_upload::check_claim(&state, &signed).await.map_err(|e| refused(&state, &signed, e))?;
     let (ack, _) = sequence_statement(&state, body, signed).await?;
     ack_response(&state, &ack, wait).await
 }
