@@ -127,6 +127,37 @@ pub struct ServeArgs {
     #[arg(long = "blob-cache-mib", env = "CUSTODY_BLOB_CACHE_MIB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
     pub blob_cache_mib: u64,
+    /// Longest time (milliseconds) a client may take to send a request's
+    /// head (request line and headers), from accepting the connection or
+    /// from the end of its previous request.
+    #[arg(long = "request-head-timeout", env = "CUSTODY_REQUEST_HEAD_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_head_timeout_ms: u64,
+    /// Milliseconds a small body (a statement, a raw entry) may take to
+    /// arrive whole (408 and the connection closed after that); for a
+    /// streamed body (an artifact upload), the longest pause between two
+    /// pieces of it.
+    #[arg(long = "body-timeout", env = "CUSTODY_BODY_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
+    /// Milliseconds an idle keep-alive connection is kept open.
+    #[arg(long = "keep-alive", env = "CUSTODY_KEEP_ALIVE_MS", default_value_t = 5000)]
+    pub keep_alive_ms: u64,
+    /// Most connections open at once; more are closed as soon as they are
+    /// accepted. Lowered at start-up to fit the open-file limit (`ulimit
+    /// -n`) less 256 descriptors for the database and files. 0: only the
+    /// open-file limit.
+    #[arg(long, env = "CUSTODY_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most connections open at once from one client address; more are
+    /// closed as soon as they are accepted. 0 disables the per-address cap.
+    #[arg(long, env = "CUSTODY_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Milliseconds between the info lines summing up refused
+    /// unauthenticated statements (each one is logged at debug level).
+    #[arg(long = "refusal-summary-interval", env = "CUSTODY_REFUSAL_SUMMARY_INTERVAL_MS",
+          default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub refusal_summary_interval_ms: u64,
     /// Pre-upload checks per second each actor may make with `PUT /blobs`
     /// (burst: 2 seconds' worth); more get 429 before the body is read. 0
     /// disables the limit.
@@ -155,6 +186,18 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// Connection limits from the flags (before fitting them to the
+    /// open-file limit).
+    pub fn connection_limits(&self) -> crate::api::connections::ConnectionLimits {
+        crate::api::connections::ConnectionLimits {
+            head_timeout: Duration::from_millis(self.request_head_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            keep_alive: Duration::from_millis(self.keep_alive_ms),
+            max_connections: self.max_connections,
+            max_per_ip: self.max_connections_per_ip,
+        }
+    }
+
     /// The download caps and idle timeout from the flags.
     pub fn download_limits(&self) -> DownloadLimits {
         DownloadLimits {

@@ -12,7 +12,8 @@ use actix_web::web;
 use anyhow::Context as _;
 use clap::Parser as _;
 use custody_core::Policy;
-use custody_log::api::{self, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
+use custody_log::api::refusals::RefusalSummary;
+use custody_log::api::{self, connections, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
 use custody_log::blob_cache::VerifiedBlobCache;
 use custody_log::blobs::BlobStore;
 use custody_log::checkpointer::start_checkpointer;
@@ -106,7 +107,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     check_origin(store.as_ref(), &key)?;
     let metrics = Metrics::new();
-    let registry = if is_registry(store.as_ref())? {
+    let registry_mode = is_registry(store.as_ref())?;
+    // A raw leaf carries its own receive time: on a registry, one leaf dated
+    // years ahead would make every honest statement fail its time check.
+    // Registry leaves are only ever built by the server from authenticated
+    // statements, with the server's clock.
+    if registry_mode && args.allow_raw_append {
+        anyhow::bail!(
+            "--allow-raw-append cannot be used on a registry data directory ({}): registry \
+             entries are signed statements submitted with POST /statements",
+            args.data_dir.display()
+        );
+    }
+    let registry = if registry_mode {
         let r = RegistryService::load(store.as_ref(), args.registry_config())
             .context("cannot rebuild the registry from the log (run `custody-log fsck`)")?;
         Some(Arc::new(r))
@@ -140,6 +153,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener =
         std::net::TcpListener::bind(args.listen).with_context(|| format!("cannot bind {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let (limits, lowered) = args.connection_limits().fitted_to(connections::open_file_limit());
+    if lowered {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            "--max-connections lowered to fit the open-file limit (raise `ulimit -n` to allow more)"
+        );
+    }
+    let refusals = RefusalSummary::new();
+    let _summary = refusals.spawn_reporter(Duration::from_millis(args.refusal_summary_interval_ms));
     let state = web::Data::new(AppState {
         store,
         seq,
@@ -158,6 +180,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             blob_cache: VerifiedBlobCache::new(args.blob_cache_bytes()),
             max_blob_size: args.max_blob_size,
         }),
+        connections: connections::Connections::new(limits),
+        refusals,
     });
     let server = api::server(state.clone(), listener)?;
     let handle = server.handle();

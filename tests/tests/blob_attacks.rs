@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::{bin, text};
 use custody_core::actor_key::ActorSigner;
 use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
+use custody_core::names::{Digest, ModelName, Version};
 use custody_core::registry::Role;
 use custody_core::statement::events::Access;
 use custody_core::statement::Event;
@@ -44,8 +44,12 @@ fn grant_ok(c: &reqwest::blocking::Client, log: &LoneLog, to: &ActorSigner, role
     assert_eq!(status, 200, "grant {pattern}: {body}");
 }
 
+/// An access statement for `big/model@1`, the version every test here
+/// publishes with [`publish_bytes`].
 fn access_header(who: &ActorSigner, digest: Digest) -> (&'static str, String) {
-    ("Custody-Statement", encode_base64(&signed(who, Event::Access(Access { digest }))))
+    let access =
+        Access { name: ModelName::new("big/model").unwrap(), version: Version::new("1").unwrap(), digest };
+    ("Custody-Statement", encode_base64(&signed(who, Event::Access(access))))
 }
 
 /// Publishes `bytes` as `name@1` by `who` through `PUT /blobs`.
@@ -80,7 +84,12 @@ fn stalled_downloads_neither_stall_the_log_nor_grow_its_memory() {
     const ATTEMPTS: usize = 600;
     const IDLE_SECS: u64 = 10;
     let tmp = tempfile::tempdir().unwrap();
-    let log = LoneLog::start(tmp.path(), &[("CUSTODY_DOWNLOAD_IDLE_TIMEOUT_SECS", "10")]);
+    // Every client here shares 127.0.0.1: lift the per-address connection
+    // cap so that the download caps are what the test meets.
+    let log = LoneLog::start(
+        tmp.path(),
+        &[("CUSTODY_DOWNLOAD_IDLE_TIMEOUT_SECS", "10"), ("CUSTODY_MAX_CONNECTIONS_PER_IP", "0")],
+    );
     let c = http();
     let alice = signer("alice");
     grant_ok(&c, &log, &alice, Role::Publisher, "big/*");

@@ -136,7 +136,8 @@ struct EntriesJson {
     entries: Vec<String>,
 }
 
-/// Entries fetched per request (the log's maximum).
+/// Entries asked for per request (the log's maximum; it may return
+/// fewer, see `GET /entries` in docs/api.md).
 const PAGE: u64 = 1000;
 
 /// Follows the log: one pass with `once`, else forever every `interval`.
@@ -165,17 +166,18 @@ pub fn monitor(
         };
         let reader = TileHashReader::new(size, root, HttpTiles::new(trust.client()));
         while next < size {
-            let end = (next + PAGE).min(size);
+            let asked = (next + PAGE).min(size);
+            let page: EntriesJson = trust.client().get_json(&format!("entries?start={next}&end={asked}"))?;
+            // The log may stop a page early (it caps pages in bytes too);
+            // the rest comes with the next request.
+            let got = page.entries.len() as u64;
+            if got == 0 || got > asked - next {
+                return Err(Error::verify(format!("the log returned {got} entries for [{next}, {asked})")));
+            }
+            let end = next + got;
             let ids: Vec<NodeId> = (next..end).map(|i| NodeId::new(0, i)).collect();
             let hashes =
                 reader.read_hashes(&ids).map_err(|e| Error::verify(format!("tiles at size {size}: {e}")))?;
-            let page: EntriesJson = trust.client().get_json(&format!("entries?start={next}&end={end}"))?;
-            if page.entries.len() as u64 != end - next {
-                return Err(Error::verify(format!(
-                    "the log returned {} entries for [{next}, {end})",
-                    page.entries.len()
-                )));
-            }
             for ((i, b64), h) in (next..end).zip(&page.entries).zip(&hashes) {
                 let entry = decode_base64_strict(b64)
                     .ok_or_else(|| Error::verify(format!("entry {i}: bad base64")))?;

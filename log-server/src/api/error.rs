@@ -14,7 +14,11 @@
 //! - 403: raw append is disabled, or the actor lacks the role on that name,
 //!   or claims stored bytes nobody published without having uploaded them;
 //! - 409: registry conflict (version exists with another digest, stale tag
-//!   `previous`, ...), or an upload of that version is already running;
+//!   `previous`, ...), a protected tag that is disqualified (its target
+//!   left the status the tag requires: `tag_disqualified`), or an upload
+//!   of that version is already running;
+//! - 408: the request body did not arrive within `--body-timeout` (the
+//!   connection is closed);
 //! - 411: artifact upload without `Content-Length`;
 //! - 429: the actor's rate limit is exhausted, or the download caps are
 //!   reached (`Retry-After` says when);
@@ -26,7 +30,9 @@
 //!   bytes do not match its digest or size;
 //! - 503: not available right now (no checkpoint yet, shutting down,
 //!   waiting for a checkpoint timed out);
-//! - 500: a bug or storage failure; details are logged, not hidden.
+//! - 500: a bug or storage failure. The body carries only an opaque
+//!   reference; the detail (which may name files on the server) goes to
+//!   the server's log under that reference.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -97,12 +103,18 @@ pub enum ApiError {
     /// The registry refused the statement.
     #[error("{0}")]
     Rejected(#[from] Rejection),
+    /// A protected tag's target left the status the tag requires.
+    #[error("{0}")]
+    TagDisqualified(String),
     /// The actor exceeded its rate limit; retry after this many seconds.
     #[error("rate limit exceeded; retry in {0:.2} s")]
     RateLimited(f64),
     /// An upload without a declared length.
     #[error("{0}")]
     LengthRequired(String),
+    /// The request body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Artifact storage failed or refused.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -159,6 +171,7 @@ impl ApiError {
                 return r.code()
             }
             ApiError::Blob(BlobError::Integrity { .. }) => return "integrity_violation",
+            ApiError::TagDisqualified(_) => return "tag_disqualified",
             ApiError::Upload(UploadError::InProgress { .. }) => return "upload_in_progress",
             ApiError::Upload(UploadError::UploadRequired { .. }) => return "upload_required",
             ApiError::TooManyDownloads(_) => return "too_many_downloads",
@@ -168,6 +181,7 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::CONFLICT => "conflict",
             StatusCode::LENGTH_REQUIRED => "length_required",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
             StatusCode::TOO_MANY_REQUESTS => "rate_limited",
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::FORBIDDEN => "forbidden",
@@ -201,8 +215,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Statement(e) => status(e.http_status()),
             ApiError::Rejected(r) => status(r.http_status()),
+            ApiError::TagDisqualified(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::LengthRequired(_) => StatusCode::LENGTH_REQUIRED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Blob(e) => match e {
                 BlobError::DigestMismatch { .. } | BlobError::SizeMismatch { .. } => {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -235,9 +251,6 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %self, "request failed");
-        }
         let mut resp = HttpResponse::build(status);
         match self {
             ApiError::RateLimited(secs) => {
@@ -246,10 +259,37 @@ impl ResponseError for ApiError {
             ApiError::TooManyDownloads(e) => {
                 resp.insert_header(("Retry-After", e.retry_after_secs.to_string()));
             }
+            // The rest of the body may still be on its way: close rather
+            // than wait for it.
+            ApiError::RequestTimeout(_) => {
+                resp.force_close();
+            }
             _ => {}
+        }
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            let reference = reference_id();
+            tracing::error!(reference = reference.as_str(), error = %self, "request failed");
+            return resp.json(serde_json::json!({
+                "error": self.code(),
+                "detail": format!("internal error; the server's log has the detail under reference {reference}"),
+                "reference": reference,
+            }));
         }
         resp.json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }))
     }
+}
+
+/// A random reference tying a 500 response to its log line: opaque, so
+/// the response says nothing about the server's files or state.
+pub(crate) fn reference_id() -> String {
+    let mut b = [0u8; 8];
+    if getrandom::getrandom(&mut b).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        b = nanos.to_be_bytes();
+    }
+    custody_core::encoding::encode_hex(&b)
 }
 
 #[cfg(test)]
@@ -289,6 +329,32 @@ mod tests {
             assert_eq!(err.status_code().as_u16(), want, "{err}");
             let resp = err.error_response();
             assert_eq!(resp.status().as_u16(), want);
+        }
+        let timeout = ApiError::RequestTimeout("slow".into()).error_response();
+        assert_eq!(timeout.status().as_u16(), 408);
+        assert!(timeout.head().connection_type() == actix_web::http::ConnectionType::Close);
+    }
+
+    #[test]
+    fn internal_errors_carry_only_a_reference() {
+        let path = "/var/lib/custody/blobs/tmp/42-0";
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let errors: Vec<ApiError> = vec![
+            BlobError::Io { path: path.into(), source: io }.into(),
+            ApiError::Internal(format!("cannot open {path}")),
+            StoreError::Corrupt(format!("bad row in {path}")).into(),
+        ];
+        for err in errors {
+            let resp = err.error_response();
+            assert_eq!(resp.status().as_u16(), 500);
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let body = rt.block_on(actix_web::body::to_bytes(resp.into_body())).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let text = String::from_utf8_lossy(&body);
+            assert!(!text.contains("/var/lib") && !text.contains("No such file"), "{text}");
+            let reference = v["reference"].as_str().unwrap();
+            assert_eq!(reference.len(), 16, "{text}");
+            assert!(v["detail"].as_str().unwrap().contains(reference), "{text}");
         }
     }
 }

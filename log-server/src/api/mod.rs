@@ -9,11 +9,14 @@
 pub mod blob_body;
 pub mod blob_upload;
 pub mod blobs;
+pub mod connections;
+pub mod entry_range;
 pub mod error;
 pub mod ops;
 pub mod proofs;
 pub mod queries;
 pub mod read;
+pub mod refusals;
 pub mod statements;
 pub mod write;
 
@@ -56,6 +59,10 @@ pub struct AppState {
     pub tile_cache: TileCache,
     /// The model registry; `None` on a generic log.
     pub registry: Option<RegistryApi>,
+    /// Connection and request-time limits, and the open connections.
+    pub connections: Arc<connections::Connections>,
+    /// Unauthenticated refusals since the last summary line.
+    pub refusals: Arc<refusals::RefusalSummary>,
 }
 
 /// What the registry endpoints need.
@@ -184,7 +191,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/checkpoint").route(web::get().to(read::checkpoint)))
     .service(
         web::resource("/entries")
-            .route(web::get().to(read::entry_range))
+            .route(web::get().to(entry_range::entry_range))
             .route(web::post().to(write::append)),
     )
     .service(web::resource("/proof/inclusion").route(web::get().to(proofs::inclusion)))
@@ -219,6 +226,8 @@ pub fn server(
     state: web::Data<AppState>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<actix_web::dev::Server> {
+    let connections = Arc::clone(&state.connections);
+    let limits = connections.limits();
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new().app_data(state.clone()).configure(configure).wrap_fn(|req, srv| {
             let metrics = req.app_data::<web::Data<AppState>>().map(|s| Arc::clone(&s.metrics));
@@ -232,16 +241,16 @@ pub fn server(
             }
         })
     })
-    // Responses are often written in two pieces (headers, then a streamed
-    // body); with Nagle's algorithm the second waits for the client's
-    // delayed ACK (~40 ms) on every request. Small, latency-bound messages
-    // are this server's whole job, so send segments at once.
-    .on_connect(|conn, ext| {
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-        crate::download_slots::remember_socket(conn, ext);
+    // Counts connections per address and in total, refuses those over the
+    // caps, and sends segments at once (see `connections`).
+    .on_connect(move |conn, data| {
+        connections.on_connect(conn, data);
+        crate::download_slots::remember_socket(conn, data);
     })
+    .client_request_timeout(limits.head_timeout)
+    .keep_alive(limits.keep_alive)
+    // actix's own cap is per worker; the exact total is kept above.
+    .max_connections(if limits.max_connections == 0 { 25_000 } else { limits.max_connections })
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?

@@ -100,7 +100,8 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             reg.registry.read().nonces_remembered() as f64,
         );
     }
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&extra)))
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body({
+        state.connections.render_metrics(&mut extra);
+        state.metrics.render(&extra)
+    }))
 }

@@ -15,12 +15,8 @@ use custody_core::tiles::{
     parse_path, EntryBundle, Tile, TilePath, CHECKPOINT_CONTENT_TYPE, ENTRY_BUNDLE_CONTENT_TYPE,
     TILE_CONTENT_TYPE,
 };
-use serde::Deserialize;
 
 use super::{parse_u64, ApiError, AppState};
-
-/// Most entries returned by one `GET /entries?start=&end=`.
-pub const MAX_ENTRY_RANGE: u64 = 1000;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// The checkpoint changes every interval; caches must revalidate.
@@ -129,37 +125,6 @@ pub async fn entry(path: web::Path<String>, state: web::Data<AppState>) -> Resul
         .content_type("application/octet-stream")
         .insert_header((header::CACHE_CONTROL, IMMUTABLE))
         .body(entry))
-}
-
-/// Query of `GET /entries`.
-#[derive(Deserialize)]
-pub struct RangeQuery {
-    start: Option<String>,
-    end: Option<String>,
-}
-
-/// `GET /entries?start=S&end=E`: entries `[S, min(E, tree size))` as JSON
-/// base64, at most [`MAX_ENTRY_RANGE`] at a time.
-pub async fn entry_range(
-    query: web::Query<RangeQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let start = parse_u64("start", query.start.as_deref().ok_or_else(|| missing("start"))?)?;
-    let end = parse_u64("end", query.end.as_deref().ok_or_else(|| missing("end"))?)?;
-    if start >= end {
-        return Err(ApiError::BadRequest(format!("start {start} must be below end {end}")));
-    }
-    if end - start > MAX_ENTRY_RANGE {
-        return Err(ApiError::BadRequest(format!("at most {MAX_ENTRY_RANGE} entries per request")));
-    }
-    let size = state.seq.tree_size();
-    if start >= size {
-        return Err(ApiError::NotFound(format!("entry {start} does not exist (tree size {size})")));
-    }
-    let end = end.min(size);
-    let entries = state.blocking(move |store| Ok(store.entries(start, end)?)).await?;
-    let entries: Vec<String> = entries.iter().map(|e| custody_core::encoding::encode_base64(e)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "start": start, "end": end, "entries": entries })))
 }
 
 pub(crate) fn missing(name: &str) -> ApiError {

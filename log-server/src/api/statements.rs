@@ -16,6 +16,7 @@ use custody_core::leaf::Leaf;
 use custody_core::statement::{Event, SignedStatement};
 use serde::Deserialize;
 
+use super::connections::{read_small_body, ConnectionLimits};
 use super::write::{ack_response, parse_wait};
 use super::{ApiError, AppState};
 use crate::registry::now_ms;
@@ -28,7 +29,8 @@ pub struct SubmitQuery {
 }
 
 /// Reads a request body of at most `max` bytes: 413 from the announced
-/// `Content-Length` before reading, or as soon as the body overruns.
+/// `Content-Length` before reading, or as soon as the body overruns; 408
+/// if the whole body has not arrived within `--body-timeout`.
 pub(crate) async fn read_capped(
     req: &HttpRequest,
     payload: web::Payload,
@@ -43,35 +45,60 @@ pub(crate) async fn read_capped(
             None => return Err(ApiError::BadRequest("malformed Content-Length".into())),
         }
     }
-    match payload.to_bytes_limited(max).await {
-        Ok(Ok(body)) => Ok(body.to_vec()),
-        Ok(Err(e)) => Err(ApiError::BadRequest(format!("reading body: {e}"))),
-        Err(_) => Err(ApiError::TooLarge { size: max + 1, max }),
-    }
+    let deadline = req
+        .app_data::<web::Data<AppState>>()
+        .map_or_else(|| ConnectionLimits::default().body_timeout, |s| s.connections.limits().body_timeout);
+    Ok(read_small_body(payload, max, deadline).await?.to_vec())
 }
 
-/// Counts and logs a refused statement, then passes the error on.
-fn refused(state: &AppState, signed: Option<&SignedStatement>, err: ApiError) -> ApiError {
-    let reason = match &err {
+fn reason_of(err: &ApiError) -> &'static str {
+    match err {
         ApiError::Rejected(r) | ApiError::Sequence(SequenceError::Refused(Refusal::Registry(r))) => r.code(),
         ApiError::Statement(_) => "malformed_statement",
         ApiError::RateLimited(_) => "rate_limited",
         ApiError::TooLarge { .. } => "too_large",
         ApiError::Unauthorized(_) => "no_statement",
+        ApiError::RequestTimeout(_) => "body_timeout",
         ApiError::Upload(crate::uploads::UploadError::UploadRequired { .. }) => "upload_required",
         _ => "other",
-    };
+    }
+}
+
+/// Counts and logs a refused statement of an authenticated actor (one info
+/// line each: the actor is known and rate-limited), then passes the error on.
+fn refused(state: &AppState, signed: &SignedStatement, err: ApiError) -> ApiError {
+    let reason = reason_of(&err);
     state.metrics.inc_rejected(reason);
-    match signed {
-        Some(s) => tracing::info!(
+    tracing::info!(
+        target: "custody::audit",
+        reason,
+        actor = signed.statement.actor.as_str(),
+        action = signed.statement.event.action(),
+        detail = %err,
+        "statement refused"
+    );
+    err
+}
+
+/// Counts a refusal of a request nobody is accountable for (no usable
+/// statement, or one not yet authenticated): a debug line each, an info
+/// summary per interval (see `refusals`).
+fn refused_unauthenticated(state: &AppState, claimed: Option<&SignedStatement>, err: ApiError) -> ApiError {
+    let reason = reason_of(&err);
+    state.metrics.inc_rejected(reason);
+    state.refusals.add(reason);
+    match claimed {
+        Some(s) => tracing::debug!(
             target: "custody::audit",
             reason,
-            actor = s.statement.actor.as_str(),
+            claimed_actor = s.statement.actor.as_str(),
             action = s.statement.event.action(),
             detail = %err,
-            "statement refused"
+            "unauthenticated statement refused"
         ),
-        None => tracing::info!(target: "custody::audit", reason, detail = %err, "statement refused"),
+        None => {
+            tracing::debug!(target: "custody::audit", reason, detail = %err, "unauthenticated statement refused")
+        }
     }
     err
 }
@@ -79,7 +106,7 @@ fn refused(state: &AppState, signed: Option<&SignedStatement>, err: ApiError) ->
 /// Parses envelope bytes into a statement (400, or 413 for an oversized
 /// envelope), counting failures.
 pub(crate) fn parse_statement(state: &AppState, bytes: &[u8]) -> Result<SignedStatement, ApiError> {
-    SignedStatement::parse(bytes).map_err(|e| refused(state, None, e.into()))
+    SignedStatement::parse(bytes).map_err(|e| refused_unauthenticated(state, None, e.into()))
 }
 
 /// Authenticates, rate-limits and sequences one statement whose envelope
@@ -93,12 +120,14 @@ pub(crate) async fn sequence_statement(
     let reg = state.registry()?;
     // Inline: the key cache never waits for a commit, and one Ed25519
     // verification (~40 us) is cheaper than a hop to the blocking pool.
-    reg.registry.authenticate(&signed).map_err(|r| refused(state, Some(&signed), r.into()))?;
+    reg.registry
+        .authenticate(&signed)
+        .map_err(|r| refused_unauthenticated(state, Some(&signed), r.into()))?;
     if let Err(wait) = reg.limiter.take(signed.statement.actor.as_str()) {
-        return Err(refused(state, Some(&signed), ApiError::RateLimited(wait)));
+        return Err(refused(state, &signed, ApiError::RateLimited(wait)));
     }
     let leaf = Leaf::new(now_ms(), &envelope)
-        .map_err(|e| refused(state, Some(&signed), ApiError::BadRequest(e.to_string())))?
+        .map_err(|e| refused(state, &signed, ApiError::BadRequest(e.to_string())))?
         .encode();
     match state.seq.submit_authenticated(leaf, Box::new(signed.clone())).await {
         Ok(ack) => {
@@ -115,7 +144,7 @@ pub(crate) async fn sequence_statement(
             );
             Ok((ack, signed))
         }
-        Err(e) => Err(refused(state, Some(&signed), e.into())),
+        Err(e) => Err(refused(state, &signed, e.into())),
     }
 }
 
@@ -128,13 +157,15 @@ pub async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     let reg = state.registry()?;
     let wait = parse_wait(query.wait.as_deref())?;
-    let body = read_capped(&req, payload, MAX_ENVELOPE_SIZE).await.map_err(|e| refused(&state, None, e))?;
+    let body = read_capped(&req, payload, MAX_ENVELOPE_SIZE)
+        .await
+        .map_err(|e| refused_unauthenticated(&state, None, e))?;
     let signed = parse_statement(&state, &body)?;
     match &signed.statement.event {
         // A publish must name bytes the registry holds; uploads go through
         // `PUT /blobs/...`, which sequences the publish itself.
         Event::Publish(p) if reg.blobs.size_of(&p.digest.0)? != Some(p.size) => {
-            return Err(refused(
+            return Err(refused_unauthenticated(
                 &state,
                 Some(&signed),
                 ApiError::Unprocessable(format!(
@@ -146,7 +177,7 @@ pub async fn submit(
         // Reads are logged by `GET /blobs/...`, which serves the bytes only
         // after the access entry is durable.
         Event::Access(_) => {
-            return Err(refused(
+            return Err(refused_unauthenticated(
                 &state,
                 Some(&signed),
                 ApiError::Unprocessable("access statements are submitted with GET /blobs/<digest>".into()),
@@ -154,7 +185,7 @@ pub async fn submit(
         }
         _ => {}
     }
-    super::blob_upload::check_claim(&state, &signed).await.map_err(|e| refused(&state, Some(&signed), e))?;
+    super::blob_upload::check_claim(&state, &signed).await.map_err(|e| refused(&state, &signed, e))?;
     let (ack, _) = sequence_statement(&state, body, signed).await?;
     ack_response(&state, &ack, wait).await
 }

@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use custody_core::proof::inclusion_proof;
 use serde::Deserialize;
 
+use super::statements::read_capped;
 use super::{hashes_b64, ApiError, AppState};
 use crate::sequencer::Ack;
 
@@ -33,7 +33,10 @@ pub async fn append(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.allow_raw_append {
+    // A registry never takes raw leaves (the server refuses to start with
+    // both); checked here as well so no configuration can let a client
+    // choose a leaf's receive time.
+    if !state.allow_raw_append || state.registry.is_some() {
         state.metrics.inc_rejected("raw_append_disabled");
         return Err(ApiError::Forbidden(
             "raw append is disabled on this server (start it with --allow-raw-append)".into(),
@@ -41,30 +44,16 @@ pub async fn append(
     }
     let wait = parse_wait(query.wait.as_deref())?;
     let max = state.max_entry_size;
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
-        let len = len.to_str().ok().and_then(|s| s.parse::<u64>().ok());
-        match len {
-            Some(len) if len > max as u64 => {
-                state.metrics.inc_rejected("too_large");
-                return Err(ApiError::TooLarge { size: usize::try_from(len).unwrap_or(usize::MAX), max });
-            }
-            Some(_) => {}
-            None => return Err(ApiError::BadRequest("malformed Content-Length".into())),
-        }
-    }
-    let body = match payload.to_bytes_limited(max).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(e)) => return Err(ApiError::BadRequest(format!("reading body: {e}"))),
-        Err(_) => {
+    let body = read_capped(&req, payload, max).await.inspect_err(|e| {
+        if matches!(e, ApiError::TooLarge { .. }) {
             state.metrics.inc_rejected("too_large");
-            return Err(ApiError::TooLarge { size: max + 1, max });
         }
-    };
+    })?;
     if body.is_empty() {
         state.metrics.inc_rejected("empty");
         return Err(ApiError::Unprocessable("empty entries are not accepted".into()));
     }
-    let ack = state.seq.submit(body.to_vec()).await?;
+    let ack = state.seq.submit(body).await?;
     ack_response(&state, &ack, wait).await
 }
 

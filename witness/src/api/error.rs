@@ -12,7 +12,8 @@
 //! - 422: consistency proof fails, non-empty proof with `old` 0, or a
 //!   second root for a size we cosigned;
 //! - 503: the origin is frozen by split-view evidence, or storage failed;
-//! - 500: our own key could not sign.
+//! - 500: our own key could not sign, or storage is corrupt; the body
+//!   carries only an opaque `reference`, the detail is in the log.
 //!
 //! Other endpoints: 400 malformed, 403 push not from a peer, 404 unknown,
 //! 422 evidence that does not verify, 500/503 storage.
@@ -123,11 +124,31 @@ impl ResponseError for ApiError {
         }
         let status = self.status_code();
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, "request failed");
+            // The detail may name the witness's files or key handling: it
+            // goes to the log, the client gets a reference to it.
+            let reference = reference_id();
+            tracing::error!(reference = reference.as_str(), error = %self, "request failed");
+            return HttpResponse::build(status).json(serde_json::json!({
+                "error": self.code(),
+                "detail": format!("internal error; the witness's log has the detail under reference {reference}"),
+                "reference": reference,
+            }));
         }
         HttpResponse::build(status)
             .json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }))
     }
+}
+
+/// A random reference tying a 500 response to its log line.
+fn reference_id() -> String {
+    let mut b = [0u8; 8];
+    if getrandom::getrandom(&mut b).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        b = nanos.to_be_bytes();
+    }
+    custody_core::encoding::encode_hex(&b)
 }
 
 #[cfg(test)]
@@ -163,5 +184,21 @@ mod tests {
         assert_eq!(fork.code(), "root_conflict");
         let fork = fork.error_response();
         assert_eq!(fork.headers().get("content-type").unwrap(), "application/json");
+    }
+
+    #[test]
+    fn internal_errors_carry_only_a_reference() {
+        let err = ApiError::Store(StoreError::Corrupt("bad row in /var/lib/witness/db/000042.sst".into()));
+        let resp = err.error_response();
+        assert_eq!(resp.status().as_u16(), 500);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let body = rt.block_on(actix_web::body::to_bytes(resp.into_body())).unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("/var/lib") && !text.contains("bad row"), "{text}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let reference = v["reference"].as_str().unwrap();
+        assert_eq!(reference.len(), 16);
+        assert!(v["detail"].as_str().unwrap().contains(reference), "{text}");
+        assert_eq!(v["error"], "internal");
     }
 }

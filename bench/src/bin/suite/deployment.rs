@@ -99,6 +99,9 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
         }
     }
 
+    let attacks =
+        if args.attacks.iter().any(|a| a != "none") { under_attack(args, dir, &log)? } else { Value::Null };
+
     // Start-up at the largest size: the registry is rebuilt by replay.
     eprintln!("== restart at {size} entries");
     let _ = log.child.kill();
@@ -122,6 +125,7 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
     Ok(json!({
         "stages": stages,
         "audit": audit,
+        "attacks": attacks,
         "restart": {"size": size, "seconds": restart_s, "rss_mib": rss_after_restart},
         "at_rest": {"size": size, "disk_bytes": at_rest_bytes, "sst_bytes": sst},
     }))
@@ -154,4 +158,61 @@ fn time_audit(dir: &Path, policy: &Path, url: &str, runs: u64) -> anyhow::Result
         "warm_seconds": Spread::of(&warm),
         "threads": std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
     }))
+}
+
+/// One `custody-loadgen` run of `entries` signed entries and as many
+/// inclusion proofs, in one window.
+fn honest_load(args: &Args, dir: &Path, log: &Server) -> anyhow::Result<Value> {
+    let n = args.attack_entries.to_string();
+    let out = output(
+        Command::new(sibling("custody-loadgen")?)
+            .args(["--json", "--log", &log.url, "--admin-key"])
+            .arg(dir.join("log/admin.key"))
+            .args(["--entries", &n, "--proofs", &n, "--tiles", "0", "--windows", "1"])
+            .args(["--concurrency", &args.concurrency.to_string()]),
+    )?;
+    let v: Value = serde_json::from_str(&out).context("custody-loadgen output")?;
+    let proofs =
+        v["inclusion_proofs_per_s"].as_array().and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
+    Ok(json!({"entries_per_s": v["entries_per_s"], "proofs_per_s": proofs}))
+}
+
+/// Honest entries/s and proofs/s without an attack, then while each attack
+/// of `--attacks` runs (from 127.0.0.2; the honest load comes from
+/// 127.0.0.1, as separate clients would).
+fn under_attack(args: &Args, dir: &Path, log: &Server) -> anyhow::Result<Value> {
+    eprintln!("== honest load without an attack");
+    let unattacked = honest_load(args, dir, log)?;
+    let mut rows = Vec::new();
+    for mode in args.attacks.iter().filter(|a| *a != "none") {
+        eprintln!("== honest load under {mode}");
+        let connections = match mode.as_str() {
+            "bad-signatures" => (args.attack_connections / 10).max(1),
+            _ => args.attack_connections,
+        };
+        let stderr = std::fs::File::create(dir.join(format!("attack-{mode}.stderr")))?;
+        let mut attacker = Command::new(sibling("custody-attackgen")?)
+            .args(["--log", &log.url, "--mode", mode, "--seconds", "3600"])
+            .args(["--connections", &connections.to_string(), "--admin-key"])
+            .arg(dir.join("log/admin.key"))
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .context("cannot start custody-attackgen")?;
+        // Let the attack reach its full strength (slow-downloads uploads
+        // its artifact first).
+        std::thread::sleep(Duration::from_secs(5));
+        let early_exit = attacker.try_wait()?;
+        let measured = honest_load(args, dir, log);
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+        if let Some(status) = early_exit {
+            bail!("custody-attackgen --mode {mode} exited early ({status}); see attack-{mode}.stderr");
+        }
+        let mut row = measured?;
+        row["mode"] = json!(mode);
+        row["connections"] = json!(connections);
+        rows.push(row);
+    }
+    Ok(json!({"unattacked": unattacked, "attacked": rows}))
 }

@@ -11,9 +11,11 @@
 //!    `custody-loadgen` to each size of `--sizes`, measuring at each;
 //! 4. times `custody audit` (cold: everything fetched, then warm: from its
 //!    cache) once the log reaches `--audit-at`;
-//! 5. restarts the log server at the largest size (start-up replay time and
+//! 5. at the largest size, measures honest entries/s and proofs/s with and
+//!    without each `custody-attackgen` attack of `--attacks`;
+//! 6. restarts the log server at the largest size (start-up replay time and
 //!    RSS after it);
-//! 6. writes the tables between the markers of `--out`, keeping the
+//! 7. writes the tables between the markers of `--out`, keeping the
 //!    hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
@@ -63,6 +65,24 @@ pub struct Args {
     /// The file whose generated section is rewritten.
     #[arg(long, env = "CUSTODY_BENCH_OUT", default_value = "docs/performance.md")]
     out: PathBuf,
+    /// Attacks to measure honest throughput under (custody-attackgen
+    /// modes: slow-bodies, slow-downloads, big-entries, bad-signatures),
+    /// each against the same load without it, at the largest size; `none`
+    /// skips them.
+    #[arg(
+        long,
+        env = "CUSTODY_BENCH_ATTACKS",
+        value_delimiter = ',',
+        default_value = "slow-bodies,slow-downloads,big-entries,bad-signatures"
+    )]
+    attacks: Vec<String>,
+    /// Signed entries (and as many inclusion proofs) per measurement with
+    /// and without an attack.
+    #[arg(long, env = "CUSTODY_BENCH_ATTACK_ENTRIES", default_value_t = 20_000)]
+    attack_entries: u64,
+    /// Connections each slow attack holds (bad-signatures uses a tenth).
+    #[arg(long, env = "CUSTODY_BENCH_ATTACK_CONNECTIONS", default_value_t = 1100)]
+    attack_connections: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,

@@ -314,6 +314,28 @@ pub fn markdown(r: &Value) -> String {
         });
     }
 
+    let attacks = &log["attacks"];
+    for row in attacks["attacked"].as_array().into_iter().flatten() {
+        let mode = row["mode"].as_str().unwrap_or("?");
+        for (key, what) in [("entries_per_s", "signed entries"), ("proofs_per_s", "inclusion proofs")] {
+            let (Some(base), Some(under)) = (attacks["unattacked"][key].as_f64(), row[key].as_f64()) else {
+                continue;
+            };
+            rows.push(Row {
+                figure: format!(
+                    "honest {what} under the `{mode}` attack ({} attack connections; custody-attackgen)",
+                    row["connections"]
+                ),
+                target: "≥ half of unattacked",
+                measured: Spread::of(&[under]),
+                unit: "/s",
+                limit: Some((base, "unattacked, same run".to_owned())),
+                met: Some(under >= base / 2.0),
+                lower_is_better: false,
+            });
+        }
+    }
+
     let m = &r["machine"];
     let mut out = format!(
         "{BEGIN}\n\n## Suite results\n\nMeasured by `scripts/bench` in {:.0} min on: {}, {} cores{}, {:.0} GiB, Linux {}, {}, `{}` profile. \
