@@ -413,3 +413,35 @@ fn an_artifact_changed_on_disk_while_served_is_cut_short() {
     let metrics = c.get(format!("{}/metrics", log.url())).send().unwrap().text().unwrap();
     assert!(metrics.contains("custody_integrity_violations_total 1"), "{metrics}");
 }
+
+#[test]
+fn the_pre_upload_check_is_rate_limited_per_actor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = LoneLog::start(tmp.path(), &[("CUSTODY_UPLOAD_RATE_LIMIT", "2")]);
+    let c = http();
+    let (alice, bob) = (signer("alice"), signer("bob"));
+    grant_ok(&c, &log, &alice, Role::Publisher, "flood/*");
+    grant_ok(&c, &log, &bob, Role::Publisher, "flood/*");
+    let bytes = noise(1000, 10);
+    publish_bytes(&c, &log, &alice, "flood/model", &bytes);
+    // Uploads of a version that exists: each costs the server a signature
+    // check and a registry check before it refuses, and reads no body.
+    let other = noise(1000, 11);
+    let mut limited = 0;
+    for _ in 0..30 {
+        let env = signed(&alice, publish("flood/model", "1", digest_of(&other), 1000));
+        let (status, body) = upload(&c, log.url(), &other, &env);
+        match status {
+            409 => {}
+            429 => {
+                assert_eq!(body["error"].as_str(), Some("rate_limited"), "{body}");
+                limited += 1;
+            }
+            _ => panic!("{status} {body}"),
+        }
+    }
+    assert!(limited >= 20, "only {limited} of 30 pre-upload checks were rate limited");
+    let env = signed(&bob, publish("flood/model", "1", digest_of(&other), 1000));
+    let (status, body) = upload(&c, log.url(), &other, &env);
+    assert_eq!(status, 409, "another actor has its own budget: {body}");
+}
