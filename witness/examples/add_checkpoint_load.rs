@@ -80,8 +80,12 @@ async fn main() -> anyhow::Result<()> {
     let witness =
         Witness::open("witness.example/load".into(), load_signers(&data)?, trust, store, committer, metrics)?;
     let gossip = Gossip::new(Arc::clone(&witness), HttpClient::new(Duration::from_secs(5))?);
-    let state =
-        web::Data::new(AppState { witness: Arc::clone(&witness), gossip, background: Default::default() });
+    let state = web::Data::new(AppState {
+        witness: Arc::clone(&witness),
+        gossip,
+        background: Default::default(),
+        body_timeout: Duration::from_secs(10),
+    });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
         .disable_signals()
         .bind(("127.0.0.1", 0))?;

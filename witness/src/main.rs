@@ -125,8 +125,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         witness: Arc::clone(&witness),
         gossip,
         background: Arc::new(AtomicUsize::new(0)),
+        body_timeout: args.body_timeout(),
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
+        .client_request_timeout(std::time::Duration::from_millis(args.request_head_timeout_ms))
+        .keep_alive(std::time::Duration::from_millis(args.keep_alive_ms))
+        .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
         .disable_signals()
         .listen(listener)?
         .run();

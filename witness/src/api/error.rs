@@ -8,6 +8,8 @@
 //! - 404: unknown origin;
 //! - 409: `old` is not our latest cosigned size; body `<size>\n`,
 //!   `Content-Type: text/x.tlog.size` (the only non-JSON error);
+//! - 408: the body did not arrive within `--body-timeout` (connection
+//!   closed);
 //! - 413: body above the request cap;
 //! - 422: consistency proof fails, non-empty proof with `old` 0, or a
 //!   second root for a size we cosigned;
@@ -48,6 +50,9 @@ pub enum ApiError {
     /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The body did not arrive within this many milliseconds.
+    #[error("the request body did not arrive within {0} ms")]
+    RequestTimeout(u64),
     /// The blocking pool is gone (shutdown).
     #[error("shutting down")]
     Unavailable,
@@ -82,6 +87,7 @@ impl ApiError {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
             StatusCode::UNPROCESSABLE_ENTITY => "inconsistent",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ => "internal",
@@ -107,6 +113,7 @@ impl ResponseError for ApiError {
             ApiError::Push(PushError::NotFromPeer) => StatusCode::FORBIDDEN,
             ApiError::Push(PushError::Compare(e)) => compare_status(e),
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +130,13 @@ impl ResponseError for ApiError {
             return HttpResponse::Conflict().content_type(SIZE_CONTENT_TYPE).body(format_size_body(*size));
         }
         let status = self.status_code();
+        if let ApiError::RequestTimeout(_) = self {
+            // The rest of the body may still be on its way: close rather
+            // than wait for it.
+            return HttpResponse::build(status)
+                .force_close()
+                .json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }));
+        }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The detail may name the witness's files or key handling: it
             // goes to the log, the client gets a reference to it.
@@ -171,6 +185,7 @@ mod tests {
             (AddError::Store(StoreError::Closed("x".into())).into(), 503),
             (PushError::NotFromPeer.into(), 403),
             (ApiError::TooLarge(10), 413),
+            (ApiError::RequestTimeout(10), 408),
             (ApiError::NotFound("x".into()), 404),
         ];
         for (err, want) in cases {

@@ -38,6 +38,8 @@ pub struct AppState {
     pub gossip: Arc<Gossip>,
     /// Background checks running now.
     pub background: Arc<AtomicUsize>,
+    /// Deadline of a whole request body (`--body-timeout`).
+    pub body_timeout: std::time::Duration,
 }
 
 /// Registers every route; unknown routes get a JSON 404.
@@ -52,17 +54,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(|| async { ApiError::NotFound("no such route".into()).error_response() }));
 }
 
-async fn read_body(payload: web::Payload, max: usize) -> Result<web::Bytes, ApiError> {
-    match payload.to_bytes_limited(max).await {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e)) => Err(ApiError::BadRequest(format!("reading body: {e}"))),
-        Err(_) => Err(ApiError::TooLarge(max)),
+/// Reads a body of at most `max` bytes that must arrive whole within
+/// `deadline` (a trickling client would otherwise hold its connection).
+async fn read_body(
+    payload: web::Payload,
+    max: usize,
+    deadline: std::time::Duration,
+) -> Result<web::Bytes, ApiError> {
+    match tokio::time::timeout(deadline, payload.to_bytes_limited(max)).await {
+        Err(_) => Err(ApiError::RequestTimeout(deadline.as_millis() as u64)),
+        Ok(Ok(Ok(b))) => Ok(b),
+        Ok(Ok(Err(e))) => Err(ApiError::BadRequest(format!("reading body: {e}"))),
+        Ok(Err(_)) => Err(ApiError::TooLarge(max)),
     }
 }
 
 /// `POST /add-checkpoint`.
 async fn add_checkpoint(state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let result = match read_body(payload, MAX_REQUEST_SIZE).await {
+    let result = match read_body(payload, MAX_REQUEST_SIZE, state.body_timeout).await {
         Ok(body) => {
             let r = state.witness.add_checkpoint(&body).await.map_err(ApiError::from);
             if let Err(ApiError::Add(e)) = &r {
@@ -109,7 +118,7 @@ fn spawn_check(state: &AppState, body: &[u8]) {
 
 /// `POST /gossip/checkpoint`.
 async fn gossip_push(state: web::Data<AppState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, MAX_CHECKPOINT_SIZE).await?;
+    let body = read_body(payload, MAX_CHECKPOINT_SIZE, state.body_timeout).await?;
     let c = state.gossip.accept_push(&body).await?;
     let json = match c {
         Comparison::NothingToCompare => serde_json::json!({ "result": "nothing_to_compare" }),
