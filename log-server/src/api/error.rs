@@ -13,7 +13,8 @@
 //!   signature, time outside the window, replayed nonce, missing header);
 //! - 403: raw append is disabled, or the actor lacks the role on that name;
 //! - 409: registry conflict (version exists with another digest, stale tag
-//!   `previous`, ...);
+//!   `previous`, ...), or a protected tag that is disqualified (its target
+//!   left the status the tag requires: `tag_disqualified`);
 //! - 411: artifact upload without `Content-Length`;
 //! - 429: the actor's rate limit is exhausted (`Retry-After` says when);
 //! - 404: the log does not have it (yet): unknown route, entry or leaf hash,
@@ -93,6 +94,9 @@ pub enum ApiError {
     /// The registry refused the statement.
     #[error("{0}")]
     Rejected(#[from] Rejection),
+    /// A protected tag's target left the status the tag requires.
+    #[error("{0}")]
+    TagDisqualified(String),
     /// The actor exceeded its rate limit; retry after this many seconds.
     #[error("rate limit exceeded; retry in {0:.2} s")]
     RateLimited(f64),
@@ -149,6 +153,7 @@ impl ApiError {
                 return r.code()
             }
             ApiError::Blob(BlobError::Integrity { .. }) => return "integrity_violation",
+            ApiError::TagDisqualified(_) => return "tag_disqualified",
             _ => {}
         }
         match self.status_code() {
@@ -188,6 +193,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Statement(e) => status(e.http_status()),
             ApiError::Rejected(r) => status(r.http_status()),
+            ApiError::TagDisqualified(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::LengthRequired(_) => StatusCode::LENGTH_REQUIRED,
             ApiError::Blob(e) => match e {
