@@ -101,7 +101,7 @@ async fn serve_and_wait(peer: &Arc<Mutex<PeerState>>, ev: (String, Vec<u8>), det
     peer.lock().unwrap().evidence = vec![(ev.0, ev.1, detected)];
     eventually!(
         format!("the witness fetching {id}"),
-        peer.lock().unwrap().fetches.get(&id).is_some().then_some(())
+        peer.lock().unwrap().fetches.contains_key(&id).then_some(())
     );
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 }

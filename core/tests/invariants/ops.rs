@@ -116,7 +116,7 @@ pub fn actor_name(i: u8) -> ActorName {
 #[derive(Debug)]
 pub enum Step {
     /// Accepted and applied at `applied.index`.
-    Applied { stmt: Statement, applied: Box<Applied> },
+    Applied { stmt: Box<Statement>, applied: Box<Applied> },
     /// An idempotent publish: nothing appended.
     AlreadyLogged,
     /// Refused; nothing changed.
@@ -166,7 +166,7 @@ impl Driver {
         };
         match d.submit(root, genesis) {
             Step::Applied { stmt, .. } => {
-                d.genesis = stmt;
+                d.genesis = *stmt;
                 d
             }
             other => panic!("genesis refused: {other:?}"),
@@ -252,7 +252,7 @@ impl Driver {
             Ok(Verdict::Append(acc)) => {
                 let applied = self.reg.apply(acc).expect("apply right after check succeeds");
                 self.next_index += 1;
-                Step::Applied { stmt, applied: Box::new(applied) }
+                Step::Applied { stmt: Box::new(stmt), applied: Box::new(applied) }
             }
             Ok(Verdict::AlreadyLogged { .. }) => Step::AlreadyLogged,
             Err(r) => Step::Rejected(r),
