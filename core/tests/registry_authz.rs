@@ -196,7 +196,7 @@ fn protected_tags_follow_the_lifecycle() {
 }
 
 #[test]
-fn approvals_by_the_publisher_or_with_a_stolen_key_do_not_count() {
+fn approvals_by_the_publisher_do_not_count() {
     let mut w = governed();
     // pat publishes and approves his own version: one person, not two.
     w.ok("pat", publish_event("acme/m", "2", digest("m2")));
@@ -205,7 +205,14 @@ fn approvals_by_the_publisher_or_with_a_stolen_key_do_not_count() {
     let event = promote_event("acme/m", "2", Lifecycle::Production);
     assert_eq!(w.reject("mia", event.clone()), Rejection::ApprovalRequired);
     auditor_agrees(&mut w, "mia", event, &Rejection::ApprovalRequired);
+    // Another approver's approval counts.
+    w.ok("ann", approve_event("acme/m", "2"));
+    w.ok("mia", promote_event("acme/m", "2", Lifecycle::Production));
+}
 
+#[test]
+fn approvals_signed_with_a_key_later_revoked_do_not_count() {
+    let mut w = governed();
     // ann approves 1, then her key turns out to be stolen.
     w.ok("ann", approve_event("acme/m", "1"));
     let ann0 = w.signers["ann"].clone();
