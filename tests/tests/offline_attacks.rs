@@ -111,6 +111,7 @@ fn a_publish_with_a_random_key_and_signature_is_refused() {
         assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
         assert!(stdout.contains("artifact OK"), "{stdout}");
         assert!(stdout.contains("not established offline"), "{stdout}");
+        assert!(!stdout.contains("  "), "the caveat is one clean line: {stdout}");
     }
     let out = Command::new(bin("custody"))
         .env("CUSTODY_HOME", &home)

@@ -47,7 +47,10 @@ pub fn verify_bundle(policy: &Policy, bundle: &[u8], entry: Option<Vec<u8>>) -> 
 /// What a bundle check made offline does not establish, printed with every
 /// verdict that vouches for an artifact, so nobody reads "OK" as more than
 /// it is.
-pub const NOT_ESTABLISHED_OFFLINE: &str = "not established offline: that the signer held the role      the statement needed when it was logged (grants and revocations are in the log, not in the bundle:      `custody pull` or `custody audit` check them), that the key was still live then, and that the      version is still current (not deprecated, superseded or re-tagged since the checkpoint)";
+pub const NOT_ESTABLISHED_OFFLINE: &str = "not established offline: that the signer held the role \
+    the statement needed when it was logged (grants and revocations are in the log, not in the \
+    bundle: `custody pull` or `custody audit` check them), that the key was still live then, and \
+    that the version is still current (not deprecated, superseded or re-tagged since the checkpoint)";
 
 /// Checks that the statement a verified bundle proves was signed by
 /// `signer`: the statement names that actor and that key ID, and its DSSE
