@@ -284,9 +284,15 @@ pub enum Verify {
         /// The entry bytes, if the bundle has no `extra` line.
         #[arg(long)]
         entry: Option<PathBuf>,
-        /// Also check that this file is the artifact the entry publishes.
-        #[arg(long)]
+        /// Also check that this file is the artifact the entry publishes
+        /// (needs --signer).
+        #[arg(long, env = "CUSTODY_ARTIFACT")]
         artifact: Option<PathBuf>,
+        /// The actor key (`actor+hex8+base64`, as `custody keygen` and
+        /// `whoami` print it), or a file holding it, of whoever you expect
+        /// signed the entry: its actor, key ID and DSSE signature must match.
+        #[arg(long, env = "CUSTODY_SIGNER")]
+        signer: Option<String>,
     },
 }
 

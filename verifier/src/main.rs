@@ -410,6 +410,23 @@ fn move_tag(
     Ok(submit(trust, &envelope, wait)?)
 }
 
+/// `--signer`: an actor key, or a file whose first line is one.
+fn parse_signer(s: &str) -> anyhow::Result<ActorKey> {
+    if let Ok(k) = ActorKey::parse(s.trim()) {
+        return Ok(k);
+    }
+    let path = Path::new(s);
+    if !path.is_file() {
+        return Err(
+            Error::Usage(format!("--signer {s:?} is neither an actor key nor a file holding one")).into()
+        );
+    }
+    let text = read_file(path, 4096)?;
+    let line = String::from_utf8_lossy(&text);
+    let line = line.lines().next().unwrap_or("").trim();
+    ActorKey::parse(line).map_err(|e| Error::Usage(format!("--signer {}: {e}", path.display())).into())
+}
+
 fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
     let policy = policy(cli, home)?;
     const CAP: u64 = 1 << 20;
@@ -466,7 +483,17 @@ fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
             }
             println!("reported by {} at {}", ev.reporter, ev.detected);
         }
-        Verify::Bundle { file, entry, artifact } => {
+        Verify::Bundle { file, entry, artifact, signer } => {
+            // Refused before anything is read: an artifact verdict without
+            // an expected signer would vouch for whatever the log included.
+            if artifact.is_some() && signer.is_none() {
+                return Err(Error::verify(
+                    "--artifact needs --signer (or CUSTODY_SIGNER): the actor key of the expected \
+                     publisher; a bundle alone proves that some bytes were logged, not who published them",
+                )
+                .into());
+            }
+            let signer = signer.as_deref().map(parse_signer).transpose()?;
             let entry = entry.as_deref().map(|p| read_file(p, 65_535)).transpose()?;
             let r = offline::verify_bundle(&policy, &read_file(file, CAP)?, entry)?;
             println!(
@@ -476,6 +503,10 @@ fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
             if let Some(s) = &r.statement {
                 let st = &s.statement;
                 println!("statement: {} by {} at {}", st.event.action(), st.actor.as_str(), st.time);
+            }
+            if let Some(key) = &signer {
+                offline::verify_signer(&r, key)?;
+                println!("signature OK: by {} with key {}", key.actor().as_str(), key.id());
             }
             if let Some(path) = artifact {
                 let Some(Event::Publish(p)) = r.statement.as_ref().map(|s| &s.statement.event) else {
@@ -493,6 +524,9 @@ fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
                     .into());
                 }
                 println!("artifact OK: {} is {}@{}", path.display(), p.name.as_str(), p.version.as_str());
+            }
+            if signer.is_some() {
+                println!("{}", offline::NOT_ESTABLISHED_OFFLINE);
             }
         }
     }

@@ -2,6 +2,7 @@
 //! never the network. A verifier can hold a receipt (tlog-proof bundle)
 //! for years and re-check it anywhere.
 
+use custody_core::actor_key::ActorKey;
 use custody_core::bundle::ProofBundle;
 use custody_core::evidence::{Evidence, SplitView};
 use custody_core::leaf::Leaf;
@@ -41,6 +42,47 @@ pub fn verify_bundle(policy: &Policy, bundle: &[u8], entry: Option<Vec<u8>>) -> 
     let checkpoint = b.verify(&leaf_hash(&entry), policy).map_err(|e| Error::verify(e.to_string()))?;
     let statement = Leaf::decode(&entry).ok().and_then(|l| SignedStatement::parse(l.envelope).ok());
     Ok(BundleVerified { checkpoint, index: b.index, entry, statement })
+}
+
+/// What a bundle check made offline does not establish, printed with every
+/// verdict that vouches for an artifact, so nobody reads "OK" as more than
+/// it is.
+pub const NOT_ESTABLISHED_OFFLINE: &str = "not established offline: that the signer held the role \
+    the statement needed when it was logged (grants and revocations are in the log, not in the \
+    bundle: `custody pull` or `custody audit` check them), that the key was still live then, and \
+    that the version is still current (not deprecated, superseded or re-tagged since the checkpoint)";
+
+/// Checks that the statement a verified bundle proves was signed by
+/// `signer`: the statement names that actor and that key ID, and its DSSE
+/// signature verifies with that key. A bundle proves only that some bytes
+/// were logged; the signer is what ties them to a person, so whoever relies
+/// on an artifact must say whom they expect it from.
+pub fn verify_signer<'a>(bundle: &'a BundleVerified, signer: &ActorKey) -> Result<&'a SignedStatement> {
+    let s = bundle
+        .statement
+        .as_ref()
+        .ok_or_else(|| Error::verify(format!("entry {} is not a registry statement", bundle.index)))?;
+    let st = &s.statement;
+    if &st.actor != signer.actor() {
+        return Err(Error::verify(format!(
+            "entry {} is signed in the name of {}, not of the expected signer {}",
+            bundle.index,
+            st.actor.as_str(),
+            signer.actor().as_str()
+        )));
+    }
+    if st.key_id != signer.id() || s.key_id() != signer.id() {
+        return Err(Error::verify(format!(
+            "entry {} names key {}, not the expected signer's key {}",
+            bundle.index,
+            st.key_id,
+            signer.id()
+        )));
+    }
+    s.verify(signer).map_err(|e| {
+        Error::verify(format!("entry {}: signature by {}: {e}", bundle.index, signer.actor().as_str()))
+    })?;
+    Ok(s)
 }
 
 /// Verifies that `entry` is at `index` in the tree of a policy-verified

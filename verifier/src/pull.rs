@@ -23,6 +23,7 @@
 //! server) and the gaps listed in [`crate::authz`].
 
 use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::time::Duration;
 
@@ -221,9 +222,13 @@ fn check_bytes(v: &Verified, digest: Digest, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// Name prefix of the private directory `pull` downloads into, beside the
+/// destination.
+pub const PULL_STAGING_PREFIX: &str = ".custody-pull-";
+
 /// Verifies `reference`, downloads the artifact (logging an access signed
-/// by `signer`) into a temporary file next to `out` while hashing it, and
-/// moves it to `out` only if every check passed.
+/// by `signer`) into a private temporary directory next to `out` while
+/// hashing it, and moves it to `out` only if every check passed.
 pub fn pull(
     trust: &Trust,
     signer: &ActorSigner,
@@ -240,7 +245,24 @@ pub fn pull(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    // Unverified bytes live in a private (0700) directory beside the
+    // destination, never as a file there: if this process dies (kill -9)
+    // before the checks pass, what is left is a `.custody-pull-*`
+    // directory nobody else can read, not a plausible model file. Same file
+    // system as `out`, so the final rename is atomic.
+    let staging = tempfile::Builder::new()
+        .prefix(PULL_STAGING_PREFIX)
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(staging.path(), e))?;
+    let partial = staging.path().join("unverified");
+    let mut tmp = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(|e| Error::io(&partial, e))?;
     let pb = bar(v.size, "downloading", true);
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -255,12 +277,17 @@ pub fn pull(
             return Err(Error::verify(format!("the log sent more than the published {} bytes", v.size)));
         }
         h.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.write_all(&buf[..n]).map_err(|e| Error::io(&partial, e))?;
         pb.inc(n as u64);
     }
     pb.finish_and_clear();
     check_bytes(&v, Digest(Hash(h.finalize().into())), total)?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    tmp.sync_all().map_err(|e| Error::io(&partial, e))?;
+    drop(tmp);
+    std::fs::rename(&partial, out).map_err(|e| Error::io(out, e))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    staging.close().map_err(|e| Error::io(dir, e))?;
     Ok(v)
 }

@@ -165,12 +165,27 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     alice.run(&["verify", "bundle", bare.to_str().unwrap()]).fails(64, "--entry");
     let r = alice.run(&["verify", "bundle", bare.to_str().unwrap(), "--entry", entry4.to_str().unwrap()]);
     assert!(r.ok().stdout.contains("statement: publish by alice"), "{}", r.stdout);
-    let v = alice.run(&["verify", "bundle", receipt.to_str().unwrap(), "--artifact", &f1]);
+    // An artifact verdict needs the expected signer.
+    alice.run(&["verify", "bundle", receipt.to_str().unwrap(), "--artifact", &f1]).fails(2, "--signer");
+    let v = alice.run(&[
+        "verify",
+        "bundle",
+        receipt.to_str().unwrap(),
+        "--artifact",
+        &f1,
+        "--signer",
+        &alice_key,
+    ]);
     v.ok();
     assert!(v.stdout.contains("bundle OK: entry 4"), "{}", v.stdout);
+    assert!(v.stdout.contains("signature OK: by alice"), "{}", v.stdout);
     assert!(v.stdout.contains("artifact OK"), "{}", v.stdout);
+    assert!(v.stdout.contains("not established offline"), "{}", v.stdout);
     alice
-        .run(&["verify", "bundle", receipt.to_str().unwrap(), "--artifact", &f2])
+        .run(&["verify", "bundle", receipt.to_str().unwrap(), "--artifact", &f1, "--signer", &carol_key])
+        .fails(2, "not of the expected signer carol");
+    alice
+        .run(&["verify", "bundle", receipt.to_str().unwrap(), "--artifact", &f2, "--signer", &alice_key])
         .fails(2, "is not acme/model@1.0");
     let mut forged = std::fs::read(&receipt).unwrap();
     let line = String::from_utf8_lossy(&forged).find("index 4").unwrap();

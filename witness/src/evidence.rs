@@ -13,7 +13,11 @@
 //!
 //! [`Witness::record_evidence`] verifies evidence with `custody-core` exactly
 //! as an offline verifier would, writes it durably (synced, together with the
-//! freeze), and only then refuses cosignatures for the origin.
+//! freeze), and only then refuses cosignatures for the origin. A split is
+//! recorded once: evidence for the same two signed checkpoints ([`split_key`])
+//! is the same evidence, so a peer re-serving cleared evidence with another
+//! `detected` time, or the log showing the same two trees again, does not
+//! freeze the origin again.
 
 use custody_core::checkpoint::{open_checkpoint_with, Checkpoint, CheckpointError};
 use custody_core::evidence::{Evidence, EvidenceCheckpoint, EvidenceError, PrefixProof};
@@ -170,6 +174,13 @@ impl Witness {
         if self.has_evidence(&id) {
             return Ok(id);
         }
+        // The same two signed checkpoints, whatever the unsigned fields
+        // (`detected`, `reporter`, sources) say: already known, and if an
+        // operator cleared the freeze it stays cleared.
+        if let Some(known) = split_key(&ev).and_then(|k| self.evidence_for_split(&k)) {
+            self.note_duplicate(id);
+            return Ok(known);
+        }
         let cell = self.origin(&ev.origin);
         let already = self.lock_origin(&cell).frozen.clone();
         if let Some(existing) = already {
@@ -193,6 +204,28 @@ impl Witness {
         );
         Ok(id)
     }
+}
+
+/// What identifies a split view: the two checkpoints the log signed
+/// (origin, size, root and extension lines), in a canonical order. Not the
+/// evidence ID, which hashes the whole text, including the fields any peer
+/// can rewrite (`detected`, `reporter`, the sources, the cosignatures on
+/// the notes) without changing what is proven. `None` if a note does not
+/// parse (such evidence never verifies).
+pub fn split_key(ev: &Evidence) -> Option<String> {
+    let mut texts = Vec::with_capacity(2);
+    for c in &ev.checkpoints {
+        let note = Note::parse(&c.note).ok()?;
+        let cp = Checkpoint::parse(&note.text).ok()?;
+        texts.push((cp.size, cp.root.0, note.text));
+    }
+    texts.sort();
+    let mut buf = format!("custody split view\n{}\n", ev.origin).into_bytes();
+    for (_, _, text) in &texts {
+        buf.extend_from_slice(format!("{}\n", text.len()).as_bytes());
+        buf.extend_from_slice(text.as_bytes());
+    }
+    Some(sha256(&buf).to_hex())
 }
 
 /// `source` as one printable line (it goes into the evidence text).

@@ -69,6 +69,13 @@ pub struct Witness {
     origins: Mutex<HashMap<String, Arc<Mutex<OriginState>>>>,
     by_hex: Mutex<HashMap<String, String>>,
     evidence: Mutex<BTreeMap<String, EvidenceInfo>>,
+    /// Split key ([`crate::evidence::split_key`]) -> ID of the first
+    /// evidence recorded for that split.
+    splits: Mutex<HashMap<String, String>>,
+    /// IDs of evidence texts seen to repeat a recorded split (not stored),
+    /// so gossip does not fetch them again every round. Bounded: a peer
+    /// can mint any number of them.
+    duplicates: Mutex<std::collections::HashSet<String>>,
     store: Arc<dyn Store>,
     committer: Committer,
     metrics: Arc<Metrics>,
@@ -80,6 +87,9 @@ impl std::fmt::Debug for Witness {
         f.debug_struct("Witness").field("name", &self.name).finish_non_exhaustive()
     }
 }
+
+/// Most evidence IDs remembered as repeats of a recorded split.
+const MAX_DUPLICATE_IDS: usize = 4096;
 
 /// Lowercase hex SHA-256 of an origin: the path segment of its monitoring
 /// URL `/<hex>/checkpoint`.
@@ -119,6 +129,8 @@ impl Witness {
             origins: Mutex::new(HashMap::new()),
             by_hex: Mutex::new(HashMap::new()),
             evidence: Mutex::new(BTreeMap::new()),
+            splits: Mutex::new(HashMap::new()),
+            duplicates: Mutex::new(std::collections::HashSet::new()),
             store,
             committer,
             metrics,
@@ -243,12 +255,30 @@ impl Witness {
             detected: ev.detected,
             reporter: ev.reporter.clone(),
         };
+        if let Some(key) = crate::evidence::split_key(ev) {
+            lock(&self.splits).entry(key).or_insert_with(|| id.clone());
+        }
         lock(&self.evidence).insert(id, info);
     }
 
-    /// Whether evidence `id` is stored.
+    /// The evidence already recorded for the split with this key
+    /// ([`crate::evidence::split_key`]), cleared or not.
+    pub fn evidence_for_split(&self, key: &str) -> Option<String> {
+        lock(&self.splits).get(key).cloned()
+    }
+
+    /// Whether evidence `id` is stored, or known to repeat a stored split.
     pub fn has_evidence(&self, id: &str) -> bool {
-        lock(&self.evidence).contains_key(id)
+        lock(&self.evidence).contains_key(id) || lock(&self.duplicates).contains(id)
+    }
+
+    /// Remembers that evidence `id` repeats a split already recorded.
+    pub(crate) fn note_duplicate(&self, id: String) {
+        let mut d = lock(&self.duplicates);
+        if d.len() >= MAX_DUPLICATE_IDS {
+            d.clear();
+        }
+        d.insert(id);
     }
 
     /// Evidence records about `origin`.
