@@ -83,7 +83,7 @@ fn slowloris_bodies_cannot_starve_checkpoints_and_proofs() {
 fn slow_readers_of_big_entry_pages_keep_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
-    init_log(&data, true);
+    let vkey = init_log(&data, true);
     let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
     let base = server.proc.url.clone();
     std::thread::scope(|s| {
@@ -144,6 +144,23 @@ fn slow_readers_of_big_entry_pages_keep_memory_bounded() {
     assert_eq!(page["end"], n, "end says where the page stopped");
     let next: Value = c.get(format!("{base}/entries?start={n}&end=1000")).send().unwrap().json().unwrap();
     assert_eq!(next["start"], n);
+
+    // `custody monitor` pages through the capped pages to the end.
+    let home = dir.path().join("monitor-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, r#"{"grants": true}"#).unwrap();
+    let (ok, out) = dos::custody(&home, &["init", "--policy", policy.to_str().unwrap(), "--log", &base]);
+    assert!(ok, "{out}");
+    eventually("a checkpoint of all 1000 entries", 30, || {
+        let note = c.get(format!("{base}/checkpoint")).send().ok()?.text().ok()?;
+        (note.lines().nth(1)? == "1000").then_some(())
+    });
+    let (ok, out) =
+        dos::custody(&home, &["monitor", "--watch", rules.to_str().unwrap(), "--once", "--from-start"]);
+    assert!(ok, "custody monitor over capped pages: {out}");
 }
 
 /// `--allow-raw-append` on a registry would let anyone post a leaf with its
