@@ -111,7 +111,8 @@ async fn checkpoint_size(c: &reqwest::Client, base: &str) -> anyhow::Result<(u64
 
 struct Setup {
     readers: Vec<ActorSigner>,
-    digest: Digest,
+    /// What every reader reads: the published artifact, by name and version.
+    access: Access,
 }
 
 /// Grants one reader per worker and publishes one small artifact.
@@ -142,9 +143,12 @@ async fn setup(
     }
     let bytes = format!("custody load generator artifact {run}").into_bytes();
     let digest = Digest(custody_core::hash::sha256(&bytes));
+    let name = ModelName::new(&format!("bench/model-{run}")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let version = Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let access = Access { name: name.clone(), version: version.clone(), digest };
     let event = Event::Publish(Publish {
-        name: ModelName::new(&format!("bench/model-{run}")).map_err(|e| anyhow::anyhow!("{e}"))?,
-        version: Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?,
+        name,
+        version,
         kind: Kind::Model,
         digest,
         size: bytes.len() as u64,
@@ -161,7 +165,7 @@ async fn setup(
     if !r.status().is_success() {
         bail!("upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
     }
-    Ok(Setup { readers, digest })
+    Ok(Setup { readers, access })
 }
 
 /// One acknowledged entry.
@@ -184,12 +188,13 @@ async fn worker(
     c: reqwest::Client,
     base: String,
     who: ActorSigner,
-    digest: Digest,
+    access: Access,
     n: u64,
 ) -> anyhow::Result<Acks> {
     let mut acks = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        let envelope = sign(&who, Event::Access(Access { digest }))?;
+        let envelope = sign(&who, Event::Access(access.clone()))?;
+        let digest = access.digest;
         let bytes = LEAF_HEADER + envelope.len() as u64;
         let start = Instant::now();
         let r = c
@@ -295,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
     let tasks: Vec<_> = setup
         .readers
         .iter()
-        .map(|r| tokio::spawn(worker(c.clone(), base.clone(), r.clone(), setup.digest, per_worker)))
+        .map(|r| tokio::spawn(worker(c.clone(), base.clone(), r.clone(), setup.access.clone(), per_worker)))
         .collect();
     let mut acks: Acks = Vec::new();
     for t in tasks {

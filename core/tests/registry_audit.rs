@@ -19,7 +19,7 @@ fn sample_log() -> World {
     w.ok("alice", publish_event("acme/m", "1", digest("m1")));
     for _ in 0..5 {
         w.advance(1000);
-        w.ok("bob", access_event(digest("m1")));
+        w.ok("bob", access_event("acme/m", "1", digest("m1")));
     }
     let alice1 = signer("alice", 1);
     w.ok("alice", rotate_event(&alice1));
@@ -109,7 +109,7 @@ fn findings() {
 
     // A leaf signed by a key no grant ever introduced.
     let mut leaves = w.leaves.clone();
-    let bytes = sign_as(&w, &signer("zed", 0), access_event(digest("m1")));
+    let bytes = sign_as(&w, &signer("zed", 0), access_event("acme/m", "1", digest("m1")));
     leaves.push(Leaf::new(w.now_ms, &bytes).unwrap().encode());
     let f = Auditor::new(Config::default())
         .feed(&leaves.iter().map(Vec::as_slice).collect::<Vec<_>>())
@@ -137,7 +137,7 @@ fn threads_do_not_change_the_verdicts() {
     w.ok("alice", publish_event("acme/m", "1", digest("m1")));
     for _ in 0..300 {
         w.advance(10);
-        w.ok("bob", access_event(digest("m1")));
+        w.ok("bob", access_event("acme/m", "1", digest("m1")));
     }
     let n = w.leaves.len();
     let replay = |leaves: &[Vec<u8>], threads: usize| {

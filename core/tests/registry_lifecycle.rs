@@ -104,7 +104,8 @@ fn full_lifecycle_then_auditor_replay() {
     }
     assert_eq!(w.reg.version(&name("acme/m"), &ver("1.0")).unwrap().state, Lifecycle::Deprecated);
 
-    // Rollback returns 1.0 and deprecates 1.1.
+    // Rollback returns 1.0 and deprecates 1.1, with a fresh approval.
+    w.ok("carol", approve_event("acme/m", "1.0"));
     let rb = w.ok("bob", rollback_event("acme/m", "1.0"));
     let model = w.reg.model(&name("acme/m")).unwrap();
     assert_eq!(model.production, Some(ver("1.0")));
@@ -114,9 +115,9 @@ fn full_lifecycle_then_auditor_replay() {
 
     // Access: dave reads 1.0 through his reader grant on acme/m.
     let nonces_before = w.reg.nonces_remembered();
-    let acc = w.ok("dave", access_event(d1));
+    let acc = w.ok("dave", access_event("acme/m", "1.0", d1));
     assert_eq!(w.reg.nonces_remembered(), nonces_before + 1);
-    match w.submit("dave", access_event(d2)).unwrap() {
+    match w.submit("dave", access_event("acme/m", "1.1", d2)).unwrap() {
         Outcome::Applied(a) => {
             assert_eq!(a.effect, Effect::Accessed { digest: d2 });
             assert_eq!((a.index, a.actor.as_str()), (acc + 1, "dave"));
@@ -135,7 +136,7 @@ fn full_lifecycle_then_auditor_replay() {
     assert_eq!(alice.keys, vec![alice0.key_id(), alice1.key_id()]);
     w.signers.insert("alice".into(), alice0.clone());
     assert_eq!(
-        w.reject("alice", access_event(d1)),
+        w.reject("alice", access_event("acme/m", "1.0", d1)),
         Rejection::KeyRotated { key_id: alice0.key_id(), index: rot }
     );
     w.signers.insert("alice".into(), alice1);
@@ -146,12 +147,12 @@ fn full_lifecycle_then_auditor_replay() {
     let dave0 = w.signers["dave"].clone();
     let rk = w.ok("root", revoke_key_event("dave", &dave0));
     assert_eq!(
-        w.reject("dave", access_event(d1)),
+        w.reject("dave", access_event("acme/m", "1.0", d1)),
         Rejection::KeyRevoked { key_id: dave0.key_id(), index: rk }
     );
     let dave1 = w.add_signer("dave", 1);
     w.ok("root", grant_event("dave", &dave1, Role::Reader, "acme/*"));
-    w.ok("dave", access_event(d_base));
+    w.ok("dave", access_event("acme/base", "1", d_base));
     let dave = w.reg.actor(&actor("dave")).unwrap();
     assert_eq!(dave.grants.len(), 2, "roles survive a key revocation");
     assert_eq!(dave.grants[0].index, dave_grant);
@@ -222,7 +223,7 @@ fn nonce_memory_stays_bounded_over_a_long_log() {
     // Two hours of one access per second: the window holds ~300 of them.
     for _ in 0..7200 {
         w.advance(1000);
-        w.ok("alice", access_event(d));
+        w.ok("alice", access_event("acme/m", "1", d));
     }
     let n = w.reg.nonces_remembered();
     assert!((300..=302).contains(&n), "{n} nonces remembered");

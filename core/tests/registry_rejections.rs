@@ -34,7 +34,10 @@ fn genesis_rules() {
     // Nothing but a self-signed admin grant on * starts a log.
     let mut w = World::empty();
     let root = w.add_signer("root", 0);
-    assert_eq!(w.reject("root", access_event(digest("x"))), Rejection::UnknownKey(root.key_id()));
+    assert_eq!(
+        w.reject("root", access_event("acme/m", "1", digest("x"))),
+        Rejection::UnknownKey(root.key_id())
+    );
     let r = w.reject("root", grant_event("root", &root, Role::Publisher, "*"));
     assert_eq!(r, Rejection::InvalidGenesis("the first statement must grant admin on *"));
     assert_eq!(r.category(), Category::Unprocessable);
@@ -61,14 +64,14 @@ fn unauthenticated_401() {
     let mut w = world();
     // Unknown key.
     let mallory = w.add_signer("mallory", 0);
-    let r = w.reject("mallory", access_event(digest("m1")));
+    let r = w.reject("mallory", access_event("acme/m", "1", digest("m1")));
     assert_eq!(
         (r, Rejection::UnknownKey(mallory.key_id()).http_status()),
         (Rejection::UnknownKey(mallory.key_id()), 401)
     );
 
     // A key used under another actor's name: alice's key, actor "bob".
-    let mut stmt = w.statement("alice", access_event(digest("m1")));
+    let mut stmt = w.statement("alice", access_event("acme/m", "1", digest("m1")));
     stmt.actor = actor("bob");
     let bytes = Envelope::sign(PAYLOAD_TYPE, stmt.to_json(), &w.signers["alice"]).to_json();
     let r = w.submit_bytes(&bytes).unwrap_err();
@@ -76,35 +79,36 @@ fn unauthenticated_401() {
     assert_eq!(r.http_status(), 401);
 
     // Bad signature: a valid envelope whose signature is by another key.
-    let stmt = w.statement("alice", access_event(digest("m1")));
+    let stmt = w.statement("alice", access_event("acme/m", "1", digest("m1")));
     let mut env = Envelope::sign(PAYLOAD_TYPE, stmt.to_json(), &signer("alice", 7));
     env.signatures[0].keyid = w.signers["alice"].key_id();
     let r = w.submit_bytes(&env.to_json()).unwrap_err();
     assert_eq!((r.clone(), r.http_status()), (Rejection::BadSignature, 401));
 
     // Timestamps: too old and too far in the future, by one second.
-    let stmt = w.statement("alice", access_event(digest("m1")));
+    let stmt = w.statement("alice", access_event("acme/m", "1", digest("m1")));
     w.advance(DEFAULT_WINDOW_MS + 1000);
     let r = w.submit_statement("alice", &stmt).unwrap_err();
     assert!(matches!(r, Rejection::TimestampOutsideWindow { .. }), "{r:?}");
     assert_eq!(r.http_status(), 401);
     w.advance(DEFAULT_WINDOW_MS + 1000);
-    let future = w.statement("alice", access_event(digest("m1")));
+    let future = w.statement("alice", access_event("acme/m", "1", digest("m1")));
     w.now_ms -= DEFAULT_WINDOW_MS + 1000;
     let r = w.submit_statement("alice", &future).unwrap_err();
     assert!(matches!(r, Rejection::TimestampOutsideWindow { .. }), "{r:?}");
     // Exactly at the window's edge is accepted.
-    let edge = w.statement("alice", access_event(digest("m1")));
+    let edge = w.statement("alice", access_event("acme/m", "1", digest("m1")));
     w.advance(DEFAULT_WINDOW_MS);
     assert!(w.submit_statement("alice", &edge).is_ok());
 
     // Replay: the same bytes twice.
-    let bytes = w.statement("alice", access_event(digest("m1"))).sign(&w.signers["alice"]).unwrap();
+    let bytes =
+        w.statement("alice", access_event("acme/m", "1", digest("m1"))).sign(&w.signers["alice"]).unwrap();
     w.submit_bytes(&bytes).unwrap();
     let r = w.submit_bytes(&bytes).unwrap_err();
     assert_eq!((r.clone(), r.http_status(), r.code()), (Rejection::Replay, 401, "replay"));
     // Same nonce in another statement (other reason) within the window: replay too.
-    let mut again = w.statement("alice", access_event(digest("m1")));
+    let mut again = w.statement("alice", access_event("acme/m", "1", digest("m1")));
     again.context = Context::reason(Text::new("another reason").unwrap());
     again.nonce = SignedStatement::parse(&bytes).unwrap().statement.nonce;
     assert_eq!(w.submit_statement("alice", &again).unwrap_err(), Rejection::Replay);
@@ -117,9 +121,9 @@ fn unauthenticated_401() {
 #[test]
 fn server_clock_stepping_back_cannot_reopen_the_window() {
     let mut w = world();
-    let old = w.statement("alice", access_event(digest("m1")));
+    let old = w.statement("alice", access_event("acme/m", "1", digest("m1")));
     w.advance(DEFAULT_WINDOW_MS + 60_000);
-    w.ok("alice", access_event(digest("m1")));
+    w.ok("alice", access_event("acme/m", "1", digest("m1")));
     // The server's clock jumps back ten minutes: the effective time does not.
     w.now_ms -= 600_000;
     let r = w.submit_statement("alice", &old).unwrap_err();
@@ -144,12 +148,9 @@ fn forbidden_403() {
         assert_eq!(r, Rejection::Forbidden { actor: actor(who), role, scope: scope.into() });
         assert_eq!((r.category(), r.http_status(), r.code()), (Category::Forbidden, 403, "forbidden"));
     }
-    // Access needs reader on a name that published the digest.
-    let r = w.reject("dave", access_event(digest("m1")));
-    assert_eq!(
-        r,
-        Rejection::Forbidden { actor: actor("dave"), role: Role::Reader, scope: digest("m1").to_string() }
-    );
+    // Access needs reader on the name it names.
+    let r = w.reject("dave", access_event("acme/m", "1", digest("m1")));
+    assert_eq!(r, Rejection::Forbidden { actor: actor("dave"), role: Role::Reader, scope: "acme/m".into() });
     // Admins are scoped: acme/* cannot grant beyond it, nor revoke there.
     let eve = w.add_signer("eve", 0);
     for p in ["*", "beta/*", "beta/m"] {
@@ -252,7 +253,11 @@ fn unprocessable_422() {
     w.ok("alice", publish_with("acme/m", "3", digest("m3"), ok));
 
     // Unknown digest, version, tag target.
-    assert_eq!(w.reject("alice", access_event(digest("ghost"))), Rejection::UnknownDigest(digest("ghost")));
+    assert_eq!(
+        w.reject("alice", access_event("acme/m", "1", digest("ghost"))),
+        Rejection::UnknownDigest(digest("ghost"))
+    );
+    assert_eq!(w.reject("alice", access_event("acme/m", "9", m1)).code(), "unknown_version");
     let unknown = Rejection::UnknownVersion { name: name("acme/m"), version: ver("9") };
     assert_eq!(w.reject("bob", promote_event("acme/m", "9", Lifecycle::Staging)), unknown);
     assert_eq!(w.reject("carol", approve_event("acme/m", "9")), unknown);
@@ -308,6 +313,7 @@ fn unprocessable_422() {
     assert_eq!(w.reject("bob", rollback_event("acme/m", "1")), Rejection::RollbackTarget);
     w.ok("bob", promote_event("acme/m", "1", Lifecycle::Deprecated));
     assert_eq!(w.reg.model(&name("acme/m")).unwrap().production, None);
+    w.ok("carol", approve_event("acme/m", "1"));
     w.ok("bob", rollback_event("acme/m", "1"));
     w.ok("bob", promote_event("acme/m", "1", Lifecycle::Deprecated));
     w.ok("bob", promote_event("acme/m", "1", Lifecycle::Archived));
@@ -338,7 +344,7 @@ fn unprocessable_422() {
     );
     // Self-revocation of a key is allowed without admin.
     w.ok("alice", revoke_key_event("alice", &alice));
-    assert!(matches!(w.reject("alice", access_event(m1)), Rejection::KeyRevoked { .. }));
+    assert!(matches!(w.reject("alice", access_event("acme/m", "1", m1)), Rejection::KeyRevoked { .. }));
 }
 
 #[test]

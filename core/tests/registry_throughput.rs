@@ -27,7 +27,7 @@ fn server_and_auditor_throughput() {
     // Client side, not timed: N signed access statements.
     let envelopes: Vec<Vec<u8>> = (0..N)
         .map(|_| {
-            let s = w.statement("alice", access_event(d));
+            let s = w.statement("alice", access_event("acme/m", "1", d));
             s.sign(&w.signers["alice"]).unwrap()
         })
         .collect();

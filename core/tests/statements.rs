@@ -106,7 +106,11 @@ fn event() -> impl Strategy<Value = Event> {
             });
     prop_oneof![
         publish,
-        digest().prop_map(|digest| Event::Access(Access { digest })),
+        (model(), version(), digest()).prop_map(|(name, version, digest)| Event::Access(Access {
+            name,
+            version,
+            digest
+        })),
         (model(), "[a-z]{1,8}", digest(), proptest::option::of(any::<u64>())).prop_map(
             |(name, t, digest, previous)| {
                 Event::Tag(TagMove { name, tag: TagName::new(&t).unwrap(), digest, previous })
@@ -190,7 +194,7 @@ fn invalid(p: &str, why: &str) {
 
 #[test]
 fn valid_payloads_parse() {
-    let access = format!(r#"{{"access":{{"digest":"{D}"}}}}"#);
+    let access = format!(r#"{{"access":{{"name":"acme/m","version":"1","digest":"{D}"}}}}"#);
     let s = parse(&payload(&access)).unwrap();
     assert_eq!(s.event.action(), "access");
     // Key order and whitespace are free.
@@ -207,7 +211,7 @@ fn valid_payloads_parse() {
 
 #[test]
 fn every_payload_rejection() {
-    let access = format!(r#"{{"access":{{"digest":"{D}"}}}}"#);
+    let access = format!(r#"{{"access":{{"name":"acme/m","version":"1","digest":"{D}"}}}}"#);
     let good = payload(&access);
     invalid(&good.replace("\"schema\":1", "\"schema\":2"), "schema 2");
     invalid(&good.replace("\"schema\":1", "\"schema\":1.0"), "");
@@ -239,11 +243,23 @@ fn every_payload_rejection() {
     invalid(&good.replace(&alice().key_id().to_string(), "ab"), "key ID");
     invalid(&format!("{good} x"), "trailing");
     invalid(&good[..good.len() - 1], "EOF");
-    invalid(&payload(&format!(r#"{{"access":{{"digest":"{D}","name":"acme/m"}}}}"#)), "unknown field");
-    invalid(&payload(&format!(r#"{{"access":{{"digest":"{}"}}}}"#, D.to_uppercase())), "invalid digest");
+    invalid(
+        &payload(&format!(r#"{{"access":{{"name":"acme/m","version":"1","digest":"{D}","size":1}}}}"#)),
+        "unknown field",
+    );
+    invalid(&payload(&format!(r#"{{"access":{{"digest":"{D}"}}}}"#)), "missing field `name`");
+    invalid(
+        &payload(&format!(
+            r#"{{"access":{{"name":"acme/m","version":"1","digest":"{}"}}}}"#,
+            D.to_uppercase()
+        )),
+        "invalid digest",
+    );
     invalid(&payload(&format!(r#"{{"read":{{"digest":"{D}"}}}}"#)), "unknown variant");
     invalid(
-        &payload(&format!(r#"{{"access":{{"digest":"{D}"}},"approve":{{"name":"acme/m","version":"1"}}}}"#)),
+        &payload(&format!(
+            r#"{{"access":{{"name":"acme/m","version":"1","digest":"{D}"}},"approve":{{"name":"acme/m","version":"1"}}}}"#
+        )),
         "",
     );
     invalid(&payload(r#"{"promote":{"name":"acme/m","version":"1","to":"prod"}}"#), "unknown variant");
@@ -295,7 +311,10 @@ fn every_payload_rejection() {
 #[test]
 fn envelope_level_rejections_and_statuses() {
     let s = alice();
-    let stmt = Statement::parse(payload(&format!(r#"{{"access":{{"digest":"{D}"}}}}"#)).as_bytes()).unwrap();
+    let stmt = Statement::parse(
+        payload(&format!(r#"{{"access":{{"name":"acme/m","version":"1","digest":"{D}"}}}}"#)).as_bytes(),
+    )
+    .unwrap();
     let good = Envelope::sign(PAYLOAD_TYPE, stmt.to_json(), &s);
     SignedStatement::from_envelope(good.clone()).unwrap();
     let mut e = good.clone();
@@ -358,7 +377,11 @@ fn example_leaf() -> (Vec<u8>, Vec<u8>) {
         Timestamp::parse("2026-11-23T07:00:00Z").unwrap(),
         Nonce::parse("00112233445566778899aabbccddeeff").unwrap(),
         ctx,
-        Event::Access(Access { digest }),
+        Event::Access(Access {
+            name: ModelName::new("acme/model").unwrap(),
+            version: Version::new("1.0").unwrap(),
+            digest,
+        }),
     );
     let envelope = stmt.sign(&s).unwrap();
     let leaf = Leaf::new(1_795_417_201_500, &envelope).unwrap().encode();

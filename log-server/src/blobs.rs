@@ -8,15 +8,20 @@
 //! never overwritten or deleted through any API: if the name already exists
 //! the new temporary file is discarded (identical bytes are stored once).
 //!
-//! Every read hashes the whole file *before* the first byte is served. A
-//! mismatch means the disk no longer holds what was published: that is an
-//! integrity error (the caller answers 500 and raises an alarm), never a
-//! silent substitution. The file handle that was hashed is the one served,
-//! so a file swapped by rename after the check is not what the client gets.
+//! Reads are verified against the digest: a small blob is read and hashed
+//! whole before it is served; a large one is hashed while it is served
+//! from one open handle (`crate::api::blob_body`), whose last bytes are
+//! released only if the whole file matches. A mismatch means the disk no
+//! longer holds what was published: that is an integrity error (counted and
+//! raised as an alarm), never a silent substitution.
 //!
-//! Layout under the data directory: `blobs/sha256/<first two hex>/<hex>` and
+//! The one exception to write-once is [`BlobStore::remove`], for bytes that
+//! no publish names (a refused upload, `custody-log gc`).
+//!
+//! Layout under the data directory: `blobs/sha256/<first two hex>/<hex>`,
 //! `blobs/tmp/` for uploads in progress (emptied at start-up: a crash
-//! mid-upload leaves nothing that was acknowledged).
+//! mid-upload leaves nothing that was acknowledged) and `blobs/uploaders/`
+//! ([`crate::uploads`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -153,6 +158,26 @@ impl BlobStore {
         match File::open(&path) {
             Ok(f) => Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(digest.to_hex())),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Opens a stored blob without hashing it, with its current size: for a
+    /// download that hashes the bytes as it serves them.
+    pub fn open_unverified(&self, digest: &Hash) -> Result<(File, u64), BlobError> {
+        let (path, file) = self.open_file(digest)?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        Ok((file, len))
+    }
+
+    /// Removes a stored blob. Only for bytes no publish names: a refused
+    /// upload's, or an orphan past its grace period (`custody-log gc`).
+    /// Removing one that is absent is not an error.
+    pub fn remove(&self, digest: &Hash) -> Result<(), BlobError> {
+        let path = self.path_of(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(&path)(e)),
         }
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::checkpointer::CheckpointerConfig;
+use crate::download_slots::DownloadLimits;
 use crate::sequencer::SequencerConfig;
+use crate::uploads::DEFAULT_UPLOAD_GRACE_SECS;
 
 /// Custody transparency log server.
 #[derive(Debug, Parser)]
@@ -33,6 +35,9 @@ pub enum Command {
     /// Check a stopped server's data directory; exit 0 healthy, 1
     /// inconsistent, 2 error.
     Fsck(FsckArgs),
+    /// Remove orphan artifacts (stored, named by no publish) older than the
+    /// upload grace period from a stopped server's data directory.
+    Gc(GcArgs),
 }
 
 /// `custody-log init`.
@@ -153,6 +158,31 @@ pub struct ServeArgs {
     #[arg(long = "refusal-summary-interval", env = "CUSTODY_REFUSAL_SUMMARY_INTERVAL_MS",
           default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub refusal_summary_interval_ms: u64,
+    /// Pre-upload checks per second each actor may make with `PUT /blobs`
+    /// (burst: 2 seconds' worth); more get 429 before the body is read. 0
+    /// disables the limit.
+    #[arg(long = "upload-rate-limit", env = "CUSTODY_UPLOAD_RATE_LIMIT", default_value_t = 10)]
+    pub upload_rate_limit: u32,
+    /// Seconds after an upload during which its uploader, and only its
+    /// uploader, may publish the stored bytes with `POST /statements` while
+    /// no publish names them (after a 202 from an upload that outlasted the
+    /// statement window). `custody-log gc` removes such orphans after it.
+    #[arg(long = "upload-grace", env = "CUSTODY_UPLOAD_GRACE", default_value_t = DEFAULT_UPLOAD_GRACE_SECS)]
+    pub upload_grace_secs: u64,
+    /// Downloads running at once, all actors together; more get 429.
+    #[arg(long = "max-downloads", env = "CUSTODY_MAX_DOWNLOADS", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_downloads: u64,
+    /// Downloads running at once for one actor; more get 429.
+    #[arg(long = "max-downloads-per-actor", env = "CUSTODY_MAX_DOWNLOADS_PER_ACTOR", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_downloads_per_actor: u64,
+    /// Seconds a download waits for its client to take the next 64 KiB
+    /// chunk before the connection is reset (a client must read at least
+    /// 64 KiB per this many seconds).
+    #[arg(long = "download-idle-timeout", env = "CUSTODY_DOWNLOAD_IDLE_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub download_idle_timeout_secs: u64,
 }
 
 impl ServeArgs {
@@ -165,6 +195,15 @@ impl ServeArgs {
             keep_alive: Duration::from_millis(self.keep_alive_ms),
             max_connections: self.max_connections,
             max_per_ip: self.max_connections_per_ip,
+        }
+    }
+
+    /// The download caps and idle timeout from the flags.
+    pub fn download_limits(&self) -> DownloadLimits {
+        DownloadLimits {
+            max_total: usize::try_from(self.max_downloads).unwrap_or(usize::MAX),
+            max_per_actor: usize::try_from(self.max_downloads_per_actor).unwrap_or(usize::MAX),
+            idle_timeout: Duration::from_secs(self.download_idle_timeout_secs),
         }
     }
 
@@ -213,6 +252,22 @@ pub struct FsckArgs {
     /// Data directory of a stopped server.
     #[arg(long, env = "CUSTODY_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The replay window (seconds) the server ran with (see `serve`).
+    #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub statement_window_secs: u64,
+}
+
+/// `custody-log gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Data directory of a stopped server.
+    #[arg(long, env = "CUSTODY_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Orphans whose last upload is more recent than this many seconds are
+    /// kept (their uploader may still publish them; see `serve`).
+    #[arg(long = "upload-grace", env = "CUSTODY_UPLOAD_GRACE", default_value_t = DEFAULT_UPLOAD_GRACE_SECS)]
+    pub upload_grace_secs: u64,
     /// The replay window (seconds) the server ran with (see `serve`).
     #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]

@@ -101,6 +101,9 @@ pub struct FsckReport {
     pub registry_checked: bool,
     /// The first inconsistency, if any.
     pub first_problem: Option<FsckProblem>,
+    /// Stored artifacts no publish names, one description each (listed, not
+    /// an inconsistency; `custody-log gc` removes old ones).
+    pub orphan_blobs: Vec<String>,
 }
 
 impl FsckReport {
@@ -126,7 +129,11 @@ impl fmt::Display for FsckReport {
                 "INCONSISTENT: {} at {}: {} (tree size {}, {} entries checked, {} checkpoints checked)",
                 p.kind, p.location, p.detail, self.tree_size, self.checked_entries, self.checkpoints_checked
             ),
+        }?;
+        for o in &self.orphan_blobs {
+            write!(f, "\norphan blob {o}: stored, named by no publish (`custody-log gc` removes it)")?;
         }
+        Ok(())
     }
 }
 

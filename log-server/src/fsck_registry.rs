@@ -9,6 +9,9 @@
 //! - Every stored artifact is re-hashed, and every artifact the log says was
 //!   published must be stored: a tampered or deleted blob is named by its
 //!   digest.
+//! - Stored artifacts that no publish names (orphans, see [`crate::gc`])
+//!   are listed. They are not an inconsistency: an upload that outlasted
+//!   the statement window leaves one until its uploader publishes it.
 
 use std::path::Path;
 
@@ -18,6 +21,7 @@ use custody_core::VerifierKey;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::fsck::{fsck, FsckProblem, FsckProblemKind, FsckReport};
+use crate::gc::{orphans, Orphan};
 use crate::init::{db_path, is_registry};
 use crate::store::{RocksStore, Store, StoreError};
 
@@ -33,7 +37,9 @@ pub fn fsck_data_dir(
     if report.is_healthy() {
         let store = RocksStore::open_read_only(&db_path(data_dir))?;
         if is_registry(&store).map_err(|e| StoreError::Corrupt(e.to_string()))? {
-            report.first_problem = check_registry(&store, data_dir, config)?;
+            let check = check_registry(&store, data_dir, config)?;
+            report.first_problem = check.problem;
+            report.orphan_blobs = check.orphans.iter().map(ToString::to_string).collect();
             report.registry_checked = true;
         }
     }
@@ -43,13 +49,22 @@ pub fn fsck_data_dir(
 /// Leaves fed to the auditor per batch (one batched signature check each).
 const AUDIT_CHUNK: u64 = 512;
 
-/// Checks the registry of a stopped server's data directory. `Ok(None)`
-/// means healthy; `Ok(Some(problem))` names the first inconsistency.
+/// What [`check_registry`] found.
+#[derive(Debug, Default)]
+pub struct RegistryCheck {
+    /// The first inconsistency; `None` means healthy.
+    pub problem: Option<FsckProblem>,
+    /// Stored artifacts no publish names (only listed when healthy).
+    pub orphans: Vec<Orphan>,
+}
+
+/// Checks the registry of a stopped server's data directory.
 pub fn check_registry(
     store: &dyn Store,
     data_dir: &Path,
     config: Config,
-) -> Result<Option<FsckProblem>, StoreError> {
+) -> Result<RegistryCheck, StoreError> {
+    let problem = |p: Option<FsckProblem>| Ok(RegistryCheck { problem: p, orphans: Vec::new() });
     let size = store.tree_size()?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut auditor = Auditor::new(config).threads(threads);
@@ -59,7 +74,7 @@ pub fn check_registry(
         let entries = store.entries(start, end)?;
         let leaves: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
         if let Err(finding) = auditor.feed(&leaves) {
-            return Ok(Some(FsckProblem {
+            return problem(Some(FsckProblem {
                 kind: FsckProblemKind::Registry,
                 location: format!("entry {}", finding.index),
                 detail: finding.problem.to_string(),
@@ -69,7 +84,7 @@ pub fn check_registry(
     }
     let blobs = BlobStore::at(data_dir);
     let blob_problem = |digest: String, detail: String| {
-        Ok(Some(FsckProblem {
+        problem(Some(FsckProblem {
             kind: FsckProblemKind::Blob,
             location: format!("blob sha256:{digest}"),
             detail,
@@ -102,7 +117,9 @@ pub fn check_registry(
             }
         }
     }
-    Ok(None)
+    let orphans = orphans(registry, data_dir, crate::registry::now_ms())
+        .map_err(|e| StoreError::Corrupt(format!("listing orphan artifacts: {e}")))?;
+    Ok(RegistryCheck { problem: None, orphans })
 }
 
 #[cfg(test)]

@@ -15,8 +15,10 @@
 
 pub mod blob_cache;
 pub mod blobs;
+pub mod download_slots;
 pub mod fsck;
 pub mod fsck_registry;
+pub mod gc;
 pub mod sequencer;
 pub mod store;
 
@@ -29,3 +31,4 @@ pub mod init;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
+pub mod uploads;

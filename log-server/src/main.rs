@@ -17,7 +17,8 @@ use custody_log::api::{self, connections, AppState, RegistryApi, TileCache, DEFA
 use custody_log::blob_cache::VerifiedBlobCache;
 use custody_log::blobs::BlobStore;
 use custody_log::checkpointer::start_checkpointer;
-use custody_log::config::{Cli, Command, FsckArgs, InitArgs, ServeArgs};
+use custody_log::config::{Cli, Command, FsckArgs, GcArgs, InitArgs, ServeArgs};
+use custody_log::download_slots::Downloads;
 use custody_log::init::{
     check_origin, db_path, init_data_dir, init_registry, is_registry, load_key, ADMIN_KEY_FILE,
 };
@@ -26,6 +27,7 @@ use custody_log::ratelimit::RateLimiter;
 use custody_log::registry::RegistryService;
 use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
+use custody_log::uploads::Uploads;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Fsck(args) => fsck(&args),
+        Command::Gc(args) => gc(&args),
     }
 }
 
@@ -124,7 +127,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let blobs = match &registry {
-        Some(_) => Some(Arc::new(BlobStore::open(&args.data_dir).context("cannot open the blob store")?)),
+        Some(_) => {
+            let blobs = Arc::new(BlobStore::open(&args.data_dir).context("cannot open the blob store")?);
+            let uploads = Uploads::new(&args.data_dir, args.upload_grace_secs)
+                .context("cannot open the uploader records")?;
+            Some((blobs, uploads))
+        }
         None => None,
     };
     let admission = registry.clone().map(|r| r as Arc<dyn Admission>);
@@ -162,10 +170,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_raw_append: args.allow_raw_append,
         max_entry_size: args.max_entry_size(),
         tile_cache: TileCache::new(DEFAULT_TILE_CACHE_BYTES),
-        registry: registry.map(|registry| RegistryApi {
+        registry: registry.zip(blobs).map(|(registry, (blobs, uploads))| RegistryApi {
             registry,
-            blobs: blobs.expect("a registry always has a blob store"),
+            blobs,
             limiter: RateLimiter::new(args.rate_limit),
+            upload_limiter: RateLimiter::new(args.upload_rate_limit),
+            uploads,
+            downloads: Downloads::new(args.download_limits()),
             blob_cache: VerifiedBlobCache::new(args.blob_cache_bytes()),
             max_blob_size: args.max_blob_size,
         }),
@@ -231,6 +242,22 @@ fn fsck(args: &FsckArgs) -> ExitCode {
         Err(e) => {
             eprintln!("custody-log fsck: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Removes old orphan artifacts of a stopped server; prints what it did.
+fn gc(args: &GcArgs) -> ExitCode {
+    let config = custody_core::registry::Config { window_ms: args.statement_window_secs * 1000 };
+    let now = custody_log::registry::now_ms();
+    match custody_log::gc::gc(&args.data_dir, config, args.upload_grace_secs, now) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("custody-log gc: {e} (gc needs a stopped server)");
+            ExitCode::FAILURE
         }
     }
 }

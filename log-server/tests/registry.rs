@@ -69,29 +69,31 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
         sent.push((body["index"].as_u64().unwrap(), env));
     }
 
-    // Tag, approve, promote to production; then v2 to production, rollback to v1.
+    // Approve, promote to production, tag; then v2 to production (and the
+    // tag), and a rollback to v1 approved afresh.
     let mut steps = vec![
-        signed(&bob, tag("acme/model", "production", digest_of(&v1), None)),
         signed(&bob, promote("acme/model", "1.0", Lifecycle::Staging)),
         signed(&carol, approve("acme/model", "1.0")),
         signed(&bob, promote("acme/model", "1.0", Lifecycle::Production)),
+        signed(&bob, tag("acme/model", "production", digest_of(&v1), None)),
     ];
     for env in steps.drain(..) {
         sent.push((ok(&c, &base, env.clone()).await, env));
     }
-    let first_tag = sent[sent.len() - 4].0;
+    let first_tag = sent[sent.len() - 1].0;
     for env in [
-        signed(&bob, tag("acme/model", "production", digest_of(&v2), Some(first_tag))),
         signed(&bob, promote("acme/model", "2.0", Lifecycle::Staging)),
         signed(&carol, approve("acme/model", "2.0")),
         signed(&bob, promote("acme/model", "2.0", Lifecycle::Production)),
+        signed(&bob, tag("acme/model", "production", digest_of(&v2), Some(first_tag))),
+        signed(&carol, approve("acme/model", "1.0")),
         signed(&bob, rollback("acme/model", "1.0")),
     ] {
         sent.push((ok(&c, &base, env.clone()).await, env));
     }
 
     // An access: the entry is durable before the bytes come back.
-    let env = signed(&dave, access(digest_of(&v1)));
+    let env = signed(&dave, access("acme/model", "1.0", digest_of(&v1)));
     let (status, index, bytes) = download(&c, &base, digest_of(&v1), &env).await;
     assert_eq!(status, 200);
     assert_eq!(bytes, v1);
@@ -112,8 +114,11 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
     let (_, art) = get_json(&c, format!("{base}/registry/artifacts/{}", digest_of(&v1))).await;
     assert_eq!(art["accesses"]["indexes"], serde_json::json!([access_index]));
     assert_eq!(art["publishes"][0]["version"], "1.0");
-    let (_, res) = get_json(&c, format!("{base}/registry/resolve?ref=acme/model:production")).await;
-    assert_eq!(res["digest"], digest_of(&v2).to_string(), "the tag still points at v2: {res}");
+    // The tag still points at v2, now deprecated: disqualified, not moved.
+    let (status, res) = get_json(&c, format!("{base}/registry/resolve?ref=acme/model:production")).await;
+    assert_eq!((status, res["error"].as_str()), (409, Some("tag_disqualified")), "{res}");
+    let (_, res) = get_json(&c, format!("{base}/registry/resolve?ref=acme/model@1.0")).await;
+    assert_eq!(res["versions"][0]["status"], "production", "{res}");
     let (_, who) = get_json(&c, format!("{base}/registry/actors/dave")).await;
     // Entries dave signed (his grant was signed by root).
     assert_eq!(who["entries"]["indexes"], serde_json::json!([access_index]));
@@ -351,7 +356,8 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
     evil[7] ^= 0x20;
     std::fs::write(&path, &evil).unwrap();
     let (status, _, body) =
-        download(&c, &base, digest_of(&bytes), &signed(&alice, access(digest_of(&bytes)))).await;
+        download(&c, &base, digest_of(&bytes), &signed(&alice, access("acme/m", "1", digest_of(&bytes))))
+            .await;
     assert_eq!(status, 500);
     let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(err["error"], "integrity_violation", "{err}");

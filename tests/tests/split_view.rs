@@ -120,7 +120,7 @@ fn a_split_log_is_refused_by_clients_and_caught_by_gossiping_witnesses() {
     let honest = b"honest weights v2\n".repeat(1000);
     let file = write(&tmp.path().join("honest.bin"), &honest);
     alice.ok(&["--log", &url_a, "publish", file.to_str().unwrap(), "--name", "demo/model", "--version", "2"]);
-    let end_a = logged_index(&alice.ok(&["--log", &url_a, "tag", "demo/model@2", "production"]));
+    let end_a = logged_index(&alice.ok(&["--log", &url_a, "tag", "demo/model@2", "latest"]));
     // Branch B: the operator grants mallory, who publishes her own
     // demo/model@2. Same number of entries: the branches have equal sizes.
     let admin_b = d.admin_at("admin-b", &url_b);

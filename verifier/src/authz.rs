@@ -6,9 +6,12 @@
 //! decision rests on is fetched and its inclusion verified under the trusted
 //! checkpoint, then checked with `custody-core`:
 //! 1. the statement's key is bound to its actor by an earlier proven `grant`
-//!    (whose own signer is authorized, recursively) or `rotate` (signed by
-//!    the previous key, recursively), or it is the genesis at entry 0 (a
-//!    self-signed grant of `admin` on `*`, written by `custody-log init`);
+//!    (whose own signer is authorized, recursively; when the actor had a key
+//!    before, the grant's signer must also be an admin over every pattern
+//!    the actor held a role on, as the registry rules require) or `rotate`
+//!    (signed by the previous key, recursively), or it is the genesis at
+//!    entry 0 (a self-signed grant of `admin` on `*`, written by
+//!    `custody-log init`);
 //! 2. the envelope signature verifies with that key (core DSSE);
 //! 3. an earlier proven `grant` gives the actor a role implying the one
 //!    needed on a pattern covering the name, and that grant's signer was an
@@ -161,13 +164,29 @@ impl<'a> Authz<'a> {
         }
         let binding = self.statement(rec.bound_index)?;
         match &binding.statement.event {
-            Event::Grant(g) if g.actor == actor && g.key == key => self.require(
-                &binding,
-                rec.bound_index,
-                Role::Admin,
-                &Target::Pattern(g.pattern.clone()),
-                depth + 1,
-            ),
+            Event::Grant(g) if g.actor == actor && g.key == key => {
+                let at = rec.bound_index;
+                self.require(&binding, at, Role::Admin, &Target::Pattern(g.pattern.clone()), depth + 1)?;
+                // A key bound to an actor that existed before inherits its
+                // roles: the binder must administer every one of them.
+                if info.keys.iter().any(|k| k.bound_index < at) {
+                    for held in info.grants.iter().filter(|h| h.index < at) {
+                        let pattern = Pattern::new(&held.pattern).map_err(|e| {
+                            fail(format!("the log lists a bad pattern {:?}: {e}", held.pattern))
+                        })?;
+                        self.require(&binding, at, Role::Admin, &Target::Pattern(pattern), depth + 1).map_err(
+                            |_| {
+                                fail(format!(
+                                    "entry {at} binds a new key to existing actor {} without admin over {} (rebind_forbidden)",
+                                    actor.as_str(),
+                                    held.pattern
+                                ))
+                            },
+                        )?;
+                    }
+                }
+                Ok(())
+            }
             Event::Rotate(r) if binding.statement.actor == actor && r.new_key == key => {
                 self.check_signature(&binding, rec.bound_index, depth + 1)
             }

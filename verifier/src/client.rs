@@ -43,6 +43,30 @@ pub struct Submitted {
     pub duplicate: bool,
 }
 
+/// What the log answered to an upload.
+#[derive(Debug, Clone)]
+pub enum Uploaded {
+    /// Stored and its publish logged.
+    Published(Submitted),
+    /// Stored and verified, but the publish statement could not be logged
+    /// because the upload outlasted the statement window (202). A fresh
+    /// publish of the same digest by the same actor claims the bytes.
+    StoredOnly,
+}
+
+#[derive(Deserialize)]
+struct UploadJson {
+    #[serde(default = "yes")]
+    published: bool,
+    index: Option<u64>,
+    #[serde(default)]
+    duplicate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 #[derive(Deserialize)]
 struct ProofJson {
     proof: Vec<String>,
@@ -144,7 +168,7 @@ impl LogClient {
         body: R,
         len: u64,
         envelope: &[u8],
-    ) -> Result<Submitted> {
+    ) -> Result<Uploaded> {
         let what = format!("PUT /blobs/{digest}");
         let req = self
             .http
@@ -153,7 +177,12 @@ impl LogClient {
             .header("Custody-Statement", custody_core::encoding::encode_base64(envelope))
             .body(Body::sized(body, len));
         let resp = self.send(&what, req)?;
-        parse_json(read_capped(resp, MAX_JSON, &what)?, &what)
+        let answer: UploadJson = parse_json(read_capped(resp, MAX_JSON, &what)?, &what)?;
+        match (answer.published, answer.index) {
+            (false, _) => Ok(Uploaded::StoredOnly),
+            (true, Some(index)) => Ok(Uploaded::Published(Submitted { index, duplicate: answer.duplicate })),
+            (true, None) => Err(Error::Network(format!("{what}: malformed answer: no index"))),
+        }
     }
 
     /// `GET /blobs/<digest>` with an access statement. Returns the response

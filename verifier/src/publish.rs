@@ -1,6 +1,8 @@
 //! `custody publish`: hash a file, upload it streamed with the signed
 //! publish statement, then prove the publish leaf is in the log under a
-//! policy-satisfying checkpoint (see [`crate::statements`]).
+//! policy-satisfying checkpoint (see [`crate::statements`]). An upload that
+//! outlasts the log's statement window is stored but not published (202);
+//! the publish is then signed again and submitted for the stored bytes.
 
 use std::fs::File;
 use std::io::Read as _;
@@ -15,6 +17,7 @@ use custody_core::statement::metadata::{Lineage, Metadata};
 use custody_core::statement::Event;
 use sha2::{Digest as _, Sha256};
 
+use crate::client::Uploaded;
 use crate::error::{Error, Result};
 use crate::progress::{bar, ProgressReader};
 use crate::statements::{prove_submitted, sign, Receipt, Why};
@@ -100,5 +103,17 @@ pub fn publish(
     let answer =
         trust.client().upload(&digest.to_string(), ProgressReader::new(f, pb.clone()), size, &envelope)?;
     pb.finish_and_clear();
+    let (envelope, answer) = match answer {
+        Uploaded::Published(answer) => (envelope, answer),
+        // The upload took longer than the log's statement window: the bytes
+        // are stored, the statement signed before them is too old to log.
+        // The same publish signed now claims them (the log accepts that
+        // from the actor who uploaded them, within its grace period).
+        Uploaded::StoredOnly => {
+            let fresh = sign(signer, why, req.event(digest, size)?)?;
+            let answer = trust.client().post_statement(&fresh)?;
+            (fresh, answer)
+        }
+    };
     prove_submitted(trust, &envelope, answer.index, answer.duplicate, timeout)
 }

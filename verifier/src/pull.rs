@@ -12,6 +12,11 @@
 //!   maintainer of the name (same checks);
 //! - the bytes hash to the published digest and have its size.
 //!
+//! A protected tag (`production`, `staging`) whose target left the status
+//! it requires is *disqualified*: the log answers 409 `tag_disqualified`
+//! and the pull stops (exit 2), as it does when the log's answer shows no
+//! qualifying status.
+//!
 //! Only then is the file moved into place; any failure leaves nothing at
 //! the destination. Not established without `custody audit`: that the tag
 //! move is still the *current* one (a later move could be hidden by the
@@ -24,6 +29,7 @@ use std::time::Duration;
 use custody_core::actor_key::ActorSigner;
 use custody_core::hash::Hash;
 use custody_core::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
+use custody_core::registry::lifecycle::tag_requirement;
 use custody_core::registry::Role;
 use custody_core::statement::events::Access;
 use custody_core::statement::Event;
@@ -107,6 +113,8 @@ struct Resolved {
 struct ResolvedVersion {
     version: String,
     published_index: u64,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 /// Resolves `reference` and verifies the entries it rests on (everything
@@ -117,8 +125,28 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
         Err(Error::Refused { status: 404, .. }) => {
             return Err(Error::verify(format!("{q} is not in the log")))
         }
+        Err(Error::Refused { status: 409, code, detail, .. }) if code == "tag_disqualified" => {
+            return Err(Error::verify(format!("{q} is disqualified, refusing to use it: {detail}")))
+        }
         other => other?,
     };
+    // A server that does not say so is not believed either: the statuses
+    // it reports must qualify the protected tag.
+    if let Some((t, (allowed, required))) = match reference {
+        Ref::Tag(_, t) => tag_requirement(t.as_str()).map(|req| (t, req)),
+        _ => None,
+    } {
+        let qualifies = r
+            .versions
+            .iter()
+            .any(|v| v.status.as_deref().is_some_and(|s| allowed.iter().any(|a| a.as_str() == s)));
+        if !qualifies {
+            return Err(Error::verify(format!(
+                "{q} is disqualified, refusing to use it: tag {} requires a version in {required}",
+                t.as_str()
+            )));
+        }
+    }
     let publish_index = match reference {
         Ref::Version(_, v) => r.versions.iter().find(|x| x.version == v.as_str()).map(|x| x.published_index),
         Ref::Tag(..) => r.versions.iter().map(|x| x.published_index).min(),
@@ -205,7 +233,8 @@ pub fn pull(
     timeout: Duration,
 ) -> Result<Verified> {
     let v = verify_reference(trust, reference, timeout)?;
-    let envelope = sign(signer, why, Event::Access(Access { digest: v.digest }))?;
+    let access = Access { name: v.name.clone(), version: v.version.clone(), digest: v.digest };
+    let envelope = sign(signer, why, Event::Access(access))?;
     let (mut resp, _access_index) = trust.client().download(&v.digest.to_string(), &envelope)?;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

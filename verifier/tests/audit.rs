@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use common::*;
 use custody_core::actor_key::ActorSigner;
 use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Digest, Pattern};
+use custody_core::names::{ActorName, Digest, ModelName, Pattern, Version};
 use custody_core::registry::Role;
 use custody_core::statement::events::{Access, GrantRole};
 use custody_core::statement::{Context, Event, Nonce, Statement, Text};
@@ -72,7 +72,9 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     let digest = Digest(custody_core::hash::sha256(&bytes));
     let c = http();
     for n in 0..300 {
-        let env = signed(&reader, n, Event::Access(Access { digest }));
+        let access =
+            Access { name: ModelName::new("acme/m").unwrap(), version: Version::new("1").unwrap(), digest };
+        let env = signed(&reader, n, Event::Access(access));
         let r = c
             .get(format!("{}/blobs/{digest}", server.url))
             .header("Custody-Statement", custody_core::encoding::encode_base64(&env))

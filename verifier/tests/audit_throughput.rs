@@ -53,7 +53,9 @@ fn audit_throughput() {
             lineage: Default::default(),
         }),
     ];
-    events.extend((2..n).map(|_| Event::Access(Access { digest })));
+    let access =
+        Access { name: ModelName::new("acme/m").unwrap(), version: Version::new("1").unwrap(), digest };
+    events.extend((2..n).map(|_| Event::Access(access.clone())));
     let c = http();
     let t0 = Instant::now();
     for (i, e) in events.into_iter().enumerate() {

@@ -21,7 +21,7 @@ fn artifact(dir: &Path, name: &str, bytes: &[u8]) -> String {
 }
 
 /// A registry with alice (publisher + maintainer on acme/*) who published
-/// acme/model 1.0 (tagged prod) and 2.0 (tagged staging).
+/// acme/model 1.0 (tagged prod) and 2.0 (tagged candidate).
 fn seeded(dir: &Path, policy: &Path, url: &str, data: &Path) -> (User, Vec<u8>, Vec<u8>) {
     let admin = User::new(dir, "root");
     admin.init(policy, url);
@@ -35,7 +35,7 @@ fn seeded(dir: &Path, policy: &Path, url: &str, data: &Path) -> (User, Vec<u8>, 
     let f1 = artifact(dir, "v1.bin", &v1);
     let f2 = artifact(dir, "v2.bin", &v2);
     alice.run(&["publish", &f1, "--name", "acme/model", "--version", "1.0", "--tag", "prod"]).ok();
-    alice.run(&["publish", &f2, "--name", "acme/model", "--version", "2.0", "--tag", "staging"]).ok();
+    alice.run(&["publish", &f2, "--name", "acme/model", "--version", "2.0", "--tag", "candidate"]).ok();
     (alice, v1, v2)
 }
 
@@ -217,7 +217,7 @@ fn a_lying_server_is_caught() {
     let (alice, v1, v2) = seeded(dir.path(), &policy, &server.url, &data);
     let digest2 = format!("sha256:{}", custody_core::hash::sha256(&v2).to_hex());
     let honest: serde_json::Value = http()
-        .get(format!("{}/registry/resolve?ref=acme/model:staging", server.url))
+        .get(format!("{}/registry/resolve?ref=acme/model:candidate", server.url))
         .send()
         .unwrap()
         .json()
@@ -250,7 +250,7 @@ fn a_lying_server_is_caught() {
     )
     .fails(2, "not the published artifact");
 
-    // Wrong tag: prod resolved to the staging move (v2).
+    // Wrong tag: prod resolved to the candidate move (v2).
     let staging = honest.clone();
     pull_via(
         Arc::new(move |req, mut r| {

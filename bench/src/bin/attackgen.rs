@@ -167,15 +167,17 @@ async fn hold(
 }
 
 /// Uploads a 4 MiB artifact as the admin; returns its digest.
-async fn setup_artifact(base: &str, admin: &ActorSigner) -> anyhow::Result<Digest> {
+async fn setup_artifact(base: &str, admin: &ActorSigner) -> anyhow::Result<Access> {
     let c = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
     let run = custody_core::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let mut bytes = vec![0u8; 4 << 20];
     bytes[..8].copy_from_slice(run.as_bytes());
     let digest = Digest(custody_core::hash::sha256(&bytes));
+    let name = ModelName::new(&format!("bench/attack-{run}")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let version = Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?;
     let event = Event::Publish(Publish {
-        name: ModelName::new(&format!("bench/attack-{run}")).map_err(|e| anyhow::anyhow!("{e}"))?,
-        version: Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?,
+        name: name.clone(),
+        version: version.clone(),
         kind: Kind::Model,
         digest,
         size: bytes.len() as u64,
@@ -192,7 +194,7 @@ async fn setup_artifact(base: &str, admin: &ActorSigner) -> anyhow::Result<Diges
     if !r.status().is_success() {
         bail!("artifact upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
     }
-    Ok(digest)
+    Ok(Access { name, version, digest })
 }
 
 /// Posts statements by unknown keys until `until`.
@@ -262,9 +264,10 @@ async fn main() -> anyhow::Result<()> {
             let key =
                 std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             let admin = ActorSigner::parse(key.trim_end()).map_err(|e| anyhow::anyhow!("admin key: {e}"))?;
-            let digest = setup_artifact(&base, &admin).await?;
+            let access = setup_artifact(&base, &admin).await?;
+            let digest = access.digest;
             Arc::new(move || {
-                let envelope = sign(&admin, Event::Access(Access { digest }))?;
+                let envelope = sign(&admin, Event::Access(access.clone()))?;
                 Ok(format!(
                     "GET /blobs/{digest} HTTP/1.1\r\nHost: {host}\r\nCustody-Statement: {}\r\n\r\n",
                     encode_base64(&envelope)

@@ -100,7 +100,7 @@ pub(super) fn apply(reg: &mut Registry, a: Accepted) -> Result<Applied, ApplyErr
                 .get_mut(name)
                 .and_then(|m| m.versions.get_mut(version))
                 .expect("approved version exists");
-            v.approvals.push(Approval { actor: a.actor.clone(), index });
+            v.approvals.push(Approval { actor: a.actor.clone(), index, key_id: a.key_id });
         }
         Effect::RolledBack { name, version, demoted } => {
             let model = st.models.get_mut(name).expect("rolled-back name exists");

@@ -1,13 +1,13 @@
 //! The read-only half: every rule a statement must pass, in the order
 //! documented in the module above. Nothing here mutates.
 
-use crate::names::{ModelName, Pattern};
+use crate::names::{ActorName, ModelName, Pattern};
 use crate::registry::effect::Effect;
-use crate::registry::lifecycle::Lifecycle;
+use crate::registry::lifecycle::{tag_requirement, Lifecycle};
 use crate::registry::nonces::NonceId;
 use crate::registry::reject::Rejection;
 use crate::registry::roles::{admin_over, holds, Role};
-use crate::registry::state::ActorRecord;
+use crate::registry::state::{ActorRecord, Approval, KeyEnd, VersionRecord};
 use crate::registry::{Accepted, Registry, Verdict};
 use crate::statement::events::{GrantRole, Publish};
 use crate::statement::{Event, Statement};
@@ -106,23 +106,24 @@ fn need_admin(actor: &ActorRecord, pattern: &Pattern) -> Result<(), Rejection> {
 
 fn authorize(reg: &Registry, actor: &ActorRecord, event: &Event) -> Result<(), Rejection> {
     match event {
-        Event::Publish(p) => need(actor, Role::Publisher, &p.name),
-        Event::Access(a) => {
-            let names = reg.publishes_of(&a.digest);
-            if names.is_empty() {
-                return Err(Rejection::UnknownDigest(a.digest));
-            }
-            if names.iter().any(|(n, _)| holds(&actor.grants, Role::Reader, n)) {
+        Event::Publish(p) => {
+            need(actor, Role::Publisher, &p.name)?;
+            // Claiming bytes someone already published reads them (the
+            // server hands them out under the new name): the claimant must
+            // be a reader of a name that published them.
+            let names = reg.publishes_of(&p.digest);
+            if names.is_empty() || names.iter().any(|(n, _)| holds(&actor.grants, Role::Reader, n)) {
                 Ok(())
             } else {
-                Err(forbidden(actor, Role::Reader, a.digest.to_string()))
+                Err(forbidden(actor, Role::Reader, format!("any name that published {}", p.digest)))
             }
         }
+        Event::Access(a) => need(actor, Role::Reader, &a.name),
         Event::Tag(e) => need(actor, Role::Maintainer, &e.name),
         Event::Promote(e) => need(actor, Role::Maintainer, &e.name),
         Event::Rollback(e) => need(actor, Role::Maintainer, &e.name),
         Event::Approve(e) => need(actor, Role::Approver, &e.name),
-        Event::Grant(g) => need_admin(actor, &g.pattern),
+        Event::Grant(g) => need_admin(actor, &g.pattern).and_then(|()| rebind(reg, actor, g)),
         Event::Revoke(r) => need_admin(actor, &r.pattern),
         // An actor may always kill its own key; anyone else's needs root.
         Event::RevokeKey(k) if k.actor == actor.name => Ok(()),
@@ -135,11 +136,32 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
     let st = &reg.state;
     match &stmt.event {
         Event::Publish(p) => publish(reg, p),
-        Event::Access(a) => Ok(Effect::Accessed { digest: a.digest }),
+        Event::Access(a) => {
+            let v = reg.version(&a.name, &a.version).ok_or_else(|| Rejection::UnknownVersion {
+                name: a.name.clone(),
+                version: a.version.clone(),
+            })?;
+            if v.digest != a.digest {
+                return Err(Rejection::UnknownDigest(a.digest));
+            }
+            Ok(Effect::Accessed { digest: a.digest })
+        }
         Event::Tag(e) => {
             let model = reg.model(&e.name);
             if !model.is_some_and(|m| m.versions_with(&e.digest).next().is_some()) {
                 return Err(Rejection::TagTarget { name: e.name.clone(), digest: e.digest });
+            }
+            if let Some((allowed, required)) = tag_requirement(e.tag.as_str()) {
+                let qualifies = model
+                    .is_some_and(|m| m.versions_with(&e.digest).any(|(_, v)| allowed.contains(&v.state)));
+                if !qualifies {
+                    return Err(Rejection::TagProtected {
+                        name: e.name.clone(),
+                        tag: e.tag.clone(),
+                        digest: e.digest,
+                        required,
+                    });
+                }
             }
             let current = model.and_then(|m| m.tags.get(&e.tag)).map(|t| t.current().index);
             if e.previous != current {
@@ -160,12 +182,7 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             }
             let mut demoted = None;
             if e.to == Lifecycle::Production {
-                // Two-person rule: someone else, still an approver here.
-                let approved = v.approvals.iter().any(|a| {
-                    a.actor != stmt.actor
-                        && st.actors.get(&a.actor).is_some_and(|r| holds(&r.grants, Role::Approver, &e.name))
-                });
-                if !approved {
+                if !two_person_approved(reg, v, &e.name, &stmt.actor) {
                     return Err(Rejection::ApprovalRequired);
                 }
                 demoted = reg.model(&e.name).and_then(|m| m.production.clone());
@@ -181,7 +198,9 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
         Event::Approve(e) => {
             let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
             let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
-            if let Some(a) = v.approvals.iter().find(|a| a.actor == stmt.actor) {
+            // Once a version left production, earlier approvals are spent
+            // and each approver may approve it again (for a rollback).
+            if let Some(a) = v.fresh_approvals().find(|a| a.actor == stmt.actor && !key_revoked(reg, a)) {
                 return Err(Rejection::AlreadyApproved(a.index));
             }
             Ok(Effect::Approved { name: e.name.clone(), version: e.version.clone() })
@@ -191,6 +210,9 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
             if !v.ever_production || v.state != Lifecycle::Deprecated {
                 return Err(Rejection::RollbackTarget);
+            }
+            if !two_person_approved(reg, v, &e.name, &stmt.actor) {
+                return Err(Rejection::ApprovalRequired);
             }
             let demoted = reg.model(&e.name).and_then(|m| m.production.clone());
             Ok(Effect::RolledBack { name: e.name.clone(), version: e.version.clone(), demoted })
@@ -231,6 +253,46 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             }
             Ok(Effect::Rotated { actor: stmt.actor.clone(), old: stmt.key_id, new: r.new_key.clone() })
         }
+    }
+}
+
+/// The two-person rule (see [`crate::registry::lifecycle`]): a fresh
+/// approval of `v` by an actor other than its publisher and the `signer`
+/// (promoter or rolling-back maintainer), who still holds `approver` on
+/// `name`, signed with a key not revoked since.
+fn two_person_approved(reg: &Registry, v: &VersionRecord, name: &ModelName, signer: &ActorName) -> bool {
+    let st = &reg.state;
+    v.fresh_approvals().any(|a| {
+        a.actor != *signer
+            && a.actor != v.publisher
+            && !key_revoked(reg, a)
+            && st.actors.get(&a.actor).is_some_and(|r| holds(&r.grants, Role::Approver, name))
+    })
+}
+
+/// Whether the key that signed an approval was later revoked as
+/// compromised (a key rotated away is not suspect).
+fn key_revoked(reg: &Registry, a: &Approval) -> bool {
+    reg.state.keys.get(&a.key_id).is_some_and(|k| matches!(k.ended, Some(KeyEnd::Revoked(_))))
+}
+
+/// A grant that binds a new key to an actor the registry already knows
+/// hands the key holder every role that actor holds, so the signer must be
+/// an admin over each of them, not only over the granted pattern.
+fn rebind(reg: &Registry, signer: &ActorRecord, g: &GrantRole) -> Result<(), Rejection> {
+    let Some(existing) = reg.state.actors.get(&g.actor) else { return Ok(()) };
+    // A live key or an already bound key: no new binding (the event rules
+    // refuse the mismatches with 409).
+    if existing.current_key.is_some() || reg.state.keys.contains_key(&g.key.id()) {
+        return Ok(());
+    }
+    match existing.grants.iter().find(|held| !admin_over(&signer.grants, &held.pattern)) {
+        None => Ok(()),
+        Some(held) => Err(Rejection::RebindForbidden {
+            signer: signer.name.clone(),
+            actor: g.actor.clone(),
+            pattern: held.pattern.clone(),
+        }),
     }
 }
 

@@ -8,13 +8,24 @@
 //! - `publish` puts a version in `development`.
 //! - `promote` moves one step along the chain, or from `staging` back to
 //!   `development`. Anything else is an illegal transition (422).
-//! - `staging -> production` needs a prior `approve` of that version by an
-//!   actor other than the promoter who still holds `approver` on the name
-//!   (two-person rule).
+//! - `staging -> production` needs a prior `approve` of that version that
+//!   *counts* (two-person rule): by an actor other than the version's
+//!   publisher and other than the promoter, who still holds `approver` on
+//!   the name, signed with a key that was not later revoked by
+//!   `revoke_key` (a key revoked as stolen vouches for nothing; a key
+//!   rotated away is fine).
 //! - A name has at most one `production` version: promoting another one
 //!   moves the current one to `deprecated` in the same step.
 //! - `rollback` brings back a `deprecated` version that was in `production`
 //!   before; the current production version (if any) becomes `deprecated`.
+//!   It needs a *fresh* approval that counts (as above, the rolling-back
+//!   maintainer in place of the promoter), made after the version last left
+//!   production: approving once does not approve every later return.
+//!
+//! Protected tags: `production` may only point at a digest with a version
+//! of the name in `production`; `staging` at one in `staging` or
+//! `production`. A tag whose target later leaves that status is
+//! *disqualified*: resolving it is refused, never silently moved.
 
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +69,19 @@ impl Lifecycle {
             Lifecycle::Archived => "archived",
         }
     }
+}
+
+/// Tags whose target must be in a given status, so that a tag cannot route
+/// around the two-person rule.
+pub const PROTECTED_TAGS: [(&str, &[Lifecycle], &str); 2] = [
+    ("production", &[Lifecycle::Production], "production"),
+    ("staging", &[Lifecycle::Staging, Lifecycle::Production], "staging or production"),
+];
+
+/// For a protected tag, the statuses its target may be in and their
+/// description; `None` for an ordinary tag.
+pub fn tag_requirement(tag: &str) -> Option<(&'static [Lifecycle], &'static str)> {
+    PROTECTED_TAGS.iter().find(|(t, _, _)| *t == tag).map(|(_, allowed, text)| (*allowed, *text))
 }
 
 #[cfg(test)]

@@ -42,7 +42,9 @@
 //! 1. key known (or a valid genesis), live, owned by the statement's actor
 //!    (401);
 //! 2. statement time within `window_ms` of the effective time (401);
-//! 3. role held (403);
+//! 3. role held (403); a `publish` of an already published digest also
+//!    needs `reader` on a name that published it, and a `grant` binding a
+//!    key to a known actor needs admin over every pattern it holds a role on;
 //! 4. `publish` of an existing `name@version` with the same digest and size:
 //!    [`Verdict::AlreadyLogged`] with the original index (idempotent, even
 //!    for a byte-identical resubmission whose nonce was already used);
@@ -297,14 +299,32 @@ impl Registry {
                     digest: v.digest,
                     versions: vec![(version.clone(), v.published_at)],
                     tag_move: None,
+                    disqualified: None,
                 })
             }
             Reference::Tag(name, tag) => {
                 let model = self.model(name)?;
                 let current = *model.tags.get(tag)?.current();
-                let versions =
+                let versions: Vec<_> =
                     model.versions_with(&current.digest).map(|(v, r)| (v.clone(), r.published_at)).collect();
-                Some(Resolution { digest: current.digest, versions, tag_move: Some(current.index) })
+                let disqualified =
+                    lifecycle::tag_requirement(tag.as_str()).and_then(|(allowed, required)| {
+                        let ok =
+                            model.versions_with(&current.digest).any(|(_, r)| allowed.contains(&r.state));
+                        (!ok).then(|| Disqualified {
+                            required,
+                            states: model
+                                .versions_with(&current.digest)
+                                .map(|(v, r)| (v.clone(), r.state))
+                                .collect(),
+                        })
+                    });
+                Some(Resolution {
+                    digest: current.digest,
+                    versions,
+                    tag_move: Some(current.index),
+                    disqualified,
+                })
             }
         }
     }
@@ -335,4 +355,25 @@ pub struct Resolution {
     pub versions: Vec<(Version, u64)>,
     /// For a tag: leaf of its current move.
     pub tag_move: Option<u64>,
+    /// For a protected tag whose target left the required status: why it
+    /// must not be used. The tag is never moved on its own; a maintainer
+    /// moves it (to a qualifying version) or the status comes back.
+    pub disqualified: Option<Disqualified>,
+}
+
+/// Why a protected tag does not resolve (see [`lifecycle::tag_requirement`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disqualified {
+    /// The statuses the tag requires, as text.
+    pub required: &'static str,
+    /// Every version of the name with the tag's digest, and its status now.
+    pub states: Vec<(Version, Lifecycle)>,
+}
+
+impl std::fmt::Display for Disqualified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let states: Vec<String> =
+            self.states.iter().map(|(v, s)| format!("{} is {}", v.as_str(), s.as_str())).collect();
+        write!(f, "the tag requires a version in {}, but {}", self.required, states.join(", "))
+    }
 }

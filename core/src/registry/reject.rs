@@ -4,12 +4,12 @@
 //! | category | status | reasons |
 //! |---|---|---|
 //! | [`Category::Unauthenticated`] | 401 | unknown key, revoked or rotated key, key of another actor, bad signature, timestamp outside the window, replayed nonce |
-//! | [`Category::Forbidden`] | 403 | the actor lacks the role on that name or pattern |
+//! | [`Category::Forbidden`] | 403 | the actor lacks the role on that name or pattern (for a publish of an already published digest: `reader` on a name that published it); a key bound to an existing actor by a signer without admin over all its roles; a protected tag moved to a version without the required status |
 //! | [`Category::Conflict`] | 409 | the state moved or already holds something else: version exists with another digest, stale tag `previous`, grant already held or absent, key already used or dead, approval already given |
 //! | [`Category::Unprocessable`] | 422 | the event breaks a registry rule: bad genesis, unknown lineage or digest or version, tag target not a version of the name, illegal lifecycle transition, missing two-person approval, invalid rollback target, removing the last root admin, key not owned by the actor |
 
 use crate::actor_key::KeyId;
-use crate::names::{ActorName, Digest, ModelName, Pattern, Version};
+use crate::names::{ActorName, Digest, ModelName, Pattern, TagName, Version};
 use crate::registry::lifecycle::Lifecycle;
 use crate::registry::roles::Role;
 use crate::timestamp::Timestamp;
@@ -94,6 +94,32 @@ pub enum Rejection {
         role: Role,
         /// Name or pattern.
         scope: String,
+    },
+    /// A grant binds a new key to an actor the registry already knows, and
+    /// the signer is not an admin over `pattern`, one of the patterns the
+    /// actor holds a role on (403): the new key would inherit that role.
+    #[error("{signer} may not bind a new key to {actor}: {actor} holds a role on {pattern}, where {signer} is not admin")]
+    RebindForbidden {
+        /// Signer of the grant.
+        signer: ActorName,
+        /// The existing actor.
+        actor: ActorName,
+        /// A pattern the actor holds a role on that the signer does not
+        /// administer.
+        pattern: Pattern,
+    },
+    /// A protected tag (`production`, `staging`) moved to a digest with no
+    /// version of the name in the status the tag requires (403).
+    #[error("{name}:{tag} may only point at a version in {required}; {digest} is not")]
+    TagProtected {
+        /// Name.
+        name: ModelName,
+        /// Tag.
+        tag: TagName,
+        /// Requested target.
+        digest: Digest,
+        /// The statuses allowed, as text (`production`, `staging or production`).
+        required: &'static str,
     },
     /// `name@version` exists with another digest or size (409).
     #[error("{name}@{version} already published at leaf {index} with other content")]
@@ -187,9 +213,9 @@ pub enum Rejection {
         /// Requested state.
         to: Lifecycle,
     },
-    /// Production needs an approval by another actor who holds approver
-    /// (422).
-    #[error("production requires an approve statement by another actor holding approver")]
+    /// Production (by promote or rollback) needs an approval that counts
+    /// under the two-person rule (422): see [`crate::registry::lifecycle`].
+    #[error("production requires an approval by an approver other than the publisher and the signer, with a key not revoked (for a rollback: made after the version left production)")]
     ApprovalRequired,
     /// Rollback target was never in production, or is not deprecated (422).
     #[error("rollback target must be a deprecated version that was in production before")]
@@ -222,7 +248,7 @@ impl Rejection {
             | BadSignature
             | TimestampOutsideWindow { .. }
             | Replay => Category::Unauthenticated,
-            Forbidden { .. } => Category::Forbidden,
+            Forbidden { .. } | RebindForbidden { .. } | TagProtected { .. } => Category::Forbidden,
             VersionExists { .. }
             | StaleTag { .. }
             | AlreadyGranted { .. }
@@ -262,6 +288,8 @@ impl Rejection {
             TimestampOutsideWindow { .. } => "timestamp_outside_window",
             Replay => "replay",
             Forbidden { .. } => "forbidden",
+            RebindForbidden { .. } => "rebind_forbidden",
+            TagProtected { .. } => "tag_protected",
             VersionExists { .. } => "version_exists",
             StaleTag { .. } => "stale_tag",
             AlreadyGranted { .. } => "already_granted",
@@ -316,6 +344,21 @@ mod tests {
                 Rejection::Forbidden { actor: a.clone(), role: Role::Reader, scope: "x".into() },
                 403,
                 "forbidden",
+            ),
+            (
+                Rejection::RebindForbidden { signer: a.clone(), actor: a.clone(), pattern: Pattern::All },
+                403,
+                "rebind_forbidden",
+            ),
+            (
+                Rejection::TagProtected {
+                    name: n.clone(),
+                    tag: TagName::new("production").unwrap(),
+                    digest: d,
+                    required: "production",
+                },
+                403,
+                "tag_protected",
             ),
             (
                 Rejection::VersionExists { name: n.clone(), version: v.clone(), index: 0 },

@@ -68,6 +68,9 @@ pub struct Approval {
     pub actor: ActorName,
     /// Leaf of the `approve`.
     pub index: u64,
+    /// The key that signed it: if that key is later revoked (stolen), the
+    /// approval stops counting.
+    pub key_id: KeyId,
 }
 
 /// A published version.
@@ -96,6 +99,22 @@ pub struct VersionRecord {
     pub approvals: Vec<Approval>,
     /// Lineage as published.
     pub lineage: Lineage,
+}
+
+impl VersionRecord {
+    /// Leaf at which the version last left `production`, if it was ever
+    /// there and is not now. Approvals before it are spent.
+    pub fn left_production_at(&self) -> Option<u64> {
+        let last = self.history.iter().rposition(|c| c.state == Lifecycle::Production)?;
+        self.history.get(last + 1).map(|c| c.index)
+    }
+
+    /// Approvals made since the version last left production (all of
+    /// them if it never did): the ones that can still count.
+    pub fn fresh_approvals(&self) -> impl Iterator<Item = &Approval> + '_ {
+        let since = self.left_production_at();
+        self.approvals.iter().filter(move |a| since.map_or(true, |s| a.index > s))
+    }
 }
 
 /// One move of a tag.

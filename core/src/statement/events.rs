@@ -48,10 +48,17 @@ pub struct Publish {
     pub lineage: Lineage,
 }
 
-/// `access`: the actor reads the blob with this digest.
+/// `access`: the actor reads `name@version`, whose blob has this digest.
+/// Naming the version (not only the digest) makes the reader role checked
+/// on the name the request is about, not on any name that happens to have
+/// published the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Access {
+    /// Model name read.
+    pub name: ModelName,
+    /// Version read; must be published with `digest`.
+    pub version: Version,
     /// Digest being read.
     pub digest: Digest,
 }
@@ -199,6 +206,7 @@ impl Event {
     pub fn name(&self) -> Option<&ModelName> {
         match self {
             Event::Publish(e) => Some(&e.name),
+            Event::Access(e) => Some(&e.name),
             Event::Tag(e) => Some(&e.name),
             Event::Promote(e) => Some(&e.name),
             Event::Approve(e) => Some(&e.name),

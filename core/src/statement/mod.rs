@@ -8,7 +8,7 @@
 //!  "time":"2026-11-23T07:00:00Z",
 //!  "nonce":"<32 lowercase hex, 16 random bytes>",
 //!  "context":{"reason":"nightly evaluation","environment":"prod-eu","pipeline":"eval#812","source":"10.0.0.7"},
-//!  "event":{"access":{"digest":"sha256:<64 hex>"}}}
+//!  "event":{"access":{"name":"acme/model","version":"1.0","digest":"sha256:<64 hex>"}}}
 //! ```
 //!
 //! Parsing is strict: unknown fields and duplicate fields are errors at

@@ -188,8 +188,8 @@ pub fn publish_with(n: &str, v: &str, d: Digest, lineage: Lineage) -> Event {
     })
 }
 
-pub fn access_event(d: Digest) -> Event {
-    Event::Access(Access { digest: d })
+pub fn access_event(n: &str, v: &str, d: Digest) -> Event {
+    Event::Access(Access { name: name(n), version: ver(v), digest: d })
 }
 
 pub fn tag_event(n: &str, t: &str, d: Digest, previous: Option<u64>) -> Event {

@@ -11,13 +11,17 @@
 //!   tile path, `index >= size`, `old > new`, range too large);
 //! - 401: unauthenticated statement (unknown, revoked or wrong key, bad
 //!   signature, time outside the window, replayed nonce, missing header);
-//! - 403: raw append is disabled, or the actor lacks the role on that name;
+//! - 403: raw append is disabled, or the actor lacks the role on that name,
+//!   or claims stored bytes nobody published without having uploaded them;
 //! - 409: registry conflict (version exists with another digest, stale tag
-//!   `previous`, ...);
+//!   `previous`, ...), a protected tag that is disqualified (its target
+//!   left the status the tag requires: `tag_disqualified`), or an upload
+//!   of that version is already running;
 //! - 408: the request body did not arrive within `--body-timeout` (the
 //!   connection is closed);
 //! - 411: artifact upload without `Content-Length`;
-//! - 429: the actor's rate limit is exhausted (`Retry-After` says when);
+//! - 429: the actor's rate limit is exhausted, or the download caps are
+//!   reached (`Retry-After` says when);
 //! - 404: the log does not have it (yet): unknown route, entry or leaf hash,
 //!   a size beyond the durable tree, a tile beyond the published checkpoint;
 //! - 413: entry larger than the configured maximum;
@@ -41,8 +45,10 @@ use custody_core::registry::Rejection;
 use custody_core::statement::StatementError;
 
 use crate::blobs::BlobError;
+use crate::download_slots::TooManyDownloads;
 use crate::sequencer::{Refusal, SequenceError};
 use crate::store::StoreError;
+use crate::uploads::UploadError;
 
 /// Every error an HTTP handler can return.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +103,9 @@ pub enum ApiError {
     /// The registry refused the statement.
     #[error("{0}")]
     Rejected(#[from] Rejection),
+    /// A protected tag's target left the status the tag requires.
+    #[error("{0}")]
+    TagDisqualified(String),
     /// The actor exceeded its rate limit; retry after this many seconds.
     #[error("rate limit exceeded; retry in {0:.2} s")]
     RateLimited(f64),
@@ -109,6 +118,12 @@ pub enum ApiError {
     /// Artifact storage failed or refused.
     #[error(transparent)]
     Blob(#[from] BlobError),
+    /// An upload or a claim of stored bytes was refused.
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// A download cap is reached.
+    #[error(transparent)]
+    TooManyDownloads(#[from] TooManyDownloads),
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
@@ -156,6 +171,10 @@ impl ApiError {
                 return r.code()
             }
             ApiError::Blob(BlobError::Integrity { .. }) => return "integrity_violation",
+            ApiError::TagDisqualified(_) => return "tag_disqualified",
+            ApiError::Upload(UploadError::InProgress { .. }) => return "upload_in_progress",
+            ApiError::Upload(UploadError::UploadRequired { .. }) => return "upload_required",
+            ApiError::TooManyDownloads(_) => return "too_many_downloads",
             _ => {}
         }
         match self.status_code() {
@@ -196,6 +215,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Statement(e) => status(e.http_status()),
             ApiError::Rejected(r) => status(r.http_status()),
+            ApiError::TagDisqualified(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::LengthRequired(_) => StatusCode::LENGTH_REQUIRED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -206,6 +226,12 @@ impl ResponseError for ApiError {
                 BlobError::NotFound(_) => StatusCode::NOT_FOUND,
                 BlobError::Integrity { .. } | BlobError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            ApiError::Upload(e) => match e {
+                UploadError::InProgress { .. } => StatusCode::CONFLICT,
+                UploadError::UploadRequired { .. } => StatusCode::FORBIDDEN,
+                UploadError::Record { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::TooManyDownloads(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Proof(e) => match e {
                 ProofError::IndexOutOfRange { .. } | ProofError::SizeOrder { .. } => StatusCode::BAD_REQUEST,
                 ProofError::Read(r) => read_status(r),
@@ -229,6 +255,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::RateLimited(secs) => {
                 resp.insert_header(("Retry-After", secs.ceil().max(1.0).to_string()));
+            }
+            ApiError::TooManyDownloads(e) => {
+                resp.insert_header(("Retry-After", e.retry_after_secs.to_string()));
             }
             // The rest of the body may still be on its way: close rather
             // than wait for it.
@@ -289,6 +318,12 @@ mod tests {
             (BlobError::NotFound("x".into()).into(), 404),
             (BlobError::SizeMismatch { declared: 1, actual: 2 }.into(), 422),
             (BlobError::Integrity { expected: "a".into(), actual: "b".into() }.into(), 500),
+            (UploadError::InProgress { name: "a/b".into(), version: "1".into() }.into(), 409),
+            (
+                UploadError::UploadRequired { digest: "00".into(), actor: "a".into(), grace_secs: 1 }.into(),
+                403,
+            ),
+            (TooManyDownloads { scope: "in total", running: 1, max: 1, retry_after_secs: 2 }.into(), 429),
         ];
         for (err, want) in cases {
             assert_eq!(err.status_code().as_u16(), want, "{err}");

@@ -6,6 +6,8 @@
 //! `Result<_, ApiError>` so every failure gets its status in one place
 //! ([`error`]).
 
+pub mod blob_body;
+pub mod blob_upload;
 pub mod blobs;
 pub mod connections;
 pub mod entry_range;
@@ -73,6 +75,12 @@ pub struct RegistryApi {
     pub blob_cache: crate::blob_cache::VerifiedBlobCache,
     /// Per-actor statement rate limit.
     pub limiter: RateLimiter,
+    /// Per-actor rate limit of the pre-upload check of `PUT /blobs`.
+    pub upload_limiter: RateLimiter,
+    /// Uploads in flight and who uploaded what.
+    pub uploads: Arc<crate::uploads::Uploads>,
+    /// Running downloads under their caps and idle timeout.
+    pub downloads: Arc<crate::download_slots::Downloads>,
     /// Largest accepted artifact.
     pub max_blob_size: u64,
 }
@@ -235,7 +243,10 @@ pub fn server(
     })
     // Counts connections per address and in total, refuses those over the
     // caps, and sends segments at once (see `connections`).
-    .on_connect(move |conn, data| connections.on_connect(conn, data))
+    .on_connect(move |conn, data| {
+        connections.on_connect(conn, data);
+        crate::download_slots::remember_socket(conn, data);
+    })
     .client_request_timeout(limits.head_timeout)
     .keep_alive(limits.keep_alive)
     // actix's own cap is per worker; the exact total is kept above.

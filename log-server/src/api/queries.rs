@@ -136,7 +136,8 @@ pub struct ResolveQuery {
     r#ref: String,
 }
 
-/// `GET /registry/resolve?ref=name@version|name:tag|sha256:<hex>`.
+/// `GET /registry/resolve?ref=name@version|name:tag|sha256:<hex>`. A
+/// disqualified protected tag is 409 `tag_disqualified`, never a digest.
 pub async fn resolve(
     query: web::Query<ResolveQuery>,
     state: web::Data<AppState>,
@@ -149,10 +150,15 @@ pub async fn resolve(
         let reference = Reference::parse(&text).map_err(|e| bad("reference", e))?;
         with_registry(&state, move |r| {
             let res = r.resolve(&reference).ok_or_else(|| ApiError::NotFound(format!("{text} does not resolve")))?;
+            if let Some(d) = &res.disqualified {
+                return Err(ApiError::TagDisqualified(format!("{text}: {d}")));
+            }
+            let (Reference::Version(name, _) | Reference::Tag(name, _)) = &reference;
+            let status = |v| r.version(name, v).map(|rec| rec.state.as_str());
             Ok(json!({
                 "ref": text,
                 "digest": res.digest.to_string(),
-                "versions": res.versions.iter().map(|(v, i)| json!({"version": v.as_str(), "published_index": i})).collect::<Vec<_>>(),
+                "versions": res.versions.iter().map(|(v, i)| json!({"version": v.as_str(), "published_index": i, "status": status(v)})).collect::<Vec<_>>(),
                 "tag_index": res.tag_move,
             }))
         })

@@ -59,6 +59,7 @@ fn reason_of(err: &ApiError) -> &'static str {
         ApiError::TooLarge { .. } => "too_large",
         ApiError::Unauthorized(_) => "no_statement",
         ApiError::RequestTimeout(_) => "body_timeout",
+        ApiError::Upload(crate::uploads::UploadError::UploadRequired { .. }) => "upload_required",
         _ => "other",
     }
 }
@@ -184,6 +185,7 @@ pub async fn submit(
         }
         _ => {}
     }
+    super::blob_upload::check_claim(&state, &signed).await.map_err(|e| refused(&state, &signed, e))?;
     let (ack, _) = sequence_statement(&state, body, signed).await?;
     ack_response(&state, &ack, wait).await
 }

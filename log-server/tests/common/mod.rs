@@ -197,8 +197,12 @@ pub fn rollback(name: &str, version: &str) -> Event {
     Event::Rollback(Rollback { name: ModelName::new(name).unwrap(), version: Version::new(version).unwrap() })
 }
 
-pub fn access(digest: Digest) -> Event {
-    Event::Access(Access { digest })
+pub fn access(name: &str, version: &str, digest: Digest) -> Event {
+    Event::Access(Access {
+        name: ModelName::new(name).unwrap(),
+        version: Version::new(version).unwrap(),
+        digest,
+    })
 }
 
 /// `POST /statements`; returns status and JSON body.

@@ -1,0 +1,161 @@
+//! Orphan artifacts: stored bytes that no publish names. They come from
+//! uploads that outlasted the statement window (stored, answered 202, the
+//! fresh publish not yet sent), from uploads whose connection dropped
+//! before the publish was sequenced, and from data directories written
+//! before refused uploads cleaned up after themselves.
+//!
+//! `custody-log fsck` lists them; `custody-log gc` removes those whose last
+//! upload is older than `--upload-grace` (after which no claim on them is
+//! honoured anyway, see [`crate::uploads`]), with their uploader records
+//! and the records of blobs that are published or gone. `gc` opens the
+//! database for writing, so it refuses to run beside a live server.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use custody_core::names::Digest;
+use custody_core::registry::{Config, Registry};
+use custody_core::Hash;
+
+use crate::blobs::{BlobError, BlobStore, BLOBS_DIR};
+use crate::init::db_path;
+use crate::registry::{replay, RegistryError};
+use crate::store::{RocksStore, StoreError};
+use crate::uploads::{read_records, record_path, UploadError, UPLOADERS_DIR};
+
+/// A stored artifact no publish names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    /// Its digest.
+    pub digest: Hash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Milliseconds since it was last stored or uploaded.
+    pub age_ms: u64,
+}
+
+impl fmt::Display for Orphan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sha256:{} ({} bytes, last uploaded {} s ago)",
+            self.digest.to_hex(),
+            self.size,
+            self.age_ms / 1000
+        )
+    }
+}
+
+/// Why `gc` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    /// The database could not be opened (a running server holds it) or read.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The registry could not be rebuilt from the log.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The blob store could not be listed or changed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// An uploader record could not be read or removed.
+    #[error(transparent)]
+    Record(#[from] UploadError),
+    /// This is not a registry's data directory.
+    #[error("{0} holds a generic log: it has no artifacts")]
+    NotRegistry(PathBuf),
+}
+
+/// What `gc` did.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    /// Orphans removed.
+    pub removed: Vec<Orphan>,
+    /// Orphans kept because they are younger than the grace period.
+    pub kept: Vec<Orphan>,
+    /// Uploader records removed.
+    pub records_removed: usize,
+}
+
+impl fmt::Display for GcReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for o in &self.removed {
+            writeln!(f, "removed orphan blob {o}")?;
+        }
+        for o in &self.kept {
+            writeln!(f, "kept orphan blob {o}: within the upload grace period")?;
+        }
+        write!(
+            f,
+            "gc: {} orphan blobs removed, {} kept, {} uploader records removed",
+            self.removed.len(),
+            self.kept.len(),
+            self.records_removed
+        )
+    }
+}
+
+fn millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Every stored blob of `data_dir` that no publish in `registry` names,
+/// with its age at `now_ms`: since the later of the file's modification
+/// time and its newest uploader record.
+pub fn orphans(registry: &Registry, data_dir: &Path, now_ms: u64) -> Result<Vec<Orphan>, GcError> {
+    let blobs = BlobStore::at(data_dir);
+    let records = data_dir.join(BLOBS_DIR).join(UPLOADERS_DIR);
+    let mut out = Vec::new();
+    for digest in blobs.list()? {
+        if !registry.publishes_of(&Digest(digest)).is_empty() {
+            continue;
+        }
+        let path = blobs.path_of(&digest);
+        let meta = std::fs::metadata(&path).map_err(|source| BlobError::Io { path, source })?;
+        let stored = meta.modified().map_or(0, millis);
+        let uploaded = read_records(&record_path(&records, &digest))?.iter().map(|u| u.at_ms).max();
+        let last = uploaded.unwrap_or(0).max(stored);
+        out.push(Orphan { digest, size: meta.len(), age_ms: now_ms.saturating_sub(last) });
+    }
+    Ok(out)
+}
+
+/// Removes the orphans of a stopped server's `data_dir` older than
+/// `grace_secs`, and uploader records nothing needs any more.
+pub fn gc(data_dir: &Path, config: Config, grace_secs: u64, now_ms: u64) -> Result<GcReport, GcError> {
+    // Read-write: RocksDB's lock makes this fail while a server runs.
+    let store = RocksStore::open(&db_path(data_dir))?;
+    if !crate::init::is_registry(&store).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+        return Err(GcError::NotRegistry(data_dir.to_owned()));
+    }
+    let registry = replay(&store, config)?;
+    let blobs = BlobStore::at(data_dir);
+    let mut report = GcReport::default();
+    let grace_ms = grace_secs.saturating_mul(1000);
+    for orphan in orphans(&registry, data_dir, now_ms)? {
+        if orphan.age_ms >= grace_ms {
+            blobs.remove(&orphan.digest)?;
+            report.removed.push(orphan);
+        } else {
+            report.kept.push(orphan);
+        }
+    }
+    let records = data_dir.join(BLOBS_DIR).join(UPLOADERS_DIR);
+    let entries = match std::fs::read_dir(&records) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(source) => return Err(UploadError::Record { path: records, source }.into()),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|source| UploadError::Record { path: records.clone(), source })?;
+        let Ok(digest) = Hash::from_hex(&entry.file_name().to_string_lossy()) else { continue };
+        let orphan_kept = report.kept.iter().any(|o| o.digest == digest);
+        if !orphan_kept {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|source| UploadError::Record { path, source })?;
+            report.records_removed += 1;
+        }
+    }
+    Ok(report)
+}
