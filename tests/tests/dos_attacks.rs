@@ -320,3 +320,39 @@ fn attackgen_runs_every_mode_briefly() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// An artifact upload has no total deadline, but one that stalls for
+/// `--body-timeout` is answered 408 and its connection closed.
+#[test]
+fn a_stalled_upload_is_cut_at_the_idle_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    init_log(&data, false);
+    let admin =
+        ActorSigner::parse(std::fs::read_to_string(data.join("admin.key")).unwrap().trim_end()).unwrap();
+    let server = serve_alone(&data, &[], None, &[("CUSTODY_BODY_TIMEOUT_MS", "1000")]);
+    let bytes = vec![9u8; 100_000];
+    let digest = kit::digest_of(&bytes);
+    let envelope = kit::signed(&admin, kit::publish("acme/stalled", "1", digest, bytes.len() as u64));
+    let addr = addr_of(&server.proc.url);
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "PUT /blobs/{digest} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nCustody-Statement: {}\r\n\r\n",
+        bytes.len(),
+        custody_core::encoding::encode_base64(&envelope)
+    )
+    .unwrap();
+    // Pieces within the idle deadline keep it going for longer than the
+    // deadline in total.
+    for piece in bytes[..3000].chunks(1000) {
+        conn.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let stalled = Instant::now();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(stalled.elapsed() < Duration::from_secs(10), "cut after {:?}", stalled.elapsed());
+}
