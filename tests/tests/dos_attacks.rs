@@ -83,7 +83,7 @@ fn slowloris_bodies_cannot_starve_checkpoints_and_proofs() {
 fn slow_readers_of_big_entry_pages_keep_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
-    init_log(&data, true);
+    let vkey = init_log(&data, true);
     let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
     let base = server.proc.url.clone();
     std::thread::scope(|s| {
@@ -144,6 +144,23 @@ fn slow_readers_of_big_entry_pages_keep_memory_bounded() {
     assert_eq!(page["end"], n, "end says where the page stopped");
     let next: Value = c.get(format!("{base}/entries?start={n}&end=1000")).send().unwrap().json().unwrap();
     assert_eq!(next["start"], n);
+
+    // `custody monitor` pages through the capped pages to the end.
+    let home = dir.path().join("monitor-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, r#"{"grants": true}"#).unwrap();
+    let (ok, out) = dos::custody(&home, &["init", "--policy", policy.to_str().unwrap(), "--log", &base]);
+    assert!(ok, "{out}");
+    eventually("a checkpoint of all 1000 entries", 30, || {
+        let note = c.get(format!("{base}/checkpoint")).send().ok()?.text().ok()?;
+        (note.lines().nth(1)? == "1000").then_some(())
+    });
+    let (ok, out) =
+        dos::custody(&home, &["monitor", "--watch", rules.to_str().unwrap(), "--once", "--from-start"]);
+    assert!(ok, "custody monitor over capped pages: {out}");
 }
 
 /// `--allow-raw-append` on a registry would let anyone post a leaf with its
@@ -302,4 +319,40 @@ fn attackgen_runs_every_mode_briefly() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// An artifact upload has no total deadline, but one that stalls for
+/// `--body-timeout` is answered 408 and its connection closed.
+#[test]
+fn a_stalled_upload_is_cut_at_the_idle_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    init_log(&data, false);
+    let admin =
+        ActorSigner::parse(std::fs::read_to_string(data.join("admin.key")).unwrap().trim_end()).unwrap();
+    let server = serve_alone(&data, &[], None, &[("CUSTODY_BODY_TIMEOUT_MS", "1000")]);
+    let bytes = vec![9u8; 100_000];
+    let digest = kit::digest_of(&bytes);
+    let envelope = kit::signed(&admin, kit::publish("acme/stalled", "1", digest, bytes.len() as u64));
+    let addr = addr_of(&server.proc.url);
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "PUT /blobs/{digest} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nCustody-Statement: {}\r\n\r\n",
+        bytes.len(),
+        custody_core::encoding::encode_base64(&envelope)
+    )
+    .unwrap();
+    // Pieces within the idle deadline keep it going for longer than the
+    // deadline in total.
+    for piece in bytes[..3000].chunks(1000) {
+        conn.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let stalled = Instant::now();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(stalled.elapsed() < Duration::from_secs(10), "cut after {:?}", stalled.elapsed());
 }

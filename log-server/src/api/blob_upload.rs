@@ -178,7 +178,15 @@ async fn store_stream(
         }
         Ok(w.finish()?.created)
     });
-    while let Some(chunk) = poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx)).await {
+    // No total deadline (a large upload may take hours), but a client that
+    // sends nothing for `--body-timeout` loses the connection.
+    let idle = state.connections.limits().body_timeout;
+    loop {
+        let next =
+            tokio::time::timeout(idle, poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx))).await.map_err(
+                |_| ApiError::RequestTimeout(format!("the upload sent nothing for {} ms", idle.as_millis())),
+            )?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading upload: {e}")))?;
         if tx.send(chunk).await.is_err() {
             break; // the writer failed (e.g. too many bytes); its error follows

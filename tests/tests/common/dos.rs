@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use crate::common::{bin, text, Proc};
 
 /// `custody-log init` of a registry (or, with `generic`, a raw-entry log)
-/// in `data`.
-pub fn init_log(data: &Path, generic: bool) {
+/// in `data`; returns the log's verifier key.
+pub fn init_log(data: &Path, generic: bool) -> String {
     let mut cmd = Command::new(bin("custody-log"));
     cmd.args(["init", "--origin", "dos.custody.example/log", "--data-dir"]).arg(data);
     if generic {
@@ -26,6 +26,20 @@ pub fn init_log(data: &Path, generic: bool) {
     }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "init: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+/// Runs `custody` with its home in `home`; returns (success, stdout+stderr).
+pub fn custody(home: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin("custody"))
+        .args(args)
+        .env("CUSTODY_HOME", home)
+        .env_remove("CUSTODY_LOG_URL")
+        .env_remove("CUSTODY_POLICY")
+        .env_remove("CUSTODY_KEY")
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 
 /// A server started by [`serve_alone`], with its stderr file.
