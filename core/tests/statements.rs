@@ -22,8 +22,10 @@ fn alice() -> ActorSigner {
 
 // ---- property round trip ------------------------------------------------
 
+/// Printable text: no control or format characters, and no line or
+/// paragraph separators, all of which free text refuses.
 fn text() -> impl Strategy<Value = Text> {
-    prop_oneof!["[ -~]{1,40}", "\\PC{1,12}"].prop_map(|s: String| Text::new(&s).unwrap())
+    prop_oneof!["[ -~]{1,40}", "[^\\p{C}\\p{Zl}\\p{Zp}]{1,12}"].prop_map(|s: String| Text::new(&s).unwrap())
 }
 fn opt_text() -> impl Strategy<Value = Option<Text>> {
     proptest::option::of(text())
