@@ -1,6 +1,6 @@
 //! `PUT /blobs/sha256:<hex>`: a streamed upload with its `publish`
 //! statement, and the rule for publishing stored bytes on
-//! `POST /statements` ([`check_claim`]).
+//! `POST /statements` (`check_claim`).
 //!
 //! Order of an upload:
 //! 1. the statement is authenticated, the actor's pre-upload budget

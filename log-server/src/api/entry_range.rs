@@ -7,7 +7,7 @@
 //! passes [`MAX_ENTRY_RANGE_BYTES`] (it always holds at least one entry),
 //! and `end` in the answer says where it stopped, so clients page on from
 //! there. The body is produced a few entries at a time as the client reads
-//! it: a reader that stalls holds at most [`PIPE_DEPTH`] small chunks, and
+//! it: a reader that stalls holds at most `PIPE_DEPTH` (two) small chunks, and
 //! no thread (each chunk is read on the blocking pool, then the pool is
 //! given back while waiting for the client).
 
