@@ -16,23 +16,22 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use custody_bench::procs::rss_kib;
+use custody_bench::statements::{self, random};
 use custody_bench::stats::{self, Samples};
 use custody_core::actor_key::ActorSigner;
 use custody_core::checkpoint::Checkpoint;
 use custody_core::encoding::encode_base64;
-use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, Version};
+use custody_core::names::{ActorName, Pattern};
 use custody_core::note::Note;
 use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole, Kind, Publish};
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
+use custody_core::statement::events::{Access, GrantRole};
+use custody_core::statement::Event;
 use custody_core::tiles::Tile;
-use custody_core::timestamp::Timestamp;
 use serde_json::json;
 
 /// Load generator for a registry-mode custody-log.
@@ -72,22 +71,9 @@ struct Args {
     windows: u64,
 }
 
-fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
-    Ok(b)
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Signs `event` by `who` now, with a fresh random nonce.
+/// Signs `event` by `who` now, as the load generator.
 fn sign(who: &ActorSigner, event: Event) -> anyhow::Result<Vec<u8>> {
-    let time = Timestamp::from_unix_secs(now_secs()).context("clock out of range")?;
-    let reason = Text::new("load generator").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let stmt = Statement::new(who, time, Nonce(random()?), Context::reason(reason), event);
-    stmt.sign(who).map_err(|e| anyhow::anyhow!("signing: {e}"))
+    statements::sign(who, "load generator", event)
 }
 
 async fn post_statement(c: &reqwest::Client, base: &str, envelope: Vec<u8>) -> anyhow::Result<()> {
@@ -142,29 +128,15 @@ async fn setup(
         readers.push(r);
     }
     let bytes = format!("custody load generator artifact {run}").into_bytes();
-    let digest = Digest(custody_core::hash::sha256(&bytes));
-    let name = ModelName::new(&format!("bench/model-{run}")).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let version = Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let access = Access { name: name.clone(), version: version.clone(), digest };
-    let event = Event::Publish(Publish {
-        name,
-        version,
-        kind: Kind::Model,
-        digest,
-        size: bytes.len() as u64,
-        media_type: MediaType::new("application/octet-stream").map_err(|e| anyhow::anyhow!("{e}"))?,
-        metadata: Metadata::default(),
-        lineage: Lineage::default(),
-    });
-    let r = c
-        .put(format!("{base}/blobs/{digest}"))
-        .header("Custody-Statement", encode_base64(&sign(&publisher, event)?))
-        .body(bytes)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
-    }
+    let access = statements::publish_artifact(
+        c,
+        base,
+        &publisher,
+        "load generator",
+        &format!("bench/model-{run}"),
+        bytes,
+    )
+    .await?;
     Ok(Setup { readers, access })
 }
 

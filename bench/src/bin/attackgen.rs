@@ -24,18 +24,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, ValueEnum};
+use custody_bench::statements::{self, random};
 use custody_core::actor_key::ActorSigner;
 use custody_core::encoding::encode_base64;
-use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, Version};
+use custody_core::names::{ActorName, Pattern};
 use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole, Kind, Publish};
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_core::statement::events::{Access, GrantRole};
+use custody_core::statement::Event;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -92,18 +91,9 @@ struct Tally {
     bytes: AtomicU64,
 }
 
-fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
-    Ok(b)
-}
-
+/// Signs `event` by `who` now, as the attack generator.
 fn sign(who: &ActorSigner, event: Event) -> anyhow::Result<Vec<u8>> {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let time = Timestamp::from_unix_secs(secs).context("clock out of range")?;
-    let reason = Text::new("attack generator").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let stmt = Statement::new(who, time, Nonce(random()?), Context::reason(reason), event);
-    stmt.sign(who).map_err(|e| anyhow::anyhow!("signing: {e}"))
+    statements::sign(who, "attack generator", event)
 }
 
 async fn connect(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
@@ -166,35 +156,14 @@ async fn hold(
     }
 }
 
-/// Uploads a 4 MiB artifact as the admin; returns its digest.
+/// Uploads a 4 MiB artifact as the admin; returns the access event for it.
 async fn setup_artifact(base: &str, admin: &ActorSigner) -> anyhow::Result<Access> {
     let c = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
     let run = custody_core::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let mut bytes = vec![0u8; 4 << 20];
     bytes[..8].copy_from_slice(run.as_bytes());
-    let digest = Digest(custody_core::hash::sha256(&bytes));
-    let name = ModelName::new(&format!("bench/attack-{run}")).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let version = Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let event = Event::Publish(Publish {
-        name: name.clone(),
-        version: version.clone(),
-        kind: Kind::Model,
-        digest,
-        size: bytes.len() as u64,
-        media_type: MediaType::new("application/octet-stream").map_err(|e| anyhow::anyhow!("{e}"))?,
-        metadata: Metadata::default(),
-        lineage: Lineage::default(),
-    });
-    let r = c
-        .put(format!("{base}/blobs/{digest}"))
-        .header("Custody-Statement", encode_base64(&sign(admin, event)?))
-        .body(bytes)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("artifact upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
-    }
-    Ok(Access { name, version, digest })
+    statements::publish_artifact(&c, base, admin, "attack generator", &format!("bench/attack-{run}"), bytes)
+        .await
 }
 
 /// Posts statements by unknown keys until `until`.

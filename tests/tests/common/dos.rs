@@ -7,14 +7,13 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, text, Proc};
+use crate::common::{bin, spawn_logged, text, Proc};
 
 /// `custody-log init` of a registry (or, with `generic`, a raw-entry log)
 /// in `data`; returns the log's verifier key.
@@ -64,7 +63,6 @@ impl Logged {
 /// `nofile` (the common default of 1024 for services when `Some`).
 pub fn serve_alone(data: &Path, args: &[&str], nofile: Option<u32>, env: &[(&str, &str)]) -> Logged {
     let stderr = data.with_extension("stderr");
-    let err = std::fs::File::create(&stderr).unwrap();
     let mut cmd = Command::new("sh");
     let limit = nofile.map_or(String::new(), |n| format!("ulimit -n {n} && "));
     cmd.arg("-c").arg(format!("{limit}exec \"$0\" \"$@\"")).arg(bin("custody-log"));
@@ -73,21 +71,7 @@ pub fn serve_alone(data: &Path, args: &[&str], nofile: Option<u32>, env: &[(&str
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::from(err)).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let mut proc = Proc { child, url: String::new() };
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(url) => proc.url = url,
-        Err(_) => panic!("no `listening on` line within 60 s: {}", std::fs::read_to_string(&stderr).unwrap()),
-    }
+    let proc = spawn_logged(&mut cmd, Some(&stderr));
     Logged { proc, stderr }
 }
 

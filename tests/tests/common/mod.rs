@@ -59,7 +59,17 @@ impl Drop for Proc {
 
 /// Starts `cmd` and waits (bounded) for its `listening on URL` line.
 pub fn spawn(cmd: &mut Command) -> Proc {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    spawn_logged(cmd, None)
+}
+
+/// [`spawn`], with the process's stderr written to `stderr` when given
+/// (and shown if it never says where it listens).
+pub fn spawn_logged(cmd: &mut Command, stderr: Option<&Path>) -> Proc {
+    let err = match stderr {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let mut child = cmd.stdout(Stdio::piped()).stderr(err).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -70,7 +80,14 @@ pub fn spawn(cmd: &mut Command) -> Proc {
         }
     });
     let mut p = Proc { child, url: String::new() };
-    p.url = rx.recv_timeout(Duration::from_secs(60)).expect("no `listening on` line within 60 s");
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(url) => p.url = url,
+        Err(_) => {
+            let log =
+                stderr.map(|path| std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
+            panic!("no `listening on` line within 60 s: {log}")
+        }
+    }
     p
 }
 

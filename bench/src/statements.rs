@@ -1,0 +1,67 @@
+//! Signing statements and publishing an artifact, as the load and attack
+//! generators both do: a tool signs for the actors it made up, with the
+//! clock of the machine it runs on and a fresh nonce each time.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use custody_core::actor_key::ActorSigner;
+use custody_core::encoding::encode_base64;
+use custody_core::names::{Digest, MediaType, ModelName, Version};
+use custody_core::statement::events::{Access, Kind, Publish};
+use custody_core::statement::metadata::{Lineage, Metadata};
+use custody_core::statement::{Context, Event, Nonce, Statement, Text};
+use custody_core::timestamp::Timestamp;
+
+/// `N` bytes from the operating system's random source.
+pub fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+    Ok(b)
+}
+
+/// Signs `event` by `who` now, with a fresh random nonce and `reason` as
+/// the statement's context.
+pub fn sign(who: &ActorSigner, reason: &str, event: Event) -> anyhow::Result<Vec<u8>> {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let time = Timestamp::from_unix_secs(secs).context("clock out of range")?;
+    let reason = Text::new(reason).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stmt = Statement::new(who, time, Nonce(random()?), Context::reason(reason), event);
+    stmt.sign(who).map_err(|e| anyhow::anyhow!("signing: {e}"))
+}
+
+/// Publishes `bytes` as `name@1` by `who` with `PUT /blobs` and returns
+/// the access statement's event for it.
+pub async fn publish_artifact(
+    c: &reqwest::Client,
+    base: &str,
+    who: &ActorSigner,
+    reason: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<Access> {
+    let digest = Digest(custody_core::hash::sha256(&bytes));
+    let name = ModelName::new(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let version = Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let access = Access { name: name.clone(), version: version.clone(), digest };
+    let event = Event::Publish(Publish {
+        name,
+        version,
+        kind: Kind::Model,
+        digest,
+        size: bytes.len() as u64,
+        media_type: MediaType::new("application/octet-stream").map_err(|e| anyhow::anyhow!("{e}"))?,
+        metadata: Metadata::default(),
+        lineage: Lineage::default(),
+    });
+    let r = c
+        .put(format!("{base}/blobs/{digest}"))
+        .header("Custody-Statement", encode_base64(&sign(who, reason, event)?))
+        .body(bytes)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("artifact upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    Ok(access)
+}
