@@ -7,7 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use custody_bench::procs::{disk_bytes, http_get, metric_samples, output, rss_kib, sibling, start, Server};
+use custody_bench::procs::{
+    cpu_secs, disk_bytes, http_get, metric_samples, output, rss_kib, sibling, start, Server,
+};
 use custody_bench::stats::Spread;
 use serde_json::{json, Value};
 
@@ -203,7 +205,13 @@ fn under_attack(args: &Args, dir: &Path, log: &Server) -> anyhow::Result<Value> 
         // its artifact first).
         std::thread::sleep(Duration::from_secs(5));
         let early_exit = attacker.try_wait()?;
+        // The attacker shares this machine's cores with the server and
+        // the honest clients: what it burns is recorded beside each row.
+        let (cpu_before, began) = (cpu_secs(attacker.id()), Instant::now());
         let measured = honest_load(args, dir, log);
+        let attacker_cores = cpu_secs(attacker.id())
+            .zip(cpu_before)
+            .map(|(after, before)| (after - before) / began.elapsed().as_secs_f64());
         let _ = attacker.kill();
         let _ = attacker.wait();
         if let Some(status) = early_exit {
@@ -212,6 +220,7 @@ fn under_attack(args: &Args, dir: &Path, log: &Server) -> anyhow::Result<Value> 
         let mut row = measured?;
         row["mode"] = json!(mode);
         row["connections"] = json!(connections);
+        row["attacker_cores"] = json!(attacker_cores);
         rows.push(row);
     }
     Ok(json!({"unattacked": unattacked, "attacked": rows}))

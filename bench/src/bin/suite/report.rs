@@ -323,8 +323,11 @@ pub fn markdown(r: &Value) -> String {
             };
             rows.push(Row {
                 figure: format!(
-                    "honest {what} under the `{mode}` attack ({} attack connections; custody-attackgen)",
-                    row["connections"]
+                    "honest {what} under the `{mode}` attack ({} attack connections; custody-attackgen{})",
+                    row["connections"],
+                    row["attacker_cores"]
+                        .as_f64()
+                        .map_or(String::new(), |c| format!(" itself used {c:.2} cores"))
                 ),
                 target: "≥ half of unattacked",
                 measured: Spread::of(&[under]),
