@@ -141,10 +141,16 @@ impl Downloads {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Takes a slot for `actor`, or refuses when a cap is reached.
-    /// `socket` is the connection to reset if the client goes idle.
-    pub fn acquire(self: &Arc<Self>, actor: &str, socket: Option<RawFd>) -> Result<Slot, TooManyDownloads> {
-        let mut counts = self.counts();
+    /// Refuses, without taking anything, when `actor` could not get a slot
+    /// now. Cheap, so a request can be turned away before its statement's
+    /// signature is checked: the slots it counts were taken by downloads
+    /// whose statements did verify, so naming someone else's actor only
+    /// gets the refusal that actor would get.
+    pub fn precheck(&self, actor: &str) -> Result<(), TooManyDownloads> {
+        self.refusal(&self.counts(), actor).map_or(Ok(()), Err)
+    }
+
+    fn refusal(&self, counts: &Counts, actor: &str) -> Option<TooManyDownloads> {
         let refuse = |scope, running, max| TooManyDownloads {
             scope,
             running,
@@ -152,11 +158,18 @@ impl Downloads {
             retry_after_secs: RETRY_AFTER_SECS,
         };
         if counts.total >= self.limits.max_total {
-            return Err(refuse("in total", counts.total, self.limits.max_total));
+            return Some(refuse("in total", counts.total, self.limits.max_total));
         }
         let mine = counts.per_actor.get(actor).copied().unwrap_or(0);
-        if mine >= self.limits.max_per_actor {
-            return Err(refuse("for this actor", mine, self.limits.max_per_actor));
+        (mine >= self.limits.max_per_actor).then(|| refuse("for this actor", mine, self.limits.max_per_actor))
+    }
+
+    /// Takes a slot for `actor`, or refuses when a cap is reached.
+    /// `socket` is the connection to reset if the client goes idle.
+    pub fn acquire(self: &Arc<Self>, actor: &str, socket: Option<RawFd>) -> Result<Slot, TooManyDownloads> {
+        let mut counts = self.counts();
+        if let Some(refused) = self.refusal(&counts, actor) {
+            return Err(refused);
         }
         let watch = Arc::new(Watch {
             socket,
@@ -294,10 +307,14 @@ mod tests {
         let _a2 = d.acquire("alice", None).unwrap();
         let e = d.acquire("alice", None).unwrap_err();
         assert_eq!((e.scope, e.max), ("for this actor", 2));
+        assert_eq!(d.precheck("alice").unwrap_err().scope, "for this actor");
+        d.precheck("bob").unwrap();
         let _b1 = d.acquire("bob", None).unwrap();
         let e = d.acquire("carol", None).unwrap_err();
         assert_eq!((e.scope, e.max), ("in total", 3));
+        assert_eq!(d.precheck("carol").unwrap_err().scope, "in total");
         drop(a1);
+        d.precheck("carol").unwrap();
         assert_eq!(d.running(), 2);
         d.acquire("carol", None).unwrap();
         assert_eq!(d.running(), 2, "the slot just taken was dropped again");

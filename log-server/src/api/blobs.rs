@@ -102,6 +102,9 @@ async fn download(
     // here fails it again, counted, in `sequence_statement`.
     let socket = req.conn_data::<ConnSocket>().map(|s| s.0);
     let actor = signed.statement.actor.as_str().to_owned();
+    // Past the caps, refuse before paying for the signature check: a
+    // client retrying a refused download costs the server little.
+    reg.downloads.precheck(&actor)?;
     let early = match reg.registry.authenticate(&signed) {
         Ok(()) => Some(reg.downloads.acquire(&actor, socket)?),
         Err(_) => None,
