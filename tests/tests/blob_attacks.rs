@@ -4,6 +4,8 @@
 //! uploaded them, orphaned bytes, and a stored artifact changed on disk
 //! while it is being served.
 
+#[path = "common/authz_kit.rs"]
+mod authz_kit;
 mod common;
 #[path = "common/kit.rs"]
 mod kit;
@@ -19,10 +21,8 @@ use std::time::{Duration, Instant};
 use common::{bin, text};
 use custody_core::actor_key::ActorSigner;
 use custody_core::encoding::encode_base64;
-use custody_core::names::{Digest, ModelName, Version};
+use custody_core::names::Digest;
 use custody_core::registry::Role;
-use custody_core::statement::events::Access;
-use custody_core::statement::Event;
 use kit::*;
 use lone::{LoneLog, RawRequest};
 
@@ -47,9 +47,7 @@ fn grant_ok(c: &reqwest::blocking::Client, log: &LoneLog, to: &ActorSigner, role
 /// An access statement for `big/model@1`, the version every test here
 /// publishes with [`publish_bytes`].
 fn access_header(who: &ActorSigner, digest: Digest) -> (&'static str, String) {
-    let access =
-        Access { name: ModelName::new("big/model").unwrap(), version: Version::new("1").unwrap(), digest };
-    ("Custody-Statement", encode_base64(&signed(who, Event::Access(access))))
+    ("Custody-Statement", encode_base64(&signed(who, authz_kit::access("big/model", "1", digest))))
 }
 
 /// Publishes `bytes` as `name@1` by `who` through `PUT /blobs`.

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use custody_core::actor_key::ActorSigner;
 use serde_json::Value;
 
-use common::{bin, eventually};
-use dos::{addr_of, honest_client, init_log, rss_kib, serve_alone, Slowloris};
+use common::{bin, eventually, rss_kib};
+use dos::{addr_of, honest_client, init_log, serve_alone, Slowloris};
 
 /// 1,100 connections trickling `POST /statements` bodies from one address
 /// (the attack that ran the server out of descriptors at the usual limit of

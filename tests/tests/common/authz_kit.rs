@@ -1,6 +1,9 @@
 //! Helpers for the authorization scenarios: access statements and signed
 //! downloads over HTTP.
 
+// Each scenario file includes this module and uses part of it.
+#![allow(dead_code)]
+
 use custody_core::encoding::encode_base64;
 use custody_core::names::{Digest, ModelName, Version};
 use custody_core::statement::events::Access;

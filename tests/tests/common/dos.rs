@@ -88,13 +88,6 @@ pub fn honest_client(timeout: Duration) -> reqwest::blocking::Client {
         .unwrap()
 }
 
-/// Resident set size of `pid` in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// The server's address from its URL.
 pub fn addr_of(url: &str) -> SocketAddr {
     url.strip_prefix("http://").unwrap().trim_end_matches('/').parse().unwrap()

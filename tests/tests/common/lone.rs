@@ -20,7 +20,7 @@ use custody_core::actor_key::ActorSigner;
 use custody_core::encoding::encode_base64;
 use custody_core::names::Digest;
 
-use crate::common::{bin, run_ok, spawn, Proc, User};
+use crate::common::{bin, rss_kib, run_ok, spawn, Proc, User};
 
 /// A registry log without witnesses.
 pub struct LoneLog {
@@ -98,12 +98,7 @@ impl LoneLog {
     /// The server's resident memory in KiB and its open descriptors.
     pub fn rss_kib_and_fds(&self) -> (u64, usize) {
         let pid = self.proc.child.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let rss = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap();
+        let rss = rss_kib(pid);
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
         (rss, fds)
     }

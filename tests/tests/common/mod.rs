@@ -57,6 +57,13 @@ impl Drop for Proc {
     }
 }
 
+/// Resident set size of `pid` in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// Starts `cmd` and waits (bounded) for its `listening on URL` line.
 pub fn spawn(cmd: &mut Command) -> Proc {
     spawn_logged(cmd, None)
