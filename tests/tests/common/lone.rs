@@ -60,10 +60,7 @@ impl LoneLog {
     /// A `custody` user configured for this log, reached at `url` (a
     /// proxy in front of it).
     pub fn user_at(&self, name: &str, url: &str) -> User {
-        let u = User { home: self.dir.join(format!("home-{name}")) };
-        std::fs::create_dir_all(&u.home).unwrap();
-        u.ok(&["init", "--policy", self.policy.to_str().unwrap(), "--log", url]);
-        u
+        User::init(&self.dir, name, &self.policy, url)
     }
 
     /// The first admin's key, written by `custody-log init`.

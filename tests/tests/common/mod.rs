@@ -228,10 +228,7 @@ impl Deployment {
     /// A client user configured for the log at `url` (this deployment's
     /// policy).
     pub fn user_at(&self, name: &str, url: &str) -> User {
-        let u = User { home: self.dir.join(format!("home-{name}")) };
-        std::fs::create_dir_all(&u.home).unwrap();
-        u.ok(&["init", "--policy", self.policy.to_str().unwrap(), "--log", url]);
-        u
+        User::init(&self.dir, name, &self.policy, url)
     }
 
     /// The first admin, using the key `custody-log init` wrote.
@@ -279,6 +276,15 @@ pub struct User {
 }
 
 impl User {
+    /// `custody init` in a fresh home `dir/home-NAME`, trusting `policy`
+    /// and talking to the log at `url`.
+    pub fn init(dir: &Path, name: &str, policy: &Path, url: &str) -> User {
+        let u = User { home: dir.join(format!("home-{name}")) };
+        std::fs::create_dir_all(&u.home).unwrap();
+        u.ok(&["init", "--policy", policy.to_str().unwrap(), "--log", url]);
+        u
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(bin("custody"))
             .args(args)
