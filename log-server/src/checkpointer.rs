@@ -14,9 +14,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use custody_core::checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint};
-use custody_core::policy::PolicyWitness;
-use custody_core::{consistency_proof, tree_hash, Hash, Policy, SignerKey, VerifierKey};
+use custody_standards::checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint};
+use custody_standards::policy::PolicyWitness;
+use custody_standards::{consistency_proof, tree_hash, Hash, Policy, SignerKey, VerifierKey};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -452,7 +452,7 @@ impl Checkpointer {
     }
 
     async fn publish(&mut self, size: u64, note: Vec<u8>) -> Result<(), String> {
-        let root = Checkpoint::parse(&custody_core::Note::parse(&note).map_err(|e| e.to_string())?.text)
+        let root = Checkpoint::parse(&custody_standards::Note::parse(&note).map_err(|e| e.to_string())?.text)
             .map_err(|e| e.to_string())?
             .root;
         let store = self.store.clone();

@@ -1,4 +1,4 @@
-//! The registry on top of the log: `custody_core::registry::Registry` (the
+//! The registry on top of the log: `custody_registry::registry::Registry` (the
 //! one definition of what a statement may do, shared with the auditor) held
 //! in memory and fed, in sequence order, by the sequencer's [`Admission`]
 //! hook.
@@ -21,11 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::{ActorKey, KeyId};
-use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Digest};
-use custody_core::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
-use custody_core::statement::SignedStatement;
+use custody_registry::actor_key::{ActorKey, KeyId};
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{ActorName, Digest};
+use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
+use custody_registry::statement::SignedStatement;
 
 use crate::sequencer::{Admission, AdmissionBatch, Admit, Parsed, Refusal};
 use crate::store::{IndexRow, Store, StoreError};
@@ -273,7 +273,7 @@ pub fn actor_prefix(actor: &ActorName) -> Vec<u8> {
     let name = actor.as_str().as_bytes();
     let mut k = Vec::with_capacity(2 + name.len());
     k.push(PREFIX_ACTOR);
-    // Actor names are far shorter than 256 bytes (custody_core::names).
+    // Actor names are far shorter than 256 bytes (custody_registry::names).
     k.push(name.len().min(255) as u8);
     k.extend_from_slice(name);
     k

@@ -5,7 +5,7 @@
 //! of the store, takes the first pending entry and everything queued behind
 //! it (group commit: up to `batch_max` entries, collecting for at most
 //! `batch_wait`, and never waiting on an empty queue), deduplicates them by leaf
-//! hash, computes the new stored hashes with [`custody_core::Appender`] (no
+//! hash, computes the new stored hashes with [`custody_standards::Appender`] (no
 //! reads), and commits everything with ONE synced write. Only then is every
 //! submitter answered and the new size published. Many entries share one
 //! fsync, which is where the throughput comes from; nothing is acknowledged
@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use custody_core::entries::MAX_ENTRY_SIZE;
-use custody_core::{leaf_hash, Appender, Hash};
+use custody_standards::entries::MAX_ENTRY_SIZE;
+use custody_standards::{leaf_hash, Appender, Hash};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
@@ -72,7 +72,7 @@ pub enum Refusal {
     Malformed(String),
     /// The registry's rules refuse the statement.
     #[error(transparent)]
-    Registry(#[from] custody_core::registry::Rejection),
+    Registry(#[from] custody_registry::registry::Rejection),
     /// The admission cannot decide right now (its state was lost).
     #[error("{0}")]
     Unavailable(String),

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use custody_core::{proof::tree_hash, HashReader, MemoryHashStore, NodeId, ReadError};
+use custody_standards::{proof::tree_hash, HashReader, MemoryHashStore, NodeId, ReadError};
 
 use super::*;
 use crate::store::RocksStore;
@@ -258,16 +258,16 @@ async fn failed_commit_acknowledges_nothing_and_recovers() {
 
 /// A grant statement by `by` to `to` (admin on `*`), as leaf bytes.
 fn grant_leaf(
-    by: &custody_core::actor_key::ActorSigner,
-    to: &custody_core::actor_key::ActorSigner,
+    by: &custody_registry::actor_key::ActorSigner,
+    to: &custody_registry::actor_key::ActorSigner,
     n: u8,
 ) -> Vec<u8> {
-    use custody_core::leaf::Leaf;
-    use custody_core::names::Pattern;
-    use custody_core::registry::Role;
-    use custody_core::statement::events::GrantRole;
-    use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-    use custody_core::timestamp::Timestamp;
+    use custody_registry::leaf::Leaf;
+    use custody_registry::names::Pattern;
+    use custody_registry::registry::Role;
+    use custody_registry::statement::events::GrantRole;
+    use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+    use custody_registry::timestamp::Timestamp;
     let now = crate::registry::now_ms();
     let event = Event::Grant(GrantRole {
         actor: to.actor().clone(),
@@ -283,9 +283,9 @@ fn grant_leaf(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
     use crate::registry::RegistryService;
-    use custody_core::actor_key::ActorSigner;
-    use custody_core::names::ActorName;
-    use custody_core::registry::{Config, Rejection};
+    use custody_registry::actor_key::ActorSigner;
+    use custody_registry::names::ActorName;
+    use custody_registry::registry::{Config, Rejection};
 
     let signer = |n: &str| ActorSigner::from_seed(&ActorName::new(n).unwrap(), &[n.len() as u8; 32]);
     let (root, alice) = (signer("root"), signer("alice"));

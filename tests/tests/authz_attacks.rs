@@ -15,7 +15,7 @@ mod kit;
 
 use authz_kit::*;
 use common::*;
-use custody_core::registry::Role;
+use custody_registry::registry::Role;
 use kit::*;
 
 /// Runs a `custody` command that must be refused with `code`, and checks

@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{bin, text};
-use custody_core::actor_key::ActorSigner;
-use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
-use custody_core::registry::Role;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::Digest;
+use custody_registry::registry::Role;
+use custody_standards::encoding::encode_base64;
 use kit::*;
 use lone::{LoneLog, RawRequest};
 

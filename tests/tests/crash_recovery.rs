@@ -19,9 +19,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
-use custody_core::bundle::ProofBundle;
-use custody_core::checkpoint::Checkpoint;
-use custody_core::registry::Role;
+use custody_registry::registry::Role;
+use custody_standards::bundle::ProofBundle;
+use custody_standards::checkpoint::Checkpoint;
 use kit::*;
 
 /// How long writers run before each `kill -9`.

@@ -11,10 +11,10 @@ mod common;
 mod kit;
 
 use common::*;
-use custody_core::dsse::Envelope;
-use custody_core::registry::Role;
-use custody_core::statement::events::Rotate;
-use custody_core::statement::{Event, PAYLOAD_TYPE};
+use custody_registry::dsse::Envelope;
+use custody_registry::registry::Role;
+use custody_registry::statement::events::Rotate;
+use custody_registry::statement::{Event, PAYLOAD_TYPE};
 use kit::*;
 
 #[test]

@@ -9,9 +9,9 @@ mod common;
 mod kit;
 
 use common::*;
-use custody_core::dsse::Envelope;
-use custody_core::registry::Role;
-use custody_core::statement::PAYLOAD_TYPE;
+use custody_registry::dsse::Envelope;
+use custody_registry::registry::Role;
+use custody_registry::statement::PAYLOAD_TYPE;
 use kit::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! The one place where every failure becomes an HTTP status.
 //!
 //! Handlers return `Result<_, ApiError>`; errors from the store, the
-//! sequencer and `custody-core` convert into [`ApiError`] with `?`, and
+//! sequencer and `custody-standards` convert into [`ApiError`] with `?`, and
 //! `ApiError::status_code` (its `ResponseError` impl) decides the status for all of them. Keeping the
 //! mapping in one match means a new error variant cannot silently become a
 //! 500 in one handler and a 400 in another.
@@ -36,13 +36,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use custody_core::proof::ProofError;
-use custody_core::stored::ReadError;
-use custody_core::tile_data::TileDataError;
-use custody_core::tiles::TileError;
+use custody_standards::proof::ProofError;
+use custody_standards::stored::ReadError;
+use custody_standards::tile_data::TileDataError;
+use custody_standards::tiles::TileError;
 
-use custody_core::registry::Rejection;
-use custody_core::statement::StatementError;
+use custody_registry::registry::Rejection;
+use custody_registry::statement::StatementError;
 
 use crate::blobs::BlobError;
 use crate::download_slots::TooManyDownloads;
@@ -289,7 +289,7 @@ pub(crate) fn reference_id() -> String {
             .map_or(0, |d| d.as_nanos() as u64);
         b = nanos.to_be_bytes();
     }
-    custody_core::encoding::encode_hex(&b)
+    custody_standards::encoding::encode_hex(&b)
 }
 
 #[cfg(test)]

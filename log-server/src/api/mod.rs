@@ -33,7 +33,7 @@ use crate::ratelimit::RateLimiter;
 use crate::registry::RegistryService;
 use crate::sequencer::SequencerHandle;
 use crate::store::{InMemory, NotInMemory, Store};
-use custody_core::HashReader;
+use custody_standards::HashReader;
 pub use error::ApiError;
 
 /// Bytes of full tiles and full entry bundles kept in memory. Full tiles
@@ -260,13 +260,13 @@ pub fn server(
 
 /// Parses a decimal query parameter strictly (no sign, no leading zeros).
 pub(crate) fn parse_u64(name: &str, value: &str) -> Result<u64, ApiError> {
-    custody_core::encoding::parse_decimal_u64(value).ok_or_else(|| {
+    custody_standards::encoding::parse_decimal_u64(value).ok_or_else(|| {
         ApiError::BadRequest(format!("{name} must be a canonical decimal integer, got {value:?}"))
     })
 }
 
 /// Base64 of each hash, as proofs are rendered in JSON.
-pub(crate) fn hashes_b64(hashes: &[custody_core::Hash]) -> Vec<String> {
+pub(crate) fn hashes_b64(hashes: &[custody_standards::Hash]) -> Vec<String> {
     hashes.iter().map(|h| h.to_base64()).collect()
 }
 

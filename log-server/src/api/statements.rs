@@ -11,9 +11,9 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use custody_core::dsse::MAX_ENVELOPE_SIZE;
-use custody_core::leaf::Leaf;
-use custody_core::statement::{Event, SignedStatement};
+use custody_registry::dsse::MAX_ENVELOPE_SIZE;
+use custody_registry::leaf::Leaf;
+use custody_registry::statement::{Event, SignedStatement};
 use serde::Deserialize;
 
 use super::connections::{read_small_body, ConnectionLimits};

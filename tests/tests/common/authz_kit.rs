@@ -4,10 +4,10 @@
 // Each scenario file includes this module and uses part of it.
 #![allow(dead_code)]
 
-use custody_core::encoding::encode_base64;
-use custody_core::names::{Digest, ModelName, Version};
-use custody_core::statement::events::Access;
-use custody_core::statement::Event;
+use custody_registry::names::{Digest, ModelName, Version};
+use custody_registry::statement::events::Access;
+use custody_registry::statement::Event;
+use custody_standards::encoding::encode_base64;
 use serde_json::Value;
 
 /// An `access` of `name@version`, whose blob is `digest`.

@@ -1,6 +1,6 @@
 //! Helpers for the fault and attack scenarios (witness outage, crash
 //! recovery, identity attacks): registry statements signed with
-//! `custody-core` exactly as a client would, a blocking HTTP view of the
+//! `custody-standards` exactly as a client would, a blocking HTTP view of the
 //! log, and SIGKILL / relaunch of the real processes on their own address
 //! (so saved client configurations and the policy stay valid).
 //!
@@ -13,16 +13,16 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::checkpoint::Checkpoint;
-use custody_core::encoding::encode_base64;
-use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
-use custody_core::registry::Role;
-use custody_core::statement::events::{GrantRole, Kind, Promote, Publish, RevokeKey, TagMove};
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
-use custody_core::{verify_consistency, verify_inclusion, Hash, Policy};
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{GrantRole, Kind, Promote, Publish, RevokeKey, TagMove};
+use custody_registry::statement::metadata::{Lineage, Metadata};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
+use custody_standards::checkpoint::Checkpoint;
+use custody_standards::encoding::encode_base64;
+use custody_standards::{verify_consistency, verify_inclusion, Hash, Policy};
 use serde_json::Value;
 
 use crate::common::{bin, spawn, Deployment, Proc, User};
@@ -74,7 +74,7 @@ pub fn signer(name: &str) -> ActorSigner {
 /// A key for actor `name` with `signer(seed_of)`'s Ed25519 key (so the
 /// same key ID), written for another actor name.
 pub fn signer_with_seed(name: &str, seed_of: &str) -> ActorSigner {
-    let seed = custody_core::hash::sha256(format!("scenario actor {seed_of}").as_bytes()).0;
+    let seed = custody_standards::hash::sha256(format!("scenario actor {seed_of}").as_bytes()).0;
     ActorSigner::from_seed(&ActorName::new(name).unwrap(), &seed)
 }
 
@@ -117,7 +117,7 @@ pub fn signed(who: &ActorSigner, event: Event) -> Vec<u8> {
 }
 
 pub fn digest_of(bytes: &[u8]) -> Digest {
-    Digest(custody_core::hash::sha256(bytes))
+    Digest(custody_standards::hash::sha256(bytes))
 }
 
 pub fn grant(to: &ActorSigner, role: Role, pattern: &str) -> Event {
@@ -152,7 +152,7 @@ pub fn tag(name: &str, tag: &str, digest: Digest, previous: Option<u64>) -> Even
     })
 }
 
-pub fn promote(name: &str, version: &str, to: custody_core::registry::Lifecycle) -> Event {
+pub fn promote(name: &str, version: &str, to: custody_registry::registry::Lifecycle) -> Event {
     Event::Promote(Promote {
         name: ModelName::new(name).unwrap(),
         version: Version::new(version).unwrap(),
@@ -250,14 +250,14 @@ pub fn proven_entry(c: &reqwest::blocking::Client, base: &str, index: u64, cp: &
         get_bytes(c, &format!("{base}/entries/{index}")).unwrap_or_else(|| panic!("entry {index} is gone"));
     let (status, p) = get_json(c, &format!("{base}/proof/inclusion?index={index}&size={}", cp.size));
     assert_eq!(status, 200, "{p}");
-    verify_inclusion(&custody_core::leaf_hash(&entry), index, cp.size, &hashes(&p["proof"]), &cp.root)
+    verify_inclusion(&custody_standards::leaf_hash(&entry), index, cp.size, &hashes(&p["proof"]), &cp.root)
         .unwrap_or_else(|e| panic!("entry {index} is not included in checkpoint {}: {e}", cp.size));
     entry
 }
 
 /// The envelope inside a log entry.
 pub fn envelope_of(entry: &[u8]) -> Vec<u8> {
-    custody_core::leaf::Leaf::decode(entry).unwrap().envelope.to_vec()
+    custody_registry::leaf::Leaf::decode(entry).unwrap().envelope.to_vec()
 }
 
 /// The entry index in `custody`'s `logged ... at entry N` line.

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::Digest;
+use custody_standards::encoding::encode_base64;
 
 use crate::common::{bin, rss_kib, run_ok, spawn, Proc, User};
 
