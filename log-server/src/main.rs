@@ -27,6 +27,7 @@ use custody_log::registry::RegistryService;
 use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 use custody_log::uploads::Uploads;
+use custody_registry::statement::SignedStatement;
 use custody_standards::Policy;
 
 fn main() -> ExitCode {
@@ -135,7 +136,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let admission = registry.clone().map(|r| r as Arc<dyn Admission>);
+    let admission = registry.clone().map(|r| r as Arc<dyn Admission<Parsed = SignedStatement>>);
     let (seq, seq_task) = start_sequencer_with(Arc::clone(&store), args.sequencer_config(), admission)?;
     let m = Arc::clone(&metrics);
     seq.set_batch_observer(Arc::new(move |n, secs| {
@@ -144,7 +145,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }));
     let (publisher, cp_task) = start_checkpointer(
         Arc::clone(&store),
-        seq.clone(),
+        seq.durable_size(),
         key,
         policy,
         args.checkpointer_config(),

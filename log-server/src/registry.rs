@@ -27,7 +27,7 @@ use custody_registry::names::{ActorName, Digest};
 use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_registry::statement::SignedStatement;
 
-use crate::sequencer::{Admission, AdmissionBatch, Admit, Parsed, Refusal};
+use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal};
 use crate::store::{IndexRow, Store, StoreError};
 
 /// Entries read per store call during replay.
@@ -152,7 +152,9 @@ impl RegistryService {
 }
 
 impl Admission for RegistryService {
-    fn begin(&self) -> Box<dyn AdmissionBatch + '_> {
+    type Parsed = SignedStatement;
+
+    fn begin(&self) -> Box<dyn AdmissionBatch<SignedStatement> + '_> {
         Box::new(RegistryBatch {
             guard: self.inner.write().unwrap_or_else(|p| p.into_inner()),
             keys: &self.keys,
@@ -173,8 +175,14 @@ struct RegistryBatch<'a> {
     keys_changed: bool,
 }
 
-impl AdmissionBatch for RegistryBatch<'_> {
-    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool, parsed: Option<&Parsed>) -> Admit {
+impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
+    fn admit(
+        &mut self,
+        entry: &[u8],
+        index: u64,
+        authenticated: bool,
+        parsed: Option<&SignedStatement>,
+    ) -> Admit {
         if self.poisoned.load(Ordering::SeqCst) {
             return Admit::Reject(Refusal::Unavailable(
                 "registry state was lost after a failed write; the server must be restarted".into(),
@@ -187,7 +195,7 @@ impl AdmissionBatch for RegistryBatch<'_> {
         // The HTTP handler hands over the statement it parsed from these
         // very bytes; anything else (raw appends) is parsed here.
         let owned;
-        let signed = match parsed.and_then(|p| p.downcast_ref::<SignedStatement>()) {
+        let signed = match parsed {
             Some(s) if authenticated => s,
             _ => match SignedStatement::parse(leaf.envelope) {
                 Ok(s) => {

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use custody_registry::statement::SignedStatement;
 use custody_standards::{proof::tree_hash, HashReader, MemoryHashStore, NodeId, ReadError};
 
 use super::*;
@@ -22,7 +23,7 @@ fn open(path: &Path) -> Arc<RocksStore> {
 }
 
 /// Stops the sequencer and waits until it has released the store.
-async fn stop(handle: SequencerHandle, task: tokio::task::JoinHandle<()>) {
+async fn stop<P: Send + 'static>(handle: SequencerHandle<P>, task: tokio::task::JoinHandle<()>) {
     drop(handle);
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("sequencer stops").unwrap();
 }
@@ -293,7 +294,7 @@ async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
     let flaky =
         Arc::new(Flaky { inner: RocksStore::open(dir.path()).unwrap(), fail: AtomicBool::new(false) });
     let registry = Arc::new(RegistryService::load(flaky.as_ref(), Config::default()).unwrap());
-    let admission: Arc<dyn Admission> = registry.clone();
+    let admission: Arc<dyn Admission<Parsed = SignedStatement>> = registry.clone();
     let (h, task) = start_sequencer_with(flaky.clone(), cfg(5), Some(admission)).unwrap();
     // Genesis, unauthenticated (raw) submission: the admission verifies it.
     h.submit(grant_leaf(&root, &root, 1)).await.unwrap();

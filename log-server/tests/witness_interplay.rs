@@ -153,7 +153,7 @@ impl Log {
         };
         let (publisher, cp_task) = start_checkpointer(
             store.clone(),
-            seq.clone(),
+            seq.durable_size(),
             key.clone(),
             Some(policy.clone()),
             cfg,

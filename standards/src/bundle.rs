@@ -28,6 +28,7 @@ pub const MAX_PROOF_HASHES: usize = 63;
 
 /// Why a bundle is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BundleError {
     /// Larger than [`MAX_BUNDLE_SIZE`].
     #[error("proof bundle of {0} bytes exceeds the {MAX_BUNDLE_SIZE}-byte limit")]
@@ -57,6 +58,7 @@ pub enum BundleError {
 
 /// Why a well-formed bundle does not prove what it claims.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BundleVerifyError {
     /// The checkpoint is not signed by a policy log or lacks the witness
     /// quorum.

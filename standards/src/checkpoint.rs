@@ -20,6 +20,7 @@ use crate::note::{
 
 /// Why a checkpoint could not be parsed, formatted, signed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckpointError {
     /// The text violates tlog-checkpoint.
     #[error("malformed checkpoint: {0}")]

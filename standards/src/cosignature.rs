@@ -26,6 +26,7 @@ pub const COSIGNATURE_SIZE: usize = 8 + ED25519_SIGNATURE_SIZE;
 
 /// Why a cosignature could not be produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CosignatureError {
     /// Timestamp above `2^63 - 1`.
     #[error("timestamp {0} exceeds 2^63-1")]

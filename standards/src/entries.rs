@@ -12,6 +12,7 @@ pub const MAX_ENTRY_SIZE: usize = 65535;
 
 /// Why an entry bundle could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EntryError {
     /// An entry longer than [`MAX_ENTRY_SIZE`] bytes cannot be length-prefixed.
     #[error("entry {index} is {len} bytes, more than the 65535 a bundle can carry")]

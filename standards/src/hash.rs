@@ -20,6 +20,7 @@ pub struct Hash(pub [u8; HASH_SIZE]);
 
 /// Why bytes or text could not be read as a [`Hash`](struct@Hash).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HashError {
     /// Raw bytes of the wrong length.
     #[error("a hash is {HASH_SIZE} bytes, got {0}")]

@@ -41,6 +41,7 @@ const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
 
 /// Why a key string or key material was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The string does not have the `name+hex8+base64` shape.
     #[error("malformed key: {0}")]

@@ -34,6 +34,7 @@ const SIG_PREFIX: &str = "\u{2014} ";
 
 /// Why a note could not be parsed, formatted, signed or verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NoteError {
     /// Larger than [`MAX_NOTE_SIZE`].
     #[error("note is {size} bytes, the limit is {MAX_NOTE_SIZE}")]

@@ -28,6 +28,7 @@ pub const MAX_GROUPS: usize = 64;
 
 /// Why a policy was rejected, or a checkpoint did not satisfy it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// File larger than [`MAX_POLICY_SIZE`].
     #[error("policy is larger than {MAX_POLICY_SIZE} bytes")]

@@ -14,6 +14,7 @@ use crate::stored::{read_checked, HashReader, NodeId, ReadError};
 
 /// Why a tree hash or proof could not be produced.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProofError {
     /// Inclusion of a leaf the tree does not have (`index >= size`).
     #[error("leaf index {index} is outside a tree of size {size}")]

@@ -61,6 +61,7 @@ impl fmt::Display for NodeId {
 
 /// Why stored hashes could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The backend has no hash at that position (not yet written, or lost).
     #[error("stored hash at {0} is not available")]

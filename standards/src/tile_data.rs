@@ -6,6 +6,7 @@ use crate::tiles::{Tile, TileError};
 
 /// Why a tile body could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TileDataError {
     /// The tile's coordinates are outside any `u64` tree.
     #[error(transparent)]

@@ -49,6 +49,7 @@ pub const CHECKPOINT_PATH: &str = "checkpoint";
 
 /// Why a tile coordinate, path or tile body was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TileError {
     /// The path does not follow the spec grammar (or is not its canonical
     /// spelling); carries the offending path, truncated to the length cap.

@@ -19,6 +19,7 @@ pub const MAX_CONSISTENCY_PROOF_LEN: usize = 65;
 
 /// Why a proof was rejected; distinct variants so callers can say why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// The leaf index is not below the tree size.
     #[error("leaf index {index} is outside a tree of size {size}")]

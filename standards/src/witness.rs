@@ -26,6 +26,7 @@ pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
 
 /// Why an add-checkpoint body is malformed (the witness answers 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WitnessBodyError {
     /// Body larger than [`MAX_REQUEST_SIZE`].
     #[error("request body of {0} bytes exceeds the {MAX_REQUEST_SIZE}-byte limit")]

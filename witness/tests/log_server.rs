@@ -63,7 +63,7 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     let p1 = policy(&key, [(&k1, &w1.url), (&k2, &w2.url)]);
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(p1.clone()),
         checkpointer_config(),
@@ -92,7 +92,7 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     let p2 = policy(&key, [(&k1, &w1.url), (&k2, &w2.url)]);
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(p2.clone()),
         checkpointer_config(),
@@ -192,7 +192,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
     };
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(policy.clone()),
         cfg,

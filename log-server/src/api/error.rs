@@ -139,6 +139,9 @@ fn read_status(e: &ReadError) -> StatusCode {
         ReadError::Missing(_) | ReadError::Unauthenticated(_) | ReadError::Backend(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
+        // The standards' errors are non-exhaustive: a kind added there is a
+        // server fault until it is mapped here.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -235,16 +238,19 @@ impl ResponseError for ApiError {
             ApiError::Proof(e) => match e {
                 ProofError::IndexOutOfRange { .. } | ProofError::SizeOrder { .. } => StatusCode::BAD_REQUEST,
                 ProofError::Read(r) => read_status(r),
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Tile(e) => match e {
                 TileError::BadPath(_) | TileError::Level(_) | TileError::Width(_) => StatusCode::BAD_REQUEST,
                 TileError::OutOfRange(_) | TileError::NotInTile { .. } => StatusCode::NOT_FOUND,
                 TileError::DataLength { .. } | TileError::Partial(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::TileData(e) => match e {
                 TileDataError::Tile(TileError::OutOfRange(_)) => StatusCode::NOT_FOUND,
                 TileDataError::Tile(_) => StatusCode::BAD_REQUEST,
                 TileDataError::Read(r) => read_status(r),
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

@@ -33,6 +33,7 @@ use crate::ratelimit::RateLimiter;
 use crate::registry::RegistryService;
 use crate::sequencer::SequencerHandle;
 use crate::store::{InMemory, NotInMemory, Store};
+use custody_registry::statement::SignedStatement;
 use custody_standards::HashReader;
 pub use error::ApiError;
 
@@ -46,7 +47,7 @@ pub struct AppState {
     /// Durable log state.
     pub store: Arc<dyn Store>,
     /// Submission side of the sequencer; also the durable tree size.
-    pub seq: SequencerHandle,
+    pub seq: SequencerHandle<SignedStatement>,
     /// Published (policy-satisfying) checkpoints.
     pub publisher: Publisher,
     /// Process metrics.

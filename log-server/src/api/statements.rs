@@ -129,7 +129,7 @@ pub(crate) async fn sequence_statement(
     let leaf = Leaf::new(now_ms(), &envelope)
         .map_err(|e| refused(state, &signed, ApiError::BadRequest(e.to_string())))?
         .encode();
-    match state.seq.submit_authenticated(leaf, Box::new(signed.clone())).await {
+    match state.seq.submit_authenticated(leaf, signed.clone()).await {
         Ok(ack) => {
             // Accepted statements are in the log itself; this line is for
             // debugging only (at info level it would cost more than the
