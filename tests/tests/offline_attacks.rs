@@ -5,14 +5,9 @@
 //! must refuse it, must refuse to vouch for an artifact when nobody said
 //! whom it is expected from, and must say what it cannot know offline.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
 use custody_core::actor_key::ActorSigner;
 use custody_core::bundle::ProofBundle;
 use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
@@ -22,7 +17,7 @@ use custody_core::leaf::Leaf;
 use custody_core::names::ActorName;
 use custody_core::statement::PAYLOAD_TYPE;
 use custody_core::{leaf_hash, SignerKey};
-use kit::*;
+use custody_testkit::scenario::*;
 
 const ORIGIN: &str = "offline.custody.example/log";
 
