@@ -40,7 +40,12 @@ pub async fn upload(c: &Client, base: &str, bytes: &[u8], envelope: &[u8]) -> (u
 
 /// `GET /blobs/<digest>` with an access statement; returns status, the
 /// access leaf index header, and the body.
-pub async fn download(c: &Client, base: &str, digest: Digest, envelope: &[u8]) -> (u16, Option<u64>, Vec<u8>) {
+pub async fn download(
+    c: &Client,
+    base: &str,
+    digest: Digest,
+    envelope: &[u8],
+) -> (u16, Option<u64>, Vec<u8>) {
     let r = c
         .get(format!("{base}/blobs/{digest}"))
         .header("Custody-Statement", encode_base64(envelope))

@@ -121,7 +121,8 @@ pub fn read_signer(path: &Path) -> custody_registry::actor_key::ActorSigner {
 
 /// The entry index in `custody`'s `logged ... at entry N` line.
 pub fn logged_index(stdout: &str) -> u64 {
-    let line = stdout.lines().find(|l| l.contains("at entry ")).unwrap_or_else(|| panic!("no receipt: {stdout}"));
+    let line =
+        stdout.lines().find(|l| l.contains("at entry ")).unwrap_or_else(|| panic!("no receipt: {stdout}"));
     let n = line.split("at entry ").nth(1).unwrap_or_else(|| panic!("{line}"));
     n.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
 }

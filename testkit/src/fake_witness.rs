@@ -36,7 +36,9 @@ impl Witness {
             if req.method != "POST" || req.path != "/add-checkpoint" {
                 return Response::new(404, "not found");
             }
-            let Ok(r) = AddCheckpointRequest::parse(&req.body) else { return Response::new(400, "malformed") };
+            let Ok(r) = AddCheckpointRequest::parse(&req.body) else {
+                return Response::new(400, "malformed");
+            };
             let Ok(opened) = open_checkpoint(&r.checkpoint, &log_key) else {
                 return Response::new(403, "bad log signature");
             };
@@ -44,7 +46,8 @@ impl Witness {
             let mut st = state.lock().unwrap();
             let (latest, root) = st.unwrap_or((0, empty_root()));
             if r.old_size != latest {
-                return Response::new(409, format_size_body(latest)).with_header("Content-Type", SIZE_CONTENT_TYPE);
+                return Response::new(409, format_size_body(latest))
+                    .with_header("Content-Type", SIZE_CONTENT_TYPE);
             }
             if verify_consistency(latest, cp.size, &r.proof, &root, &cp.root).is_err() {
                 return Response::new(422, "inconsistent");

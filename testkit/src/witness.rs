@@ -152,7 +152,11 @@ async fn serve_checkpoint(log: web::Data<Mutex<TestLog>>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(note)
 }
 
-async fn serve_tile(req: HttpRequest, log: web::Data<Mutex<TestLog>>, corrupt: web::Data<AtomicBool>) -> HttpResponse {
+async fn serve_tile(
+    req: HttpRequest,
+    log: web::Data<Mutex<TestLog>>,
+    corrupt: web::Data<AtomicBool>,
+) -> HttpResponse {
     let path = req.path().trim_start_matches('/');
     let Ok(tile) = Tile::parse_path(path) else { return HttpResponse::NotFound().finish() };
     let log = log.lock().unwrap();

@@ -4,12 +4,6 @@
 //! unauthenticated statements, and 500 bodies leaking server paths.
 //! Every attack is bounded in connections, bytes and time.
 
-mod common;
-#[path = "common/dos.rs"]
-mod dos;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::io::{Read as _, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +11,9 @@ use std::time::{Duration, Instant};
 use custody_registry::actor_key::ActorSigner;
 use serde_json::Value;
 
-use common::{bin, eventually, rss_kib};
+use custody_testkit::scenario as kit;
+use custody_testkit::scenario::dos;
+use custody_testkit::scenario::{bin, eventually, rss_kib};
 use dos::{addr_of, honest_client, init_log, serve_alone, Slowloris};
 
 /// 1,100 connections trickling `POST /statements` bodies from one address

@@ -2,11 +2,9 @@
 //! asserting every step, including that every witness's monitoring
 //! endpoint ends up showing the checkpoint the log publishes.
 
-mod common;
-
-use common::*;
 use custody_standards::checkpoint::open_checkpoint;
 use custody_standards::VerifierKey;
+use custody_testkit::scenario::*;
 
 #[test]
 fn publish_approve_promote_tag_pull_audit_with_three_witnesses() {

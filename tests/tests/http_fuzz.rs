@@ -10,7 +10,6 @@
 //! The seed is printed; `CUSTODY_FUZZ_SEED=<n>` replays the same choices
 //! (the valid bodies themselves differ per run: fresh keys and nonces).
 
-mod common;
 mod fuzzkit;
 
 use std::collections::BTreeSet;
@@ -18,11 +17,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::*;
 use custody_registry::leaf::Leaf;
 use custody_registry::statement::SignedStatement;
 use custody_standards::witness::AddCheckpointRequest;
 use custody_standards::{Checkpoint, Hash, Note};
+use custody_testkit::scenario::*;
 use fuzzkit::cases::{endpoint_cases, protocol_cases, Ctx};
 use fuzzkit::*;
 

@@ -5,14 +5,12 @@
 //! the altered index, and a verified pull refuses the rewritten entry.
 //! Before the tampering the same checks pass, so the test can fail.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
 use custody_registry::dsse::Envelope;
 use custody_registry::leaf::Leaf;
+use custody_testkit::scenario::*;
 
 /// `custody-log fsck` on the stopped server's data directory.
 fn fsck(data: &Path) -> (Option<i32>, String) {

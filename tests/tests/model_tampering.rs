@@ -3,12 +3,10 @@
 //! leaves nothing behind, `custody pull --verify-only` refuses a tampered
 //! local copy, and `custody-log fsck` names the blob.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use common::*;
+use custody_testkit::scenario::*;
 
 #[test]
 fn tampered_artifacts_are_refused_everywhere_and_fsck_names_the_blob() {

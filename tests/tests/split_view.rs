@@ -12,15 +12,13 @@
 //! - that evidence verifies offline with `custody verify evidence` (no
 //!   server running) and a corrupted copy of it does not.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
-use custody_registry::evidence::Evidence;
 use custody_standards::checkpoint::open_checkpoint;
+use custody_registry::evidence::Evidence;
 use custody_standards::{Checkpoint, NoteVerifier, VerifierKey};
+use custody_testkit::scenario::*;
 
 /// Exit code of `custody` for an inconsistency (docs/verifier.md).
 const FORK: i32 = 3;

@@ -5,15 +5,10 @@
 //! witnesses are restarted on their addresses, publication resumes with a
 //! checkpoint covering everything, consistent with the frozen one.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use custody_registry::statement::{Event, SignedStatement};
-use kit::*;
+use custody_testkit::scenario::*;
 
 const W: [&str; 3] = ["w1.scenario.example", "w2.scenario.example", "w3.scenario.example"];
 

@@ -34,7 +34,8 @@ impl LoneLog {
         );
         let policy = dir.join("policy.txt");
         std::fs::write(&policy, format!("log {}\nquorum none\n", vkey.trim())).unwrap();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let proc = serve(&data, &policy, &env);
         LoneLog { proc, data, policy, dir: dir.to_owned(), env }
     }
