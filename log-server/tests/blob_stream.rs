@@ -6,9 +6,9 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 
-use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
-use custody_core::registry::Role;
+use custody_standards::encoding::encode_base64;
+use custody_registry::names::Digest;
+use custody_registry::registry::Role;
 use custody_testkit::aio::*;
 use custody_testkit::logserver::*;
 use custody_testkit::peak_rss_kib;
@@ -39,7 +39,7 @@ async fn a_two_gib_upload_streams_with_bounded_memory() {
     for _ in 0..BLOCKS {
         hasher.update(&block);
     }
-    let digest = Digest(custody_core::Hash(hasher.finalize().into()));
+    let digest = Digest(custody_standards::Hash(hasher.finalize().into()));
     let envelope = signed(&alice, publish("big/model", "1", digest, size));
 
     let addr = server.url.strip_prefix("http://").unwrap().to_owned();

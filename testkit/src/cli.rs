@@ -108,15 +108,15 @@ impl User {
     }
 
     /// The key this user's home holds.
-    pub fn signer(&self) -> custody_core::actor_key::ActorSigner {
+    pub fn signer(&self) -> custody_registry::actor_key::ActorSigner {
         read_signer(&self.home.join("key"))
     }
 }
 
 /// An actor key file as `custody keygen` or `custody-log init` wrote it.
-pub fn read_signer(path: &Path) -> custody_core::actor_key::ActorSigner {
+pub fn read_signer(path: &Path) -> custody_registry::actor_key::ActorSigner {
     let text = std::fs::read_to_string(path).unwrap();
-    custody_core::actor_key::ActorSigner::parse(text.trim_end()).unwrap()
+    custody_registry::actor_key::ActorSigner::parse(text.trim_end()).unwrap()
 }
 
 /// The entry index in `custody`'s `logged ... at entry N` line.

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::cosignature::CosignatureSigner;
-use custody_core::witness::{format_size_body, AddCheckpointRequest, SIZE_CONTENT_TYPE};
-use custody_core::{empty_root, verify_consistency, Hash, VerifierKey};
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::cosignature::CosignatureSigner;
+use custody_standards::witness::{format_size_body, AddCheckpointRequest, SIZE_CONTENT_TYPE};
+use custody_standards::{empty_root, verify_consistency, Hash, VerifierKey};
 
 use crate::hostile::{serve, Request, Response};
 

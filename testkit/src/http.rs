@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
+use custody_standards::encoding::encode_base64;
+use custody_registry::names::Digest;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::VerifierKey;
+use custody_registry::actor_key::ActorSigner;
+use custody_standards::VerifierKey;
 
 use crate::bins::bin;
 use crate::cli::{read_signer, User};

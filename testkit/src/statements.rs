@@ -1,4 +1,4 @@
-//! Registry statements built and signed with `custody-core` exactly as the
+//! Registry statements built and signed with `custody-standards` exactly as the
 //! `custody` client builds them, so a test can send what a client would
 //! send — or what a client never would (a past time, a foreign key, a
 //! replayed nonce) — without going through the CLI.
@@ -6,15 +6,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
-use custody_core::registry::{Lifecycle, Role};
-use custody_core::statement::events::{
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
+use custody_registry::registry::{Lifecycle, Role};
+use custody_registry::statement::events::{
     Access, Approve, GrantRole, Kind, Promote, Publish, RevokeKey, Rollback, TagMove,
 };
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::statement::metadata::{Lineage, Metadata};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
 
 /// A key derived from the actor's name: reproducible, never on disk.
 pub fn signer(name: &str) -> ActorSigner {
@@ -24,7 +24,7 @@ pub fn signer(name: &str) -> ActorSigner {
 /// A key for actor `name` holding `signer(seed_of)`'s Ed25519 key (so the
 /// same key ID) under another actor name.
 pub fn signer_with_seed(name: &str, seed_of: &str) -> ActorSigner {
-    let seed = custody_core::hash::sha256(format!("test actor {seed_of}").as_bytes()).0;
+    let seed = custody_standards::hash::sha256(format!("test actor {seed_of}").as_bytes()).0;
     ActorSigner::from_seed(&ActorName::new(name).unwrap(), &seed)
 }
 
@@ -59,7 +59,7 @@ pub fn signed(who: &ActorSigner, event: Event) -> Vec<u8> {
 
 /// The SHA-256 digest naming a blob.
 pub fn digest_of(bytes: &[u8]) -> Digest {
-    Digest(custody_core::hash::sha256(bytes))
+    Digest(custody_standards::hash::sha256(bytes))
 }
 
 /// Grants `role` on `pattern` to `to`'s actor and key.

@@ -1,5 +1,5 @@
 //! A real `custody-witness` on port 0, and logs built in the test with
-//! `custody-core` (in memory, optionally served over HTTP as `/checkpoint`
+//! `custody-standards` (in memory, optionally served over HTTP as `/checkpoint`
 //! plus tiles) for it to witness: a test log can sign anything, so it can
 //! also fork, lie and serve corrupt tiles.
 
@@ -9,13 +9,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::note::{sign_note, NoteSigner};
-use custody_core::tile_data::read_tile_data;
-use custody_core::tiles::Tile;
-use custody_core::witness::AddCheckpointRequest;
-use custody_core::{consistency_proof, leaf_hash, Hash, MemoryHashStore, SignerKey, VerifierKey};
+use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::note::{sign_note, NoteSigner};
+use custody_standards::tile_data::read_tile_data;
+use custody_standards::tiles::Tile;
+use custody_standards::witness::AddCheckpointRequest;
+use custody_standards::{consistency_proof, leaf_hash, Hash, MemoryHashStore, SignerKey, VerifierKey};
 
 use crate::bins::bin;
 use crate::process::{run_ok, spawn_logged, Proc};
@@ -49,7 +49,7 @@ pub fn serve(data: &Path, logs: &Path, peers: Option<&Path>, extra: &[&str]) -> 
     spawn_logged(&mut cmd, Some(&data.with_extension("stderr")))
 }
 
-/// A log built in memory with `custody-core`.
+/// A log built in memory with `custody-standards`.
 pub struct TestLog {
     pub origin: String,
     pub key: SignerKey,
@@ -220,7 +220,7 @@ pub async fn get(url: &str) -> (u16, Vec<u8>) {
 
 /// Lowercase hex SHA-256 of an origin (the monitoring path segment).
 pub fn origin_hex(origin: &str) -> String {
-    custody_core::hash::sha256(origin.as_bytes()).to_hex()
+    custody_standards::hash::sha256(origin.as_bytes()).to_hex()
 }
 
 /// The stderr so far of the witness serving `data` (see [`serve`]).

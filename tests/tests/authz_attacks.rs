@@ -7,7 +7,7 @@
 //! `custody audit` still replays the log clean. A pull of a protected tag
 //! whose version left production is refused, never silently moved.
 
-use custody_core::registry::Role;
+use custody_registry::registry::Role;
 use custody_testkit::scenario::*;
 
 /// Runs a `custody` command that must be refused with `code`, and checks

@@ -10,10 +10,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
-use custody_core::registry::Role;
+use custody_registry::actor_key::ActorSigner;
+use custody_standards::encoding::encode_base64;
+use custody_registry::names::Digest;
+use custody_registry::registry::Role;
 use custody_testkit::scenario::lone::{self, LoneLog, RawRequest};
 use custody_testkit::scenario::*;
 use custody_testkit::scenario::{bin, text};

@@ -6,10 +6,10 @@
 //! the tag keeps pointing where its maintainer put it; and `custody
 //! monitor` reports exactly the legitimate moves of the watched tag.
 
-use custody_core::dsse::Envelope;
-use custody_core::registry::Role;
-use custody_core::statement::events::Rotate;
-use custody_core::statement::{Event, PAYLOAD_TYPE};
+use custody_registry::dsse::Envelope;
+use custody_registry::registry::Role;
+use custody_registry::statement::events::Rotate;
+use custody_registry::statement::{Event, PAYLOAD_TYPE};
 use custody_testkit::scenario::*;
 
 #[test]

@@ -4,9 +4,9 @@
 //! by the log with 400 `bad_request` and append nothing; the client refuses
 //! to build them.
 
-use custody_core::dsse::Envelope;
-use custody_core::registry::Role;
-use custody_core::statement::PAYLOAD_TYPE;
+use custody_registry::dsse::Envelope;
+use custody_registry::registry::Role;
+use custody_registry::statement::PAYLOAD_TYPE;
 use custody_testkit::scenario::*;
 
 #[test]

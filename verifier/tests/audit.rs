@@ -6,13 +6,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Digest, ModelName, Pattern, Version};
-use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{ActorName, Digest, ModelName, Pattern, Version};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Access, GrantRole};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
 use custody_testkit::bin;
 use custody_testkit::cli::*;
 use custody_testkit::http::http;
@@ -42,7 +42,7 @@ fn grant(to: &ActorSigner, role: Role, pattern: &str) -> Event {
 }
 
 fn actor(name: &str) -> ActorSigner {
-    ActorSigner::from_seed(&ActorName::new(name).unwrap(), &custody_core::hash::sha256(name.as_bytes()).0)
+    ActorSigner::from_seed(&ActorName::new(name).unwrap(), &custody_standards::hash::sha256(name.as_bytes()).0)
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     // 300 accesses so the log has a full tile and bundle to cache.
     let reader = actor("reader");
     admin.cli(&["grant", &reader.public().to_string(), "--role", "reader", "--pattern", "*"]).ok();
-    let digest = Digest(custody_core::hash::sha256(&bytes));
+    let digest = Digest(custody_standards::hash::sha256(&bytes));
     let c = http();
     for n in 0..300 {
         let access =
@@ -78,7 +78,7 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
         let env = signed(&reader, n, Event::Access(access));
         let r = c
             .get(format!("{}/blobs/{digest}", server.url))
-            .header("Custody-Statement", custody_core::encoding::encode_base64(&env))
+            .header("Custody-Statement", custody_standards::encoding::encode_base64(&env))
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);

@@ -5,13 +5,13 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, Version};
-use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole, Kind, Publish};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, Version};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Access, GrantRole, Kind, Publish};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
 use custody_testkit::bin;
 use custody_testkit::cli::*;
 use custody_testkit::http::http;
@@ -35,7 +35,7 @@ fn audit_throughput() {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let time = Timestamp::from_unix_secs(now).unwrap();
     let ctx = Context::reason(Text::new("bench").unwrap());
-    let digest = Digest(custody_core::hash::sha256(b"bench"));
+    let digest = Digest(custody_standards::hash::sha256(b"bench"));
     let mut events = vec![
         Event::Grant(GrantRole {
             actor: root.actor().clone(),

@@ -89,7 +89,7 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     let out2 = dir.path().join("v2.pulled");
     alice.cli(&["pull", "acme/model@2.0", "-o", out2.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read(&out2).unwrap(), v2);
-    let digest = format!("sha256:{}", custody_core::hash::sha256(&v2).to_hex());
+    let digest = format!("sha256:{}", custody_standards::hash::sha256(&v2).to_hex());
     let out3 = dir.path().join("by-digest.bin");
     alice.cli(&["pull", &digest, "-o", out3.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read(&out3).unwrap(), v2);
@@ -127,7 +127,7 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     alice.cli(&["tag", "acme/model@3.0", "prod"]).fails(1, "forbidden");
 
     // A blob tampered on the server is refused and nothing is written.
-    let hex = custody_core::hash::sha256(&v2).to_hex();
+    let hex = custody_standards::hash::sha256(&v2).to_hex();
     let blob = data.join("blobs/sha256").join(&hex[..2]).join(&hex);
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -91,7 +91,7 @@ fn offline_checks_need_only_the_policy() {
         .fails(2, "consistency 3 -> 1");
     // Another log's key: the checkpoint is refused.
     let other = dir.path().join("other-policy");
-    let foreign = custody_core::SignerKey::from_seed(ORIGIN, 1, &[3; 32]).unwrap().verifier();
+    let foreign = custody_standards::SignerKey::from_seed(ORIGIN, 1, &[3; 32]).unwrap().verifier();
     std::fs::write(&other, format!("log {foreign}\nquorum none\n")).unwrap();
     u.cli(&["--policy", other.to_str().unwrap(), "verify", "checkpoint", &new_f]).fails(2, "checkpoint");
     let mut forged = new.clone();

@@ -59,7 +59,7 @@ fn witnessed_checkpoints_are_required() {
     // A client whose policy needs a witness the log does not use refuses
     // every checkpoint, so it never pulls.
     let strict = dir.path().join("strict-policy");
-    let other = custody_core::cosignature::CosignatureSigner::from_seed("w2.example", &[9; 32]).unwrap();
+    let other = custody_standards::cosignature::CosignatureSigner::from_seed("w2.example", &[9; 32]).unwrap();
     std::fs::write(&strict, format!("log {vkey}\nwitness w2 {}\nquorum w2\n", other.verifier())).unwrap();
     let bob = User::new(dir.path(), "bob");
     bob.configure(&strict, &server.url);
@@ -190,7 +190,8 @@ fn a_forked_log_is_detected_with_evidence() {
     std::fs::write(&bad_f, bad).unwrap();
     watcher.cli(&["--policy", p, "verify", "evidence", bad_f.to_str().unwrap()]).fails(2, "evidence");
     let other = dir.path().join("other-policy");
-    let foreign = custody_core::SignerKey::from_seed("other.example/log", 1, &[3; 32]).unwrap().verifier();
+    let foreign =
+        custody_standards::SignerKey::from_seed("other.example/log", 1, &[3; 32]).unwrap().verifier();
     std::fs::write(&other, format!("log {foreign}\nquorum none\n")).unwrap();
     watcher
         .cli(&["--policy", other.to_str().unwrap(), "verify", "evidence", newest.to_str().unwrap()])
@@ -216,7 +217,7 @@ fn a_lying_server_is_caught() {
     let server = serve(&data, &[]);
     let policy = log_only_policy(dir.path(), &vkey);
     let (alice, v1, v2) = seeded(dir.path(), &policy, &server.url, &data);
-    let digest2 = format!("sha256:{}", custody_core::hash::sha256(&v2).to_hex());
+    let digest2 = format!("sha256:{}", custody_standards::hash::sha256(&v2).to_hex());
     let honest: serde_json::Value = http()
         .get(format!("{}/registry/resolve?ref=acme/model:candidate", server.url))
         .send()

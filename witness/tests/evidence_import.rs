@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use custody_core::evidence::{Evidence, EvidenceCheckpoint};
-use custody_core::hash::sha256;
+use custody_registry::evidence::{Evidence, EvidenceCheckpoint};
+use custody_standards::hash::sha256;
 use custody_testkit::witness::*;
 use custody_testkit::{bin, eventually, Proc};
 use serde_json::Value;

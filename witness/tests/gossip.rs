@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::cosignature::CosignatureSigner;
-use custody_core::evidence::Evidence;
-use custody_core::note::{add_signatures, Note, NoteSigner, NoteVerifier};
-use custody_core::VerifierKey;
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::cosignature::CosignatureSigner;
+use custody_registry::evidence::Evidence;
+use custody_standards::note::{add_signatures, Note, NoteSigner, NoteVerifier};
+use custody_standards::VerifierKey;
 use custody_testkit::witness::*;
 use custody_testkit::{bin, eventually, Proc};
 use serde_json::Value;

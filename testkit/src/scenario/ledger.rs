@@ -1,9 +1,9 @@
-//! What a deployment's log publishes, checked with `custody-core` the way a
+//! What a deployment's log publishes, checked with `custody-standards` the way a
 //! verifier checks it: the checkpoint against the policy, consistency
 //! between two checkpoints, inclusion of an entry.
 
-use custody_core::checkpoint::Checkpoint;
-use custody_core::{verify_consistency, verify_inclusion, Hash, Policy};
+use custody_standards::checkpoint::Checkpoint;
+use custody_standards::{verify_consistency, verify_inclusion, Hash, Policy};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -51,12 +51,12 @@ pub fn proven_entry(c: &Client, base: &str, index: u64, cp: &Checkpoint) -> Vec<
         get_bytes(c, &format!("{base}/entries/{index}")).unwrap_or_else(|| panic!("entry {index} is gone"));
     let (status, p) = get_json(c, &format!("{base}/proof/inclusion?index={index}&size={}", cp.size));
     assert_eq!(status, 200, "{p}");
-    verify_inclusion(&custody_core::leaf_hash(&entry), index, cp.size, &hashes(&p["proof"]), &cp.root)
+    verify_inclusion(&custody_standards::leaf_hash(&entry), index, cp.size, &hashes(&p["proof"]), &cp.root)
         .unwrap_or_else(|e| panic!("entry {index} is not included in checkpoint {}: {e}", cp.size));
     entry
 }
 
 /// The envelope inside a log entry.
 pub fn envelope_of(entry: &[u8]) -> Vec<u8> {
-    custody_core::leaf::Leaf::decode(entry).unwrap().envelope.to_vec()
+    custody_registry::leaf::Leaf::decode(entry).unwrap().envelope.to_vec()
 }

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::names::Digest;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::Digest;
 
 pub use crate::raw::{slow_upstream_proxy, RawRequest};
 use crate::{bin, cli::read_signer, cli::User, open_fds, rss_kib, run_ok, spawn, Proc};

@@ -209,12 +209,12 @@ pub fn relaunch_witness(d: &mut Deployment, i: usize) {
 }
 
 /// The key a `custody` user's home holds.
-pub fn user_signer(u: &User) -> custody_core::actor_key::ActorSigner {
+pub fn user_signer(u: &User) -> custody_registry::actor_key::ActorSigner {
     u.signer()
 }
 
 /// The first admin's key, written by `custody-log init`.
-pub fn admin_signer(d: &Deployment) -> custody_core::actor_key::ActorSigner {
+pub fn admin_signer(d: &Deployment) -> custody_registry::actor_key::ActorSigner {
     read_signer(&d.dir.join("log/admin.key"))
 }
 
