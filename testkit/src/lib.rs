@@ -38,7 +38,7 @@ pub mod witness;
 
 pub use bins::bin;
 pub use process::{eventually, kill9, run_ok, spawn, spawn_logged, text, Proc};
-pub use procstat::{open_fds, rss_kib};
+pub use procstat::{open_fds, peak_rss_kib, rss_kib};
 pub use tempfile::{tempdir, TempDir};
 
 /// Every bounded wait of the kit (a start, a stop, an `eventually`).

@@ -133,3 +133,17 @@ pub fn access(name: &str, version: &str, digest: Digest) -> Event {
 pub fn revoke_key(of: &ActorSigner) -> Event {
     Event::RevokeKey(RevokeKey { actor: of.actor().clone(), key_id: of.key_id() })
 }
+
+/// Deterministic artifact bytes that do not compress (xorshift from
+/// `seed`), so a size cap or a streaming bound is tested on real volume.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}

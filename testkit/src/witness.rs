@@ -222,3 +222,8 @@ pub async fn get(url: &str) -> (u16, Vec<u8>) {
 pub fn origin_hex(origin: &str) -> String {
     custody_standards::hash::sha256(origin.as_bytes()).to_hex()
 }
+
+/// The stderr so far of the witness serving `data` (see [`serve`]).
+pub fn stderr_of(data: &Path) -> String {
+    std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default()
+}

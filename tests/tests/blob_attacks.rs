@@ -18,19 +18,6 @@ use custody_testkit::scenario::lone::{self, LoneLog, RawRequest};
 use custody_testkit::scenario::*;
 use custody_testkit::scenario::{bin, text};
 
-/// Deterministic bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ seed;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 fn grant_ok(c: &reqwest::blocking::Client, log: &LoneLog, to: &ActorSigner, role: Role, pattern: &str) {
     let (status, body) = post_statement(c, log.url(), signed(&log.admin_signer(), grant(to, role, pattern)));
     assert_eq!(status, 200, "grant {pattern}: {body}");

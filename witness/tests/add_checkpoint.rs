@@ -3,18 +3,16 @@
 //! foreign log, the concurrency rule, restart durability, and interop with
 //! the log server's own witness client.
 
-#[macro_use]
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use common::*;
 use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
 use custody_standards::cosignature::CosignatureVerifier;
 use custody_standards::note::{open_note, NoteVerifier};
 use custody_standards::witness::{AddCheckpointRequest, MAX_REQUEST_SIZE, SIZE_CONTENT_TYPE};
 use custody_standards::{Hash, VerifierKey};
+use custody_testkit::witness::*;
+use custody_testkit::{bin, eventually};
 
 /// The reply lines appended to the checkpoint verify as cosignatures by
 /// `keys` (each key must have a verified line).
@@ -149,7 +147,8 @@ async fn rotated_keys_all_cosign() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("w");
     let k1 = init(&data, "witness.example/rot");
-    let out = Command::new(BIN).args(["add-key", "--data-dir"]).arg(&data).output().unwrap();
+    let out =
+        Command::new(bin("custody-witness")).args(["add-key", "--data-dir"]).arg(&data).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let k2 = VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim_end()).unwrap();
     assert_eq!(k2.name(), k1.name());
@@ -297,11 +296,15 @@ fn init_refuses_an_existing_witness() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("w");
     init(&data, "witness.example/once");
-    let again =
-        Command::new(BIN).args(["init", "--data-dir"]).arg(&data).args(["--name", "x"]).output().unwrap();
+    let again = Command::new(bin("custody-witness"))
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .args(["--name", "x"])
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    let bad = Command::new(BIN)
+    let bad = Command::new(bin("custody-witness"))
         .args(["serve", "--data-dir"])
         .arg(dir.path().join("missing"))
         .args(["--listen", "127.0.0.1:0", "--logs", "/nonexistent"])

@@ -1,20 +1,18 @@
 //! A lying log and a lying peer must not make the witness cosign anything
 //! unproven or record a split view without proof.
 
-#[macro_use]
-mod common;
-
 use std::sync::atomic::Ordering;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use common::*;
-use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
 use custody_standards::checkpoint::open_checkpoint;
+use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
 use custody_standards::hash::sha256;
 use custody_standards::{tree_hash, Hash};
+use custody_testkit::witness::*;
+use custody_testkit::{eventually, Proc};
 use serde_json::Value;
 
-async fn latest_size(w: &WitnessProc, log: &TestLog) -> Option<u64> {
+async fn latest_size(w: &Proc, log: &TestLog) -> Option<u64> {
     let (status, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(&log.origin))).await;
     (status == 200).then(|| open_checkpoint(&note, &log.vkey()).unwrap().checkpoint.size)
 }

@@ -17,7 +17,7 @@ pub use crate::bins::bin;
 pub use crate::cli::{logged_index, read_signer, Run, User};
 pub use crate::http::*;
 pub use crate::process::{eventually, kill9, run_ok, spawn, spawn_logged, text, Proc};
-pub use crate::procstat::{open_fds, rss_kib};
+pub use crate::procstat::{open_fds, peak_rss_kib, rss_kib};
 pub use crate::statements::*;
 pub use ledger::*;
 
