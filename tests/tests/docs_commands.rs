@@ -5,7 +5,8 @@
 //! (a) name (sub)commands that exist and only flags that the real binary's
 //!     `<bin> <subcommand...> --help` lists for that subcommand;
 //! (b) be exercised: the same binary and subcommand path is invoked by
-//!     scripts/quickstart or by a test under `*/tests/` (an argument list
+//!     scripts/quickstart or by a test under `*/tests/` or the test kit
+//!     `testkit/src` (an argument list
 //!     such as `["--policy", p, "verify", "evidence", ...]`, resolved against
 //!     the binary's real `--help` the same way; `--help` calls do not count).
 //! Also, every row of a flag table (``| `--flag ARG` | `CUSTODY_ENV` |``)
@@ -456,7 +457,8 @@ fn exercised(root: &Path, help: &mut Help) -> BTreeSet<(String, Vec<String>)> {
     out
 }
 
-/// Every `.rs` file under a crate's `tests/` directory.
+/// Every `.rs` file under a crate's `tests/` directory, and the shared test
+/// kit (`testkit/src`), where the harness starts the binaries.
 fn test_sources(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -472,6 +474,7 @@ fn test_sources(root: &Path) -> Vec<PathBuf> {
     for krate in std::fs::read_dir(root).unwrap().flatten() {
         walk(&krate.path().join("tests"), &mut out);
     }
+    walk(&root.join("testkit/src"), &mut out);
     // Not this file: its own examples are no invocations.
     out.retain(|p| !p.ends_with("tests/tests/docs_commands.rs"));
     out.sort();
