@@ -1,6 +1,6 @@
 //! HTTP API end to end against the real `custody-log` binary: concurrent
 //! appends, tiles rebuilding the checkpoint root, every kind of proof
-//! verified with `custody-core`, error statuses, metrics and health, and the
+//! verified with `custody-standards`, error statuses, metrics and health, and the
 //! `init` / `fsck` commands.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,11 +8,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use custody_core::bundle::ProofBundle;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::entries::{bundle_leaf_hashes, decode_bundle};
-use custody_core::tiles::{EntryBundle, Tile};
-use custody_core::{
+use custody_standards::bundle::ProofBundle;
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::entries::{bundle_leaf_hashes, decode_bundle};
+use custody_standards::tiles::{EntryBundle, Tile};
+use custody_standards::{
     leaf_hash, tree_hash, verify_consistency, verify_inclusion, Hash, HashReader, NodeId, Policy, ReadError,
     TileFetcher, TileHashReader, VerifierKey,
 };

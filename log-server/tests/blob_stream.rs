@@ -9,12 +9,12 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 
 use common::*;
-use custody_core::encoding::encode_base64;
-use custody_core::names::{Digest, MediaType, ModelName, Version};
-use custody_core::registry::Role;
-use custody_core::statement::events::{Kind, Publish};
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::Event;
+use custody_registry::names::{Digest, MediaType, ModelName, Version};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Kind, Publish};
+use custody_registry::statement::metadata::{Lineage, Metadata};
+use custody_registry::statement::Event;
+use custody_standards::encoding::encode_base64;
 use sha2::{Digest as _, Sha256};
 
 const BLOCK: usize = 1 << 20;
@@ -60,7 +60,7 @@ async fn a_two_gib_upload_streams_with_bounded_memory() {
     for _ in 0..BLOCKS {
         hasher.update(&block);
     }
-    let digest = Digest(custody_core::Hash(hasher.finalize().into()));
+    let digest = Digest(custody_standards::Hash(hasher.finalize().into()));
     let envelope = signed(
         &alice,
         Event::Publish(Publish {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::{verify_consistency, Hash, VerifierKey};
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::{verify_consistency, Hash, VerifierKey};
 use rand::{rngs::StdRng, Rng as _, SeedableRng as _};
 
 mod common;

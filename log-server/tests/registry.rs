@@ -6,11 +6,11 @@
 mod common;
 
 use common::*;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::leaf::Leaf;
-use custody_core::registry::{Lifecycle, Role};
-use custody_core::statement::metadata::{Lineage, LineageRef};
-use custody_core::{leaf_hash, verify_inclusion, Hash, VerifierKey};
+use custody_registry::leaf::Leaf;
+use custody_registry::registry::{Lifecycle, Role};
+use custody_registry::statement::metadata::{Lineage, LineageRef};
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::{leaf_hash, verify_inclusion, Hash, VerifierKey};
 
 fn b64_hashes(v: &serde_json::Value) -> Vec<Hash> {
     v.as_array().unwrap().iter().map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap()).collect()
@@ -254,7 +254,7 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     let env = signed(&alice, publish("acme/m", "4", &other, Lineage::default()));
     let r = c
         .put(format!("{base}/blobs/{}", digest_of(&other)))
-        .header("Custody-Statement", custody_core::encoding::encode_base64(&env))
+        .header("Custody-Statement", custody_standards::encoding::encode_base64(&env))
         .body(b"OTHER BYTES".to_vec())
         .send()
         .await
@@ -373,10 +373,10 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_and_rotated_keys_are_refused() {
-    use custody_core::actor_key::ActorSigner;
-    use custody_core::names::ActorName;
-    use custody_core::statement::events::{RevokeKey, Rotate};
-    use custody_core::statement::Event;
+    use custody_registry::actor_key::ActorSigner;
+    use custody_registry::names::ActorName;
+    use custody_registry::statement::events::{RevokeKey, Rotate};
+    use custody_registry::statement::Event;
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");

@@ -7,22 +7,17 @@
 //! Honest throughput under a flood is measured by the bench suite's
 //! under-attack rows, not timed here.
 
-mod common;
-#[path = "common/dos.rs"]
-mod dos;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::registry::Role;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::registry::Role;
 use serde_json::Value;
 
-use common::eventually;
-use dos::{addr_of, init_log, serve_alone};
+use custody_testkit::scenario as kit;
+use custody_testkit::scenario::dos::{addr_of, init_log, serve_alone};
+use custody_testkit::scenario::eventually;
 
 /// A client whose connections come from `source`.
 fn client_from(source: &str) -> reqwest::blocking::Client {

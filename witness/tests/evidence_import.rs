@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use common::*;
-use custody_core::evidence::{Evidence, EvidenceCheckpoint};
-use custody_core::hash::sha256;
+use custody_registry::evidence::{Evidence, EvidenceCheckpoint};
+use custody_standards::hash::sha256;
 use serde_json::Value;
 
 const ORIGIN: &str = "example.com/imported";

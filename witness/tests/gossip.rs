@@ -8,11 +8,11 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::cosignature::CosignatureSigner;
-use custody_core::evidence::Evidence;
-use custody_core::note::{add_signatures, Note, NoteSigner, NoteVerifier};
-use custody_core::VerifierKey;
+use custody_registry::evidence::Evidence;
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::cosignature::CosignatureSigner;
+use custody_standards::note::{add_signatures, Note, NoteSigner, NoteVerifier};
+use custody_standards::VerifierKey;
 use serde_json::Value;
 
 async fn latest_size(w: &WitnessProc, log: &TestLog) -> Option<u64> {

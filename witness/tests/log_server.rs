@@ -12,16 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::{tree_hash, Policy, SignerKey};
 use custody_log::checkpointer::{start_checkpointer, CheckpointerConfig};
 use custody_log::metrics::Metrics;
 use custody_log::sequencer::{start_sequencer, SequencerConfig};
 use custody_log::store::{RocksStore, Store};
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::{tree_hash, Policy, SignerKey};
 
 const ORIGIN: &str = "log.custody.example/interop";
 
-fn policy(key: &SignerKey, w: [(&custody_core::VerifierKey, &str); 2]) -> Policy {
+fn policy(key: &SignerKey, w: [(&custody_standards::VerifierKey, &str); 2]) -> Policy {
     let text = format!(
         "log {}\nwitness {} {} {}\nwitness {} {} {}\ngroup both 2 {} {}\nquorum both\n",
         key.verifier(),
@@ -63,7 +63,7 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     let p1 = policy(&key, [(&k1, &w1.url), (&k2, &w2.url)]);
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(p1.clone()),
         checkpointer_config(),
@@ -92,7 +92,7 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     let p2 = policy(&key, [(&k1, &w1.url), (&k2, &w2.url)]);
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(p2.clone()),
         checkpointer_config(),
@@ -108,7 +108,8 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     for w in [&w1, &w2] {
         let (status, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(ORIGIN))).await;
         assert_eq!(status, 200);
-        let size = custody_core::checkpoint::open_checkpoint(&note, &key.verifier()).unwrap().checkpoint.size;
+        let size =
+            custody_standards::checkpoint::open_checkpoint(&note, &key.verifier()).unwrap().checkpoint.size;
         assert_eq!(size, expected, "each witness holds the latest published size");
     }
     cp_task.abort();
@@ -191,7 +192,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
     };
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(policy.clone()),
         cfg,

@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use custody_core::encoding::encode_base64;
 use custody_service::guard::AddressGuard;
+use custody_standards::encoding::encode_base64;
 use futures_core::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;

@@ -1,6 +1,6 @@
 //! Test harness for registry tests: a real `custody-log` in registry mode on
 //! a loopback port, actors with keys, and signed statements built with
-//! `custody-core` exactly as a client would.
+//! `custody-standards` exactly as a client would.
 
 #![allow(dead_code)]
 
@@ -11,16 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::encoding::encode_base64;
-use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
-use custody_core::registry::{Lifecycle, Role};
-use custody_core::statement::events::{
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
+use custody_registry::registry::{Lifecycle, Role};
+use custody_registry::statement::events::{
     Access, Approve, GrantRole, Kind, Promote, Publish, Rollback, TagMove,
 };
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::statement::metadata::{Lineage, Metadata};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
+use custody_standards::encoding::encode_base64;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_custody-log");
@@ -57,7 +57,7 @@ impl Server {
 
 /// `custody-log init --generic` (a log of raw entries); returns the log's
 /// verifier key, printed on stdout.
-pub fn init_generic(data: &Path, origin: &str) -> custody_core::VerifierKey {
+pub fn init_generic(data: &Path, origin: &str) -> custody_standards::VerifierKey {
     let out = Command::new(BIN)
         .args(["init", "--generic", "--origin", origin, "--data-dir"])
         .arg(data)
@@ -65,7 +65,7 @@ pub fn init_generic(data: &Path, origin: &str) -> custody_core::VerifierKey {
         .output()
         .unwrap();
     assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-    custody_core::VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim_end()).unwrap()
+    custody_standards::VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim_end()).unwrap()
 }
 
 /// `custody-log init` in registry mode; returns the admin signer.
@@ -117,7 +117,7 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn signer(name: &str) -> ActorSigner {
-    let seed = custody_core::hash::sha256(format!("test actor {name}").as_bytes()).0;
+    let seed = custody_standards::hash::sha256(format!("test actor {name}").as_bytes()).0;
     ActorSigner::from_seed(&ActorName::new(name).unwrap(), &seed)
 }
 
@@ -147,7 +147,7 @@ pub fn signed(who: &ActorSigner, event: Event) -> Vec<u8> {
 }
 
 pub fn digest_of(bytes: &[u8]) -> Digest {
-    Digest(custody_core::hash::sha256(bytes))
+    Digest(custody_standards::hash::sha256(bytes))
 }
 
 pub fn grant(to: &ActorSigner, role: Role, pattern: &str) -> Event {

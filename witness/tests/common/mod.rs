@@ -1,5 +1,5 @@
 //! Shared test helpers: the real `custody-witness` binary on loopback port
-//! 0 with temp dirs, and in-test logs built with `custody-core` (in memory,
+//! 0 with temp dirs, and in-test logs built with `custody-standards` (in memory,
 //! optionally served over HTTP as `/checkpoint` + tiles).
 
 #![allow(dead_code)]
@@ -11,13 +11,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::note::{sign_note, NoteSigner};
-use custody_core::tile_data::read_tile_data;
-use custody_core::tiles::Tile;
-use custody_core::witness::AddCheckpointRequest;
-use custody_core::{consistency_proof, leaf_hash, Hash, MemoryHashStore, SignerKey, VerifierKey};
+use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::note::{sign_note, NoteSigner};
+use custody_standards::tile_data::read_tile_data;
+use custody_standards::tiles::Tile;
+use custody_standards::witness::AddCheckpointRequest;
+use custody_standards::{consistency_proof, leaf_hash, Hash, MemoryHashStore, SignerKey, VerifierKey};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_custody-witness");
 /// Every wait in the tests is bounded by this.
@@ -115,7 +115,7 @@ pub fn stderr_of(data: &Path) -> String {
     std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default()
 }
 
-/// A log built in memory with `custody-core`.
+/// A log built in memory with `custody-standards`.
 pub struct TestLog {
     pub origin: String,
     pub key: SignerKey,
@@ -301,5 +301,5 @@ macro_rules! eventually {
 
 /// Lowercase hex SHA-256 of an origin (the monitoring path segment).
 pub fn origin_hex(origin: &str) -> String {
-    custody_core::hash::sha256(origin.as_bytes()).to_hex()
+    custody_standards::hash::sha256(origin.as_bytes()).to_hex()
 }
