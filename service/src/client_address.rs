@@ -70,6 +70,21 @@ impl FromStr for AddressRange {
     }
 }
 
+/// A comma-separated list of [`AddressRange`]s; `none` is the empty list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressList(pub Vec<AddressRange>);
+
+impl FromStr for AddressList {
+    type Err = BadRange;
+
+    fn from_str(s: &str) -> Result<Self, BadRange> {
+        if s.trim() == "none" {
+            return Ok(AddressList(Vec::new()));
+        }
+        s.split(',').map(str::parse).collect::<Result<_, _>>().map(AddressList)
+    }
+}
+
 impl AddressRange {
     /// Whether `ip` lies in this range (an IPv4-mapped IPv6 address is
     /// compared as IPv4).
@@ -122,5 +137,10 @@ mod tests {
         for bad in ["", "127.0.0.1/33", "fd00::/129", "host/8", "1.2.3.4/x"] {
             assert!(bad.parse::<AddressRange>().is_err(), "{bad}");
         }
+        let list: AddressList = "127.0.0.1,::1".parse().unwrap();
+        assert_eq!(list.0.len(), 2);
+        assert!(list.0[1].contains(ip("::1")));
+        assert_eq!("none".parse::<AddressList>().unwrap(), AddressList::default());
+        assert!("127.0.0.1,".parse::<AddressList>().is_err());
     }
 }

@@ -21,7 +21,7 @@ use actix_web::{web, HttpResponse};
 use clap::Args;
 
 use crate::rate_limit::{
-    AddressRange, ClassQuota, ClientLimits, FailureBudget, LimitConfig, Refused, RouteClass,
+    AddressList, ClassQuota, ClientLimits, FailureBudget, LimitConfig, Refused, RouteClass,
 };
 
 /// How often idle addresses are forgotten.
@@ -120,11 +120,12 @@ pub struct AddressLimitArgs {
     #[arg(long = "auth-failure-window", env = "CUSTODY_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub auth_failure_window_secs: u64,
-    /// Client addresses no per-address limit applies to (comma-separated
-    /// addresses or CIDR ranges, e.g. a monitoring host or a load
-    /// balancer's health checker).
-    #[arg(long = "rate-limit-exempt", env = "CUSTODY_RATE_LIMIT_EXEMPT", value_delimiter = ',')]
-    pub rate_limit_exempt: Vec<AddressRange>,
+    /// Client addresses no per-address limit applies to: comma-separated
+    /// addresses or CIDR ranges (a monitoring host, a load balancer's
+    /// health checker), or `none`. The default exempts the host itself
+    /// (a local reverse proxy, an operator's shell).
+    #[arg(long = "rate-limit-exempt", env = "CUSTODY_RATE_LIMIT_EXEMPT", default_value = "127.0.0.1,::1")]
+    pub rate_limit_exempt: AddressList,
     /// Most client addresses each per-address budget keeps state for.
     #[arg(long = "max-tracked-addresses", env = "CUSTODY_MAX_TRACKED_ADDRESSES", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -144,7 +145,7 @@ impl AddressLimitArgs {
                 window: Duration::from_secs(self.auth_failure_window_secs),
             },
             read_kib: ClassQuota { per_second: self.read_kib_rate, burst: self.read_kib_burst },
-            exempt: self.rate_limit_exempt.clone(),
+            exempt: self.rate_limit_exempt.0.clone(),
             max_tracked: usize::try_from(self.max_tracked_addresses).unwrap_or(usize::MAX),
         }
     }

@@ -41,7 +41,7 @@ use governor::nanos::Nanos;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
-pub use crate::client_address::{AddressRange, BadRange, ClientKey};
+pub use crate::client_address::{AddressList, AddressRange, BadRange, ClientKey};
 
 /// Requests between two checks of the number of tracked addresses.
 const SIZE_CHECK_EVERY: u64 = 1024;

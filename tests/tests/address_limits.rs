@@ -2,7 +2,8 @@
 //! flood from one address is answered 429 with `Retry-After` before its
 //! body is read or its signature checked, while another address is served
 //! as before. The attacker is `127.0.0.1`, the honest client `127.0.0.2`,
-//! and `127.0.0.4` an exempt monitor (`--rate-limit-exempt`).
+//! and `127.0.0.4` an exempt monitor (`--rate-limit-exempt`, which then
+//! replaces the default exemption of the host itself).
 //!
 //! Honest throughput under a flood is measured by the bench suite's
 //! under-attack rows, not timed here.
@@ -235,4 +236,23 @@ fn per_address_state_is_forgotten_when_idle() {
     let seen = tracked();
     assert!(seen >= 200.0, "tracked {seen}");
     eventually("idle addresses forgotten", 30, || (tracked() == 0.0).then_some(()));
+}
+
+/// The host itself (`127.0.0.1`, `::1`) is exempt unless
+/// `--rate-limit-exempt` says otherwise: only a local process (an
+/// operator, a local proxy) connects from there.
+#[test]
+fn the_host_itself_is_exempt_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    init_log(&data, false);
+    let server = serve_alone(&data, &["--read-rate", "1", "--read-burst", "1"], None, &[]);
+    let base = server.proc.url.clone();
+    let local = client_from("127.0.0.1");
+    for _ in 0..20 {
+        assert_ne!(local.get(format!("{base}/checkpoint")).send().unwrap().status(), 429);
+    }
+    let other = client_from("127.0.0.2");
+    assert_ne!(other.get(format!("{base}/checkpoint")).send().unwrap().status(), 429);
+    assert_eq!(other.get(format!("{base}/checkpoint")).send().unwrap().status(), 429);
 }

@@ -237,3 +237,21 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let text = state.witness.metrics().render(state.witness.gauges());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submissions_are_the_witness_class_and_their_403s_failed_authentications() {
+        assert_eq!(route_class(&Method::POST, "/add-checkpoint"), RouteClass::Witness);
+        assert_eq!(route_class(&Method::POST, "/gossip/checkpoint"), RouteClass::Witness);
+        for (m, p) in [(Method::GET, "/evidence"), (Method::GET, "/metrics"), (Method::GET, "/ab/checkpoint")]
+        {
+            assert_eq!(route_class(&m, p), RouteClass::Read, "{m} {p}");
+        }
+        assert!(is_auth_failure(RouteClass::Witness, StatusCode::FORBIDDEN));
+        assert!(!is_auth_failure(RouteClass::Witness, StatusCode::CONFLICT));
+        assert!(!is_auth_failure(RouteClass::Read, StatusCode::FORBIDDEN));
+    }
+}
