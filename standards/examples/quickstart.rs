@@ -1,4 +1,4 @@
-//! The core's end-to-end story in one process, run by `scripts/quickstart`:
+//! The core's end-to-end story in one process, run by `scripts/quickstart-core`:
 //! a log appends model-publish entries, signs a checkpoint, two of three
 //! witnesses check consistency and cosign it, and a client verifies a
 //! `c2sp.org/tlog-proof@v1` bundle offline against a 2-of-3 policy. Then it
@@ -12,16 +12,35 @@ use std::process::ExitCode;
 
 use custody_standards::bundle::ProofBundle;
 use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
-use custody_standards::cosignature::{cosign, CosignatureSigner};
+use custody_standards::cosignature::{cosign, CosignatureError, CosignatureSigner};
 use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
 use custody_standards::policy::Policy;
 use custody_standards::{
-    consistency_proof, hash, inclusion_proof, leaf_hash, verify_consistency, MemoryHashStore,
+    consistency_proof, hash, inclusion_proof, leaf_hash, verify_consistency, MemoryHashStore, VerifyError,
 };
 
 const ORIGIN: &str = "custody.example/quickstart";
 /// Fixed time so the cosignatures, and thus the printed bundle, are stable.
 const TIME: u64 = 1_790_000_000;
+
+/// Why a witness did not cosign: the two outcomes a log must tell apart
+/// (tlog-witness answers the first with 422, the second is the witness's own
+/// fault).
+#[derive(Debug, thiserror::Error)]
+enum WitnessError {
+    /// The consistency proof does not lead from the last cosigned
+    /// checkpoint to the new one: the log may have forked.
+    #[error("{witness}: refuses to cosign: {source}")]
+    Inconsistent {
+        /// Name of the refusing witness.
+        witness: String,
+        /// What the proof check found.
+        source: VerifyError,
+    },
+    /// The witness could not produce a cosignature.
+    #[error(transparent)]
+    Cosign(#[from] CosignatureError),
+}
 
 /// A witness as the tlog-witness spec describes it: it remembers the last
 /// checkpoint it cosigned and only cosigns a new one that is provably an
@@ -36,13 +55,24 @@ impl Witness {
         &mut self,
         cp: &Checkpoint,
         proof: &[custody_standards::Hash],
-    ) -> Result<String, String> {
+    ) -> Result<String, WitnessError> {
         if let Some(last) = &self.last {
-            verify_consistency(last.size, cp.size, proof, &last.root, &cp.root)
-                .map_err(|e| format!("{}: refuses to cosign: {e}", self.signer.key().name()))?;
+            verify_consistency(last.size, cp.size, proof, &last.root, &cp.root).map_err(|source| {
+                WitnessError::Inconsistent { witness: self.signer.key().name().to_owned(), source }
+            })?;
         }
+        let line = cosign(&self.signer, cp, TIME)?;
         self.last = Some(cp.clone());
-        cosign(&self.signer, cp, TIME).map_err(|e| e.to_string())
+        Ok(line)
+    }
+}
+
+/// The error of a check that must refuse; an acceptance means the
+/// quickstart itself is broken, and is reported as its failure.
+fn must_refuse<T, E>(result: Result<T, E>, what: &str) -> Result<E, Box<dyn std::error::Error>> {
+    match result {
+        Ok(_) => Err(format!("{what} was accepted").into()),
+        Err(e) => Ok(e),
     }
 }
 
@@ -142,14 +172,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // What the same checks refuse.
     let mut tampered = entries[index as usize].clone();
     tampered[30] ^= 1;
-    let e = parsed.verify(&leaf_hash(&tampered), &policy).expect_err("tampered entry must fail");
+    let e = must_refuse(parsed.verify(&leaf_hash(&tampered), &policy), "a tampered entry")?;
     println!("refused, tampered entry: {e}");
 
     let mut under = sign_checkpoint(&second, &log_key)?;
     under.extend_from_slice(cosign(&witnesses[0].signer, &second, TIME)?.as_bytes());
-    let e = ProofBundle { checkpoint: under, ..parsed.clone() }
-        .verify(&leaf_hash(&entries[7]), &policy)
-        .expect_err("1-of-3 must fail");
+    let e = must_refuse(
+        ProofBundle { checkpoint: under, ..parsed.clone() }.verify(&leaf_hash(&entries[7]), &policy),
+        "a 1-of-3 cosigned checkpoint",
+    )?;
     println!("refused, one cosignature only: {e}");
 
     // A fork: same first 6 entries, then a different history, grown past the
@@ -164,8 +195,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let forked =
         Checkpoint { origin: ORIGIN.into(), size: fork.size(), root: fork.root(), extensions: vec![] };
     let fork_proof = consistency_proof(second.size, forked.size, &fork)?;
-    let e = witnesses[0].add_checkpoint(&forked, &fork_proof);
-    println!("refused, forked log: {}", e.expect_err("fork must be refused"));
+    match witnesses[0].add_checkpoint(&forked, &fork_proof) {
+        Err(e @ WitnessError::Inconsistent { .. }) => println!("refused, forked log: {e}"),
+        Err(e) => return Err(format!("fork refused for the wrong reason: {e}").into()),
+        Ok(_) => return Err("a witness cosigned a forked log".into()),
+    }
     println!("\nquickstart: all checks behaved as expected");
     Ok(())
 }
