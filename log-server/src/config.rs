@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use custody_service::guard::{AddressGuard, AddressLimitArgs};
+use custody_service::rate_limit::ClassQuota;
 
 use crate::checkpointer::CheckpointerConfig;
 use crate::download_slots::DownloadLimits;
@@ -183,9 +185,33 @@ pub struct ServeArgs {
     #[arg(long = "download-idle-timeout", env = "CUSTODY_DOWNLOAD_IDLE_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub download_idle_timeout_secs: u64,
+    /// Write requests (`POST /statements`, `PUT /blobs/...`, `POST
+    /// /entries`) per second per client address; more get 429 before the
+    /// body is read. 0 disables the limit.
+    #[arg(long = "write-rate", env = "CUSTODY_WRITE_RATE", default_value_t = 50)]
+    pub write_rate: u32,
+    /// Write requests one address may send at once.
+    #[arg(long = "write-burst", env = "CUSTODY_WRITE_BURST", default_value_t = 100)]
+    pub write_burst: u32,
+    /// The per-address limits of every route (see docs/operations.md).
+    #[command(flatten)]
+    pub address_limits: AddressLimitArgs,
 }
 
 impl ServeArgs {
+    /// The per-address limits of every route, with their maintenance
+    /// thread started.
+    pub fn address_guard(&self) -> AddressGuard {
+        let write = ClassQuota { per_second: self.write_rate, burst: self.write_burst };
+        let none = ClassQuota { per_second: 0, burst: 0 };
+        self.address_limits.guard(
+            write,
+            none,
+            crate::api::client_limits::route_class,
+            crate::api::client_limits::is_auth_failure,
+        )
+    }
+
     /// Connection limits from the flags (before fitting them to the
     /// open-file limit).
     pub fn connection_limits(&self) -> crate::api::connections::ConnectionLimits {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix_web::web;
 use anyhow::Context as _;
 use clap::Parser as _;
+use custody_log::api::entry_range::{EntryStepCache, DEFAULT_ENTRY_STEP_CACHE_BYTES};
 use custody_log::api::refusals::RefusalSummary;
 use custody_log::api::{self, connections, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
 use custody_log::blob_cache::VerifiedBlobCache;
@@ -171,6 +172,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_raw_append: args.allow_raw_append,
         max_entry_size: args.max_entry_size(),
         tile_cache: TileCache::new(DEFAULT_TILE_CACHE_BYTES),
+        entry_steps: EntryStepCache::new(DEFAULT_ENTRY_STEP_CACHE_BYTES),
         registry: registry.zip(blobs).map(|(registry, (blobs, uploads))| RegistryApi {
             registry,
             blobs,
@@ -184,7 +186,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         connections: connections::Connections::new(limits),
         refusals,
     });
-    let server = api::server(state.clone(), listener)?;
+    let guard = web::Data::new(args.address_guard());
+    let server = api::server(state.clone(), guard, listener)?;
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -20,7 +20,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use clap::Args;
 
-use crate::rate_limit::{AddressRange, ClassQuota, ClientLimits, FailureBudget, LimitConfig, Refused, RouteClass};
+use crate::rate_limit::{
+    AddressRange, ClassQuota, ClientLimits, FailureBudget, LimitConfig, Refused, RouteClass,
+};
 
 /// How often idle addresses are forgotten.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
@@ -60,10 +62,7 @@ pub fn refusal_response(refused: &Refused, has_body: bool) -> HttpResponse {
 fn has_body(req: &ServiceRequest) -> bool {
     let headers = req.headers();
     headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0")
+        || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
 }
 
 /// The middleware (install with `actix_web::middleware::from_fn`): charges
@@ -99,10 +98,10 @@ pub struct AddressLimitArgs {
     /// Read requests (checkpoint, tiles, proofs, entries, queries,
     /// downloads, health, metrics) per second per client address; more get
     /// 429 before anything is read. 0 disables the limit.
-    #[arg(long = "read-rate", env = "CUSTODY_READ_RATE", default_value_t = 200)]
+    #[arg(long = "read-rate", env = "CUSTODY_READ_RATE", default_value_t = 500)]
     pub read_rate: u32,
     /// Read requests one address may send at once.
-    #[arg(long = "read-burst", env = "CUSTODY_READ_BURST", default_value_t = 400)]
+    #[arg(long = "read-burst", env = "CUSTODY_READ_BURST", default_value_t = 1000)]
     pub read_burst: u32,
     /// KiB of entry pages (`GET /entries?start=&end=`) per second per client
     /// address; a page is cut short when the budget runs out and the

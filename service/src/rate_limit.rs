@@ -11,11 +11,10 @@
 //! log's capacity from many addresses.
 //!
 //! Failed authentications (a bad signature, an unknown key) are budgeted
-//! apart: an address that fails `failures` times within `window` (a
-//! bucket refilled one failure per `window / failures`) has its
-//! authenticated requests refused until the bucket lets one more failure
-//! through. Signature checks are the expensive part of a write, and an
-//! honest client fails them rarely.
+//! apart: once an address has failed `failures` times within a `window`
+//! (counted from its first failure), its authenticated requests are
+//! refused until that window ends. Signature checks are the expensive part
+//! of a write, and an honest client fails them rarely.
 //!
 //! Bytes served by the heaviest reads (pages of entries) are charged to a
 //! per-address byte budget as they are produced ([`ClientLimits::charge_bytes`]);
@@ -38,6 +37,7 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock, Reference as _};
 use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
@@ -106,11 +106,48 @@ pub struct FailureBudget {
     pub window: Duration,
 }
 
-impl FailureBudget {
-    fn quota(self) -> Option<Quota> {
-        let failures = NonZeroU32::new(self.failures)?;
-        let period = self.window.max(Duration::from_millis(1)) / failures.get();
-        Some(Quota::with_period(period.max(Duration::from_nanos(1)))?.allow_burst(failures))
+/// Failures per address in its current window.
+struct FailureWindows<C: Clock> {
+    budget: u32,
+    window: Nanos,
+    counts: Mutex<HashMap<ClientKey, (u32, C::Instant)>>,
+}
+
+impl<C: Clock> FailureWindows<C> {
+    fn new(budget: FailureBudget) -> Option<Self> {
+        (budget.failures > 0).then(|| FailureWindows {
+            budget: budget.failures,
+            window: Nanos::from(budget.window.max(Duration::from_millis(1))),
+            counts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts one failure of `key` at `now`; returns the end of its window
+    /// if the budget is now spent.
+    fn record(&self, key: ClientKey, now: C::Instant, max_tracked: usize) -> Option<C::Instant> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() >= max_tracked && !counts.contains_key(&key) {
+            counts.retain(|_, (_, start)| now.duration_since(*start) < self.window);
+            if counts.len() >= max_tracked {
+                return None;
+            }
+        }
+        let entry = counts.entry(key).or_insert((0, now));
+        if now.duration_since(entry.1) >= self.window {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+        (entry.0 >= self.budget).then(|| entry.1 + self.window)
+    }
+
+    fn len(&self) -> usize {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn maintain(&self, now: C::Instant) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.retain(|_, (_, start)| now.duration_since(*start) < self.window);
+        counts.shrink_to_fit();
     }
 }
 
@@ -194,7 +231,8 @@ impl Refused {
     }
 }
 
-type Keyed<C> = RateLimiter<ClientKey, DashMapStateStore<ClientKey>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<C> =
+    RateLimiter<ClientKey, DashMapStateStore<ClientKey>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// One keyed budget, replaceable as a whole when it outgrows its bound.
 struct Budget<C: Clock> {
@@ -253,15 +291,20 @@ impl<C: Clock + Clone> Budget<C> {
 /// The per-address budgets of one service (see the module docs).
 pub struct ClientLimits<C: Clock = DefaultClock> {
     classes: [Option<Budget<C>>; 3],
-    failures: Option<Budget<C>>,
+    failures: Option<FailureWindows<C>>,
     bytes: Option<Budget<C>>,
     /// Addresses over their failure or byte budget, and until when.
     blocked: Mutex<HashMap<(ClientKey, Penalty), C::Instant>>,
     exempt: Vec<AddressRange>,
     max_tracked: usize,
     checks: AtomicU64,
+    /// Refusals so far, by [`Refused::code`] (in [`REFUSAL_CODES`] order).
+    refusals: [AtomicU64; 3],
     clock: C,
 }
+
+/// Every [`Refused::code`], in the order of [`ClientLimits::refusals`].
+pub const REFUSAL_CODES: [&str; 3] = ["rate_limited", "too_many_auth_failures", "too_many_bytes"];
 
 impl ClientLimits<DefaultClock> {
     /// Limits on the system clock.
@@ -280,12 +323,13 @@ impl<C: Clock + Clone> ClientLimits<C> {
                 budget(config.write.quota()),
                 budget(config.witness.quota()),
             ],
-            failures: budget(config.auth_failures.quota()),
+            failures: FailureWindows::new(config.auth_failures),
             bytes: budget(config.read_kib.quota()),
             blocked: Mutex::new(HashMap::new()),
             exempt: config.exempt.clone(),
             max_tracked: config.max_tracked.max(1),
             checks: AtomicU64::new(0),
+            refusals: Default::default(),
             clock,
         }
     }
@@ -298,6 +342,20 @@ impl<C: Clock + Clone> ClientLimits<C> {
     /// be refused and for how long. Nothing about the request but its
     /// address and route is looked at.
     pub fn admit(&self, peer: IpAddr, class: RouteClass) -> Result<(), Refused> {
+        let result = self.check(peer, class);
+        if let Err(refused) = &result {
+            let i = REFUSAL_CODES.iter().position(|c| *c == refused.code()).unwrap_or(0);
+            self.refusals[i].fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Requests refused so far, by [`Refused::code`].
+    pub fn refusals(&self) -> [(&'static str, u64); 3] {
+        std::array::from_fn(|i| (REFUSAL_CODES[i], self.refusals[i].load(Ordering::Relaxed)))
+    }
+
+    fn check(&self, peer: IpAddr, class: RouteClass) -> Result<(), Refused> {
         if self.is_exempt(peer) {
             return Ok(());
         }
@@ -351,14 +409,14 @@ impl<C: Clock + Clone> ClientLimits<C> {
 
     /// Records a failed authentication from `peer`. Once its budget is
     /// spent, [`ClientLimits::admit`] refuses its authenticated requests
-    /// until the budget allows one more failure.
+    /// until the window ends.
     pub fn record_auth_failure(&self, peer: IpAddr) {
         let Some(failures) = &self.failures else { return };
         if self.is_exempt(peer) {
             return;
         }
         let key = ClientKey::of(peer);
-        if let Err(until) = failures.take(&key) {
+        if let Some(until) = failures.record(key, self.clock.now(), self.max_tracked) {
             self.block(key, Penalty::AuthFailures, until);
         }
     }
@@ -388,17 +446,21 @@ impl<C: Clock + Clone> ClientLimits<C> {
 
     /// Addresses for which some state is kept (all budgets together).
     pub fn tracked(&self) -> usize {
-        let budgets: usize = self.classes.iter().chain([&self.failures, &self.bytes]).flatten().map(Budget::len).sum();
-        budgets + self.blocked.lock().unwrap_or_else(|p| p.into_inner()).len()
+        let budgets: usize = self.classes.iter().chain([&self.bytes]).flatten().map(Budget::len).sum();
+        let failures = self.failures.as_ref().map_or(0, FailureWindows::len);
+        budgets + failures + self.blocked.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Drops the state of every address indistinguishable from a new one,
     /// and bounds what remains (see the module docs).
     pub fn maintain(&self) {
-        for budget in self.classes.iter().chain([&self.failures, &self.bytes]).flatten() {
+        for budget in self.classes.iter().chain([&self.bytes]).flatten() {
             budget.maintain(self.max_tracked);
         }
         let now = self.clock.now();
+        if let Some(failures) = &self.failures {
+            failures.maintain(now);
+        }
         let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         blocked.retain(|_, until| *until > now);
         blocked.shrink_to_fit();
@@ -477,19 +539,24 @@ mod tests {
         let clock = FakeRelativeClock::default();
         let l = ClientLimits::with_clock(&config(), clock.clone());
         let a = ip("2001:db8::1");
-        for _ in 0..3 {
+        for _ in 0..2 {
             l.record_auth_failure(a);
         }
         l.admit(a, RouteClass::Write).unwrap();
+        clock.advance(Duration::from_secs(10));
         l.record_auth_failure(a);
-        // The same /64 is the same client.
+        // The same /64 is the same client; the window runs from the first
+        // failure.
         let refused = l.admit(ip("2001:db8::2"), RouteClass::Write).unwrap_err();
         assert_eq!(refused.code(), "too_many_auth_failures");
-        assert_eq!(refused.retry_after(), Duration::from_secs(20));
+        assert_eq!(refused.retry_after(), Duration::from_secs(50));
         assert!(l.admit(a, RouteClass::Witness).is_err());
         l.admit(a, RouteClass::Read).unwrap();
         l.admit(ip("2001:db8:0:1::1"), RouteClass::Write).unwrap();
-        clock.advance(Duration::from_secs(20));
+        clock.advance(Duration::from_secs(50));
+        l.admit(a, RouteClass::Write).unwrap();
+        // A new window, a new budget.
+        l.record_auth_failure(a);
         l.admit(a, RouteClass::Write).unwrap();
         // Exempt addresses are never blocked.
         for _ in 0..10 {

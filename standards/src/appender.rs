@@ -3,8 +3,9 @@
 //! A tree of `n` leaves is the concatenation of one complete subtree per set
 //! bit of `n`, largest first. Keeping just those at most 64 roots is enough to
 //! append a leaf (merging equal-sized subtrees like a binary counter carries)
-//! and to compute the RFC 9162 tree hash, which is why the log server needs no
-//! reads on its write path.
+//! and to compute the RFC 9162 tree hash (`MTH`,
+//! [section 2.1.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1)), which is why the log server needs no reads on
+//! its write path.
 
 use crate::hash::{empty_root, node_hash, Hash};
 use crate::proof::{tree_hash_nodes, ProofError};

@@ -1,4 +1,7 @@
-//! C2SP tlog-checkpoint: the note text a log signs for each tree head.
+//! [C2SP tlog-checkpoint](https://c2sp.org/tlog-checkpoint): the note text a
+//! log signs for each tree head ([Note text](https://c2sp.org/tlog-checkpoint#note-text)),
+//! inside a [signed note](https://c2sp.org/signed-note#format) whose key
+//! name matches the origin ([Signatures](https://c2sp.org/tlog-checkpoint#signatures)).
 //!
 //! ```text
 //! <origin>
@@ -65,7 +68,37 @@ fn check_line(line: &str, what: &'static str) -> Result<(), CheckpointError> {
 }
 
 impl Checkpoint {
-    /// Parses a checkpoint note text (including its final newline).
+    /// Parses a checkpoint note text (including its final newline). The
+    /// text is trusted only once its note is opened ([`open_checkpoint`]).
+    ///
+    /// Spec ([tlog-checkpoint, Note text](https://c2sp.org/tlog-checkpoint#note-text)):
+    /// "The note text is a sequence of at least three non-empty lines,
+    /// separated by newlines": origin, tree size "with no leading zeroes",
+    /// root hash in base64, then extension lines that "if any, MUST be
+    /// non-empty".
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::checkpoint::{Checkpoint, CheckpointError};
+    ///
+    /// // The checkpoint text of the tlog-checkpoint spec example.
+    /// let text = "example.com/behind-the-sofa\n\
+    ///             20852163\n\
+    ///             CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+    /// let cp = Checkpoint::parse(text)?;
+    /// assert_eq!(cp.origin, "example.com/behind-the-sofa");
+    /// assert_eq!(cp.size, 20852163);
+    /// assert_eq!(cp.root.to_base64(), "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=");
+    /// assert_eq!(cp.to_text()?, text);
+    ///
+    /// // The same tree head with a leading zero on the size: refused.
+    /// assert_eq!(
+    ///     Checkpoint::parse(&text.replace("20852163", "020852163")),
+    ///     Err(CheckpointError::Malformed("tree size is not canonical decimal u64"))
+    /// );
+    /// # Ok::<(), CheckpointError>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
         if text.len() > MAX_NOTE_SIZE {
             return Err(NoteError::TooLarge { size: text.len() }.into());
@@ -137,6 +170,37 @@ pub fn sign_checkpoint(checkpoint: &Checkpoint, log_key: &SignerKey) -> Result<V
 /// the origin (our stricter reading of the spec's SHOULD; see
 /// [`sign_checkpoint`]). Other signature lines (e.g. cosignatures) are
 /// ignored unless their key is the log key.
+///
+/// Spec ([tlog-checkpoint, Signatures](https://c2sp.org/tlog-checkpoint#signatures)):
+/// "The log's key name in its signature line SHOULD match the origin line",
+/// and "According to the note specification, clients MUST ignore unknown
+/// signatures."
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint, CheckpointError};
+/// use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
+/// use custody_standards::{leaf_hash, MemoryHashStore};
+///
+/// // A log with a key from a fixed seed signs a real checkpoint of 3 entries.
+/// let log_key = SignerKey::from_seed("log.example/a", SIG_TYPE_ED25519, &[1; 32])?;
+/// let mut tree = MemoryHashStore::new();
+/// for entry in [&b"one"[..], b"two", b"three"] {
+///     tree.append(leaf_hash(entry));
+/// }
+/// let cp = Checkpoint { origin: "log.example/a".into(), size: 3, root: tree.root(), extensions: vec![] };
+/// let signed = sign_checkpoint(&cp, &log_key)?;
+///
+/// let opened = open_checkpoint(&signed, &log_key.verifier())?;
+/// assert_eq!(opened.checkpoint, cp);
+///
+/// // The same bytes opened with another key of the same name: its key ID
+/// // differs, so the log's signature is unknown to it and nothing verifies.
+/// let impostor = SignerKey::from_seed("log.example/a", SIG_TYPE_ED25519, &[2; 32])?;
+/// assert!(open_checkpoint(&signed, &impostor.verifier()).is_err());
+/// # Ok::<(), CheckpointError>(())
+/// ```
 pub fn open_checkpoint(msg: &[u8], log_key: &VerifierKey) -> Result<OpenedCheckpoint, CheckpointError> {
     log_key.require_type(SIG_TYPE_ED25519)?;
     let opened = open_checkpoint_with(msg, &[log_key as &dyn NoteVerifier])?;
@@ -152,6 +216,41 @@ pub fn open_checkpoint(msg: &[u8], log_key: &VerifierKey) -> Result<OpenedCheckp
 /// Opens a checkpoint with any verifiers and no origin/key-name rule, for
 /// third-party logs that do not follow the SHOULD. At least one verifier
 /// must have verified (signed-note rules).
+///
+/// Spec: the key name only "SHOULD match the origin line"
+/// ([tlog-checkpoint, Signatures](https://c2sp.org/tlog-checkpoint#signatures));
+/// which signatures count is [signed-note, Signatures](https://c2sp.org/signed-note#signatures).
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::checkpoint::{open_checkpoint, open_checkpoint_with, CheckpointError};
+/// use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
+/// use custody_standards::note::{sign_note, NoteSigner, NoteVerifier};
+///
+/// // A third-party log whose key is not named after its origin.
+/// let key = SignerKey::from_seed("sofa-signing-key", SIG_TYPE_ED25519, &[3; 32])?;
+/// let text = "example.com/behind-the-sofa\n\
+///             20852163\n\
+///             CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+/// let signed = sign_note(text, &[&key as &dyn NoteSigner])?;
+///
+/// let opened = open_checkpoint_with(&signed, &[&key.verifier() as &dyn NoteVerifier])?;
+/// assert_eq!(opened.checkpoint.size, 20852163);
+/// // `open_checkpoint` holds our own logs to the name rule and refuses it.
+/// assert!(matches!(
+///     open_checkpoint(&signed, &key.verifier()),
+///     Err(CheckpointError::OriginMismatch { .. })
+/// ));
+///
+/// // A validly signed note that is not a checkpoint is refused.
+/// let not_a_checkpoint = sign_note("hello\n", &[&key as &dyn NoteSigner])?;
+/// assert_eq!(
+///     open_checkpoint_with(&not_a_checkpoint, &[&key.verifier() as &dyn NoteVerifier]),
+///     Err(CheckpointError::Malformed("fewer than three lines"))
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open_checkpoint_with(
     msg: &[u8],
     verifiers: &[&dyn NoteVerifier],

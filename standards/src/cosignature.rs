@@ -1,6 +1,8 @@
-//! C2SP tlog-cosignature, Ed25519 `cosignature/v1` (signature type `0x04`).
+//! [C2SP tlog-cosignature](https://c2sp.org/tlog-cosignature), Ed25519
+//! `cosignature/v1` (signature type `0x04`): key IDs and the
+//! `timestamped_signature` bytes of [Format](https://c2sp.org/tlog-cosignature#format).
 //!
-//! Signed message (spec "Ed25519 signed message"):
+//! Signed message ([Ed25519 signed message](https://c2sp.org/tlog-cosignature#ed25519-signed-message)):
 //!
 //! ```text
 //! cosignature/v1
@@ -55,6 +57,32 @@ pub fn signed_message(checkpoint_text: &str, timestamp: u64) -> Result<Vec<u8>, 
 
 /// The timestamp of cosignature bytes, if they are well-formed (right
 /// length, timestamp within range). Not a verification.
+///
+/// Spec ([tlog-cosignature, Format](https://c2sp.org/tlog-cosignature#format)):
+/// "The signature MUST be a `timestamped_signature` structure", a `u64`
+/// big-endian timestamp then the 64-byte Ed25519 signature, and the
+/// timestamp "MUST NOT exceed 2^63 - 1".
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::checkpoint::Checkpoint;
+/// use custody_standards::cosignature::{cosignature_timestamp, CosignatureSigner};
+///
+/// let text = "log.example/a\n1\nbjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=\n";
+/// Checkpoint::parse(text)?;
+/// let witness = CosignatureSigner::from_seed("witness.example/w1", &[11; 32])?;
+/// let sig = witness.sign(text, 1_790_000_000)?.signature;
+/// assert_eq!(cosignature_timestamp(&sig), Some(1_790_000_000));
+///
+/// // One byte short of a timestamped Ed25519 signature: not a cosignature.
+/// assert_eq!(cosignature_timestamp(&sig[..sig.len() - 1]), None);
+/// // A timestamp above 2^63 - 1 is refused even with the right length.
+/// let mut future = sig.clone();
+/// future[0] = 0x80;
+/// assert_eq!(cosignature_timestamp(&future), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn cosignature_timestamp(sig: &[u8]) -> Option<u64> {
     if sig.len() != COSIGNATURE_SIZE {
         return None;

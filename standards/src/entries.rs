@@ -1,6 +1,7 @@
 //! tlog-tiles entry bundles: the log entries behind a level-0 tile.
 //!
-//! Spec (tlog-tiles, "Log entries"): "Entry bundles are sequences of
+//! Spec ([tlog-tiles, Log entries](https://c2sp.org/tlog-tiles#log-entries)):
+//! "Entry bundles are sequences of
 //! big-endian uint16 length-prefixed log entries." A full bundle holds 256
 //! entries, a partial one `W` (1..=255), and empty bundles are never served.
 
@@ -63,6 +64,29 @@ pub fn encode_bundle(entries: &[&[u8]]) -> Result<Vec<u8>, EntryError> {
 /// width, known from its path), borrowing from `data`. Strict: a short
 /// bundle, a truncated entry or trailing bytes are errors, so one body has
 /// one meaning.
+///
+/// Spec ([tlog-tiles, Log entries](https://c2sp.org/tlog-tiles#log-entries)):
+/// "Entry bundles are sequences of big-endian uint16 length-prefixed log
+/// entries", and `<W>` in the bundle path ([tlog-tiles, Merkle
+/// Tree](https://c2sp.org/tlog-tiles#merkle-tree)) gives how many.
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::entries::{decode_bundle, EntryError};
+///
+/// // Two entries: 0x0005 "hello", 0x0005 "world" (a `.p/2` bundle).
+/// let body = b"\x00\x05hello\x00\x05world";
+/// assert_eq!(decode_bundle(body, 2)?, vec![&b"hello"[..], &b"world"[..]]);
+///
+/// // One byte too many after the second entry: refused, not ignored.
+/// let mut padded = body.to_vec();
+/// padded.push(0);
+/// assert_eq!(decode_bundle(&padded, 2), Err(EntryError::TrailingBytes(1)));
+/// // The path promised three entries, the body has two.
+/// assert_eq!(decode_bundle(body, 3), Err(EntryError::Truncated(2)));
+/// # Ok::<(), EntryError>(())
+/// ```
 pub fn decode_bundle(data: &[u8], expected_count: usize) -> Result<Vec<&[u8]>, EntryError> {
     check_count(expected_count)?;
     let mut out = Vec::with_capacity(expected_count);

@@ -1,5 +1,7 @@
 //! RFC 6962 / RFC 9162 section 2.1.1 hashing: the only three hash shapes a
-//! Merkle log ever computes.
+//! Merkle log ever computes
+//! ([RFC 9162 section 2.1.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1),
+//! "Definition of the Merkle Tree").
 //!
 //! Domain separation (`0x00` for leaves, `0x01` for interior nodes) is what
 //! stops a leaf from being passed off as an interior node, so every hash in the
@@ -34,7 +36,22 @@ pub enum HashError {
 }
 
 impl Hash {
-    /// Copies a hash out of a 32-byte slice.
+    /// Copies a hash out of a 32-byte slice: the form hashes take in tile
+    /// bodies ([tlog-tiles, Merkle Tree](https://c2sp.org/tlog-tiles#merkle-tree):
+    /// "Full tiles MUST be exactly 256 hashes wide, or 8,192 bytes").
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::hash::{empty_root, Hash, HashError};
+    ///
+    /// let bytes = empty_root().0;
+    /// assert_eq!(Hash::from_slice(&bytes)?, empty_root());
+    ///
+    /// // A truncated hash is refused, with the length it had.
+    /// assert_eq!(Hash::from_slice(&bytes[..31]), Err(HashError::Length(31)));
+    /// # Ok::<(), HashError>(())
+    /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Self, HashError> {
         let arr: [u8; HASH_SIZE] = bytes.try_into().map_err(|_| HashError::Length(bytes.len()))?;
         Ok(Hash(arr))
@@ -49,6 +66,32 @@ impl Hash {
     /// Strict inverse of [`Hash::to_base64`]: padding is required and
     /// non-zero trailing bits are rejected, so every hash has exactly one
     /// accepted text form (a signed text must not have look-alike variants).
+    ///
+    /// This is the root hash line of a checkpoint ([tlog-checkpoint, Note
+    /// text](https://c2sp.org/tlog-checkpoint#note-text): "the base64
+    /// encoding of the root of the RFC 6962 Merkle hash tree") and each proof
+    /// line of [tlog-witness](https://c2sp.org/tlog-witness#add-checkpoint)
+    /// and [tlog-proof](https://c2sp.org/tlog-proof#format) bodies.
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::hash::{empty_root, Hash, HashError};
+    ///
+    /// // Known answer: SHA-256 of nothing, the root of the empty tree.
+    /// let h = Hash::from_base64("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")?;
+    /// assert_eq!(h, empty_root());
+    ///
+    /// // The last character differs only in two unused bits: the same 32
+    /// // bytes spelled another way, refused.
+    /// assert_eq!(
+    ///     Hash::from_base64("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV="),
+    ///     Err(HashError::Base64)
+    /// );
+    /// // So is the unpadded spelling.
+    /// assert!(Hash::from_base64("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU").is_err());
+    /// # Ok::<(), HashError>(())
+    /// ```
     pub fn from_base64(text: &str) -> Result<Self, HashError> {
         // 32 bytes always encode to 44 characters; checking first bounds the
         // work done on hostile input.
@@ -64,7 +107,26 @@ impl Hash {
         crate::encoding::encode_hex(&self.0)
     }
 
-    /// Strict inverse of [`Hash::to_hex`]: exactly 64 lowercase hex digits.
+    /// Strict inverse of [`Hash::to_hex`]: exactly 64 lowercase hex digits
+    /// ([RFC 4648 section 8](https://www.rfc-editor.org/rfc/rfc4648#section-8)
+    /// alphabet, lowercase only, so a digest has one spelling).
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::hash::{empty_root, Hash, HashError};
+    ///
+    /// // Known answer: SHA-256("") = e3b0c442...b855.
+    /// let h = Hash::from_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")?;
+    /// assert_eq!(h, empty_root());
+    ///
+    /// // The uppercase spelling of the same digest is refused.
+    /// assert_eq!(
+    ///     Hash::from_hex("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"),
+    ///     Err(HashError::Hex)
+    /// );
+    /// # Ok::<(), HashError>(())
+    /// ```
     pub fn from_hex(text: &str) -> Result<Self, HashError> {
         let t = text.as_bytes();
         if t.len() != 2 * HASH_SIZE {

@@ -1,11 +1,18 @@
 //! Note keys: key IDs, verifier keys (`vkey`) and signer keys, in the text
 //! formats of golang.org/x/mod/sumdb/note that C2SP signed-note adopts.
 //!
-//! - verifier key: `<name>+<hex8 key ID>+<base64(type || public key)>`
-//! - signer key: `PRIVATE+KEY+<name>+<hex8 key ID>+<base64(type || seed)>`
+//! - verifier key ([signed-note, Verifier keys](https://c2sp.org/signed-note#verifier-keys)):
+//!   `<name>+<hex8 key ID>+<base64(type || public key)>`
+//! - signer key (not in the C2SP specs; the format of Go's
+//!   [`note.NewSigner`](https://pkg.go.dev/golang.org/x/mod/sumdb/note#hdr-Signing_Notes),
+//!   "a plain text string of the form `PRIVATE+KEY+<name>+<hash>+<keydata>`"):
+//!   `PRIVATE+KEY+<name>+<hex8 key ID>+<base64(type || seed)>`
 //!
+//! Key IDs follow [signed-note, Signatures](https://c2sp.org/signed-note#signatures)
+//! and, for type `0x04`, [tlog-cosignature, Format](https://c2sp.org/tlog-cosignature#format).
 //! Only the two Ed25519 signature types Custody needs are supported
-//! (signed-note: "implementations SHOULD select only the one(s) required"):
+//! ([signed-note, Signature types](https://c2sp.org/signed-note#signature-types):
+//! "implementations SHOULD select only the one(s) required"):
 //! `0x01` (plain Ed25519, used by logs) and `0x04` (cosignature/v1, used by
 //! witnesses). Any other type is rejected by name, not silently ignored.
 //!
@@ -171,6 +178,31 @@ impl VerifierKey {
     /// Parses `<name>+<hex8>+<base64(type || key)>`, rejecting a key ID that
     /// does not match the derivation (a mismatch means a corrupted or
     /// tampered configuration, never something to trust).
+    ///
+    /// Format: [signed-note, Verifier keys](https://c2sp.org/signed-note#verifier-keys);
+    /// key ID: `SHA-256(key name || 0x0A || signature type || public key)[:4]`
+    /// ([signed-note, Signatures](https://c2sp.org/signed-note#signatures)).
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::keys::{KeyError, VerifierKey, SIG_TYPE_ED25519};
+    ///
+    /// // The verifier key from the golang.org/x/mod/sumdb/note documentation.
+    /// let vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    /// let key = VerifierKey::parse(vkey)?;
+    /// assert_eq!(key.name(), "PeterNeumann");
+    /// assert_eq!(key.key_id(), 0xc74f20a3);
+    /// assert_eq!(key.sig_type(), SIG_TYPE_ED25519);
+    /// assert_eq!(key.to_string(), vkey);
+    ///
+    /// // The same key with a key ID that does not match its derivation.
+    /// assert_eq!(
+    ///     VerifierKey::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
+    ///     Err(KeyError::KeyIdMismatch { embedded: 0xc74f20a4, computed: 0xc74f20a3 })
+    /// );
+    /// # Ok::<(), KeyError>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Self, KeyError> {
         if s.len() > MAX_KEY_STRING_LEN {
             return Err(KeyError::Malformed("key string too long"));
@@ -267,6 +299,31 @@ impl SignerKey {
 
     /// Parses `PRIVATE+KEY+<name>+<hex8>+<base64(type || seed)>`. The key ID
     /// is that of the *public* key, so it is checked after deriving it.
+    ///
+    /// The format is Go's ([`note.NewSigner`](https://pkg.go.dev/golang.org/x/mod/sumdb/note#hdr-Signing_Notes):
+    /// "The encoding begins with the literal text `PRIVATE+KEY` to avoid
+    /// confusion with the public server key"); the seed is the RFC 8032
+    /// private key ([RFC 8032 section 5.1.5](https://www.rfc-editor.org/rfc/rfc8032#section-5.1.5)).
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::keys::{KeyError, SignerKey, VerifierKey};
+    ///
+    /// // The signer key from the golang.org/x/mod/sumdb/note documentation.
+    /// let skey = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    /// let signer = SignerKey::parse(skey)?;
+    /// let vkey = VerifierKey::parse("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")?;
+    /// assert_eq!(signer.verifier(), vkey);
+    /// assert_eq!(signer.to_private_string(), skey);
+    ///
+    /// // A public key is not a signer key, whatever it is called.
+    /// assert_eq!(
+    ///     SignerKey::parse(&vkey.to_string()).unwrap_err(),
+    ///     KeyError::Malformed("missing PRIVATE+KEY+ prefix")
+    /// );
+    /// # Ok::<(), KeyError>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Self, KeyError> {
         if s.len() > MAX_KEY_STRING_LEN {
             return Err(KeyError::Malformed("key string too long"));

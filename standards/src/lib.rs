@@ -4,8 +4,10 @@
 //! and nothing of Custody's own: an independent implementation can check
 //! every output of this crate against the specs alone.
 //!
-//! - RFC 6962 / RFC 9162 section 2.1: Merkle tree hashing and proofs
-//!   ([`hash`], [`proof`], [`verify`], [`appender`]).
+//! - [RFC 6962](https://www.rfc-editor.org/rfc/rfc6962#section-2.1) /
+//!   [RFC 9162 section 2.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1):
+//!   Merkle tree hashing and proofs ([`hash`], [`proof`], [`verify`],
+//!   [`appender`]).
 //! - [C2SP tlog-tiles](https://c2sp.org/tlog-tiles) ([`tiles`], [`entries`],
 //!   [`tile_data`], [`tile_reader`]).
 //! - [C2SP signed-note](https://c2sp.org/signed-note) ([`note`], [`keys`]).
@@ -21,6 +23,10 @@
 //! Storage reaches it through [`stored::HashReader`]; time and key material
 //! are passed in by the caller. Malformed input is always an error value; a
 //! panic in this crate means its own math is broken, and says so.
+//!
+//! Every public parser's documentation links the spec section it enforces,
+//! quotes the rule, and carries a compiled example that parses real bytes
+//! and shows an input it refuses.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,4 +1,6 @@
-//! An in-memory store of every stored hash of a tree.
+//! An in-memory store of every stored hash of a tree: the `MTH` of each
+//! complete subtree ([RFC 9162 section 2.1.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1)), the same hashes
+//! [tlog-tiles](https://c2sp.org/tlog-tiles#merkle-tree) serves.
 //!
 //! Tests, benchmarks and verifier caches need a [`HashReader`] with no
 //! backend; this one is filled by the same [`Appender`] the log server uses,

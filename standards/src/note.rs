@@ -1,4 +1,5 @@
-//! C2SP signed-note: text signed by one or more keys.
+//! [C2SP signed-note](https://c2sp.org/signed-note): text signed by one or
+//! more keys.
 //!
 //! ```text
 //! <text, ending in newline>
@@ -11,7 +12,10 @@
 //! checked before any base64 is decoded, base64 must be canonical (padding
 //! required, zero trailing bits; Go's decoder tolerates non-zero trailing
 //! bits, we do not, so every note has exactly one accepted spelling), and
-//! every rule of the spec's "Format" section is enforced.
+//! every rule of the spec's [Format](https://c2sp.org/signed-note#format)
+//! section is enforced. Which signatures count is the
+//! [Signatures](https://c2sp.org/signed-note#signatures) section, applied by
+//! [`open_note`].
 
 use std::fmt;
 
@@ -96,6 +100,28 @@ pub struct NoteSignature {
 impl NoteSignature {
     /// Parses one line *without* its trailing newline:
     /// `— <name> <base64(key ID || signature)>`.
+    ///
+    /// Spec ([signed-note, Format](https://c2sp.org/signed-note#format)):
+    /// "em dash (U+2014), space (U+0020), key name, space, base64-encoded
+    /// signature", where "Signatures are the base64 encoding of 4+n bytes.
+    /// The first four bytes in the signature are the uint32 key ID stored in
+    /// big-endian order."
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::note::{NoteError, NoteSignature};
+    ///
+    /// // The signature line of the golang.org/x/mod/sumdb/note example.
+    /// let line = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=";
+    /// let sig = NoteSignature::from_line(line)?;
+    /// assert_eq!((sig.name.as_str(), sig.key_id), ("PeterNeumann", 0xc74f20a3));
+    /// assert_eq!(sig.signature.len(), 64);
+    ///
+    /// // A hyphen-minus is not the em dash the format requires.
+    /// assert!(NoteSignature::from_line(&line.replace('\u{2014}', "-")).is_err());
+    /// # Ok::<(), NoteError>(())
+    /// ```
     pub fn from_line(line: &str) -> Result<Self, NoteError> {
         let rest = line
             .strip_prefix(SIG_PREFIX)
@@ -156,7 +182,38 @@ fn check_chars(s: &str) -> Result<(), NoteError> {
 }
 
 impl Note {
-    /// Parses a signed note, enforcing every format rule and the caps.
+    /// Parses a signed note, enforcing every format rule and the caps. The
+    /// result is *unverified*: use [`open_note`] before trusting the text.
+    ///
+    /// Spec ([signed-note, Format](https://c2sp.org/signed-note#format)): "A
+    /// signed note consists of a text ending in newline (U+000A), followed by
+    /// a blank line (only a newline), followed by one or more signature
+    /// lines", and "Signed notes MUST be valid UTF-8 and MUST NOT contain any
+    /// ASCII control characters (those below U+0020) other than newline."
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::note::{Note, NoteError};
+    ///
+    /// // The signed note of the golang.org/x/mod/sumdb/note documentation.
+    /// let msg = "If you think cryptography is the answer to your problem,\n\
+    ///            then you don't know what your problem is.\n\
+    ///            \n\
+    ///            \u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+    /// let note = Note::parse(msg.as_bytes())?;
+    /// assert!(note.text.ends_with("what your problem is.\n"));
+    /// assert_eq!(note.signatures.len(), 1);
+    /// assert_eq!(note.signatures[0].name, "PeterNeumann");
+    /// assert_eq!(note.to_bytes()?, msg.as_bytes());
+    ///
+    /// // The same note with Windows line endings: a control character.
+    /// assert_eq!(
+    ///     Note::parse(msg.replace('\n', "\r\n").as_bytes()),
+    ///     Err(NoteError::Malformed("control character other than newline"))
+    /// );
+    /// # Ok::<(), NoteError>(())
+    /// ```
     pub fn parse(msg: &[u8]) -> Result<Self, NoteError> {
         if msg.len() > MAX_NOTE_SIZE {
             return Err(NoteError::TooLarge { size: msg.len() });
@@ -344,6 +401,44 @@ pub struct VerifiedNote {
 /// ID both match; other lines are ignored. Every line from a known key is
 /// verified (the spec's MUST; Go skips repeats of an already-verified key,
 /// we do not), one failure rejects the note, and at least one must verify.
+///
+/// Spec ([signed-note, Signatures](https://c2sp.org/signed-note#signatures)):
+/// "Verifiers MUST ignore signatures from unknown keys, even if they share a
+/// name or ID (but not both) with a known key. If the key name and ID match
+/// a known key, verifiers MUST verify the signature. If a signature from a
+/// known key fails to verify, clients SHOULD reject the whole note. If no
+/// signature from a known key verifies successfully, clients MUST reject the
+/// note."
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::keys::{SignerKey, VerifierKey, SIG_TYPE_ED25519};
+/// use custody_standards::note::{open_note, NoteError, NoteVerifier};
+///
+/// let msg = "If you think cryptography is the answer to your problem,\n\
+///            then you don't know what your problem is.\n\
+///            \n\
+///            \u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+/// let peter = VerifierKey::parse("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")?;
+/// let opened = open_note(msg.as_bytes(), &[&peter as &dyn NoteVerifier])?;
+/// assert_eq!(opened.verified[0].name, "PeterNeumann");
+///
+/// // One changed byte of text: the known key's signature fails, and the
+/// // whole note is rejected.
+/// let tampered = msg.replace("problem,", "problem;");
+/// assert_eq!(
+///     open_note(tampered.as_bytes(), &[&peter as &dyn NoteVerifier]).unwrap_err(),
+///     NoteError::InvalidSignature { name: "PeterNeumann".into(), key_id: 0xc74f20a3 }
+/// );
+/// // A verifier for some other key: nothing verifies, so nothing is trusted.
+/// let other = SignerKey::from_seed("EnochRoot", SIG_TYPE_ED25519, &[7; 32])?.verifier();
+/// assert_eq!(
+///     open_note(msg.as_bytes(), &[&other as &dyn NoteVerifier]).unwrap_err(),
+///     NoteError::UnverifiedNote
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open_note(msg: &[u8], verifiers: &[&dyn NoteVerifier]) -> Result<VerifiedNote, NoteError> {
     let note = Note::parse(msg)?;
     let mut verified: Vec<VerifiedSignature> = Vec::new();

@@ -1,5 +1,6 @@
-//! C2SP tlog-policy: which logs and witnesses a client trusts, and the
-//! quorum of cosignatures a checkpoint needs.
+//! [C2SP tlog-policy](https://c2sp.org/tlog-policy): which logs and
+//! witnesses a client trusts, and the quorum of cosignatures a checkpoint
+//! needs ([Policy file syntax and structure](https://c2sp.org/tlog-policy#policy-file-syntax-and-structure)).
 //!
 //! ```text
 //! log <vkey> [<url>]
@@ -8,7 +9,9 @@
 //! quorum <name|none>
 //! ```
 //!
-//! Names are compared as exact octet strings, as the spec requires. One
+//! Names are compared as exact octet strings, as the spec requires
+//! ([Character set](https://c2sp.org/tlog-policy#character-set): "names must
+//! be handled as opaque octet strings"). One
 //! limitation: names and URLs are exposed as `String`, so a name or URL that
 //! is not valid UTF-8 is rejected (comments may hold any allowed octet).
 
@@ -137,6 +140,50 @@ fn is_ws(b: u8) -> bool {
 
 impl Policy {
     /// Parses and validates a policy file.
+    ///
+    /// Spec ([tlog-policy, Structure](https://c2sp.org/tlog-policy#structure)):
+    /// "A line defining a group can only reference names of groups and
+    /// witnesses defined on preceding lines. Similarly, the quorum line must
+    /// specify a witness or group defined earlier." Thresholds follow
+    /// [Defining a witness group](https://c2sp.org/tlog-policy#defining-a-witness-group)
+    /// ("it is required that 1 <= k <= n"), keys
+    /// [Public key representation](https://c2sp.org/tlog-policy#public-key-representation),
+    /// and "A policy file must include exactly one quorum line"
+    /// ([Defining the quorum](https://c2sp.org/tlog-policy#defining-the-quorum)).
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::cosignature::CosignatureSigner;
+    /// use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
+    /// use custody_standards::policy::{Member, Policy, PolicyError};
+    ///
+    /// // Keys from fixed seeds: one log, two witnesses (type 0x04 keys).
+    /// let log = SignerKey::from_seed("log.example/a", SIG_TYPE_ED25519, &[1; 32])?.verifier();
+    /// let w1 = CosignatureSigner::from_seed("witness.example/w1", &[11; 32])?.verifier();
+    /// let w2 = CosignatureSigner::from_seed("witness.example/w2", &[12; 32])?.verifier();
+    /// let text = format!(
+    ///     "# two witnesses, either will do\n\
+    ///      log {log} https://log.example/a/\n\
+    ///      witness w1 {w1}\n\
+    ///      witness w2 {w2}\n\
+    ///      group both-of-us any w1 w2\n\
+    ///      quorum both-of-us\n"
+    /// );
+    /// let policy = Policy::parse(text.as_bytes())?;
+    /// assert_eq!(policy.logs()[0].key, log);
+    /// assert_eq!(policy.groups()[0].threshold, 1);
+    /// assert_eq!(policy.quorum(), Some(Member::Group(0)));
+    ///
+    /// // A threshold of 3 in a group of 2 can never be met: refused, with
+    /// // the line it is on.
+    /// let bad = text.replace("any w1 w2", "3 w1 w2");
+    /// assert_eq!(
+    ///     Policy::parse(bad.as_bytes()),
+    ///     Err(PolicyError::Syntax { line: 5, reason: "threshold must satisfy 1 <= k <= n" })
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parse(file: &[u8]) -> Result<Self, PolicyError> {
         if file.len() > MAX_POLICY_SIZE {
             return Err(PolicyError::TooLarge);

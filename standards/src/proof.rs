@@ -1,4 +1,7 @@
-//! RFC 9162 section 2.1 tree hashes and proofs, computed from stored hashes.
+//! RFC 9162 section 2.1 tree hashes and proofs, computed from stored hashes:
+//! `MTH` ([section 2.1.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1)), inclusion proofs `PATH`
+//! ([section 2.1.3.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.3.1)) and consistency proofs `PROOF` /
+//! `SUBPROOF` ([section 2.1.4.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.4.1)).
 //!
 //! The RFC defines `MTH`, `PATH` and `SUBPROOF` recursively over leaf ranges.
 //! Every range the recursion touches starts at a multiple of a power of two

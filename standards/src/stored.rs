@@ -1,5 +1,8 @@
 //! Addressing of stored hashes, and the one seam through which storage reaches
-//! the Merkle math.
+//! the Merkle math. A stored hash is an `MTH` of
+//! [RFC 9162 section 2.1.1](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1) over a complete subtree; tile `n` at
+//! level `l` of [tlog-tiles](https://c2sp.org/tlog-tiles#merkle-tree) is 256
+//! consecutive ones.
 //!
 //! A log persists exactly one hash per *complete* subtree: the node at
 //! `(level, index)` is the Merkle tree hash of leaves

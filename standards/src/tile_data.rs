@@ -1,4 +1,6 @@
-//! Server side of tlog-tiles: building a hash tile's body from stored hashes.
+//! Server side of [tlog-tiles](https://c2sp.org/tlog-tiles#merkle-tree):
+//! building a hash tile's body from stored hashes, full or
+//! [partial](https://c2sp.org/tlog-tiles#partial-tiles).
 
 use crate::hash::HASH_SIZE;
 use crate::stored::{read_checked, HashReader, ReadError};

@@ -1,6 +1,6 @@
-//! Client side of tlog-tiles: a [`HashReader`] that serves stored hashes
-//! from fetched tiles, but only after authenticating every tile against a
-//! trusted checkpoint root.
+//! Client side of [tlog-tiles](https://c2sp.org/tlog-tiles#merkle-tree): a
+//! [`HashReader`] that serves stored hashes from fetched tiles, but only
+//! after authenticating every tile against a trusted checkpoint root.
 //!
 //! Authentication order (the approach of Go's `tlog.TileHashReader`):
 //! 1. The partial tiles of the tree at `size` are exactly the tiles holding
@@ -11,6 +11,9 @@
 //!    its parent tile holds for it (spec: "each hash in a tile is the Merkle
 //!    Tree Hash of a *full* tile at the level below"). Tiles are fetched
 //!    parents first, so each is checked against an already-trusted parent.
+//!    Partial tiles are never hashed into a parent ([Partial
+//!    Tiles](https://c2sp.org/tlog-tiles#partial-tiles): a partial tile "MUST
+//!    NOT be hashed into a tile at the level above"), hence step 1.
 //!
 //! No hash is returned unless every fetched tile passed; a lying server
 //! produces [`ReadError::Unauthenticated`], never a wrong hash.

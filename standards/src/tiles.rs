@@ -1,5 +1,8 @@
-//! C2SP tlog-tiles coordinates: which tile holds which stored hash, how a
-//! tile looks at a given tree size, and the exact `tile/...` resource paths.
+//! [C2SP tlog-tiles](https://c2sp.org/tlog-tiles) coordinates: which tile
+//! holds which stored hash ([Merkle Tree](https://c2sp.org/tlog-tiles#merkle-tree)),
+//! how a tile looks at a given tree size ([Partial Tiles](https://c2sp.org/tlog-tiles#partial-tiles)),
+//! and the exact `tile/...` resource paths of tiles and entry bundles
+//! ([Log entries](https://c2sp.org/tlog-tiles#log-entries)).
 //!
 //! Two types, on purpose: [`Tile`] is a *hash* tile (`tile/<L>/<N>[.p/<W>]`)
 //! and [`EntryBundle`] is an entry bundle (`tile/entries/<N>[.p/<W>]`). They
@@ -200,6 +203,23 @@ impl Tile {
     }
 
     /// Strictly parses a hash-tile path (entry bundle paths are rejected).
+    /// The grammar is [`parse_path`]'s: `tile/<L>/<N>[.p/<W>]`
+    /// ([tlog-tiles, Merkle Tree](https://c2sp.org/tlog-tiles#merkle-tree)).
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::tiles::{Tile, TileError};
+    ///
+    /// // The spec's example index 1234067, as a partial level-0 tile of 8 hashes.
+    /// let tile = Tile::parse_path("tile/0/x001/x234/067.p/8")?;
+    /// assert_eq!((tile.level(), tile.index(), tile.width()), (0, 1234067, 8));
+    /// assert_eq!(tile.data_len(), 8 * 32);
+    ///
+    /// // An entry bundle path names data, not hashes: refused here.
+    /// assert!(matches!(Tile::parse_path("tile/entries/x001/x234/067"), Err(TileError::BadPath(_))));
+    /// # Ok::<(), TileError>(())
+    /// ```
     pub fn parse_path(path: &str) -> Result<Tile, TileError> {
         match parse_path(path)? {
             TilePath::Hash(t) => Ok(t),
@@ -308,6 +328,27 @@ impl EntryBundle {
     }
 
     /// Strictly parses an entry bundle path (hash-tile paths are rejected).
+    ///
+    /// Spec ([tlog-tiles, Log entries](https://c2sp.org/tlog-tiles#log-entries)):
+    /// bundles are served at `<prefix>/tile/entries/<N>[.p/<W>]`, where
+    /// "`<N>` and `.p/<W>` have the same meaning as in Merkle Tree tile paths".
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::tiles::{EntryBundle, TileError};
+    ///
+    /// let bundle = EntryBundle::parse_path("tile/entries/x001/x234/067")?;
+    /// assert_eq!((bundle.index(), bundle.width()), (1234067, 256));
+    /// assert!(bundle.is_full());
+    ///
+    /// // "All but the last path element MUST begin with an `x`".
+    /// assert!(matches!(
+    ///     EntryBundle::parse_path("tile/entries/001/x234/067"),
+    ///     Err(TileError::BadPath(_))
+    /// ));
+    /// # Ok::<(), TileError>(())
+    /// ```
     pub fn parse_path(path: &str) -> Result<EntryBundle, TileError> {
         match parse_path(path)? {
             TilePath::Entries(b) => Ok(b),
@@ -386,6 +427,34 @@ fn parse_group(s: &str) -> Option<u64> {
 /// (without the log prefix). Only the canonical spelling is accepted, so
 /// each tile has exactly one path and caches cannot be split or poisoned by
 /// look-alike names.
+///
+/// Spec ([tlog-tiles, Merkle Tree](https://c2sp.org/tlog-tiles#merkle-tree)):
+/// "`<L>` is the “level” of the tile, and MUST be a decimal ASCII integer
+/// between 0 and 63, with no additional leading zeroes"; "`<N>` ... MUST be
+/// a non-negative integer encoded into zero-padded 3-digit path elements.
+/// All but the last path element MUST begin with an `x`"; "`<W>` is the
+/// width of the tile, a decimal ASCII integer between 1 and 255, with no
+/// additional leading zeroes". Entry bundles: [Log
+/// entries](https://c2sp.org/tlog-tiles#log-entries).
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::tiles::{parse_path, TileError, TilePath};
+///
+/// match parse_path("tile/1/x001/234.p/17")? {
+///     TilePath::Hash(t) => assert_eq!((t.level(), t.index(), t.width()), (1, 1234, 17)),
+///     TilePath::Entries(_) => unreachable!("a level number names a hash tile"),
+/// }
+/// assert!(matches!(parse_path("tile/entries/000")?, TilePath::Entries(b) if b.index() == 0));
+///
+/// // Look-alike spellings of real tiles are refused: a leading zero on the
+/// // level or the width, a full tile spelled `.p/256`, an unpadded index.
+/// for bad in ["tile/01/000", "tile/0/000.p/08", "tile/0/000.p/256", "tile/0/1234"] {
+///     assert!(matches!(parse_path(bad), Err(TileError::BadPath(_))), "{bad}");
+/// }
+/// # Ok::<(), TileError>(())
+/// ```
 pub fn parse_path(path: &str) -> Result<TilePath, TileError> {
     let bad = || bad_path(path);
     if path.len() > MAX_PATH_LEN || !path.is_ascii() {

@@ -1,6 +1,8 @@
 //! Pure verification of RFC 9162 inclusion and consistency proofs.
 //!
-//! Follows the numbered algorithms of RFC 9162 sections 2.1.3.2 and 2.1.4.2
+//! Follows the numbered algorithms of RFC 9162 sections
+//! [2.1.3.2](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.3.2) ("Verifying an Inclusion Proof") and
+//! [2.1.4.2](https://www.rfc-editor.org/rfc/rfc9162#section-2.1.4.2) ("Verifying Consistency between Two Tree Heads")
 //! step by step (quoted below), with two additions that make failures precise
 //! and bound the work on hostile input: a proof longer than any tree can need
 //! is refused before anything else, and the exact length the sizes imply is

@@ -1,6 +1,7 @@
-//! Request and response bodies of the C2SP tlog-witness `add-checkpoint`
-//! call, shared by the witness (which parses requests) and the log (which
-//! builds them and reads the replies).
+//! Request and response bodies of the C2SP tlog-witness
+//! [`add-checkpoint`](https://c2sp.org/tlog-witness#add-checkpoint) call,
+//! shared by the witness (which parses requests) and the log (which builds
+//! them and reads the replies).
 //!
 //! Only framing lives here; verifying the checkpoint signature, the old size
 //! and the consistency proof is the witness's job with [`crate::note`] and
@@ -71,9 +72,40 @@ pub struct AddCheckpointRequest {
 impl AddCheckpointRequest {
     /// Parses a request body.
     ///
-    /// Spec: "The request body MUST be a sequence of an old size line, zero or
+    /// Spec ([tlog-witness, add-checkpoint](https://c2sp.org/tlog-witness#add-checkpoint)):
+    /// "The request body MUST be a sequence of an old size line, zero or
     /// more consistency proof lines, and an empty line, followed by a
     /// checkpoint. Each line MUST terminate in a newline character."
+    ///
+    /// # Examples
+    ///
+    /// ```rust
+    /// use custody_standards::witness::{AddCheckpointRequest, WitnessBodyError};
+    ///
+    /// // The example request body of the tlog-witness spec.
+    /// let body = "old 20852014\n\
+    ///     PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n\
+    ///     jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=\n\
+    ///     5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=\n\
+    ///     /6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=\n\
+    ///     \n\
+    ///     example.com/behind-the-sofa\n\
+    ///     20852163\n\
+    ///     CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\
+    ///     \n\
+    ///     \u{2014} example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n";
+    /// let req = AddCheckpointRequest::parse(body.as_bytes())?;
+    /// assert_eq!((req.old_size, req.proof.len()), (20852014, 4));
+    /// assert!(req.checkpoint.starts_with(b"example.com/behind-the-sofa\n20852163\n"));
+    /// assert_eq!(req.to_bytes(), body.as_bytes());
+    ///
+    /// // "old 020852014": a second spelling of the size, refused.
+    /// assert_eq!(
+    ///     AddCheckpointRequest::parse(body.replace("old 2", "old 02").as_bytes()),
+    ///     Err(WitnessBodyError::OldSizeLine)
+    /// );
+    /// # Ok::<(), WitnessBodyError>(())
+    /// ```
     pub fn parse(body: &[u8]) -> Result<Self, WitnessBodyError> {
         if body.len() > MAX_REQUEST_SIZE {
             return Err(WitnessBodyError::TooLarge(body.len()));
@@ -140,6 +172,21 @@ pub fn format_size_body(size: u64) -> String {
 }
 
 /// Strict inverse of [`format_size_body`].
+///
+/// Spec ([tlog-witness, add-checkpoint](https://c2sp.org/tlog-witness#add-checkpoint)):
+/// on a 409 "The response body MUST consist of the tree size of the latest
+/// cosigned checkpoint in decimal, followed by a newline (U+000A)."
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::witness::{parse_size_body, WitnessBodyError};
+///
+/// assert_eq!(parse_size_body(b"20852014\n"), Ok(20852014));
+///
+/// // Without the newline the body is not what the spec requires.
+/// assert_eq!(parse_size_body(b"20852014"), Err(WitnessBodyError::SizeBody));
+/// ```
 pub fn parse_size_body(body: &[u8]) -> Result<u64, WitnessBodyError> {
     std::str::from_utf8(body)
         .ok()
@@ -152,6 +199,40 @@ pub fn parse_size_body(body: &[u8]) -> Result<u64, WitnessBodyError> {
 /// starting with the `—` character (U+2014) and ending with a newline". The
 /// lines are returned verbatim so the caller can append them to the
 /// checkpoint and verify them as a note with the witness keys it trusts.
+///
+/// Spec: [tlog-witness, add-checkpoint](https://c2sp.org/tlog-witness#add-checkpoint);
+/// the lines are [cosignatures](https://c2sp.org/tlog-cosignature#format).
+///
+/// # Examples
+///
+/// ```rust
+/// use custody_standards::checkpoint::{open_checkpoint_with, sign_checkpoint, Checkpoint};
+/// use custody_standards::cosignature::{cosign, CosignatureSigner};
+/// use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
+/// use custody_standards::note::NoteVerifier;
+/// use custody_standards::witness::{split_cosignature_response, WitnessBodyError};
+///
+/// let cp = Checkpoint::parse("log.example/a\n1\nbjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=\n")?;
+/// let w1 = CosignatureSigner::from_seed("witness.example/w1", &[11; 32])?;
+/// let reply = cosign(&w1, &cp, 1_790_000_000)?;
+/// let lines = split_cosignature_response(reply.as_bytes())?;
+/// assert_eq!(lines, vec![reply.as_str()]);
+///
+/// // The log appends the lines to its signed note and opens it with the
+/// // witness keys it trusts.
+/// let log_key = SignerKey::from_seed("log.example/a", SIG_TYPE_ED25519, &[1; 32])?;
+/// let mut note = sign_checkpoint(&cp, &log_key)?;
+/// note.extend_from_slice(lines.concat().as_bytes());
+/// let trusted = [&log_key.verifier() as &dyn NoteVerifier, &w1.verifier() as &dyn NoteVerifier];
+/// assert_eq!(open_checkpoint_with(&note, &trusted)?.note.verified.len(), 2);
+///
+/// // A reply that is not signature lines (here: an error page) is refused.
+/// assert_eq!(
+///     split_cosignature_response(b"internal error\n"),
+///     Err(WitnessBodyError::ResponseLine(1))
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn split_cosignature_response(body: &[u8]) -> Result<Vec<&str>, WitnessBodyError> {
     if body.len() > MAX_CHECKPOINT_SIZE {
         return Err(WitnessBodyError::TooLarge(body.len()));

@@ -29,7 +29,10 @@ fn slowloris_bodies_cannot_starve_checkpoints_and_proofs() {
     init_log(&data, false);
     // Set through the environment so that a server without the setting
     // still starts (and shows the attack working).
-    let server = serve_alone(&data, &[], Some(1024), &[("CUSTODY_BODY_TIMEOUT_MS", "3000")]);
+    // No per-address write budget: its 429s would close the trickling
+    // connections before the caps and deadlines this test is about.
+    let env = [("CUSTODY_BODY_TIMEOUT_MS", "3000"), ("CUSTODY_WRITE_RATE", "0")];
+    let server = serve_alone(&data, &[], Some(1024), &env);
     let base = server.proc.url.clone();
     let honest = honest_client(Duration::from_secs(3));
     eventually("a first checkpoint", 30, || {
@@ -80,7 +83,10 @@ fn slow_readers_of_big_entry_pages_keep_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
     let vkey = init_log(&data, true);
-    let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
+    // One address writes the entries and pages through them all (the
+    // per-address limits are tested in address_limits.rs).
+    let unlimited = [("CUSTODY_WRITE_RATE", "0"), ("CUSTODY_READ_KIB_RATE", "0")];
+    let server = serve_alone(&data, &["--allow-raw-append"], None, &unlimited);
     let base = server.proc.url.clone();
     std::thread::scope(|s| {
         for t in 0..8u8 {
@@ -196,7 +202,14 @@ fn unauthenticated_refusals_are_summarised_not_logged_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
     init_log(&data, false);
-    let env = [("CUSTODY_LOG", "info"), ("CUSTODY_REFUSAL_SUMMARY_INTERVAL_MS", "500")];
+    // Every refused statement reaches authentication: no per-address
+    // failed-authentication budget (address_limits.rs tests that).
+    let env = [
+        ("CUSTODY_LOG", "info"),
+        ("CUSTODY_REFUSAL_SUMMARY_INTERVAL_MS", "500"),
+        ("CUSTODY_AUTH_FAILURE_BUDGET", "0"),
+        ("CUSTODY_WRITE_RATE", "0"),
+    ];
     let server = serve_alone(&data, &[], None, &env);
     let base = server.proc.url.clone();
     let c = kit::http();

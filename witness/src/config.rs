@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use custody_service::guard::{AddressGuard, AddressLimitArgs};
+use custody_service::rate_limit::ClassQuota;
 
 /// Custody's C2SP tlog-witness.
 #[derive(Debug, Parser)]
@@ -107,9 +109,27 @@ pub struct ServeArgs {
     /// `testingOnlyStallRequest`). Never set in production.
     #[arg(long = "test-stall-ms", hide = true)]
     pub test_stall_ms: Option<u64>,
+    /// Checkpoint submissions (`POST /add-checkpoint`, `POST
+    /// /gossip/checkpoint`) per second per client address; more get 429
+    /// before the body is read. 0 disables the limit.
+    #[arg(long = "witness-rate", env = "CUSTODY_WITNESS_RATE", default_value_t = 20)]
+    pub witness_rate: u32,
+    /// Checkpoint submissions one address may send at once.
+    #[arg(long = "witness-burst", env = "CUSTODY_WITNESS_BURST", default_value_t = 40)]
+    pub witness_burst: u32,
+    /// The per-address limits of every route (see docs/operations.md).
+    #[command(flatten)]
+    pub address_limits: AddressLimitArgs,
 }
 
 impl ServeArgs {
+    /// The per-address limits of every route, with their maintenance
+    /// thread started.
+    pub fn address_guard(&self) -> AddressGuard {
+        let witness = ClassQuota { per_second: self.witness_rate, burst: self.witness_burst };
+        let none = ClassQuota { per_second: 0, burst: 0 };
+        self.address_limits.guard(none, witness, crate::api::route_class, crate::api::is_auth_failure)
+    }
     /// Gossip period.
     pub fn gossip_interval(&self) -> Duration {
         Duration::from_millis(self.gossip_interval_ms)

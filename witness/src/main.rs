@@ -12,6 +12,7 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use clap::Parser as _;
+use custody_service::guard::address_guard;
 use custody_witness::api::{self, AppState};
 use custody_witness::committer::Committer;
 use custody_witness::config::{ClearArgs, Cli, Command, ServeArgs};
@@ -127,13 +128,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         background: Arc::new(AtomicUsize::new(0)),
         body_timeout: args.body_timeout(),
     });
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
-        .client_request_timeout(std::time::Duration::from_millis(args.request_head_timeout_ms))
-        .keep_alive(std::time::Duration::from_millis(args.keep_alive_ms))
-        .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
-        .disable_signals()
-        .listen(listener)?
-        .run();
+    // Every request is first charged to its client address's budget (a
+    // 429 before anything else is read).
+    let guard = web::Data::new(args.address_guard());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(guard.clone())
+            .configure(api::configure)
+            .wrap(actix_web::middleware::from_fn(address_guard))
+    })
+    .client_request_timeout(std::time::Duration::from_millis(args.request_head_timeout_ms))
+    .keep_alive(std::time::Duration::from_millis(args.keep_alive_ms))
+    .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
+    .disable_signals()
+    .listen(listener)?
+    .run();
     let handle = server.handle();
     // Installed before "listening" is printed: from then on SIGHUP reloads
     // instead of killing the process.

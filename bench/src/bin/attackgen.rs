@@ -70,8 +70,9 @@ struct Args {
     #[arg(long = "interval", env = "CUSTODY_ATTACK_INTERVAL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     interval_ms: u64,
-    /// Loopback address the attack's connections come from.
-    #[arg(long, env = "CUSTODY_ATTACK_SOURCE", default_value = "127.0.0.2")]
+    /// Loopback address the attack's connections are bound to (the
+    /// servers' per-address limits key on it).
+    #[arg(long = "source-ip", alias = "source", env = "CUSTODY_ATTACK_SOURCE", default_value = "127.0.0.2")]
     source: IpAddr,
     /// The registry's first admin key (`slow-downloads` uploads the
     /// artifact it downloads with it).

@@ -10,13 +10,27 @@
 //! it: a reader that stalls holds at most `PIPE_DEPTH` (two) small chunks, and
 //! no thread (each chunk is read on the blocking pool, then the pool is
 //! given back while waiting for the client).
+//!
+//! Entries are read in aligned steps of [`STEP`], and each step's base64 is
+//! kept in the tile cache once all its entries are durable: entries never
+//! change, so the pages every monitor reads (and an attacker repeats) are
+//! served from memory without a read or an encoding. The bytes of each
+//! step are charged to the client address's byte budget
+//! (`--read-kib-rate`); when it runs out the page ends early (`end` says
+//! where, as for the byte cap) and the address's reads get 429 until the
+//! debt is paid off.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
 use actix_web::web::{self, Bytes};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
+use custody_service::guard::AddressGuard;
 use custody_standards::encoding::encode_base64;
 use futures_core::Stream;
 use serde::Deserialize;
@@ -47,6 +61,7 @@ pub struct RangeQuery {
 /// size)`, at most [`MAX_ENTRY_RANGE`] and about [`MAX_ENTRY_RANGE_BYTES`]
 /// of base64; `end` in the answer is where the page stopped.
 pub async fn entry_range(
+    req: HttpRequest,
     query: web::Query<RangeQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -65,17 +80,111 @@ pub async fn entry_range(
     let end = end.min(size);
     // The first step is read before answering, so a storage failure is
     // still a clean 500 rather than a cut body.
-    let first_end = (start + STEP).min(end);
-    let first = state.blocking(move |store| Ok(store.entries(start, first_end)?)).await?;
-    if first.len() as u64 != first_end - start {
-        return Err(ApiError::Internal(format!(
-            "store returned {} entries for [{start}, {first_end})",
-            first.len()
-        )));
-    }
+    let first = encoded_step(&state, start / STEP, size).await?;
+    let charge = ByteCharge {
+        guard: req.app_data::<web::Data<AddressGuard>>().cloned(),
+        peer: AddressGuard::peer(&req),
+    };
     let (tx, rx) = mpsc::channel(PIPE_DEPTH);
-    tokio::spawn(produce(state, start, end, first, tx));
+    tokio::spawn(produce(state, start, end, size, first, charge, tx));
     Ok(HttpResponse::Ok().content_type("application/json").streaming(Chunks { rx }))
+}
+
+/// One step's entries, each as its JSON string.
+type EncodedStep = Arc<Vec<Box<[u8]>>>;
+
+/// Bytes of encoded steps kept by default (a few pages of the largest
+/// entries, hundreds of pages of typical ones).
+pub const DEFAULT_ENTRY_STEP_CACHE_BYTES: usize = 16 << 20;
+
+/// A bounded map of complete steps' encoded entries. As in the tile cache,
+/// eviction is arbitrary: a dropped step is cheap to read again.
+pub struct EntryStepCache {
+    max_bytes: usize,
+    inner: Mutex<(usize, HashMap<u64, EncodedStep>)>,
+}
+
+impl EntryStepCache {
+    /// A cache holding at most `max_bytes` of encoded entries (0 disables it).
+    pub fn new(max_bytes: usize) -> Self {
+        EntryStepCache { max_bytes, inner: Mutex::new((0, HashMap::new())) }
+    }
+
+    fn weight(step: &EncodedStep) -> usize {
+        step.iter().map(|e| e.len()).sum()
+    }
+
+    fn get(&self, k: u64) -> Option<EncodedStep> {
+        self.inner.lock().ok()?.1.get(&k).cloned()
+    }
+
+    fn put(&self, k: u64, step: EncodedStep) {
+        let weight = Self::weight(&step);
+        if weight > self.max_bytes {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else { return };
+        let (bytes, map) = &mut *inner;
+        while *bytes + weight > self.max_bytes {
+            let Some(victim) = map.keys().next().copied() else { break };
+            if let Some(old) = map.remove(&victim) {
+                *bytes -= Self::weight(&old);
+            }
+        }
+        *bytes += weight;
+        if let Some(old) = map.insert(k, step) {
+            *bytes -= Self::weight(&old);
+        }
+    }
+}
+
+/// Where the bytes of a page are charged.
+struct ByteCharge {
+    guard: Option<web::Data<AddressGuard>>,
+    peer: Option<IpAddr>,
+}
+
+impl ByteCharge {
+    /// Charges `bytes`; false if the client's byte budget is spent.
+    fn charge(&self, bytes: usize) -> bool {
+        match (&self.guard, self.peer) {
+            (Some(guard), Some(peer)) => guard.limits.charge_bytes(peer, bytes),
+            _ => true,
+        }
+    }
+}
+
+/// The entries of step `k` (indices `[k*STEP, (k+1)*STEP)` below `size`),
+/// each as its JSON string (base64 in quotes), from the cache when the
+/// step is complete and was read before.
+async fn encoded_step(state: &web::Data<AppState>, k: u64, size: u64) -> Result<EncodedStep, ApiError> {
+    let (from, to) = (k * STEP, ((k + 1) * STEP).min(size));
+    let complete = to == (k + 1) * STEP;
+    if complete {
+        if let Some(step) = state.entry_steps.get(k) {
+            return Ok(step);
+        }
+    }
+    let step = state
+        .blocking(move |store| {
+            let entries = store.entries(from, to)?;
+            if entries.len() as u64 != to - from {
+                return Err(ApiError::Internal(format!(
+                    "store returned {} entries for [{from}, {to})",
+                    entries.len()
+                )));
+            }
+            Ok(entries
+                .iter()
+                .map(|e| format!("\"{}\"", encode_base64(e)).into_bytes().into_boxed_slice())
+                .collect())
+        })
+        .await?;
+    let step = Arc::new(step);
+    if complete {
+        state.entry_steps.put(k, Arc::clone(&step));
+    }
+    Ok(step)
 }
 
 /// Writes the page's JSON into `tx` a step at a time.
@@ -83,7 +192,9 @@ async fn produce(
     state: web::Data<AppState>,
     start: u64,
     end: u64,
-    mut batch: Vec<Vec<u8>>,
+    size: u64,
+    mut step: EncodedStep,
+    charge: ByteCharge,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
     let mut page = Page::default();
@@ -91,26 +202,23 @@ async fn produce(
     let mut next = start;
     loop {
         let mut full = false;
-        for entry in &batch {
-            if !page.push(entry, &mut chunk) {
+        let skip = (next % STEP) as usize;
+        for quoted in step.iter().skip(skip) {
+            if next >= end || !page.push(quoted, &mut chunk) {
                 full = true;
                 break;
             }
             next += 1;
         }
-        if full || next >= end {
+        let over_budget = !charge.charge(chunk.len());
+        if full || next >= end || over_budget {
             break;
         }
         if !send(&tx, std::mem::take(&mut chunk)).await {
             return; // the client is gone or stalled
         }
-        let step_end = (next + STEP).min(end);
-        batch = match state.blocking(move |store| Ok(store.entries(next, step_end)?)).await {
-            Ok(b) if b.len() as u64 == step_end - next => b,
-            Ok(b) => {
-                return fail(&tx, format!("store returned {} entries for [{next}, {step_end})", b.len()))
-                    .await
-            }
+        step = match encoded_step(&state, next / STEP, size).await {
+            Ok(s) => s,
             Err(e) => return fail(&tx, e.to_string()).await,
         };
     }
@@ -126,20 +234,18 @@ struct Page {
 }
 
 impl Page {
-    /// Appends `entry` to `chunk` if the page has room for it (the first
-    /// entry always fits); returns false, appending nothing, if not.
-    fn push(&mut self, entry: &[u8], chunk: &mut Vec<u8>) -> bool {
-        let b64 = encode_base64(entry);
-        if self.count > 0 && self.bytes + b64.len() + 3 > MAX_ENTRY_RANGE_BYTES {
+    /// Appends `quoted` (an entry's base64 in quotes) to `chunk` if the
+    /// page has room for it (the first entry always fits); returns false,
+    /// appending nothing, if not.
+    fn push(&mut self, quoted: &[u8], chunk: &mut Vec<u8>) -> bool {
+        if self.count > 0 && self.bytes + quoted.len() + 1 > MAX_ENTRY_RANGE_BYTES {
             return false;
         }
         if self.count > 0 {
             chunk.push(b',');
         }
-        chunk.push(b'"');
-        chunk.extend_from_slice(b64.as_bytes());
-        chunk.push(b'"');
-        self.bytes += b64.len() + 3;
+        chunk.extend_from_slice(quoted);
+        self.bytes += quoted.len() + 1;
         self.count += 1;
         true
     }
@@ -179,15 +285,22 @@ mod tests {
 
     #[test]
     fn a_page_stops_at_the_byte_cap_but_holds_one_entry() {
-        let big = vec![7u8; 60_000];
+        let big = format!("\"{}\"", encode_base64(&[7u8; 60_000])).into_bytes();
         let mut page = Page::default();
         let mut chunk = Vec::new();
         let mut n = 0;
         while page.push(&big, &mut chunk) {
             n += 1;
         }
-        assert_eq!(n, MAX_ENTRY_RANGE_BYTES / (encode_base64(&big).len() + 3));
+        assert_eq!(n, MAX_ENTRY_RANGE_BYTES / (big.len() + 1));
         assert!(page.bytes <= MAX_ENTRY_RANGE_BYTES && chunk.len() <= MAX_ENTRY_RANGE_BYTES);
+        let cache = EntryStepCache::new(100);
+        for k in 0..10 {
+            cache.put(k, Arc::new(vec![vec![0u8; 40].into_boxed_slice()]));
+            let inner = cache.inner.lock().unwrap();
+            assert!(inner.0 <= 100);
+        }
+        assert!(cache.get(9).is_some());
         let mut one = Page::default();
         assert!(one.push(&vec![1u8; MAX_ENTRY_RANGE_BYTES], &mut Vec::new()), "the first entry always fits");
     }

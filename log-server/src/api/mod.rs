@@ -9,6 +9,7 @@
 pub mod blob_body;
 pub mod blob_upload;
 pub mod blobs;
+pub mod client_limits;
 pub mod connections;
 pub mod entry_range;
 pub mod error;
@@ -34,6 +35,7 @@ use crate::registry::RegistryService;
 use crate::sequencer::SequencerHandle;
 use crate::store::{InMemory, NotInMemory, Store};
 use custody_registry::statement::SignedStatement;
+use custody_service::guard::{address_guard, AddressGuard};
 use custody_standards::HashReader;
 pub use error::ApiError;
 
@@ -58,6 +60,8 @@ pub struct AppState {
     pub max_entry_size: usize,
     /// Cache of immutable full tiles and bundles.
     pub tile_cache: TileCache,
+    /// Cache of encoded entries for `GET /entries?start=&end=`.
+    pub entry_steps: entry_range::EntryStepCache,
     /// The model registry; `None` on a generic log.
     pub registry: Option<RegistryApi>,
     /// Connection and request-time limits, and the open connections.
@@ -220,27 +224,35 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".into()))
 }
 
-/// Builds the HTTP server on an already bound listener. Each response is
-/// counted by status in the metrics. Signals are left to the caller, which
-/// stops the server gracefully through the returned handle.
+/// Builds the HTTP server on an already bound listener. Every request is
+/// first charged to its client address's budget (`guard`: a 429 before
+/// anything else is read), and each response is counted by status in the
+/// metrics. Signals are left to the caller, which stops the server
+/// gracefully through the returned handle.
 pub fn server(
     state: web::Data<AppState>,
+    guard: web::Data<AddressGuard>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<actix_web::dev::Server> {
     let connections = Arc::clone(&state.connections);
     let limits = connections.limits();
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().app_data(state.clone()).configure(configure).wrap_fn(|req, srv| {
-            let metrics = req.app_data::<web::Data<AppState>>().map(|s| Arc::clone(&s.metrics));
-            let fut = srv.call(req);
-            async move {
-                let res = fut.await?;
-                if let Some(m) = metrics {
-                    m.inc_http(res.status().as_u16());
+        actix_web::App::new()
+            .app_data(state.clone())
+            .app_data(guard.clone())
+            .configure(configure)
+            .wrap(actix_web::middleware::from_fn(address_guard))
+            .wrap_fn(|req, srv| {
+                let metrics = req.app_data::<web::Data<AppState>>().map(|s| Arc::clone(&s.metrics));
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    if let Some(m) = metrics {
+                        m.inc_http(res.status().as_u16());
+                    }
+                    Ok(res)
                 }
-                Ok(res)
-            }
-        })
+            })
     })
     // Counts connections per address and in total, refuses those over the
     // caps, and sends segments at once (see `connections`).

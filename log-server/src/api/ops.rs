@@ -2,7 +2,8 @@
 
 use std::time::SystemTime;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use custody_service::guard::AddressGuard;
 
 use super::{ApiError, AppState};
 use crate::metrics::{gauge, labelled_gauge};
@@ -35,8 +36,25 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// `GET /metrics`: Prometheus text exposition, stored counters plus gauges
 /// read at scrape time.
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut extra = String::new();
+    if let Some(guard) = req.app_data::<web::Data<AddressGuard>>() {
+        gauge(
+            &mut extra,
+            "custody_client_addresses_tracked",
+            "Client addresses for which per-address limit state is kept (all budgets together).",
+            guard.limits.tracked() as f64,
+        );
+        let refused: Vec<(&str, f64)> =
+            guard.limits.refusals().iter().map(|(code, n)| (*code, *n as f64)).collect();
+        labelled_gauge(
+            &mut extra,
+            "custody_client_limit_refusals",
+            "Requests refused by the per-address limits since start, by reason.",
+            "reason",
+            &refused,
+        );
+    }
     gauge(&mut extra, "custody_tree_size", "Durable tree size.", state.seq.tree_size() as f64);
     let latest = state.publisher.latest();
     let (published_size, age) = match &latest {

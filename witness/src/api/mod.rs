@@ -14,9 +14,10 @@ pub mod error;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use actix_web::http::header;
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError as _};
 use custody_registry::evidence::{EVIDENCE_CONTENT_TYPE, MAX_EVIDENCE_SIZE};
+use custody_service::rate_limit::RouteClass;
 use custody_standards::tiles::CHECKPOINT_CONTENT_TYPE;
 use custody_standards::witness::{MAX_CHECKPOINT_SIZE, MAX_REQUEST_SIZE};
 
@@ -40,6 +41,23 @@ pub struct AppState {
     pub background: Arc<AtomicUsize>,
     /// Deadline of a whole request body (`--body-timeout`).
     pub body_timeout: std::time::Duration,
+}
+
+/// The per-address budget class of a request: checkpoint submissions are
+/// `witness`, everything else `read` (see `custody_service::rate_limit`).
+pub fn route_class(method: &Method, path: &str) -> RouteClass {
+    if *method == Method::POST && (path == "/add-checkpoint" || path == "/gossip/checkpoint") {
+        RouteClass::Witness
+    } else {
+        RouteClass::Read
+    }
+}
+
+/// A 403 to a submission is a failed authentication (no valid signature
+/// from a trusted key, or a push not from a peer), charged to the
+/// address's failed-authentication budget.
+pub fn is_auth_failure(class: RouteClass, status: StatusCode) -> bool {
+    class == RouteClass::Witness && status == StatusCode::FORBIDDEN
 }
 
 /// Registers every route; unknown routes get a JSON 404.

@@ -16,6 +16,12 @@ use serde_json::{json, Value};
 use crate::Args;
 
 const ORIGIN: &str = "bench.custody.example/log";
+/// Where the honest load comes from: exempt from the servers' per-address
+/// limits, as the many addresses of real honest clients would each be
+/// under them. The attacker comes from [`ATTACK_SOURCE`] and is not.
+const HONEST_SOURCE: &str = "127.0.0.1";
+/// The attacker's own address.
+const ATTACK_SOURCE: &str = "127.0.0.2";
 const WAIT: Duration = Duration::from_secs(600);
 
 fn start_log(dir: &Path, policy: &Path) -> anyhow::Result<Server> {
@@ -25,6 +31,7 @@ fn start_log(dir: &Path, policy: &Path) -> anyhow::Result<Server> {
             .arg(dir.join("log"))
             .arg("--policy")
             .arg(policy)
+            .env("CUSTODY_RATE_LIMIT_EXEMPT", HONEST_SOURCE)
             .env("CUSTODY_LOG", "warn"),
         &dir.join("log.stderr"),
         WAIT,
@@ -59,6 +66,7 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
                 .arg(&data)
                 .arg("--logs")
                 .arg(&list)
+                .env("CUSTODY_RATE_LIMIT_EXEMPT", HONEST_SOURCE)
                 .env("CUSTODY_LOG", "warn"),
             &dir.join(format!("w{i}.stderr")),
             WAIT,
@@ -179,9 +187,30 @@ fn honest_load(args: &Args, dir: &Path, log: &Server) -> anyhow::Result<Value> {
     Ok(json!({"entries_per_s": v["entries_per_s"], "proofs_per_s": proofs}))
 }
 
+/// The attacker's command: on the last core of its own (`taskset`, where
+/// there is one), so that what it burns does not count against the server.
+fn attacker_command() -> anyhow::Result<Command> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let taskset = cores > 1
+        && Command::new("taskset")
+            .arg("-V")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    let attackgen = sibling("custody-attackgen")?;
+    Ok(if taskset {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", &(cores - 1).to_string()]).arg(attackgen);
+        cmd
+    } else {
+        Command::new(attackgen)
+    })
+}
+
 /// Honest entries/s and proofs/s without an attack, then while each attack
-/// of `--attacks` runs (from 127.0.0.2; the honest load comes from
-/// 127.0.0.1, as separate clients would).
+/// of `--attacks` runs (from 127.0.0.2, pinned to a core of its own; the
+/// honest load comes from 127.0.0.1, as separate clients would).
 fn under_attack(args: &Args, dir: &Path, log: &Server) -> anyhow::Result<Value> {
     eprintln!("== honest load without an attack");
     let unattacked = honest_load(args, dir, log)?;
@@ -193,8 +222,8 @@ fn under_attack(args: &Args, dir: &Path, log: &Server) -> anyhow::Result<Value> 
             _ => args.attack_connections,
         };
         let stderr = std::fs::File::create(dir.join(format!("attack-{mode}.stderr")))?;
-        let mut attacker = Command::new(sibling("custody-attackgen")?)
-            .args(["--log", &log.url, "--mode", mode, "--seconds", "3600"])
+        let mut attacker = attacker_command()?
+            .args(["--log", &log.url, "--mode", mode, "--seconds", "3600", "--source-ip", ATTACK_SOURCE])
             .args(["--connections", &connections.to_string(), "--admin-key"])
             .arg(dir.join("log/admin.key"))
             .stdout(std::process::Stdio::null())
