@@ -1,124 +1,25 @@
 //! The checkpointer against real C2SP tlog-witnesses over HTTP.
 //!
-//! The witnesses are built here on custody-standards (until `custody-witness`
-//! exists) and implement `add-checkpoint` faithfully: they verify the log
+//! The witnesses are the test kit's in-process `fake_witness::Witness`,
+//! which implements `add-checkpoint` faithfully: it verifies the log
 //! signature, the old size and the consistency proof before cosigning, and
-//! persist their state atomically with the check. The log side runs through
+//! updates its state atomically with the check. The log side runs through
 //! the library API (RocksStore + sequencer + checkpointer), no log HTTP.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use custody_log::checkpointer::{start_checkpointer, CheckpointHealth, CheckpointerConfig, Publisher};
 use custody_log::metrics::Metrics;
 use custody_log::sequencer::{start_sequencer, SequencerConfig, SequencerHandle};
 use custody_log::store::{RocksStore, Store};
-use custody_standards::checkpoint::{open_checkpoint, Checkpoint};
-use custody_standards::cosignature::{cosign, CosignatureSigner};
 use custody_standards::keys::SIG_TYPE_ED25519;
-use custody_standards::witness::{
-    format_size_body, AddCheckpointRequest, MAX_REQUEST_SIZE, SIZE_CONTENT_TYPE,
-};
-use custody_standards::{
-    consistency_proof, empty_root, tree_hash, verify_consistency, Hash, Note, Policy, SignerKey,
-};
+use custody_standards::{consistency_proof, tree_hash, verify_consistency, Hash, Policy, SignerKey};
+use custody_testkit::fake_witness::Witness;
 use tokio::task::JoinHandle;
 
 const ORIGIN: &str = "example.com/custody-test-log";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A faithful in-test witness.
-struct TestWitness {
-    signer: CosignatureSigner,
-    log_key: custody_standards::VerifierKey,
-    /// Latest cosigned (size, root); checked and updated under one lock.
-    state: Mutex<Option<(u64, Hash)>>,
-    down: AtomicBool,
-    conflicts: AtomicUsize,
-    cosigned: AtomicUsize,
-}
-
-async fn add_checkpoint(w: web::Data<TestWitness>, body: web::Bytes) -> HttpResponse {
-    if w.down.load(Ordering::SeqCst) {
-        return HttpResponse::ServiceUnavailable().body("down for maintenance");
-    }
-    let Ok(req) = AddCheckpointRequest::parse(&body) else {
-        return HttpResponse::BadRequest().body("malformed request");
-    };
-    let origin =
-        Note::parse(&req.checkpoint).ok().and_then(|n| Checkpoint::parse(&n.text).ok()).map(|c| c.origin);
-    match origin {
-        None => return HttpResponse::BadRequest().body("not a checkpoint"),
-        Some(o) if o != w.log_key.name() => return HttpResponse::NotFound().body("unknown origin"),
-        Some(_) => {}
-    }
-    let Ok(opened) = open_checkpoint(&req.checkpoint, &w.log_key) else {
-        return HttpResponse::Forbidden().body("no valid log signature");
-    };
-    let cp = opened.checkpoint;
-    if req.old_size > cp.size {
-        return HttpResponse::BadRequest().body("old size above checkpoint size");
-    }
-    let mut state = w.state.lock().unwrap();
-    let (latest, latest_root) = state.unwrap_or((0, empty_root()));
-    if req.old_size != latest {
-        w.conflicts.fetch_add(1, Ordering::SeqCst);
-        return HttpResponse::Conflict().content_type(SIZE_CONTENT_TYPE).body(format_size_body(latest));
-    }
-    if req.old_size == cp.size && state.is_some() && latest_root != cp.root {
-        return HttpResponse::Conflict().body("same size, different root");
-    }
-    if verify_consistency(req.old_size, cp.size, &req.proof, &latest_root, &cp.root).is_err() {
-        return HttpResponse::UnprocessableEntity().body("consistency proof does not verify");
-    }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let line = cosign(&w.signer, &cp, now).unwrap();
-    *state = Some((cp.size, cp.root));
-    w.cosigned.fetch_add(1, Ordering::SeqCst);
-    HttpResponse::Ok().body(line)
-}
-
-struct WitnessServer {
-    w: web::Data<TestWitness>,
-    url: String,
-}
-
-impl WitnessServer {
-    async fn start(name: &str, seed: u8, log_key: custody_standards::VerifierKey) -> Self {
-        let w = web::Data::new(TestWitness {
-            signer: CosignatureSigner::from_seed(name, &[seed; 32]).unwrap(),
-            log_key,
-            state: Mutex::new(None),
-            down: AtomicBool::new(false),
-            conflicts: AtomicUsize::new(0),
-            cosigned: AtomicUsize::new(0),
-        });
-        let data = w.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(MAX_REQUEST_SIZE))
-                .route("/add-checkpoint", web::post().to(add_checkpoint))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let url = format!("http://{}", server.addrs()[0]);
-        tokio::spawn(server.run());
-        WitnessServer { w, url }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.w.down.store(down, Ordering::SeqCst);
-    }
-
-    fn size(&self) -> u64 {
-        self.w.state.lock().unwrap().map_or(0, |s| s.0)
-    }
-}
 
 struct Log {
     store: Arc<dyn Store>,
@@ -182,12 +83,12 @@ fn log_key() -> SignerKey {
     SignerKey::from_seed(ORIGIN, SIG_TYPE_ED25519, &[7; 32]).unwrap()
 }
 
-async fn three_witnesses(key: &SignerKey) -> (Vec<WitnessServer>, Policy) {
+async fn three_witnesses(key: &SignerKey) -> (Vec<Witness>, Policy) {
     let mut ws = Vec::new();
     let mut text = format!("log {}\n", key.verifier());
     for (i, name) in ["w1.example", "w2.example", "w3.example"].iter().enumerate() {
-        let w = WitnessServer::start(name, 40 + i as u8, key.verifier()).await;
-        text.push_str(&format!("witness {name} {} {}\n", w.w.signer.verifier(), w.url));
+        let w = Witness::start(name, 40 + i as u8, &key.verifier().to_string());
+        text.push_str(&format!("witness {name} {} {}\n", w.vkey, w.url));
         ws.push(w);
     }
     text.push_str("group two 2 w1.example w2.example w3.example\nquorum two\n");
@@ -221,7 +122,7 @@ async fn quorum_met_and_stale_witness_caught_up() {
     ws[2].set_down(true);
     log.append(4, "a").await;
     let root4 = tree_hash(4, &*log.store).unwrap();
-    *ws[2].w.state.lock().unwrap() = Some((4, root4));
+    ws[2].set_latest(4, root4);
     ws[2].set_down(false);
     log.append(6, "b").await;
     let p = log.publisher.wait_for(10, WAIT).await.expect("a checkpoint of size 10 is published");
@@ -231,7 +132,7 @@ async fn quorum_met_and_stale_witness_caught_up() {
 
     // w3 gets caught up through the 409 path and cosigns the latest size.
     poll("w3 to cosign the latest size", || (ws[2].size() == log.seq.tree_size()).then_some(())).await;
-    assert!(ws[2].w.conflicts.load(Ordering::SeqCst) >= 1, "w3 answered 409 at least once");
+    assert!(ws[2].conflicts() >= 1, "w3 answered 409 at least once");
     // Eventually a published checkpoint carries all three cosignatures.
     log.append(1, "c").await;
     let mut extra = 0;
@@ -305,7 +206,7 @@ async fn restart_keeps_latest_published_and_witness_sizes() {
     let before = log.publisher.wait_for(4, WAIT).await.unwrap();
     log.stop().await;
 
-    let conflicts: usize = ws.iter().map(|w| w.w.conflicts.load(Ordering::SeqCst)).sum();
+    let conflicts: usize = ws.iter().map(|w| w.conflicts()).sum();
     let log = Log::start(dir.path(), &key, &policy).await;
     let loaded = log.publisher.latest().expect("latest published checkpoint survives the restart");
     assert_eq!((loaded.size, &loaded.note, loaded.root), (before.size, &before.note, before.root));
@@ -315,7 +216,7 @@ async fn restart_keeps_latest_published_and_witness_sizes() {
     verify_consistency(before.size, after.size, &proof, &before.root, &after.root).unwrap();
     let cosigners_with_saved_size = ws.iter().filter(|w| w.size() >= after.size).count();
     assert!(cosigners_with_saved_size >= 2);
-    let now: usize = ws.iter().map(|w| w.w.conflicts.load(Ordering::SeqCst)).sum();
+    let now: usize = ws.iter().map(|w| w.conflicts()).sum();
     assert!(now <= conflicts + 1, "witness sizes were persisted, so at most a straggler needs a 409");
     log.stop().await;
 }
@@ -326,7 +227,7 @@ async fn witness_ahead_of_the_log_raises_an_alarm() {
     let key = log_key();
     let (ws, policy) = three_witnesses(&key).await;
     // w1 claims to have cosigned a tree far bigger than ours.
-    *ws[0].w.state.lock().unwrap() = Some((1000, Hash([9; 32])));
+    ws[0].set_latest(1000, Hash([9; 32]));
     let log = Log::start(dir.path(), &key, &policy).await;
     log.append(3, "a").await;
     let p = log.publisher.wait_for(3, WAIT).await.expect("w2 and w3 still make a quorum");

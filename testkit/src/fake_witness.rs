@@ -1,23 +1,36 @@
 //! A faithful in-test C2SP tlog-witness (`POST /add-checkpoint`): checks
-//! the log signature and the consistency proof from its latest size, then
-//! cosigns (cosignature/v1). It can be switched off to lose a quorum
-//! without stopping a process.
+//! the origin, the log signature and the consistency proof from its latest
+//! size, answers 409 with its size when the log is behind, then cosigns
+//! (cosignature/v1). It can be switched off (503) to lose a quorum without
+//! stopping a process, and its remembered size can be forced, so a test
+//! can play a witness that is ahead of the log.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::checkpoint::{open_checkpoint, Checkpoint};
 use custody_standards::cosignature::CosignatureSigner;
 use custody_standards::witness::{format_size_body, AddCheckpointRequest, SIZE_CONTENT_TYPE};
-use custody_standards::{empty_root, verify_consistency, Hash, VerifierKey};
+use custody_standards::{empty_root, verify_consistency, Hash, Note, VerifierKey};
 
 use crate::hostile::{serve, Request, Response};
 
+/// What the witness remembers and counts.
+#[derive(Default)]
+struct State {
+    /// Latest cosigned (size, root); checked and updated under one lock.
+    latest: Mutex<Option<(u64, Hash)>>,
+    down: AtomicBool,
+    conflicts: AtomicUsize,
+    cosigned: AtomicUsize,
+}
+
 pub struct Witness {
     pub url: String,
+    /// The cosigner's verifier key (for a policy's `witness` line).
     pub vkey: String,
-    pub down: Arc<AtomicBool>,
+    state: Arc<State>,
 }
 
 impl Witness {
@@ -26,41 +39,78 @@ impl Witness {
         let signer = CosignatureSigner::from_seed(name, &[seed; 32]).unwrap();
         let vkey = signer.verifier().to_string();
         let log_key = VerifierKey::parse(log_vkey).unwrap();
-        let state: Mutex<Option<(u64, Hash)>> = Mutex::new(None);
-        let down = Arc::new(AtomicBool::new(false));
-        let is_down = down.clone();
+        let state = Arc::new(State::default());
+        let shared = state.clone();
         let url = serve(Arc::new(move |req: Request| {
-            if is_down.load(Ordering::SeqCst) {
-                return Response::new(503, "down");
-            }
             if req.method != "POST" || req.path != "/add-checkpoint" {
                 return Response::new(404, "not found");
             }
-            let Ok(r) = AddCheckpointRequest::parse(&req.body) else {
-                return Response::new(400, "malformed");
-            };
-            let Ok(opened) = open_checkpoint(&r.checkpoint, &log_key) else {
-                return Response::new(403, "bad log signature");
-            };
-            let cp = opened.checkpoint;
-            let mut st = state.lock().unwrap();
-            let (latest, root) = st.unwrap_or((0, empty_root()));
-            if r.old_size != latest {
-                return Response::new(409, format_size_body(latest))
-                    .with_header("Content-Type", SIZE_CONTENT_TYPE);
-            }
-            if verify_consistency(latest, cp.size, &r.proof, &root, &cp.root).is_err() {
-                return Response::new(422, "inconsistent");
-            }
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-            let line = signer.sign(&opened.note.note.text, now).unwrap().to_line();
-            *st = Some((cp.size, cp.root));
-            Response::new(200, line)
+            add_checkpoint(&shared, &signer, &log_key, &req.body)
         }));
-        Witness { url, vkey, down }
+        Witness { url, vkey, state }
     }
 
+    /// While down, every request is answered 503.
     pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
+        self.state.down.store(down, Ordering::SeqCst);
     }
+
+    /// The latest cosigned size (0 before the first).
+    pub fn size(&self) -> u64 {
+        self.state.latest.lock().unwrap().map_or(0, |s| s.0)
+    }
+
+    /// Makes the witness remember `size` and `root` as its latest cosigned
+    /// checkpoint (a witness ahead of the log, or one restored from backup).
+    pub fn set_latest(&self, size: u64, root: Hash) {
+        *self.state.latest.lock().unwrap() = Some((size, root));
+    }
+
+    /// 409 answers so far (the log's old size was not ours).
+    pub fn conflicts(&self) -> usize {
+        self.state.conflicts.load(Ordering::SeqCst)
+    }
+
+    /// Checkpoints cosigned so far.
+    pub fn cosigned(&self) -> usize {
+        self.state.cosigned.load(Ordering::SeqCst)
+    }
+}
+
+fn add_checkpoint(w: &State, signer: &CosignatureSigner, log_key: &VerifierKey, body: &[u8]) -> Response {
+    if w.down.load(Ordering::SeqCst) {
+        return Response::new(503, "down for maintenance");
+    }
+    let Ok(req) = AddCheckpointRequest::parse(body) else { return Response::new(400, "malformed request") };
+    let origin =
+        Note::parse(&req.checkpoint).ok().and_then(|n| Checkpoint::parse(&n.text).ok()).map(|c| c.origin);
+    match origin {
+        None => return Response::new(400, "not a checkpoint"),
+        Some(o) if o != log_key.name() => return Response::new(404, "unknown origin"),
+        Some(_) => {}
+    }
+    let Ok(opened) = open_checkpoint(&req.checkpoint, log_key) else {
+        return Response::new(403, "no valid log signature");
+    };
+    let cp = opened.checkpoint;
+    if req.old_size > cp.size {
+        return Response::new(400, "old size above checkpoint size");
+    }
+    let mut latest = w.latest.lock().unwrap();
+    let (size, root) = latest.unwrap_or((0, empty_root()));
+    if req.old_size != size {
+        w.conflicts.fetch_add(1, Ordering::SeqCst);
+        return Response::new(409, format_size_body(size)).with_header("Content-Type", SIZE_CONTENT_TYPE);
+    }
+    if req.old_size == cp.size && latest.is_some() && root != cp.root {
+        return Response::new(409, "same size, different root");
+    }
+    if verify_consistency(req.old_size, cp.size, &req.proof, &root, &cp.root).is_err() {
+        return Response::new(422, "consistency proof does not verify");
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let line = signer.sign(&opened.note.note.text, now).unwrap().to_line();
+    *latest = Some((cp.size, cp.root));
+    w.cosigned.fetch_add(1, Ordering::SeqCst);
+    Response::new(200, line)
 }

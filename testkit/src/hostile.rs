@@ -5,14 +5,18 @@
 //! catches it; one minimal HTTP/1.1 server (a thread per connection,
 //! `Connection: close`) serves them all.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{BufRead as _, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A request as the server read it.
 pub struct Request {
+    /// 0-based number of this request on its server (a script's step).
+    pub n: u64,
+    /// The request line, e.g. `GET /path HTTP/1.1`.
+    pub line: String,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -44,6 +48,11 @@ impl Response {
         self
     }
 
+    /// A JSON body.
+    pub fn json(status: u16, body: &serde_json::Value) -> Response {
+        Response::new(status, body.to_string()).with_header("Content-Type", "application/json")
+    }
+
     /// A refusal that asks the client to come back: `status` (503 or 429)
     /// with `Retry-After: secs`.
     pub fn retry_after(status: u16, secs: u64) -> Response {
@@ -62,10 +71,26 @@ pub enum Reply {
     /// The head announcing the whole body, then only its first `bytes`
     /// bytes, then the connection closed (a truncated transfer).
     CutAfter { response: Response, bytes: usize },
+    /// These exact bytes (status line, headers, body), then close: for
+    /// answers no honest server sends (a short body, a bad header).
+    Raw(Vec<u8>),
     /// The connection closed without a byte of answer.
     Cut,
     /// Nothing for `for_`, then the connection closed (a hung peer).
     Stall(Duration),
+}
+
+impl Reply {
+    /// A 200 with `body`.
+    pub fn ok(body: &[u8]) -> Reply {
+        Reply::Send(Response::new(200, body))
+    }
+
+    /// `code` with `headers` and a short body.
+    pub fn status(code: u16, headers: &[(&str, &str)]) -> Reply {
+        let r = headers.iter().fold(Response::new(code, "busy"), |r, (k, v)| r.with_header(k, v));
+        Reply::Send(r)
+    }
 }
 
 impl From<Response> for Reply {
@@ -90,19 +115,35 @@ pub fn serve(handler: Handler) -> String {
 
 /// Serves `handler`, which also chooses slow, cut or stalled answers.
 pub fn serve_replies(handler: ReplyHandler) -> String {
+    serve_counted(move |req| handler(req)).0
+}
+
+/// [`serve_replies`], also returning the count of requests read so far.
+pub fn serve_counted(handler: impl Fn(Request) -> Reply + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
+    let handler = Arc::new(handler);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().map_while(Result::ok) {
-            let handler = handler.clone();
-            std::thread::spawn(move || {
-                if let Some(req) = read_request(&stream) {
-                    answer(stream, handler(req));
-                }
-            });
+            let (handler, counter) = (handler.clone(), counter.clone());
+            std::thread::spawn(move || serve_connection(stream, &counter, &*handler));
         }
     });
-    url
+    (url, count)
+}
+
+/// Reads one request from `stream` and answers it as `handler` says.
+pub(crate) fn serve_connection<S: Read + Write>(
+    mut stream: S,
+    count: &AtomicU64,
+    handler: &dyn Fn(Request) -> Reply,
+) {
+    if let Some(mut req) = read_request(&mut stream) {
+        req.n = count.fetch_add(1, Ordering::SeqCst);
+        answer(&mut stream, handler(req));
+    }
 }
 
 /// A server that answers the `n`-th request with `replies[n]` (the last one
@@ -132,12 +173,13 @@ impl Scripted {
     }
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
+fn read_request<S: Read>(stream: &mut S) -> Option<Request> {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return None;
     }
+    let line = line.trim_end().to_owned();
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
     let mut headers = Vec::new();
@@ -157,7 +199,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         .unwrap_or(0);
     let mut body = Vec::new();
     let _ = reader.by_ref().take(len).read_to_end(&mut body);
-    Some(Request { method, path, headers, body })
+    Some(Request { n: 0, line, method, path, headers, body })
 }
 
 fn head(resp: &Response) -> String {
@@ -169,7 +211,7 @@ fn head(resp: &Response) -> String {
     out + "\r\n"
 }
 
-fn answer(mut s: TcpStream, reply: Reply) {
+fn answer<S: Write>(s: &mut S, reply: Reply) {
     match reply {
         Reply::Send(resp) => {
             let _ = s.write_all(head(&resp).as_bytes());
@@ -190,11 +232,13 @@ fn answer(mut s: TcpStream, reply: Reply) {
             let _ = s.write_all(head(&response).as_bytes());
             let _ = s.write_all(&response.body[..bytes.min(response.body.len())]);
         }
+        Reply::Raw(bytes) => {
+            let _ = s.write_all(&bytes);
+        }
         Reply::Cut => {}
         Reply::Stall(d) => std::thread::sleep(d),
     }
     let _ = s.flush();
-    let _ = s.shutdown(std::net::Shutdown::Both);
 }
 
 /// A proxy to `upstream` that lets `rewrite` change any answer (a log or

@@ -14,7 +14,8 @@
 //!   that rewrite or cut an honest upstream.
 //! - [`raw`]: hand-written requests, slowloris, throttled proxies.
 //! - [`procstat`]: resident memory and open descriptors from `/proc`.
-//! - [`pki`]: an in-test CA, server certificates and a wrong CA as PEM files.
+//! - [`pki`]: an in-test CA, server certificates and a wrong CA as PEM files;
+//!   [`tls`]: the hostile servers over HTTPS with those certificates.
 //! - [`cli`], [`logserver`], [`witness`], [`scenario`]: the `custody`
 //!   client, a lone log, a witness and whole deployments.
 //!
@@ -34,6 +35,7 @@ pub mod procstat;
 pub mod raw;
 pub mod scenario;
 pub mod statements;
+pub mod tls;
 pub mod witness;
 
 pub use bins::bin;

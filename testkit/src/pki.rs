@@ -16,13 +16,19 @@ pub enum PkiError {
     Generate(#[from] rcgen::Error),
     #[error("writing PEM files: {0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS server configuration: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
-/// A certificate and its private key, as PEM files.
+/// A certificate and its private key, as PEM files (for the binaries) and
+/// DER bytes (for an in-test TLS server).
 #[derive(Clone, Debug)]
 pub struct CertFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    pub cert_der: Vec<u8>,
+    /// PKCS#8.
+    pub key_der: Vec<u8>,
 }
 
 /// A CA able to issue more certificates.
@@ -54,7 +60,12 @@ impl Ca {
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        let files = CertFiles { cert: dir.join(format!("{file}.pem")), key: dir.join(format!("{file}.key")) };
+        let files = CertFiles {
+            cert: dir.join(format!("{file}.pem")),
+            key: dir.join(format!("{file}.key")),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+        };
         std::fs::write(&files.cert, cert.pem())?;
         std::fs::write(&files.key, key.serialize_pem())?;
         Ok(files)

@@ -13,7 +13,6 @@ use custody_registry::registry::Role;
 use custody_registry::statement::events::{Access, GrantRole};
 use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
 use custody_registry::timestamp::Timestamp;
-use custody_testkit::bin;
 use custody_testkit::cli::*;
 use custody_testkit::http::http;
 use custody_testkit::logserver::*;
@@ -153,13 +152,7 @@ fn a_statement_the_grant_history_forbids_fails_at_its_index() {
     let data = dir.path().join("log");
     // A generic log takes raw leaves: it plays a registry server that
     // skipped its checks.
-    let out = std::process::Command::new(bin("custody-log"))
-        .args(["init", "--generic", "--origin", ORIGIN, "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let vkey = init_generic(&data, ORIGIN).to_string();
     let server = serve(&data, &["--allow-raw-append"]);
     let (root, alice, mallory) = (actor("root"), actor("alice"), actor("mallory"));
     let ms = now() * 1000;

@@ -12,7 +12,6 @@ use custody_registry::registry::Role;
 use custody_registry::statement::events::{Access, GrantRole, Kind, Publish};
 use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
 use custody_registry::timestamp::Timestamp;
-use custody_testkit::bin;
 use custody_testkit::cli::*;
 use custody_testkit::http::http;
 use custody_testkit::logserver::*;
@@ -23,13 +22,7 @@ fn audit_throughput() {
     let n: u64 = std::env::var("CUSTODY_AUDIT_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
-    let out = std::process::Command::new(bin("custody-log"))
-        .args(["init", "--generic", "--origin", ORIGIN, "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let vkey = init_generic(&data, ORIGIN).to_string();
     let server = serve(&data, &["--allow-raw-append"]);
     let root = ActorSigner::from_seed(&ActorName::new("root").unwrap(), &[1; 32]);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();

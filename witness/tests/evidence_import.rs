@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use custody_registry::evidence::{Evidence, EvidenceCheckpoint};
 use custody_standards::hash::sha256;
+use custody_testkit::hostile::{serve as serve_http, Request, Response};
 use custody_testkit::witness::*;
 use custody_testkit::{bin, eventually, Proc};
 use serde_json::Value;
@@ -25,47 +25,32 @@ struct PeerState {
     fetches: std::collections::HashMap<String, usize>,
 }
 
-type Shared = web::Data<Mutex<PeerState>>;
-
-async fn list(state: Shared) -> HttpResponse {
-    let s = state.lock().unwrap();
-    let items: Vec<Value> = s
-        .evidence
-        .iter()
-        .map(|(id, _, detected)| {
-            serde_json::json!({"id": id, "origin": ORIGIN, "detected": detected, "reporter": "peer.example", "active": true})
-        })
-        .collect();
-    HttpResponse::Ok().json(serde_json::json!({ "evidence": items }))
-}
-
-async fn one(path: web::Path<String>, state: Shared) -> HttpResponse {
-    let mut s = state.lock().unwrap();
-    let id = path.into_inner();
-    let Some(text) = s.evidence.iter().find(|e| e.0 == id).map(|e| e.1.clone()) else {
-        return HttpResponse::NotFound().finish();
-    };
-    *s.fetches.entry(id).or_default() += 1;
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text)
-}
+type Shared = Arc<Mutex<PeerState>>;
 
 /// A peer witness that only serves `/evidence` (its checkpoints are 404).
-fn fake_peer() -> (Arc<Mutex<PeerState>>, String) {
-    let data: Shared = web::Data::new(Mutex::new(PeerState::default()));
-    let shared = data.clone().into_inner();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/evidence", web::get().to(list))
-            .route("/evidence/{id}", web::get().to(one))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let url = format!("http://{}", server.addrs()[0]);
-    tokio::spawn(server.run());
-    (shared, url)
+fn fake_peer() -> (Shared, String) {
+    let state: Shared = Arc::default();
+    let shared = state.clone();
+    let url = serve_http(Arc::new(move |req: Request| {
+        let mut s = shared.lock().unwrap();
+        if req.path == "/evidence" {
+            let items: Vec<Value> = s
+                .evidence
+                .iter()
+                .map(|(id, _, detected)| {
+                    serde_json::json!({"id": id, "origin": ORIGIN, "detected": detected, "reporter": "peer.example", "active": true})
+                })
+                .collect();
+            return Response::json(200, &serde_json::json!({ "evidence": items }));
+        }
+        let Some(id) = req.path.strip_prefix("/evidence/") else { return Response::new(404, "") };
+        let Some(text) = s.evidence.iter().find(|e| e.0 == id).map(|e| e.1.clone()) else {
+            return Response::new(404, "");
+        };
+        *s.fetches.entry(id.to_owned()).or_default() += 1;
+        Response::new(200, text).with_header("Content-Type", "text/plain; charset=utf-8")
+    }));
+    (state, url)
 }
 
 /// Evidence that `a` and `b` (same size, different roots) are a split.

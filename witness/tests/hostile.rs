@@ -2,12 +2,13 @@
 //! unproven or record a split view without proof.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
-use custody_standards::checkpoint::open_checkpoint;
 use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
+use custody_standards::checkpoint::open_checkpoint;
 use custody_standards::hash::sha256;
 use custody_standards::{tree_hash, Hash};
+use custody_testkit::hostile::{serve as serve_http, Request, Response};
 use custody_testkit::witness::*;
 use custody_testkit::{eventually, Proc};
 use serde_json::Value;
@@ -99,37 +100,15 @@ async fn forged_evidence_from_a_peer_is_refused() {
     let peer_key =
         custody_standards::cosignature::CosignatureSigner::from_seed("witness.example/liar", &[73; 32])
             .unwrap();
-    let state = web::Data::new((listing, by_id));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .route(
-                "/evidence",
-                web::get().to(
-                    |s: web::Data<(Value, std::collections::HashMap<String, Vec<u8>>)>| async move {
-                        HttpResponse::Ok().json(&s.0)
-                    },
-                ),
-            )
-            .route(
-                "/evidence/{id}",
-                web::get().to(
-                    |s: web::Data<(Value, std::collections::HashMap<String, Vec<u8>>)>,
-                     id: web::Path<String>| async move {
-                        match s.1.get(id.as_str()) {
-                            Some(b) => HttpResponse::Ok().body(b.clone()),
-                            None => HttpResponse::NotFound().finish(),
-                        }
-                    },
-                ),
-            )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let peer_url = format!("http://{}", server.addrs()[0]);
-    tokio::spawn(server.run());
+    let peer_url = serve_http(Arc::new(move |req: Request| {
+        if req.path == "/evidence" {
+            return Response::json(200, &listing);
+        }
+        match req.path.strip_prefix("/evidence/").and_then(|id| by_id.get(id)) {
+            Some(b) => Response::new(200, b.clone()),
+            None => Response::new(404, ""),
+        }
+    }));
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("w");
