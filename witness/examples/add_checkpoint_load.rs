@@ -28,7 +28,7 @@ use custody_witness::api::{self, AppState};
 use custody_witness::committer::Committer;
 use custody_witness::gossip::Gossip;
 use custody_witness::init::{db_path, init_data_dir, load_signers};
-use custody_witness::log_client::HttpClient;
+use custody_witness::log_client::http_client;
 use custody_witness::log_list::LogList;
 use custody_witness::metrics::Metrics;
 use custody_witness::state::{Trust, Witness};
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let (committer, _thread) = Committer::start(Arc::clone(&store), Arc::clone(&metrics))?;
     let witness =
         Witness::open("witness.example/load".into(), load_signers(&data)?, trust, store, committer, metrics)?;
-    let gossip = Gossip::new(Arc::clone(&witness), HttpClient::new(Duration::from_secs(5))?);
+    let gossip = Gossip::new(Arc::clone(&witness), http_client(Duration::from_secs(5), None)?);
     let state = web::Data::new(AppState {
         witness: Arc::clone(&witness),
         gossip,

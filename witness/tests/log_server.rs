@@ -42,6 +42,7 @@ fn checkpointer_config() -> CheckpointerConfig {
         interval: Duration::from_millis(50),
         witness_timeout: Duration::from_secs(2),
         witness_retries: 1,
+        ca_cert: None,
     }
 }
 
@@ -188,6 +189,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
         interval: Duration::from_millis(50),
         witness_timeout: Duration::from_millis(500),
         witness_retries: 0,
+        ca_cert: None,
     };
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
