@@ -3,7 +3,7 @@
 //! chosen for what it should hold, *before* anything parses it, so a
 //! hostile log cannot make the client allocate without bound; reads are
 //! retried on overload and dropped connections. Nothing here is trusted:
-//! callers verify what they get with `custody-core`.
+//! callers verify what they get with `custody-standards`.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use custody_client::blocking::{Client, Download};
 use custody_client::{ClientConfig, ClientError, Request};
-use custody_core::Hash;
+use custody_standards::Hash;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -164,7 +164,7 @@ impl LogClient {
         let what = format!("PUT /blobs/{digest}");
         let req = Request::new(custody_client::Method::PUT, self.url(&format!("blobs/{digest}")), None, MAX_JSON)
             .timeout(TRANSFER_TIMEOUT)
-            .header("custody-statement", &custody_core::encoding::encode_base64(envelope))
+            .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
             .map_err(|e| Error::Network(format!("{what}: {e}")))?;
         let reply = self.http.upload(&req, body, len).map_err(|e| refused(&what, e))?;
         let answer: UploadJson = parse_json(reply.body, &what)?;
@@ -183,10 +183,10 @@ impl LogClient {
         let req = Request::get(self.url(&format!("blobs/{digest}")), 0)
             .retry_safe(false)
             .timeout(TRANSFER_TIMEOUT)
-            .header("custody-statement", &custody_core::encoding::encode_base64(envelope))
+            .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
             .map_err(|e| Error::Network(format!("{what}: {e}")))?;
         let body = self.http.download(&req).map_err(|e| refused(&what, e))?;
-        let index = body.header("custody-leaf-index").and_then(custody_core::encoding::parse_decimal_u64);
+        let index = body.header("custody-leaf-index").and_then(custody_standards::encoding::parse_decimal_u64);
         Ok((body, index))
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
-use custody_core::encoding::encode_base64;
+use custody_standards::encoding::encode_base64;
 use futures_core::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;

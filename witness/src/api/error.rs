@@ -22,7 +22,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use custody_core::witness::{format_size_body, WitnessBodyError, SIZE_CONTENT_TYPE};
+use custody_standards::witness::{format_size_body, WitnessBodyError, SIZE_CONTENT_TYPE};
 
 use crate::add_checkpoint::AddError;
 use crate::evidence::{CompareError, RecordError};
@@ -162,13 +162,13 @@ fn reference_id() -> String {
             .map_or(0, |d| d.as_nanos() as u64);
         b = nanos.to_be_bytes();
     }
-    custody_core::encoding::encode_hex(&b)
+    custody_standards::encoding::encode_hex(&b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custody_core::note::NoteError;
+    use custody_standards::note::NoteError;
 
     #[test]
     fn one_mapping_for_every_source() {
