@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
-use custody_bench::procs::rss_kib;
+use custody_bench::procs::{bench_client_config, rss_kib};
+use custody_client::{Client, Request};
 use custody_bench::statements::{self, random};
 use custody_bench::stats::{self, Samples};
 use custody_registry::actor_key::ActorSigner;
@@ -65,6 +66,9 @@ struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long, env = "CUSTODY_BENCH_JSON")]
     json: bool,
+    /// PEM file of extra CA certificates to trust for an https:// log.
+    #[arg(long, env = "CUSTODY_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Windows the run is cut into (by acknowledgement order) and proof and
     /// tile bursts repeated, so each figure has a median and a spread.
     #[arg(long, env = "CUSTODY_BENCH_WINDOWS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -76,21 +80,21 @@ fn sign(who: &ActorSigner, event: Event) -> anyhow::Result<Vec<u8>> {
     statements::sign(who, "load generator", event)
 }
 
-async fn post_statement(c: &reqwest::Client, base: &str, envelope: Vec<u8>) -> anyhow::Result<()> {
-    let r = c.post(format!("{base}/statements")).body(envelope).send().await?;
-    if !r.status().is_success() {
-        bail!("statement refused: {} {}", r.status(), r.text().await.unwrap_or_default());
-    }
+/// Largest answer read (proofs, statements' receipts, checkpoints).
+const MAX_ANSWER: u64 = 16 << 20;
+
+async fn post_statement(c: &Client, base: &str, envelope: Vec<u8>) -> anyhow::Result<()> {
+    c.fetch(&Request::post(format!("{base}/statements"), envelope, MAX_ANSWER)).await.context("statement refused")?;
     Ok(())
 }
 
 /// The published checkpoint's size (0 before the first one).
-async fn checkpoint_size(c: &reqwest::Client, base: &str) -> anyhow::Result<(u64, custody_standards::Hash)> {
-    let r = c.get(format!("{base}/checkpoint")).send().await?;
-    if r.status() == 503 {
+async fn checkpoint_size(c: &Client, base: &str) -> anyhow::Result<(u64, custody_standards::Hash)> {
+    let r = c.send(&Request::get(format!("{base}/checkpoint"), MAX_ANSWER)).await?;
+    if r.status == 503 {
         return Ok((0, custody_standards::empty_root()));
     }
-    let note = Note::parse(&r.bytes().await?).map_err(|e| anyhow::anyhow!("checkpoint note: {e}"))?;
+    let note = Note::parse(&r.body).map_err(|e| anyhow::anyhow!("checkpoint note: {e}"))?;
     let cp = Checkpoint::parse(&note.text).map_err(|e| anyhow::anyhow!("checkpoint: {e}"))?;
     Ok((cp.size, cp.root))
 }
@@ -103,7 +107,7 @@ struct Setup {
 
 /// Grants one reader per worker and publishes one small artifact.
 async fn setup(
-    c: &reqwest::Client,
+    c: &Client,
     base: &str,
     admin: &ActorSigner,
     workers: usize,
@@ -157,7 +161,7 @@ type Acks = Vec<Ack>;
 const LEAF_HEADER: u64 = 7 + 1 + 8 + 4;
 
 async fn worker(
-    c: reqwest::Client,
+    c: Client,
     base: String,
     who: ActorSigner,
     access: Access,
@@ -169,20 +173,14 @@ async fn worker(
         let digest = access.digest;
         let bytes = LEAF_HEADER + envelope.len() as u64;
         let start = Instant::now();
-        let r = c
-            .get(format!("{base}/blobs/{digest}"))
-            .header("Custody-Statement", encode_base64(&envelope))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!("access refused: {} {}", r.status(), r.text().await.unwrap_or_default());
-        }
+        let req = Request::get(format!("{base}/blobs/{digest}"), MAX_ANSWER)
+            .retry_safe(false)
+            .header("custody-statement", &encode_base64(&envelope))?;
+        let r = c.fetch(&req).await.context("access refused")?;
         let index: u64 = r
-            .headers()
-            .get("Custody-Leaf-Index")
-            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .header("custody-leaf-index")
+            .and_then(|v| v.parse().ok())
             .context("no Custody-Leaf-Index header")?;
-        r.bytes().await?;
         let done = Instant::now();
         acks.push(Ack { index, at: done, latency: (done - start).as_secs_f64(), bytes });
     }
@@ -191,7 +189,7 @@ async fn worker(
 
 /// Polls `/checkpoint` and records when each new size was first seen.
 async fn watch(
-    c: reqwest::Client,
+    c: Client,
     base: String,
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<(Instant, u64)>>>,
@@ -211,7 +209,7 @@ async fn watch(
 /// Requests `total` GETs of `path(i)` with `workers` concurrent clients;
 /// returns requests per second.
 async fn hammer(
-    c: &reqwest::Client,
+    c: &Client,
     workers: usize,
     total: u64,
     path: impl Fn(u64) -> String + Send + Sync + 'static,
@@ -228,11 +226,7 @@ async fn hammer(
                 if i >= total {
                     return Ok::<(), anyhow::Error>(());
                 }
-                let r = c.get(path(i)).send().await?;
-                if !r.status().is_success() {
-                    bail!("{} answered {}", path(i), r.status());
-                }
-                r.bytes().await?;
+                c.get(&path(i), MAX_ANSWER).await?;
             }
         }));
     }
@@ -255,11 +249,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.admin_key.display()))?;
     let admin = ActorSigner::parse(key.trim_end()).map_err(|e| anyhow::anyhow!("admin key: {e}"))?;
     let workers = args.concurrency.max(1);
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(workers)
-        .timeout(Duration::from_secs(120))
-        .build()?;
+    let c = Client::new(bench_client_config(args.ca_cert.clone(), workers))?;
     let setup = setup(&c, &base, &admin, workers).await?;
     let (size_before, _) = checkpoint_size(&c, &base).await?;
     let disk_before = args.data_dir.as_deref().map(custody_bench::procs::disk_bytes);

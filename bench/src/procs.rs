@@ -116,22 +116,26 @@ pub fn disk_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// The body of a plain `GET` of `url` (`http://host:port/path` only), for
-/// scraping a server's `/metrics` without an async client.
+/// The body of a `GET` of `url` (at most 16 MiB), for scraping a
+/// server's `/metrics` from synchronous code.
 pub fn http_get(url: &str) -> anyhow::Result<String> {
-    use std::io::{Read as _, Write as _};
-    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let mut conn = std::net::TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-    let mut response = String::new();
-    conn.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").context("no end of headers")?;
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        bail!("GET {url}: {}", head.lines().next().unwrap_or(""));
-    }
-    Ok(body.to_owned())
+    let c = custody_client::blocking::Client::new(bench_client_config(None, 1))?;
+    let body = c.get(url, 16 << 20)?;
+    String::from_utf8(body).with_context(|| format!("GET {url}: not UTF-8"))
+}
+
+/// The HTTP client settings every bench tool uses: no retries (a figure
+/// must not hide failures), no environment proxy, a keep-alive pool as
+/// large as the tool's concurrency, 120 s per request, and `ca_cert` for
+/// an https:// server.
+pub fn bench_client_config(ca_cert: Option<std::path::PathBuf>, pool: usize) -> custody_client::ClientConfig {
+    let mut cfg = custody_client::ClientConfig::new("custody-bench")
+        .timeout(Duration::from_secs(120))
+        .ca_cert(ca_cert)
+        .retry(custody_client::RetryPolicy::never());
+    cfg.env_proxy = false;
+    cfg.pool_max_idle_per_host = Some(pool.max(1));
+    cfg
 }
 
 /// The samples of one Prometheus metric in `text`, as (labels, value).

@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{Digest, MediaType, ModelName, Version};
 use custody_registry::statement::events::{Access, Kind, Publish};
@@ -33,7 +33,7 @@ pub fn sign(who: &ActorSigner, reason: &str, event: Event) -> anyhow::Result<Vec
 /// Publishes `bytes` as `name@1` by `who` with `PUT /blobs` and returns
 /// the access statement's event for it.
 pub async fn publish_artifact(
-    c: &reqwest::Client,
+    c: &custody_client::Client,
     base: &str,
     who: &ActorSigner,
     reason: &str,
@@ -54,14 +54,9 @@ pub async fn publish_artifact(
         metadata: Metadata::default(),
         lineage: Lineage::default(),
     });
-    let r = c
-        .put(format!("{base}/blobs/{digest}"))
-        .header("Custody-Statement", encode_base64(&sign(who, reason, event)?))
-        .body(bytes)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("artifact upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
-    }
+    let url = format!("{base}/blobs/{digest}");
+    let req = custody_client::Request::new(custody_client::Method::PUT, url, Some(bytes.into()), 64 * 1024)
+        .header("custody-statement", &encode_base64(&sign(who, reason, event)?))?;
+    c.fetch(&req).await.context("artifact upload refused")?;
     Ok(access)
 }

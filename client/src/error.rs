@@ -182,7 +182,7 @@ fn describe(e: &rustls::Error) -> String {
     use rustls::CertificateError as C;
     let hint = match e {
         rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
-            Some("certificate signed by unknown authority (pass its CA with --ca-cert)")
+            Some("certificate signed by unknown authority; give its CA with --ca-cert")
         }
         rustls::Error::InvalidCertificate(C::Expired) => Some("certificate has expired"),
         rustls::Error::InvalidCertificate(C::NotValidForName)

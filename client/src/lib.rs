@@ -25,4 +25,5 @@ pub mod retry;
 pub use client::{Client, Reply, Request, Streaming, MAX_ERROR_BODY};
 pub use config::ClientConfig;
 pub use error::ClientError;
+pub use reqwest::Method;
 pub use retry::RetryPolicy;

@@ -65,8 +65,6 @@ pub const META_LATEST_SIGNED: &[u8] = b"latest_signed";
 /// After the quorum is met, how long slower witnesses may still add their
 /// cosignature before we publish without them (they catch up next round).
 const QUORUM_GRACE: Duration = Duration::from_millis(250);
-/// First retry delay; doubles on each retry.
-const BACKOFF_START: Duration = Duration::from_millis(100);
 
 /// Tuning of the checkpointer.
 #[derive(Clone, Debug)]
@@ -75,8 +73,11 @@ pub struct CheckpointerConfig {
     pub interval: Duration,
     /// Per add-checkpoint request timeout (default 5 s).
     pub witness_timeout: Duration,
-    /// Retries of a transient failure (timeout, transport, 5xx), default 2.
+    /// Retries of a transient failure (timeout, transport, 5xx, 429),
+    /// default 2.
     pub witness_retries: u32,
+    /// PEM file of extra CAs trusted for https:// witnesses (`--ca-cert`).
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Default for CheckpointerConfig {
@@ -85,6 +86,7 @@ impl Default for CheckpointerConfig {
             interval: Duration::from_secs(1),
             witness_timeout: Duration::from_secs(5),
             witness_retries: 2,
+            ca_cert: None,
         }
     }
 }
@@ -248,7 +250,7 @@ pub fn start_checkpointer(
     };
     let (tx, _) = watch::channel(latest);
     let shared = Arc::new(Shared { latest: tx, health: Mutex::new(health) });
-    let client = WitnessClient::new(cfg.witness_timeout)
+    let client = WitnessClient::new(cfg.witness_timeout, cfg.witness_retries, cfg.ca_cert.clone())
         .map_err(|e| StoreError::Corrupt(format!("cannot build the witness HTTP client: {e}")))?;
     let mut cp = Checkpointer {
         store,
@@ -408,7 +410,6 @@ impl Checkpointer {
                 note: note.clone(),
                 store: self.store.clone(),
                 client: self.client.clone(),
-                retries: self.cfg.witness_retries,
             };
             jobs.spawn(job.run());
         }
@@ -547,7 +548,6 @@ struct WitnessJob {
     note: Vec<u8>,
     store: Arc<dyn Store>,
     client: WitnessClient,
-    retries: u32,
 }
 
 impl WitnessJob {
@@ -562,8 +562,7 @@ impl WitnessJob {
             elapsed: Duration::ZERO,
         };
         let mut old = self.known_size;
-        let (mut attempt, mut conflict_retried) = (0u32, false);
-        let mut backoff = BACKOFF_START;
+        let mut conflict_retried = false;
         loop {
             if old > self.size {
                 // Ahead of this checkpoint is normal when the tree grew
@@ -617,12 +616,6 @@ impl WitnessJob {
                     tracing::info!(witness = %self.url, from = old, to = latest_size, "witness size learned from 409");
                     conflict_retried = true;
                     old = latest_size;
-                }
-                Err(e) if e.is_transient() && attempt < self.retries => {
-                    attempt += 1;
-                    tracing::debug!(witness = %self.url, error = %e, attempt, "retrying witness");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
                 }
                 Err(e) => {
                     out.error = Some(e.to_string());

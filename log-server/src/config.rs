@@ -103,7 +103,12 @@ pub struct ServeArgs {
     /// Per-request timeout (milliseconds) of add-checkpoint calls.
     #[arg(long = "witness-timeout", env = "CUSTODY_WITNESS_TIMEOUT_MS", default_value_t = 5000)]
     pub witness_timeout_ms: u64,
-    /// Retries of a failed add-checkpoint call.
+    /// PEM file of extra CA certificates to trust, besides the system
+    /// roots, for https:// witnesses.
+    #[arg(long, env = "CUSTODY_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Retries of a failed add-checkpoint call (timeouts, transport errors,
+    /// 5xx and 429; with jittered backoff and the witness's Retry-After).
     #[arg(long, env = "CUSTODY_WITNESS_RETRIES", default_value_t = 2)]
     pub witness_retries: u32,
     /// Largest accepted distance (seconds) between a statement's time and
@@ -260,6 +265,7 @@ impl ServeArgs {
             interval: Duration::from_millis(self.checkpoint_interval_ms),
             witness_timeout: Duration::from_millis(self.witness_timeout_ms),
             witness_retries: self.witness_retries,
+            ca_cert: self.ca_cert.clone(),
         }
     }
 

@@ -2,15 +2,18 @@
 //!
 //! The log asks each policy witness to cosign every new checkpoint. This
 //! module only speaks the protocol: it frames the request with
-//! [`AddCheckpointRequest`], bounds every wait and every response body, and
+//! [`AddCheckpointRequest`], bounds every wait and every response body,
+//! retries transient failures (timeouts, transport errors, 5xx, 429), and
 //! turns each HTTP outcome into a [`WitnessCallError`] variant the
 //! checkpointer can act on (a 409 teaches the witness's real size, a 4xx is
-//! permanent for this checkpoint, timeouts and 5xx are worth a retry).
+//! permanent for this checkpoint).
 //! Verifying the returned cosignature lines is the caller's job, because only
 //! the caller knows which witness key it trusts for that URL.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use custody_client::{Client, ClientConfig, ClientError, Request, RetryPolicy};
 use custody_standards::note::{open_note, NoteSignature, NoteVerifier};
 use custody_standards::witness::{
     parse_size_body, split_cosignature_response, AddCheckpointRequest, MAX_PROOF_LINES, SIZE_CONTENT_TYPE,
@@ -78,34 +81,31 @@ impl WitnessCallError {
 }
 
 /// A keep-alive HTTP client for witnesses (the spec asks clients to reuse
-/// connections), with a timeout on every request so one stuck witness can
-/// never stall checkpoint publication.
+/// connections), with a timeout on every attempt so one stuck witness can
+/// never stall checkpoint publication. Built on the workspace's one HTTP
+/// client (custody-client): capped reads, HTTPS with `--ca-cert`, and
+/// retries of transient failures with jittered backoff and `Retry-After`.
 #[derive(Clone, Debug)]
 pub struct WitnessClient {
-    http: reqwest::Client,
-    timeout: Duration,
+    http: Client,
 }
 
 impl WitnessClient {
-    /// A client whose every call gives up after `timeout` (connect, request
-    /// and reading the whole response).
-    pub fn new(timeout: Duration) -> Result<Self, WitnessCallError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("custody-log/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            // A witness that redirects a POST is misconfigured; following
-            // it could send our checkpoint somewhere unexpected.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| WitnessCallError::Transport(e.to_string()))?;
-        Ok(WitnessClient { http, timeout })
+    /// A client whose every attempt gives up after `timeout` (connect,
+    /// request and reading the whole response), retrying a transient
+    /// failure (timeout, transport, 5xx, 429) up to `retries` times, and
+    /// trusting the CAs in `ca_cert` besides the system roots.
+    pub fn new(timeout: Duration, retries: u32, ca_cert: Option<PathBuf>) -> Result<Self, ClientError> {
+        let cfg = ClientConfig::new(concat!("custody-log/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .ca_cert(ca_cert)
+            .retry(RetryPolicy::with_retries(retries));
+        Ok(WitnessClient { http: Client::new(cfg)? })
     }
 
-    /// The per-request timeout.
+    /// The per-attempt timeout.
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.http.config().timeout
     }
 
     /// `POST <url>/add-checkpoint` where `url` is the witness's submission
@@ -134,69 +134,37 @@ impl WitnessClient {
         }
         .to_bytes();
         let endpoint = format!("{}/add-checkpoint", url.trim_end_matches('/'));
-        // reqwest's timeout covers connect + headers + body; the outer one is
-        // a belt-and-braces bound on everything we do here.
-        match tokio::time::timeout(self.timeout, self.call(&endpoint, body)).await {
-            Ok(result) => result,
-            Err(_) => Err(WitnessCallError::Timeout(self.timeout)),
-        }
-    }
-
-    async fn call(&self, endpoint: &str, body: Vec<u8>) -> Result<Vec<String>, WitnessCallError> {
-        let resp = self
-            .http
-            .post(endpoint)
-            .timeout(self.timeout)
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.classify(e))?;
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-        let body = self.read_capped(resp).await?;
-        match status {
+        // Retry-safe: the witness answers a repeat of a request it already
+        // cosigned with 409 and its size, which the checkpointer handles.
+        let req = Request::post(endpoint, body, MAX_RESPONSE_SIZE as u64)
+            .retry_safe(true)
+            .header("content-type", "text/plain; charset=utf-8")
+            .map_err(|e| WitnessCallError::Transport(e.to_string()))?;
+        let reply = self.http.send(&req).await.map_err(classify)?;
+        match reply.status {
             200 => {
-                let lines = split_cosignature_response(&body)
+                let lines = split_cosignature_response(&reply.body)
                     .map_err(|e| WitnessCallError::Malformed(e.to_string()))?;
                 Ok(lines.into_iter().map(str::to_owned).collect())
             }
-            409 if content_type.as_deref() == Some(SIZE_CONTENT_TYPE) => {
-                let latest_size = parse_size_body(&body)
+            409 if reply.media_type().as_deref() == Some(SIZE_CONTENT_TYPE) => {
+                let latest_size = parse_size_body(&reply.body)
                     .map_err(|e| WitnessCallError::Malformed(format!("409 size body: {e}")))?;
                 Err(WitnessCallError::Conflict { latest_size })
             }
-            _ => Err(WitnessCallError::Rejected { status, body: excerpt(&body) }),
+            status => Err(WitnessCallError::Rejected { status, body: excerpt(&reply.body) }),
         }
     }
+}
 
-    /// Reads the body chunk by chunk, failing as soon as it exceeds
-    /// [`MAX_RESPONSE_SIZE`] (a declared Content-Length is checked first).
-    async fn read_capped(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, WitnessCallError> {
-        let too_big = || WitnessCallError::Malformed(format!("response body over {MAX_RESPONSE_SIZE} bytes"));
-        if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_SIZE as u64) {
-            return Err(too_big());
+/// Maps a failure with no answer to the protocol's error classes.
+fn classify(e: ClientError) -> WitnessCallError {
+    match e {
+        ClientError::Timeout { timeout, .. } => WitnessCallError::Timeout(timeout),
+        ClientError::TooLarge { .. } => {
+            WitnessCallError::Malformed(format!("response body over {MAX_RESPONSE_SIZE} bytes"))
         }
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
-            if out.len() + chunk.len() > MAX_RESPONSE_SIZE {
-                return Err(too_big());
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
-    }
-
-    fn classify(&self, e: reqwest::Error) -> WitnessCallError {
-        if e.is_timeout() {
-            WitnessCallError::Timeout(self.timeout)
-        } else {
-            WitnessCallError::Transport(e.without_url().to_string())
-        }
+        e => WitnessCallError::Transport(e.to_string()),
     }
 }
 
@@ -263,7 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_invalid_requests_without_sending() {
-        let c = WitnessClient::new(Duration::from_millis(100)).unwrap();
+        let c = WitnessClient::new(Duration::from_millis(100), 0, None).unwrap();
         let proof = vec![Hash([0; 32]); 64];
         let err = c.add_checkpoint("http://127.0.0.1:9", 1, &proof, b"x").await.unwrap_err();
         assert!(matches!(err, WitnessCallError::InvalidRequest(_)), "{err}");

@@ -51,6 +51,7 @@ impl Log {
             interval: Duration::from_millis(50),
             witness_timeout: Duration::from_secs(2),
             witness_retries: 1,
+            ca_cert: None,
         };
         let (publisher, cp_task) = start_checkpointer(
             store.clone(),

@@ -21,6 +21,10 @@ pub struct Cli {
     /// Log base URL (default: the one saved by `custody init`).
     #[arg(long = "log", env = "CUSTODY_LOG_URL", global = true)]
     pub log_url: Option<String>,
+    /// PEM file of extra CA certificates to trust for an https:// log,
+    /// besides the system roots (default: the one saved by `custody init`).
+    #[arg(long, env = "CUSTODY_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// Policy file (default: the copy saved by `custody init`).
     #[arg(long, env = "CUSTODY_POLICY", global = true)]
     pub policy: Option<PathBuf>,
@@ -50,7 +54,8 @@ pub struct Cli {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Save the trusted policy and the log URL (needs --policy and --log).
+    /// Save the trusted policy and the log URL (needs --policy and --log),
+    /// and the --ca-cert file if given.
     Init,
     /// Create an actor key file (mode 0600) and print its public key.
     Keygen(Keygen),

@@ -1,13 +1,17 @@
-//! HTTP client for one log (docs/api.md). Every response body is read with
-//! a cap chosen for what it should hold, *before* anything parses it, so a
-//! hostile log cannot make the client allocate without bound. Nothing here
-//! is trusted: callers verify what they get with `custody-standards`.
+//! The log's HTTP API (docs/api.md) for the CLI, on the workspace's one
+//! HTTP client (custody-client): every response body is read with a cap
+//! chosen for what it should hold, *before* anything parses it, so a
+//! hostile log cannot make the client allocate without bound; reads are
+//! retried on overload and dropped connections. Nothing here is trusted:
+//! callers verify what they get with `custody-standards`.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use custody_client::blocking::{Client, Download};
+use custody_client::{ClientConfig, ClientError, Request};
 use custody_standards::Hash;
-use reqwest::blocking::{Body, Client, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -23,8 +27,8 @@ pub const MAX_ENTRY: u64 = 65_535;
 pub const MAX_TILE: u64 = 256 * 32;
 /// Largest entry bundle (256 entries, each with its 2-byte length).
 pub const MAX_ENTRY_BUNDLE: u64 = 256 * (2 + 65_535);
-/// Largest error body read.
-const MAX_ERROR: u64 = 64 * 1024;
+/// How long an upload or download of a large artifact may take.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// A client for one log's HTTP API.
 #[derive(Debug, Clone)]
@@ -81,15 +85,16 @@ struct ErrorJson {
 
 impl LogClient {
     /// A client for the log at `base` (no trailing slash). `timeout` bounds
-    /// each whole request; uploads and downloads of large artifacts use
-    /// their own (none) through [`LogClient::upload`] and [`LogClient::download`].
-    pub fn new(base: &str, timeout: Duration) -> Result<Self> {
-        let http = Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("custody/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
+    /// each attempt of a request; uploads and downloads of large artifacts
+    /// use their own through [`LogClient::upload`] and
+    /// [`LogClient::download`]. `ca_cert` is a PEM file of extra CAs to
+    /// trust for an `https://` log (`--ca-cert`).
+    pub fn new(base: &str, timeout: Duration, ca_cert: Option<PathBuf>) -> Result<Self> {
+        let cfg = ClientConfig::new(concat!("custody/", env!("CARGO_PKG_VERSION"))).timeout(timeout).ca_cert(ca_cert);
+        let http = Client::new(cfg).map_err(|e| match e {
+            ClientError::CaCert { .. } => Error::Config(e.to_string()),
+            e => Error::Network(format!("HTTP client: {e}")),
+        })?;
         Ok(LogClient { http, base: base.trim_end_matches('/').to_owned() })
     }
 
@@ -102,26 +107,11 @@ impl LogClient {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
-    /// Sends `req`, maps an HTTP error answer to [`Error::Refused`].
-    fn send(&self, what: &str, req: reqwest::blocking::RequestBuilder) -> Result<Response> {
-        let resp = req.send().map_err(|e| Error::Network(format!("{what}: {e}")))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status().as_u16();
-        let body = read_capped(resp, MAX_ERROR, what).unwrap_or_default();
-        let (code, detail) = match serde_json::from_slice::<ErrorJson>(&body) {
-            Ok(e) => (e.error, e.detail),
-            Err(_) => ("http_error".to_owned(), String::from_utf8_lossy(&body).chars().take(200).collect()),
-        };
-        Err(Error::Refused { what: what.to_owned(), status, code, detail })
-    }
-
     /// GET `path`, body capped at `cap` bytes.
     pub fn get(&self, path: &str, cap: u64) -> Result<Vec<u8>> {
         let what = format!("GET /{}", path.trim_start_matches('/'));
-        let resp = self.send(&what, self.http.get(self.url(path)))?;
-        read_capped(resp, cap, &what)
+        let reply = self.http.fetch(&Request::get(self.url(path), cap)).map_err(|e| refused(&what, e))?;
+        Ok(reply.body)
     }
 
     /// GET `path` as JSON, capped at [`MAX_JSON`].
@@ -153,15 +143,17 @@ impl LogClient {
         self.get(&format!("entries/{index}"), MAX_ENTRY)
     }
 
-    /// `POST /statements`.
+    /// `POST /statements`. Retry-safe: the log answers a statement it has
+    /// already logged with its index and `duplicate: true`.
     pub fn post_statement(&self, envelope: &[u8]) -> Result<Submitted> {
         let what = "POST /statements";
-        let resp = self.send(what, self.http.post(self.url("statements")).body(envelope.to_vec()))?;
-        parse_json(read_capped(resp, MAX_JSON, what)?, what)
+        let req = Request::post(self.url("statements"), envelope.to_vec(), MAX_JSON).retry_safe(true);
+        let reply = self.http.fetch(&req).map_err(|e| refused(what, e))?;
+        parse_json(reply.body, what)
     }
 
     /// `PUT /blobs/<digest>` streaming `len` bytes from `body`, with the
-    /// publish statement in the `Custody-Statement` header.
+    /// publish statement in the `Custody-Statement` header. Sent once.
     pub fn upload<R: Read + Send + 'static>(
         &self,
         digest: &str,
@@ -170,14 +162,12 @@ impl LogClient {
         envelope: &[u8],
     ) -> Result<Uploaded> {
         let what = format!("PUT /blobs/{digest}");
-        let req = self
-            .http
-            .put(self.url(&format!("blobs/{digest}")))
-            .timeout(Duration::from_secs(24 * 3600))
-            .header("Custody-Statement", custody_standards::encoding::encode_base64(envelope))
-            .body(Body::sized(body, len));
-        let resp = self.send(&what, req)?;
-        let answer: UploadJson = parse_json(read_capped(resp, MAX_JSON, &what)?, &what)?;
+        let req = Request::new(custody_client::Method::PUT, self.url(&format!("blobs/{digest}")), None, MAX_JSON)
+            .timeout(TRANSFER_TIMEOUT)
+            .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
+            .map_err(|e| Error::Network(format!("{what}: {e}")))?;
+        let reply = self.http.upload(&req, body, len).map_err(|e| refused(&what, e))?;
+        let answer: UploadJson = parse_json(reply.body, &what)?;
         match (answer.published, answer.index) {
             (false, _) => Ok(Uploaded::StoredOnly),
             (true, Some(index)) => Ok(Uploaded::Published(Submitted { index, duplicate: answer.duplicate })),
@@ -185,40 +175,42 @@ impl LogClient {
         }
     }
 
-    /// `GET /blobs/<digest>` with an access statement. Returns the response
-    /// (the caller streams and hashes the body) and the access leaf index.
-    pub fn download(&self, digest: &str, envelope: &[u8]) -> Result<(Response, Option<u64>)> {
+    /// `GET /blobs/<digest>` with an access statement. Returns the body
+    /// (the caller streams and hashes it) and the access leaf index. Sent
+    /// once: each download logs an access.
+    pub fn download(&self, digest: &str, envelope: &[u8]) -> Result<(Download, Option<u64>)> {
         let what = format!("GET /blobs/{digest}");
-        let req = self
-            .http
-            .get(self.url(&format!("blobs/{digest}")))
-            .timeout(Duration::from_secs(24 * 3600))
-            .header("Custody-Statement", custody_standards::encoding::encode_base64(envelope));
-        let resp = self.send(&what, req)?;
-        let index = resp
-            .headers()
-            .get("Custody-Leaf-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(custody_standards::encoding::parse_decimal_u64);
-        Ok((resp, index))
+        let req = Request::get(self.url(&format!("blobs/{digest}")), 0)
+            .retry_safe(false)
+            .timeout(TRANSFER_TIMEOUT)
+            .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
+            .map_err(|e| Error::Network(format!("{what}: {e}")))?;
+        let body = self.http.download(&req).map_err(|e| refused(&what, e))?;
+        let index = body.header("custody-leaf-index").and_then(custody_standards::encoding::parse_decimal_u64);
+        Ok((body, index))
+    }
+}
+
+/// Maps a client failure of `what`: an HTTP error answer becomes
+/// [`Error::Refused`] with the log's error code, anything else a network
+/// failure (the message names the cause, e.g. the certificate problem).
+fn refused(what: &str, e: ClientError) -> Error {
+    match e {
+        ClientError::Status { status, body, .. } => {
+            let (code, detail) = match serde_json::from_slice::<ErrorJson>(&body) {
+                Ok(e) => (e.error, e.detail),
+                Err(_) => {
+                    ("http_error".to_owned(), String::from_utf8_lossy(&body).chars().take(200).collect())
+                }
+            };
+            Error::Refused { what: what.to_owned(), status, code, detail }
+        }
+        e => Error::Network(format!("{what}: {e}")),
     }
 }
 
 fn parse_json<T: DeserializeOwned>(body: Vec<u8>, what: &str) -> Result<T> {
     serde_json::from_slice(&body).map_err(|e| Error::Network(format!("{what}: malformed answer: {e}")))
-}
-
-/// Reads a body, failing if it exceeds `cap` bytes.
-fn read_capped(resp: Response, cap: u64, what: &str) -> Result<Vec<u8>> {
-    if resp.content_length().is_some_and(|n| n > cap) {
-        return Err(Error::Network(format!("{what}: answer larger than {cap} bytes")));
-    }
-    let mut out = Vec::new();
-    resp.take(cap + 1).read_to_end(&mut out).map_err(|e| Error::Network(format!("{what}: {e}")))?;
-    if out.len() as u64 > cap {
-        return Err(Error::Network(format!("{what}: answer larger than {cap} bytes")));
-    }
-    Ok(out)
 }
 
 fn decode_hashes(v: &[String]) -> Result<Vec<Hash>> {

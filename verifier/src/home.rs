@@ -40,6 +40,10 @@ pub struct Home {
 pub struct Config {
     /// Base URL of the log, e.g. `http://127.0.0.1:8080`.
     pub log_url: String,
+    /// Absolute path of a PEM file of extra CAs trusted for the log's
+    /// HTTPS (`custody init --ca-cert`); `--ca-cert` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Home {
@@ -109,15 +113,24 @@ impl Home {
         load_policy(&self.policy_file())
     }
 
-    /// `custody init`: checks the policy parses, then writes the policy copy
-    /// and `config.json`. Re-running it replaces both; remembered
-    /// checkpoints are kept (they must stay consistent whatever the config).
-    pub fn init(&self, policy_file: &Path, log_url: &str) -> Result<()> {
+    /// `custody init`: checks the policy parses (and the CA file holds
+    /// certificates), then writes the policy copy and `config.json`.
+    /// Re-running it replaces both; remembered checkpoints are kept (they
+    /// must stay consistent whatever the config).
+    pub fn init(&self, policy_file: &Path, log_url: &str, ca_cert: Option<&Path>) -> Result<()> {
         let bytes = read_capped(policy_file, MAX_SMALL_FILE)?;
         Policy::parse(&bytes).map_err(|e| Error::Config(format!("{}: {e}", policy_file.display())))?;
         let url = normalize_url(log_url)?;
+        let ca_cert = match ca_cert {
+            Some(p) => {
+                custody_client::config::load_ca_file(p).map_err(|e| Error::Config(e.to_string()))?;
+                // Absolute, so the saved config works from any directory.
+                Some(fs::canonicalize(p).map_err(|e| Error::io(p, e))?)
+            }
+            None => None,
+        };
         write_atomic(&self.policy_file(), &bytes, 0o644)?;
-        let config = Config { log_url: url };
+        let config = Config { log_url: url, ca_cert };
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         write_atomic(&self.config_file(), &json, 0o644)
     }

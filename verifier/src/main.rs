@@ -86,8 +86,13 @@ fn ctx_with(cli: &Cli, home: Home, url: Option<&str>) -> Result<Ctx, Error> {
         None => home.load_config()?.log_url,
     };
     let policy = policy(cli, &home)?;
-    let client = LogClient::new(&url, Duration::from_secs(60))?;
+    let client = LogClient::new(&url, Duration::from_secs(60), ca_cert(cli, &home))?;
     Ok(Ctx { home, policy, client })
+}
+
+/// `--ca-cert` / `CUSTODY_CA_CERT`, else the file `custody init` saved.
+fn ca_cert(cli: &Cli, home: &Home) -> Option<PathBuf> {
+    cli.ca_cert.clone().or_else(|| home.load_config().ok().and_then(|c| c.ca_cert))
 }
 
 fn key_path(cli: &Cli, home: &Home) -> PathBuf {
@@ -157,7 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (Some(p), Some(u)) = (&cli.policy, &cli.log_url) else {
                 return Err(Error::Usage("init needs --policy FILE and --log URL".into()).into());
             };
-            home.init(p, u)?;
+            home.init(p, u, cli.ca_cert.as_deref())?;
             println!(
                 "configured {} with policy {}",
                 home.config_file().display(),

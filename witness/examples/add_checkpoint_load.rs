@@ -28,7 +28,7 @@ use custody_witness::api::{self, AppState};
 use custody_witness::committer::Committer;
 use custody_witness::gossip::Gossip;
 use custody_witness::init::{db_path, init_data_dir, load_signers};
-use custody_witness::log_client::HttpClient;
+use custody_witness::log_client::http_client;
 use custody_witness::log_list::LogList;
 use custody_witness::metrics::Metrics;
 use custody_witness::state::{Trust, Witness};
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let (committer, _thread) = Committer::start(Arc::clone(&store), Arc::clone(&metrics))?;
     let witness =
         Witness::open("witness.example/load".into(), load_signers(&data)?, trust, store, committer, metrics)?;
-    let gossip = Gossip::new(Arc::clone(&witness), HttpClient::new(Duration::from_secs(5))?);
+    let gossip = Gossip::new(Arc::clone(&witness), http_client(Duration::from_secs(5), None)?);
     let state = web::Data::new(AppState {
         witness: Arc::clone(&witness),
         gossip,
@@ -92,8 +92,14 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("http://{}/add-checkpoint", server.addrs()[0]);
     tokio::spawn(server.run());
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
-    let status = http.post(&url).body(first).send().await?.status();
+    let mut cfg = custody_client::ClientConfig::new("add-checkpoint-load").retry(custody_client::RetryPolicy::never());
+    cfg.pool_max_idle_per_host = Some(concurrency);
+    let http = custody_client::Client::new(cfg)?;
+    let post = {
+        let url = url.clone();
+        move |body: Vec<u8>| custody_client::Request::post(url.clone(), body, 64 * 1024)
+    };
+    let status = http.send(&post(first)).await?.status;
     anyhow::ensure!(status == 200, "first checkpoint: {status}");
 
     let bodies = Arc::new(bodies);
@@ -102,8 +108,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, url, bodies, next, retries) =
-            (http.clone(), url.clone(), Arc::clone(&bodies), Arc::clone(&next), Arc::clone(&retries));
+        let (http, post, bodies, next, retries) =
+            (http.clone(), post.clone(), Arc::clone(&bodies), Arc::clone(&next), Arc::clone(&retries));
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
@@ -111,8 +117,8 @@ async fn main() -> anyhow::Result<()> {
                 // Bounded: a request is resent only while its predecessor
                 // is still in flight.
                 for attempt in 0..10_000 {
-                    let resp = http.post(&url).body(body.clone()).send().await?;
-                    match resp.status().as_u16() {
+                    let resp = http.send(&post(body.clone())).await?;
+                    match resp.status {
                         200 => break,
                         409 => {
                             retries.fetch_add(1, Ordering::Relaxed);

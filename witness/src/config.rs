@@ -81,6 +81,10 @@ pub struct ServeArgs {
     #[arg(long = "poll-interval", env = "CUSTODY_WITNESS_POLL_INTERVAL_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(10..))]
     pub poll_interval_ms: u64,
+    /// PEM file of extra CA certificates to trust, besides the system
+    /// roots, for https:// logs (pull mode) and peers (gossip).
+    #[arg(long, env = "CUSTODY_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Timeout (milliseconds) of every outgoing request (logs, tiles, peers).
     #[arg(long = "http-timeout", env = "CUSTODY_WITNESS_HTTP_TIMEOUT_MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -24,7 +24,8 @@ use custody_standards::checkpoint::{open_checkpoint_with, Checkpoint, Checkpoint
 use custody_standards::hash::sha256;
 use custody_standards::note::{Note, NoteVerifier};
 
-use crate::log_client::{prefix_proof, HttpClient};
+use crate::log_client::prefix_proof;
+use custody_client::Client;
 use crate::state::{now_secs, Witness};
 use crate::store::{Latest, Op, StoreError};
 
@@ -87,7 +88,7 @@ impl Witness {
     /// (see the module docs). `source` says where it came from (one line).
     pub async fn compare(
         &self,
-        client: &HttpClient,
+        client: &Client,
         note: &[u8],
         source: &str,
     ) -> Result<Comparison, CompareError> {

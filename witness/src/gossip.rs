@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use custody_client::Client;
 use custody_registry::evidence::{Evidence, MAX_EVIDENCE_SIZE};
 use custody_standards::hash::sha256;
 use custody_standards::note::{open_note, NoteVerifier};
@@ -27,7 +28,6 @@ use custody_standards::witness::MAX_CHECKPOINT_SIZE;
 use custody_standards::Hash;
 
 use crate::evidence::{CompareError, Comparison};
-use crate::log_client::HttpClient;
 use crate::peers::Peer;
 use crate::state::{origin_hex, EvidenceInfo, Witness};
 
@@ -89,7 +89,7 @@ type OriginPeer = (String, String);
 #[derive(Debug)]
 pub struct Gossip {
     witness: Arc<Witness>,
-    client: HttpClient,
+    client: Client,
     /// Undecided pushes: (origin, peer name) -> note.
     unresolved: Mutex<HashMap<OriginPeer, Vec<u8>>>,
     /// Last pair found consistent per (origin, peer): (our size, our root,
@@ -105,7 +105,7 @@ fn peer_keys(peer: &Peer) -> Vec<&dyn NoteVerifier> {
 
 impl Gossip {
     /// Gossip for `witness` using `client` for all outgoing requests.
-    pub fn new(witness: Arc<Witness>, client: HttpClient) -> Arc<Self> {
+    pub fn new(witness: Arc<Witness>, client: Client) -> Arc<Self> {
         Arc::new(Gossip {
             witness,
             client,
@@ -186,7 +186,7 @@ impl Gossip {
 
     /// GET with metrics; `None` on 404 or failure (logged).
     async fn witness_client_get(&self, url: &str, max: usize) -> Option<Vec<u8>> {
-        match self.client.get(url, max).await {
+        match self.client.get_opt(url, max as u64).await {
             Ok(body) => {
                 self.witness.metrics().count_gossip(true);
                 body
@@ -292,7 +292,7 @@ impl Gossip {
     }
 
     /// The outgoing HTTP client.
-    pub fn client(&self) -> &HttpClient {
+    pub fn client(&self) -> &Client {
         &self.client
     }
 }

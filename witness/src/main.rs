@@ -18,7 +18,7 @@ use custody_witness::committer::Committer;
 use custody_witness::config::{ClearArgs, Cli, Command, ServeArgs};
 use custody_witness::gossip::Gossip;
 use custody_witness::init::{add_key, db_path, init_data_dir, load_signers};
-use custody_witness::log_client::HttpClient;
+use custody_witness::log_client::http_client;
 use custody_witness::log_list::{LogList, MAX_LOG_LIST_SIZE};
 use custody_witness::metrics::Metrics;
 use custody_witness::peers::{parse_peers, MAX_PEERS_SIZE};
@@ -114,7 +114,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for (origin, id) in witness.frozen_origins() {
         tracing::error!(%origin, evidence = %id, "origin is frozen by split-view evidence");
     }
-    let client = HttpClient::new(args.http_timeout())?;
+    let client = http_client(args.http_timeout(), args.ca_cert.clone())?;
     let gossip = Gossip::new(Arc::clone(&witness), client.clone());
     let gossip_task = tokio::spawn(Arc::clone(&gossip).run(args.gossip_interval()));
     let pull_task = tokio::spawn(run_pull(Arc::clone(&witness), client, args.poll_interval()));

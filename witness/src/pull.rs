@@ -19,7 +19,8 @@ use custody_standards::witness::{AddCheckpointRequest, MAX_CHECKPOINT_SIZE};
 
 use crate::add_checkpoint::AddError;
 use crate::evidence::{CompareError, Comparison};
-use crate::log_client::{prefix_proof, FetchError, HttpClient, ProveError};
+use crate::log_client::{prefix_proof, ProveError};
+use custody_client::{Client, ClientError};
 use crate::log_list::LogEntry;
 use crate::state::Witness;
 
@@ -39,7 +40,7 @@ pub enum PullOutcome {
 pub enum PullError {
     /// The log did not answer usefully.
     #[error("fetching the checkpoint: {0}")]
-    Fetch(#[from] FetchError),
+    Fetch(#[from] ClientError),
     /// The log serves no checkpoint.
     #[error("the log serves no checkpoint (404)")]
     NoCheckpoint,
@@ -59,12 +60,12 @@ pub enum PullError {
 }
 
 /// Polls one log once.
-pub async fn pull_once(w: &Witness, client: &HttpClient, log: &LogEntry) -> Result<PullOutcome, PullError> {
+pub async fn pull_once(w: &Witness, client: &Client, log: &LogEntry) -> Result<PullOutcome, PullError> {
     let Some(url) = log.url.as_deref() else {
         return Err(PullError::BadCheckpoint("no url in the log list".into()));
     };
     let note = client
-        .get(&format!("{url}/checkpoint"), MAX_CHECKPOINT_SIZE)
+        .get_opt(&format!("{url}/checkpoint"), MAX_CHECKPOINT_SIZE as u64)
         .await?
         .ok_or(PullError::NoCheckpoint)?;
     let cp = {
@@ -97,7 +98,7 @@ pub async fn pull_once(w: &Witness, client: &HttpClient, log: &LogEntry) -> Resu
 }
 
 /// Polls every log with a `url`, forever; `interval` is the shortest period.
-pub async fn run_pull(w: Arc<Witness>, client: HttpClient, interval: Duration) {
+pub async fn run_pull(w: Arc<Witness>, client: Client, interval: Duration) {
     let mut next_due: HashMap<String, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -128,7 +129,7 @@ pub async fn run_pull(w: Arc<Witness>, client: HttpClient, interval: Duration) {
 /// Most logs polled concurrently.
 pub const MAX_CONCURRENT_POLLS: usize = 16;
 
-async fn poll_and_count(w: &Witness, client: &HttpClient, log: &LogEntry) {
+async fn poll_and_count(w: &Witness, client: &Client, log: &LogEntry) {
     match pull_once(w, client, log).await {
         Ok(outcome) => {
             w.metrics().count_pull(true);

@@ -273,7 +273,7 @@ async fn the_log_servers_witness_client_interoperates() {
     let list = dir.path().join("logs");
     write_log_list(&list, &[log.list_entry(None)]);
     let w = serve(&data, &list, None, &[]);
-    let client = WitnessClient::new(std::time::Duration::from_secs(5)).unwrap();
+    let client = WitnessClient::new(std::time::Duration::from_secs(5), 0, None).unwrap();
     log.append(4, "i");
     let lines = client.add_checkpoint(&w.url, 0, &[], &log.checkpoint()).await.unwrap();
     verify_cosignature_lines(&log.checkpoint(), &wkey, &lines).unwrap();

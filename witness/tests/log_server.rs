@@ -41,6 +41,7 @@ fn checkpointer_config() -> CheckpointerConfig {
         interval: Duration::from_millis(50),
         witness_timeout: Duration::from_secs(2),
         witness_retries: 1,
+        ca_cert: None,
     }
 }
 
@@ -145,6 +146,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
         interval: Duration::from_millis(50),
         witness_timeout: Duration::from_millis(500),
         witness_retries: 0,
+        ca_cert: None,
     };
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, ValueEnum};
+use custody_bench::procs::bench_client_config;
 use custody_bench::statements::{self, random};
+use custody_client::{Client, Request};
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Pattern};
 use custody_registry::registry::Role;
@@ -159,7 +161,7 @@ async fn hold(
 
 /// Uploads a 4 MiB artifact as the admin; returns the access event for it.
 async fn setup_artifact(base: &str, admin: &ActorSigner) -> anyhow::Result<Access> {
-    let c = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
+    let c = Client::new(bench_client_config(None, 1))?;
     let run = custody_standards::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let mut bytes = vec![0u8; 4 << 20];
     bytes[..8].copy_from_slice(run.as_bytes());
@@ -169,12 +171,9 @@ async fn setup_artifact(base: &str, admin: &ActorSigner) -> anyhow::Result<Acces
 
 /// Posts statements by unknown keys until `until`.
 async fn flood(from: IpAddr, base: String, until: Instant, tally: Arc<Tally>) -> anyhow::Result<()> {
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .local_address(from)
-        .pool_max_idle_per_host(1)
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let mut cfg = bench_client_config(None, 1).timeout(Duration::from_secs(10));
+    cfg.local_address = Some(from);
+    let c = Client::new(cfg)?;
     let who = ActorSigner::from_seed(
         &ActorName::new(&format!(
             "mallory-{}",
@@ -191,9 +190,8 @@ async fn flood(from: IpAddr, base: String, until: Instant, tally: Arc<Tally>) ->
     });
     tally.opened.fetch_add(1, Ordering::Relaxed);
     while Instant::now() < until {
-        match c.post(format!("{base}/statements")).body(sign(&who, grant.clone())?).send().await {
-            Ok(r) => {
-                let _ = r.bytes().await;
+        match c.send(&Request::post(format!("{base}/statements"), sign(&who, grant.clone())?, 64 * 1024)).await {
+            Ok(_) => {
                 tally.answered.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
-use custody_bench::procs::{output, rss_kib, sibling, start};
+use custody_bench::procs::{bench_client_config, output, rss_kib, sibling, start};
+use custody_client::{Client, Request};
 use custody_bench::stats::{windows, Samples, Spread};
 use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
 use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
@@ -70,18 +71,16 @@ fn chain(log: usize, n: usize) -> anyhow::Result<(SignerKey, Vec<Vec<u8>>)> {
 }
 
 async fn client(
-    c: reqwest::Client,
+    c: Client,
     url: String,
     bodies: Vec<Vec<u8>>,
 ) -> anyhow::Result<Vec<(Instant, f64)>> {
     let mut done = Vec::with_capacity(bodies.len());
     for body in bodies {
         let t = Instant::now();
-        let r = c.post(format!("{url}/add-checkpoint")).body(body).send().await?;
-        let status = r.status();
-        let reply = r.bytes().await?;
-        if status != 200 || !reply.starts_with("— ".as_bytes()) {
-            bail!("add-checkpoint answered {status}: {}", String::from_utf8_lossy(&reply));
+        let r = c.send(&Request::post(format!("{url}/add-checkpoint"), body, 64 * 1024)).await?;
+        if r.status != 200 || !r.body.starts_with("— ".as_bytes()) {
+            bail!("add-checkpoint answered {}: {}", r.status, String::from_utf8_lossy(&r.body));
         }
         let now = Instant::now();
         done.push((now, (now - t).as_secs_f64() * 1e3));
@@ -122,11 +121,7 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(60),
     )?;
 
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(logs)
-        .timeout(Duration::from_secs(60))
-        .build()?;
+    let c = Client::new(bench_client_config(None, logs))?;
     let start_at = Instant::now();
     let tasks: Vec<_> = chains
         .into_iter()
