@@ -35,7 +35,7 @@ pub enum Command {
     /// the verifier key.
     Init(InitArgs),
     /// Run the log server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check a stopped server's data directory; exit 0 healthy, 1
     /// inconsistent, 2 error.
     Fsck(FsckArgs),
