@@ -28,8 +28,6 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-// Parsed once at start-up: boxing `serve`'s many flags would save nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Create a data directory: log key, verifier key and database. Prints
     /// the verifier key.
