@@ -214,7 +214,6 @@ impl Tile {
     /// // The spec's example index 1234067, as a partial level-0 tile of 8 hashes.
     /// let tile = Tile::parse_path("tile/0/x001/x234/067.p/8")?;
     /// assert_eq!((tile.level(), tile.index(), tile.width()), (0, 1234067, 8));
-    /// assert_eq!(tile.data_len(), 8 * 32);
     ///
     /// // An entry bundle path names data, not hashes: refused here.
     /// assert!(matches!(Tile::parse_path("tile/entries/x001/x234/067"), Err(TileError::BadPath(_))));
@@ -339,8 +338,7 @@ impl EntryBundle {
     /// use custody_standards::tiles::{EntryBundle, TileError};
     ///
     /// let bundle = EntryBundle::parse_path("tile/entries/x001/x234/067")?;
-    /// assert_eq!((bundle.index(), bundle.width()), (1234067, 256));
-    /// assert!(bundle.is_full());
+    /// assert_eq!((bundle.index(), bundle.width(), bundle.is_full()), (1234067, 256, true));
     ///
     /// // "All but the last path element MUST begin with an `x`".
     /// assert!(matches!(
@@ -440,16 +438,12 @@ fn parse_group(s: &str) -> Option<u64> {
 /// # Examples
 ///
 /// ```rust
-/// use custody_standards::tiles::{parse_path, TileError, TilePath};
+/// use custody_standards::tiles::{parse_path, EntryBundle, Tile, TileError, TilePath};
 ///
-/// match parse_path("tile/1/x001/234.p/17")? {
-///     TilePath::Hash(t) => assert_eq!((t.level(), t.index(), t.width()), (1, 1234, 17)),
-///     TilePath::Entries(_) => unreachable!("a level number names a hash tile"),
-/// }
-/// assert!(matches!(parse_path("tile/entries/000")?, TilePath::Entries(b) if b.index() == 0));
+/// assert_eq!(parse_path("tile/1/x001/234.p/17")?, TilePath::Hash(Tile::new(1, 1234, 17)?));
+/// assert_eq!(parse_path("tile/entries/000")?, TilePath::Entries(EntryBundle::new(0, 256)?));
 ///
-/// // Look-alike spellings of real tiles are refused: a leading zero on the
-/// // level or the width, a full tile spelled `.p/256`, an unpadded index.
+/// // Look-alikes: leading zeros in level or width, `.p/256`, an unpadded index.
 /// for bad in ["tile/01/000", "tile/0/000.p/08", "tile/0/000.p/256", "tile/0/1234"] {
 ///     assert!(matches!(parse_path(bad), Err(TileError::BadPath(_))), "{bad}");
 /// }
