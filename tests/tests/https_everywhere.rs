@@ -163,8 +163,16 @@ fn publish_approve_pull_and_audit_entirely_over_https() {
     assert!(settled.size >= 8, "genesis, 4 grants, a publish, 3 lifecycle steps: {}", settled.size);
     // The plain-HTTP port is gone: the same address refuses plain HTTP.
     let plain = d.log.url.replacen("https://", "http://", 1);
-    let refused = reqwest::blocking::Client::builder().no_proxy().build().unwrap().get(format!("{plain}/checkpoint")).send();
-    assert!(refused.map(|r| !r.status().is_success()).unwrap_or(true), "plain HTTP must not be served on the TLS port");
+    let refused = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{plain}/checkpoint"))
+        .send();
+    assert!(
+        refused.map(|r| !r.status().is_success()).unwrap_or(true),
+        "plain HTTP must not be served on the TLS port"
+    );
 }
 
 #[test]
