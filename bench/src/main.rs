@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use custody_bench::procs::{bench_client_config, rss_kib};
-use custody_client::{Client, Request};
 use custody_bench::statements::{self, random};
 use custody_bench::stats::{self, Samples};
+use custody_client::{Client, Request};
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Pattern};
 use custody_registry::registry::Role;
@@ -84,7 +84,9 @@ fn sign(who: &ActorSigner, event: Event) -> anyhow::Result<Vec<u8>> {
 const MAX_ANSWER: u64 = 16 << 20;
 
 async fn post_statement(c: &Client, base: &str, envelope: Vec<u8>) -> anyhow::Result<()> {
-    c.fetch(&Request::post(format!("{base}/statements"), envelope, MAX_ANSWER)).await.context("statement refused")?;
+    c.fetch(&Request::post(format!("{base}/statements"), envelope, MAX_ANSWER))
+        .await
+        .context("statement refused")?;
     Ok(())
 }
 
@@ -106,12 +108,7 @@ struct Setup {
 }
 
 /// Grants one reader per worker and publishes one small artifact.
-async fn setup(
-    c: &Client,
-    base: &str,
-    admin: &ActorSigner,
-    workers: usize,
-) -> anyhow::Result<Setup> {
+async fn setup(c: &Client, base: &str, admin: &ActorSigner, workers: usize) -> anyhow::Result<Setup> {
     let run = custody_standards::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let actor = |n: String| ActorName::new(&n).map_err(|e| anyhow::anyhow!("actor name {n}: {e}"));
     let pattern = Pattern::new("bench/*").map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -160,13 +157,7 @@ type Acks = Vec<Ack>;
 /// "CUSTODY", version, receive time (u64), envelope length (u32).
 const LEAF_HEADER: u64 = 7 + 1 + 8 + 4;
 
-async fn worker(
-    c: Client,
-    base: String,
-    who: ActorSigner,
-    access: Access,
-    n: u64,
-) -> anyhow::Result<Acks> {
+async fn worker(c: Client, base: String, who: ActorSigner, access: Access, n: u64) -> anyhow::Result<Acks> {
     let mut acks = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let envelope = sign(&who, Event::Access(access.clone()))?;
@@ -188,12 +179,7 @@ async fn worker(
 }
 
 /// Polls `/checkpoint` and records when each new size was first seen.
-async fn watch(
-    c: Client,
-    base: String,
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<(Instant, u64)>>>,
-) {
+async fn watch(c: Client, base: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<Vec<(Instant, u64)>>>) {
     let mut last = 0;
     while !stop.load(Ordering::SeqCst) {
         if let Ok((size, _)) = checkpoint_size(&c, &base).await {

@@ -90,7 +90,9 @@ impl LogClient {
     /// [`LogClient::download`]. `ca_cert` is a PEM file of extra CAs to
     /// trust for an `https://` log (`--ca-cert`).
     pub fn new(base: &str, timeout: Duration, ca_cert: Option<PathBuf>) -> Result<Self> {
-        let cfg = ClientConfig::new(concat!("custody/", env!("CARGO_PKG_VERSION"))).timeout(timeout).ca_cert(ca_cert);
+        let cfg = ClientConfig::new(concat!("custody/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .ca_cert(ca_cert);
         let http = Client::new(cfg).map_err(|e| match e {
             ClientError::CaCert { .. } => Error::Config(e.to_string()),
             e => Error::Network(format!("HTTP client: {e}")),
@@ -162,10 +164,11 @@ impl LogClient {
         envelope: &[u8],
     ) -> Result<Uploaded> {
         let what = format!("PUT /blobs/{digest}");
-        let req = Request::new(custody_client::Method::PUT, self.url(&format!("blobs/{digest}")), None, MAX_JSON)
-            .timeout(TRANSFER_TIMEOUT)
-            .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
-            .map_err(|e| Error::Network(format!("{what}: {e}")))?;
+        let req =
+            Request::new(custody_client::Method::PUT, self.url(&format!("blobs/{digest}")), None, MAX_JSON)
+                .timeout(TRANSFER_TIMEOUT)
+                .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
+                .map_err(|e| Error::Network(format!("{what}: {e}")))?;
         let reply = self.http.upload(&req, body, len).map_err(|e| refused(&what, e))?;
         let answer: UploadJson = parse_json(reply.body, &what)?;
         match (answer.published, answer.index) {
@@ -186,7 +189,8 @@ impl LogClient {
             .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
             .map_err(|e| Error::Network(format!("{what}: {e}")))?;
         let body = self.http.download(&req).map_err(|e| refused(&what, e))?;
-        let index = body.header("custody-leaf-index").and_then(custody_standards::encoding::parse_decimal_u64);
+        let index =
+            body.header("custody-leaf-index").and_then(custody_standards::encoding::parse_decimal_u64);
         Ok((body, index))
     }
 }

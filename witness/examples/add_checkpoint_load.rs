@@ -92,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("http://{}/add-checkpoint", server.addrs()[0]);
     tokio::spawn(server.run());
 
-    let mut cfg = custody_client::ClientConfig::new("add-checkpoint-load").retry(custody_client::RetryPolicy::never());
+    let mut cfg =
+        custody_client::ClientConfig::new("add-checkpoint-load").retry(custody_client::RetryPolicy::never());
     cfg.pool_max_idle_per_host = Some(concurrency);
     let http = custody_client::Client::new(cfg)?;
     let post = {

@@ -25,9 +25,9 @@ use custody_standards::hash::sha256;
 use custody_standards::note::{Note, NoteVerifier};
 
 use crate::log_client::prefix_proof;
-use custody_client::Client;
 use crate::state::{now_secs, Witness};
 use crate::store::{Latest, Op, StoreError};
+use custody_client::Client;
 
 /// Evidence records kept per origin: the first proves the point; a few more
 /// help an investigation; beyond that a hostile peer could fill the disk.

@@ -20,9 +20,9 @@ use custody_standards::witness::{AddCheckpointRequest, MAX_CHECKPOINT_SIZE};
 use crate::add_checkpoint::AddError;
 use crate::evidence::{CompareError, Comparison};
 use crate::log_client::{prefix_proof, ProveError};
-use custody_client::{Client, ClientError};
 use crate::log_list::LogEntry;
 use crate::state::Witness;
+use custody_client::{Client, ClientError};
 
 /// What one poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -190,7 +190,10 @@ async fn flood(from: IpAddr, base: String, until: Instant, tally: Arc<Tally>) ->
     });
     tally.opened.fetch_add(1, Ordering::Relaxed);
     while Instant::now() < until {
-        match c.send(&Request::post(format!("{base}/statements"), sign(&who, grant.clone())?, 64 * 1024)).await {
+        match c
+            .send(&Request::post(format!("{base}/statements"), sign(&who, grant.clone())?, 64 * 1024))
+            .await
+        {
             Ok(_) => {
                 tally.answered.fetch_add(1, Ordering::Relaxed);
             }

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use custody_bench::procs::{bench_client_config, output, rss_kib, sibling, start};
-use custody_client::{Client, Request};
 use custody_bench::stats::{windows, Samples, Spread};
+use custody_client::{Client, Request};
 use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
 use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
 use custody_standards::witness::AddCheckpointRequest;
@@ -70,11 +70,7 @@ fn chain(log: usize, n: usize) -> anyhow::Result<(SignerKey, Vec<Vec<u8>>)> {
     Ok((key, bodies))
 }
 
-async fn client(
-    c: Client,
-    url: String,
-    bodies: Vec<Vec<u8>>,
-) -> anyhow::Result<Vec<(Instant, f64)>> {
+async fn client(c: Client, url: String, bodies: Vec<Vec<u8>>) -> anyhow::Result<Vec<(Instant, f64)>> {
     let mut done = Vec::with_capacity(bodies.len());
     for body in bodies {
         let t = Instant::now();
