@@ -155,7 +155,7 @@ async fn send(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, chunk: Vec<u8>) 
 /// Ends the body with an error: the client sees a cut response, never a
 /// well-formed page with entries missing.
 async fn fail(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, detail: String) {
-    let reference = super::error::reference_id();
+    let reference = custody_service::internal_error::reference();
     tracing::error!(reference = reference.as_str(), error = detail.as_str(), "entry range failed mid-stream");
     let _ = tx.send(Err(std::io::Error::other(format!("entry range failed (reference {reference})")))).await;
 }
