@@ -97,7 +97,11 @@ impl Metrics {
         let batch_size = histogram(BATCH_SIZE_BUCKETS);
         r.register("custody_batch_size", "Entries per durably committed batch.", batch_size.clone());
         let batch_latency = latency_histogram();
-        r.register("custody_batch_seconds", "Time to sequence and durably commit a batch.", batch_latency.clone());
+        r.register(
+            "custody_batch_seconds",
+            "Time to sequence and durably commit a batch.",
+            batch_latency.clone(),
+        );
         let integrity_violations = Counter::default();
         r.register(
             "custody_integrity_violations",
@@ -146,7 +150,11 @@ impl Metrics {
             "Bytes in RocksDB's block cache, memtables charged to it included.",
             scrape.store_cache_bytes.clone(),
         );
-        r.register("custody_store_memtable_bytes", "Bytes of RocksDB memtables.", scrape.store_memtable_bytes.clone());
+        r.register(
+            "custody_store_memtable_bytes",
+            "Bytes of RocksDB memtables.",
+            scrape.store_memtable_bytes.clone(),
+        );
         r.register(
             "custody_store_table_reader_bytes",
             "Bytes of RocksDB table readers outside the cache.",

@@ -139,7 +139,8 @@ fn parse_exposition(text: &str, openmetrics: bool) -> std::collections::HashMap<
             .iter()
             .find_map(|s| name.strip_suffix(s).filter(|f| types.contains_key(*f)))
             .unwrap_or(name);
-        let kind = types.get(family).or_else(|| types.get(name)).unwrap_or_else(|| panic!("no TYPE for {line:?}"));
+        let kind =
+            types.get(family).or_else(|| types.get(name)).unwrap_or_else(|| panic!("no TYPE for {line:?}"));
         if kind == "counter" {
             // OpenMetrics types the family `x` and names the sample
             // `x_total`; Prometheus 0.0.4 types the sample name itself.
@@ -196,7 +197,12 @@ async fn request_ids_are_echoed_and_hostile_ones_replaced() {
     let c = client();
     let url = format!("{}/checkpoint", server.url);
     let id_of = |resp: &reqwest::Response| {
-        resp.headers().get("x-request-id").expect("every answer names its request").to_str().unwrap().to_owned()
+        resp.headers()
+            .get("x-request-id")
+            .expect("every answer names its request")
+            .to_str()
+            .unwrap()
+            .to_owned()
     };
     let given = "req-42_a.b:c";
     let resp = c.get(&url).header("X-Request-Id", given).send().await.unwrap();

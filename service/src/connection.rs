@@ -29,10 +29,11 @@ pub struct ConnectionArgs {
     /// Milliseconds an idle keep-alive connection is kept open.
     #[arg(long = "keep-alive", env = "CUSTODY_KEEP_ALIVE_MS", default_value_t = 5000)]
     pub keep_alive_ms: u64,
-    /// Most connections open at once; more are closed as soon as they are
-    /// accepted. Lowered at start-up to fit the open-file limit (`ulimit
-    /// -n`) less 256 descriptors for the database and files. 0: only the
-    /// open-file limit.
+    /// Most connections open at once (on the witness: per server worker,
+    /// which stops accepting beyond it). On the log, more are closed as
+    /// soon as they are accepted, and the cap is lowered at start-up to
+    /// fit the open-file limit (`ulimit -n`) less 256 descriptors for the
+    /// database and files; 0: only the open-file limit.
     #[arg(long, env = "CUSTODY_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
     /// Seconds a graceful shutdown (SIGTERM, SIGINT) waits for requests in

@@ -17,7 +17,9 @@ pub fn configure_healthz(cfg: &mut web::ServiceConfig) {
 
 /// `GET /healthz`: always 200 `{"status":"ok"}`.
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "status": "ok" }))
 }
 
 /// One readiness check: its name and, when failing, why.
@@ -61,7 +63,9 @@ pub fn readyz(checks: &[Check]) -> HttpResponse {
     if reasons.is_empty() {
         resp.json(serde_json::json!({ "status": "ready", "checks": detail }))
     } else {
-        resp.json(serde_json::json!({ "status": "not_ready", "reason": reasons.join("; "), "checks": detail }))
+        resp.json(
+            serde_json::json!({ "status": "not_ready", "reason": reasons.join("; "), "checks": detail }),
+        )
     }
 }
 

@@ -29,8 +29,10 @@ pub struct LogArgs {
 /// The filter from `CUSTODY_LOG`, else `RUST_LOG`, else `info` (an invalid
 /// filter falls back to `info` rather than silencing the server).
 fn filter() -> tracing_subscriber::EnvFilter {
-    let text = std::env::var("CUSTODY_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::EnvFilter::try_new(&text).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    let text =
+        std::env::var("CUSTODY_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::EnvFilter::try_new(&text)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
 /// Installs the global subscriber (a second call does nothing).

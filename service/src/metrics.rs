@@ -103,9 +103,8 @@ impl Format {
             if !media.eq_ignore_ascii_case("application/openmetrics-text") {
                 continue;
             }
-            let zero = parts.any(|p| {
-                p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
-            });
+            let zero = parts
+                .any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0));
             if !zero {
                 return Format::OpenMetrics;
             }

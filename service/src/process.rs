@@ -97,7 +97,12 @@ impl Collector for ProcessCollector {
             gauges.push(("process_max_fds", "Maximum number of open file descriptors.", max));
         }
         for (name, help, value) in gauges {
-            ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+            ConstGauge::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)?;
         }
         Ok(())
     }

@@ -148,7 +148,11 @@ where
             if let Some(v) = header {
                 res.headers_mut().insert(HEADER, v);
             }
-            tracing::debug!(status = res.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "served");
+            tracing::debug!(
+                status = res.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "served"
+            );
             Ok(res)
         };
         Box::pin(CURRENT.scope(id, inner.instrument(span)))
@@ -166,7 +170,9 @@ mod tests {
     fn only_short_plain_ids_are_accepted() {
         assert!(acceptable(b"abc-DEF_0.9:x"));
         assert!(acceptable("a".repeat(MAX_LEN).as_bytes()));
-        for bad in [&b""[..], "a".repeat(MAX_LEN + 1).as_bytes(), b"a b", b"a\"b", "caf\u{e9}".as_bytes(), b"a\nb"] {
+        for bad in
+            [&b""[..], "a".repeat(MAX_LEN + 1).as_bytes(), b"a b", b"a\"b", "caf\u{e9}".as_bytes(), b"a\nb"]
+        {
             assert!(!acceptable(bad), "{bad:?}");
         }
     }

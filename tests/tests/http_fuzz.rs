@@ -50,6 +50,8 @@ const LOG_ROUTES: &[(&str, &str)] = &[
     ("GET", "/registry/artifacts/{digest}"),
     ("GET", "/registry/actors/{actor}"),
     ("GET", "/health"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
 ];
 
@@ -61,6 +63,8 @@ const WITNESS_ROUTES: &[(&str, &str)] = &[
     ("GET", "/evidence"),
     ("GET", "/evidence/{id}"),
     ("GET", "/health"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/{origin_hex}/checkpoint"),
 ];

@@ -12,6 +12,9 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use clap::Parser as _;
+use custody_service::request_id::RequestIds;
+use custody_service::shutdown::Signals;
+use custody_service::tls::CertReloader;
 use custody_witness::api::{self, AppState};
 use custody_witness::committer::Committer;
 use custody_witness::config::{ClearArgs, Cli, Command, ServeArgs};
@@ -24,9 +27,6 @@ use custody_witness::peers::{parse_peers, MAX_PEERS_SIZE};
 use custody_witness::pull::run_pull;
 use custody_witness::state::{Trust, Witness};
 use custody_witness::store::{Op, RocksStore, Store};
-use custody_service::request_id::RequestIds;
-use custody_service::shutdown::Signals;
-use custody_service::tls::CertReloader;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

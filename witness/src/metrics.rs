@@ -9,8 +9,7 @@
 use std::sync::Arc;
 
 use custody_service::metrics::{
-    histogram, registry_with_process_metrics, Counter, Family, Gauge, Histogram, LabelText, Labels,
-    Registry,
+    histogram, registry_with_process_metrics, Counter, Family, Gauge, Histogram, LabelText, Labels, Registry,
 };
 
 /// Upper bounds (seconds) of the latency histograms.
@@ -105,11 +104,7 @@ impl Metrics {
         let pulls = with_results(Family::default());
         r.register("custody_witness_pulls", "Pull-mode polls of logs.", pulls.clone());
         let reloads = with_results(Family::default());
-        r.register(
-            "custody_witness_reloads",
-            "SIGHUP reloads of the log list and peers.",
-            reloads.clone(),
-        );
+        r.register("custody_witness_reloads", "SIGHUP reloads of the log list and peers.", reloads.clone());
         let gauges = GaugeSeries {
             evidence: Gauge::default(),
             frozen_origins: Gauge::default(),
@@ -117,7 +112,11 @@ impl Metrics {
             peers: Gauge::default(),
             store_failed: Gauge::default(),
         };
-        r.register("custody_witness_evidence", "Split-view evidence records stored.", gauges.evidence.clone());
+        r.register(
+            "custody_witness_evidence",
+            "Split-view evidence records stored.",
+            gauges.evidence.clone(),
+        );
         r.register(
             "custody_witness_frozen_origins",
             "Origins refusing cosignatures because of evidence.",

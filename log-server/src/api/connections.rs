@@ -250,8 +250,11 @@ mod tests {
         assert!(c.per_ip.lock().unwrap().is_empty(), "no entry is kept for a closed address");
         let metrics = crate::metrics::Metrics::new();
         c.export_metrics(&metrics.scrape);
-        let text = custody_service::metrics::encode(metrics.registry(), custody_service::metrics::Format::Prometheus)
-            .unwrap();
+        let text = custody_service::metrics::encode(
+            metrics.registry(),
+            custody_service::metrics::Format::Prometheus,
+        )
+        .unwrap();
         assert!(text.contains("custody_connections_refused_total{limit=\"per_ip\"} 1\n"), "{text}");
         assert!(text.contains("custody_connections_refused_total{limit=\"total\"} 1\n"), "{text}");
     }

@@ -205,6 +205,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/registry/models").route(web::get().to(queries::models)))
     .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
     .service(web::resource("/health").route(web::get().to(ops::health)))
+    // Registered by custody-service:
+    // route: GET /healthz
     .configure(custody_service::health::configure_healthz)
     .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
     .service(web::resource("/metrics").route(web::get().to(ops::metrics)))

@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
-use custody_service::health::Check;
 use custody_core::evidence::{EVIDENCE_CONTENT_TYPE, MAX_EVIDENCE_SIZE};
 use custody_core::tiles::CHECKPOINT_CONTENT_TYPE;
 use custody_core::witness::{MAX_CHECKPOINT_SIZE, MAX_REQUEST_SIZE};
+use custody_service::health::Check;
 
 pub use error::ApiError;
 
@@ -51,6 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/evidence").route(web::get().to(evidence_list)))
         .service(web::resource("/evidence/{id}").route(web::get().to(evidence_get)))
         .service(web::resource("/health").route(web::get().to(health)))
+        // Registered by custody-service:
+        // route: GET /healthz
         .configure(custody_service::health::configure_healthz)
         .service(web::resource("/readyz").route(web::get().to(readyz)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
