@@ -23,15 +23,15 @@ use clap::Parser;
 use custody_bench::procs::rss_kib;
 use custody_bench::statements::{self, random};
 use custody_bench::stats::{self, Samples};
-use custody_core::actor_key::ActorSigner;
-use custody_core::checkpoint::Checkpoint;
-use custody_core::encoding::encode_base64;
-use custody_core::names::{ActorName, Pattern};
-use custody_core::note::Note;
-use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole};
-use custody_core::statement::Event;
-use custody_core::tiles::Tile;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{ActorName, Pattern};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Access, GrantRole};
+use custody_registry::statement::Event;
+use custody_standards::checkpoint::Checkpoint;
+use custody_standards::encoding::encode_base64;
+use custody_standards::note::Note;
+use custody_standards::tiles::Tile;
 use serde_json::json;
 
 /// Load generator for a registry-mode custody-log.
@@ -85,10 +85,10 @@ async fn post_statement(c: &reqwest::Client, base: &str, envelope: Vec<u8>) -> a
 }
 
 /// The published checkpoint's size (0 before the first one).
-async fn checkpoint_size(c: &reqwest::Client, base: &str) -> anyhow::Result<(u64, custody_core::Hash)> {
+async fn checkpoint_size(c: &reqwest::Client, base: &str) -> anyhow::Result<(u64, custody_standards::Hash)> {
     let r = c.get(format!("{base}/checkpoint")).send().await?;
     if r.status() == 503 {
-        return Ok((0, custody_core::empty_root()));
+        return Ok((0, custody_standards::empty_root()));
     }
     let note = Note::parse(&r.bytes().await?).map_err(|e| anyhow::anyhow!("checkpoint note: {e}"))?;
     let cp = Checkpoint::parse(&note.text).map_err(|e| anyhow::anyhow!("checkpoint: {e}"))?;
@@ -108,7 +108,7 @@ async fn setup(
     admin: &ActorSigner,
     workers: usize,
 ) -> anyhow::Result<Setup> {
-    let run = custody_core::Hash(random::<32>()?).to_hex()[..8].to_owned();
+    let run = custody_standards::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let actor = |n: String| ActorName::new(&n).map_err(|e| anyhow::anyhow!("actor name {n}: {e}"));
     let pattern = Pattern::new("bench/*").map_err(|e| anyhow::anyhow!("{e}"))?;
     let grant = |to: &ActorSigner, role| {

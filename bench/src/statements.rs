@@ -5,13 +5,13 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use custody_core::actor_key::ActorSigner;
-use custody_core::encoding::encode_base64;
-use custody_core::names::{Digest, MediaType, ModelName, Version};
-use custody_core::statement::events::{Access, Kind, Publish};
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{Digest, MediaType, ModelName, Version};
+use custody_registry::statement::events::{Access, Kind, Publish};
+use custody_registry::statement::metadata::{Lineage, Metadata};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
+use custody_standards::encoding::encode_base64;
 
 /// `N` bytes from the operating system's random source.
 pub fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
@@ -40,7 +40,7 @@ pub async fn publish_artifact(
     name: &str,
     bytes: Vec<u8>,
 ) -> anyhow::Result<Access> {
-    let digest = Digest(custody_core::hash::sha256(&bytes));
+    let digest = Digest(custody_standards::hash::sha256(&bytes));
     let name = ModelName::new(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let version = Version::new("1").map_err(|e| anyhow::anyhow!("{e}"))?;
     let access = Access { name: name.clone(), version: version.clone(), digest };

@@ -1,6 +1,6 @@
 //! Checkpoint texts: parsing never panics, and accepted texts are canonical.
 #![no_main]
-use custody_core::checkpoint::Checkpoint;
+use custody_standards::checkpoint::Checkpoint;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

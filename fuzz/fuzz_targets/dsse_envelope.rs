@@ -2,9 +2,9 @@
 //! an envelope that parses to the same value, and verification never
 //! panics.
 #![no_main]
-use custody_core::actor_key::ActorSigner;
-use custody_core::dsse::Envelope;
-use custody_core::names::ActorName;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::dsse::Envelope;
+use custody_registry::names::ActorName;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

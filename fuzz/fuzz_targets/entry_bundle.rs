@@ -1,7 +1,7 @@
 //! Entry bundles: decoding never panics, and what decodes re-encodes to the
 //! same bytes.
 #![no_main]
-use custody_core::entries::{decode_bundle, encode_bundle};
+use custody_standards::entries::{decode_bundle, encode_bundle};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

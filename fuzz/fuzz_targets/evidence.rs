@@ -1,10 +1,10 @@
 //! Split-view evidence: parsing never panics, accepted texts are canonical,
 //! and verifying any parsed evidence never panics.
 #![no_main]
-use custody_core::evidence::Evidence;
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::note::NoteVerifier;
-use custody_core::SignerKey;
+use custody_registry::evidence::Evidence;
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::note::NoteVerifier;
+use custody_standards::SignerKey;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
 //! Signed notes: parsing and opening never panic, and every parsed note
 //! formats back to the exact input bytes.
 #![no_main]
-use custody_core::keys::{SignerKey, SIG_TYPE_ED25519};
-use custody_core::note::{open_note, Note, NoteVerifier};
+use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
+use custody_standards::note::{open_note, Note, NoteVerifier};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! tlog-policy files: parsing never panics; an accepted policy evaluates any
 //! cosignature pattern without panicking.
 #![no_main]
-use custody_core::policy::Policy;
+use custody_standards::policy::Policy;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

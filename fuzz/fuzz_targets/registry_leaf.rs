@@ -3,13 +3,13 @@
 //! serialize/parse round trip, and the registry's check never panics on
 //! whatever parses.
 #![no_main]
-use custody_core::actor_key::ActorSigner;
-use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Pattern};
-use custody_core::registry::{Config, Registry, Role};
-use custody_core::statement::events::GrantRole;
-use custody_core::statement::{Context, Event, Nonce, SignedStatement, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{ActorName, Pattern};
+use custody_registry::registry::{Config, Registry, Role};
+use custody_registry::statement::events::GrantRole;
+use custody_registry::statement::{Context, Event, Nonce, SignedStatement, Statement, Text};
+use custody_registry::timestamp::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let mut reg = Registry::new(Config::default());
     reg.process(&genesis, 0, 1_800_000_000_000).expect("genesis applies");
     let _ = reg.authenticate(&signed);
-    if let Ok(custody_core::registry::Verdict::Append(a)) = reg.check(stmt, 1, leaf.receive_time_ms) {
+    if let Ok(custody_registry::registry::Verdict::Append(a)) = reg.check(stmt, 1, leaf.receive_time_ms) {
         reg.apply(a).expect("apply right after check succeeds");
     }
 });

@@ -1,17 +1,17 @@
 //! Structure-aware fuzzing of the registry rules: the input is read with
-//! `arbitrary` as a sequence of 7-byte ops (core/tests/invariants/ops.rs:
+//! `arbitrary` as a sequence of 7-byte ops (registry/tests/invariants/ops.rs:
 //! grants, revocations, rotations, key revocations, publishes, accesses,
 //! tag moves, promotions, approvals and rollbacks by five actors with
 //! several keys each), driven through `Registry::check` and `apply` as a
 //! log would. After every accepted statement the independent model of
-//! docs/protocol.md (core/tests/invariants/model.rs) must find no
+//! docs/protocol.md (registry/tests/invariants/model.rs) must find no
 //! violation: the same invariants as the property tests, for as long as
 //! the fuzzer runs.
 #![no_main]
 
-#[path = "../../core/tests/invariants/model.rs"]
+#[path = "../../registry/tests/invariants/model.rs"]
 mod model;
-#[path = "../../core/tests/invariants/ops.rs"]
+#[path = "../../registry/tests/invariants/ops.rs"]
 mod ops;
 
 use libfuzzer_sys::arbitrary::Unstructured;

@@ -1,7 +1,7 @@
 //! tlog-tiles paths: decoding never panics, and every accepted path is the
 //! canonical encoding of what it decodes to (no leading zeros, no `.p/256`).
 #![no_main]
-use custody_core::tiles::parse_path;
+use custody_standards::tiles::parse_path;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

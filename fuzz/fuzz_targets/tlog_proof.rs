@@ -1,7 +1,7 @@
 //! tlog-proof bundles: parsing never panics, and whatever parses formats back
 //! to the exact input bytes (one accepted spelling per bundle).
 #![no_main]
-use custody_core::bundle::ProofBundle;
+use custody_standards::bundle::ProofBundle;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

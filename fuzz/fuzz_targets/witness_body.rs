@@ -1,7 +1,7 @@
 //! tlog-witness add-checkpoint bodies, 409 size bodies and 200 replies:
 //! parsing never panics and accepted requests round-trip byte for byte.
 #![no_main]
-use custody_core::witness::{parse_size_body, split_cosignature_response, AddCheckpointRequest};
+use custody_standards::witness::{parse_size_body, split_cosignature_response, AddCheckpointRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::sync::Mutex;
 
 use actix_web::web::Bytes;
-use custody_core::Hash;
+use custody_standards::Hash;
 
 /// What identifies one version of a file's content without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +137,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blob");
         std::fs::write(&path, b"weights").unwrap();
-        let digest = custody_core::hash::sha256(b"weights");
+        let digest = custody_standards::hash::sha256(b"weights");
         let cache = VerifiedBlobCache::new(1 << 20);
         let s1 = stamp(&path);
         assert_eq!(cache.get(&digest, &s1), None);

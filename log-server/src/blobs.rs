@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::blob_cache::FileStamp;
-use custody_core::Hash;
+use custody_standards::Hash;
 use sha2::{Digest as _, Sha256};
 
 /// Directory of the blob store inside the data directory.
@@ -220,7 +220,7 @@ impl BlobStore {
         let mut bytes = Vec::with_capacity(len as usize);
         // `take` keeps a file that grew since `metadata` from growing the buffer.
         (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(io(&path))?;
-        let actual = custody_core::hash::sha256(&bytes);
+        let actual = custody_standards::hash::sha256(&bytes);
         if actual != *digest {
             return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
         }
@@ -375,7 +375,7 @@ mod tests {
     use super::*;
 
     fn digest(bytes: &[u8]) -> Hash {
-        custody_core::hash::sha256(bytes)
+        custody_standards::hash::sha256(bytes)
     }
 
     fn put(store: &BlobStore, bytes: &[u8], chunks: usize) -> Result<Stored, BlobError> {

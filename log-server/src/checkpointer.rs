@@ -14,17 +14,51 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use custody_core::checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint};
-use custody_core::policy::PolicyWitness;
-use custody_core::{consistency_proof, tree_hash, Hash, Policy, SignerKey, VerifierKey};
+use custody_standards::checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint};
+use custody_standards::policy::PolicyWitness;
+use custody_standards::{consistency_proof, tree_hash, Hash, Policy, SignerKey, VerifierKey};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::metrics::Metrics;
-use crate::sequencer::SequencerHandle;
+use crate::sequencer::DurableSize;
 use crate::store::{Store, StoreError};
 use crate::witness_client::{verify_cosignature_lines, WitnessCallError, WitnessClient};
+
+/// Why one checkpointing round did not sign or publish a checkpoint. Its
+/// text is the `reason` `/health` shows; the next round tries again.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    /// The tree hash could not be computed from the stored hashes.
+    #[error("cannot compute the tree hash: {0}")]
+    TreeHash(#[from] custody_standards::ProofError),
+    /// The log key cannot sign this checkpoint.
+    #[error("cannot sign the checkpoint: {0}")]
+    Sign(#[from] custody_standards::checkpoint::CheckpointError),
+    /// Our own signed note did not parse back.
+    #[error("signed checkpoint does not parse: {0}")]
+    Note(#[from] custody_standards::note::NoteError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Storing the published checkpoint failed.
+    #[error("storing published checkpoint failed: {0}")]
+    StorePublished(StoreError),
+    /// A blocking task died.
+    #[error("background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The cosignatures gathered do not satisfy the policy.
+    #[error("checkpoint of size {size} not published: {policy}; {failing}")]
+    NoQuorum {
+        /// Tree size of the checkpoint.
+        size: u64,
+        /// What the policy found missing.
+        policy: custody_standards::policy::PolicyError,
+        /// Each failing witness and its last error.
+        failing: String,
+    },
+}
 
 /// Meta key of the newest checkpoint this log signed (published or not).
 pub const META_LATEST_SIGNED: &[u8] = b"latest_signed";
@@ -156,7 +190,7 @@ impl Publisher {
 /// log key did not sign.
 pub fn start_checkpointer(
     store: Arc<dyn Store>,
-    seq: SequencerHandle,
+    seq: DurableSize,
     key: SignerKey,
     policy: Option<Policy>,
     cfg: CheckpointerConfig,
@@ -298,7 +332,7 @@ struct Outcome {
 
 struct Checkpointer {
     store: Arc<dyn Store>,
-    seq: SequencerHandle,
+    seq: DurableSize,
     key: SignerKey,
     policy: Option<Arc<Policy>>,
     cfg: CheckpointerConfig,
@@ -337,26 +371,20 @@ impl Checkpointer {
             Ok(()) => self.reason = None,
             Err(reason) => {
                 tracing::warn!(size, %reason, "checkpoint not published");
-                self.reason = Some(reason);
+                self.reason = Some(reason.to_string());
             }
         }
         self.update_health();
     }
 
-    async fn sign(&mut self, size: u64) -> Result<(), String> {
+    async fn sign(&mut self, size: u64) -> Result<(), RoundError> {
         let store = self.store.clone();
-        let root = tokio::task::spawn_blocking(move || tree_hash(size, &*store))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let root = tokio::task::spawn_blocking(move || tree_hash(size, &*store)).await??;
         let cp = Checkpoint { origin: self.key.name().to_owned(), size, root, extensions: Vec::new() };
-        let note = sign_checkpoint(&cp, &self.key).map_err(|e| e.to_string())?;
+        let note = sign_checkpoint(&cp, &self.key)?;
         let store = self.store.clone();
         let n = note.clone();
-        tokio::task::spawn_blocking(move || store.put_meta(META_LATEST_SIGNED, &n))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || store.put_meta(META_LATEST_SIGNED, &n)).await??;
         tracing::debug!(size, root = %root, "signed checkpoint");
         self.last_signed = Some(Signed { size, note });
         Ok(())
@@ -364,7 +392,7 @@ impl Checkpointer {
 
     /// Collects cosignatures (with a policy) and publishes if the policy is
     /// satisfied. The error is the reason for `/health`.
-    async fn cosign_and_publish(&mut self, size: u64, note: Vec<u8>) -> Result<(), String> {
+    async fn cosign_and_publish(&mut self, size: u64, note: Vec<u8>) -> Result<(), RoundError> {
         let Some(policy) = self.policy.clone() else {
             return self.publish(size, note).await;
         };
@@ -446,21 +474,18 @@ impl Checkpointer {
                         format!("{}: {}", w.name, w.status.last_error.as_deref().unwrap_or("no cosignature"))
                     })
                     .collect();
-                Err(format!("checkpoint of size {size} not published: {e}; {}", failing.join("; ")))
+                Err(RoundError::NoQuorum { size, policy: e, failing: failing.join("; ") })
             }
         }
     }
 
-    async fn publish(&mut self, size: u64, note: Vec<u8>) -> Result<(), String> {
-        let root = Checkpoint::parse(&custody_core::Note::parse(&note).map_err(|e| e.to_string())?.text)
-            .map_err(|e| e.to_string())?
-            .root;
+    async fn publish(&mut self, size: u64, note: Vec<u8>) -> Result<(), RoundError> {
+        let root = Checkpoint::parse(&custody_standards::Note::parse(&note)?.text)?.root;
         let store = self.store.clone();
         let n = note.clone();
         tokio::task::spawn_blocking(move || store.put_published_checkpoint(size, &n))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("storing published checkpoint failed: {e}"))?;
+            .await?
+            .map_err(RoundError::StorePublished)?;
         let p = Published { size, root, note, published_at: SystemTime::now() };
         // Health first: whoever sees the new checkpoint must not find a
         // stale "not published" reason next to it.

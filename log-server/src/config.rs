@@ -226,13 +226,13 @@ impl ServeArgs {
     }
 
     /// Registry settings from the flags.
-    pub fn registry_config(&self) -> custody_core::registry::Config {
-        custody_core::registry::Config { window_ms: self.statement_window_secs * 1000 }
+    pub fn registry_config(&self) -> custody_registry::registry::Config {
+        custody_registry::registry::Config { window_ms: self.statement_window_secs * 1000 }
     }
 
     /// The entry size limit as `usize` (the range check keeps it <= 65535).
     pub fn max_entry_size(&self) -> usize {
-        usize::try_from(self.max_entry_size).unwrap_or(custody_core::entries::MAX_ENTRY_SIZE)
+        usize::try_from(self.max_entry_size).unwrap_or(custody_standards::entries::MAX_ENTRY_SIZE)
     }
 }
 

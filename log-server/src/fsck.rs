@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use custody_core::checkpoint::{open_checkpoint, Checkpoint};
-use custody_core::encoding::encode_hex;
-use custody_core::note::Note;
-use custody_core::proof::tree_hash;
-use custody_core::{leaf_hash, Appender, Hash, NodeId, VerifierKey};
+use custody_standards::checkpoint::{open_checkpoint, Checkpoint};
+use custody_standards::encoding::encode_hex;
+use custody_standards::note::Note;
+use custody_standards::proof::tree_hash;
+use custody_standards::{leaf_hash, Appender, Hash, NodeId, VerifierKey};
 use rocksdb::IteratorMode;
 
 use crate::store::layout;
@@ -447,7 +447,7 @@ fn check_leaf_index_rows(store: &RocksStore, count: u64) -> Found {
         }
         if pending.len() >= CHUNK || (done && !pending.is_empty()) {
             let ids: Vec<NodeId> = pending.iter().map(|(_, _, i)| NodeId::leaf(*i)).collect();
-            let leaves = custody_core::HashReader::read_hashes(store, &ids)
+            let leaves = custody_standards::HashReader::read_hashes(store, &ids)
                 .map_err(|e| StoreError::Corrupt(format!("leaf hashes: {e}")))?;
             for ((bucket, tag, index), leaf) in pending.iter().zip(leaves) {
                 if !layout::posting_matches(bucket, tag, &leaf) {

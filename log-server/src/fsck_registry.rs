@@ -1,7 +1,7 @@
 //! The registry half of `custody-log fsck`, run after the tree checks in
 //! [`crate::fsck`] pass.
 //!
-//! - Every leaf is replayed as an auditor would (`custody_core::registry::
+//! - Every leaf is replayed as an auditor would (`custody_registry::registry::
 //!   Auditor`): decoded, signature verified, and checked against the
 //!   registry rules at its point in the log. An entry altered offline whose
 //!   hashes were recomputed to match still fails here, because its
@@ -15,9 +15,9 @@
 
 use std::path::Path;
 
-use custody_core::registry::{Auditor, Config};
+use custody_registry::registry::{Auditor, Config};
 
-use custody_core::VerifierKey;
+use custody_standards::VerifierKey;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::fsck::{fsck, FsckProblem, FsckProblemKind, FsckReport};
@@ -127,14 +127,14 @@ mod tests {
     use super::*;
     use crate::init::{init_data_dir, init_registry};
     use crate::store::Batch;
-    use custody_core::actor_key::ActorSigner;
-    use custody_core::leaf::Leaf;
-    use custody_core::names::{ActorName, Pattern};
-    use custody_core::registry::Role;
-    use custody_core::statement::events::GrantRole;
-    use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-    use custody_core::timestamp::Timestamp;
-    use custody_core::{leaf_hash, Appender};
+    use custody_registry::actor_key::ActorSigner;
+    use custody_registry::leaf::Leaf;
+    use custody_registry::names::{ActorName, Pattern};
+    use custody_registry::registry::Role;
+    use custody_registry::statement::events::GrantRole;
+    use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+    use custody_registry::timestamp::Timestamp;
+    use custody_standards::{leaf_hash, Appender};
 
     /// Appends `leaf` behind the admission's back, keeping the tree sound.
     fn smuggle(store: &RocksStore, leaf: Vec<u8>) {

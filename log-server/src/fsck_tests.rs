@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use custody_core::checkpoint::sign_checkpoint;
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::{Appender, SignerKey};
+use custody_standards::checkpoint::sign_checkpoint;
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::{Appender, SignerKey};
 
 use super::*;
 use crate::store::tests::make_batch;
@@ -185,7 +185,7 @@ fn stale_or_missing_leaf_index_posting_is_found() {
 
 #[test]
 fn bad_registry_rows_are_found() {
-    let row = crate::registry::access_row(&custody_core::names::Digest(Hash([5; 32])), 100);
+    let row = crate::registry::access_row(&custody_registry::names::Digest(Hash([5; 32])), 100);
     let (key, low) = layout::posting_row(&row).unwrap();
     let r = corrupted(|s| edit_row(s, CF_REGISTRY_INDEX, &key, |v| v.push(low)));
     assert_problem(&r, FsckProblemKind::Registry, &format!("registry_index row {}", encode_hex(&key)));

@@ -14,9 +14,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use custody_core::names::Digest;
-use custody_core::registry::{Config, Registry};
-use custody_core::Hash;
+use custody_registry::names::Digest;
+use custody_registry::registry::{Config, Registry};
+use custody_standards::Hash;
 
 use crate::blobs::{BlobError, BlobStore, BLOBS_DIR};
 use crate::init::db_path;

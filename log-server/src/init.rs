@@ -10,8 +10,8 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use custody_core::keys::{KeyError, SIG_TYPE_ED25519};
-use custody_core::{SignerKey, VerifierKey};
+use custody_standards::keys::{KeyError, SIG_TYPE_ED25519};
+use custody_standards::{SignerKey, VerifierKey};
 
 use crate::store::{RocksStore, Store, StoreError};
 
@@ -125,13 +125,13 @@ pub fn init_data_dir(data_dir: &Path, origin: &str) -> Result<VerifierKey, InitE
 /// granting itself `admin` on `*`, is logged as entry 0. Authorization
 /// history thus starts inside the log. Returns the admin's public key line.
 pub fn init_registry(data_dir: &Path, admin: &str, key_out: &Path) -> Result<String, InitError> {
-    use custody_core::actor_key::ActorSigner;
-    use custody_core::leaf::Leaf;
-    use custody_core::names::{ActorName, Pattern};
-    use custody_core::registry::Role;
-    use custody_core::statement::events::GrantRole;
-    use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-    use custody_core::timestamp::Timestamp;
+    use custody_registry::actor_key::ActorSigner;
+    use custody_registry::leaf::Leaf;
+    use custody_registry::names::{ActorName, Pattern};
+    use custody_registry::registry::Role;
+    use custody_registry::statement::events::GrantRole;
+    use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+    use custody_registry::timestamp::Timestamp;
 
     let genesis = |e: String| InitError::Genesis(e);
     let actor = ActorName::new(admin).map_err(|e| genesis(format!("admin name {admin:?}: {e}")))?;
@@ -155,10 +155,10 @@ pub fn init_registry(data_dir: &Path, admin: &str, key_out: &Path) -> Result<Str
         return Err(InitError::Genesis("the log is not empty".into()));
     }
     write_secret(key_out, &signer.to_private_string())?;
-    let mut appender = custody_core::Appender::default();
+    let mut appender = custody_standards::Appender::default();
     let mut batch = crate::store::Batch { start: 0, ..Default::default() };
-    appender.append(custody_core::leaf_hash(&leaf), &mut batch.nodes);
-    batch.leaf_hashes.push(custody_core::leaf_hash(&leaf));
+    appender.append(custody_standards::leaf_hash(&leaf), &mut batch.nodes);
+    batch.leaf_hashes.push(custody_standards::leaf_hash(&leaf));
     batch.index_rows.push(crate::registry::actor_row(signer.actor(), 0));
     batch.entries.push(leaf);
     store.append_batch(&batch)?;

@@ -11,7 +11,6 @@ use std::time::Duration;
 use actix_web::web;
 use anyhow::Context as _;
 use clap::Parser as _;
-use custody_core::Policy;
 use custody_log::api::refusals::RefusalSummary;
 use custody_log::api::{self, connections, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
 use custody_log::blob_cache::VerifiedBlobCache;
@@ -28,6 +27,8 @@ use custody_log::registry::RegistryService;
 use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 use custody_log::uploads::Uploads;
+use custody_registry::statement::SignedStatement;
+use custody_standards::Policy;
 use custody_service::shutdown::Signals;
 
 fn main() -> ExitCode {
@@ -81,7 +82,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
 fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open policy file {}", path.display()))?;
-    let cap = custody_core::policy::MAX_POLICY_SIZE as u64 + 1;
+    let cap = custody_standards::policy::MAX_POLICY_SIZE as u64 + 1;
     let mut bytes = Vec::new();
     file.take(cap).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
     Policy::parse(&bytes).with_context(|| format!("invalid policy file {}", path.display()))
@@ -125,7 +126,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let admission = registry.clone().map(|r| r as Arc<dyn Admission>);
+    let admission = registry.clone().map(|r| r as Arc<dyn Admission<Parsed = SignedStatement>>);
     let (seq, seq_task) = start_sequencer_with(Arc::clone(&store), args.sequencer_config(), admission)?;
     let m = Arc::clone(&metrics);
     seq.set_batch_observer(Arc::new(move |n, secs| {
@@ -134,7 +135,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }));
     let (publisher, cp_task) = start_checkpointer(
         Arc::clone(&store),
-        seq.clone(),
+        seq.durable_size(),
         key,
         policy,
         args.checkpointer_config(),
@@ -209,7 +210,7 @@ fn fsck(args: &FsckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = custody_core::registry::Config { window_ms: args.statement_window_secs * 1000 };
+    let config = custody_registry::registry::Config { window_ms: args.statement_window_secs * 1000 };
     match custody_log::fsck_registry::fsck_data_dir(&args.data_dir, vkey.as_ref(), config) {
         Ok(report) => {
             println!("{report}");
@@ -228,7 +229,7 @@ fn fsck(args: &FsckArgs) -> ExitCode {
 
 /// Removes old orphan artifacts of a stopped server; prints what it did.
 fn gc(args: &GcArgs) -> ExitCode {
-    let config = custody_core::registry::Config { window_ms: args.statement_window_secs * 1000 };
+    let config = custody_registry::registry::Config { window_ms: args.statement_window_secs * 1000 };
     let now = custody_log::registry::now_ms();
     match custody_log::gc::gc(&args.data_dir, config, args.upload_grace_secs, now) {
         Ok(report) => {
@@ -242,11 +243,11 @@ fn gc(args: &GcArgs) -> ExitCode {
     }
 }
 
-fn read_vkey(data_dir: &std::path::Path) -> anyhow::Result<Option<custody_core::VerifierKey>> {
+fn read_vkey(data_dir: &std::path::Path) -> anyhow::Result<Option<custody_standards::VerifierKey>> {
     let path = data_dir.join(custody_log::init::VKEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(
-            custody_core::VerifierKey::parse(text.trim_end())
+            custody_standards::VerifierKey::parse(text.trim_end())
                 .with_context(|| format!("bad {}", path.display()))?,
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -1,4 +1,4 @@
-//! The registry on top of the log: `custody_core::registry::Registry` (the
+//! The registry on top of the log: `custody_registry::registry::Registry` (the
 //! one definition of what a statement may do, shared with the auditor) held
 //! in memory and fed, in sequence order, by the sequencer's [`Admission`]
 //! hook.
@@ -21,13 +21,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::{ActorKey, KeyId};
-use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Digest};
-use custody_core::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
-use custody_core::statement::SignedStatement;
+use custody_registry::actor_key::{ActorKey, KeyId};
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{ActorName, Digest};
+use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
+use custody_registry::statement::SignedStatement;
 
-use crate::sequencer::{Admission, AdmissionBatch, Admit, Parsed, Refusal};
+use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal};
 use crate::store::{IndexRow, Store, StoreError};
 
 /// Entries read per store call during replay.
@@ -152,7 +152,9 @@ impl RegistryService {
 }
 
 impl Admission for RegistryService {
-    fn begin(&self) -> Box<dyn AdmissionBatch + '_> {
+    type Parsed = SignedStatement;
+
+    fn begin(&self) -> Box<dyn AdmissionBatch<SignedStatement> + '_> {
         Box::new(RegistryBatch {
             guard: self.inner.write().unwrap_or_else(|p| p.into_inner()),
             keys: &self.keys,
@@ -173,8 +175,14 @@ struct RegistryBatch<'a> {
     keys_changed: bool,
 }
 
-impl AdmissionBatch for RegistryBatch<'_> {
-    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool, parsed: Option<&Parsed>) -> Admit {
+impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
+    fn admit(
+        &mut self,
+        entry: &[u8],
+        index: u64,
+        authenticated: bool,
+        parsed: Option<&SignedStatement>,
+    ) -> Admit {
         if self.poisoned.load(Ordering::SeqCst) {
             return Admit::Reject(Refusal::Unavailable(
                 "registry state was lost after a failed write; the server must be restarted".into(),
@@ -187,7 +195,7 @@ impl AdmissionBatch for RegistryBatch<'_> {
         // The HTTP handler hands over the statement it parsed from these
         // very bytes; anything else (raw appends) is parsed here.
         let owned;
-        let signed = match parsed.and_then(|p| p.downcast_ref::<SignedStatement>()) {
+        let signed = match parsed {
             Some(s) if authenticated => s,
             _ => match SignedStatement::parse(leaf.envelope) {
                 Ok(s) => {
@@ -273,7 +281,7 @@ pub fn actor_prefix(actor: &ActorName) -> Vec<u8> {
     let name = actor.as_str().as_bytes();
     let mut k = Vec::with_capacity(2 + name.len());
     k.push(PREFIX_ACTOR);
-    // Actor names are far shorter than 256 bytes (custody_core::names).
+    // Actor names are far shorter than 256 bytes (custody_registry::names).
     k.push(name.len().min(255) as u8);
     k.extend_from_slice(name);
     k

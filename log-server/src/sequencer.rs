@@ -5,7 +5,7 @@
 //! of the store, takes the first pending entry and everything queued behind
 //! it (group commit: up to `batch_max` entries, collecting for at most
 //! `batch_wait`, and never waiting on an empty queue), deduplicates them by leaf
-//! hash, computes the new stored hashes with [`custody_core::Appender`] (no
+//! hash, computes the new stored hashes with [`custody_standards::Appender`] (no
 //! reads), and commits everything with ONE synced write. Only then is every
 //! submitter answered and the new size published. Many entries share one
 //! fsync, which is where the throughput comes from; nothing is acknowledged
@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use custody_core::entries::MAX_ENTRY_SIZE;
-use custody_core::{leaf_hash, Appender, Hash};
+use custody_standards::entries::MAX_ENTRY_SIZE;
+use custody_standards::{leaf_hash, Appender, Hash};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
@@ -29,29 +29,35 @@ use crate::store::{Batch, IndexRow, Store, StoreError};
 /// grant earlier in the same batch), so two racing statements are decided
 /// one after the other and exactly one of two conflicting ones wins.
 pub trait Admission: Send + Sync + 'static {
+    /// What a submitter already decoded from an entry it hands over with
+    /// [`SequencerHandle::submit_authenticated`] (the registry's parsed
+    /// statement), typed so the serial path never has to guess or decode.
+    type Parsed: Send + 'static;
     /// Starts deciding one batch. The returned guard is held until the
     /// batch is durable (or failed), so nobody observes effects of entries
     /// that a crash could still take back.
-    fn begin(&self) -> Box<dyn AdmissionBatch + '_>;
+    fn begin(&self) -> Box<dyn AdmissionBatch<Self::Parsed> + '_>;
 }
 
 /// One batch's admission decisions; see [`Admission`].
-pub trait AdmissionBatch {
+pub trait AdmissionBatch<P> {
     /// Decides entry `index`. `authenticated` is true when the submitter
     /// already verified the entry's signature (the HTTP handler does, in
     /// parallel); raw appends are not, so the admission must. `parsed` is
     /// what the submitter already decoded from the entry (see
     /// [`SequencerHandle::submit_authenticated`]), so the serial path need
     /// not decode it again.
-    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool, parsed: Option<&Parsed>) -> Admit;
+    fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool, parsed: Option<&P>) -> Admit;
     /// The batch was written (`durable`) or not; on failure every decision
     /// since [`Admission::begin`] must be undone (the store says what is
     /// durable).
     fn finish(self: Box<Self>, durable: bool, store: &dyn Store);
 }
 
-/// A submitter's decoding of its entry, handed to the admission as is.
-pub type Parsed = Box<dyn std::any::Any + Send>;
+/// The parsed type of a sequencer without an admission: nothing is ever
+/// handed over, so it has no values.
+#[derive(Debug)]
+pub enum Unparsed {}
 
 /// An admission decision.
 #[derive(Debug)]
@@ -72,7 +78,7 @@ pub enum Refusal {
     Malformed(String),
     /// The registry's rules refuse the statement.
     #[error(transparent)]
-    Registry(#[from] custody_core::registry::Rejection),
+    Registry(#[from] custody_registry::registry::Rejection),
     /// The admission cannot decide right now (its state was lost).
     #[error("{0}")]
     Unavailable(String),
@@ -151,11 +157,11 @@ pub enum SequenceError {
     Refused(#[from] Refusal),
 }
 
-struct Request {
+struct Request<P> {
     entry: Vec<u8>,
     leaf: Hash,
     authenticated: bool,
-    parsed: Option<Parsed>,
+    parsed: Option<P>,
     reply: oneshot::Sender<Result<Ack, SequenceError>>,
 }
 
@@ -168,20 +174,46 @@ struct Shared {
 
 /// Cheap, cloneable access to the sequencer. When every handle is dropped
 /// the sequencer task finishes its current batch and stops.
-#[derive(Clone)]
-pub struct SequencerHandle {
-    tx: mpsc::Sender<Request>,
+pub struct SequencerHandle<P = Unparsed> {
+    tx: mpsc::Sender<Request<P>>,
     size_rx: watch::Receiver<u64>,
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for SequencerHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SequencerHandle").field("tree_size", &self.tree_size()).finish()
+impl<P> Clone for SequencerHandle<P> {
+    fn clone(&self) -> Self {
+        SequencerHandle { tx: self.tx.clone(), size_rx: self.size_rx.clone(), shared: self.shared.clone() }
     }
 }
 
-impl SequencerHandle {
+/// A read-only view of the durable tree size, for tasks (the checkpointer)
+/// that follow the log but never submit, so they need not name the
+/// admission's parsed type.
+#[derive(Clone)]
+pub struct DurableSize(Arc<Shared>);
+
+impl DurableSize {
+    /// Durable tree size (cheap atomic read).
+    pub fn tree_size(&self) -> u64 {
+        self.0.size.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for DurableSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DurableSize").field(&self.tree_size()).finish()
+    }
+}
+
+impl<P> std::fmt::Debug for SequencerHandle<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequencerHandle")
+            .field("tree_size", &self.shared.size.load(Ordering::SeqCst))
+            .finish()
+    }
+}
+
+impl<P: Send + 'static> SequencerHandle<P> {
     /// Submits an entry; resolves only after the batch holding it is durable
     /// (or with the error that prevented it). Waits while the pool is full.
     pub async fn submit(&self, entry: Vec<u8>) -> Result<Ack, SequenceError> {
@@ -192,7 +224,7 @@ impl SequencerHandle {
     /// caller has verified and which it has decoded into `parsed` (which
     /// must be exactly what the entry bytes decode to), so the admission
     /// need neither verify nor decode it again.
-    pub async fn submit_authenticated(&self, entry: Vec<u8>, parsed: Parsed) -> Result<Ack, SequenceError> {
+    pub async fn submit_authenticated(&self, entry: Vec<u8>, parsed: P) -> Result<Ack, SequenceError> {
         self.submit_inner(entry, true, Some(parsed)).await
     }
 
@@ -200,7 +232,7 @@ impl SequencerHandle {
         &self,
         entry: Vec<u8>,
         authenticated: bool,
-        parsed: Option<Parsed>,
+        parsed: Option<P>,
     ) -> Result<Ack, SequenceError> {
         if entry.is_empty() {
             return Err(SequenceError::Empty);
@@ -228,6 +260,12 @@ impl SequencerHandle {
     /// Durable tree size (cheap atomic read).
     pub fn tree_size(&self) -> u64 {
         self.shared.size.load(Ordering::SeqCst)
+    }
+
+    /// A view of the durable tree size that outlives no submitter: it does
+    /// not keep the sequencer running.
+    pub fn durable_size(&self) -> DurableSize {
+        DurableSize(self.shared.clone())
     }
 
     /// Notified with the new durable tree size after each commit.
@@ -258,11 +296,11 @@ pub fn start_sequencer(
 }
 
 /// [`start_sequencer`] with an admission deciding every new entry.
-pub fn start_sequencer_with(
+pub fn start_sequencer_with<P: Send + 'static>(
     store: Arc<dyn Store>,
     cfg: SequencerConfig,
-    admission: Option<Arc<dyn Admission>>,
-) -> Result<(SequencerHandle, tokio::task::JoinHandle<()>), StoreError> {
+    admission: Option<Arc<dyn Admission<Parsed = P>>>,
+) -> Result<(SequencerHandle<P>, tokio::task::JoinHandle<()>), StoreError> {
     let appender = recover(&*store)?;
     let size = appender.size();
     let max_entry_size = if cfg.max_entry_size > MAX_ENTRY_SIZE {
@@ -294,15 +332,20 @@ fn recover(store: &dyn Store) -> Result<Appender, StoreError> {
 }
 
 /// State owned by the loop; moved into the blocking pool for each commit.
-struct Core {
+struct Core<P> {
     store: Arc<dyn Store>,
     appender: Appender,
     size_tx: watch::Sender<u64>,
     shared: Arc<Shared>,
-    admission: Option<Arc<dyn Admission>>,
+    admission: Option<Arc<dyn Admission<Parsed = P>>>,
 }
 
-async fn run(mut core: Core, mut rx: mpsc::Receiver<Request>, batch_max: usize, batch_wait: Duration) {
+async fn run<P: Send + 'static>(
+    mut core: Core<P>,
+    mut rx: mpsc::Receiver<Request<P>>,
+    batch_max: usize,
+    batch_wait: Duration,
+) {
     let mut batch_no: u64 = 0;
     while let Some(first) = rx.recv().await {
         let started = Instant::now();
@@ -363,8 +406,8 @@ enum Outcome {
     SameBatch(u64),
 }
 
-impl Core {
-    fn commit(&mut self, reqs: Vec<Request>, started: Instant) {
+impl<P: Send + 'static> Core<P> {
+    fn commit(&mut self, reqs: Vec<Request<P>>, started: Instant) {
         let before = self.appender.clone();
         let start = self.appender.size();
         let mut batch = Batch { start, ..Batch::default() };

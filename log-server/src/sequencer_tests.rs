@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use custody_core::{proof::tree_hash, HashReader, MemoryHashStore, NodeId, ReadError};
+use custody_registry::statement::SignedStatement;
+use custody_standards::{proof::tree_hash, HashReader, MemoryHashStore, NodeId, ReadError};
 
 use super::*;
 use crate::store::RocksStore;
@@ -22,7 +23,7 @@ fn open(path: &Path) -> Arc<RocksStore> {
 }
 
 /// Stops the sequencer and waits until it has released the store.
-async fn stop(handle: SequencerHandle, task: tokio::task::JoinHandle<()>) {
+async fn stop<P: Send + 'static>(handle: SequencerHandle<P>, task: tokio::task::JoinHandle<()>) {
     drop(handle);
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("sequencer stops").unwrap();
 }
@@ -258,16 +259,16 @@ async fn failed_commit_acknowledges_nothing_and_recovers() {
 
 /// A grant statement by `by` to `to` (admin on `*`), as leaf bytes.
 fn grant_leaf(
-    by: &custody_core::actor_key::ActorSigner,
-    to: &custody_core::actor_key::ActorSigner,
+    by: &custody_registry::actor_key::ActorSigner,
+    to: &custody_registry::actor_key::ActorSigner,
     n: u8,
 ) -> Vec<u8> {
-    use custody_core::leaf::Leaf;
-    use custody_core::names::Pattern;
-    use custody_core::registry::Role;
-    use custody_core::statement::events::GrantRole;
-    use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-    use custody_core::timestamp::Timestamp;
+    use custody_registry::leaf::Leaf;
+    use custody_registry::names::Pattern;
+    use custody_registry::registry::Role;
+    use custody_registry::statement::events::GrantRole;
+    use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+    use custody_registry::timestamp::Timestamp;
     let now = crate::registry::now_ms();
     let event = Event::Grant(GrantRole {
         actor: to.actor().clone(),
@@ -283,9 +284,9 @@ fn grant_leaf(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
     use crate::registry::RegistryService;
-    use custody_core::actor_key::ActorSigner;
-    use custody_core::names::ActorName;
-    use custody_core::registry::{Config, Rejection};
+    use custody_registry::actor_key::ActorSigner;
+    use custody_registry::names::ActorName;
+    use custody_registry::registry::{Config, Rejection};
 
     let signer = |n: &str| ActorSigner::from_seed(&ActorName::new(n).unwrap(), &[n.len() as u8; 32]);
     let (root, alice) = (signer("root"), signer("alice"));
@@ -293,7 +294,7 @@ async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
     let flaky =
         Arc::new(Flaky { inner: RocksStore::open(dir.path()).unwrap(), fail: AtomicBool::new(false) });
     let registry = Arc::new(RegistryService::load(flaky.as_ref(), Config::default()).unwrap());
-    let admission: Arc<dyn Admission> = registry.clone();
+    let admission: Arc<dyn Admission<Parsed = SignedStatement>> = registry.clone();
     let (h, task) = start_sequencer_with(flaky.clone(), cfg(5), Some(admission)).unwrap();
     // Genesis, unauthenticated (raw) submission: the admission verifies it.
     h.submit(grant_leaf(&root, &root, 1)).await.unwrap();

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use custody_core::Hash;
+use custody_standards::Hash;
 
 use crate::blobs::{BlobStore, BLOBS_DIR};
 
@@ -266,7 +266,7 @@ mod tests {
         let store = BlobStore::open(dir.path()).unwrap();
         let u = Uploads::new(dir.path(), 10).unwrap();
         let bytes = b"weights";
-        let d = custody_core::hash::sha256(bytes);
+        let d = custody_standards::hash::sha256(bytes);
         let mut w = store.begin(d, bytes.len() as u64).unwrap();
         w.write(bytes).unwrap();
         w.finish().unwrap();

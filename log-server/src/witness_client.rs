@@ -11,11 +11,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use custody_core::note::{open_note, NoteSignature, NoteVerifier};
-use custody_core::witness::{
+use custody_standards::note::{open_note, NoteSignature, NoteVerifier};
+use custody_standards::witness::{
     parse_size_body, split_cosignature_response, AddCheckpointRequest, MAX_PROOF_LINES, SIZE_CONTENT_TYPE,
 };
-use custody_core::{Hash, VerifierKey};
+use custody_standards::{Hash, VerifierKey};
 
 /// Largest response body read from a witness. A reply is a few signature
 /// lines (or one decimal); anything bigger is hostile or broken, and reading

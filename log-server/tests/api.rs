@@ -1,6 +1,6 @@
 //! HTTP API end to end against the real `custody-log` binary: concurrent
 //! appends, tiles rebuilding the checkpoint root, every kind of proof
-//! verified with `custody-core`, error statuses, metrics and health, and the
+//! verified with `custody-standards`, error statuses, metrics and health, and the
 //! `init` / `fsck` commands.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,20 +8,20 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use custody_core::bundle::ProofBundle;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::entries::{bundle_leaf_hashes, decode_bundle};
-use custody_core::tiles::{EntryBundle, Tile};
-use custody_core::{
+use custody_standards::bundle::ProofBundle;
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::entries::{bundle_leaf_hashes, decode_bundle};
+use custody_standards::tiles::{EntryBundle, Tile};
+use custody_standards::{
     leaf_hash, tree_hash, verify_consistency, verify_inclusion, Hash, HashReader, NodeId, Policy, ReadError,
     TileFetcher, TileHashReader, VerifierKey,
 };
 use rand::Rng as _;
 use serde_json::Value;
 
-mod common;
-
-use common::{client, init_generic, serve, Server, BIN};
+use custody_testkit::aio::{client, get_json};
+use custody_testkit::logserver::{init_generic, serve};
+use custody_testkit::{bin, Proc};
 
 const ORIGIN: &str = "test.custody.example/log";
 
@@ -31,12 +31,6 @@ fn init(dir: &Path) -> VerifierKey {
 
 async fn get(c: &reqwest::Client, url: String) -> reqwest::Response {
     c.get(url).send().await.unwrap()
-}
-
-async fn get_json(c: &reqwest::Client, url: String) -> (u16, Value) {
-    let r = get(c, url).await;
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
 }
 
 async fn post_entry(c: &reqwest::Client, base: &str, body: Vec<u8>) -> (u16, Value) {
@@ -318,7 +312,7 @@ async fn concurrent_appends_tiles_and_proofs_verify() {
 
     // Clean shutdown, then fsck of the stopped server's data directory.
     assert!(server.stop_gracefully(), "server did not exit cleanly on SIGTERM");
-    let out = Command::new(BIN).args(["fsck", "--data-dir"]).arg(&data).output().unwrap();
+    let out = Command::new(bin("custody-log")).args(["fsck", "--data-dir"]).arg(&data).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -338,7 +332,7 @@ async fn init_refuses_existing_dir_and_raw_append_is_off_by_default() {
     let mode = std::fs::metadata(data.join("log.key")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let key_before = std::fs::read(data.join("log.key")).unwrap();
-    let again = Command::new(BIN)
+    let again = Command::new(bin("custody-log"))
         .args(["init", "--data-dir"])
         .arg(&data)
         .args(["--origin", ORIGIN])
@@ -365,7 +359,7 @@ async fn init_refuses_existing_dir_and_raw_append_is_off_by_default() {
     drop(server);
     let policy = dir.path().join("policy");
     std::fs::write(&policy, "quorum nobody\n").unwrap();
-    let child = Command::new(BIN)
+    let child = Command::new(bin("custody-log"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .arg("--policy")
@@ -374,7 +368,7 @@ async fn init_refuses_existing_dir_and_raw_append_is_off_by_default() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut guard = Server { child, url: String::new(), data: data.clone() };
+    let mut guard = Proc { child, url: String::new(), stderr: None };
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = guard.child.try_wait().unwrap() {

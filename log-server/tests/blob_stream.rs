@@ -3,18 +3,16 @@
 //! connection (nothing buffered on either side), and the server's peak RSS
 //! (`VmHWM`) is read from /proc afterwards.
 
-mod common;
-
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 
-use common::*;
-use custody_core::encoding::encode_base64;
-use custody_core::names::{Digest, MediaType, ModelName, Version};
-use custody_core::registry::Role;
-use custody_core::statement::events::{Kind, Publish};
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::Event;
+use custody_standards::encoding::encode_base64;
+use custody_registry::names::Digest;
+use custody_registry::registry::Role;
+use custody_testkit::aio::*;
+use custody_testkit::logserver::*;
+use custody_testkit::peak_rss_kib;
+use custody_testkit::statements::*;
 use sha2::{Digest as _, Sha256};
 
 const BLOCK: usize = 1 << 20;
@@ -22,25 +20,6 @@ const BLOCKS: usize = 2048; // 2 GiB
 /// Peak server RSS allowed: far below the artifact, generous for RocksDB,
 /// actix and the test build's debug allocations.
 const MAX_PEAK_RSS_KIB: u64 = 256 * 1024;
-
-fn block() -> Vec<u8> {
-    // Deterministic, incompressible-looking bytes.
-    let mut state = 0x9e3779b97f4a7c15u64;
-    (0..BLOCK)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_gib_upload_streams_with_bounded_memory() {
@@ -54,26 +33,14 @@ async fn a_two_gib_upload_streams_with_bounded_memory() {
         post_statement(&c, &server.url, signed(&root, grant(&alice, Role::Publisher, "big/*"))).await;
     assert_eq!(status, 200, "{body}");
 
-    let block = block();
+    let block = noise(BLOCK, 0);
     let size = (BLOCK * BLOCKS) as u64;
     let mut hasher = Sha256::new();
     for _ in 0..BLOCKS {
         hasher.update(&block);
     }
-    let digest = Digest(custody_core::Hash(hasher.finalize().into()));
-    let envelope = signed(
-        &alice,
-        Event::Publish(Publish {
-            name: ModelName::new("big/model").unwrap(),
-            version: Version::new("1").unwrap(),
-            kind: Kind::Model,
-            digest,
-            size,
-            media_type: MediaType::new("application/octet-stream").unwrap(),
-            metadata: Metadata::default(),
-            lineage: Lineage::default(),
-        }),
-    );
+    let digest = Digest(custody_standards::Hash(hasher.finalize().into()));
+    let envelope = signed(&alice, publish("big/model", "1", digest, size));
 
     let addr = server.url.strip_prefix("http://").unwrap().to_owned();
     let response = tokio::task::spawn_blocking(move || {

@@ -9,13 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::{verify_consistency, Hash, VerifierKey};
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::{verify_consistency, Hash, VerifierKey};
 use rand::{rngs::StdRng, Rng as _, SeedableRng as _};
 
-mod common;
-
-use common::{init_generic, serve, BIN};
+use custody_testkit::bin;
+use custody_testkit::logserver::{init_generic, serve};
 
 const ORIGIN: &str = "example.com/crash-test";
 const ROUNDS: u32 = 4;
@@ -179,7 +178,7 @@ async fn acknowledged_entries_survive_sigkill() {
     }
     assert!(seen.len() >= 2, "too few checkpoints observed: {seen:?}");
     // The killed-and-restarted store is consistent on disk, too.
-    let fsck = Command::new(BIN).args(["fsck", "--data-dir"]).arg(&data).output().unwrap();
+    let fsck = Command::new(bin("custody-log")).args(["fsck", "--data-dir"]).arg(&data).output().unwrap();
     assert!(fsck.status.success(), "fsck: {}", String::from_utf8_lossy(&fsck.stdout));
     eprintln!("{} acknowledged entries, {} checkpoints, {:?}", acked.len(), seen.len(), started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(60));

@@ -3,14 +3,15 @@
 //! and an unchanged tree, concurrent tag moves, replay after restart, and
 //! a tampered artifact refused on read.
 
-mod common;
-
-use common::*;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::leaf::Leaf;
-use custody_core::registry::{Lifecycle, Role};
-use custody_core::statement::metadata::{Lineage, LineageRef};
-use custody_core::{leaf_hash, verify_inclusion, Hash, VerifierKey};
+use custody_standards::checkpoint::open_checkpoint;
+use custody_registry::leaf::Leaf;
+use custody_registry::registry::{Lifecycle, Role};
+use custody_registry::statement::metadata::{Lineage, LineageRef};
+use custody_standards::{leaf_hash, verify_inclusion, Hash, VerifierKey};
+use custody_testkit::aio::*;
+use custody_testkit::bin;
+use custody_testkit::logserver::*;
+use custody_testkit::statements::*;
 
 fn b64_hashes(v: &serde_json::Value) -> Vec<Hash> {
     v.as_array().unwrap().iter().map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap()).collect()
@@ -46,7 +47,7 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
 
     // Upload + publish a dataset, then a model whose lineage names it.
     let dataset = b"training data v1".repeat(1000);
-    let env = signed(&alice, publish("acme/corpus", "1", &dataset, Lineage::default()));
+    let env = signed(&alice, publish_bytes("acme/corpus", "1", &dataset, Lineage::default()));
     let (status, body) = upload(&c, &base, &dataset, &env).await;
     assert_eq!(status, 201, "{body}");
     let publish_index = body["index"].as_u64().unwrap();
@@ -63,7 +64,7 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
     };
     let (v1, v2) = (b"weights v1".repeat(5000), b"weights v2".repeat(5000));
     for (version, bytes) in [("1.0", &v1), ("2.0", &v2)] {
-        let env = signed(&alice, publish("acme/model", version, bytes, lineage.clone()));
+        let env = signed(&alice, publish_bytes("acme/model", version, bytes, lineage.clone()));
         let (status, body) = upload(&c, &base, bytes, &env).await;
         assert_eq!(status, 201, "{body}");
         sent.push((body["index"].as_u64().unwrap(), env));
@@ -165,7 +166,11 @@ async fn full_lifecycle_is_logged_and_every_entry_verifies() {
 
 /// Runs `custody-log fsck`; returns the exit code and stdout.
 fn fsck(data: &std::path::Path) -> (i32, String) {
-    let out = std::process::Command::new(BIN).args(["fsck", "--data-dir"]).arg(data).output().unwrap();
+    let out = std::process::Command::new(bin("custody-log"))
+        .args(["fsck", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
     (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -181,7 +186,7 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     ok(&c, &base, signed(&root, grant(&bob, Role::Maintainer, "acme/*"))).await;
     let v1 = b"v1 weights".to_vec();
     let (status, _) =
-        upload(&c, &base, &v1, &signed(&alice, publish("acme/m", "1", &v1, Lineage::default()))).await;
+        upload(&c, &base, &v1, &signed(&alice, publish_bytes("acme/m", "1", &v1, Lineage::default()))).await;
     assert_eq!(status, 201);
     let tag_index = ok(&c, &base, signed(&bob, tag("acme/m", "prod", digest_of(&v1), None))).await;
     let size = tree_size(&c, &base).await;
@@ -228,7 +233,7 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
         (
             "publish of bytes never uploaded",
             422,
-            signed(&alice, publish("acme/m", "2", &other, Lineage::default())),
+            signed(&alice, publish_bytes("acme/m", "2", &other, Lineage::default())),
         ),
     ];
     for (what, want, envelope) in cases {
@@ -239,7 +244,7 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
     }
 
     // Version conflict: same name+version, other bytes.
-    let env = signed(&alice, publish("acme/m", "1", &other, Lineage::default()));
+    let env = signed(&alice, publish_bytes("acme/m", "1", &other, Lineage::default()));
     let (status, body) = upload(&c, &base, &other, &env).await;
     assert_eq!(status, 409, "{body}");
     // Unknown lineage digest.
@@ -247,14 +252,14 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
         parents: vec![LineageRef { digest: digest_of(b"nowhere"), external: false }],
         ..Lineage::default()
     };
-    let env = signed(&alice, publish("acme/m", "3", &other, lineage));
+    let env = signed(&alice, publish_bytes("acme/m", "3", &other, lineage));
     let (status, body) = upload(&c, &base, &other, &env).await;
     assert_eq!(status, 422, "{body}");
     // Upload whose bytes do not match the statement.
-    let env = signed(&alice, publish("acme/m", "4", &other, Lineage::default()));
+    let env = signed(&alice, publish_bytes("acme/m", "4", &other, Lineage::default()));
     let r = c
         .put(format!("{base}/blobs/{}", digest_of(&other)))
-        .header("Custody-Statement", custody_core::encoding::encode_base64(&env))
+        .header("Custody-Statement", custody_standards::encoding::encode_base64(&env))
         .body(b"OTHER BYTES".to_vec())
         .send()
         .await
@@ -310,7 +315,7 @@ async fn concurrent_tag_moves_on_one_tag_exactly_one_wins() {
             &c,
             &base,
             &bytes,
-            &signed(&alice, publish("acme/m", &format!("{i}"), &bytes, Lineage::default())),
+            &signed(&alice, publish_bytes("acme/m", &format!("{i}"), &bytes, Lineage::default())),
         )
         .await;
         assert_eq!(status, 201, "{body}");
@@ -347,7 +352,8 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
     ok(&c, &base, signed(&root, grant(&alice, Role::Admin, "acme/*"))).await;
     let bytes = b"honest weights".repeat(100);
     let (status, _) =
-        upload(&c, &base, &bytes, &signed(&alice, publish("acme/m", "1", &bytes, Lineage::default()))).await;
+        upload(&c, &base, &bytes, &signed(&alice, publish_bytes("acme/m", "1", &bytes, Lineage::default())))
+            .await;
     assert_eq!(status, 201);
     let hex = digest_of(&bytes).0.to_hex();
     let path = data.join("blobs/sha256").join(&hex[..2]).join(&hex);
@@ -373,10 +379,10 @@ async fn tampered_blob_is_refused_on_read_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_and_rotated_keys_are_refused() {
-    use custody_core::actor_key::ActorSigner;
-    use custody_core::names::ActorName;
-    use custody_core::statement::events::{RevokeKey, Rotate};
-    use custody_core::statement::Event;
+    use custody_registry::actor_key::ActorSigner;
+    use custody_registry::names::ActorName;
+    use custody_registry::statement::events::{RevokeKey, Rotate};
+    use custody_registry::statement::Event;
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");

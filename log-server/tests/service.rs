@@ -2,13 +2,11 @@
 //! a certificate reloaded on SIGHUP, `/metrics` content negotiation,
 //! `X-Request-Id`, and `/healthz` apart from `/readyz`.
 
-mod common;
-
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{client, init_generic, serve};
+use custody_testkit::aio::client;
+use custody_testkit::logserver::{init_generic, serve};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType, SerialNumber};
 
 /// A CA and the means to issue server certificates under it.
@@ -67,10 +65,6 @@ async fn fetch_tls(ca: &Ca, url: &str) -> (u16, String, Vec<u8>) {
     (resp.status().as_u16(), resp.text().await.unwrap(), served)
 }
 
-fn sighup(pid: u32) {
-    assert!(Command::new("kill").arg("-HUP").arg(pid.to_string()).status().unwrap().success());
-}
-
 #[tokio::test]
 async fn https_serves_the_certificate_and_reloads_it_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +88,7 @@ async fn https_serves_the_certificate_and_reloads_it_on_sighup() {
     // A renewed certificate is served after SIGHUP, without a restart.
     let second = ca.issue(2, &cert, &key);
     assert_ne!(first, second);
-    sighup(server.child.id());
+    server.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, _, served) = fetch_tls(&ca, &format!("{base}/healthz")).await;
@@ -109,7 +103,7 @@ async fn https_serves_the_certificate_and_reloads_it_on_sighup() {
     // A broken renewal (truncated certificate, key of another one) is
     // refused and the current certificate stays.
     std::fs::write(&cert, b"-----BEGIN CERTIFICATE-----\nMIIB").unwrap();
-    sighup(server.child.id());
+    server.signal("HUP");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, _, served) = fetch_tls(&ca, &format!("{base}/healthz")).await;
     assert_eq!((status, served == second), (200, true));
@@ -245,7 +239,7 @@ async fn readyz_fails_without_the_witness_quorum_while_healthz_stays_up() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gone = closed.local_addr().unwrap();
     drop(closed);
-    let witness = custody_core::cosignature::CosignatureSigner::from_seed("w.example", &[9; 32]).unwrap();
+    let witness = custody_standards::cosignature::CosignatureSigner::from_seed("w.example", &[9; 32]).unwrap();
     let policy = dir.path().join("policy");
     std::fs::write(
         &policy,

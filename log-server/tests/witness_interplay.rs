@@ -1,6 +1,6 @@
 //! The checkpointer against real C2SP tlog-witnesses over HTTP.
 //!
-//! The witnesses are built here on custody-core (until `custody-witness`
+//! The witnesses are built here on custody-standards (until `custody-witness`
 //! exists) and implement `add-checkpoint` faithfully: they verify the log
 //! signature, the old size and the consistency proof before cosigning, and
 //! persist their state atomically with the check. The log side runs through
@@ -11,17 +11,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use custody_core::checkpoint::{open_checkpoint, Checkpoint};
-use custody_core::cosignature::{cosign, CosignatureSigner};
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::witness::{format_size_body, AddCheckpointRequest, MAX_REQUEST_SIZE, SIZE_CONTENT_TYPE};
-use custody_core::{
-    consistency_proof, empty_root, tree_hash, verify_consistency, Hash, Note, Policy, SignerKey,
-};
 use custody_log::checkpointer::{start_checkpointer, CheckpointHealth, CheckpointerConfig, Publisher};
 use custody_log::metrics::Metrics;
 use custody_log::sequencer::{start_sequencer, SequencerConfig, SequencerHandle};
 use custody_log::store::{RocksStore, Store};
+use custody_standards::checkpoint::{open_checkpoint, Checkpoint};
+use custody_standards::cosignature::{cosign, CosignatureSigner};
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::witness::{
+    format_size_body, AddCheckpointRequest, MAX_REQUEST_SIZE, SIZE_CONTENT_TYPE,
+};
+use custody_standards::{
+    consistency_proof, empty_root, tree_hash, verify_consistency, Hash, Note, Policy, SignerKey,
+};
 use tokio::task::JoinHandle;
 
 const ORIGIN: &str = "example.com/custody-test-log";
@@ -30,7 +32,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// A faithful in-test witness.
 struct TestWitness {
     signer: CosignatureSigner,
-    log_key: custody_core::VerifierKey,
+    log_key: custody_standards::VerifierKey,
     /// Latest cosigned (size, root); checked and updated under one lock.
     state: Mutex<Option<(u64, Hash)>>,
     down: AtomicBool,
@@ -84,7 +86,7 @@ struct WitnessServer {
 }
 
 impl WitnessServer {
-    async fn start(name: &str, seed: u8, log_key: custody_core::VerifierKey) -> Self {
+    async fn start(name: &str, seed: u8, log_key: custody_standards::VerifierKey) -> Self {
         let w = web::Data::new(TestWitness {
             signer: CosignatureSigner::from_seed(name, &[seed; 32]).unwrap(),
             log_key,
@@ -151,7 +153,7 @@ impl Log {
         };
         let (publisher, cp_task) = start_checkpointer(
             store.clone(),
-            seq.clone(),
+            seq.durable_size(),
             key.clone(),
             Some(policy.clone()),
             cfg,

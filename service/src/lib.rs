@@ -14,17 +14,21 @@
 //! - [`connection`]: the connection-deadline flags both servers take;
 //! - [`shutdown`]: SIGTERM/SIGINT drain and SIGHUP hooks;
 //! - [`tls`]: HTTPS with a certificate reloaded on SIGHUP;
-//! - [`server`]: binding a listener with or without TLS.
+//! - [`server`]: binding a listener with or without TLS;
+//! - [`client_address`], [`guard`], [`rate_limit`]: per-client-address
+//!   limits checked before any request is read.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
+pub mod client_address;
 pub mod connection;
+pub mod guard;
 pub mod health;
 pub mod internal_error;
 pub mod logging;
 pub mod metrics;
 pub mod process;
+pub mod rate_limit;
 pub mod request_id;
 pub mod server;
 pub mod shutdown;

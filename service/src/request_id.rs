@@ -79,6 +79,15 @@ pub fn current() -> Option<RequestId> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
+/// `fut` as part of the current request, for a task a handler spawns (a
+/// streamed body's producer): its log lines are in the request's span and
+/// a failure's reference is the request's id.
+pub fn scoped<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    let span = tracing::Span::current();
+    let id = current().unwrap_or_else(RequestId::generate);
+    CURRENT.scope(id, fut.instrument(span))
+}
+
 /// The middleware: `App::new().wrap(RequestIds)`. Wrap it last (outermost)
 /// so every other middleware and every handler runs inside the span.
 #[derive(Debug, Clone, Copy, Default)]

@@ -7,16 +7,8 @@
 //! `custody audit` still replays the log clean. A pull of a protected tag
 //! whose version left production is refused, never silently moved.
 
-#[path = "common/authz_kit.rs"]
-mod authz_kit;
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
-use authz_kit::*;
-use common::*;
-use custody_core::registry::Role;
-use kit::*;
+use custody_registry::registry::Role;
+use custody_testkit::scenario::*;
 
 /// Runs a `custody` command that must be refused with `code`, and checks
 /// the tree did not grow.

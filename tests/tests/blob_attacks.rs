@@ -4,40 +4,19 @@
 //! uploaded them, orphaned bytes, and a stored artifact changed on disk
 //! while it is being served.
 
-#[path = "common/authz_kit.rs"]
-mod authz_kit;
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-#[path = "common/lone.rs"]
-mod lone;
-
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bin, text};
-use custody_core::actor_key::ActorSigner;
-use custody_core::encoding::encode_base64;
-use custody_core::names::Digest;
-use custody_core::registry::Role;
-use kit::*;
-use lone::{LoneLog, RawRequest};
-
-/// Deterministic bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ seed;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+use custody_registry::actor_key::ActorSigner;
+use custody_standards::encoding::encode_base64;
+use custody_registry::names::Digest;
+use custody_registry::registry::Role;
+use custody_testkit::scenario::lone::{self, LoneLog, RawRequest};
+use custody_testkit::scenario::*;
+use custody_testkit::scenario::{bin, text};
 
 fn grant_ok(c: &reqwest::blocking::Client, log: &LoneLog, to: &ActorSigner, role: Role, pattern: &str) {
     let (status, body) = post_statement(c, log.url(), signed(&log.admin_signer(), grant(to, role, pattern)));
@@ -47,7 +26,7 @@ fn grant_ok(c: &reqwest::blocking::Client, log: &LoneLog, to: &ActorSigner, role
 /// An access statement for `big/model@1`, the version every test here
 /// publishes with [`publish_bytes`].
 fn access_header(who: &ActorSigner, digest: Digest) -> (&'static str, String) {
-    ("Custody-Statement", encode_base64(&signed(who, authz_kit::access("big/model", "1", digest))))
+    ("Custody-Statement", encode_base64(&signed(who, access("big/model", "1", digest))))
 }
 
 /// Publishes `bytes` as `name@1` by `who` through `PUT /blobs`.

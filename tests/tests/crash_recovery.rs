@@ -7,10 +7,6 @@
 //! before the crash is consistent with it; clients that remember pre-crash
 //! checkpoints carry on; and `custody-log fsck` finds the store healthy.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,11 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::*;
-use custody_core::bundle::ProofBundle;
-use custody_core::checkpoint::Checkpoint;
-use custody_core::registry::Role;
-use kit::*;
+use custody_standards::bundle::ProofBundle;
+use custody_standards::checkpoint::Checkpoint;
+use custody_registry::registry::Role;
+use custody_testkit::scenario::*;
 
 /// How long writers run before each `kill -9`.
 const KILL_AFTER_MS: [u64; 2] = [1300, 900];

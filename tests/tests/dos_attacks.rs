@@ -4,20 +4,16 @@
 //! unauthenticated statements, and 500 bodies leaking server paths.
 //! Every attack is bounded in connections, bytes and time.
 
-mod common;
-#[path = "common/dos.rs"]
-mod dos;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::io::{Read as _, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use custody_core::actor_key::ActorSigner;
+use custody_registry::actor_key::ActorSigner;
 use serde_json::Value;
 
-use common::{bin, eventually, rss_kib};
+use custody_testkit::scenario as kit;
+use custody_testkit::scenario::dos;
+use custody_testkit::scenario::{bin, eventually, rss_kib};
 use dos::{addr_of, honest_client, init_log, serve_alone, Slowloris};
 
 /// 1,100 connections trickling `POST /statements` bodies from one address
@@ -209,7 +205,7 @@ fn unauthenticated_refusals_are_summarised_not_logged_one_by_one() {
         let (status, body) = kit::post_statement(
             &c,
             &base,
-            kit::signed(&mallory, kit::grant(&mallory, custody_core::registry::Role::Admin, "*")),
+            kit::signed(&mallory, kit::grant(&mallory, custody_registry::registry::Role::Admin, "*")),
         );
         assert_eq!(status, 401, "{i}: {body}");
     }
@@ -340,7 +336,7 @@ fn a_stalled_upload_is_cut_at_the_idle_deadline() {
         conn,
         "PUT /blobs/{digest} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nCustody-Statement: {}\r\n\r\n",
         bytes.len(),
-        custody_core::encoding::encode_base64(&envelope)
+        custody_standards::encoding::encode_base64(&envelope)
     )
     .unwrap();
     // Pieces within the idle deadline keep it going for longer than the

@@ -2,11 +2,9 @@
 //! asserting every step, including that every witness's monitoring
 //! endpoint ends up showing the checkpoint the log publishes.
 
-mod common;
-
-use common::*;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::VerifierKey;
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::VerifierKey;
+use custody_testkit::scenario::*;
 
 #[test]
 fn publish_approve_promote_tag_pull_audit_with_three_witnesses() {
@@ -37,7 +35,7 @@ fn publish_approve_promote_tag_pull_audit_with_three_witnesses() {
         "--kind",
         "dataset",
     ]);
-    let ds = custody_core::hash::sha256(&std::fs::read(&dataset).unwrap()).to_hex();
+    let ds = custody_standards::hash::sha256(&std::fs::read(&dataset).unwrap()).to_hex();
     let lineage = format!("{{\"datasets\":[{{\"digest\":\"sha256:{ds}\"}}],\"pipeline\":\"train#1\"}}");
     let out = alice.ok(&[
         "publish",
@@ -82,7 +80,7 @@ fn publish_approve_promote_tag_pull_audit_with_three_witnesses() {
         let r = http.get(url).send().ok()?;
         r.status().is_success().then(|| r.bytes().ok().map(|b| b.to_vec()))?
     };
-    let origin_hex = custody_core::hash::sha256(d.origin.as_bytes()).to_hex();
+    let origin_hex = custody_standards::hash::sha256(d.origin.as_bytes()).to_hex();
     let open = |bytes: Option<Vec<u8>>| open_checkpoint(&bytes?, &vkey).ok().map(|o| o.checkpoint);
     // Nothing is appended any more, so the log's checkpoint settles and all
     // three witnesses (the third may be one round behind) must show it.

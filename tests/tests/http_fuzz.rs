@@ -10,7 +10,6 @@
 //! The seed is printed; `CUSTODY_FUZZ_SEED=<n>` replays the same choices
 //! (the valid bodies themselves differ per run: fresh keys and nonces).
 
-mod common;
 mod fuzzkit;
 
 use std::collections::BTreeSet;
@@ -18,11 +17,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::*;
-use custody_core::leaf::Leaf;
-use custody_core::statement::SignedStatement;
-use custody_core::witness::AddCheckpointRequest;
-use custody_core::{Checkpoint, Hash, Note};
+use custody_registry::leaf::Leaf;
+use custody_registry::statement::SignedStatement;
+use custody_standards::witness::AddCheckpointRequest;
+use custody_standards::{Checkpoint, Hash, Note};
+use custody_testkit::scenario::*;
 use fuzzkit::cases::{endpoint_cases, protocol_cases, Ctx};
 use fuzzkit::*;
 
@@ -206,7 +205,7 @@ fn fuzzed_http_requests_never_get_a_5xx_crash_a_server_or_change_state() {
     std::thread::sleep(std::time::Duration::from_millis(500));
 
     // A fourth witness, outside the policy, with w1 as its gossip peer.
-    let origin_hex = custody_core::hash::sha256(d.origin.as_bytes()).to_hex();
+    let origin_hex = custody_standards::hash::sha256(d.origin.as_bytes()).to_hex();
     let (_, log_cp) = get(&log, "/checkpoint");
     let mut w4 = start_peer_witness(&d, tmp.path());
     let seed_body =
@@ -391,7 +390,7 @@ fn gather(
             first = entry;
         }
     }
-    let leaf = custody_core::leaf_hash(&first);
+    let leaf = custody_standards::leaf_hash(&first);
     // An old size no witness holds, so no variant of this body is valid.
     let sizes: Vec<u64> = d.witnesses.iter().map(|w| witness_state(&addr(&w.url), &origin_hex).0).collect();
     let old = (1..size - 1).find(|s| !sizes.contains(s)).unwrap();
@@ -406,7 +405,7 @@ fn gather(
     let take = |a: &str| envelopes.get(a).cloned().unwrap_or_else(|| panic!("no {a} entry"));
     Ctx {
         size,
-        digest_hex: custody_core::hash::sha256(&artifact).to_hex(),
+        digest_hex: custody_standards::hash::sha256(&artifact).to_hex(),
         artifact,
         leaf_b64: leaf.to_base64(),
         leaf_hex: leaf.to_hex(),

@@ -6,16 +6,11 @@
 //! the tag keeps pointing where its maintainer put it; and `custody
 //! monitor` reports exactly the legitimate moves of the watched tag.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
-use common::*;
-use custody_core::dsse::Envelope;
-use custody_core::registry::Role;
-use custody_core::statement::events::Rotate;
-use custody_core::statement::{Event, PAYLOAD_TYPE};
-use kit::*;
+use custody_registry::dsse::Envelope;
+use custody_registry::registry::Role;
+use custody_registry::statement::events::Rotate;
+use custody_registry::statement::{Event, PAYLOAD_TYPE};
+use custody_testkit::scenario::*;
 
 #[test]
 fn forged_replayed_and_unauthorized_statements_change_nothing() {

@@ -5,14 +5,12 @@
 //! the altered index, and a verified pull refuses the rewritten entry.
 //! Before the tampering the same checks pass, so the test can fail.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
-use custody_core::dsse::Envelope;
-use custody_core::leaf::Leaf;
+use custody_registry::dsse::Envelope;
+use custody_registry::leaf::Leaf;
+use custody_testkit::scenario::*;
 
 /// `custody-log fsck` on the stopped server's data directory.
 fn fsck(data: &Path) -> (Option<i32>, String) {
@@ -70,7 +68,7 @@ fn an_entry_rewritten_in_rocksdb_is_named_by_fsck_and_audit() {
         published.push((logged_index(&out), bytes));
     }
     let (target, honest) = published[1].clone();
-    let honest_hex = custody_core::hash::sha256(&honest).to_hex();
+    let honest_hex = custody_standards::hash::sha256(&honest).to_hex();
     // Keep the index distinctive: neither the first nor the last entry.
     assert!(target > 2 && target < published[2].0, "{published:?}");
     // Dave pulls another version (an access of the target's digest would
@@ -98,7 +96,7 @@ fn an_entry_rewritten_in_rocksdb_is_named_by_fsck_and_audit() {
     // The operator rewrites the publish of demo/model@2 to name other
     // weights, and plants those weights in the blob store.
     let evil = b"backdoored weights\n".repeat(2000);
-    let evil_hex = custody_core::hash::sha256(&evil).to_hex();
+    let evil_hex = custody_standards::hash::sha256(&evil).to_hex();
     rewrite_entry(&data.join("db"), target, &honest_hex, &evil_hex);
     let blob_dir = data.join("blobs/sha256").join(&evil_hex[..2]);
     std::fs::create_dir_all(&blob_dir).unwrap();

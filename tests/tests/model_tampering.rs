@@ -3,12 +3,10 @@
 //! leaves nothing behind, `custody pull --verify-only` refuses a tampered
 //! local copy, and `custody-log fsck` names the blob.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use common::*;
+use custody_testkit::scenario::*;
 
 #[test]
 fn tampered_artifacts_are_refused_everywhere_and_fsck_names_the_blob() {
@@ -34,7 +32,7 @@ fn tampered_artifacts_are_refused_everywhere_and_fsck_names_the_blob() {
     assert_eq!(out.status.code(), Some(2), "a tampered local copy fails verification: {}", text(&out.stderr));
 
     // The stored blob is altered on the server's disk.
-    let hex = custody_core::hash::sha256(&bytes).to_hex();
+    let hex = custody_standards::hash::sha256(&bytes).to_hex();
     let blob = tmp.path().join("log/blobs/sha256").join(&hex[..2]).join(&hex);
     std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut evil = bytes.clone();

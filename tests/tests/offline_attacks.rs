@@ -5,24 +5,19 @@
 //! must refuse it, must refuse to vouch for an artifact when nobody said
 //! whom it is expected from, and must say what it cannot know offline.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
-use custody_core::actor_key::ActorSigner;
-use custody_core::bundle::ProofBundle;
-use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
-use custody_core::dsse::Envelope;
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::leaf::Leaf;
-use custody_core::names::ActorName;
-use custody_core::statement::PAYLOAD_TYPE;
-use custody_core::{leaf_hash, SignerKey};
-use kit::*;
+use custody_registry::actor_key::ActorSigner;
+use custody_standards::bundle::ProofBundle;
+use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_registry::dsse::Envelope;
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_registry::leaf::Leaf;
+use custody_registry::names::ActorName;
+use custody_registry::statement::PAYLOAD_TYPE;
+use custody_standards::{leaf_hash, SignerKey};
+use custody_testkit::scenario::*;
 
 const ORIGIN: &str = "offline.custody.example/log";
 

@@ -4,10 +4,6 @@
 //! private `.custody-pull-*` directory), and the next pull puts the
 //! verified file in place.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
@@ -15,8 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
-use kit::*;
+use custody_testkit::scenario::*;
 
 /// A TCP proxy to `target` that passes answers on slowly (64 KiB every
 /// 20 ms), so a download takes seconds on loopback. Returns its URL.

@@ -12,15 +12,13 @@
 //! - that evidence verifies offline with `custody verify evidence` (no
 //!   server running) and a corrupted copy of it does not.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::evidence::Evidence;
-use custody_core::{Checkpoint, NoteVerifier, VerifierKey};
+use custody_standards::checkpoint::open_checkpoint;
+use custody_registry::evidence::Evidence;
+use custody_standards::{Checkpoint, NoteVerifier, VerifierKey};
+use custody_testkit::scenario::*;
 
 /// Exit code of `custody` for an inconsistency (docs/verifier.md).
 const FORK: i32 = 3;
@@ -81,7 +79,7 @@ fn a_split_log_is_refused_by_clients_and_caught_by_gossiping_witnesses() {
     let setup = Setup { witnesses: 4, quorum: 2, gossip_ms: Some(200) };
     let mut d = Deployment::start_with(tmp.path(), setup);
     let vkey = VerifierKey::parse(&d.log_vkey).unwrap();
-    let origin_hex = custody_core::hash::sha256(d.origin.as_bytes()).to_hex();
+    let origin_hex = custody_standards::hash::sha256(d.origin.as_bytes()).to_hex();
     let open =
         |note: &[u8]| -> Option<Checkpoint> { open_checkpoint(note, &vkey).ok().map(|o| o.checkpoint) };
 
@@ -209,7 +207,7 @@ fn a_split_log_is_refused_by_clients_and_caught_by_gossiping_witnesses() {
             assert_eq!(record["origin"].as_str(), Some(d.origin.as_str()), "{record}");
             let id = record["id"].as_str().unwrap();
             let body = get(&format!("{}/evidence/{id}", w.url)).unwrap();
-            assert_eq!(custody_core::hash::sha256(&body).to_hex(), id, "the ID is the text's hash");
+            assert_eq!(custody_standards::hash::sha256(&body).to_hex(), id, "the ID is the text's hash");
             let ev = Evidence::parse(&body).unwrap();
             let split = ev.verify(&[&vkey as &dyn NoteVerifier]).expect("the evidence verifies");
             assert_eq!((split.smaller.size, split.larger.size), (size, size));

@@ -4,15 +4,10 @@
 //! by the log with 400 `bad_request` and append nothing; the client refuses
 //! to build them.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
-use common::*;
-use custody_core::dsse::Envelope;
-use custody_core::registry::Role;
-use custody_core::statement::PAYLOAD_TYPE;
-use kit::*;
+use custody_registry::dsse::Envelope;
+use custody_registry::registry::Role;
+use custody_registry::statement::PAYLOAD_TYPE;
+use custody_testkit::scenario::*;
 
 #[test]
 fn invisible_and_reordering_characters_in_free_text_are_refused() {

@@ -5,15 +5,10 @@
 //! witnesses are restarted on their addresses, publication resumes with a
 //! checkpoint covering everything, consistent with the frozen one.
 
-mod common;
-#[path = "common/kit.rs"]
-mod kit;
-
 use std::time::{Duration, Instant};
 
-use common::*;
-use custody_core::statement::{Event, SignedStatement};
-use kit::*;
+use custody_registry::statement::{Event, SignedStatement};
+use custody_testkit::scenario::*;
 
 const W: [&str; 3] = ["w1.scenario.example", "w2.scenario.example", "w3.scenario.example"];
 
@@ -153,15 +148,15 @@ fn two_of_three_survives_one_outage_freezes_on_two_and_recovers() {
     assert!(cosigners_line(&out).split(", ").count() >= 2, "{out}");
     // Every witness, the restarted ones included, ends up holding the log's
     // checkpoint (nothing is appended any more, so it settles).
-    let vkey = custody_core::VerifierKey::parse(&d.log_vkey).unwrap();
-    let origin_hex = custody_core::hash::sha256(d.origin.as_bytes()).to_hex();
+    let vkey = custody_standards::VerifierKey::parse(&d.log_vkey).unwrap();
+    let origin_hex = custody_standards::hash::sha256(d.origin.as_bytes()).to_hex();
     eventually("every witness to hold the log's checkpoint", 30, || {
         let (log_cp, _, _) = published(&c, &d)?;
         d.witnesses
             .iter()
             .all(|w| {
                 get_bytes(&c, &format!("{}/{origin_hex}/checkpoint", w.url))
-                    .and_then(|n| custody_core::checkpoint::open_checkpoint(&n, &vkey).ok())
+                    .and_then(|n| custody_standards::checkpoint::open_checkpoint(&n, &vkey).ok())
                     .is_some_and(|o| o.checkpoint.size == log_cp.size && o.checkpoint.root == log_cp.root)
             })
             .then_some(())

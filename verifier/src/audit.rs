@@ -3,13 +3,13 @@
 //! 1. The checkpoint must satisfy the policy and be consistent with the
 //!    remembered one ([`crate::trust`]).
 //! 2. Every level-0 hash tile is fetched; the tree rebuilt from them
-//!    (`custody-core` [`MemoryHashStore`]) must have the checkpoint's root.
+//!    (`custody-standards` [`MemoryHashStore`]) must have the checkpoint's root.
 //!    That authenticates every leaf hash. Every higher tile is compared with
 //!    the rebuilt tree, so the log serves one tree to everyone.
 //! 3. Every entry bundle is fetched; each entry must hash to its
 //!    authenticated leaf hash (an entry altered in the log's storage is
 //!    named by index here).
-//! 4. Every entry is replayed with `custody-core`'s [`Auditor`]: envelope
+//! 4. Every entry is replayed with `custody-registry`'s [`Auditor`]: envelope
 //!    signatures (batched Ed25519), the key and role of every signer at that
 //!    point (grants, rotations and revocations replayed), time window,
 //!    nonces, immutability, tag chains, lifecycle and two-person rules,
@@ -26,11 +26,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use custody_core::entries::decode_bundle;
-use custody_core::registry::{Auditor, Config};
-use custody_core::tile_data::read_tile_data;
-use custody_core::tiles::{EntryBundle, Tile, TILE_WIDTH};
-use custody_core::{leaf_hash, tree_hash, Hash, MemoryHashStore, NodeId};
+use custody_registry::registry::{Auditor, Config};
+use custody_standards::entries::decode_bundle;
+use custody_standards::tile_data::read_tile_data;
+use custody_standards::tiles::{EntryBundle, Tile, TILE_WIDTH};
+use custody_standards::{leaf_hash, tree_hash, Hash, MemoryHashStore, NodeId};
 use serde::Serialize;
 
 use crate::client::{MAX_ENTRY_BUNDLE, MAX_TILE};

@@ -4,7 +4,7 @@
 //! The server's actor query (`/registry/actors/<actor>`) is used only as an
 //! index: it says *where* the key binding and the grants are. Every entry a
 //! decision rests on is fetched and its inclusion verified under the trusted
-//! checkpoint, then checked with `custody-core`:
+//! checkpoint, then checked with `custody-registry`:
 //! 1. the statement's key is bound to its actor by an earlier proven `grant`
 //!    (whose own signer is authorized, recursively; when the actor had a key
 //!    before, the grant's signer must also be an admin over every pattern
@@ -27,10 +27,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use custody_core::actor_key::{ActorKey, KeyId};
-use custody_core::names::{ActorName, ModelName, Pattern};
-use custody_core::registry::Role;
-use custody_core::statement::{Event, SignedStatement};
+use custody_registry::actor_key::{ActorKey, KeyId};
+use custody_registry::names::{ActorName, ModelName, Pattern};
+use custody_registry::registry::Role;
+use custody_registry::statement::{Event, SignedStatement};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};

@@ -1,12 +1,12 @@
 //! HTTP client for one log (docs/api.md). Every response body is read with
 //! a cap chosen for what it should hold, *before* anything parses it, so a
 //! hostile log cannot make the client allocate without bound. Nothing here
-//! is trusted: callers verify what they get with `custody-core`.
+//! is trusted: callers verify what they get with `custody-standards`.
 
 use std::io::Read;
 use std::time::Duration;
 
-use custody_core::Hash;
+use custody_standards::Hash;
 use reqwest::blocking::{Body, Client, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -174,7 +174,7 @@ impl LogClient {
             .http
             .put(self.url(&format!("blobs/{digest}")))
             .timeout(Duration::from_secs(24 * 3600))
-            .header("Custody-Statement", custody_core::encoding::encode_base64(envelope))
+            .header("Custody-Statement", custody_standards::encoding::encode_base64(envelope))
             .body(Body::sized(body, len));
         let resp = self.send(&what, req)?;
         let answer: UploadJson = parse_json(read_capped(resp, MAX_JSON, &what)?, &what)?;
@@ -193,13 +193,13 @@ impl LogClient {
             .http
             .get(self.url(&format!("blobs/{digest}")))
             .timeout(Duration::from_secs(24 * 3600))
-            .header("Custody-Statement", custody_core::encoding::encode_base64(envelope));
+            .header("Custody-Statement", custody_standards::encoding::encode_base64(envelope));
         let resp = self.send(&what, req)?;
         let index = resp
             .headers()
             .get("Custody-Leaf-Index")
             .and_then(|v| v.to_str().ok())
-            .and_then(custody_core::encoding::parse_decimal_u64);
+            .and_then(custody_standards::encoding::parse_decimal_u64);
         Ok((resp, index))
     }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use custody_core::stored::ReadError;
-use custody_core::tiles::Tile;
-use custody_core::TileFetcher;
+use custody_standards::stored::ReadError;
+use custody_standards::tiles::Tile;
+use custody_standards::TileFetcher;
 use indicatif::ProgressBar;
 
 use crate::client::{LogClient, MAX_TILE};
@@ -94,7 +94,7 @@ pub fn save(wants: &[Want], got: &[Got]) -> Result<()> {
     Ok(())
 }
 
-/// Hash tiles over HTTP for core's [`custody_core::TileHashReader`], which
+/// Hash tiles over HTTP for core's [`custody_standards::TileHashReader`], which
 /// authenticates every tile against a checkpoint root before using it.
 pub struct HttpTiles<'a> {
     client: &'a LogClient,

@@ -13,10 +13,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use custody_core::leaf::Leaf;
-use custody_core::names::{Digest, ModelName};
-use custody_core::statement::{Event, SignedStatement};
-use custody_core::timestamp::Timestamp;
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{Digest, ModelName};
+use custody_registry::statement::{Event, SignedStatement};
+use custody_registry::timestamp::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 

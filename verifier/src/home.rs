@@ -17,7 +17,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use custody_core::Policy;
+use custody_standards::Policy;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

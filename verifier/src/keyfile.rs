@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::names::ActorName;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::ActorName;
 
 use crate::error::{Error, Result};
 use crate::home::{read_capped, write_atomic};
@@ -51,10 +51,10 @@ pub fn load_signer(path: &Path) -> Result<ActorSigner> {
 }
 
 /// A fresh random statement nonce.
-pub fn random_nonce() -> Result<custody_core::statement::Nonce> {
+pub fn random_nonce() -> Result<custody_registry::statement::Nonce> {
     let mut n = [0u8; 16];
     getrandom::getrandom(&mut n).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
-    Ok(custody_core::statement::Nonce(n))
+    Ok(custody_registry::statement::Nonce(n))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! The client side of Custody: the `custody` command line and a library a
 //! model loader can call ([`pull::verify_artifact`]) to refuse any artifact
 //! that is not provably logged, witnessed and consistent. Everything the
-//! log says is checked with `custody-core`; the server's query answers are
+//! log says is checked with `custody-standards`; the server's query answers are
 //! used only to find the entries to check.
 //!
 //! - [`home`]: configuration and state directories (XDG, `CUSTODY_HOME`).

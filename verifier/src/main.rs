@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use custody_core::actor_key::ActorKey;
-use custody_core::names::{ActorName, ModelName, Pattern, TagName};
-use custody_core::registry::{Lifecycle, Role};
-use custody_core::statement::events::{
+use custody_registry::actor_key::ActorKey;
+use custody_registry::names::{ActorName, ModelName, Pattern, TagName};
+use custody_registry::registry::{Lifecycle, Role};
+use custody_registry::statement::events::{
     Approve, GrantRole, Promote, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
 };
-use custody_core::statement::Event;
-use custody_core::timestamp::Timestamp;
-use custody_core::Policy;
+use custody_registry::statement::Event;
+use custody_registry::timestamp::Timestamp;
+use custody_standards::Policy;
 use custody_verifier::audit::{audit, AuditOptions, AuditReport};
 use custody_verifier::client::LogClient;
 use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
@@ -135,7 +135,9 @@ fn role(s: &str) -> Result<Role, Error> {
     parse("--role", serde_json::from_value(serde_json::Value::String(s.to_owned())))
 }
 
-fn version_ref(s: &str) -> Result<(custody_core::names::ModelName, custody_core::names::Version), Error> {
+fn version_ref(
+    s: &str,
+) -> Result<(custody_registry::names::ModelName, custody_registry::names::Version), Error> {
     match Ref::parse(s)? {
         Ref::Version(n, v) => Ok((n, v)),
         _ => Err(Error::Usage(format!("{s:?}: expected org/model@version"))),
@@ -386,7 +388,7 @@ fn statement_cmd(
 /// current move as `previous`.
 fn move_tag(
     trust: &Trust,
-    signer: &custody_core::actor_key::ActorSigner,
+    signer: &custody_registry::actor_key::ActorSigner,
     why: &Why,
     target: &str,
     tag: &str,
@@ -466,7 +468,7 @@ fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
             );
         }
         Verify::Evidence { file } => {
-            let cap = custody_core::evidence::MAX_EVIDENCE_SIZE as u64;
+            let cap = custody_registry::evidence::MAX_EVIDENCE_SIZE as u64;
             let (ev, split) = offline::verify_evidence(&policy, &read_file(file, cap)?)?;
             let (a, b) = (&split.smaller, &split.larger);
             println!("split view proven: {} signed two inconsistent checkpoints", ev.origin);

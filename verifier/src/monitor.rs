@@ -12,11 +12,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use custody_core::encoding::decode_base64_strict;
-use custody_core::leaf::Leaf;
-use custody_core::names::Pattern;
-use custody_core::statement::{Event, SignedStatement};
-use custody_core::{leaf_hash, HashReader, NodeId, TileHashReader};
+use custody_registry::leaf::Leaf;
+use custody_registry::names::Pattern;
+use custody_registry::statement::{Event, SignedStatement};
+use custody_standards::encoding::decode_base64_strict;
+use custody_standards::{leaf_hash, HashReader, NodeId, TileHashReader};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -105,7 +105,7 @@ impl Rules {
     /// The rule a statement matches, if any.
     pub fn matches(&self, s: &SignedStatement) -> Option<&'static str> {
         let st = &s.statement;
-        let watched = |n: &custody_core::names::ModelName| {
+        let watched = |n: &custody_registry::names::ModelName| {
             self.names.iter().filter_map(|p| Pattern::new(p).ok()).any(|p| p.matches(n))
         };
         match &st.event {

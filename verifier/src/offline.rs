@@ -2,14 +2,14 @@
 //! never the network. A verifier can hold a receipt (tlog-proof bundle)
 //! for years and re-check it anywhere.
 
-use custody_core::actor_key::ActorKey;
-use custody_core::bundle::ProofBundle;
-use custody_core::evidence::{Evidence, SplitView};
-use custody_core::leaf::Leaf;
-use custody_core::note::NoteVerifier;
-use custody_core::policy::PolicyVerified;
-use custody_core::statement::SignedStatement;
-use custody_core::{leaf_hash, verify_consistency, verify_inclusion, Hash, Policy};
+use custody_registry::actor_key::ActorKey;
+use custody_registry::evidence::{Evidence, SplitView};
+use custody_registry::leaf::Leaf;
+use custody_registry::statement::SignedStatement;
+use custody_standards::bundle::ProofBundle;
+use custody_standards::note::NoteVerifier;
+use custody_standards::policy::PolicyVerified;
+use custody_standards::{leaf_hash, verify_consistency, verify_inclusion, Hash, Policy};
 
 use crate::error::{Error, Result};
 

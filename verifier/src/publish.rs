@@ -9,12 +9,12 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::hash::Hash;
-use custody_core::names::{Digest, MediaType, ModelName, Version};
-use custody_core::statement::events::{Kind, Publish};
-use custody_core::statement::metadata::{Lineage, Metadata};
-use custody_core::statement::Event;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{Digest, MediaType, ModelName, Version};
+use custody_registry::statement::events::{Kind, Publish};
+use custody_registry::statement::metadata::{Lineage, Metadata};
+use custody_registry::statement::Event;
+use custody_standards::hash::Hash;
 use sha2::{Digest as _, Sha256};
 
 use crate::client::Uploaded;

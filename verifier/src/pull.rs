@@ -27,13 +27,13 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::time::Duration;
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::hash::Hash;
-use custody_core::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
-use custody_core::registry::lifecycle::tag_requirement;
-use custody_core::registry::Role;
-use custody_core::statement::events::Access;
-use custody_core::statement::Event;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
+use custody_registry::registry::lifecycle::tag_requirement;
+use custody_registry::registry::Role;
+use custody_registry::statement::events::Access;
+use custody_registry::statement::Event;
+use custody_standards::hash::Hash;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 

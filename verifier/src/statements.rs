@@ -7,12 +7,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use custody_core::actor_key::ActorSigner;
-use custody_core::bundle::ProofBundle;
-use custody_core::leaf::Leaf;
-use custody_core::statement::{Context, Event, SignedStatement, Statement, Text};
-use custody_core::timestamp::Timestamp;
-use custody_core::{leaf_hash, verify_inclusion, Hash};
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::leaf::Leaf;
+use custody_registry::statement::{Context, Event, SignedStatement, Statement, Text};
+use custody_registry::timestamp::Timestamp;
+use custody_standards::bundle::ProofBundle;
+use custody_standards::{leaf_hash, verify_inclusion, Hash};
 
 use crate::error::{Error, Result};
 use crate::keyfile::random_nonce;

@@ -1,7 +1,7 @@
 //! The client's trust in a log: a checkpoint is used only if it satisfies
 //! the policy (log signature and witness quorum) *and* is consistent with
 //! the latest checkpoint this client verified before, proven with an RFC
-//! 9162 consistency proof checked by `custody-core`. Only then is it
+//! 9162 consistency proof checked by `custody-standards`. Only then is it
 //! remembered (atomically), so the remembered checkpoint only ever grows.
 //!
 //! An inconsistency (two policy-satisfying checkpoints that cannot both be
@@ -10,9 +10,9 @@
 
 use std::path::PathBuf;
 
-use custody_core::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
-use custody_core::policy::PolicyVerified;
-use custody_core::{
+use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
+use custody_standards::policy::PolicyVerified;
+use custody_standards::{
     consistency_proof, tree_hash, verify_consistency, Checkpoint, Hash, Policy, TileHashReader,
 };
 

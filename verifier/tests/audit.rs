@@ -4,18 +4,19 @@
 //! a log that appended a statement its grant history forbids fails at that
 //! statement's index.
 
-mod common;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::*;
-use custody_core::actor_key::ActorSigner;
-use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Digest, ModelName, Pattern, Version};
-use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{ActorName, Digest, ModelName, Pattern, Version};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Access, GrantRole};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
+use custody_testkit::bin;
+use custody_testkit::cli::*;
+use custody_testkit::http::http;
+use custody_testkit::logserver::*;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -41,7 +42,7 @@ fn grant(to: &ActorSigner, role: Role, pattern: &str) -> Event {
 }
 
 fn actor(name: &str) -> ActorSigner {
-    ActorSigner::from_seed(&ActorName::new(name).unwrap(), &custody_core::hash::sha256(name.as_bytes()).0)
+    ActorSigner::from_seed(&ActorName::new(name).unwrap(), &custody_standards::hash::sha256(name.as_bytes()).0)
 }
 
 #[test]
@@ -52,24 +53,24 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     let server = serve(&data, &["--rate-limit", "0"]);
     let policy = log_only_policy(dir.path(), &vkey);
     let admin = User::new(dir.path(), "root");
-    admin.init(&policy, &server.url);
+    admin.configure(&policy, &server.url);
     admin.use_key(&data.join("admin.key"));
     let alice = User::new(dir.path(), "alice");
-    alice.init(&policy, &server.url);
+    alice.configure(&policy, &server.url);
     let key = alice.keygen("alice");
     for role in ["publisher", "maintainer"] {
-        admin.run(&["grant", &key, "--role", role, "--pattern", "acme/*"]).ok();
+        admin.cli(&["grant", &key, "--role", role, "--pattern", "acme/*"]).ok();
     }
     let bytes = b"audited weights".repeat(100);
     let file = dir.path().join("m.bin");
     std::fs::write(&file, &bytes).unwrap();
     alice
-        .run(&["publish", file.to_str().unwrap(), "--name", "acme/m", "--version", "1", "--tag", "prod"])
+        .cli(&["publish", file.to_str().unwrap(), "--name", "acme/m", "--version", "1", "--tag", "prod"])
         .ok();
     // 300 accesses so the log has a full tile and bundle to cache.
     let reader = actor("reader");
-    admin.run(&["grant", &reader.public().to_string(), "--role", "reader", "--pattern", "*"]).ok();
-    let digest = Digest(custody_core::hash::sha256(&bytes));
+    admin.cli(&["grant", &reader.public().to_string(), "--role", "reader", "--pattern", "*"]).ok();
+    let digest = Digest(custody_standards::hash::sha256(&bytes));
     let c = http();
     for n in 0..300 {
         let access =
@@ -77,7 +78,7 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
         let env = signed(&reader, n, Event::Access(access));
         let r = c
             .get(format!("{}/blobs/{digest}", server.url))
-            .header("Custody-Statement", custody_core::encoding::encode_base64(&env))
+            .header("Custody-Statement", custody_standards::encoding::encode_base64(&env))
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
@@ -85,10 +86,10 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     let size = 6 + 300; // genesis, 2 grants, publish, tag, reader grant, accesses
 
     let auditor = User::new(dir.path(), "auditor");
-    auditor.init(&policy, &server.url);
+    auditor.configure(&policy, &server.url);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let first = loop {
-        let r = auditor.run(&["audit", "--json"]);
+        let r = auditor.cli(&["audit", "--json"]);
         r.ok();
         let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
         if v["size"] == size {
@@ -98,7 +99,7 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     };
     assert_eq!(first["entries_replayed"], size);
     assert!(first["violation"].is_null(), "{first}");
-    let second = auditor.run(&["audit", &server.url, "--exact", "--jobs", "2"]);
+    let second = auditor.cli(&["audit", &server.url, "--exact", "--jobs", "2"]);
     second.ok();
     assert!(second.stdout.contains(&format!("resumed from size {size}")), "{}", second.stdout);
     assert!(second.stdout.contains("2 from cache"), "{}", second.stdout);
@@ -114,7 +115,7 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     torn[good_bundle.len() / 2] ^= 1;
     std::fs::write(&bundle, &torn).unwrap();
     std::fs::write(&tile, &good_tile[..good_tile.len() / 2]).unwrap();
-    let third = auditor.run(&["audit", &server.url]);
+    let third = auditor.cli(&["audit", &server.url]);
     third.ok();
     assert!(third.stdout.contains(&format!("audit OK: {size} entries replayed")), "{}", third.stdout);
     assert_eq!(std::fs::read(&bundle).unwrap(), good_bundle, "the bundle cache is repaired");
@@ -132,15 +133,15 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     .unwrap();
     let server = serve(&data, &[]);
     let fresh = User::new(dir.path(), "fresh");
-    fresh.init(&policy, &server.url);
-    let r = fresh.run(&["audit"]);
+    fresh.configure(&policy, &server.url);
+    let r = fresh.cli(&["audit"]);
     r.fails(2, &format!("audit: entry {target}"));
     assert!(r.stdout.contains(&format!("audit FAILED at entry {target}")), "{}", r.stdout);
     assert!(r.stderr.contains("altered in storage"), "{}", r.stderr);
     // The first auditor keeps the copy it verified (the tree is unchanged),
     // so its incremental audit passes; --refetch checks what is served now.
-    auditor.run(&["audit", &server.url]).ok();
-    auditor.run(&["audit", &server.url, "--refetch"]).fails(2, &format!("audit: entry {target}"));
+    auditor.cli(&["audit", &server.url]).ok();
+    auditor.cli(&["audit", &server.url, "--refetch"]).fails(2, &format!("audit: entry {target}"));
 }
 
 #[test]
@@ -149,7 +150,7 @@ fn a_statement_the_grant_history_forbids_fails_at_its_index() {
     let data = dir.path().join("log");
     // A generic log takes raw leaves: it plays a registry server that
     // skipped its checks.
-    let out = std::process::Command::new(log_bin())
+    let out = std::process::Command::new(bin("custody-log"))
         .args(["init", "--generic", "--origin", ORIGIN, "--data-dir"])
         .arg(&data)
         .output()
@@ -175,10 +176,10 @@ fn a_statement_the_grant_history_forbids_fails_at_its_index() {
     }
     let policy = log_only_policy(dir.path(), &vkey);
     let auditor = User::new(dir.path(), "auditor");
-    auditor.init(&policy, &server.url);
+    auditor.configure(&policy, &server.url);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let r = auditor.run(&["audit", "--json"]);
+        let r = auditor.cli(&["audit", "--json"]);
         if r.code == 2 {
             let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
             assert_eq!(v["violation"]["index"], 3, "{v}");

@@ -3,18 +3,19 @@
 //! `cargo test -p custody-verifier --test audit_throughput -- --ignored --nocapture`
 //! (`CUSTODY_AUDIT_BENCH_N` entries, default 20,000).
 
-mod common;
-
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use common::*;
-use custody_core::actor_key::ActorSigner;
-use custody_core::leaf::Leaf;
-use custody_core::names::{ActorName, Digest, MediaType, ModelName, Pattern, Version};
-use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole, Kind, Publish};
-use custody_core::statement::{Context, Event, Nonce, Statement, Text};
-use custody_core::timestamp::Timestamp;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::leaf::Leaf;
+use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, Version};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Access, GrantRole, Kind, Publish};
+use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+use custody_registry::timestamp::Timestamp;
+use custody_testkit::bin;
+use custody_testkit::cli::*;
+use custody_testkit::http::http;
+use custody_testkit::logserver::*;
 
 #[test]
 #[ignore = "measurement; prints entries per second"]
@@ -22,7 +23,7 @@ fn audit_throughput() {
     let n: u64 = std::env::var("CUSTODY_AUDIT_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
-    let out = std::process::Command::new(log_bin())
+    let out = std::process::Command::new(bin("custody-log"))
         .args(["init", "--generic", "--origin", ORIGIN, "--data-dir"])
         .arg(&data)
         .output()
@@ -34,7 +35,7 @@ fn audit_throughput() {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let time = Timestamp::from_unix_secs(now).unwrap();
     let ctx = Context::reason(Text::new("bench").unwrap());
-    let digest = Digest(custody_core::hash::sha256(b"bench"));
+    let digest = Digest(custody_standards::hash::sha256(b"bench"));
     let mut events = vec![
         Event::Grant(GrantRole {
             actor: root.actor().clone(),
@@ -69,7 +70,7 @@ fn audit_throughput() {
     eprintln!("filled {n} entries in {:.1?}", t0.elapsed());
     let policy = log_only_policy(dir.path(), &vkey);
     let u = User::new(dir.path(), "auditor");
-    u.init(&policy, &server.url);
+    u.configure(&policy, &server.url);
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let v: serde_json::Value =
@@ -83,7 +84,7 @@ fn audit_throughput() {
     }
     for pass in ["first (all fetched)", "second (cached)"] {
         let t = Instant::now();
-        let r = u.run(&["audit", "--json"]);
+        let r = u.cli(&["audit", "--json"]);
         r.ok();
         let s = t.elapsed().as_secs_f64();
         eprintln!("audit {pass}: {n} entries in {s:.2} s = {:.0} entries/s", n as f64 / s);

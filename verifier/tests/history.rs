@@ -2,28 +2,27 @@
 //! rows come from entries proven in the log (a query answer naming an
 //! unrelated entry adds nothing), each with its leaf index.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::http::proxy;
-use common::*;
+use custody_testkit::cli::*;
+use custody_testkit::hostile::proxy;
+use custody_testkit::logserver::*;
 
 #[test]
 fn history_and_report_come_from_proven_entries() {
     let LogWithAdmin { dir, server, policy, admin, .. } = log_with_admin();
     let (alice, carol) = (User::new(dir.path(), "alice"), User::new(dir.path(), "carol"));
-    alice.init(&policy, &server.url);
-    carol.init(&policy, &server.url);
+    alice.configure(&policy, &server.url);
+    carol.configure(&policy, &server.url);
     let (ka, kc) = (alice.keygen("alice"), carol.keygen("carol"));
-    admin.run(&["grant", &ka, "--role", "publisher", "--pattern", "acme/*"]).ok(); // 1
-    admin.run(&["grant", &ka, "--role", "maintainer", "--pattern", "acme/*"]).ok(); // 2
-    admin.run(&["grant", &kc, "--role", "approver", "--pattern", "acme/*"]).ok(); // 3
+    admin.cli(&["grant", &ka, "--role", "publisher", "--pattern", "acme/*"]).ok(); // 1
+    admin.cli(&["grant", &ka, "--role", "maintainer", "--pattern", "acme/*"]).ok(); // 2
+    admin.cli(&["grant", &kc, "--role", "approver", "--pattern", "acme/*"]).ok(); // 3
     let file = dir.path().join("m.bin");
     std::fs::write(&file, b"history weights".repeat(50)).unwrap();
     let f = file.to_str().unwrap();
     alice
-        .run(&[
+        .cli(&[
             "--reason",
             "release 1.0",
             "publish",
@@ -36,13 +35,13 @@ fn history_and_report_come_from_proven_entries() {
             "prod",
         ])
         .ok(); // 4, 5
-    alice.run(&["promote", "acme/model@1.0", "--to", "staging"]).ok(); // 6
-    carol.run(&["approve", "acme/model@1.0"]).ok(); // 7
-    alice.run(&["promote", "acme/model@1.0", "--to", "production"]).ok(); // 8
+    alice.cli(&["promote", "acme/model@1.0", "--to", "staging"]).ok(); // 6
+    carol.cli(&["approve", "acme/model@1.0"]).ok(); // 7
+    alice.cli(&["promote", "acme/model@1.0", "--to", "production"]).ok(); // 8
     let out = dir.path().join("pulled.bin");
-    carol.run(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok(); // 9 (access)
+    carol.cli(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok(); // 9 (access)
 
-    let h = alice.run(&["history", "acme/model"]);
+    let h = alice.cli(&["history", "acme/model"]);
     h.ok();
     let lines: Vec<&str> = h.stdout.lines().collect();
     assert!(lines[0].starts_with("INDEX"), "{}", h.stdout);
@@ -76,7 +75,7 @@ fn history_and_report_come_from_proven_entries() {
             r
         }),
     );
-    let j = alice.run(&["--log", &url, "history", "acme/model", "--json"]);
+    let j = alice.cli(&["--log", &url, "history", "acme/model", "--json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&j.ok().stdout).unwrap();
     let got: Vec<u64> = rows.iter().map(|r| r["index"].as_u64().unwrap()).collect();
     assert_eq!(got, vec![4, 5, 6, 7, 8, 9]);
@@ -85,7 +84,7 @@ fn history_and_report_come_from_proven_entries() {
     // The report over everything, and over a period with nothing in it.
     let md_file = dir.path().join("report.md");
     let json_file = dir.path().join("report.json");
-    let r = alice.run(&[
+    let r = alice.cli(&[
         "report",
         "--name",
         "acme/model",
@@ -106,7 +105,7 @@ fn history_and_report_come_from_proven_entries() {
     assert_eq!(json["events_by_type"]["access"], 1);
     assert_eq!(json["versions_affected"], serde_json::json!(["1.0"]));
     assert_eq!(json["log"]["consistency_verified"], true);
-    let empty = alice.run(&[
+    let empty = alice.cli(&[
         "report",
         "--name",
         "acme/model",
@@ -118,8 +117,8 @@ fn history_and_report_come_from_proven_entries() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&empty.ok().stdout).unwrap();
     assert_eq!(v["events"], serde_json::json!([]));
-    alice.run(&["history", "acme/none"]).fails(2, "not in the log");
+    alice.cli(&["history", "acme/none"]).fails(2, "not in the log");
     alice
-        .run(&["report", "--name", "acme/model", "--from", "yesterday", "--to", "2000-12-31T00:00:00Z"])
+        .cli(&["report", "--name", "acme/model", "--from", "yesterday", "--to", "2000-12-31T00:00:00Z"])
         .fails(64, "--from");
 }

@@ -1,11 +1,11 @@
 //! `custody verify checkpoint|inclusion|consistency` with the server gone
 //! and no configuration at all: only a policy file and the saved bytes.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use custody_testkit::cli::*;
+use custody_testkit::http::http;
+use custody_testkit::logserver::*;
 
 #[test]
 fn offline_checks_need_only_the_policy() {
@@ -26,8 +26,8 @@ fn offline_checks_need_only_the_policy() {
     };
     let old = wait_size(1);
     let key = User::new(dir.path(), "alice").keygen("alice");
-    admin.run(&["grant", &key, "--role", "reader", "--pattern", "*"]).ok();
-    admin.run(&["grant", &key, "--role", "publisher", "--pattern", "acme/*"]).ok();
+    admin.cli(&["grant", &key, "--role", "reader", "--pattern", "*"]).ok();
+    admin.cli(&["grant", &key, "--role", "publisher", "--pattern", "acme/*"]).ok();
     let new = wait_size(3);
     let save = |name: &str, bytes: &[u8]| {
         let p = dir.path().join(name);
@@ -42,9 +42,9 @@ fn offline_checks_need_only_the_policy() {
 
     let u = User::new(dir.path(), "offline");
     let p = policy.to_str().unwrap();
-    let r = u.run(&["--policy", p, "verify", "checkpoint", &new_f]);
+    let r = u.cli(&["--policy", p, "verify", "checkpoint", &new_f]);
     assert!(r.ok().stdout.contains("checkpoint OK: registry.custody.example/log size 3"), "{}", r.stdout);
-    let r = u.run(&[
+    let r = u.cli(&[
         "--policy",
         p,
         "verify",
@@ -59,7 +59,7 @@ fn offline_checks_need_only_the_policy() {
         &incl_f,
     ]);
     assert!(r.ok().stdout.contains("inclusion OK: entry 1"), "{}", r.stdout);
-    u.run(&[
+    u.cli(&[
         "--policy",
         p,
         "verify",
@@ -74,7 +74,7 @@ fn offline_checks_need_only_the_policy() {
         &incl_f,
     ])
     .fails(2, "inclusion of entry 2");
-    let r = u.run(&[
+    let r = u.cli(&[
         "--policy",
         p,
         "verify",
@@ -87,16 +87,16 @@ fn offline_checks_need_only_the_policy() {
         &cons_f,
     ]);
     assert!(r.ok().stdout.contains("consistency OK"), "{}", r.stdout);
-    u.run(&["--policy", p, "verify", "consistency", "--old", &new_f, "--new", &old_f, "--proof", &cons_f])
+    u.cli(&["--policy", p, "verify", "consistency", "--old", &new_f, "--new", &old_f, "--proof", &cons_f])
         .fails(2, "consistency 3 -> 1");
     // Another log's key: the checkpoint is refused.
     let other = dir.path().join("other-policy");
-    let foreign = custody_core::SignerKey::from_seed(ORIGIN, 1, &[3; 32]).unwrap().verifier();
+    let foreign = custody_standards::SignerKey::from_seed(ORIGIN, 1, &[3; 32]).unwrap().verifier();
     std::fs::write(&other, format!("log {foreign}\nquorum none\n")).unwrap();
-    u.run(&["--policy", other.to_str().unwrap(), "verify", "checkpoint", &new_f]).fails(2, "checkpoint");
+    u.cli(&["--policy", other.to_str().unwrap(), "verify", "checkpoint", &new_f]).fails(2, "checkpoint");
     let mut forged = new.clone();
     let at = forged.len() - 5;
     forged[at] ^= 1;
     let forged_f = save("forged.cp", &forged);
-    u.run(&["--policy", p, "verify", "checkpoint", &forged_f]).fails(2, "verification failed");
+    u.cli(&["--policy", p, "verify", "checkpoint", &forged_f]).fails(2, "verification failed");
 }

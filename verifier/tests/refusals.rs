@@ -5,14 +5,15 @@
 //! log): bytes tampered in transit, a wrong tag, an unknown publisher key,
 //! a fake grant.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use common::http::{proxy, Response, Rewrite};
-use common::witness::Witness;
-use common::*;
+use custody_testkit::cli::*;
+use custody_testkit::fake_witness::Witness;
+use custody_testkit::hostile::{proxy, Response, Rewrite};
+use custody_testkit::http::http;
+use custody_testkit::logserver::*;
+use custody_testkit::{bin, spawn};
 
 fn artifact(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let p = dir.join(name);
@@ -24,18 +25,18 @@ fn artifact(dir: &Path, name: &str, bytes: &[u8]) -> String {
 /// acme/model 1.0 (tagged prod) and 2.0 (tagged candidate).
 fn seeded(dir: &Path, policy: &Path, url: &str, data: &Path) -> (User, Vec<u8>, Vec<u8>) {
     let admin = User::new(dir, "root");
-    admin.init(policy, url);
+    admin.configure(policy, url);
     admin.use_key(&data.join("admin.key"));
     let alice = User::new(dir, "alice");
-    alice.init(policy, url);
+    alice.configure(policy, url);
     let key = alice.keygen("alice");
-    admin.run(&["grant", &key, "--role", "publisher", "--pattern", "acme/*"]).ok();
-    admin.run(&["grant", &key, "--role", "maintainer", "--pattern", "acme/*"]).ok();
+    admin.cli(&["grant", &key, "--role", "publisher", "--pattern", "acme/*"]).ok();
+    admin.cli(&["grant", &key, "--role", "maintainer", "--pattern", "acme/*"]).ok();
     let (v1, v2) = (b"model one".repeat(1000), b"model two".repeat(1000));
     let f1 = artifact(dir, "v1.bin", &v1);
     let f2 = artifact(dir, "v2.bin", &v2);
-    alice.run(&["publish", &f1, "--name", "acme/model", "--version", "1.0", "--tag", "prod"]).ok();
-    alice.run(&["publish", &f2, "--name", "acme/model", "--version", "2.0", "--tag", "candidate"]).ok();
+    alice.cli(&["publish", &f1, "--name", "acme/model", "--version", "1.0", "--tag", "prod"]).ok();
+    alice.cli(&["publish", &f2, "--name", "acme/model", "--version", "2.0", "--tag", "candidate"]).ok();
     (alice, v1, v2)
 }
 
@@ -49,34 +50,34 @@ fn witnessed_checkpoints_are_required() {
     std::fs::write(&policy, format!("log {vkey}\nwitness w1 {} {}\nquorum w1\n", w.vkey, w.url)).unwrap();
     let server = serve(&data, &["--policy", policy.to_str().unwrap()]);
     let (alice, v1, _) = seeded(dir.path(), &policy, &server.url, &data);
-    let c = alice.run(&["checkpoint"]);
+    let c = alice.cli(&["checkpoint"]);
     assert!(c.ok().stdout.contains("cosigned by: w1"), "{}", c.stdout);
     let out = dir.path().join("out.bin");
-    alice.run(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
+    alice.cli(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read(&out).unwrap(), v1);
 
     // A client whose policy needs a witness the log does not use refuses
     // every checkpoint, so it never pulls.
     let strict = dir.path().join("strict-policy");
-    let other = custody_core::cosignature::CosignatureSigner::from_seed("w2.example", &[9; 32]).unwrap();
+    let other = custody_standards::cosignature::CosignatureSigner::from_seed("w2.example", &[9; 32]).unwrap();
     std::fs::write(&strict, format!("log {vkey}\nwitness w2 {}\nquorum w2\n", other.verifier())).unwrap();
     let bob = User::new(dir.path(), "bob");
-    bob.init(&strict, &server.url);
+    bob.configure(&strict, &server.url);
     bob.keygen("bob");
-    bob.run(&["checkpoint"]).fails(2, "quorum");
+    bob.cli(&["checkpoint"]).fails(2, "quorum");
     let never = dir.path().join("never.bin");
-    bob.run(&["pull", "acme/model:prod", "-o", never.to_str().unwrap()]).fails(2, "quorum");
+    bob.cli(&["pull", "acme/model:prod", "-o", never.to_str().unwrap()]).fails(2, "quorum");
     assert!(!never.exists());
 
     // The witness goes down: a new publish is logged but no quorum
     // checkpoint covers it, so the client refuses to call it done.
     w.set_down(true);
     let f3 = artifact(dir.path(), "v3.bin", b"model three");
-    let r = alice.run(&["--wait", "3", "publish", &f3, "--name", "acme/model", "--version", "3.0"]);
+    let r = alice.cli(&["--wait", "3", "publish", &f3, "--name", "acme/model", "--version", "3.0"]);
     r.fails(2, "no checkpoint satisfying the policy covers entry");
     let never3 = dir.path().join("never3.bin");
     alice
-        .run(&["--wait", "3", "pull", "acme/model@3.0", "-o", never3.to_str().unwrap()])
+        .cli(&["--wait", "3", "pull", "acme/model@3.0", "-o", never3.to_str().unwrap()])
         .fails(2, "covers entry");
     assert!(!never3.exists());
 }
@@ -87,7 +88,7 @@ fn a_real_custody_witness_cosigns_what_the_client_accepts() {
     let data = dir.path().join("log");
     let vkey = init_log(&data);
     let wdata = dir.path().join("witness");
-    let out = std::process::Command::new(sibling_bin("custody-witness"))
+    let out = std::process::Command::new(bin("custody-witness"))
         .args(["init", "--name", "witness.example.com/w1", "--data-dir"])
         .arg(&wdata)
         .output()
@@ -96,8 +97,8 @@ fn a_real_custody_witness_cosigns_what_the_client_accepts() {
     let wvkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let logs = dir.path().join("logs.txt");
     std::fs::write(&logs, format!("logs/v0\n\nvkey {vkey}\nqpd 86400\n")).unwrap();
-    let witness = spawn_listening(
-        std::process::Command::new(sibling_bin("custody-witness"))
+    let witness = spawn(
+        std::process::Command::new(bin("custody-witness"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&wdata)
             .arg("--logs")
@@ -108,10 +109,10 @@ fn a_real_custody_witness_cosigns_what_the_client_accepts() {
     std::fs::write(&policy, format!("log {vkey}\nwitness w1 {wvkey} {}\nquorum w1\n", witness.url)).unwrap();
     let server = serve(&data, &["--policy", policy.to_str().unwrap()]);
     let (alice, v1, _) = seeded(dir.path(), &policy, &server.url, &data);
-    let c = alice.run(&["checkpoint"]);
+    let c = alice.cli(&["checkpoint"]);
     assert!(c.ok().stdout.contains("cosigned by: w1"), "{}", c.stdout);
     let out = dir.path().join("out.bin");
-    alice.run(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
+    alice.cli(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read(&out).unwrap(), v1);
 }
 
@@ -129,18 +130,18 @@ fn a_forked_log_is_detected_with_evidence() {
     let watcher = User::new(dir.path(), "watcher");
     let a = serve(&data_a, &[]);
     let admin_a = User::new(dir.path(), "admin-a");
-    admin_a.init(&policy, &a.url);
+    admin_a.configure(&policy, &a.url);
     admin_a.use_key(&data_a.join("admin.key"));
     let alice = User::new(dir.path(), "alice").keygen("alice");
-    admin_a.run(&["grant", &alice, "--role", "reader", "--pattern", "acme/*"]).ok();
-    watcher.init(&policy, &a.url);
-    let seen = watcher.run(&["checkpoint"]);
+    admin_a.cli(&["grant", &alice, "--role", "reader", "--pattern", "acme/*"]).ok();
+    watcher.configure(&policy, &a.url);
+    let seen = watcher.cli(&["checkpoint"]);
     assert!(seen.ok().stdout.contains("size 2"), "{}", seen.stdout);
     drop(a);
 
     let b = serve(&data_b, &[]);
     let admin_b = User::new(dir.path(), "admin-b");
-    admin_b.init(&policy, &b.url);
+    admin_b.configure(&policy, &b.url);
     admin_b.use_key(&data_b.join("admin.key"));
     let bob = User::new(dir.path(), "bob").keygen("bob");
     let evidence_files = |ext: &str| -> Vec<std::path::PathBuf> {
@@ -154,19 +155,19 @@ fn a_forked_log_is_detected_with_evidence() {
     };
     let p = policy.to_str().unwrap();
     // Same size, different root: the two signed checkpoints are the proof.
-    admin_b.run(&["grant", &bob, "--role", "reader", "--pattern", "acme/*"]).ok();
-    let r = watcher.run(&["--log", &b.url, "checkpoint"]);
+    admin_b.cli(&["grant", &bob, "--role", "reader", "--pattern", "acme/*"]).ok();
+    let r = watcher.cli(&["--log", &b.url, "checkpoint"]);
     r.fails(3, "same size with different roots");
     assert!(r.stderr.contains("custody inconsistency evidence v1"), "{}", r.stderr);
     let same = evidence_files("evidence");
     assert_eq!(same.len(), 1);
-    let v = watcher.run(&["--policy", p, "verify", "evidence", same[0].to_str().unwrap()]);
+    let v = watcher.cli(&["--policy", p, "verify", "evidence", same[0].to_str().unwrap()]);
     assert!(v.ok().stdout.contains("split view proven"), "{}", v.stdout);
 
     // Different sizes: the served proof fails, and the log's own tiles give
     // the root its tree has at size 2, which is not the remembered one.
-    admin_b.run(&["grant", &bob, "--role", "publisher", "--pattern", "acme/*"]).ok();
-    let r = watcher.run(&["--log", &b.url, "checkpoint"]);
+    admin_b.cli(&["grant", &bob, "--role", "publisher", "--pattern", "acme/*"]).ok();
+    let r = watcher.cli(&["--log", &b.url, "checkpoint"]);
     r.fails(3, "inconsistent");
     assert!(r.stderr.contains("consistency proof served by the log (old 2, new 3)"), "{}", r.stderr);
     let txt = evidence_files("txt");
@@ -179,7 +180,7 @@ fn a_forked_log_is_detected_with_evidence() {
     let ev = evidence_files("evidence");
     assert_eq!(ev.len(), 2);
     let newest = ev.iter().find(|e| **e != same[0]).unwrap();
-    let v = watcher.run(&["--policy", p, "verify", "evidence", newest.to_str().unwrap()]);
+    let v = watcher.cli(&["--policy", p, "verify", "evidence", newest.to_str().unwrap()]);
     assert!(v.ok().stdout.contains("whose tree has root"), "{}", v.stdout);
     // Tampered evidence, or evidence checked against another log's key, fails.
     let mut bad = std::fs::read(newest).unwrap();
@@ -187,21 +188,22 @@ fn a_forked_log_is_detected_with_evidence() {
     bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
     let bad_f = dir.path().join("bad.evidence");
     std::fs::write(&bad_f, bad).unwrap();
-    watcher.run(&["--policy", p, "verify", "evidence", bad_f.to_str().unwrap()]).fails(2, "evidence");
+    watcher.cli(&["--policy", p, "verify", "evidence", bad_f.to_str().unwrap()]).fails(2, "evidence");
     let other = dir.path().join("other-policy");
-    let foreign = custody_core::SignerKey::from_seed("other.example/log", 1, &[3; 32]).unwrap().verifier();
+    let foreign =
+        custody_standards::SignerKey::from_seed("other.example/log", 1, &[3; 32]).unwrap().verifier();
     std::fs::write(&other, format!("log {foreign}\nquorum none\n")).unwrap();
     watcher
-        .run(&["--policy", other.to_str().unwrap(), "verify", "evidence", newest.to_str().unwrap()])
+        .cli(&["--policy", other.to_str().unwrap(), "verify", "evidence", newest.to_str().unwrap()])
         .fails(2, "no log key for origin");
     // A monitor on the fork stops with the same verdict.
     let rules = dir.path().join("rules.json");
     std::fs::write(&rules, r#"{"grants": true}"#).unwrap();
     watcher
-        .run(&["--log", &b.url, "monitor", "--watch", rules.to_str().unwrap(), "--once"])
+        .cli(&["--log", &b.url, "monitor", "--watch", rules.to_str().unwrap(), "--once"])
         .fails(3, "inconsistent");
     // The remembered checkpoint is unchanged: the fork is refused again.
-    watcher.run(&["--log", &b.url, "checkpoint"]).fails(3, "inconsistent");
+    watcher.cli(&["--log", &b.url, "checkpoint"]).fails(3, "inconsistent");
     let remembered =
         std::fs::read_dir(watcher.home.join("checkpoints")).unwrap().next().unwrap().unwrap().path();
     assert!(std::fs::read_to_string(remembered).unwrap().contains("\n2\n"));
@@ -215,7 +217,7 @@ fn a_lying_server_is_caught() {
     let server = serve(&data, &[]);
     let policy = log_only_policy(dir.path(), &vkey);
     let (alice, v1, v2) = seeded(dir.path(), &policy, &server.url, &data);
-    let digest2 = format!("sha256:{}", custody_core::hash::sha256(&v2).to_hex());
+    let digest2 = format!("sha256:{}", custody_standards::hash::sha256(&v2).to_hex());
     let honest: serde_json::Value = http()
         .get(format!("{}/registry/resolve?ref=acme/model:candidate", server.url))
         .send()
@@ -226,7 +228,7 @@ fn a_lying_server_is_caught() {
     let pull_via = |rewrite: Rewrite, reference: &str| {
         let url = proxy(server.url.clone(), rewrite);
         let out = dir.path().join("lied.bin");
-        let r = alice.run(&["--log", &url, "pull", reference, "-o", out.to_str().unwrap()]);
+        let r = alice.cli(&["--log", &url, "pull", reference, "-o", out.to_str().unwrap()]);
         assert!(!out.exists(), "nothing may be written on a refused pull");
         r
     };
@@ -235,7 +237,7 @@ fn a_lying_server_is_caught() {
     // Honest proxy: the pull works (the harness itself is sound).
     let url = proxy(server.url.clone(), Arc::new(|_, r| r));
     let out = dir.path().join("ok.bin");
-    alice.run(&["--log", &url, "pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
+    alice.cli(&["--log", &url, "pull", "acme/model:prod", "-o", out.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read(&out).unwrap(), v1);
 
     // Bytes flipped in transit.

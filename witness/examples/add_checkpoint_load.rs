@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
-use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::witness::AddCheckpointRequest;
-use custody_core::{consistency_proof, leaf_hash, MemoryHashStore, SignerKey};
+use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::witness::AddCheckpointRequest;
+use custody_standards::{consistency_proof, leaf_hash, MemoryHashStore, SignerKey};
 use custody_witness::api::{self, AppState};
 use custody_witness::committer::Committer;
 use custody_witness::gossip::Gossip;

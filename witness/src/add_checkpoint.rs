@@ -16,12 +16,12 @@
 
 use std::time::Instant;
 
-use custody_core::checkpoint::{open_checkpoint_with, Checkpoint, CheckpointError};
-use custody_core::cosignature::CosignatureError;
-use custody_core::note::{Note, NoteError, NoteSignature, NoteVerifier};
-use custody_core::verify::VerifyError;
-use custody_core::witness::{AddCheckpointRequest, WitnessBodyError};
-use custody_core::{empty_root, verify_consistency};
+use custody_standards::checkpoint::{open_checkpoint_with, Checkpoint, CheckpointError};
+use custody_standards::cosignature::CosignatureError;
+use custody_standards::note::{Note, NoteError, NoteSignature, NoteVerifier};
+use custody_standards::verify::VerifyError;
+use custody_standards::witness::{AddCheckpointRequest, WitnessBodyError};
+use custody_standards::{empty_root, verify_consistency};
 
 use crate::state::{now_secs, Witness};
 use crate::store::{Latest, Op, StoreError};
@@ -240,10 +240,10 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use custody_core::checkpoint::sign_checkpoint;
-    use custody_core::cosignature::CosignatureSigner;
-    use custody_core::keys::SIG_TYPE_ED25519;
-    use custody_core::{consistency_proof, leaf_hash, MemoryHashStore, SignerKey};
+    use custody_standards::checkpoint::sign_checkpoint;
+    use custody_standards::cosignature::CosignatureSigner;
+    use custody_standards::keys::SIG_TYPE_ED25519;
+    use custody_standards::{consistency_proof, leaf_hash, MemoryHashStore, SignerKey};
 
     use super::*;
     use crate::committer::Committer;

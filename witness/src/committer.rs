@@ -130,7 +130,7 @@ fn run(store: &dyn Store, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, metrics
 mod tests {
     use super::*;
     use crate::store::Latest;
-    use custody_core::Hash;
+    use custody_standards::Hash;
 
     #[derive(Default)]
     struct Recorder {

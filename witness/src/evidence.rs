@@ -11,7 +11,7 @@
 //!   view), the question stays open and is retried: we never call a split
 //!   view without proof.
 //!
-//! [`Witness::record_evidence`] verifies evidence with `custody-core` exactly
+//! [`Witness::record_evidence`] verifies evidence with `custody-standards` exactly
 //! as an offline verifier would, writes it durably (synced, together with the
 //! freeze), and only then refuses cosignatures for the origin. A split is
 //! recorded once: evidence for the same two signed checkpoints ([`split_key`])
@@ -19,10 +19,10 @@
 //! `detected` time, or the log showing the same two trees again, does not
 //! freeze the origin again.
 
-use custody_core::checkpoint::{open_checkpoint_with, Checkpoint, CheckpointError};
-use custody_core::evidence::{Evidence, EvidenceCheckpoint, EvidenceError, PrefixProof};
-use custody_core::hash::sha256;
-use custody_core::note::{Note, NoteVerifier};
+use custody_registry::evidence::{Evidence, EvidenceCheckpoint, EvidenceError, PrefixProof};
+use custody_standards::checkpoint::{open_checkpoint_with, Checkpoint, CheckpointError};
+use custody_standards::hash::sha256;
+use custody_standards::note::{Note, NoteVerifier};
 
 use crate::log_client::{prefix_proof, HttpClient};
 use crate::state::{now_secs, Witness};

@@ -20,11 +20,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use custody_core::evidence::{Evidence, MAX_EVIDENCE_SIZE};
-use custody_core::hash::sha256;
-use custody_core::note::{open_note, NoteVerifier};
-use custody_core::witness::MAX_CHECKPOINT_SIZE;
-use custody_core::Hash;
+use custody_registry::evidence::{Evidence, MAX_EVIDENCE_SIZE};
+use custody_standards::hash::sha256;
+use custody_standards::note::{open_note, NoteVerifier};
+use custody_standards::witness::MAX_CHECKPOINT_SIZE;
+use custody_standards::Hash;
 
 use crate::evidence::{CompareError, Comparison};
 use crate::log_client::HttpClient;
@@ -272,9 +272,9 @@ impl Gossip {
             .ok_or(PushError::NotFromPeer)?;
         let c = self.witness.compare(&self.client, note, &format!("pushed by peer {}", peer.name)).await?;
         if matches!(c, Comparison::Unresolved(_)) {
-            if let Ok(origin) = custody_core::note::Note::parse(note)
+            if let Ok(origin) = custody_standards::note::Note::parse(note)
                 .map_err(|_| ())
-                .and_then(|n| custody_core::Checkpoint::parse(&n.text).map_err(|_| ()))
+                .and_then(|n| custody_standards::Checkpoint::parse(&n.text).map_err(|_| ()))
                 .map(|c| c.origin)
             {
                 self.unresolved

@@ -13,9 +13,9 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use custody_core::cosignature::{CosignatureError, CosignatureSigner};
-use custody_core::keys::KeyError;
-use custody_core::{SignerKey, VerifierKey};
+use custody_standards::cosignature::{CosignatureError, CosignatureSigner};
+use custody_standards::keys::KeyError;
+use custody_standards::{SignerKey, VerifierKey};
 
 use crate::store::{RocksStore, StoreError};
 

@@ -6,7 +6,7 @@
 //! answering, pulls checkpoints from logs that do not push, and gossips with
 //! peer witnesses to catch a log showing different parties different trees.
 //! A caught split view becomes durable, self-verifying evidence
-//! ([`custody_core::evidence`]) and the witness stops cosigning for that log
+//! ([`custody_registry::evidence`]) and the witness stops cosigning for that log
 //! until an operator clears it.
 //!
 //! The binary (`main.rs`) only wires these modules together; docs/witness.md

@@ -13,12 +13,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use custody_core::evidence::PrefixProof;
-use custody_core::proof::{consistency_proof_nodes, tree_hash_nodes, ProofError};
-use custody_core::stored::ReadError;
-use custody_core::tile_reader::fetch_plan;
-use custody_core::tiles::{Tile, FULL_TILE_BYTES};
-use custody_core::{consistency_proof, tree_hash, Hash, TileFetcher, TileHashReader};
+use custody_registry::evidence::PrefixProof;
+use custody_standards::proof::{consistency_proof_nodes, tree_hash_nodes, ProofError};
+use custody_standards::stored::ReadError;
+use custody_standards::tile_reader::fetch_plan;
+use custody_standards::tiles::{Tile, FULL_TILE_BYTES};
+use custody_standards::{consistency_proof, tree_hash, Hash, TileFetcher, TileHashReader};
 
 /// Why an HTTP fetch failed.
 #[derive(Debug, Clone, thiserror::Error)]

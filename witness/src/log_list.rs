@@ -30,8 +30,8 @@
 
 use std::collections::BTreeMap;
 
-use custody_core::encoding::parse_decimal_u64;
-use custody_core::VerifierKey;
+use custody_standards::encoding::parse_decimal_u64;
+use custody_standards::VerifierKey;
 
 /// Largest list accepted. Public lists aim at a million logs of about 150
 /// bytes each; the cap bounds memory before anything is parsed.
@@ -178,7 +178,7 @@ impl LogList {
                 return;
             }
         };
-        if key.sig_type() != custody_core::keys::SIG_TYPE_ED25519 {
+        if key.sig_type() != custody_standards::keys::SIG_TYPE_ED25519 {
             self.warnings.push(format!("line {}: skipping log key of type 0x{:02x}", p.line, key.sig_type()));
             return;
         }
@@ -215,8 +215,8 @@ impl LogList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custody_core::keys::{SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519};
-    use custody_core::SignerKey;
+    use custody_standards::keys::{SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519};
+    use custody_standards::SignerKey;
 
     fn vkey(name: &str, seed: u8, t: u8) -> String {
         SignerKey::from_seed(name, t, &[seed; 32]).unwrap().verifier().to_string()

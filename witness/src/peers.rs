@@ -17,9 +17,9 @@
 //! public log list, this file is ours, so any mistake refuses the whole file
 //! and the previous configuration stays in force.
 
-use custody_core::cosignature::CosignatureVerifier;
-use custody_core::keys::is_valid_key_name;
-use custody_core::VerifierKey;
+use custody_standards::cosignature::CosignatureVerifier;
+use custody_standards::keys::is_valid_key_name;
+use custody_standards::VerifierKey;
 
 use crate::log_list::is_http_url;
 
@@ -131,8 +131,8 @@ fn check_complete(peer: Option<&Peer>, line: usize) -> Result<(), PeersError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custody_core::keys::{SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519};
-    use custody_core::SignerKey;
+    use custody_standards::keys::{SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519};
+    use custody_standards::SignerKey;
 
     fn vkey(name: &str, seed: u8, t: u8) -> String {
         SignerKey::from_seed(name, t, &[seed; 32]).unwrap().verifier().to_string()

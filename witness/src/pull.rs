@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use custody_core::checkpoint::open_checkpoint_with;
-use custody_core::note::NoteVerifier;
-use custody_core::witness::{AddCheckpointRequest, MAX_CHECKPOINT_SIZE};
+use custody_standards::checkpoint::open_checkpoint_with;
+use custody_standards::note::NoteVerifier;
+use custody_standards::witness::{AddCheckpointRequest, MAX_CHECKPOINT_SIZE};
 
 use crate::add_checkpoint::AddError;
 use crate::evidence::{CompareError, Comparison};

@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custody_core::cosignature::CosignatureSigner;
-use custody_core::evidence::Evidence;
-use custody_core::hash::sha256;
+use custody_registry::evidence::Evidence;
+use custody_standards::cosignature::CosignatureSigner;
+use custody_standards::hash::sha256;
 
 use crate::committer::Committer;
 use crate::log_list::LogList;

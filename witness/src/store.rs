@@ -7,7 +7,7 @@
 //!   the log's signatures and ours. tlog-witness: "For each log ... the
 //!   witness is only required to keep track of the latest checkpoint".
 //! - `evidence`: evidence ID -> split-view evidence text
-//!   ([`custody_core::evidence`]).
+//!   ([`custody_registry::evidence`]).
 //! - `frozen`: origin -> evidence ID; while present, the witness refuses to
 //!   cosign for that origin.
 //! - `meta`: `kind` -> [`KIND`], written by `init` so `serve` never opens a
@@ -20,7 +20,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use custody_core::{Hash, HASH_SIZE};
+use custody_standards::{Hash, HASH_SIZE};
 use rocksdb::{
     ColumnFamilyDescriptor, DBCompressionType, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };

@@ -3,18 +3,16 @@
 //! foreign log, the concurrency rule, restart durability, and interop with
 //! the log server's own witness client.
 
-#[macro_use]
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use common::*;
-use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
-use custody_core::cosignature::CosignatureVerifier;
-use custody_core::note::{open_note, NoteVerifier};
-use custody_core::witness::{AddCheckpointRequest, MAX_REQUEST_SIZE, SIZE_CONTENT_TYPE};
-use custody_core::{Hash, VerifierKey};
+use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_standards::cosignature::CosignatureVerifier;
+use custody_standards::note::{open_note, NoteVerifier};
+use custody_standards::witness::{AddCheckpointRequest, MAX_REQUEST_SIZE, SIZE_CONTENT_TYPE};
+use custody_standards::{Hash, VerifierKey};
+use custody_testkit::witness::*;
+use custody_testkit::{bin, eventually};
 
 /// The reply lines appended to the checkpoint verify as cosignatures by
 /// `keys` (each key must have a verified line).
@@ -95,7 +93,7 @@ async fn every_status_code_from_real_requests() {
     let (status, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(&log.origin))).await;
     assert_eq!(status, 200);
     let v = log.vkey();
-    let opened = custody_core::checkpoint::open_checkpoint(&note, &v).unwrap();
+    let opened = custody_standards::checkpoint::open_checkpoint(&note, &v).unwrap();
     assert_eq!(opened.checkpoint.size, 7);
     let cv = CosignatureVerifier::new(wkey.clone()).unwrap();
     open_note(&note, &[&cv as &dyn NoteVerifier]).unwrap();
@@ -135,7 +133,7 @@ async fn every_status_code_from_real_requests() {
     });
     let (status, text) = get(&format!("{}/evidence/{id}", w.url)).await;
     assert_eq!(status, 200);
-    let ev = custody_core::evidence::Evidence::parse(&text).unwrap();
+    let ev = custody_registry::evidence::Evidence::parse(&text).unwrap();
     let split = ev.verify(&[&v as &dyn NoteVerifier]).unwrap();
     assert_eq!((split.smaller.size, split.larger.size), (7, 7));
     log.append(1, "a");
@@ -149,7 +147,8 @@ async fn rotated_keys_all_cosign() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("w");
     let k1 = init(&data, "witness.example/rot");
-    let out = Command::new(BIN).args(["add-key", "--data-dir"]).arg(&data).output().unwrap();
+    let out =
+        Command::new(bin("custody-witness")).args(["add-key", "--data-dir"]).arg(&data).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let k2 = VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim_end()).unwrap();
     assert_eq!(k2.name(), k1.name());
@@ -222,7 +221,7 @@ async fn of_concurrent_requests_from_one_old_size_exactly_one_succeeds() {
     assert_eq!(ok, 1, "exactly one request from old size 10 may succeed");
     assert_eq!(conflicts.len(), 19);
     let (_, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(&log.origin))).await;
-    let winner = custody_core::checkpoint::open_checkpoint(&note, &log.vkey()).unwrap().checkpoint.size;
+    let winner = custody_standards::checkpoint::open_checkpoint(&note, &log.vkey()).unwrap().checkpoint.size;
     assert!((11..=30).contains(&winner));
     for c in conflicts {
         assert_eq!(c, format!("{winner}\n"), "every loser learns the winner's size");
@@ -257,7 +256,7 @@ async fn a_killed_witness_restarts_with_the_latest_checkpoint_per_origin() {
     let (status, _, body) = post(&w.url, b.body(0)).await;
     assert_eq!((status, body.as_slice()), (409, &b"9\n"[..]));
     let (_, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(&b.origin))).await;
-    assert_eq!(custody_core::checkpoint::open_checkpoint(&note, &b.vkey()).unwrap().checkpoint.size, 9);
+    assert_eq!(custody_standards::checkpoint::open_checkpoint(&note, &b.vkey()).unwrap().checkpoint.size, 9);
     a.append(3, "a");
     let (status, _, body) = post(&w.url, a.body(5)).await;
     assert_eq!(status, 200);
@@ -297,11 +296,15 @@ fn init_refuses_an_existing_witness() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("w");
     init(&data, "witness.example/once");
-    let again =
-        Command::new(BIN).args(["init", "--data-dir"]).arg(&data).args(["--name", "x"]).output().unwrap();
+    let again = Command::new(bin("custody-witness"))
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .args(["--name", "x"])
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    let bad = Command::new(BIN)
+    let bad = Command::new(bin("custody-witness"))
         .args(["serve", "--data-dir"])
         .arg(dir.path().join("missing"))
         .args(["--listen", "127.0.0.1:0", "--logs", "/nonexistent"])

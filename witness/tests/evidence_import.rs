@@ -4,17 +4,15 @@
 //! with another `detected` time (so another evidence ID), must not freeze
 //! the origin again; evidence of a different split still does.
 
-#[macro_use]
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use common::*;
-use custody_core::evidence::{Evidence, EvidenceCheckpoint};
-use custody_core::hash::sha256;
+use custody_registry::evidence::{Evidence, EvidenceCheckpoint};
+use custody_standards::hash::sha256;
+use custody_testkit::witness::*;
+use custody_testkit::{bin, eventually, Proc};
 use serde_json::Value;
 
 const ORIGIN: &str = "example.com/imported";
@@ -90,7 +88,7 @@ async fn json(url: &str) -> Value {
     serde_json::from_slice(&get(url).await.1).unwrap()
 }
 
-async fn frozen_by(w: &WitnessProc) -> Option<String> {
+async fn frozen_by(w: &Proc) -> Option<String> {
     json(&format!("{}/health", w.url)).await["frozen"][0]["evidence"].as_str().map(str::to_owned)
 }
 
@@ -107,7 +105,7 @@ async fn serve_and_wait(peer: &Arc<Mutex<PeerState>>, ev: (String, Vec<u8>), det
 }
 
 fn clear(data: &Path) {
-    let out = Command::new(BIN)
+    let out = Command::new(bin("custody-witness"))
         .args(["clear-evidence", "--data-dir"])
         .arg(data)
         .args(["--origin", ORIGIN])
@@ -134,13 +132,13 @@ async fn cleared_evidence_reimported_with_another_detected_time_does_not_refreez
     let args = ["--gossip-interval", "50"];
 
     // The peer's evidence freezes the origin.
-    let w = serve(&data, &logs, Some(&peers), &args);
+    let mut w = serve(&data, &logs, Some(&peers), &args);
     let first = evidence(&a, &b, 1_000);
     serve_and_wait(&peer, first.clone(), 1_000).await;
     assert_eq!(frozen_by(&w).await, Some(first.0.clone()), "valid evidence freezes the origin");
 
     // The operator clears it.
-    assert!(w.stop());
+    assert!(w.stop_gracefully());
     clear(&data);
 
     // The peer serves the same split with another `detected` field: the

@@ -1,21 +1,19 @@
 //! Pull mode, gossip and split-view evidence against the real binary, with
 //! logs built in the test and served over HTTP (`/checkpoint` and tiles).
 
-#[macro_use]
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::cosignature::CosignatureSigner;
-use custody_core::evidence::Evidence;
-use custody_core::note::{add_signatures, Note, NoteSigner, NoteVerifier};
-use custody_core::VerifierKey;
+use custody_standards::checkpoint::open_checkpoint;
+use custody_standards::cosignature::CosignatureSigner;
+use custody_registry::evidence::Evidence;
+use custody_standards::note::{add_signatures, Note, NoteSigner, NoteVerifier};
+use custody_standards::VerifierKey;
+use custody_testkit::witness::*;
+use custody_testkit::{bin, eventually, Proc};
 use serde_json::Value;
 
-async fn latest_size(w: &WitnessProc, log: &TestLog) -> Option<u64> {
+async fn latest_size(w: &Proc, log: &TestLog) -> Option<u64> {
     let (status, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(&log.origin))).await;
     (status == 200).then(|| open_checkpoint(&note, &log.vkey()).unwrap().checkpoint.size)
 }
@@ -82,7 +80,7 @@ async fn split_view_is_caught_by_gossip_and_the_evidence_verifies_offline() {
     write_peers(&p1, &[]);
     write_peers(&p2, &[]);
     let args = ["--poll-interval", "50", "--gossip-interval", "200"];
-    let w1 = serve(&d1, &l1, Some(&p1), &args);
+    let mut w1 = serve(&d1, &l1, Some(&p1), &args);
     let w2 = serve(&d2, &l2, Some(&p2), &args);
     let probe = TestLog::new(ORIGIN, 21);
     eventually!("w1 pulls view A", (latest_size(&w1, &probe).await == Some(8)).then_some(()));
@@ -127,7 +125,7 @@ async fn split_view_is_caught_by_gossip_and_the_evidence_verifies_offline() {
         let metrics = String::from_utf8(get(&format!("{}/metrics", w.url)).await.1).unwrap();
         assert!(metrics.lines().any(|l| l == "custody_witness_evidence 1"), "{metrics}");
         assert!(metrics.lines().any(|l| l == "custody_witness_frozen_origins 1"));
-        assert!(stderr_of(&w.data).contains("SPLIT VIEW"));
+        assert!(w.log_text().contains("SPLIT VIEW"));
     }
     // Both refuse further cosignatures for the origin, even consistent ones.
     let body_a = {
@@ -144,15 +142,15 @@ async fn split_view_is_caught_by_gossip_and_the_evidence_verifies_offline() {
     assert_eq!(post(&w2.url, body_b).await.0, 503);
 
     // The freeze survives a restart; an operator clears it offline.
-    assert!(w1.stop());
-    let out = Command::new(BIN)
+    assert!(w1.stop_gracefully());
+    let out = Command::new(bin("custody-witness"))
         .args(["clear-evidence", "--data-dir"])
         .arg(&d1)
         .args(["--origin", ORIGIN])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let again = Command::new(BIN)
+    let again = Command::new(bin("custody-witness"))
         .args(["clear-evidence", "--data-dir"])
         .arg(&d1)
         .args(["--origin", ORIGIN])
@@ -290,7 +288,7 @@ async fn honest_witnesses_at_different_sizes_record_no_evidence() {
         let health = json(&format!("{}/health", w.url)).await;
         assert_eq!(health["status"], "ok", "{health}");
         assert_eq!(json(&format!("{}/evidence", w.url)).await["evidence"].as_array().unwrap().len(), 0);
-        let log = stderr_of(&w.data);
+        let log = w.log_text();
         assert!(!log.contains("SPLIT VIEW"));
         // Different sizes are only "consistent" with a proof from the
         // tiles; a failed fetch would have left the pair undecided.

@@ -1,20 +1,18 @@
 //! A lying log and a lying peer must not make the witness cosign anything
 //! unproven or record a split view without proof.
 
-#[macro_use]
-mod common;
-
 use std::sync::atomic::Ordering;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use common::*;
-use custody_core::checkpoint::open_checkpoint;
-use custody_core::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
-use custody_core::hash::sha256;
-use custody_core::{tree_hash, Hash};
+use custody_standards::checkpoint::open_checkpoint;
+use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
+use custody_standards::hash::sha256;
+use custody_standards::{tree_hash, Hash};
+use custody_testkit::witness::*;
+use custody_testkit::{eventually, Proc};
 use serde_json::Value;
 
-async fn latest_size(w: &WitnessProc, log: &TestLog) -> Option<u64> {
+async fn latest_size(w: &Proc, log: &TestLog) -> Option<u64> {
     let (status, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(&log.origin))).await;
     (status == 200).then(|| open_checkpoint(&note, &log.vkey()).unwrap().checkpoint.size)
 }
@@ -99,7 +97,8 @@ async fn forged_evidence_from_a_peer_is_refused() {
     })).collect::<Vec<_>>() });
     let by_id: std::collections::HashMap<String, Vec<u8>> = ids.iter().cloned().zip(texts).collect();
     let peer_key =
-        custody_core::cosignature::CosignatureSigner::from_seed("witness.example/liar", &[73; 32]).unwrap();
+        custody_standards::cosignature::CosignatureSigner::from_seed("witness.example/liar", &[73; 32])
+            .unwrap();
     let state = web::Data::new((listing, by_id));
     let server = HttpServer::new(move || {
         App::new()
@@ -190,7 +189,7 @@ async fn a_log_that_rewrites_history_is_caught_by_pull_mode() {
     let ev = Evidence::parse(&text).unwrap();
     assert_eq!(ev.reporter, "witness.example/puller2");
     assert!(ev.checkpoints[1].source.starts_with("log "), "{}", ev.checkpoints[1].source);
-    let split = ev.verify(&[&vkey as &dyn custody_core::note::NoteVerifier]).unwrap();
+    let split = ev.verify(&[&vkey as &dyn custody_standards::note::NoteVerifier]).unwrap();
     assert_eq!((split.smaller.size, split.larger.size), (8, 300));
     assert_eq!(latest_size(&w, &before).await, Some(8), "the rewritten tree was not cosigned");
 }

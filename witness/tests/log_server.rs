@@ -5,23 +5,22 @@
 //! policy through witness outages (injected by a proxy in front of each
 //! witness) that freeze publication while sequencing goes on, and recovery.
 
-mod common;
-
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use custody_core::keys::SIG_TYPE_ED25519;
-use custody_core::{tree_hash, Policy, SignerKey};
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::{tree_hash, Policy, SignerKey};
 use custody_log::checkpointer::{start_checkpointer, CheckpointerConfig};
 use custody_log::metrics::Metrics;
 use custody_log::sequencer::{start_sequencer, SequencerConfig};
 use custody_log::store::{RocksStore, Store};
+use custody_testkit::raw::SwitchProxy;
+use custody_testkit::witness::*;
+use custody_testkit::WAIT;
 
 const ORIGIN: &str = "log.custody.example/interop";
 
-fn policy(key: &SignerKey, w: [(&custody_core::VerifierKey, &str); 2]) -> Policy {
+fn policy(key: &SignerKey, w: [(&custody_standards::VerifierKey, &str); 2]) -> Policy {
     let text = format!(
         "log {}\nwitness {} {} {}\nwitness {} {} {}\ngroup both 2 {} {}\nquorum both\n",
         key.verifier(),
@@ -55,7 +54,7 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     let k1 = init(&d1, "w1.witness.example");
     let k2 = init(&d2, "w2.witness.example");
     let w1 = serve(&d1, &list, None, &[]);
-    let w2 = serve(&d2, &list, None, &[]);
+    let mut w2 = serve(&d2, &list, None, &[]);
 
     let store: Arc<dyn Store> = Arc::new(RocksStore::open(&dir.path().join("log-db")).unwrap());
     let seq_cfg = SequencerConfig { batch_wait: Duration::from_millis(5), ..Default::default() };
@@ -63,7 +62,7 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     let p1 = policy(&key, [(&k1, &w1.url), (&k2, &w2.url)]);
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(p1.clone()),
         checkpointer_config(),
@@ -87,12 +86,12 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     // more entries, crossing a full tile.
     cp_task.abort();
     let _ = cp_task.await;
-    assert!(w2.stop());
+    assert!(w2.stop_gracefully());
     let w2 = serve(&d2, &list, None, &[]);
     let p2 = policy(&key, [(&k1, &w1.url), (&k2, &w2.url)]);
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(p2.clone()),
         checkpointer_config(),
@@ -108,54 +107,12 @@ async fn the_log_server_publishes_checkpoints_cosigned_by_real_witnesses() {
     for w in [&w1, &w2] {
         let (status, note) = get(&format!("{}/{}/checkpoint", w.url, origin_hex(ORIGIN))).await;
         assert_eq!(status, 200);
-        let size = custody_core::checkpoint::open_checkpoint(&note, &key.verifier()).unwrap().checkpoint.size;
+        let size =
+            custody_standards::checkpoint::open_checkpoint(&note, &key.verifier()).unwrap().checkpoint.size;
         assert_eq!(size, expected, "each witness holds the latest published size");
     }
     cp_task.abort();
     seq_task.abort();
-}
-
-/// A loopback TCP proxy in front of a witness that the test can switch off:
-/// while down it refuses new connections and cuts the ones it carries (a
-/// pooled keep-alive connection must not outlive the outage).
-struct Proxy {
-    url: String,
-    up: Arc<AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(target_url: &str) -> Proxy {
-        let target = target_url.strip_prefix("http://").unwrap().to_owned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let up = Arc::new(AtomicBool::new(true));
-        let (cut, _) = tokio::sync::watch::channel(0u64);
-        let (up2, cut2) = (up.clone(), cut.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    continue; // dropped: connection refused in effect
-                }
-                let (target, mut cut_rx) = (target.clone(), cut2.subscribe());
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut_rx.changed() => {}
-                    }
-                });
-            }
-        });
-        Proxy { url, up, cut }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-        if !up {
-            self.cut.send_modify(|n| *n += 1);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -171,7 +128,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
         let d = dir.path().join(format!("w{i}"));
         keys.push(init(&d, &format!("w{i}.witness.example")));
         let w = serve(&d, &list, None, &[]);
-        proxies.push(Proxy::start(&w.url).await);
+        proxies.push(SwitchProxy::start(&w.url));
         witnesses.push(w);
     }
     let mut text = format!("log {}\n", key.verifier());
@@ -191,7 +148,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
     };
     let (publisher, cp_task) = start_checkpointer(
         store.clone(),
-        seq.clone(),
+        seq.durable_size(),
         key.clone(),
         Some(policy.clone()),
         cfg,

@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::{Parser, ValueEnum};
 use custody_bench::statements::{self, random};
-use custody_core::actor_key::ActorSigner;
-use custody_core::encoding::encode_base64;
-use custody_core::names::{ActorName, Pattern};
-use custody_core::registry::Role;
-use custody_core::statement::events::{Access, GrantRole};
-use custody_core::statement::Event;
+use custody_registry::actor_key::ActorSigner;
+use custody_registry::names::{ActorName, Pattern};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Access, GrantRole};
+use custody_registry::statement::Event;
+use custody_standards::encoding::encode_base64;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -159,7 +159,7 @@ async fn hold(
 /// Uploads a 4 MiB artifact as the admin; returns the access event for it.
 async fn setup_artifact(base: &str, admin: &ActorSigner) -> anyhow::Result<Access> {
     let c = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
-    let run = custody_core::Hash(random::<32>()?).to_hex()[..8].to_owned();
+    let run = custody_standards::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let mut bytes = vec![0u8; 4 << 20];
     bytes[..8].copy_from_slice(run.as_bytes());
     statements::publish_artifact(&c, base, admin, "attack generator", &format!("bench/attack-{run}"), bytes)
@@ -175,8 +175,11 @@ async fn flood(from: IpAddr, base: String, until: Instant, tally: Arc<Tally>) ->
         .timeout(Duration::from_secs(10))
         .build()?;
     let who = ActorSigner::from_seed(
-        &ActorName::new(&format!("mallory-{}", custody_core::Hash(random::<32>()?).to_hex()[..8].to_owned()))
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        &ActorName::new(&format!(
+            "mallory-{}",
+            custody_standards::Hash(random::<32>()?).to_hex()[..8].to_owned()
+        ))
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
         &random()?,
     );
     let grant = Event::Grant(GrantRole {

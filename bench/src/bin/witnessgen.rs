@@ -21,10 +21,10 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use custody_bench::procs::{output, rss_kib, sibling, start};
 use custody_bench::stats::{windows, Samples, Spread};
-use custody_core::checkpoint::{sign_checkpoint, Checkpoint};
-use custody_core::keys::{SignerKey, SIG_TYPE_ED25519};
-use custody_core::witness::AddCheckpointRequest;
-use custody_core::{consistency_proof, leaf_hash, MemoryHashStore};
+use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_standards::keys::{SignerKey, SIG_TYPE_ED25519};
+use custody_standards::witness::AddCheckpointRequest;
+use custody_standards::{consistency_proof, leaf_hash, MemoryHashStore};
 use serde_json::json;
 
 /// Load generator for a custody-witness.

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use actix_web::web::Bytes;
-use custody_core::names::Digest;
-use custody_core::Hash;
+use custody_registry::names::Digest;
+use custody_standards::Hash;
 use futures_core::Stream;
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;

@@ -25,9 +25,9 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use custody_core::names::Digest;
-use custody_core::registry::Rejection;
-use custody_core::statement::{Event, SignedStatement};
+use custody_registry::names::Digest;
+use custody_registry::registry::Rejection;
+use custody_registry::statement::{Event, SignedStatement};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 

@@ -20,9 +20,9 @@
 use actix_web::http::{header, Method};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use custody_core::encoding::decode_base64_strict;
-use custody_core::names::Digest;
-use custody_core::statement::Event;
+use custody_registry::names::Digest;
+use custody_registry::statement::Event;
+use custody_standards::encoding::decode_base64_strict;
 
 use super::blob_body::{BlobBody, ViolationReport};
 use super::statements::{parse_statement, sequence_statement};

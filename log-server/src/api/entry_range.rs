@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
-use custody_core::encoding::encode_base64;
+use custody_standards::encoding::encode_base64;
 use futures_core::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -74,7 +74,8 @@ pub async fn entry_range(
         )));
     }
     let (tx, rx) = mpsc::channel(PIPE_DEPTH);
-    tokio::spawn(produce(state, start, end, first, tx));
+    // The producer's failures are logged under this request's id.
+    tokio::spawn(custody_service::request_id::scoped(produce(state, start, end, first, tx)));
     Ok(HttpResponse::Ok().content_type("application/json").streaming(Chunks { rx }))
 }
 

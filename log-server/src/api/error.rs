@@ -1,7 +1,7 @@
 //! The one place where every failure becomes an HTTP status.
 //!
 //! Handlers return `Result<_, ApiError>`; errors from the store, the
-//! sequencer and `custody-core` convert into [`ApiError`] with `?`, and
+//! sequencer and `custody-standards` convert into [`ApiError`] with `?`, and
 //! `ApiError::status_code` (its `ResponseError` impl) decides the status for all of them. Keeping the
 //! mapping in one match means a new error variant cannot silently become a
 //! 500 in one handler and a 400 in another.
@@ -37,13 +37,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use custody_core::proof::ProofError;
-use custody_core::stored::ReadError;
-use custody_core::tile_data::TileDataError;
-use custody_core::tiles::TileError;
+use custody_standards::proof::ProofError;
+use custody_standards::stored::ReadError;
+use custody_standards::tile_data::TileDataError;
+use custody_standards::tiles::TileError;
 
-use custody_core::registry::Rejection;
-use custody_core::statement::StatementError;
+use custody_registry::registry::Rejection;
+use custody_registry::statement::StatementError;
 
 use crate::blobs::BlobError;
 use crate::download_slots::TooManyDownloads;
@@ -140,6 +140,9 @@ fn read_status(e: &ReadError) -> StatusCode {
         ReadError::Missing(_) | ReadError::Unauthenticated(_) | ReadError::Backend(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
+        // The standards' errors are non-exhaustive: a kind added there is a
+        // server fault until it is mapped here.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -236,16 +239,19 @@ impl ResponseError for ApiError {
             ApiError::Proof(e) => match e {
                 ProofError::IndexOutOfRange { .. } | ProofError::SizeOrder { .. } => StatusCode::BAD_REQUEST,
                 ProofError::Read(r) => read_status(r),
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Tile(e) => match e {
                 TileError::BadPath(_) | TileError::Level(_) | TileError::Width(_) => StatusCode::BAD_REQUEST,
                 TileError::OutOfRange(_) | TileError::NotInTile { .. } => StatusCode::NOT_FOUND,
                 TileError::DataLength { .. } | TileError::Partial(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::TileData(e) => match e {
                 TileDataError::Tile(TileError::OutOfRange(_)) => StatusCode::NOT_FOUND,
                 TileDataError::Tile(_) => StatusCode::BAD_REQUEST,
                 TileDataError::Read(r) => read_status(r),
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

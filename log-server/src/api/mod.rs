@@ -37,7 +37,8 @@ use crate::ratelimit::RateLimiter;
 use crate::registry::RegistryService;
 use crate::sequencer::SequencerHandle;
 use crate::store::{InMemory, NotInMemory, Store};
-use custody_core::HashReader;
+use custody_registry::statement::SignedStatement;
+use custody_standards::HashReader;
 pub use error::ApiError;
 
 /// Bytes of full tiles and full entry bundles kept in memory. Full tiles
@@ -50,7 +51,7 @@ pub struct AppState {
     /// Durable log state.
     pub store: Arc<dyn Store>,
     /// Submission side of the sequencer; also the durable tree size.
-    pub seq: SequencerHandle,
+    pub seq: SequencerHandle<SignedStatement>,
     /// Published (policy-satisfying) checkpoints.
     pub publisher: Publisher,
     /// Process metrics.
@@ -271,13 +272,13 @@ pub fn server(
 
 /// Parses a decimal query parameter strictly (no sign, no leading zeros).
 pub(crate) fn parse_u64(name: &str, value: &str) -> Result<u64, ApiError> {
-    custody_core::encoding::parse_decimal_u64(value).ok_or_else(|| {
+    custody_standards::encoding::parse_decimal_u64(value).ok_or_else(|| {
         ApiError::BadRequest(format!("{name} must be a canonical decimal integer, got {value:?}"))
     })
 }
 
 /// Base64 of each hash, as proofs are rendered in JSON.
-pub(crate) fn hashes_b64(hashes: &[custody_core::Hash]) -> Vec<String> {
+pub(crate) fn hashes_b64(hashes: &[custody_standards::Hash]) -> Vec<String> {
     hashes.iter().map(|h| h.to_base64()).collect()
 }
 

@@ -7,9 +7,9 @@
 //! published checkpoint, because a bundle carries that checkpoint.
 
 use actix_web::{web, HttpResponse};
-use custody_core::bundle::ProofBundle;
-use custody_core::proof::{consistency_proof, inclusion_proof, ProofError};
-use custody_core::{Hash, NodeId};
+use custody_standards::bundle::ProofBundle;
+use custody_standards::proof::{consistency_proof, inclusion_proof, ProofError};
+use custody_standards::{Hash, NodeId};
 use serde::Deserialize;
 
 use super::read::missing;

@@ -7,8 +7,8 @@
 //! the `registry_index` rows, a page at a time.
 
 use actix_web::{web, HttpResponse};
-use custody_core::names::{ActorName, Digest, ModelName, Reference};
-use custody_core::registry::{KeyEnd, ModelRecord, Registry, VersionRecord};
+use custody_registry::names::{ActorName, Digest, ModelName, Reference};
+use custody_registry::registry::{KeyEnd, ModelRecord, Registry, VersionRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

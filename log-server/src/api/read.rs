@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use custody_core::entries::encode_bundle;
-use custody_core::tile_data::read_tile_data;
-use custody_core::tiles::{
+use custody_standards::entries::encode_bundle;
+use custody_standards::tile_data::read_tile_data;
+use custody_standards::tiles::{
     parse_path, EntryBundle, Tile, TilePath, CHECKPOINT_CONTENT_TYPE, ENTRY_BUNDLE_CONTENT_TYPE,
     TILE_CONTENT_TYPE,
 };

@@ -11,9 +11,9 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use custody_core::dsse::MAX_ENVELOPE_SIZE;
-use custody_core::leaf::Leaf;
-use custody_core::statement::{Event, SignedStatement};
+use custody_registry::dsse::MAX_ENVELOPE_SIZE;
+use custody_registry::leaf::Leaf;
+use custody_registry::statement::{Event, SignedStatement};
 use serde::Deserialize;
 
 use super::connections::{read_small_body, ConnectionLimits};
@@ -129,7 +129,7 @@ pub(crate) async fn sequence_statement(
     let leaf = Leaf::new(now_ms(), &envelope)
         .map_err(|e| refused(state, &signed, ApiError::BadRequest(e.to_string())))?
         .encode();
-    match state.seq.submit_authenticated(leaf, Box::new(signed.clone())).await {
+    match state.seq.submit_authenticated(leaf, signed.clone()).await {
         Ok(ack) => {
             // Accepted statements are in the log itself; this line is for
             // debugging only (at info level it would cost more than the

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use custody_core::proof::inclusion_proof;
+use custody_standards::proof::inclusion_proof;
 use serde::Deserialize;
 
 use super::statements::read_capped;

@@ -23,8 +23,8 @@
 //! operator's operands), so the encodings are tested
 //! without a disk.
 
-use custody_core::entries::MAX_ENTRY_SIZE;
-use custody_core::{node_hash, Hash, NodeId, HASH_SIZE};
+use custody_standards::entries::MAX_ENTRY_SIZE;
+use custody_standards::{node_hash, Hash, NodeId, HASH_SIZE};
 
 /// Records per packed row of `entries` and `hashes` (as a shift).
 pub const ROW_SHIFT: u32 = 4;

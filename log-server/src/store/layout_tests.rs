@@ -1,5 +1,5 @@
 use super::*;
-use custody_core::{leaf_hash, tree_hash, MemoryHashStore};
+use custody_standards::{leaf_hash, tree_hash, MemoryHashStore};
 
 #[test]
 fn concatenation_is_associative_and_keeps_order() {

@@ -1,5 +1,5 @@
 //! Durable state of the log: one narrow [`Store`] trait shaped by what the
-//! sequencer, the checkpointer and `custody-core` need, and [`RocksStore`],
+//! sequencer, the checkpointer and `custody-standards` need, and [`RocksStore`],
 //! its one implementation on RocksDB.
 //!
 //! Column families (integer keys are u64 big-endian, so RocksDB's byte
@@ -7,7 +7,7 @@
 //! encodings of the first four are in [`layout`]:
 //! - `entries`: entries, 16 to a row
 //! - `hashes`: stored hashes of levels 0, 4, 8, ..., 16 to a row (see
-//!   [`custody_core::stored`]: one hash per complete subtree, write-once);
+//!   [`custody_standards::stored`]: one hash per complete subtree, write-once);
 //!   the levels between are recomputed on read
 //! - `leaf_index`: leaf hash -> index, bucketed by the hash's first bytes
 //!   (deduplication and lookup by hash)
@@ -30,7 +30,7 @@ pub mod testing;
 
 pub use rocks::{RocksStore, StoreTuning, MIN_CACHE_BYTES};
 
-use custody_core::{Hash, HashReader, NodeId, ReadError};
+use custody_standards::{Hash, HashReader, NodeId, ReadError};
 
 /// Column family: entries, 16 to a row.
 pub const CF_ENTRIES: &str = "entries";
@@ -99,7 +99,7 @@ pub struct Batch {
     pub entries: Vec<Vec<u8>>,
     /// `leaf_hashes[i]` is the leaf hash of `entries[i]`.
     pub leaf_hashes: Vec<Hash>,
-    /// Every stored hash the batch creates (from [`custody_core::Appender::append`]).
+    /// Every stored hash the batch creates (from [`custody_standards::Appender::append`]).
     pub nodes: Vec<(NodeId, Hash)>,
     /// Registry index rows of the batch's entries, made durable with them.
     pub index_rows: Vec<IndexRow>,

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use custody_core::encoding::encode_hex;
-use custody_core::{Hash, HashReader, NodeId, ReadError};
+use custody_standards::encoding::encode_hex;
+use custody_standards::{Hash, HashReader, NodeId, ReadError};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
     IteratorMode, Options, ReadOptions, ReadTier, WriteBatch, WriteBufferManager, WriteOptions, DB,

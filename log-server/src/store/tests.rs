@@ -2,7 +2,7 @@
 
 use super::layout;
 use super::*;
-use custody_core::{leaf_hash, proof::tree_hash, Appender, MemoryHashStore};
+use custody_standards::{leaf_hash, proof::tree_hash, Appender, MemoryHashStore};
 
 /// Builds the batch appending `entries` after `appender`'s current size.
 pub(crate) fn make_batch(appender: &mut Appender, entries: &[Vec<u8>]) -> Batch {

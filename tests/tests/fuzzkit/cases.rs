@@ -2,7 +2,7 @@
 //! other methods, garbage headers, mutated and oversized bodies, statement
 //! headers, and protocol-level garbage.
 
-use custody_core::encoding::encode_base64;
+use custody_standards::encoding::encode_base64;
 
 use super::*;
 

@@ -220,7 +220,7 @@ pub fn with_payload(envelope: &[u8], payload: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(envelope);
     let start = text.find("\"payload\":\"").expect("payload field") + 11;
     let end = start + text[start..].find('"').expect("end of payload");
-    format!("{}{}{}", &text[..start], custody_core::encoding::encode_base64(payload), &text[end..])
+    format!("{}{}{}", &text[..start], custody_standards::encoding::encode_base64(payload), &text[end..])
         .into_bytes()
 }
 
@@ -229,7 +229,7 @@ pub fn payload_of(envelope: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(envelope);
     let start = text.find("\"payload\":\"").expect("payload field") + 11;
     let end = start + text[start..].find('"').expect("end of payload");
-    custody_core::encoding::decode_base64_strict(&text[start..end]).expect("base64 payload")
+    custody_standards::encoding::decode_base64_strict(&text[start..end]).expect("base64 payload")
 }
 
 const ODD_OLD_LINES: &[&str] = &[

@@ -23,7 +23,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use custody_core::witness::{format_size_body, WitnessBodyError, SIZE_CONTENT_TYPE};
+use custody_standards::witness::{format_size_body, WitnessBodyError, SIZE_CONTENT_TYPE};
 
 use crate::add_checkpoint::AddError;
 use crate::evidence::{CompareError, RecordError};
@@ -151,7 +151,7 @@ impl ResponseError for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custody_core::note::NoteError;
+    use custody_standards::note::NoteError;
 
     #[test]
     fn one_mapping_for_every_source() {

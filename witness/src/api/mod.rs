@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
-use custody_core::evidence::{EVIDENCE_CONTENT_TYPE, MAX_EVIDENCE_SIZE};
-use custody_core::tiles::CHECKPOINT_CONTENT_TYPE;
-use custody_core::witness::{MAX_CHECKPOINT_SIZE, MAX_REQUEST_SIZE};
+use custody_registry::evidence::{EVIDENCE_CONTENT_TYPE, MAX_EVIDENCE_SIZE};
+use custody_standards::tiles::CHECKPOINT_CONTENT_TYPE;
+use custody_standards::witness::{MAX_CHECKPOINT_SIZE, MAX_REQUEST_SIZE};
 use custody_service::health::Check;
 
 pub use error::ApiError;
@@ -102,7 +102,7 @@ async fn add_checkpoint(state: web::Data<AppState>, payload: web::Payload) -> Ht
 /// ... as it might be proof of log misbehavior." We go further: if the log's
 /// own tiles prove the checkpoint inconsistent with ours, that is evidence.
 fn spawn_check(state: &AppState, body: &[u8]) {
-    let Ok(req) = custody_core::witness::AddCheckpointRequest::parse(body) else { return };
+    let Ok(req) = custody_standards::witness::AddCheckpointRequest::parse(body) else { return };
     let running = Arc::clone(&state.background);
     if running.fetch_add(1, Ordering::SeqCst) >= MAX_BACKGROUND_CHECKS {
         running.fetch_sub(1, Ordering::SeqCst);

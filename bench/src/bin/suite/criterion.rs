@@ -1,4 +1,4 @@
-//! Reads what `cargo bench -p custody-core --bench core` left in criterion's
+//! Reads what `cargo bench -p custody-standards --bench standards` left in criterion's
 //! output directory: for every benchmark, its throughput in elements per
 //! second (median, and the 95% confidence interval of the median as the
 //! spread).

@@ -2,7 +2,7 @@
 //! generated part of docs/performance.md.
 //!
 //! `scripts/bench` builds everything in the release profile, runs
-//! criterion over `custody-core`, then this binary, which
+//! criterion over `custody-standards`, then this binary, which
 //! 1. reads the criterion results (core figures and the physical limits:
 //!    one SHA-256 of a node, one Ed25519 sign and verify);
 //! 2. runs `custody-witnessgen` against a real `custody-witness`;

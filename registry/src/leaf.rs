@@ -1,0 +1,176 @@
+//! The bytes of a registry leaf: what the log appends for each accepted
+//! statement.
+//!
+//! ```text
+//! offset  size  field
+//!      0     7  magic, ASCII "CUSTODY" (43 55 53 54 4f 44 59)
+//!      7     1  leaf version, 0x01
+//!      8     8  receive time: ms since the Unix epoch, u64 big-endian
+//!     16     4  envelope length N, u32 big-endian, 1 <= N <= 64000
+//!     20     N  the DSSE envelope JSON exactly as the client sent it
+//! ```
+//!
+//! Nothing else, and nothing after the envelope: a leaf is exactly
+//! `20 + N` bytes. Its Merkle leaf hash is RFC 6962's
+//! `SHA-256(0x00 || leaf)`. The longest leaf is 64,020 bytes, inside the
+//! log's 65,535-byte entry cap ([`custody_standards::entries::MAX_ENTRY_SIZE`]).
+//!
+//! The envelope is kept verbatim rather than re-encoded, so the signature
+//! can be checked against exactly what the actor signed, by anyone, with
+//! any DSSE implementation. Decoding borrows from the input: no copy.
+
+use crate::dsse::MAX_ENVELOPE_SIZE;
+use custody_standards::entries::MAX_ENTRY_SIZE;
+use custody_standards::hash::{leaf_hash, Hash};
+
+/// The 7-byte magic at the start of every registry leaf.
+pub const LEAF_MAGIC: &[u8; 7] = b"CUSTODY";
+/// The only leaf version defined.
+pub const LEAF_VERSION_1: u8 = 0x01;
+/// Bytes before the envelope.
+pub const LEAF_HEADER_SIZE: usize = 20;
+/// Largest leaf.
+pub const MAX_LEAF_SIZE: usize = LEAF_HEADER_SIZE + MAX_ENVELOPE_SIZE;
+
+const _: () = assert!(MAX_LEAF_SIZE <= MAX_ENTRY_SIZE, "a leaf must fit one log entry");
+
+/// Why bytes are not a registry leaf.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeafError {
+    /// Shorter than the header.
+    #[error("leaf is {0} bytes, shorter than the 20-byte header")]
+    Truncated(usize),
+    /// Does not start with `CUSTODY`.
+    #[error("not a Custody registry leaf (bad magic)")]
+    Magic,
+    /// A version other than 1.
+    #[error("unknown leaf version {0}")]
+    Version(u8),
+    /// Envelope length 0 or above [`MAX_ENVELOPE_SIZE`].
+    #[error("envelope length {0} outside 1..=64000")]
+    EnvelopeLength(u64),
+    /// The length field disagrees with the bytes present.
+    #[error("envelope length field says {declared}, {present} bytes follow")]
+    LengthMismatch {
+        /// Length field.
+        declared: u64,
+        /// Bytes after the header.
+        present: usize,
+    },
+}
+
+/// A decoded leaf, borrowing the envelope bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf<'a> {
+    /// When the log received the statement, ms since the Unix epoch.
+    pub receive_time_ms: u64,
+    /// The verbatim envelope JSON.
+    pub envelope: &'a [u8],
+}
+
+impl<'a> Leaf<'a> {
+    /// A leaf for `envelope` received at `receive_time_ms`.
+    pub fn new(receive_time_ms: u64, envelope: &'a [u8]) -> Result<Self, LeafError> {
+        if envelope.is_empty() || envelope.len() > MAX_ENVELOPE_SIZE {
+            return Err(LeafError::EnvelopeLength(envelope.len() as u64));
+        }
+        Ok(Leaf { receive_time_ms, envelope })
+    }
+
+    /// The leaf bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LEAF_HEADER_SIZE + self.envelope.len());
+        out.extend_from_slice(LEAF_MAGIC);
+        out.push(LEAF_VERSION_1);
+        out.extend_from_slice(&self.receive_time_ms.to_be_bytes());
+        // `new` and `decode` cap the length at 64000, so it fits a u32.
+        out.extend_from_slice(&(self.envelope.len() as u32).to_be_bytes());
+        out.extend_from_slice(self.envelope);
+        out
+    }
+
+    /// Strict decode: magic, version 1, a length in range that matches the
+    /// bytes exactly.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, LeafError> {
+        if bytes.len() < LEAF_HEADER_SIZE {
+            return Err(LeafError::Truncated(bytes.len()));
+        }
+        let (header, envelope) = bytes.split_at(LEAF_HEADER_SIZE);
+        if &header[..7] != LEAF_MAGIC {
+            return Err(LeafError::Magic);
+        }
+        if header[7] != LEAF_VERSION_1 {
+            return Err(LeafError::Version(header[7]));
+        }
+        let receive_time_ms = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
+        let declared = u64::from(u32::from_be_bytes(header[16..20].try_into().expect("4 bytes")));
+        if declared == 0 || declared > MAX_ENVELOPE_SIZE as u64 {
+            return Err(LeafError::EnvelopeLength(declared));
+        }
+        if declared != envelope.len() as u64 {
+            return Err(LeafError::LengthMismatch { declared, present: envelope.len() });
+        }
+        Ok(Leaf { receive_time_ms, envelope })
+    }
+
+    /// RFC 6962 leaf hash of the encoded leaf.
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.encode())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_layout() {
+        let leaf = Leaf::new(0x0102_0304_0506_0708, b"{}").unwrap();
+        let bytes = leaf.encode();
+        assert_eq!(&bytes[..8], b"CUSTODY\x01");
+        assert_eq!(&bytes[8..16], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&bytes[16..20], &[0, 0, 0, 2]);
+        assert_eq!(&bytes[20..], b"{}");
+        assert_eq!(Leaf::decode(&bytes).unwrap(), leaf);
+        let mut prefixed = vec![0];
+        prefixed.extend_from_slice(&bytes);
+        assert_eq!(leaf.leaf_hash(), custody_standards::hash::sha256(&prefixed));
+    }
+
+    #[test]
+    fn every_malformation_is_rejected() {
+        let good = Leaf::new(5, b"{\"a\":1}").unwrap().encode();
+        for n in 0..LEAF_HEADER_SIZE {
+            assert_eq!(Leaf::decode(&good[..n]), Err(LeafError::Truncated(n)));
+        }
+        let mut m = good.clone();
+        m[0] = b'c';
+        assert_eq!(Leaf::decode(&m), Err(LeafError::Magic));
+        let mut m = good.clone();
+        m[7] = 2;
+        assert_eq!(Leaf::decode(&m), Err(LeafError::Version(2)));
+        let mut m = good.clone();
+        m[7] = 0;
+        assert_eq!(Leaf::decode(&m), Err(LeafError::Version(0)));
+        // Length field too small, too large, zero, beyond the cap.
+        let mut m = good.clone();
+        m[19] -= 1;
+        assert_eq!(Leaf::decode(&m), Err(LeafError::LengthMismatch { declared: 6, present: 7 }));
+        let mut m = good.clone();
+        m.push(b' ');
+        assert_eq!(Leaf::decode(&m), Err(LeafError::LengthMismatch { declared: 7, present: 8 }));
+        let mut m = good[..LEAF_HEADER_SIZE].to_vec();
+        m[19] = 0;
+        assert_eq!(Leaf::decode(&m), Err(LeafError::EnvelopeLength(0)));
+        let mut m = good.clone();
+        m[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(Leaf::decode(&m), Err(LeafError::EnvelopeLength(u64::from(u32::MAX))));
+        assert_eq!(Leaf::new(0, b""), Err(LeafError::EnvelopeLength(0)));
+        let big = vec![b' '; MAX_ENVELOPE_SIZE + 1];
+        assert_eq!(Leaf::new(0, &big), Err(LeafError::EnvelopeLength(64_001)));
+        let max = vec![b' '; MAX_ENVELOPE_SIZE];
+        let enc = Leaf::new(u64::MAX, &max).unwrap().encode();
+        assert_eq!(enc.len(), MAX_LEAF_SIZE);
+        assert_eq!(Leaf::decode(&enc).unwrap().receive_time_ms, u64::MAX);
+    }
+}
