@@ -28,8 +28,8 @@ use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 use custody_log::uploads::Uploads;
 use custody_registry::statement::SignedStatement;
-use custody_standards::Policy;
 use custody_service::shutdown::Signals;
+use custody_standards::Policy;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -239,7 +239,8 @@ async fn readyz_fails_without_the_witness_quorum_while_healthz_stays_up() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gone = closed.local_addr().unwrap();
     drop(closed);
-    let witness = custody_standards::cosignature::CosignatureSigner::from_seed("w.example", &[9; 32]).unwrap();
+    let witness =
+        custody_standards::cosignature::CosignatureSigner::from_seed("w.example", &[9; 32]).unwrap();
     let policy = dir.path().join("policy");
     std::fs::write(
         &policy,

@@ -20,7 +20,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use clap::Args;
 
-use crate::rate_limit::{AddressRange, ClassQuota, ClientLimits, FailureBudget, LimitConfig, Refused, RouteClass};
+use crate::rate_limit::{
+    AddressRange, ClassQuota, ClientLimits, FailureBudget, LimitConfig, Refused, RouteClass,
+};
 
 /// How often idle addresses are forgotten.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
@@ -60,10 +62,7 @@ pub fn refusal_response(refused: &Refused, has_body: bool) -> HttpResponse {
 fn has_body(req: &ServiceRequest) -> bool {
     let headers = req.headers();
     headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0")
+        || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
 }
 
 /// The middleware (install with `actix_web::middleware::from_fn`): charges

@@ -203,7 +203,7 @@ mod tests {
         let c: Family<Labels, Counter> = Family::default();
         r.register("custody_demo_requests", "Requests.", c.clone());
         c.get_or_create(&vec![("witness", LabelText::new("w\"1\n\\"))]).inc_by(3);
-        let h = Histogram::new([0.1, 1.0].into_iter());
+        let h = Histogram::new([0.1, 1.0]);
         h.observe(0.5);
         r.register("custody_demo_seconds", "Latency.", h);
         let g: FloatGauge = FloatGauge::default();

@@ -194,7 +194,8 @@ impl Refused {
     }
 }
 
-type Keyed<C> = RateLimiter<ClientKey, DashMapStateStore<ClientKey>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<C> =
+    RateLimiter<ClientKey, DashMapStateStore<ClientKey>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// One keyed budget, replaceable as a whole when it outgrows its bound.
 struct Budget<C: Clock> {
@@ -388,7 +389,8 @@ impl<C: Clock + Clone> ClientLimits<C> {
 
     /// Addresses for which some state is kept (all budgets together).
     pub fn tracked(&self) -> usize {
-        let budgets: usize = self.classes.iter().chain([&self.failures, &self.bytes]).flatten().map(Budget::len).sum();
+        let budgets: usize =
+            self.classes.iter().chain([&self.failures, &self.bytes]).flatten().map(Budget::len).sum();
         budgets + self.blocked.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use custody_standards::encoding::encode_base64;
 use custody_registry::names::Digest;
+use custody_standards::encoding::encode_base64;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use custody_standards::encoding::encode_base64;
 use custody_registry::names::Digest;
+use custody_standards::encoding::encode_base64;
 
 /// The `host:port` of an `http://host:port` URL.
 pub fn addr_of(url: &str) -> SocketAddr {

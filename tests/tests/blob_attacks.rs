@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use custody_registry::actor_key::ActorSigner;
-use custody_standards::encoding::encode_base64;
 use custody_registry::names::Digest;
 use custody_registry::registry::Role;
+use custody_standards::encoding::encode_base64;
 use custody_testkit::scenario::lone::{self, LoneLog, RawRequest};
 use custody_testkit::scenario::*;
 use custody_testkit::scenario::{bin, text};

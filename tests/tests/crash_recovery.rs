@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use custody_registry::registry::Role;
 use custody_standards::bundle::ProofBundle;
 use custody_standards::checkpoint::Checkpoint;
-use custody_registry::registry::Role;
 use custody_testkit::scenario::*;
 
 /// How long writers run before each `kill -9`.

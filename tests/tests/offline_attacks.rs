@@ -9,13 +9,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use custody_registry::actor_key::ActorSigner;
-use custody_standards::bundle::ProofBundle;
-use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
 use custody_registry::dsse::Envelope;
-use custody_standards::keys::SIG_TYPE_ED25519;
 use custody_registry::leaf::Leaf;
 use custody_registry::names::ActorName;
 use custody_registry::statement::PAYLOAD_TYPE;
+use custody_standards::bundle::ProofBundle;
+use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
+use custody_standards::keys::SIG_TYPE_ED25519;
 use custody_standards::{leaf_hash, SignerKey};
 use custody_testkit::scenario::*;
 

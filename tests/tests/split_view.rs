@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use custody_standards::checkpoint::open_checkpoint;
 use custody_registry::evidence::Evidence;
+use custody_standards::checkpoint::open_checkpoint;
 use custody_standards::{Checkpoint, NoteVerifier, VerifierKey};
 use custody_testkit::scenario::*;
 

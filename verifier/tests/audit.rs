@@ -42,7 +42,10 @@ fn grant(to: &ActorSigner, role: Role, pattern: &str) -> Event {
 }
 
 fn actor(name: &str) -> ActorSigner {
-    ActorSigner::from_seed(&ActorName::new(name).unwrap(), &custody_standards::hash::sha256(name.as_bytes()).0)
+    ActorSigner::from_seed(
+        &ActorName::new(name).unwrap(),
+        &custody_standards::hash::sha256(name.as_bytes()).0,
+    )
 }
 
 #[test]

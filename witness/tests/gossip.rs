@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use custody_registry::evidence::Evidence;
 use custody_standards::checkpoint::open_checkpoint;
 use custody_standards::cosignature::CosignatureSigner;
-use custody_registry::evidence::Evidence;
 use custody_standards::note::{add_signatures, Note, NoteSigner, NoteVerifier};
 use custody_standards::VerifierKey;
 use custody_testkit::witness::*;

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use custody_standards::checkpoint::open_checkpoint;
 use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
+use custody_standards::checkpoint::open_checkpoint;
 use custody_standards::hash::sha256;
 use custody_standards::{tree_hash, Hash};
 use custody_testkit::witness::*;

@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use custody_standards::keys::SIG_TYPE_ED25519;
-use custody_standards::{tree_hash, Policy, SignerKey};
 use custody_log::checkpointer::{start_checkpointer, CheckpointerConfig};
 use custody_log::metrics::Metrics;
 use custody_log::sequencer::{start_sequencer, SequencerConfig};
 use custody_log::store::{RocksStore, Store};
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::{tree_hash, Policy, SignerKey};
 use custody_testkit::raw::SwitchProxy;
 use custody_testkit::witness::*;
 use custody_testkit::WAIT;

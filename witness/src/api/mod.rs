@@ -18,9 +18,9 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
 use custody_registry::evidence::{EVIDENCE_CONTENT_TYPE, MAX_EVIDENCE_SIZE};
+use custody_service::health::Check;
 use custody_standards::tiles::CHECKPOINT_CONTENT_TYPE;
 use custody_standards::witness::{MAX_CHECKPOINT_SIZE, MAX_REQUEST_SIZE};
-use custody_service::health::Check;
 
 pub use error::ApiError;
 
