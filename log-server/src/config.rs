@@ -9,8 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use custody_service::connection::ConnectionArgs;
 use custody_service::guard::{AddressGuard, AddressLimitArgs};
+use custody_service::logging::LogArgs;
 use custody_service::rate_limit::ClassQuota;
+use custody_service::tls::TlsArgs;
 
 use crate::checkpointer::CheckpointerConfig;
 use crate::download_slots::DownloadLimits;
@@ -21,6 +24,9 @@ use crate::uploads::DEFAULT_UPLOAD_GRACE_SECS;
 #[derive(Debug, Parser)]
 #[command(name = "custody-log", version, about)]
 pub struct Cli {
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -134,28 +140,12 @@ pub struct ServeArgs {
     #[arg(long = "blob-cache-mib", env = "CUSTODY_BLOB_CACHE_MIB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
     pub blob_cache_mib: u64,
-    /// Longest time (milliseconds) a client may take to send a request's
-    /// head (request line and headers), from accepting the connection or
-    /// from the end of its previous request.
-    #[arg(long = "request-head-timeout", env = "CUSTODY_REQUEST_HEAD_TIMEOUT_MS", default_value_t = 5000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub request_head_timeout_ms: u64,
-    /// Milliseconds a small body (a statement, a raw entry) may take to
-    /// arrive whole (408 and the connection closed after that); for a
-    /// streamed body (an artifact upload), the longest pause between two
-    /// pieces of it.
-    #[arg(long = "body-timeout", env = "CUSTODY_BODY_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_timeout_ms: u64,
-    /// Milliseconds an idle keep-alive connection is kept open.
-    #[arg(long = "keep-alive", env = "CUSTODY_KEEP_ALIVE_MS", default_value_t = 5000)]
-    pub keep_alive_ms: u64,
-    /// Most connections open at once; more are closed as soon as they are
-    /// accepted. Lowered at start-up to fit the open-file limit (`ulimit
-    /// -n`) less 256 descriptors for the database and files. 0: only the
-    /// open-file limit.
-    #[arg(long, env = "CUSTODY_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
+    /// Request deadlines, connection cap and shutdown drain.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// HTTPS.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Most connections open at once from one client address; more are
     /// closed as soon as they are accepted. 0 disables the per-address cap.
     #[arg(long, env = "CUSTODY_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
@@ -221,10 +211,10 @@ impl ServeArgs {
     /// open-file limit).
     pub fn connection_limits(&self) -> crate::api::connections::ConnectionLimits {
         crate::api::connections::ConnectionLimits {
-            head_timeout: Duration::from_millis(self.request_head_timeout_ms),
-            body_timeout: Duration::from_millis(self.body_timeout_ms),
-            keep_alive: Duration::from_millis(self.keep_alive_ms),
-            max_connections: self.max_connections,
+            head_timeout: self.connection.head_timeout(),
+            body_timeout: self.connection.body_timeout(),
+            keep_alive: self.connection.keep_alive(),
+            max_connections: self.connection.max_connections,
             max_per_ip: self.max_connections_per_ip,
         }
     }

@@ -65,7 +65,7 @@ pub struct ConnSocket(pub RawFd);
 /// in its extensions, where a download handler finds it with
 /// `HttpRequest::conn_data`.
 pub fn remember_socket(conn: &dyn Any, ext: &mut Extensions) {
-    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+    if let Some(tcp) = custody_service::server::tcp_stream(conn) {
         ext.insert(ConnSocket(tcp.as_raw_fd()));
     }
 }

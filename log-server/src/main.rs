@@ -29,11 +29,12 @@ use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 use custody_log::uploads::Uploads;
 use custody_registry::statement::SignedStatement;
+use custody_service::shutdown::Signals;
 use custody_standards::Policy;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    custody_service::logging::init(cli.log.log_format);
     match cli.command {
         Command::Init(args) => match init(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -77,17 +78,6 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     println!("{vkey}");
     std::io::stdout().flush()?;
     Ok(())
-}
-
-/// Logs go to stderr (stdout carries the vkey and the listening line).
-/// Filter from `CUSTODY_LOG`, else `RUST_LOG`, else `info`.
-fn init_tracing() {
-    let filter = std::env::var("CUSTODY_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {
@@ -186,41 +176,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         connections: connections::Connections::new(limits),
         refusals,
     });
+    let tls = args.tls.load().context("cannot load the TLS certificate")?;
     let guard = web::Data::new(args.address_guard());
-    let server = api::server(state.clone(), guard, listener)?;
+    let server = api::server(state.clone(), guard, listener, &args.connection, tls.as_ref())?;
+    // Installed before "listening" is printed: from then on SIGHUP reloads
+    // the certificate instead of killing the process.
+    let signals = Signals::install().context("cannot install the signal handlers")?;
     let handle = server.handle();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        handle.stop(true).await;
-    });
-    tracing::info!(%addr, raw_append = args.allow_raw_append, "serving");
-    println!("listening on http://{addr}");
+    let reloader = tls.clone();
+    let signals = tokio::spawn(signals.run(handle, move || {
+        if let Some(r) = &reloader {
+            r.reload_logged();
+        }
+        std::future::ready(())
+    }));
+    tracing::info!(%addr, raw_append = args.allow_raw_append, tls = tls.is_some(), "serving");
+    println!("listening on {}://{addr}", custody_service::server::scheme(tls.as_ref()));
     std::io::stdout().flush()?;
     server.await?;
+    signals.abort();
     // Stop accepting work; the sequencer finishes its current batch when the
     // last handle is gone. Acknowledged entries are already durable.
     cp_task.abort();
     drop(state);
-    if tokio::time::timeout(Duration::from_secs(10), seq_task).await.is_err() {
-        tracing::warn!("sequencer did not stop within 10 s");
-    }
+    custody_service::shutdown::drain("sequencer", args.connection.shutdown_timeout(), seq_task).await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
 }
 
 /// Checks the stopped server's database, verifying checkpoint signatures

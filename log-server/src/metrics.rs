@@ -1,276 +1,262 @@
-//! Process metrics, rendered in the Prometheus text exposition format.
+//! The log server's metrics, kept in a `prometheus-client` registry
+//! ([`custody_service::metrics`]) next to the process metrics.
 //!
-//! Hand-written instead of pulling a metrics crate: the set is small and
-//! fixed, every hot-path update is one relaxed atomic add, and the output
-//! format is simple enough to get exactly right by hand. Histograms use fixed
-//! bucket bounds so observing never allocates.
-//!
+//! Every hot-path update is one relaxed atomic add (label families take a
+//! read lock to find their series); histograms have fixed bucket bounds.
 //! Gauges that are cheaper to read at scrape time than to maintain (tree
-//! size, checkpoint age) are not stored here: the `/metrics` handler renders
-//! them and passes them in as `extra`.
+//! size, checkpoint age, RocksDB memory, open connections) live in
+//! [`ScrapeGauges`] and are set by the `/metrics` handler just before the
+//! registry is encoded.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use custody_service::metrics::{
+    histogram, registry_with_process_metrics, Counter, Family, FloatGauge, Gauge, Histogram, LabelText,
+    Labels, Registry, LATENCY_BUCKETS,
+};
 
 /// Upper bounds of the batch-size histogram (entries per committed batch).
 const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
-/// Upper bounds (seconds) of the latency histograms.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-/// HTTP statuses are counted in a fixed array indexed by `status - 100`.
-const HTTP_STATUS_MIN: u16 = 100;
-const HTTP_STATUS_MAX: u16 = 599;
 
-/// A histogram with fixed bucket bounds: per-bucket counts (non-cumulative;
-/// made cumulative when rendered), a count, and a sum kept as `f64` bits.
-struct Histogram {
-    bounds: &'static [f64],
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
-    sum_bits: AtomicU64,
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    histogram(LATENCY_BUCKETS)
 }
 
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            buckets: (0..bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_bits: AtomicU64::new(0f64.to_bits()),
-        }
+fn label(key: &'static str, value: &str) -> Labels {
+    vec![(key, LabelText::new(value))]
+}
+
+/// Gauges set at scrape time by the `/metrics` handler.
+pub struct ScrapeGauges {
+    /// Durable tree size.
+    pub tree_size: Gauge,
+    /// Size of the latest published checkpoint.
+    pub published_tree_size: Gauge,
+    /// Seconds since the latest checkpoint was published (-1: none yet).
+    pub checkpoint_age_seconds: FloatGauge,
+    /// 1 if the latest signed checkpoint met the witness quorum.
+    pub quorum_ok: Gauge,
+    /// RocksDB block cache bytes.
+    pub store_cache_bytes: Gauge,
+    /// RocksDB memtable bytes.
+    pub store_memtable_bytes: Gauge,
+    /// RocksDB table reader bytes outside the cache.
+    pub store_table_reader_bytes: Gauge,
+    /// RocksDB table file bytes per column family.
+    pub store_sst_bytes: Family<Labels, Gauge>,
+    /// Nonces remembered for replay protection.
+    pub registry_nonces: Gauge,
+    /// HTTP connections open now.
+    pub connections_open: Gauge,
+    /// Connections shut down on accept, by limit (mirrors the tracker).
+    pub connections_refused: Family<Labels, Counter>,
+    /// The per-address limits' state and refusals.
+    pub limits: custody_service::guard::LimitGauges,
+}
+
+impl ScrapeGauges {
+    /// Mirrors a monotonic count kept elsewhere into a counter series.
+    pub fn set_refused(&self, limit: &str, n: u64) {
+        self.connections_refused.get_or_create(&label("limit", limit)).inner().store(n, Ordering::Relaxed);
     }
 
-    fn observe(&self, value: f64) {
-        let value = if value.is_finite() { value } else { 0.0 };
-        if let Some(i) = self.bounds.iter().position(|&b| value <= b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let _ = self.sum_bits.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some((f64::from_bits(bits) + value).to_bits())
-        });
-    }
-
-    /// Appends the `_bucket`, `_sum` and `_count` series; `labels` is either
-    /// empty or `key="value",` pairs (with the trailing comma).
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0u64;
-        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
-        let sum = f64::from_bits(self.sum_bits.load(Ordering::Relaxed));
-        let trimmed = labels.trim_end_matches(',');
-        let braces = if trimmed.is_empty() { String::new() } else { format!("{{{trimmed}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {count}");
+    /// Sets the per-column-family table bytes.
+    pub fn set_sst_bytes(&self, cf: &str, bytes: u64) {
+        self.store_sst_bytes.get_or_create(&label("cf", cf)).set(gauge_value(bytes));
     }
 }
 
-/// Per-witness counters, created on first observation.
-struct WitnessMetrics {
-    ok: AtomicU64,
-    failed: AtomicU64,
-    latency: Histogram,
+/// A `u64` as a gauge value (saturating).
+pub fn gauge_value(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// All counters and histograms of one server process. Shared as
-/// `Arc<Metrics>` by the sequencer, the checkpointer and the HTTP layer.
+/// All metrics of one server process. Shared as `Arc<Metrics>` by the
+/// sequencer, the checkpointer and the HTTP layer.
 pub struct Metrics {
-    entries: AtomicU64,
+    registry: Registry,
+    entries: Counter,
     batch_size: Histogram,
     batch_latency: Histogram,
-    rejected: Mutex<BTreeMap<&'static str, u64>>,
-    integrity_violations: AtomicU64,
-    witnesses: Mutex<BTreeMap<String, Arc<WitnessMetrics>>>,
-    http: Vec<AtomicU64>,
-}
-
-/// Escapes a label value per the exposition format (`\\`, `\"`, `\n`), so a
-/// witness name from a policy file can never break the output.
-fn escape_label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    rejected: Family<Labels, Counter>,
+    integrity_violations: Counter,
+    witness_requests: Family<Labels, Counter>,
+    witness_seconds: HistogramFamily,
+    http: Family<Labels, Counter>,
+    /// Scrape-time gauges.
+    pub scrape: ScrapeGauges,
 }
 
 impl Metrics {
     /// A fresh set of zeroed metrics, shared by every component.
     pub fn new() -> Arc<Self> {
+        let mut r = registry_with_process_metrics();
+        let entries = Counter::default();
+        r.register("custody_entries", "Entries sequenced (excluding duplicates).", entries.clone());
+        let batch_size = histogram(BATCH_SIZE_BUCKETS);
+        r.register("custody_batch_size", "Entries per durably committed batch.", batch_size.clone());
+        let batch_latency = latency_histogram();
+        r.register(
+            "custody_batch_seconds",
+            "Time to sequence and durably commit a batch.",
+            batch_latency.clone(),
+        );
+        let integrity_violations = Counter::default();
+        r.register(
+            "custody_integrity_violations",
+            "Artifact reads refused because the stored bytes no longer match their digest.",
+            integrity_violations.clone(),
+        );
+        let rejected = Family::<Labels, Counter>::default();
+        r.register("custody_rejected", "Submissions rejected, by reason.", rejected.clone());
+        let witness_requests = Family::<Labels, Counter>::default();
+        r.register("custody_witness_requests", "add-checkpoint calls per witness.", witness_requests.clone());
+        let witness_seconds: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        r.register("custody_witness_seconds", "add-checkpoint latency per witness.", witness_seconds.clone());
+        let http = Family::<Labels, Counter>::default();
+        r.register("custody_http_requests", "HTTP responses by status code.", http.clone());
+        let scrape = ScrapeGauges {
+            tree_size: Gauge::default(),
+            published_tree_size: Gauge::default(),
+            checkpoint_age_seconds: FloatGauge::default(),
+            quorum_ok: Gauge::default(),
+            store_cache_bytes: Gauge::default(),
+            store_memtable_bytes: Gauge::default(),
+            store_table_reader_bytes: Gauge::default(),
+            store_sst_bytes: Family::default(),
+            registry_nonces: Gauge::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Family::default(),
+            limits: custody_service::guard::LimitGauges::register(&mut r),
+        };
+        r.register("custody_tree_size", "Durable tree size.", scrape.tree_size.clone());
+        r.register(
+            "custody_published_tree_size",
+            "Size of the latest published checkpoint.",
+            scrape.published_tree_size.clone(),
+        );
+        r.register(
+            "custody_checkpoint_age_seconds",
+            "Seconds since the latest checkpoint was published (-1: none yet).",
+            scrape.checkpoint_age_seconds.clone(),
+        );
+        r.register(
+            "custody_quorum_ok",
+            "1 if the latest signed checkpoint met the witness quorum.",
+            scrape.quorum_ok.clone(),
+        );
+        r.register(
+            "custody_store_cache_bytes",
+            "Bytes in RocksDB's block cache, memtables charged to it included.",
+            scrape.store_cache_bytes.clone(),
+        );
+        r.register(
+            "custody_store_memtable_bytes",
+            "Bytes of RocksDB memtables.",
+            scrape.store_memtable_bytes.clone(),
+        );
+        r.register(
+            "custody_store_table_reader_bytes",
+            "Bytes of RocksDB table readers outside the cache.",
+            scrape.store_table_reader_bytes.clone(),
+        );
+        r.register(
+            "custody_store_sst_bytes",
+            "Bytes of RocksDB table files per column family (write-ahead log excluded).",
+            scrape.store_sst_bytes.clone(),
+        );
+        r.register(
+            "custody_registry_nonces",
+            "Nonces remembered for replay protection (the statements of one window; 0 on a generic log).",
+            scrape.registry_nonces.clone(),
+        );
+        r.register("custody_connections_open", "HTTP connections open now.", scrape.connections_open.clone());
+        r.register(
+            "custody_connections_refused",
+            "Connections shut down on accept, by limit.",
+            scrape.connections_refused.clone(),
+        );
         Arc::new(Metrics {
-            entries: AtomicU64::new(0),
-            batch_size: Histogram::new(BATCH_SIZE_BUCKETS),
-            batch_latency: Histogram::new(LATENCY_BUCKETS),
-            rejected: Mutex::new(BTreeMap::new()),
-            integrity_violations: AtomicU64::new(0),
-            witnesses: Mutex::new(BTreeMap::new()),
-            http: (HTTP_STATUS_MIN..=HTTP_STATUS_MAX).map(|_| AtomicU64::new(0)).collect(),
+            registry: r,
+            entries,
+            batch_size,
+            batch_latency,
+            rejected,
+            integrity_violations,
+            witness_requests,
+            witness_seconds,
+            http,
+            scrape,
         })
+    }
+
+    /// The registry to encode for `/metrics`.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Records one durably committed batch: its size and how long the
     /// commit took (from the first entry waiting to the synced write).
     pub fn observe_batch(&self, entries: usize, secs: f64) {
         self.batch_size.observe(entries as f64);
-        self.batch_latency.observe(secs);
+        self.batch_latency.observe(finite(secs));
     }
 
     /// Counts `n` newly sequenced (non-duplicate) entries.
     pub fn inc_entries(&self, n: u64) {
-        self.entries.fetch_add(n, Ordering::Relaxed);
+        self.entries.inc_by(n);
     }
 
     /// Number of entries counted by [`Metrics::inc_entries`] so far.
     pub fn entries(&self) -> u64 {
-        self.entries.load(Ordering::Relaxed)
+        self.entries.get()
     }
 
     /// Counts a stored artifact whose bytes no longer match its digest.
     pub fn inc_integrity_violation(&self) {
-        self.integrity_violations.fetch_add(1, Ordering::Relaxed);
+        self.integrity_violations.inc();
     }
 
     /// Counts one rejected submission; `reason` is a short fixed label such
     /// as `"too_large"` (static so the label set stays bounded).
     pub fn inc_rejected(&self, reason: &'static str) {
-        if let Ok(mut map) = self.rejected.lock() {
-            *map.entry(reason).or_insert(0) += 1;
-        }
+        self.rejected.get_or_create(&label("reason", reason)).inc();
     }
 
-    /// Records one add-checkpoint exchange with witness `name`.
+    /// Records one add-checkpoint exchange with witness `name` (names come
+    /// from the policy file, so the label set is bounded by it).
     pub fn observe_witness(&self, name: &str, ok: bool, secs: f64) {
-        let w = match self.witnesses.lock() {
-            Ok(mut map) => Arc::clone(map.entry(name.to_owned()).or_insert_with(|| {
-                Arc::new(WitnessMetrics {
-                    ok: AtomicU64::new(0),
-                    failed: AtomicU64::new(0),
-                    latency: Histogram::new(LATENCY_BUCKETS),
-                })
-            })),
-            Err(_) => return,
-        };
-        if ok {
-            w.ok.fetch_add(1, Ordering::Relaxed);
-        } else {
-            w.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        w.latency.observe(secs);
+        let result = if ok { "ok" } else { "error" };
+        let labels = vec![("witness", LabelText::new(name)), ("result", LabelText::new(result))];
+        self.witness_requests.get_or_create(&labels).inc();
+        self.witness_seconds.get_or_create(&label("witness", name)).observe(finite(secs));
     }
 
     /// Counts one HTTP response by status code.
     pub fn inc_http(&self, status: u16) {
-        if (HTTP_STATUS_MIN..=HTTP_STATUS_MAX).contains(&status) {
-            self.http[usize::from(status - HTTP_STATUS_MIN)].fetch_add(1, Ordering::Relaxed);
+        if (100..=599).contains(&status) {
+            self.http.get_or_create(&label("status", &status.to_string())).inc();
         }
-    }
-
-    /// The whole exposition text: every stored metric with HELP and TYPE
-    /// lines, followed by `extra` (scrape-time gauges, already formatted).
-    pub fn render(&self, extra: &str) -> String {
-        let mut out = String::with_capacity(4096);
-        header(&mut out, "custody_entries_total", "counter", "Entries sequenced (excluding duplicates).");
-        let _ = writeln!(out, "custody_entries_total {}", self.entries());
-
-        header(&mut out, "custody_batch_size", "histogram", "Entries per durably committed batch.");
-        self.batch_size.render(&mut out, "custody_batch_size", "");
-        header(
-            &mut out,
-            "custody_batch_seconds",
-            "histogram",
-            "Time to sequence and durably commit a batch.",
-        );
-        self.batch_latency.render(&mut out, "custody_batch_seconds", "");
-
-        header(
-            &mut out,
-            "custody_integrity_violations_total",
-            "counter",
-            "Artifact reads refused because the stored bytes no longer match their digest.",
-        );
-        let _ = writeln!(
-            out,
-            "custody_integrity_violations_total {}",
-            self.integrity_violations.load(Ordering::Relaxed)
-        );
-        header(&mut out, "custody_rejected_total", "counter", "Submissions rejected, by reason.");
-        if let Ok(map) = self.rejected.lock() {
-            for (reason, n) in map.iter() {
-                let _ = writeln!(out, "custody_rejected_total{{reason=\"{}\"}} {n}", escape_label(reason));
-            }
-        }
-
-        let witnesses: Vec<(String, Arc<WitnessMetrics>)> = match self.witnesses.lock() {
-            Ok(map) => map.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect(),
-            Err(_) => Vec::new(),
-        };
-        header(&mut out, "custody_witness_requests_total", "counter", "add-checkpoint calls per witness.");
-        for (name, w) in &witnesses {
-            let name = escape_label(name);
-            let ok = w.ok.load(Ordering::Relaxed);
-            let failed = w.failed.load(Ordering::Relaxed);
-            let _ = writeln!(out, "custody_witness_requests_total{{witness=\"{name}\",result=\"ok\"}} {ok}");
-            let _ = writeln!(
-                out,
-                "custody_witness_requests_total{{witness=\"{name}\",result=\"error\"}} {failed}"
-            );
-        }
-        header(&mut out, "custody_witness_seconds", "histogram", "add-checkpoint latency per witness.");
-        for (name, w) in &witnesses {
-            w.latency.render(
-                &mut out,
-                "custody_witness_seconds",
-                &format!("witness=\"{}\",", escape_label(name)),
-            );
-        }
-
-        header(&mut out, "custody_http_requests_total", "counter", "HTTP responses by status code.");
-        for (i, n) in self.http.iter().enumerate() {
-            let n = n.load(Ordering::Relaxed);
-            if n > 0 {
-                let status = usize::from(HTTP_STATUS_MIN) + i;
-                let _ = writeln!(out, "custody_http_requests_total{{status=\"{status}\"}} {n}");
-            }
-        }
-        out.push_str(extra);
-        out
     }
 }
 
-/// Formats one gauge with HELP and TYPE lines, for the `extra` argument of
-/// [`Metrics::render`].
-pub fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    header(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
-/// [`gauge`] with one sample per value of the label `label`.
-pub fn labelled_gauge(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, f64)]) {
-    header(out, name, "gauge", help);
-    for (value_of_label, value) in values {
-        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {value}", escape_label(value_of_label));
+/// A non-finite duration (a clock glitch) is counted as 0 rather than
+/// poisoning the histogram's sum.
+fn finite(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use custody_service::metrics::{encode, Format};
 
     #[test]
     fn renders_counters_histograms_and_labels() {
@@ -285,27 +271,32 @@ mod tests {
         m.inc_http(200);
         m.inc_http(413);
         m.inc_http(42); // ignored, not a status
-        let mut extra = String::new();
-        gauge(&mut extra, "custody_tree_size", "Durable tree size.", 5.0);
-        labelled_gauge(&mut extra, "custody_sst_bytes", "Bytes.", "cf", &[("entries", 7.0), ("a\"b", 1.0)]);
-        let text = m.render(&extra);
-        assert!(text.contains("custody_entries_total 5\n"));
-        assert!(text.contains("custody_batch_size_bucket{le=\"4\"} 1\n"));
-        assert!(text.contains("custody_batch_size_bucket{le=\"256\"} 1\n"));
-        assert!(text.contains("custody_batch_size_bucket{le=\"1024\"} 2\n"));
-        assert!(text.contains("custody_batch_size_bucket{le=\"+Inf\"} 2\n"));
-        assert!(text.contains("custody_batch_size_sum 303\n"));
-        assert!(text.contains("custody_rejected_total{reason=\"too_large\"} 2\n"));
+        m.scrape.tree_size.set(5);
+        m.scrape.set_sst_bytes("a\"b", 1);
+        m.scrape.set_refused("per_ip", 3);
         m.inc_integrity_violation();
-        assert!(m.render("").contains("custody_integrity_violations_total 1\n"));
-        assert!(text.contains("custody_witness_requests_total{witness=\"w\\\"1\",result=\"error\"} 1\n"));
-        assert!(text.contains("custody_witness_seconds_bucket{witness=\"w\\\"1\",le=\"+Inf\"} 2\n"));
-        assert!(text.contains("custody_witness_seconds_count{witness=\"w\\\"1\"} 2\n"));
-        assert!(text.contains("custody_http_requests_total{status=\"413\"} 1\n"));
-        assert!(text.contains("# TYPE custody_tree_size gauge\ncustody_tree_size 5\n"));
-        assert!(text.contains(
-            "# TYPE custody_sst_bytes gauge\ncustody_sst_bytes{cf=\"entries\"} 7\ncustody_sst_bytes{cf=\"a\\\"b\"} 1\n"
-        ));
+        let text = encode(m.registry(), Format::Prometheus).unwrap();
+        for want in [
+            "custody_entries_total 5\n",
+            "custody_batch_size_bucket{le=\"4.0\"} 1\n",
+            "custody_batch_size_bucket{le=\"256.0\"} 1\n",
+            "custody_batch_size_bucket{le=\"1024.0\"} 2\n",
+            "custody_batch_size_bucket{le=\"+Inf\"} 2\n",
+            "custody_batch_size_sum 303.0\n",
+            "custody_rejected_total{reason=\"too_large\"} 2\n",
+            "custody_integrity_violations_total 1\n",
+            "custody_witness_requests_total{witness=\"w\\\"1\",result=\"error\"} 1\n",
+            "custody_witness_seconds_bucket{le=\"+Inf\",witness=\"w\\\"1\"} 2\n",
+            "custody_witness_seconds_count{witness=\"w\\\"1\"} 2\n",
+            "custody_http_requests_total{status=\"413\"} 1\n",
+            "# TYPE custody_tree_size gauge\ncustody_tree_size 5\n",
+            "custody_store_sst_bytes{cf=\"a\\\"b\"} 1\n",
+            "custody_connections_refused_total{limit=\"per_ip\"} 3\n",
+            "# TYPE process_cpu_seconds_total counter\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        assert!(!text.contains("status=\"42\""));
         // Every non-comment line is `name{labels} value` with a numeric value.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();

@@ -251,6 +251,12 @@ impl<P: Send + 'static> SequencerHandle<P> {
         rx.await.unwrap_or(Err(SequenceError::ShuttingDown))
     }
 
+    /// Whether the sequencer task still takes entries (it stops on
+    /// shutdown or after a storage failure); `/readyz` reports it.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Durable tree size (cheap atomic read).
     pub fn tree_size(&self) -> u64 {
         self.shared.size.load(Ordering::SeqCst)

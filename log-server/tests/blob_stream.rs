@@ -6,9 +6,9 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 
-use custody_standards::encoding::encode_base64;
 use custody_registry::names::Digest;
 use custody_registry::registry::Role;
+use custody_standards::encoding::encode_base64;
 use custody_testkit::aio::*;
 use custody_testkit::logserver::*;
 use custody_testkit::peak_rss_kib;

@@ -3,10 +3,10 @@
 //! and an unchanged tree, concurrent tag moves, replay after restart, and
 //! a tampered artifact refused on read.
 
-use custody_standards::checkpoint::open_checkpoint;
 use custody_registry::leaf::Leaf;
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::metadata::{Lineage, LineageRef};
+use custody_standards::checkpoint::open_checkpoint;
 use custody_standards::{leaf_hash, verify_inclusion, Hash, VerifierKey};
 use custody_testkit::aio::*;
 use custody_testkit::bin;

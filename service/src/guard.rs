@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::{Counter, Family, Gauge, LabelText, Labels, Registry};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -162,5 +163,43 @@ impl AddressLimitArgs {
         let limits = Arc::new(ClientLimits::new(&self.config(write, witness)));
         limits.spawn_maintenance(MAINTENANCE_INTERVAL);
         AddressGuard { limits, classify, is_auth_failure }
+    }
+}
+
+/// The per-address limits' gauges, registered once in a server's metrics
+/// registry and set from the limiter at scrape time.
+#[derive(Clone, Default)]
+pub struct LimitGauges {
+    tracked: Gauge,
+    refusals: Family<Labels, Counter>,
+}
+
+impl LimitGauges {
+    /// Registers the series `custody_client_addresses_tracked` and
+    /// `custody_client_limit_refusals_total{reason}` in `registry`.
+    pub fn register(registry: &mut Registry) -> LimitGauges {
+        let g = LimitGauges::default();
+        registry.register(
+            "custody_client_addresses_tracked",
+            "Client addresses for which per-address limit state is kept (all budgets together).",
+            g.tracked.clone(),
+        );
+        registry.register(
+            "custody_client_limit_refusals",
+            "Requests refused by the per-address limits since start, by reason.",
+            g.refusals.clone(),
+        );
+        g
+    }
+
+    /// Copies the limiter's current figures into the series.
+    pub fn set_from(&self, limits: &ClientLimits) {
+        self.tracked.set(i64::try_from(limits.tracked()).unwrap_or(i64::MAX));
+        for (reason, n) in limits.refusals() {
+            self.refusals
+                .get_or_create(&vec![("reason", LabelText::new(reason))])
+                .inner()
+                .store(n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }

@@ -49,6 +49,8 @@ const LOG_ROUTES: &[(&str, &str)] = &[
     ("GET", "/registry/artifacts/{digest}"),
     ("GET", "/registry/actors/{actor}"),
     ("GET", "/health"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
 ];
 
@@ -60,6 +62,8 @@ const WITNESS_ROUTES: &[(&str, &str)] = &[
     ("GET", "/evidence"),
     ("GET", "/evidence/{id}"),
     ("GET", "/health"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/{origin_hex}/checkpoint"),
 ];

@@ -143,7 +143,9 @@ async fn main() -> anyhow::Result<()> {
         total as f64 / secs,
         retries.load(Ordering::Relaxed)
     );
-    let text = witness.metrics().render(witness.gauges());
+    witness.metrics().set_gauges(witness.gauges());
+    let format = custody_service::metrics::Format::Prometheus;
+    let text = custody_service::metrics::encode(witness.metrics().registry(), format).unwrap_or_default();
     for line in
         text.lines().filter(|l| l.starts_with("custody_witness_commit_batch_jobs_") && !l.contains("bucket"))
     {

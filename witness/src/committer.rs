@@ -85,6 +85,12 @@ impl Committer {
         self.failed.load(Ordering::SeqCst)
     }
 
+    /// Whether jobs are still accepted (not closed for shutdown, no failed
+    /// write); `/readyz` reports it.
+    pub fn is_running(&self) -> bool {
+        !self.is_failed() && self.tx.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     /// Stops accepting jobs; the thread exits after writing queued ones.
     pub fn close(&self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();

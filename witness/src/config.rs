@@ -6,13 +6,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use custody_service::connection::ConnectionArgs;
 use custody_service::guard::{AddressGuard, AddressLimitArgs};
+use custody_service::logging::LogArgs;
 use custody_service::rate_limit::ClassQuota;
+use custody_service::tls::TlsArgs;
 
 /// Custody's C2SP tlog-witness.
 #[derive(Debug, Parser)]
 #[command(name = "custody-witness", version, about)]
 pub struct Cli {
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -91,24 +97,13 @@ pub struct ServeArgs {
     #[arg(long = "http-timeout", env = "CUSTODY_WITNESS_HTTP_TIMEOUT_MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub http_timeout_ms: u64,
-    /// Longest time (milliseconds) a client may take to send a request's
-    /// head, from the connection or from the end of its previous request.
-    #[arg(long = "request-head-timeout", env = "CUSTODY_WITNESS_REQUEST_HEAD_TIMEOUT_MS", default_value_t = 5_000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub request_head_timeout_ms: u64,
-    /// Milliseconds a request body (add-checkpoint, a gossip push) may take
-    /// to arrive whole; 408 and the connection closed after that.
-    #[arg(long = "body-timeout", env = "CUSTODY_WITNESS_BODY_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_timeout_ms: u64,
-    /// Milliseconds an idle keep-alive connection is kept open.
-    #[arg(long = "keep-alive", env = "CUSTODY_WITNESS_KEEP_ALIVE_MS", default_value_t = 5_000)]
-    pub keep_alive_ms: u64,
-    /// Most connections each server worker holds at once; it stops
-    /// accepting beyond that until some close.
-    #[arg(long = "max-connections", env = "CUSTODY_WITNESS_MAX_CONNECTIONS", default_value_t = 1024,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub max_connections: u64,
+    /// Request deadlines, connection cap and shutdown drain. On the
+    /// witness `--max-connections` caps each server worker's connections.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// HTTPS.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Test hook (hidden): sleep this many milliseconds between the first
     /// old-size check and the atomic check-and-update of add-checkpoint, to
     /// widen the race window the tests exercise (like torchwood's
@@ -150,7 +145,7 @@ impl ServeArgs {
     }
     /// Deadline of a whole request body.
     pub fn body_timeout(&self) -> Duration {
-        Duration::from_millis(self.body_timeout_ms)
+        self.connection.body_timeout()
     }
 }
 

@@ -13,6 +13,9 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use clap::Parser as _;
 use custody_service::guard::address_guard;
+use custody_service::request_id::RequestIds;
+use custody_service::shutdown::Signals;
+use custody_service::tls::CertReloader;
 use custody_witness::api::{self, AppState};
 use custody_witness::committer::Committer;
 use custody_witness::config::{ClearArgs, Cli, Command, ServeArgs};
@@ -28,7 +31,7 @@ use custody_witness::store::{Op, RocksStore, Store};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    custody_service::logging::init(cli.log.log_format);
     let result: anyhow::Result<()> = match cli.command {
         Command::Init(a) => init_data_dir(&a.data_dir, &a.name).map(|v| println!("{v}")).map_err(Into::into),
         Command::AddKey(a) => {
@@ -48,17 +51,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs go to stderr (stdout carries keys and the listening line).
-/// Filter from `CUSTODY_LOG`, else `RUST_LOG`, else `info`.
-fn init_tracing() {
-    let filter = std::env::var("CUSTODY_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn read_capped(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
@@ -128,8 +120,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         background: Arc::new(AtomicUsize::new(0)),
         body_timeout: args.body_timeout(),
     });
+    let tls = args.tls.load().context("cannot load the TLS certificate")?;
+    let tls_reload = tls.clone();
+    let conn = args.connection.clone();
+    let conn_deadline = conn.shutdown_timeout();
     // Every request is first charged to its client address's budget (a
-    // 429 before anything else is read).
+    // 429 before anything else is read), inside the request-id span.
     let guard = web::Data::new(args.address_guard());
     let server = HttpServer::new(move || {
         App::new()
@@ -137,21 +133,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .app_data(guard.clone())
             .configure(api::configure)
             .wrap(actix_web::middleware::from_fn(address_guard))
+            .wrap(RequestIds)
     })
-    .client_request_timeout(std::time::Duration::from_millis(args.request_head_timeout_ms))
-    .keep_alive(std::time::Duration::from_millis(args.keep_alive_ms))
-    .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
-    .disable_signals()
-    .listen(listener)?
-    .run();
+    .max_connections(if conn.max_connections == 0 { 25_000 } else { conn.max_connections });
+    let server = custody_service::server::listen(server, listener, &conn, tls.as_ref())?.run();
     let handle = server.handle();
     // Installed before "listening" is printed: from then on SIGHUP reloads
     // instead of killing the process.
-    let signals = Signals::install()?;
+    let signals = Signals::install().context("cannot install the signal handlers")?;
     let reload_witness = Arc::clone(&witness);
-    let signals = tokio::spawn(async move { signals.handle(args, reload_witness, handle).await });
-    tracing::info!(%addr, name = witness.name(), "serving");
-    println!("listening on http://{addr}");
+    let signals = tokio::spawn(signals.run(handle, move || {
+        let args = args.clone();
+        let witness = Arc::clone(&reload_witness);
+        let tls = tls_reload.clone();
+        async move { on_hup(&args, &witness, tls.as_deref()).await }
+    }));
+    tracing::info!(%addr, name = witness.name(), tls = tls.is_some(), "serving");
+    println!("listening on {}://{addr}", custody_service::server::scheme(tls.as_ref()));
     std::io::stdout().flush()?;
     server.await?;
     gossip_task.abort();
@@ -161,7 +159,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(witness);
     // Queued writes finish before the thread exits; nothing was acknowledged
     // that is not durable.
-    let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    let deadline = conn_deadline;
+    let join = tokio::task::spawn_blocking(move || commit_thread.join());
+    custody_service::shutdown::drain("committer", deadline, join).await;
     Ok(())
 }
 
@@ -170,45 +170,22 @@ async fn reload(args: &ServeArgs) -> anyhow::Result<Trust> {
     tokio::task::spawn_blocking(move || load_trust(&args)).await.context("reload task failed")?
 }
 
-/// The signals the witness handles.
-struct Signals {
-    hup: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
-            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
-        })
-    }
-
-    /// SIGHUP re-reads the log list and peers (a bad file keeps the old
-    /// configuration); SIGINT/SIGTERM stop the server gracefully.
-    async fn handle(mut self, args: ServeArgs, witness: Arc<Witness>, server: actix_web::dev::ServerHandle) {
-        loop {
-            tokio::select! {
-                // The list may be large: read and parse it off the runtime.
-                _ = self.hup.recv() => match reload(&args).await {
-                    Ok(trust) => {
-                        witness.set_trust(trust);
-                        witness.metrics().count_reload(true);
-                        tracing::info!("reloaded the log list and peers");
-                    }
-                    Err(e) => {
-                        witness.metrics().count_reload(false);
-                        tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the previous configuration");
-                    }
-                },
-                _ = self.term.recv() => break,
-                _ = self.int.recv() => break,
-            }
+/// SIGHUP: re-reads the log list and peers (a bad file keeps the old
+/// configuration) and the TLS certificate (likewise).
+async fn on_hup(args: &ServeArgs, witness: &Witness, tls: Option<&CertReloader>) {
+    // The list may be large: read and parse it off the runtime.
+    match reload(args).await {
+        Ok(trust) => {
+            witness.set_trust(trust);
+            witness.metrics().count_reload(true);
+            tracing::info!("reloaded the log list and peers");
         }
-        tracing::info!("shutting down");
-        server.stop(true).await;
+        Err(e) => {
+            witness.metrics().count_reload(false);
+            tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the previous configuration");
+        }
+    }
+    if let Some(tls) = tls {
+        tls.reload_logged();
     }
 }

@@ -24,7 +24,6 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -181,7 +180,7 @@ impl Connections {
     /// (headers, then a streamed body), and with Nagle the second waits for
     /// the client's delayed ACK (~40 ms) on every request.
     pub fn on_connect(self: &Arc<Self>, conn: &dyn Any, data: &mut Extensions) {
-        let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else { return };
+        let Some(tcp) = custody_service::server::tcp_stream(conn) else { return };
         let _ = tcp.set_nodelay(true);
         let Ok(peer) = tcp.peer_addr() else { return };
         match self.admit(peer.ip().to_canonical()) {
@@ -197,20 +196,12 @@ impl Connections {
         }
     }
 
-    /// Prometheus lines for `/metrics`.
-    pub fn render_metrics(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP custody_connections_open HTTP connections open now.");
-        let _ = writeln!(out, "# TYPE custody_connections_open gauge");
-        let _ = writeln!(out, "custody_connections_open {}", self.open());
-        let _ = writeln!(
-            out,
-            "# HELP custody_connections_refused_total Connections shut down on accept, by limit."
-        );
-        let _ = writeln!(out, "# TYPE custody_connections_refused_total counter");
-        let total = self.refused_total.load(Ordering::Relaxed);
-        let per_ip = self.refused_per_ip.load(Ordering::Relaxed);
-        let _ = writeln!(out, "custody_connections_refused_total{{limit=\"total\"}} {total}");
-        let _ = writeln!(out, "custody_connections_refused_total{{limit=\"per_ip\"}} {per_ip}");
+    /// Copies the open count and the refusal counts into the metrics
+    /// (at scrape time).
+    pub fn export_metrics(&self, gauges: &crate::metrics::ScrapeGauges) {
+        gauges.connections_open.set(crate::metrics::gauge_value(self.open() as u64));
+        gauges.set_refused("total", self.refused_total.load(Ordering::Relaxed));
+        gauges.set_refused("per_ip", self.refused_per_ip.load(Ordering::Relaxed));
     }
 }
 
@@ -257,8 +248,13 @@ mod tests {
         drop((a2, a3, b1));
         assert_eq!(c.open(), 0);
         assert!(c.per_ip.lock().unwrap().is_empty(), "no entry is kept for a closed address");
-        let mut text = String::new();
-        c.render_metrics(&mut text);
+        let metrics = crate::metrics::Metrics::new();
+        c.export_metrics(&metrics.scrape);
+        let text = custody_service::metrics::encode(
+            metrics.registry(),
+            custody_service::metrics::Format::Prometheus,
+        )
+        .unwrap();
         assert!(text.contains("custody_connections_refused_total{limit=\"per_ip\"} 1\n"), "{text}");
         assert!(text.contains("custody_connections_refused_total{limit=\"total\"} 1\n"), "{text}");
     }

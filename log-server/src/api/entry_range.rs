@@ -86,7 +86,8 @@ pub async fn entry_range(
         peer: AddressGuard::peer(&req),
     };
     let (tx, rx) = mpsc::channel(PIPE_DEPTH);
-    tokio::spawn(produce(state, start, end, size, first, charge, tx));
+    // The producer's failures are logged under this request's id.
+    tokio::spawn(custody_service::request_id::scoped(produce(state, start, end, size, first, charge, tx)));
     Ok(HttpResponse::Ok().content_type("application/json").streaming(Chunks { rx }))
 }
 
@@ -261,7 +262,7 @@ async fn send(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, chunk: Vec<u8>) 
 /// Ends the body with an error: the client sees a cut response, never a
 /// well-formed page with entries missing.
 async fn fail(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, detail: String) {
-    let reference = super::error::reference_id();
+    let reference = custody_service::internal_error::reference();
     tracing::error!(reference = reference.as_str(), error = detail.as_str(), "entry range failed mid-stream");
     let _ = tx.send(Err(std::io::Error::other(format!("entry range failed (reference {reference})")))).await;
 }

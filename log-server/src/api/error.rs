@@ -31,8 +31,9 @@
 //! - 503: not available right now (no checkpoint yet, shutting down,
 //!   waiting for a checkpoint timed out);
 //! - 500: a bug or storage failure. The body carries only an opaque
-//!   reference; the detail (which may name files on the server) goes to
-//!   the server's log under that reference.
+//!   reference, the request id (also in the `X-Request-Id` header); the
+//!   detail (which may name files on the server) goes to the server's log
+//!   under that reference ([`custody_service::internal_error`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -273,29 +274,10 @@ impl ResponseError for ApiError {
             _ => {}
         }
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            let reference = reference_id();
-            tracing::error!(reference = reference.as_str(), error = %self, "request failed");
-            return resp.json(serde_json::json!({
-                "error": self.code(),
-                "detail": format!("internal error; the server's log has the detail under reference {reference}"),
-                "reference": reference,
-            }));
+            return custody_service::internal_error::response_with_status(status, self.code(), self);
         }
         resp.json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }))
     }
-}
-
-/// A random reference tying a 500 response to its log line: opaque, so
-/// the response says nothing about the server's files or state.
-pub(crate) fn reference_id() -> String {
-    let mut b = [0u8; 8];
-    if getrandom::getrandom(&mut b).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        b = nanos.to_be_bytes();
-    }
-    custody_standards::encoding::encode_hex(&b)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The HTTP API (actix-web): the C2SP tlog-tiles read path, proofs, entries,
-//! raw append, health and metrics. docs/api.md is the user-facing reference.
+//! raw append, health, readiness and metrics. docs/api.md is the user-facing reference.
 //!
 //! Handlers are thin: they parse and cap input, run the blocking RocksDB
 //! work in `web::block` so the async workers never stall on disk, and return
@@ -26,6 +26,10 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::dev::Service as _;
 use actix_web::{web, HttpResponse};
+use custody_service::connection::ConnectionArgs;
+use custody_service::request_id::RequestIds;
+use custody_service::server::ServeError;
+use custody_service::tls::CertReloader;
 
 use crate::blobs::BlobStore;
 use crate::checkpointer::{Published, Publisher};
@@ -206,6 +210,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/registry/models").route(web::get().to(queries::models)))
     .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
     .service(web::resource("/health").route(web::get().to(ops::health)))
+    // Registered by custody-service:
+    // route: GET /healthz
+    .configure(custody_service::health::configure_healthz)
+    .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
     .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
     // Dispatched by method inside `blobs::route` (the route list in
     // tests/tests/http_fuzz.rs reads these two lines):
@@ -224,16 +232,19 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".into()))
 }
 
-/// Builds the HTTP server on an already bound listener. Every request is
-/// first charged to its client address's budget (`guard`: a 429 before
-/// anything else is read), and each response is counted by status in the
-/// metrics. Signals are left to the caller, which stops the server
+/// Builds the HTTP server on an already bound listener, over HTTPS when
+/// `tls` is given. Each request runs in its own span with a request id
+/// (echoed in `X-Request-Id`), is first charged to its client address's
+/// budget (`guard`: a 429 before anything else is read), and each response
+/// is counted by status in the metrics. Signals are left to the caller, which stops the server
 /// gracefully through the returned handle.
 pub fn server(
     state: web::Data<AppState>,
     guard: web::Data<AddressGuard>,
     listener: std::net::TcpListener,
-) -> std::io::Result<actix_web::dev::Server> {
+    conn: &ConnectionArgs,
+    tls: Option<&Arc<CertReloader>>,
+) -> Result<actix_web::dev::Server, ServeError> {
     let connections = Arc::clone(&state.connections);
     let limits = connections.limits();
     let server = actix_web::HttpServer::new(move || {
@@ -253,6 +264,7 @@ pub fn server(
                     Ok(res)
                 }
             })
+            .wrap(RequestIds)
     })
     // Counts connections per address and in total, refuses those over the
     // caps, and sends segments at once (see `connections`).
@@ -260,15 +272,10 @@ pub fn server(
         connections.on_connect(conn, data);
         crate::download_slots::remember_socket(conn, data);
     })
-    .client_request_timeout(limits.head_timeout)
-    .keep_alive(limits.keep_alive)
     // actix's own cap is per worker; the exact total is kept above.
-    .max_connections(if limits.max_connections == 0 { 25_000 } else { limits.max_connections })
-    .disable_signals()
-    .shutdown_timeout(10)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .max_connections(if limits.max_connections == 0 { 25_000 } else { limits.max_connections });
+    let conn = ConnectionArgs { max_connections: limits.max_connections, ..conn.clone() };
+    Ok(custody_service::server::listen(server, listener, &conn, tls)?.run())
 }
 
 /// Parses a decimal query parameter strictly (no sign, no leading zeros).

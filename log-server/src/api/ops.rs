@@ -1,12 +1,14 @@
-//! Operational endpoints: `/health` and `/metrics`.
+//! Operational endpoints: `/health` (detailed JSON), `/readyz` and
+//! `/metrics`; `/healthz` comes from [`custody_service::health`].
 
 use std::time::SystemTime;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use custody_service::guard::AddressGuard;
+use custody_service::health::{readyz as readyz_response, Check};
 
 use super::{ApiError, AppState};
-use crate::metrics::{gauge, labelled_gauge};
+use crate::metrics::gauge_value;
 
 /// `GET /health`: JSON with the sequencer, storage and checkpoint state;
 /// 200 when storage answers and the witness quorum is met, 503 otherwise,
@@ -34,92 +36,65 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(resp.json(body))
 }
 
-/// `GET /metrics`: Prometheus text exposition, stored counters plus gauges
-/// read at scrape time.
-pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut extra = String::new();
-    if let Some(guard) = req.app_data::<web::Data<AddressGuard>>() {
-        gauge(
-            &mut extra,
-            "custody_client_addresses_tracked",
-            "Client addresses for which per-address limit state is kept (all budgets together).",
-            guard.limits.tracked() as f64,
-        );
-        let refused: Vec<(&str, f64)> =
-            guard.limits.refusals().iter().map(|(code, n)| (*code, *n as f64)).collect();
-        labelled_gauge(
-            &mut extra,
-            "custody_client_limit_refusals",
-            "Requests refused by the per-address limits since start, by reason.",
-            "reason",
-            &refused,
-        );
-    }
-    gauge(&mut extra, "custody_tree_size", "Durable tree size.", state.seq.tree_size() as f64);
-    let latest = state.publisher.latest();
-    let (published_size, age) = match &latest {
+/// `GET /readyz`: 200 when the log can take and publish entries, 503
+/// with the reasons otherwise. Ready means: storage answers, the sequencer
+/// is running, and (with a policy) the witness quorum cosigned the latest
+/// checkpoint. A log whose witnesses are unreachable keeps sequencing, but
+/// publishes nothing new, so it is taken out of rotation, not restarted.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let storage = match state.blocking(|store| Ok(store.tree_size())).await {
+        Ok(Ok(_)) => Check::ok("storage"),
+        Ok(Err(e)) => Check::failed("storage", e.to_string()),
+        Err(e) => Check::failed("storage", e.to_string()),
+    };
+    let sequencer = if state.seq.is_running() {
+        Check::ok("sequencer")
+    } else {
+        Check::failed("sequencer", "the sequencer has stopped")
+    };
+    let health = serde_json::to_value(state.publisher.health()).unwrap_or_default();
+    let quorum = match health.get("quorum_ok").and_then(|v| v.as_bool()) {
+        Some(false) => Check::failed(
+            "witness_quorum",
+            "the latest checkpoint did not reach the witness quorum (witnesses unreachable or refusing)",
+        ),
+        _ => Check::ok("witness_quorum"),
+    };
+    readyz_response(&[storage, sequencer, quorum])
+}
+
+/// `GET /metrics`: the registry in the format the scraper asks for, with
+/// the gauges read at scrape time set first.
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let g = &state.metrics.scrape;
+    g.tree_size.set(gauge_value(state.seq.tree_size()));
+    let (published_size, age) = match state.publisher.latest() {
         Some(p) => {
             let age =
                 SystemTime::now().duration_since(p.published_at).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-            (p.size as f64, age)
+            (p.size, age)
         }
-        None => (0.0, -1.0),
+        None => (0, -1.0),
     };
-    gauge(
-        &mut extra,
-        "custody_published_tree_size",
-        "Size of the latest published checkpoint.",
-        published_size,
-    );
-    gauge(
-        &mut extra,
-        "custody_checkpoint_age_seconds",
-        "Seconds since the latest checkpoint was published (-1: none yet).",
-        age,
-    );
+    g.published_tree_size.set(gauge_value(published_size));
+    g.checkpoint_age_seconds.set(age);
     let health = serde_json::to_value(state.publisher.health()).unwrap_or_default();
     let quorum_ok = health.get("quorum_ok").and_then(|v| v.as_bool()).unwrap_or(true);
-    gauge(
-        &mut extra,
-        "custody_quorum_ok",
-        "1 if the latest signed checkpoint met the witness quorum.",
-        f64::from(u8::from(quorum_ok)),
-    );
+    g.quorum_ok.set(i64::from(quorum_ok));
     if let Some(m) = state.store.memory_usage() {
-        for (name, help, value) in [
-            (
-                "custody_store_cache_bytes",
-                "Bytes in RocksDB's block cache, memtables charged to it included.",
-                m.cache,
-            ),
-            ("custody_store_memtable_bytes", "Bytes of RocksDB memtables.", m.memtables),
-            (
-                "custody_store_table_reader_bytes",
-                "Bytes of RocksDB table readers outside the cache.",
-                m.table_readers,
-            ),
-        ] {
-            gauge(&mut extra, name, help, value as f64);
+        g.store_cache_bytes.set(gauge_value(m.cache));
+        g.store_memtable_bytes.set(gauge_value(m.memtables));
+        g.store_table_reader_bytes.set(gauge_value(m.table_readers));
+        for (cf, bytes) in &m.sst_bytes {
+            g.set_sst_bytes(cf, *bytes);
         }
-        let sst: Vec<(&str, f64)> = m.sst_bytes.iter().map(|(cf, b)| (*cf, *b as f64)).collect();
-        labelled_gauge(
-            &mut extra,
-            "custody_store_sst_bytes",
-            "Bytes of RocksDB table files per column family (write-ahead log excluded).",
-            "cf",
-            &sst,
-        );
     }
     if let Ok(reg) = state.registry() {
-        gauge(
-            &mut extra,
-            "custody_registry_nonces",
-            "Nonces remembered for replay protection (the statements of one window).",
-            reg.registry.read().nonces_remembered() as f64,
-        );
+        g.registry_nonces.set(gauge_value(reg.registry.read().nonces_remembered() as u64));
     }
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body({
-        state.connections.render_metrics(&mut extra);
-        state.metrics.render(&extra)
-    }))
+    state.connections.export_metrics(g);
+    if let Some(guard) = req.app_data::<web::Data<AddressGuard>>() {
+        g.limits.set_from(&guard.limits);
+    }
+    custody_service::metrics::respond(&req, state.metrics.registry())
 }

@@ -15,7 +15,8 @@
 //!   second root for a size we cosigned;
 //! - 503: the origin is frozen by split-view evidence, or storage failed;
 //! - 500: our own key could not sign, or storage is corrupt; the body
-//!   carries only an opaque `reference`, the detail is in the log.
+//!   carries only an opaque `reference` (the request id, also sent in
+//!   `X-Request-Id`), the detail is in the log.
 //!
 //! Other endpoints: 400 malformed, 403 push not from a peer, 404 unknown,
 //! 422 evidence that does not verify, 500/503 storage.
@@ -140,29 +141,11 @@ impl ResponseError for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The detail may name the witness's files or key handling: it
             // goes to the log, the client gets a reference to it.
-            let reference = reference_id();
-            tracing::error!(reference = reference.as_str(), error = %self, "request failed");
-            return HttpResponse::build(status).json(serde_json::json!({
-                "error": self.code(),
-                "detail": format!("internal error; the witness's log has the detail under reference {reference}"),
-                "reference": reference,
-            }));
+            return custody_service::internal_error::response(self.code(), self);
         }
         HttpResponse::build(status)
             .json(serde_json::json!({ "error": self.code(), "detail": self.to_string() }))
     }
-}
-
-/// A random reference tying a 500 response to its log line.
-fn reference_id() -> String {
-    let mut b = [0u8; 8];
-    if getrandom::getrandom(&mut b).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        b = nanos.to_be_bytes();
-    }
-    custody_standards::encoding::encode_hex(&b)
 }
 
 #[cfg(test)]

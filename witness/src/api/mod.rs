@@ -5,7 +5,8 @@
 //!   (monitoring prefix `/`), for clients and peers.
 //! - `POST /gossip/checkpoint`: a peer pushes its cosigned checkpoint.
 //! - `GET /evidence`, `GET /evidence/<id>`: split-view evidence.
-//! - `GET /health`, `GET /metrics`.
+//! - `GET /health` (detailed JSON), `GET /healthz` (liveness), `GET
+//!   /readyz` (readiness), `GET /metrics`.
 //!
 //! Bodies are capped while they are read, before any parsing.
 
@@ -15,8 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_web::http::{header, Method, StatusCode};
-use actix_web::{web, HttpResponse, ResponseError as _};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
 use custody_registry::evidence::{EVIDENCE_CONTENT_TYPE, MAX_EVIDENCE_SIZE};
+use custody_service::guard::AddressGuard;
+use custody_service::health::Check;
 use custody_service::rate_limit::RouteClass;
 use custody_standards::tiles::CHECKPOINT_CONTENT_TYPE;
 use custody_standards::witness::{MAX_CHECKPOINT_SIZE, MAX_REQUEST_SIZE};
@@ -67,6 +70,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/evidence").route(web::get().to(evidence_list)))
         .service(web::resource("/evidence/{id}").route(web::get().to(evidence_get)))
         .service(web::resource("/health").route(web::get().to(health)))
+        // Registered by custody-service:
+        // route: GET /healthz
+        .configure(custody_service::health::configure_healthz)
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(web::resource("/{origin_hex}/checkpoint").route(web::get().to(checkpoint)))
         .default_service(web::to(|| async { ApiError::NotFound("no such route".into()).error_response() }));
@@ -232,10 +239,33 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// `GET /metrics`.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let text = state.witness.metrics().render(state.witness.gauges());
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
+/// `GET /readyz`: 200 while the witness can cosign (storage has not
+/// failed, the committer takes writes), 503 with the reason otherwise. A
+/// frozen origin does not make the witness unready: it still serves every
+/// other log.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let committer = state.witness.committer();
+    let storage = if committer.is_failed() {
+        Check::failed("storage", "a synced write failed; restart the witness")
+    } else {
+        Check::ok("storage")
+    };
+    let commit = if committer.is_running() {
+        Check::ok("committer")
+    } else {
+        Check::failed("committer", "the committer has stopped")
+    };
+    custody_service::health::readyz(&[storage, commit])
+}
+
+/// `GET /metrics`: the registry in the format the scraper asks for.
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let metrics = state.witness.metrics();
+    metrics.set_gauges(state.witness.gauges());
+    if let Some(guard) = req.app_data::<web::Data<AddressGuard>>() {
+        metrics.limits.set_from(&guard.limits);
+    }
+    custody_service::metrics::respond(&req, metrics.registry())
 }
 
 #[cfg(test)]
