@@ -599,7 +599,7 @@ impl WitnessJob {
                             out.known_size = self.size;
                             out.lines = good;
                         }
-                        Err(e) => out.error = Some(e),
+                        Err(e) => out.error = Some(e.to_string()),
                     }
                     break;
                 }

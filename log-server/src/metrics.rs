@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use custody_service::metrics::{
-    histogram, registry_with_process_metrics, Counter, Family, FloatGauge, Gauge, Histogram, LabelText,
-    Labels, Registry, LATENCY_BUCKETS,
+    finite_seconds, histogram, registry_with_process_metrics, Counter, Family, FloatGauge, Gauge, Histogram,
+    LabelText, Labels, Registry, LATENCY_BUCKETS,
 };
 
 /// Upper bounds of the batch-size histogram (entries per committed batch).
@@ -202,7 +202,7 @@ impl Metrics {
     /// commit took (from the first entry waiting to the synced write).
     pub fn observe_batch(&self, entries: usize, secs: f64) {
         self.batch_size.observe(entries as f64);
-        self.batch_latency.observe(finite(secs));
+        self.batch_latency.observe(finite_seconds(secs));
     }
 
     /// Counts `n` newly sequenced (non-duplicate) entries.
@@ -232,7 +232,7 @@ impl Metrics {
         let result = if ok { "ok" } else { "error" };
         let labels = vec![("witness", LabelText::new(name)), ("result", LabelText::new(result))];
         self.witness_requests.get_or_create(&labels).inc();
-        self.witness_seconds.get_or_create(&label("witness", name)).observe(finite(secs));
+        self.witness_seconds.get_or_create(&label("witness", name)).observe(finite_seconds(secs));
     }
 
     /// Counts one HTTP response by status code.
@@ -240,16 +240,6 @@ impl Metrics {
         if (100..=599).contains(&status) {
             self.http.get_or_create(&label("status", &status.to_string())).inc();
         }
-    }
-}
-
-/// A non-finite duration (a clock glitch) is counted as 0 rather than
-/// poisoning the histogram's sum.
-fn finite(v: f64) -> f64 {
-    if v.is_finite() {
-        v
-    } else {
-        0.0
     }
 }
 

@@ -168,6 +168,28 @@ fn classify(e: ClientError) -> WitnessCallError {
     }
 }
 
+/// Why a witness's reply carried no usable cosignature.
+#[derive(Debug, thiserror::Error)]
+pub enum CosignatureLineError {
+    /// A reply line is not a signed-note signature line.
+    #[error("unparseable signature line")]
+    Unparseable,
+    /// A line from the policy key does not verify.
+    #[error("cosignature rejected: {0}")]
+    Rejected(#[from] custody_standards::note::NoteError),
+    /// A line from the policy key is dated ahead of our clock.
+    #[error("cosignature timestamp {timestamp} is in the future (now {now})")]
+    FromTheFuture {
+        /// The cosignature's timestamp.
+        timestamp: u64,
+        /// Our clock.
+        now: u64,
+    },
+    /// No line is from the policy key.
+    #[error("no cosignature from the policy key in the reply")]
+    NoneFromKey,
+}
+
 /// Keeps the returned lines that are valid cosignatures by `key` on `note`'s
 /// checkpoint. Lines from other keys are ignored (the spec says so); a line
 /// from `key` that does not verify, or with a timestamp from the future, is
@@ -176,28 +198,27 @@ pub fn verify_cosignature_lines(
     note: &[u8],
     key: &VerifierKey,
     lines: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CosignatureLineError> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let mut good = Vec::new();
     for line in lines {
         let Ok(sig) = NoteSignature::from_line(line.trim_end_matches('\n')) else {
-            return Err("unparseable signature line".to_owned());
+            return Err(CosignatureLineError::Unparseable);
         };
         if sig.name != key.name() || sig.key_id != key.key_id() {
             continue;
         }
         let mut msg = note.to_vec();
         msg.extend_from_slice(line.as_bytes());
-        let opened =
-            open_note(&msg, &[key as &dyn NoteVerifier]).map_err(|e| format!("cosignature rejected: {e}"))?;
+        let opened = open_note(&msg, &[key as &dyn NoteVerifier])?;
         let ts = opened.verified.first().and_then(|v| v.timestamp).unwrap_or(0);
         if ts > now + MAX_CLOCK_SKEW_SECS {
-            return Err(format!("cosignature timestamp {ts} is in the future (now {now})"));
+            return Err(CosignatureLineError::FromTheFuture { timestamp: ts, now });
         }
         good.push(line.clone());
     }
     if good.is_empty() {
-        return Err("no cosignature from the policy key in the reply".to_owned());
+        return Err(CosignatureLineError::NoneFromKey);
     }
     Ok(good)
 }

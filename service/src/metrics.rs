@@ -40,6 +40,16 @@ pub fn registry_with_process_metrics() -> Registry {
     registry
 }
 
+/// A duration in seconds as a histogram observation: a non-finite value
+/// (a clock glitch) counts as 0 rather than poisoning the histogram's sum.
+pub fn finite_seconds(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
 /// A histogram with fixed bucket bounds.
 pub fn histogram(bounds: &[f64]) -> Histogram {
     Histogram::new(bounds.iter().copied())

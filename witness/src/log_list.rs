@@ -90,7 +90,7 @@ pub fn is_http_url(url: &str) -> bool {
 
 struct Pending {
     line: usize,
-    key: Result<VerifierKey, String>,
+    key: Result<VerifierKey, custody_standards::keys::KeyError>,
     origin: Option<String>,
     qpd: Option<u64>,
     contact: Option<String>,
@@ -135,7 +135,7 @@ impl LogList {
                 }
                 pending = Some(Pending {
                     line: n,
-                    key: VerifierKey::parse(value).map_err(|e| e.to_string()),
+                    key: VerifierKey::parse(value),
                     origin: None,
                     qpd: None,
                     contact: None,

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use custody_service::metrics::{
-    histogram, registry_with_process_metrics, Counter, Family, Gauge, Histogram, LabelText, Labels, Registry,
+    finite_seconds, histogram, registry_with_process_metrics, Counter, Family, Gauge, Histogram, LabelText,
+    Labels, Registry,
 };
 
 /// Upper bounds (seconds) of the latency histograms.
@@ -169,13 +170,13 @@ impl Metrics {
 
     /// Time from request to durable cosignature.
     pub fn observe_cosign(&self, secs: f64) {
-        self.cosign_latency.observe(finite(secs));
+        self.cosign_latency.observe(finite_seconds(secs));
     }
 
     /// One synced batch of `jobs` requests that took `secs`.
     pub fn observe_commit(&self, jobs: usize, secs: f64) {
         self.commit_batch.observe(jobs as f64);
-        self.commit_latency.observe(finite(secs));
+        self.commit_latency.observe(finite_seconds(secs));
     }
 
     /// One peer fetch (checkpoint or evidence).
@@ -205,16 +206,6 @@ impl Metrics {
     /// The registry to encode for `/metrics`.
     pub fn registry(&self) -> &Registry {
         &self.registry
-    }
-}
-
-/// A non-finite duration (a clock glitch) counts as 0 rather than
-/// poisoning the histogram's sum.
-fn finite(v: f64) -> f64 {
-    if v.is_finite() {
-        v
-    } else {
-        0.0
     }
 }
 
