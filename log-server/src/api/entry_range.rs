@@ -11,7 +11,7 @@
 //! no thread (each chunk is read on the blocking pool, then the pool is
 //! given back while waiting for the client).
 //!
-//! Entries are read in aligned steps of [`STEP`], and each step's base64 is
+//! Entries are read in aligned steps of `STEP`, and each step's base64 is
 //! kept in the tile cache once all its entries are durable: entries never
 //! change, so the pages every monitor reads (and an attacker repeats) are
 //! served from memory without a read or an encoding. The bytes of each
