@@ -23,6 +23,7 @@ pub mod sequencer;
 pub mod store;
 
 pub mod checkpointer;
+pub mod embedded;
 pub mod witness_client;
 
 pub mod api;

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use custody_log::checkpointer::{start_checkpointer, CheckpointHealth, CheckpointerConfig, Publisher};
-use custody_log::metrics::Metrics;
-use custody_log::sequencer::{start_sequencer, SequencerConfig, SequencerHandle};
+use custody_log::checkpointer::{CheckpointHealth, CheckpointerConfig, Publisher};
+use custody_log::embedded::EmbeddedLog;
+use custody_log::sequencer::SequencerHandle;
 use custody_log::store::{RocksStore, Store};
 use custody_standards::keys::SIG_TYPE_ED25519;
 use custody_standards::{consistency_proof, tree_hash, verify_consistency, Hash, Policy, SignerKey};
@@ -45,24 +45,15 @@ impl Log {
                 Err(e) => panic!("cannot open the store: {e}"),
             }
         };
-        let seq_cfg = SequencerConfig { batch_wait: Duration::from_millis(5), ..Default::default() };
-        let (seq, seq_task) = start_sequencer(store.clone(), seq_cfg).unwrap();
         let cfg = CheckpointerConfig {
             interval: Duration::from_millis(50),
             witness_timeout: Duration::from_secs(2),
             witness_retries: 1,
             ca_cert: None,
         };
-        let (publisher, cp_task) = start_checkpointer(
-            store.clone(),
-            seq.durable_size(),
-            key.clone(),
-            Some(policy.clone()),
-            cfg,
-            Metrics::new(),
-        )
-        .unwrap();
-        Log { store, seq, publisher, tasks: vec![seq_task, cp_task] }
+        let EmbeddedLog { store, seq, publisher, tasks } =
+            EmbeddedLog::start(store, key, Some(policy.clone()), cfg).unwrap();
+        Log { store, seq, publisher, tasks }
     }
 
     async fn append(&self, n: usize, tag: &str) {

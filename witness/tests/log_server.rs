@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use custody_log::checkpointer::{start_checkpointer, CheckpointerConfig};
+use custody_log::embedded::EmbeddedLog;
 use custody_log::metrics::Metrics;
 use custody_log::sequencer::{start_sequencer, SequencerConfig};
 use custody_log::store::{RocksStore, Store};
@@ -140,23 +141,14 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
     let policy = Policy::parse(text.as_bytes()).unwrap();
 
     let store: Arc<dyn Store> = Arc::new(RocksStore::open(&dir.path().join("log-db")).unwrap());
-    let seq_cfg = SequencerConfig { batch_wait: Duration::from_millis(5), ..Default::default() };
-    let (seq, seq_task) = start_sequencer(store.clone(), seq_cfg).unwrap();
     let cfg = CheckpointerConfig {
         interval: Duration::from_millis(50),
         witness_timeout: Duration::from_millis(500),
         witness_retries: 0,
         ca_cert: None,
     };
-    let (publisher, cp_task) = start_checkpointer(
-        store.clone(),
-        seq.durable_size(),
-        key.clone(),
-        Some(policy.clone()),
-        cfg,
-        Metrics::new(),
-    )
-    .unwrap();
+    let EmbeddedLog { store, seq, publisher, tasks } =
+        EmbeddedLog::start(store, &key, Some(policy.clone()), cfg).unwrap();
     let append = |round: &'static str, n: u64| {
         let seq = seq.clone();
         async move {
@@ -198,7 +190,8 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
     assert!(policy.verify_checkpoint(&p.note).unwrap().cosigners.len() >= 2);
     assert_eq!(p.root, tree_hash(p.size, &*store).unwrap());
     assert!(publisher.health().quorum_ok);
-    cp_task.abort();
-    seq_task.abort();
+    for t in tasks {
+        t.abort();
+    }
     drop(witnesses);
 }
