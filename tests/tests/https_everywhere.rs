@@ -24,7 +24,6 @@ struct TlsDeployment {
 }
 
 fn start(dir: &Path, pki: &TestPki) -> TlsDeployment {
-    let (cert, key, ca) = (&pki.server.cert, &pki.server.key, pki.ca_cert());
     let origin = ORIGIN;
     let log_vkey = run_ok(
         Command::new(bin("custody-log"))
@@ -53,12 +52,7 @@ fn start(dir: &Path, pki: &TestPki) -> TlsDeployment {
                 .arg(&logs)
                 .arg("--peers")
                 .arg(&peers)
-                .arg("--tls-cert")
-                .arg(cert)
-                .arg("--tls-key")
-                .arg(key)
-                .arg("--ca-cert")
-                .arg(ca),
+                .args(tls_args(pki)),
         );
         assert!(w.url.starts_with("https://"), "witness must announce an https URL: {}", w.url);
         ids.push((name, vkey.trim().to_owned(), peers));
@@ -87,15 +81,23 @@ fn start(dir: &Path, pki: &TestPki) -> TlsDeployment {
             .arg(dir.join("log"))
             .arg("--policy")
             .arg(&policy)
-            .arg("--tls-cert")
-            .arg(cert)
-            .arg("--tls-key")
-            .arg(key)
-            .arg("--ca-cert")
-            .arg(ca),
+            .args(tls_args(pki)),
     );
     assert!(log.url.starts_with("https://"), "log must announce an https URL: {}", log.url);
     TlsDeployment { log, log_vkey, witnesses, policy }
+}
+
+/// The flags that make a server serve the test CA's certificate and trust
+/// that CA for its own outgoing requests.
+fn tls_args(pki: &TestPki) -> [&std::ffi::OsStr; 6] {
+    [
+        "--tls-cert".as_ref(),
+        pki.server.cert.as_os_str(),
+        "--tls-key".as_ref(),
+        pki.server.key.as_os_str(),
+        "--ca-cert".as_ref(),
+        pki.ca_cert().as_os_str(),
+    ]
 }
 
 /// A user whose home trusts `ca` for the log at `url` (`custody init
