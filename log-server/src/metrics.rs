@@ -8,12 +8,11 @@
 //! [`ScrapeGauges`] and are set by the `/metrics` handler just before the
 //! registry is encoded.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use custody_service::metrics::{
-    finite_seconds, histogram, registry_with_process_metrics, Counter, Family, FloatGauge, Gauge, Histogram,
-    LabelText, Labels, Registry, LATENCY_BUCKETS,
+    finite_seconds, histogram, mirror_count, registry_with_process_metrics, Counter, Family, FloatGauge,
+    Gauge, Histogram, LabelText, Labels, Registry, LATENCY_BUCKETS,
 };
 
 /// Upper bounds of the batch-size histogram (entries per committed batch).
@@ -60,7 +59,7 @@ pub struct ScrapeGauges {
 impl ScrapeGauges {
     /// Mirrors a monotonic count kept elsewhere into a counter series.
     pub fn set_refused(&self, limit: &str, n: u64) {
-        self.connections_refused.get_or_create(&label("limit", limit)).inner().store(n, Ordering::Relaxed);
+        mirror_count(&self.connections_refused, &label("limit", limit), n);
     }
 
     /// Sets the per-column-family table bytes.

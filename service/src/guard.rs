@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::metrics::{Counter, Family, Gauge, LabelText, Labels, Registry};
+use crate::metrics::{mirror_count, Counter, Family, Gauge, LabelText, Labels, Registry};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -196,10 +196,7 @@ impl LimitGauges {
     pub fn set_from(&self, limits: &ClientLimits) {
         self.tracked.set(i64::try_from(limits.tracked()).unwrap_or(i64::MAX));
         for (reason, n) in limits.refusals() {
-            self.refusals
-                .get_or_create(&vec![("reason", LabelText::new(reason))])
-                .inner()
-                .store(n, std::sync::atomic::Ordering::Relaxed);
+            mirror_count(&self.refusals, &vec![("reason", LabelText::new(reason))], n);
         }
     }
 }

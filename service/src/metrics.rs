@@ -50,6 +50,12 @@ pub fn finite_seconds(v: f64) -> f64 {
     }
 }
 
+/// Mirrors a monotonic count kept elsewhere (an atomic in a limiter or a
+/// connection tracker) into the series of `family` with `labels`.
+pub fn mirror_count(family: &Family<Labels, Counter>, labels: &Labels, n: u64) {
+    family.get_or_create(labels).inner().store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A histogram with fixed bucket bounds.
 pub fn histogram(bounds: &[f64]) -> Histogram {
     Histogram::new(bounds.iter().copied())

@@ -52,13 +52,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         Check::failed("sequencer", "the sequencer has stopped")
     };
-    let health = serde_json::to_value(state.publisher.health()).unwrap_or_default();
-    let quorum = match health.get("quorum_ok").and_then(|v| v.as_bool()) {
-        Some(false) => Check::failed(
+    let quorum = if state.publisher.health().quorum_ok {
+        Check::ok("witness_quorum")
+    } else {
+        Check::failed(
             "witness_quorum",
             "the latest checkpoint did not reach the witness quorum (witnesses unreachable or refusing)",
-        ),
-        _ => Check::ok("witness_quorum"),
+        )
     };
     readyz_response(&[storage, sequencer, quorum])
 }
@@ -78,9 +78,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     };
     g.published_tree_size.set(gauge_value(published_size));
     g.checkpoint_age_seconds.set(age);
-    let health = serde_json::to_value(state.publisher.health()).unwrap_or_default();
-    let quorum_ok = health.get("quorum_ok").and_then(|v| v.as_bool()).unwrap_or(true);
-    g.quorum_ok.set(i64::from(quorum_ok));
+    g.quorum_ok.set(i64::from(state.publisher.health().quorum_ok));
     if let Some(m) = state.store.memory_usage() {
         g.store_cache_bytes.set(gauge_value(m.cache));
         g.store_memtable_bytes.set(gauge_value(m.memtables));
