@@ -24,5 +24,6 @@ pub mod evidence;
 pub mod leaf;
 pub mod names;
 pub mod registry;
+pub mod state_map;
 pub mod statement;
 pub mod timestamp;
