@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod actor_key;
+pub mod commitment;
 pub mod dsse;
 pub mod evidence;
 pub mod leaf;

@@ -220,7 +220,7 @@ impl Iterator for Iter<'_> {
 fn last_wins(mut updates: Vec<(Hash, Option<Hash>)>) -> Vec<(Hash, Option<Hash>)> {
     // Stable: equal keys stay in input order, so the last of a run is the
     // last given.
-    updates.sort_by(|a, b| a.0.cmp(&b.0));
+    updates.sort_by_key(|u| u.0);
     let mut out: Vec<(Hash, Option<Hash>)> = Vec::with_capacity(updates.len());
     for u in updates {
         match out.last_mut() {
