@@ -48,10 +48,44 @@ pub trait AdmissionBatch<P> {
     /// [`SequencerHandle::submit_authenticated`]), so the serial path need
     /// not decode it again.
     fn admit(&mut self, entry: &[u8], index: u64, authenticated: bool, parsed: Option<&P>) -> Admit;
+    /// What the admission adds to this batch's atomic write. Called once per
+    /// batch, after the last [`AdmissionBatch::admit`] and before the write,
+    /// even when nothing was admitted (an empty [`Sealed`] then adds
+    /// nothing and no write happens). `next_index` is the index the trailer
+    /// would get: the batch's start plus its admitted entries. Whatever it
+    /// returns is durable exactly when the batch's entries are, which is
+    /// what lets state derived from the entries be stored next to them.
+    fn seal(&mut self, next_index: u64) -> Sealed {
+        let _ = next_index;
+        Sealed::default()
+    }
     /// The batch was written (`durable`) or not; on failure every decision
     /// since [`Admission::begin`] must be undone (the store says what is
     /// durable).
     fn finish(self: Box<Self>, durable: bool, store: &dyn Store);
+}
+
+/// What an admission adds to one batch's atomic write
+/// ([`AdmissionBatch::seal`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// One extra leaf appended after the admitted entries, at `next_index`
+    /// (a state-commitment leaf). The sequencer appends it to the Merkle
+    /// tree and the entries like any entry, in the same write, acks it to
+    /// nobody, and counts it in the tree size. It must be a valid entry
+    /// (1 to [`MAX_ENTRY_SIZE`] bytes), or the store refuses the whole
+    /// batch and every submitter of the batch gets the store error.
+    pub trailer: Option<Vec<u8>>,
+    /// Rows of the `state` keyspace to put (`Some`) or delete (`None`),
+    /// written in the same WriteBatch as the entries.
+    pub state_rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Sealed {
+    /// Whether it adds nothing to the write.
+    pub fn is_empty(&self) -> bool {
+        self.trailer.is_none() && self.state_rows.is_empty()
+    }
 }
 
 /// The parsed type of a sequencer without an admission: nothing is ever
@@ -471,8 +505,21 @@ impl<P: Send + 'static> Core<P> {
             plan.push((outcome, leaf));
             replies.push(reply);
         }
+        if let Some(adm) = admission.as_mut() {
+            let Sealed { trailer, state_rows } = adm.seal(start + batch.entries.len() as u64);
+            if let Some(entry) = trailer {
+                // A leaf like any other, but nobody's: no reply, and no
+                // dedup entry (a submitter's identical bytes get their own).
+                let leaf = leaf_hash(&entry);
+                self.appender.append(leaf, &mut batch.nodes);
+                batch.entries.push(entry);
+                batch.leaf_hashes.push(leaf);
+            }
+            batch.state_rows = state_rows;
+        }
         let new = batch.entries.len();
-        let result = if new == 0 { Ok(()) } else { self.store.append_batch(&batch) };
+        let result =
+            if new == 0 && batch.state_rows.is_empty() { Ok(()) } else { self.store.append_batch(&batch) };
         if let Some(adm) = admission {
             adm.finish(result.is_ok(), &*self.store);
         }

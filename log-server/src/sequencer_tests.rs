@@ -234,6 +234,9 @@ impl Store for Flaky {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.scan_index(prefix, after, limit)
     }
+    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.inner.scan_state(prefix)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,4 +322,108 @@ async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
     ));
     stop(h, task).await;
     assert_eq!(flaky.inner.tree_size().unwrap(), 2);
+}
+
+/// An admission that admits every entry and seals each batch with a
+/// trailer naming its index and one state row, to test the plumbing of
+/// [`Sealed`] without the registry.
+struct Trailing {
+    seals: Mutex<Vec<u64>>,
+}
+
+struct TrailingBatch<'a> {
+    admitted: usize,
+    seals: &'a Mutex<Vec<u64>>,
+}
+
+impl Admission for Trailing {
+    type Parsed = Unparsed;
+    fn begin(&self) -> Box<dyn AdmissionBatch<Unparsed> + '_> {
+        Box::new(TrailingBatch { admitted: 0, seals: &self.seals })
+    }
+}
+
+impl AdmissionBatch<Unparsed> for TrailingBatch<'_> {
+    fn admit(&mut self, _: &[u8], _: u64, _: bool, _: Option<&Unparsed>) -> Admit {
+        self.admitted += 1;
+        Admit::Append(Vec::new())
+    }
+    fn seal(&mut self, next_index: u64) -> Sealed {
+        self.seals.lock().unwrap().push(next_index);
+        if self.admitted == 0 {
+            return Sealed::default();
+        }
+        Sealed {
+            trailer: Some(format!("trailer {next_index}").into_bytes()),
+            state_rows: vec![
+                (b"last".to_vec(), Some(next_index.to_be_bytes().to_vec())),
+                (format!("seal {next_index}").into_bytes(), Some(vec![1])),
+                (b"gone".to_vec(), None),
+            ],
+        }
+    }
+    fn finish(self: Box<Self>, _: bool, _: &dyn Store) {}
+}
+
+/// Checks that `index` is in the tree the store holds, by an inclusion
+/// proof and by the level-0 tile that covers it.
+fn check_included(store: &RocksStore, entry: &[u8], index: u64) {
+    use custody_standards::tile_data::read_tile_data;
+    use custody_standards::tiles::Tile;
+    use custody_standards::verify::verify_inclusion;
+    let size = store.tree_size().unwrap();
+    let root = tree_hash(size, store).unwrap();
+    let proof = custody_standards::proof::inclusion_proof(index, size, store).unwrap();
+    verify_inclusion(&leaf_hash(entry), index, size, &proof, &root).unwrap();
+    let width = ((size - (index & !255)).min(256)) as u16;
+    let tile = read_tile_data(&Tile::new(0, index >> 8, width).unwrap(), store).unwrap();
+    let at = (index % 256) as usize * 32;
+    assert_eq!(&tile[at..at + 32], &leaf_hash(entry).0[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_trailer_lands_at_next_index_with_its_state_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky =
+        Arc::new(Flaky { inner: RocksStore::open(dir.path()).unwrap(), fail: AtomicBool::new(false) });
+    let trailing = Arc::new(Trailing { seals: Mutex::new(Vec::new()) });
+    let admission: Arc<dyn Admission<Parsed = Unparsed>> = trailing.clone();
+    let (h, task) = start_sequencer_with(flaky.clone(), cfg(5), Some(admission)).unwrap();
+    // One entry per batch: [a, trailer 1], then [b, trailer 3].
+    let a = h.submit(b"a".to_vec()).await.unwrap();
+    assert_eq!((a.index, h.tree_size()), (0, 2));
+    let b = h.submit(b"b".to_vec()).await.unwrap();
+    assert_eq!((b.index, h.tree_size()), (2, 4));
+    // Each batch was sealed once, at the index after its entries.
+    assert_eq!(trailing.seals.lock().unwrap().as_slice(), &[1, 3]);
+    // A failed write takes its trailer and state rows with it.
+    flaky.fail.store(true, Ordering::SeqCst);
+    assert!(matches!(h.submit(b"c".to_vec()).await, Err(SequenceError::Store(_))));
+    assert_eq!(h.tree_size(), 4);
+    flaky.fail.store(false, Ordering::SeqCst);
+    // A batch that admits nothing (a durable duplicate) and whose seal
+    // adds nothing writes nothing.
+    let commits = h.commits();
+    let again = h.submit(b"a".to_vec()).await.unwrap();
+    assert!(again.duplicate && again.index == 0);
+    assert_eq!((h.commits(), h.tree_size()), (commits, 4));
+    let c = h.submit(b"c".to_vec()).await.unwrap();
+    assert_eq!((c.index, h.tree_size()), (4, 6));
+    stop(h, task).await;
+    let store = &flaky.inner;
+    let all = check_tree(store);
+    let want: Vec<Vec<u8>> = ["a", "trailer 1", "b", "trailer 3", "c", "trailer 5"]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    assert_eq!(all, want);
+    for (i, e) in all.iter().enumerate() {
+        check_included(store, e, i as u64);
+    }
+    // The failed batch (sealed at 5 too) left no row of its own; the
+    // durable ones did, and the deletes found nothing to delete.
+    assert_eq!(store.scan_state(b"last").unwrap(), vec![(b"last".to_vec(), 5u64.to_be_bytes().to_vec())]);
+    let seals: Vec<Vec<u8>> = store.scan_state(b"seal ").unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(seals, vec![b"seal 1".to_vec(), b"seal 3".to_vec(), b"seal 5".to_vec()]);
+    assert!(store.scan_state(b"gone").unwrap().is_empty());
 }

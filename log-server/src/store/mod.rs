@@ -18,13 +18,18 @@
 //!   published checkpoint, so consistency between any two can be served)
 //! - `meta`: `tree_size` -> u64, `format` -> u64, plus keys owned by other
 //!   modules
+//! - `state`: state derived from the entries, owned by the admission (the
+//!   registry's persisted state, see [`crate::registry`]), written in the
+//!   same batch as the entries it covers
 //!
 //! A batch of entries, its leaf index rows, its stored hashes and the new
 //! tree size go into ONE synced `WriteBatch`: after a crash the database holds
 //! either the whole batch or none of it, so the tree is always complete.
 
+mod batch_check;
 pub mod layout;
 mod rocks;
+mod state_rows;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
@@ -44,9 +49,13 @@ pub const CF_CHECKPOINTS: &str = "checkpoints";
 pub const CF_META: &str = "meta";
 /// Column family: registry secondary index keys.
 pub const CF_REGISTRY_INDEX: &str = "registry_index";
+/// Column family: state derived from the entries, written in their batch
+/// (see [`Batch::state_rows`]). A database created before it existed gets
+/// it, empty, on its first writable open; read-only opens do without it.
+pub const CF_STATE: &str = "state";
 /// All column families, in the order they are opened.
-pub const COLUMN_FAMILIES: [&str; 6] =
-    [CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_CHECKPOINTS, CF_META, CF_REGISTRY_INDEX];
+pub const COLUMN_FAMILIES: [&str; 7] =
+    [CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_CHECKPOINTS, CF_META, CF_REGISTRY_INDEX, CF_STATE];
 
 /// A secondary index row: a prefix naming what is indexed, then the u64 BE
 /// index of the entry (so a prefix scan answers a query in log order).
@@ -103,7 +112,16 @@ pub struct Batch {
     pub nodes: Vec<(NodeId, Hash)>,
     /// Registry index rows of the batch's entries, made durable with them.
     pub index_rows: Vec<IndexRow>,
+    /// Rows of the `state` family to put (`Some`) or delete (`None`), in
+    /// the same write: state derived from the entries (the registry's), so
+    /// that it is durable exactly when they are. A batch of state rows
+    /// only (no entries) is written too.
+    pub state_rows: Vec<StateRow>,
 }
+
+/// A row of the `state` family: key, and the value to put or `None` to
+/// delete the key.
+pub type StateRow = (Vec<u8>, Option<Vec<u8>>);
 
 /// What the log needs from durable storage. Object safe, so the server holds
 /// an `Arc<dyn Store>` and tests can substitute failing stores.
@@ -141,6 +159,13 @@ pub trait Store: HashReader + Send + Sync + 'static {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Every `state` row whose key starts with `prefix`, in key order. The
+    /// default (a store that keeps no state rows) has none, which only
+    /// costs its users a rebuild from the entries.
+    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let _ = prefix;
+        Ok(Vec::new())
+    }
     /// What the store's own caches and buffers hold, for `/metrics`; `None`
     /// for stores without any (tests' in-memory stores).
     fn memory_usage(&self) -> Option<MemoryUsage> {

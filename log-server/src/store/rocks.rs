@@ -147,7 +147,17 @@ fn require_existing(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn synced() -> WriteOptions {
+/// Read-only open of the families the database has: one written before
+/// the `state` family existed lacks it (a writable open creates it), and
+/// RocksDB refuses to open a family that is not there.
+fn open_existing_read_only(path: &Path, memory: &Memory) -> Result<DB, StoreError> {
+    let opts = options(false, memory);
+    let present = DB::list_cf(&opts, path)?;
+    let wanted = descriptors(memory).into_iter().filter(|d| present.iter().any(|p| p == d.name()));
+    Ok(DB::open_cf_descriptors_read_only(&opts, path, wanted, false)?)
+}
+
+pub(super) fn synced() -> WriteOptions {
     let mut w = WriteOptions::default();
     w.set_sync(true);
     w
@@ -172,8 +182,7 @@ impl RocksStore {
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
         require_existing(path)?;
         let memory = Memory::new(StoreTuning::default());
-        let db =
-            DB::open_cf_descriptors_read_only(&options(false, &memory), path, descriptors(&memory), false)?;
+        let db = open_existing_read_only(path, &memory)?;
         Self::from_db(db, memory, false)
     }
 
@@ -182,8 +191,7 @@ impl RocksStore {
     pub(crate) fn open_read_only_unchecked(path: &Path) -> Result<Self, StoreError> {
         require_existing(path)?;
         let memory = Memory::new(StoreTuning::default());
-        let db =
-            DB::open_cf_descriptors_read_only(&options(false, &memory), path, descriptors(&memory), false)?;
+        let db = open_existing_read_only(path, &memory)?;
         let store = RocksStore { db, memory, size: AtomicU64::new(0), write_lock: Mutex::new(()) };
         store.format()?;
         Ok(store)
@@ -237,7 +245,9 @@ impl RocksStore {
     /// Handle of a column family opened by [`RocksStore::open`].
     pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
         // Every name in COLUMN_FAMILIES is opened (or created) by `open`, so
-        // a missing handle is a bug in this file, not bad input.
+        // a missing handle is a bug in this file, not bad input. The one
+        // exception, `state` in a read-only open of an older database, is
+        // reached only through `state_cf`.
         self.db.cf_handle(name).expect("column family opened by RocksStore::open")
     }
 
@@ -248,54 +258,6 @@ impl RocksStore {
         for (key, fragments) in rows {
             wb.merge_cf(cf, key, fragments);
         }
-    }
-
-    /// Refuses a batch that would not pack into whole, ordered rows: every
-    /// entry must be encodable, and on every kept level the batch must
-    /// carry exactly the subtrees it completes, in order (so each row's
-    /// merge operands land at the right positions).
-    fn check_batch(batch: &Batch, start: u64, end: u64) -> Result<(), StoreError> {
-        let corrupt = |m: String| Err(StoreError::Corrupt(m));
-        if batch.entries.len() != batch.leaf_hashes.len() {
-            return corrupt(format!(
-                "batch has {} entries but {} leaf hashes",
-                batch.entries.len(),
-                batch.leaf_hashes.len()
-            ));
-        }
-        if end > layout::MAX_INDEX {
-            return corrupt(format!("tree size {end} exceeds the leaf index's 40-bit positions"));
-        }
-        for (i, e) in batch.entries.iter().enumerate() {
-            layout::check_entry(e).map_err(|e| StoreError::Corrupt(format!("batch entry {i}: {e}")))?;
-        }
-        let mut next: BTreeMap<u8, u64> = BTreeMap::new();
-        for (id, _) in &batch.nodes {
-            match id.leaf_range() {
-                Some((_, e)) if e <= end => {}
-                _ => return corrupt(format!("batch node {id} lies beyond tree size {end}")),
-            }
-            if layout::is_stored_level(id.level) {
-                let want = next.entry(id.level).or_insert(start >> id.level);
-                if id.index != *want {
-                    return corrupt(format!("batch node {id} is out of order (expected index {want})"));
-                }
-                *want += 1;
-            }
-        }
-        for level in (0..64u8).step_by(usize::from(layout::STRATUM)) {
-            let (from, to) = (start >> level, end >> level);
-            if next.get(&level).copied().unwrap_or(from) != to {
-                return corrupt(format!("batch lacks stored hashes of level {level} below index {to}"));
-            }
-        }
-        for row in &batch.index_rows {
-            match crate::registry::row_index(row) {
-                Some(i) if (start..end).contains(&i) => {}
-                _ => return corrupt("batch index row names no entry of the batch".to_owned()),
-            }
-        }
-        Ok(())
     }
 }
 
@@ -315,8 +277,8 @@ impl Store for RocksStore {
         let end = size
             .checked_add(batch.entries.len() as u64)
             .ok_or_else(|| StoreError::Corrupt("batch overflows the tree size".into()))?;
-        Self::check_batch(batch, size, end)?;
-        if batch.entries.is_empty() {
+        super::batch_check::check_batch(batch, size, end)?;
+        if batch.entries.is_empty() && batch.state_rows.is_empty() {
             return Ok(());
         }
         // Fragments grouped by row, each row's in record order: one merge
@@ -348,6 +310,7 @@ impl Store for RocksStore {
         self.merge_rows(&mut wb, CF_LEAF_INDEX, &buckets);
         self.merge_rows(&mut wb, CF_HASHES, &hash_rows);
         self.merge_rows(&mut wb, CF_REGISTRY_INDEX, &postings);
+        self.put_state_rows(&mut wb, &batch.state_rows);
         let meta = self.cf(CF_META);
         wb.put_cf(meta, META_TREE_SIZE, end.to_be_bytes());
         if let Err(e) = self.db.write_opt(wb, &synced()) {
@@ -478,6 +441,10 @@ impl Store for RocksStore {
         Ok(out)
     }
 
+    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.scan_state_rows(prefix)
+    }
+
     fn memory_usage(&self) -> Option<MemoryUsage> {
         Some(self.usage())
     }
@@ -492,8 +459,8 @@ impl RocksStore {
         let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         let sst = |cf: &str| {
             self.db
-                .property_int_value_cf(self.cf(cf), "rocksdb.total-sst-files-size")
-                .ok()
+                .cf_handle(cf)
+                .and_then(|h| self.db.property_int_value_cf(h, "rocksdb.total-sst-files-size").ok())
                 .flatten()
                 .unwrap_or(0)
         };

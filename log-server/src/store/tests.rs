@@ -310,3 +310,60 @@ fn readers_of_the_growing_row_see_a_consistent_tree() {
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(reader.join().unwrap() > 0);
 }
+
+/// State rows are written in the batch (also a batch of state rows only),
+/// read back by prefix, and deleted by a `None` row.
+#[test]
+fn state_rows_are_written_with_the_batch_and_scanned_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RocksStore::open(dir.path()).unwrap();
+    let mut a = Appender::new();
+    let mut b = make_batch(&mut a, &entries(0..3));
+    b.state_rows = vec![(b"p/1".to_vec(), Some(b"one".to_vec())), (b"p/2".to_vec(), Some(b"two".to_vec()))];
+    s.append_batch(&b).unwrap();
+    let only_state = Batch {
+        start: 3,
+        state_rows: vec![(b"p/1".to_vec(), None), (b"q".to_vec(), Some(b"q".to_vec()))],
+        ..Batch::default()
+    };
+    s.append_batch(&only_state).unwrap();
+    assert_eq!(s.tree_size().unwrap(), 3);
+    assert_eq!(s.scan_state(b"p/").unwrap(), vec![(b"p/2".to_vec(), b"two".to_vec())]);
+    assert_eq!(s.scan_state(b"").unwrap().len(), 2);
+    // A state row with an empty key is refused with the whole batch.
+    let mut bad = make_batch(&mut a.clone(), &entries(3..4));
+    bad.state_rows = vec![(Vec::new(), None)];
+    assert!(matches!(s.append_batch(&bad), Err(StoreError::Corrupt(_))));
+    assert_eq!(s.tree_size().unwrap(), 3);
+}
+
+/// A database written before the `state` family existed opens read-only
+/// (fsck) with no state rows, and a writable open adds the family.
+#[test]
+fn a_database_without_the_state_family_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        s.append_batch(&make_batch(&mut Appender::new(), &entries(0..3))).unwrap();
+        for cf in COLUMN_FAMILIES {
+            s.db().flush_cf(s.cf(cf)).unwrap();
+        }
+    }
+    {
+        let mut db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), COLUMN_FAMILIES).unwrap();
+        db.drop_cf(CF_STATE).unwrap();
+    }
+    let ro = RocksStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(ro.tree_size().unwrap(), 3);
+    assert!(ro.scan_state(b"").unwrap().is_empty());
+    assert_eq!(ro.entry(2).unwrap(), Some(b"entry 2".to_vec()));
+    drop(ro);
+    let rw = RocksStore::open(dir.path()).unwrap();
+    rw.append_batch(&Batch {
+        start: 3,
+        state_rows: vec![(b"k".to_vec(), Some(b"v".to_vec()))],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(rw.scan_state(b"k").unwrap().len(), 1);
+}
