@@ -84,7 +84,11 @@ fn value(i: usize, generation: u8) -> Hash {
 }
 
 fn subset(pool: &[Hash], mask: u32, generation: u8) -> BTreeMap<Hash, Hash> {
-    pool.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(i, k)| (*k, value(i, generation))).collect()
+    pool.iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(i, k)| (*k, value(i, generation)))
+        .collect()
 }
 
 /// Checks tree == model: root, len, get, iter order, and that the proof of
@@ -130,7 +134,11 @@ fn check_corruptions(root: &Hash, k: &Hash, want: Option<&Hash>, proof: &Proof) 
     for i in 0..bytes.len() * 8 {
         flipped[i / 8] ^= 0x80 >> (i % 8);
         if let Ok(p) = Proof::decode(&flipped) {
-            assert!(verify(root, k, want, &p).is_err(), "flip of bit {i} of {} still verifies", hex::encode(&bytes));
+            assert!(
+                verify(root, k, want, &p).is_err(),
+                "flip of bit {i} of {} still verifies",
+                hex::encode(&bytes)
+            );
         }
         flipped[i / 8] ^= 0x80 >> (i % 8);
     }
@@ -282,7 +290,11 @@ fn proofs_of_other_depths_are_refused() {
         for d in 0..real.siblings.len() {
             for terminal in [Terminal::Empty, real.terminal.clone()] {
                 let short = Proof { terminal, siblings: real.siblings[..d].to_vec() };
-                assert!(verify(&root, k, map.get(k), &short).is_err(), "depth {d} of {}", real.siblings.len());
+                assert!(
+                    verify(&root, k, map.get(k), &short).is_err(),
+                    "depth {d} of {}",
+                    real.siblings.len()
+                );
                 assert!(verify(&root, k, None, &short).is_err());
             }
         }
@@ -295,15 +307,17 @@ fn proofs_of_other_depths_are_refused() {
 fn arb_key() -> impl Strategy<Value = Hash> {
     // Few distinct first bytes and a narrow tail, so keys collide on long
     // prefixes and batches hit existing keys.
-    (prop::sample::select(vec![0x00u8, 0x01, 0x80, 0x81, 0xff]), 0u8..4, any::<bool>()).prop_map(|(a, b, c)| {
-        let mut k = [0u8; 32];
-        k[0] = a;
-        k[31] = b;
-        if c {
-            k[15] = 0x10;
-        }
-        Hash(k)
-    })
+    (prop::sample::select(vec![0x00u8, 0x01, 0x80, 0x81, 0xff]), 0u8..4, any::<bool>()).prop_map(
+        |(a, b, c)| {
+            let mut k = [0u8; 32];
+            k[0] = a;
+            k[31] = b;
+            if c {
+                k[15] = 0x10;
+            }
+            Hash(k)
+        },
+    )
 }
 
 fn arb_batch() -> impl Strategy<Value = Vec<(Hash, Option<Hash>)>> {
