@@ -283,6 +283,33 @@ fn registry_ops_seeds() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Proofs from the `state_map_proof` target's fixed map (the same 16
+/// entries): inclusion, absence on a leaf, absence on an empty subtree.
+fn state_map_seeds() -> Vec<(String, Vec<u8>)> {
+    use custody_registry::state_map::{Hash, Proof, Tree};
+    let tree = Tree::from_entries((0u8..16).map(|i| {
+        let mut k = [0u8; 32];
+        k[0] = i.wrapping_mul(17);
+        k[31] = i;
+        (Hash(k), Hash([i + 1; 32]))
+    }));
+    let mut probe_leaf = [0u8; 32];
+    probe_leaf[0] = 0x11;
+    probe_leaf[31] = 0x7f;
+    let keys = [
+        ("present", tree.iter().nth(3).unwrap().0),
+        ("absent_leaf", Hash(probe_leaf)),
+        ("absent_empty", Hash([0x0f; 32])),
+    ];
+    keys.into_iter()
+        .map(|(name, k)| {
+            let bytes = tree.prove(&k).encode();
+            assert_eq!(Proof::decode(&bytes), Ok(tree.prove(&k)));
+            (name.to_owned(), bytes)
+        })
+        .collect()
+}
+
 fn generate() -> Corpus {
     let mut c = Corpus::new();
     let mut put = |target: &str, name: &str, bytes: Vec<u8>| {
@@ -380,6 +407,9 @@ fn generate() -> Corpus {
     }
     for (name, ops) in registry_ops_seeds() {
         put("registry_ops", &name, ops);
+    }
+    for (name, proof) in state_map_seeds() {
+        put("state_map_proof", &name, proof);
     }
     for (name, bytes) in &c["policy"] {
         Policy::parse(bytes).unwrap_or_else(|e| panic!("policy seed {name}: {e}"));

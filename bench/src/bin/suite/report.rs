@@ -148,6 +148,27 @@ pub fn markdown(r: &Value) -> String {
             sha.map(|h| (h / 30.0, "30 node hashes".into())),
         ),
         rate_row(
+            "state-map proof verification, 10^6 entries".into(),
+            "≥ 100,000/s",
+            Some(100e3),
+            core("x/state_map/verify_inclusion/10^6"),
+            sha.map(|h| (h / 21.0, "21 node hashes".into())),
+        ),
+        rate_row(
+            "state-map keys applied in 1,000-key batches, 10^6 entries".into(),
+            "",
+            None,
+            core("x/state_map/apply_1000/10^6"),
+            None,
+        ),
+        rate_row(
+            "state-map rebuild from entries, 10^6 entries".into(),
+            "",
+            None,
+            core("x/state_map/from_entries/10^6"),
+            sha.map(|h| (h / 2.44, "about 2.44 hashes per entry".into())),
+        ),
+        rate_row(
             "checkpoint parse + verify".into(),
             "",
             None,
