@@ -18,16 +18,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use custody_registry::actor_key::{ActorKey, KeyId};
-use custody_registry::leaf::Leaf;
+use custody_registry::commitment::{Change, StateCommitter};
+use custody_registry::leaf::{CommitmentLeaf, Leaf, LogLeaf};
 use custody_registry::names::{ActorName, Digest};
 use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_registry::statement::SignedStatement;
 
-use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal};
+use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal, Sealed};
+use crate::state_snapshots::{StateSnapshots, DEFAULT_RETAINED_VERSIONS};
 use crate::store::{IndexRow, Store, StoreError};
 
 /// Entries read per store call during replay.
@@ -36,6 +38,9 @@ const REPLAY_CHUNK: u64 = 1024;
 const PREFIX_ACCESS: u8 = b'a';
 /// Index row prefix: entries of an actor (`u` || len || actor || index).
 const PREFIX_ACTOR: u8 = b'u';
+/// Index row prefix: entries about a model name (`n` || len || name ||
+/// index), the list the committed `NameEntries` chain proves complete.
+const PREFIX_NAME: u8 = b'n';
 
 /// Why the registry could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -62,18 +67,51 @@ pub fn now_ms() -> u64 {
 
 /// Replays leaves `[0, size)` of `store` into a fresh registry.
 pub fn replay(store: &dyn Store, config: Config) -> Result<Registry, RegistryError> {
+    replay_state(store, config).map(|l| l.registry)
+}
+
+/// A registry rebuilt from the log, with its state map.
+pub struct Replayed {
+    /// The registry after every statement.
+    pub registry: Registry,
+    /// Its state map, sealed at the last commitment leaf.
+    pub committer: StateCommitter,
+    /// The tree size ending with the last commitment leaf, when the log
+    /// ends with one (what [`StateSnapshots`] can serve at once).
+    pub committed_size: Option<u64>,
+}
+
+/// Replays every leaf: statements through the state machine and the state
+/// map, commitment leaves checked against the map's root, so a log whose
+/// commitments disagree with its statements does not load.
+pub fn replay_state(store: &dyn Store, config: Config) -> Result<Replayed, RegistryError> {
     let size = store.tree_size()?;
     let mut registry = Registry::new(config);
+    let mut committer = StateCommitter::new();
+    let mut committed_size = None;
     let mut start = 0;
     while start < size {
         let end = (start + REPLAY_CHUNK).min(size);
         for (offset, entry) in store.entries(start, end)?.iter().enumerate() {
             let index = start + offset as u64;
             let fail = |reason: String| RegistryError::Replay { index, reason };
-            let leaf = Leaf::decode(entry).map_err(|e| fail(e.to_string()))?;
+            let leaf = match LogLeaf::decode(entry).map_err(|e| fail(e.to_string()))? {
+                LogLeaf::Statement(leaf) => leaf,
+                LogLeaf::Commitment(c) => {
+                    let root = committer.seal().root;
+                    if c.index != index || c.root != root {
+                        return Err(fail(format!(
+                            "state commitment (index {}, root {}) is not the replayed state (root {root})",
+                            c.index, c.root
+                        )));
+                    }
+                    committed_size = Some(index + 1);
+                    continue;
+                }
+            };
             let signed = SignedStatement::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
             match registry.process(&signed.statement, index, leaf.receive_time_ms) {
-                Ok(Outcome::Applied(_)) => {}
+                Ok(Outcome::Applied(a)) => committer.record(&registry, &signed.statement, &a),
                 Ok(Outcome::AlreadyLogged { index: original }) => {
                     return Err(fail(format!("duplicate of entry {original} was logged")))
                 }
@@ -82,7 +120,10 @@ pub fn replay(store: &dyn Store, config: Config) -> Result<Registry, RegistryErr
         }
         start = end;
     }
-    Ok(registry)
+    // Statements after the last commitment (a log written before
+    // commitments existed) stay pending: the next batch seals them.
+    committed_size = committed_size.filter(|s| *s == size);
+    Ok(Replayed { registry, committer, committed_size })
 }
 
 /// Live actor keys by ID: what authentication needs, kept apart from the
@@ -102,6 +143,11 @@ fn live_keys(registry: &Registry) -> KeyCache {
 /// The registry held by a running server.
 pub struct RegistryService {
     inner: RwLock<Registry>,
+    /// The state map, updated with the registry in each batch; locked after
+    /// `inner`, only by the sequencer's batch.
+    committer: Mutex<StateCommitter>,
+    /// Recent sealed versions of the map, for state proofs.
+    snapshots: StateSnapshots,
     keys: RwLock<KeyCache>,
     /// Set when a failed batch could not be undone by replay: the in-memory
     /// state may be ahead of the log, so nothing more is admitted until a
@@ -118,10 +164,22 @@ impl std::fmt::Debug for RegistryService {
 impl RegistryService {
     /// Loads the registry by replaying the whole log.
     pub fn load(store: &dyn Store, config: Config) -> Result<Self, RegistryError> {
-        let registry = replay(store, config)?;
+        let Replayed { registry, committer, committed_size } = replay_state(store, config)?;
         tracing::info!(entries = store.tree_size()?, "registry replayed");
         let keys = RwLock::new(live_keys(&registry));
-        Ok(RegistryService { inner: RwLock::new(registry), keys, poisoned: AtomicBool::new(false) })
+        let snapshots = StateSnapshots::new(&committer, committed_size, DEFAULT_RETAINED_VERSIONS);
+        Ok(RegistryService {
+            inner: RwLock::new(registry),
+            committer: Mutex::new(committer),
+            snapshots,
+            keys,
+            poisoned: AtomicBool::new(false),
+        })
+    }
+
+    /// The committed state, for state proofs.
+    pub fn snapshots(&self) -> &StateSnapshots {
+        &self.snapshots
     }
 
     /// Checks that `signed` is signed by a live key of its actor: the key
@@ -155,8 +213,12 @@ impl Admission for RegistryService {
     type Parsed = SignedStatement;
 
     fn begin(&self) -> Box<dyn AdmissionBatch<SignedStatement> + '_> {
+        let guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
         Box::new(RegistryBatch {
-            guard: self.inner.write().unwrap_or_else(|p| p.into_inner()),
+            guard,
+            committer: self.committer.lock().unwrap_or_else(|p| p.into_inner()),
+            snapshots: &self.snapshots,
+            sealed: None,
             keys: &self.keys,
             poisoned: &self.poisoned,
             changed: false,
@@ -167,6 +229,11 @@ impl Admission for RegistryService {
 
 struct RegistryBatch<'a> {
     guard: RwLockWriteGuard<'a, Registry>,
+    committer: MutexGuard<'a, StateCommitter>,
+    snapshots: &'a StateSnapshots,
+    /// What `seal` committed: the tree size ending with the commitment
+    /// leaf, and the changed keys.
+    sealed: Option<(u64, Vec<Change>)>,
     keys: &'a RwLock<KeyCache>,
     poisoned: &'a AtomicBool,
     changed: bool,
@@ -215,6 +282,7 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
             Ok(Verdict::Append(accepted)) => match registry.apply(accepted) {
                 Ok(applied) => {
                     self.changed = true;
+                    self.committer.record(registry, &signed.statement, &applied);
                     self.keys_changed |= matches!(
                         applied.effect,
                         Effect::Genesis { .. }
@@ -223,6 +291,9 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
                             | Effect::KeyRevoked { .. }
                     );
                     let mut rows = vec![actor_row(&applied.actor, index)];
+                    if let Some(name) = signed.statement.event.name() {
+                        rows.push(name_row(name, index));
+                    }
                     if let Effect::Accessed { digest } = &applied.effect {
                         rows.push(access_row(digest, index));
                     }
@@ -236,25 +307,63 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
         }
     }
 
+    /// Ends every batch that applied a statement with a commitment leaf:
+    /// the root of the state map after it, so each checkpoint the log can
+    /// publish ends with the state it commits to.
+    fn seal(&mut self, next_index: u64) -> Sealed {
+        if !self.committer.has_pending() {
+            return Sealed::default();
+        }
+        let sealed = self.committer.seal();
+        let trailer = CommitmentLeaf { index: next_index, root: sealed.root }.encode();
+        let state_rows = sealed
+            .changes
+            .iter()
+            .map(|c| (state_row_key(&c.key), c.after.as_ref().map(|v| v.encode())))
+            .collect();
+        self.sealed = Some((next_index + 1, sealed.changes));
+        Sealed { trailer: Some(trailer), state_rows }
+    }
+
     fn finish(mut self: Box<Self>, durable: bool, store: &dyn Store) {
         if durable {
+            if let Some((size, changes)) = self.sealed.take() {
+                self.snapshots.push(size, self.committer.tree().clone(), &changes);
+            }
             if self.keys_changed {
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = live_keys(&self.guard);
             }
             return;
         }
         if !self.changed {
+            self.committer.discard_pending();
             return;
         }
         let config = self.guard.config();
-        match replay(store, config) {
-            Ok(r) => *self.guard = r,
+        match replay_state(store, config) {
+            Ok(r) => {
+                *self.guard = r.registry;
+                *self.committer = r.committer;
+                self.snapshots.reset(&self.committer, r.committed_size);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot rebuild the registry after a failed write");
                 self.poisoned.store(true, Ordering::SeqCst);
             }
         }
     }
+}
+
+/// Prefix of the `state` rows holding the state map's values: `M` || key
+/// encoding -> value encoding.
+pub const STATE_MAP_PREFIX: u8 = b'M';
+
+fn state_row_key(key: &custody_registry::commitment::StateKey) -> Vec<u8> {
+    let enc = key.encode();
+    let mut k = Vec::with_capacity(1 + enc.len());
+    k.push(STATE_MAP_PREFIX);
+    k.extend_from_slice(&enc);
+    k
 }
 
 fn index_suffix(mut key: Vec<u8>, index: u64) -> Vec<u8> {
@@ -285,6 +394,22 @@ pub fn actor_prefix(actor: &ActorName) -> Vec<u8> {
     k.push(name.len().min(255) as u8);
     k.extend_from_slice(name);
     k
+}
+
+/// Prefix of the rows of the entries about model `name` (length-prefixed).
+pub fn name_prefix(name: &custody_registry::names::ModelName) -> Vec<u8> {
+    let n = name.as_str().as_bytes();
+    let mut k = Vec::with_capacity(2 + n.len());
+    k.push(PREFIX_NAME);
+    // Model names are capped well below 256 bytes (custody_registry::names).
+    k.push(n.len().min(255) as u8);
+    k.extend_from_slice(n);
+    k
+}
+
+/// Row recording that entry `index` is about model `name`.
+pub fn name_row(name: &custody_registry::names::ModelName, index: u64) -> IndexRow {
+    index_suffix(name_prefix(name), index)
 }
 
 /// Row recording that entry `index` was made by `actor`.

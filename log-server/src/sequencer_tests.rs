@@ -312,8 +312,9 @@ async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
         matches!(refused, Err(SequenceError::Refused(Refusal::Registry(Rejection::UnknownKey(_))))),
         "{refused:?}"
     );
-    // The same grant goes through once the store works again.
-    assert_eq!(h.submit(grant_leaf(&root, &alice, 2)).await.unwrap().index, 1);
+    // The same grant goes through once the store works again (after the
+    // genesis batch's commitment leaf at 1).
+    assert_eq!(h.submit(grant_leaf(&root, &alice, 2)).await.unwrap().index, 2);
     assert!(registry.read().actor(alice.actor()).is_some());
     // Garbage is not a registry entry.
     assert!(matches!(
@@ -321,7 +322,15 @@ async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
         Err(SequenceError::Refused(Refusal::Malformed(_)))
     ));
     stop(h, task).await;
-    assert_eq!(flaky.inner.tree_size().unwrap(), 2);
+    // Each durable batch ended with a commitment to the state after it;
+    // the failed one left none.
+    assert_eq!(flaky.inner.tree_size().unwrap(), 4);
+    for i in [1, 3] {
+        let entry = flaky.inner.entry(i).unwrap().unwrap();
+        let c = custody_registry::leaf::CommitmentLeaf::decode(&entry).unwrap();
+        assert_eq!(c.index, i);
+    }
+    assert_eq!(registry.snapshots().latest_size(), Some(4));
 }
 
 /// An admission that admits every entry and seals each batch with a

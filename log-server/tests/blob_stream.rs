@@ -65,7 +65,8 @@ async fn a_two_gib_upload_streams_with_bounded_memory() {
     .await
     .unwrap();
     assert!(response.0.starts_with("HTTP/1.1 201"), "{} {}", response.0, response.1);
-    assert!(response.1.contains("\"index\":2"), "the publish is entry 2: {}", response.1);
+    // Genesis, grant, publish, each followed by its batch's commitment leaf.
+    assert!(response.1.contains("\"index\":4"), "the publish is entry 4: {}", response.1);
 
     let hex = digest.0.to_hex();
     let stored = data.join("blobs/sha256").join(&hex[..2]).join(&hex);

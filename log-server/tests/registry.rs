@@ -193,7 +193,8 @@ async fn every_rejection_has_its_status_and_appends_nothing() {
 
     let replayed = signed(&bob, promote("acme/m", "1", Lifecycle::Staging));
     ok(&c, &base, replayed.clone()).await;
-    let size = size + 1;
+    // The statement and the commitment leaf that ends its batch.
+    let size = size + 2;
     // A well-formed envelope whose signature belongs to another statement
     // by the same key: canonical base64, valid shape, wrong signature.
     let tampered = {
@@ -337,7 +338,8 @@ async fn concurrent_tag_moves_on_one_tag_exactly_one_wins() {
     }
     statuses.sort_unstable();
     assert_eq!(statuses, vec![200, 409, 409, 409, 409, 409, 409], "exactly one move wins");
-    assert_eq!(tree_size(&c, &base).await, size + 1);
+    // The winning move and the commitment leaf after it.
+    assert_eq!(tree_size(&c, &base).await, size + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

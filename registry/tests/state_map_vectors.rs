@@ -76,7 +76,7 @@ fn documented_vectors() -> BTreeMap<String, String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/protocol.md");
     let doc = std::fs::read_to_string(&path).expect("docs/protocol.md");
     let start =
-        doc.find("## 8. Registry state map: tree and proofs").expect("state-map section in docs/protocol.md");
+        doc.find("## 9. Registry state map: tree and proofs").expect("state-map section in docs/protocol.md");
     let section = &doc[start..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |n| n + 3)];
     let vectors = &section[section.find("### Test vectors").expect("test vectors heading")..];

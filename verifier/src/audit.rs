@@ -87,6 +87,9 @@ pub struct AuditReport {
     pub cached: usize,
     /// Entries replayed without a finding.
     pub entries_replayed: u64,
+    /// The state root committed at the audited size (base64), recomputed
+    /// by the replay.
+    pub state_root: Option<String>,
     /// The first violation, if any.
     pub violation: Option<Violation>,
 }
@@ -126,6 +129,7 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         fetched: 0,
         cached: 0,
         entries_replayed: 0,
+        state_root: None,
         violation: None,
     };
 
@@ -283,6 +287,20 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     if done {
         if report.entries_replayed != size {
             return Err(Error::Network(format!("replayed {} of {size} entries", report.entries_replayed)));
+        }
+        // Every checkpoint of a registry log ends with the commitment to
+        // the state after it; one that does not cannot be proven current
+        // by any loader. Each commitment's root was checked during replay.
+        match auditor.last_commitment() {
+            Some(c) if c.index + 1 == size => report.state_root = Some(c.root.to_base64()),
+            _ if size == 0 => {}
+            _ => {
+                report.violation = Some(Violation {
+                    index: size - 1,
+                    problem: format!("checkpoint {size} does not end with a state commitment leaf"),
+                });
+                return Ok(report);
+            }
         }
         write_atomic(&audited_file, &t.note, 0o644)?;
     }

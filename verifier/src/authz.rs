@@ -37,6 +37,20 @@ use crate::error::{Error, Result};
 use crate::statements::{decode_statement, fetch_proven};
 use crate::trust::{Trust, Trusted};
 
+/// The grant that gave a statement's actor the role it needed: what a
+/// loader then proves is still in force ([`crate::state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedGrant {
+    /// Holder.
+    pub actor: ActorName,
+    /// Role granted (implies the one needed).
+    pub role: Role,
+    /// Pattern granted.
+    pub pattern: Pattern,
+    /// Leaf of the grant (0: the genesis).
+    pub index: u64,
+}
+
 /// Longest chain of grants followed back to the genesis.
 pub const MAX_DEPTH: usize = 32;
 
@@ -86,6 +100,7 @@ pub struct Authz<'a> {
     entries: HashMap<u64, SignedStatement>,
     actors: HashMap<ActorName, ActorInfo>,
     established: HashSet<(u64, Role, Target)>,
+    used: HashMap<(u64, Role, Target), UsedGrant>,
 }
 
 fn role_of(s: &str) -> Option<Role> {
@@ -101,6 +116,7 @@ impl<'a> Authz<'a> {
             entries: HashMap::new(),
             actors: HashMap::new(),
             established: HashSet::new(),
+            used: HashMap::new(),
         }
     }
 
@@ -194,6 +210,11 @@ impl<'a> Authz<'a> {
         }
     }
 
+    /// The grant that [`Authz::require`] found for `(index, role, target)`.
+    pub fn grant_used(&self, index: u64, role: Role, target: &Target) -> Option<&UsedGrant> {
+        self.used.get(&(index, role, target.clone()))
+    }
+
     /// Checks that `stmt` (at `index`) is validly signed and that its actor
     /// held `role` on `target` at that point (see the module docs).
     pub fn require(
@@ -210,6 +231,8 @@ impl<'a> Authz<'a> {
         self.check_signature(stmt, index, depth)?;
         if index == 0 && is_genesis(stmt) {
             self.established.insert((index, role, target.clone()));
+            let used = UsedGrant { actor: stmt.statement.actor.clone(), role: Role::Admin, pattern: Pattern::All, index };
+            self.used.insert((index, role, target.clone()), used);
             return Ok(());
         }
         let actor = stmt.statement.actor.clone();
@@ -232,9 +255,11 @@ impl<'a> Authz<'a> {
                     Some(Error::verify(format!("entry {} is not the grant the log claims", g.index)));
                 continue;
             }
-            match self.require(&gs, g.index, Role::Admin, &Target::Pattern(pattern), depth + 1) {
+            match self.require(&gs, g.index, Role::Admin, &Target::Pattern(pattern.clone()), depth + 1) {
                 Ok(()) => {
                     self.established.insert((index, role, target.clone()));
+                    let used = UsedGrant { actor: actor.clone(), role: grole, pattern, index: g.index };
+                    self.used.insert((index, role, target.clone()), used);
                     return Ok(());
                 }
                 Err(e) => last_error = Some(e),

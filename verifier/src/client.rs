@@ -145,6 +145,20 @@ impl LogClient {
         self.get(&format!("entries/{index}"), MAX_ENTRY)
     }
 
+    /// `POST /state/proofs` for `keys` (hex of their encodings) at tree
+    /// size `size` (unverified: see [`crate::state`]). Read-only, so
+    /// retry-safe.
+    pub fn state_proofs(&self, size: u64, keys: &[String]) -> Result<StateProofsJson> {
+        let what = "POST /state/proofs";
+        let body = serde_json::json!({ "size": size, "keys": keys });
+        let req = Request::post(self.url("state/proofs"), body.to_string().into_bytes(), MAX_JSON)
+            .retry_safe(true)
+            .header("content-type", "application/json")
+            .map_err(|e| Error::Network(format!("{what}: {e}")))?;
+        let reply = self.http.fetch(&req).map_err(|e| refused(what, e))?;
+        parse_json(reply.body, what)
+    }
+
     /// `POST /statements`. Retry-safe: the log answers a statement it has
     /// already logged with its index and `duplicate: true`.
     pub fn post_statement(&self, envelope: &[u8]) -> Result<Submitted> {
@@ -222,4 +236,25 @@ fn decode_hashes(v: &[String]) -> Result<Vec<Hash>> {
         return Err(Error::verify("proof longer than 64 hashes"));
     }
     v.iter().map(|h| Hash::from_base64(h).map_err(|e| Error::verify(format!("proof hash: {e}")))).collect()
+}
+
+/// The answer of `POST /state/proofs`, as sent (nothing in it is trusted
+/// before [`crate::state`] verifies it).
+#[derive(Debug, serde::Deserialize)]
+pub struct StateProofsJson {
+    /// Tree size the proofs are for.
+    pub size: u64,
+    /// One per key asked, in order.
+    pub proofs: Vec<StateProofJson>,
+}
+
+/// One key's value and proof, as sent.
+#[derive(Debug, serde::Deserialize)]
+pub struct StateProofJson {
+    /// Hex of the key encoding.
+    pub key: String,
+    /// Hex of the value encoding, or `None` for an absent key.
+    pub value: Option<String>,
+    /// Base64 of the proof encoding.
+    pub proof: String,
 }

@@ -5,14 +5,16 @@
 //! read. Each entry is fetched and its inclusion verified under one trusted
 //! checkpoint; every row is then derived from the signed statement in the
 //! entry, never from the query answer, and rows about other names are
-//! dropped. Accesses are matched against the digests of the *proven*
-//! publishes. What is not established here: that the server listed every
-//! relevant entry (it could omit some) and that each statement was
-//! authorized; `custody audit` replays the whole log for both.
+//! dropped. The list is proven complete by the name's entries chain in the
+//! registry state the checkpoint commits to ([`crate::state`]): a log that
+//! omits, adds or reorders an entry is refused (exit 2). What is not
+//! established here: that each statement was authorized; `custody audit`
+//! replays the whole log for that.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use custody_registry::commitment::{EntriesValue, StateKey, StateValue};
 use custody_registry::leaf::Leaf;
 use custody_registry::names::{Digest, ModelName};
 use custody_registry::statement::{Event, SignedStatement};
@@ -56,72 +58,66 @@ pub struct History {
     pub rows: Vec<Row>,
 }
 
-fn indexes(v: &Value, out: &mut BTreeSet<u64>) {
-    if let Some(i) = v.as_u64() {
-        out.insert(i);
+/// Every entry index the log lists about `name` below `below`, in order.
+fn listed_entries(trust: &Trust, name: &ModelName, below: u64) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let q = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        let page: Value =
+            trust.client().get_json(&format!("registry/models/{}/entries?limit=1000{q}", name.as_str()))?;
+        let indexes: Vec<u64> = page["indexes"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
+        let done = indexes.iter().any(|&i| i >= below);
+        out.extend(indexes.iter().copied().filter(|&i| i < below));
+        match page["next_after"].as_u64() {
+            Some(n) if !done && !indexes.is_empty() && Some(n) != after && n < below => after = Some(n),
+            _ => break,
+        }
     }
+    Ok(out)
 }
 
-/// Collects, proves and decodes the history of `name`. At most
-/// `max_accesses` access entries per digest are included.
+/// Collects, proves and decodes the history of `name`: every entry about
+/// it, proven complete by the entries chain committed in the registry
+/// state (an entry the log leaves out, adds or reorders changes the chain:
+/// refused), each entry proven included. At most `max_accesses` access
+/// rows are shown (all are proven).
 pub fn history(trust: &Trust, name: &ModelName, max_accesses: usize, timeout: Duration) -> Result<History> {
-    let model: Value = match trust.client().get_json(&format!("registry/models/{}", name.as_str())) {
-        Err(Error::Refused { status: 404, .. }) => {
-            return Err(Error::verify(format!("{} is not in the log", name.as_str())))
-        }
+    let checkpoint = wait_checkpoint(trust, 0, timeout)?;
+    // The state covers every leaf before the commitment that ends the
+    // checkpoint.
+    let covered = checkpoint.checkpoint.size.saturating_sub(1);
+    let listed = match listed_entries(trust, name, covered) {
+        Err(Error::Refused { status: 404, .. }) => Vec::new(),
         other => other?,
     };
-    let mut wanted = BTreeSet::new();
-    let mut digests = BTreeSet::new();
-    for v in model["versions"].as_array().into_iter().flatten() {
-        indexes(&v["published_index"], &mut wanted);
-        for h in v["status_history"].as_array().into_iter().flatten() {
-            indexes(&h["index"], &mut wanted);
-        }
-        for a in v["approvals"].as_array().into_iter().flatten() {
-            indexes(&a["index"], &mut wanted);
-        }
-        if let Some(d) = v["digest"].as_str() {
-            digests.insert(d.to_owned());
-        }
-    }
-    for t in model["tags"].as_array().into_iter().flatten() {
-        for h in t["history"].as_array().into_iter().flatten() {
-            indexes(&h["index"], &mut wanted);
-        }
-    }
-    for d in &digests {
-        let mut after: Option<u64> = None;
-        let mut got = 0usize;
-        while got < max_accesses {
-            let q = after.map(|a| format!("&after={a}")).unwrap_or_default();
-            let art: Value = trust.client().get_json(&format!("registry/artifacts/{d}?limit=1000{q}"))?;
-            let page: Vec<u64> = art["accesses"]["indexes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_u64)
-                .collect();
-            for i in page.iter().take(max_accesses - got) {
-                wanted.insert(*i);
-            }
-            got += page.len();
-            match art["accesses"]["next_after"].as_u64() {
-                Some(n) if !page.is_empty() && Some(n) != after => after = Some(n),
-                _ => break,
-            }
-        }
-    }
-    let Some(&last) = wanted.iter().next_back() else {
-        return Err(Error::verify(format!("the log names no entry for {}", name.as_str())));
+    let key = StateKey::NameEntries { name: name.clone() };
+    let proven_state = crate::state::prove(trust, &checkpoint, std::slice::from_ref(&key))?;
+    let committed = match proven_state.get(&key) {
+        Some(StateValue::Entries(e)) => *e,
+        _ => EntriesValue::default(),
     };
-    let checkpoint = wait_checkpoint(trust, last, timeout)?;
-    let mut proven: Vec<(u64, u64, SignedStatement)> = Vec::with_capacity(wanted.len());
-    for &i in &wanted {
+    if committed.count == 0 {
+        return Err(Error::verify(format!("{} is not in the log", name.as_str())));
+    }
+    if EntriesValue::of(listed.iter().copied()) != committed {
+        return Err(Error::verify(format!(
+            "the log's list of entries about {} is not complete: it lists {}, the committed state counts {} (last at entry {})",
+            name.as_str(),
+            listed.len(),
+            committed.count,
+            committed.last
+        )));
+    }
+    let mut proven: Vec<(u64, u64, SignedStatement)> = Vec::with_capacity(listed.len());
+    for &i in &listed {
         let (entry, _) = fetch_proven(trust, i, &checkpoint)?;
         let leaf = Leaf::decode(&entry).map_err(|e| Error::verify(format!("entry {i}: {e}")))?;
         let s =
             SignedStatement::parse(leaf.envelope).map_err(|e| Error::verify(format!("entry {i}: {e}")))?;
+        if s.statement.event.name() != Some(name) {
+            return Err(Error::verify(format!("entry {i} is listed for {} but is not about it", name.as_str())));
+        }
         proven.push((i, leaf.receive_time_ms, s));
     }
     // Digests of this name, from proven publishes only.
@@ -134,6 +130,7 @@ pub fn history(trust: &Trust, name: &ModelName, max_accesses: usize, timeout: Du
         }
     }
     let mut rows = Vec::new();
+    let mut accesses = 0usize;
     for (index, received_ms, s) in proven {
         let st = &s.statement;
         let (version, detail) = match &st.event {
@@ -154,10 +151,13 @@ pub fn history(trust: &Trust, name: &ModelName, max_accesses: usize, timeout: Du
             Event::Rollback(r) if &r.name == name => {
                 (Some(r.version.as_str().to_owned()), "back to production".to_owned())
             }
-            Event::Access(a) => match versions_of.get(&a.digest) {
-                Some(v) => (Some(v.join(",")), format!("read {}", a.digest)),
-                None => continue,
-            },
+            Event::Access(a) => {
+                accesses += 1;
+                if accesses > max_accesses {
+                    continue;
+                }
+                (Some(a.version.as_str().to_owned()), format!("read {}", a.digest))
+            }
             _ => continue,
         };
         rows.push(Row {

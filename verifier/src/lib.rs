@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod authz;
 pub mod client;
+pub mod current;
 pub mod error;
 pub mod fetch;
 pub mod history;
@@ -35,6 +36,7 @@ pub mod offline;
 pub mod progress;
 pub mod publish;
 pub mod pull;
+pub mod state;
 pub mod statements;
 pub mod trust;
 

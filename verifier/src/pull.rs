@@ -17,10 +17,13 @@
 //! and the pull stops (exit 2), as it does when the log's answer shows no
 //! qualifying status.
 //!
+//! Then, from the registry state committed by the same checkpoint
+//! ([`crate::current`]): the tag move is the current one, the version's
+//! status (protected tags, deprecated and archived versions), and that
+//! the signing keys were not revoked nor their roles taken away since.
+//!
 //! Only then is the file moved into place; any failure leaves nothing at
-//! the destination. Not established without `custody audit`: that the tag
-//! move is still the *current* one (a later move could be hidden by the
-//! server) and the gaps listed in [`crate::authz`].
+//! the destination.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -30,7 +33,7 @@ use std::time::Duration;
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
 use custody_registry::registry::lifecycle::tag_requirement;
-use custody_registry::registry::Role;
+use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::Access;
 use custody_registry::statement::Event;
 use custody_standards::hash::Hash;
@@ -38,6 +41,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::authz::{Authz, Target};
+use crate::current::{prove_current, Claim, Signer};
 use crate::error::{Error, Result};
 use crate::progress::bar;
 use crate::statements::{sign, wait_checkpoint, Why};
@@ -94,6 +98,9 @@ pub struct Verified {
     pub publish_index: u64,
     /// Leaf of the tag move, for `name:tag`.
     pub tag_index: Option<u64>,
+    /// Every version checked with its status, proven current at the
+    /// checkpoint.
+    pub statuses: Vec<(Version, Lifecycle)>,
     /// The checkpoint everything was proven against.
     pub checkpoint: Trusted,
 }
@@ -175,7 +182,9 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
     if !ok {
         return Err(Error::verify(format!("entry {publish_index} does not publish {q}")));
     }
-    authz.require(&publish, publish_index, Role::Publisher, &Target::Name(p.name.clone()), 0)?;
+    let publisher_target = Target::Name(p.name.clone());
+    authz.require(&publish, publish_index, Role::Publisher, &publisher_target, 0)?;
+    let mut tag_signer = None;
     if let (Ref::Tag(n, t), Some(ti)) = (reference, tag_index) {
         let tag = authz.statement(ti)?;
         let Event::Tag(m) = &tag.statement.event else {
@@ -190,7 +199,34 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
             )));
         }
         authz.require(&tag, ti, Role::Maintainer, &Target::Name(n.clone()), 0)?;
+        tag_signer = Some((t, ti, tag.key_id(), Target::Name(n.clone())));
     }
+    // What the entries showed was true when logged; now prove it is still
+    // true at this checkpoint, from the committed registry state.
+    let missing = || Error::verify("authorization was established without a grant (bug)".to_string());
+    let publisher_grant =
+        authz.grant_used(publish_index, Role::Publisher, &publisher_target).cloned().ok_or_else(missing)?;
+    let tag_grant = match &tag_signer {
+        Some((_, ti, _, target)) => Some(authz.grant_used(*ti, Role::Maintainer, target).cloned().ok_or_else(missing)?),
+        None => None,
+    };
+    let also: Vec<Version> = match reference {
+        Ref::Tag(..) => r.versions.iter().filter_map(|v| Version::new(&v.version).ok()).collect(),
+        _ => Vec::new(),
+    };
+    let claim = Claim {
+        name: &p.name,
+        version: &p.version,
+        digest: p.digest,
+        publish_index,
+        also: &also,
+        publisher: Signer { key_id: publish.key_id(), grant: &publisher_grant },
+        tag: match (&tag_signer, &tag_grant) {
+            (Some((t, ti, key_id, _)), Some(g)) => Some((*t, *ti, Signer { key_id: *key_id, grant: g })),
+            _ => None,
+        },
+    };
+    let current = prove_current(trust, &checkpoint, &claim)?;
     Ok(Verified {
         name: p.name.clone(),
         version: p.version.clone(),
@@ -199,6 +235,7 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
         publisher: publish.statement.actor.clone(),
         publish_index,
         tag_index,
+        statuses: current.statuses,
         checkpoint,
     })
 }

@@ -19,6 +19,8 @@
 //!   of that version is already running;
 //! - 408: the request body did not arrive within `--body-timeout` (the
 //!   connection is closed);
+//! - 410: a state proof asked at a size whose state is no longer served
+//!   (`state_expired`: fetch a newer checkpoint);
 //! - 411: artifact upload without `Content-Length`;
 //! - 429: the actor's rate limit is exhausted, or the download caps are
 //!   reached (`Retry-After` says when);
@@ -48,6 +50,7 @@ use custody_registry::statement::StatementError;
 use crate::blobs::BlobError;
 use crate::download_slots::TooManyDownloads;
 use crate::sequencer::{Refusal, SequenceError};
+use crate::state_snapshots::SnapshotError;
 use crate::store::StoreError;
 use crate::uploads::UploadError;
 
@@ -125,6 +128,9 @@ pub enum ApiError {
     /// A download cap is reached.
     #[error(transparent)]
     TooManyDownloads(#[from] TooManyDownloads),
+    /// A state proof the log cannot serve at that size.
+    #[error(transparent)]
+    State(#[from] SnapshotError),
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
@@ -179,6 +185,7 @@ impl ApiError {
             ApiError::Upload(UploadError::InProgress { .. }) => return "upload_in_progress",
             ApiError::Upload(UploadError::UploadRequired { .. }) => return "upload_required",
             ApiError::TooManyDownloads(_) => return "too_many_downloads",
+            ApiError::State(SnapshotError::Expired { .. }) => return "state_expired",
             _ => {}
         }
         match self.status_code() {
@@ -236,6 +243,10 @@ impl ResponseError for ApiError {
                 UploadError::Record { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::TooManyDownloads(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::State(e) => match e {
+                SnapshotError::NoCommitment(_) => StatusCode::NOT_FOUND,
+                SnapshotError::Expired { .. } => StatusCode::GONE,
+            },
             ApiError::Proof(e) => match e {
                 ProofError::IndexOutOfRange { .. } | ProofError::SizeOrder { .. } => StatusCode::BAD_REQUEST,
                 ProofError::Read(r) => read_status(r),

@@ -18,6 +18,7 @@ pub mod proofs;
 pub mod queries;
 pub mod read;
 pub mod refusals;
+pub mod state;
 pub mod statements;
 pub mod write;
 
@@ -209,6 +210,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/statements").route(web::post().to(statements::submit)))
     .service(web::resource("/registry/models").route(web::get().to(queries::models)))
     .service(web::resource("/registry/resolve").route(web::get().to(queries::resolve)))
+    .service(web::resource("/state/proof").route(web::get().to(state::proof)))
+    .service(
+        web::resource("/state/proofs")
+            .app_data(web::JsonConfig::default().limit(state::MAX_KEYS_PER_REQUEST * 2200).error_handler(
+                |err, _req| ApiError::BadRequest(format!("bad state proofs request: {err}")).into(),
+            ))
+            .route(web::post().to(state::proofs)),
+    )
     .service(web::resource("/health").route(web::get().to(ops::health)))
     // Registered by custody-service:
     // route: GET /healthz
@@ -223,6 +232,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/tile/{tail:.*}").route(web::get().to(read::tile)))
     .service(web::resource("/entries/{index}").route(web::get().to(read::entry)))
     .service(web::resource("/registry/models/{org}/{model}").route(web::get().to(queries::model)))
+    .service(
+        web::resource("/registry/models/{org}/{model}/entries").route(web::get().to(queries::model_entries)),
+    )
     .service(web::resource("/registry/artifacts/{digest}").route(web::get().to(queries::artifact)))
     .service(web::resource("/registry/actors/{actor}").route(web::get().to(queries::actor)))
     .default_service(web::to(not_found));

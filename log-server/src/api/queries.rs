@@ -194,6 +194,20 @@ pub async fn artifact(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// `GET /registry/models/{org}/{model}/entries[?after=&limit=]`: the leaf
+/// indexes of every entry about the name, in log order (the list the
+/// committed entries chain of the name proves complete).
+pub async fn model_entries(
+    path: web::Path<(String, String)>,
+    page: web::Query<Page>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, model) = path.into_inner();
+    let name = ModelName::new(&format!("{org}/{model}")).map_err(|e| bad("model name", e))?;
+    state.registry()?;
+    Ok(HttpResponse::Ok().json(index_page(&state, crate::registry::name_prefix(&name), &page).await?))
+}
+
 /// `GET /registry/actors/{actor}[?after=&limit=]`: keys (with the leaves
 /// that bound and ended them), grants, and the leaf indexes of the actor's
 /// entries.

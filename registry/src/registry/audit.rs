@@ -34,7 +34,10 @@ pub enum AuditProblem {
     Rejected(Rejection),
     /// A state commitment whose root is not the root of the state the
     /// leaves before it produce (or which names another position).
-    #[error("state commitment says index {logged_index} root {logged}, the replay gives index {index} root {computed}")]
+    #[error(
+        "the state commitment ending checkpoint {} says index {logged_index} and root {logged}; the replayed state at index {index} has root {computed}",
+        .index + 1
+    )]
     StateRoot {
         /// Index written in the leaf.
         logged_index: u64,

@@ -1,0 +1,142 @@
+//! What is *current*, proven on the real binaries: a log (or anything in
+//! front of it) that serves an old tag move as current, hides a key
+//! revocation or a revoked role, or tampers with a state proof is caught by
+//! `custody pull` (exit 2, nothing written), because every such claim is
+//! checked against the registry state committed by the checkpoint the
+//! pull verified (docs/protocol.md section 8).
+
+use std::sync::Arc;
+
+use custody_testkit::hostile::proxy;
+use custody_testkit::scenario::*;
+
+/// A deployment where alice publishes and tags `demo/model` and dave reads.
+fn setup(tmp: &std::path::Path) -> (Deployment, User, User, User, String) {
+    let d = Deployment::start(tmp);
+    let admin = d.admin();
+    let (alice, dave) = (d.user("alice"), d.user("dave"));
+    let ka = alice.keygen("alice");
+    admin.ok(&["grant", &ka, "--role", "publisher", "--pattern", "demo/*"]);
+    admin.ok(&["grant", &ka, "--role", "maintainer", "--pattern", "demo/*"]);
+    admin.ok(&["grant", &dave.keygen("dave"), "--role", "reader", "--pattern", "demo/*"]);
+    (d, admin, alice, dave, ka)
+}
+
+/// Runs a pull that must be refused with exit 2 saying `needle`, leaving
+/// nothing at the destination.
+fn refused_pull(u: &User, args: &[&str], out: &std::path::Path, needle: &str) {
+    let mut all = args.to_vec();
+    all.extend(["-o", out.to_str().unwrap()]);
+    let run = u.run(&all);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "custody {all:?}: {}{stderr}", text(&run.stdout));
+    assert!(stderr.contains(needle), "custody {all:?} should say {needle:?}: {stderr}");
+    assert!(!out.exists(), "a refused pull wrote {}", out.display());
+}
+
+#[test]
+fn an_old_tag_move_served_as_current_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = setup(tmp.path());
+    let (v1, v2) = (b"first weights ".repeat(2000), b"second weights ".repeat(2000));
+    alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
+    alice.ok(&["tag", "demo/model@1", "latest"]);
+    let c = http();
+    let (status, old) = get_json(&c, &format!("{}/registry/resolve?ref=demo/model:latest", d.log.url));
+    assert_eq!(status, 200, "{old}");
+    alice.ok(&["publish", &write_file(tmp.path(), "v2.bin", &v2), "--name", "demo/model", "--version", "2"]);
+    alice.ok(&["tag", "demo/model@2", "latest"]);
+
+    // Honest: the current move, to v2.
+    let out = tmp.path().join("honest.bin");
+    dave.ok(&["pull", "demo/model:latest", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), v2);
+
+    // A log answering with the old move: every entry it names is genuine
+    // and proven, but the committed state says the tag moved on.
+    let stale = serde_json::to_vec(&old).unwrap();
+    let url = proxy(
+        d.log.url.clone(),
+        Arc::new(move |req, mut r| {
+            if req.path.starts_with("/registry/resolve") {
+                r.body = stale.clone();
+            }
+            r
+        }),
+    );
+    refused_pull(&dave, &["--log", &url, "pull", "demo/model:latest"], &tmp.path().join("old.bin"), "currently points at");
+}
+
+#[test]
+fn a_revoked_publisher_key_or_role_is_refused_even_when_hidden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, admin, alice, dave, ka) = setup(tmp.path());
+    let v1 = b"weights signed by a key later found stolen ".repeat(500);
+    alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
+    let out = tmp.path().join("before.bin");
+    dave.ok(&["pull", "demo/model@1", "-o", out.to_str().unwrap()]);
+
+    // alice's publisher role is revoked: what she published under it is no
+    // longer vouched for by a current grant.
+    admin.ok(&["revoke", "alice", "--role", "publisher", "--pattern", "demo/*"]);
+    refused_pull(&dave, &["pull", "demo/model@1"], &tmp.path().join("role.bin"), "was revoked");
+
+    // Her key is revoked as stolen; a log that hides the revocation from
+    // its actor query does not hide it from the committed state.
+    admin.ok(&["grant", &ka, "--role", "publisher", "--pattern", "demo/*"]);
+    admin.ok(&["revoke-key", &ka]);
+    refused_pull(&dave, &["pull", "demo/model@1"], &tmp.path().join("key.bin"), "was revoked");
+    let url = proxy(
+        d.log.url.clone(),
+        Arc::new(|req, mut r| {
+            if req.path.starts_with("/registry/actors/alice") {
+                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                for k in v["keys"].as_array_mut().into_iter().flatten() {
+                    k["end_index"] = serde_json::Value::Null;
+                }
+                r.body = serde_json::to_vec(&v).unwrap();
+            }
+            r
+        }),
+    );
+    refused_pull(&dave, &["--log", &url, "pull", "demo/model@1"], &tmp.path().join("hidden.bin"), "was revoked");
+}
+
+#[test]
+fn a_tampered_state_proof_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = setup(tmp.path());
+    let v1 = b"weights ".repeat(3000);
+    alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
+    // Flip one byte of the first value served: it no longer hashes to what
+    // the proof and the committed root say.
+    let url = proxy(
+        d.log.url.clone(),
+        Arc::new(|req, mut r| {
+            if req.path.starts_with("/state/proofs") && r.status == 200 {
+                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                let value = v["proofs"][0]["value"].as_str().unwrap().to_owned();
+                let mut bytes = hex::decode(value).unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                v["proofs"][0]["value"] = serde_json::Value::String(hex::encode(bytes));
+                r.body = serde_json::to_vec(&v).unwrap();
+            }
+            r
+        }),
+    );
+    refused_pull(&dave, &["--log", &url, "pull", "demo/model@1"], &tmp.path().join("t.bin"), "does not verify");
+    // And one that drops a key's proof to claim it absent.
+    let url = proxy(
+        d.log.url.clone(),
+        Arc::new(|req, mut r| {
+            if req.path.starts_with("/state/proofs") && r.status == 200 {
+                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                v["proofs"][0]["value"] = serde_json::Value::Null;
+                r.body = serde_json::to_vec(&v).unwrap();
+            }
+            r
+        }),
+    );
+    refused_pull(&dave, &["--log", &url, "pull", "demo/model@1"], &tmp.path().join("a.bin"), "does not verify");
+}
