@@ -145,7 +145,9 @@ fn role(s: &str) -> Result<Role, Error> {
 fn statuses(flag: &str, s: &str) -> Result<Vec<Lifecycle>, Error> {
     let mut out = s
         .split(',')
-        .map(|x| parse(flag, serde_json::from_value::<Lifecycle>(serde_json::Value::String(x.trim().to_owned()))))
+        .map(|x| {
+            parse(flag, serde_json::from_value::<Lifecycle>(serde_json::Value::String(x.trim().to_owned())))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     out.sort();
     out.dedup();
@@ -439,7 +441,8 @@ fn move_tag(
         // A disqualified tag does not resolve, but moving it is the cure:
         // its current move is in the name's tag list.
         Err(Error::Refused { status: 409, code, .. }) if code == "tag_disqualified" => {
-            let m: serde_json::Value = trust.client().get_json(&format!("registry/models/{}", name.as_str()))?;
+            let m: serde_json::Value =
+                trust.client().get_json(&format!("registry/models/{}", name.as_str()))?;
             m["tags"]
                 .as_array()
                 .and_then(|tags| tags.iter().find(|t| t["tag"].as_str() == Some(tag.as_str())))

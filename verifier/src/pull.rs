@@ -173,13 +173,18 @@ pub fn check_status(statuses: &[Lifecycle], allowed: &[Lifecycle]) -> Result<(),
 
 /// The statuses the log reported for `versions`; a missing or unknown one
 /// makes the whole answer unusable (an honest log reports every status).
-fn reported_statuses<'a>(q: &str, versions: impl Iterator<Item = &'a ResolvedVersion>) -> Result<Vec<Lifecycle>> {
+fn reported_statuses<'a>(
+    q: &str,
+    versions: impl Iterator<Item = &'a ResolvedVersion>,
+) -> Result<Vec<Lifecycle>> {
     versions
         .map(|v| {
             v.status
                 .as_deref()
                 .and_then(|s| serde_json::from_value(serde_json::Value::String(s.to_owned())).ok())
-                .ok_or_else(|| Error::verify(format!("{q}: the log reports no valid status for {}", v.version)))
+                .ok_or_else(|| {
+                    Error::verify(format!("{q}: the log reports no valid status for {}", v.version))
+                })
         })
         .collect()
 }
