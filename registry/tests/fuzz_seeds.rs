@@ -19,7 +19,8 @@ use custody_registry::leaf::Leaf;
 use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::{
-    Access, Approve, GrantRole, Kind, Promote, Publish, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
+    Access, Approve, GrantRole, Kind, Promote, Protect, Publish, RevokeKey, RevokeRole, Rollback, Rotate,
+    TagMove,
 };
 use custody_registry::statement::metadata::{Lineage, LineageRef, Metadata, StrictMap};
 use custody_registry::statement::{Context, Event, Nonce, SignedStatement, Statement, Text};
@@ -121,6 +122,14 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::Promote(Promote { name: name.clone(), version: v1.clone(), to: Lifecycle::Staging }),
         ),
         ("approve", Event::Approve(Approve { name: name.clone(), version: v1.clone() })),
+        (
+            "protect",
+            Event::Protect(Protect {
+                name: name.clone(),
+                tag: TagName::new("release").unwrap(),
+                statuses: vec![Lifecycle::Staging, Lifecycle::Production],
+            }),
+        ),
         ("rollback", Event::Rollback(Rollback { name, version: v1 })),
     ]
 }
@@ -251,7 +260,8 @@ fn registry_ops_seeds() -> Vec<(String, Vec<u8>)> {
     // actions: 0 grant(to=a, gen=b, role=c, pattern=d), 1 revoke, 2 revoke_key(a, gen b),
     // 3 rotate(gen a), 4 publish(name a, version b, digest c), 5 access(digest a, name b),
     // 6 tag(name a, tag b, digest c, previous d), 7 promote(name a, version b, to c),
-    // 8 approve(name a, version b), 9 rollback(name a, version b)
+    // 8 approve(name a, version b), 9 rollback(name a, version b),
+    // 10 protect(name a, tag b, statuses: bits of c % 31 + 1)
     let lifecycle = vec![
         [0, 0, 1, 0, 1, 1, 1], // root grants actor 1 publisher on org a/*
         [0, 0, 2, 0, 2, 1, 1], // maintainer
@@ -277,7 +287,20 @@ fn registry_ops_seeds() -> Vec<(String, Vec<u8>)> {
         [2, 0, 1, 2, 0, 1, 1], // rebind actor 1 with a new key
         [0, 1, 2, 0, 4, 1, 1],
     ];
-    [("lifecycle", lifecycle), ("keys", keys)]
+    let protect = vec![
+        [0, 0, 1, 0, 1, 1, 1],   // root grants actor 1 publisher on a/*
+        [0, 0, 2, 0, 2, 1, 1],   // actor 2 maintainer on a/*
+        [1, 4, 0, 0, 0, 0, 1],   // publish a/m0@1 digest 0
+        [0, 10, 0, 3, 5, 0, 1],  // root protects a/m0:release, staging or production
+        [2, 6, 0, 3, 0, 255, 1], // tag release -> a development version: refused
+        [2, 7, 0, 0, 1, 0, 1],   // staging
+        [2, 6, 0, 3, 0, 255, 1], // tag release: accepted
+        [0, 10, 0, 3, 3, 0, 1],  // root narrows it to production: disqualified
+        [2, 10, 0, 3, 0, 0, 1],  // a maintainer protects: refused
+        [0, 10, 0, 1, 0, 0, 1],  // root protects production: built in, refused
+        [2, 6, 0, 3, 0, 128, 1], // tag release again: refused
+    ];
+    [("lifecycle", lifecycle), ("keys", keys), ("protect", protect)]
         .into_iter()
         .map(|(n, ops)| (n.to_owned(), ops.concat()))
         .collect()

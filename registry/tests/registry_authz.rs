@@ -159,7 +159,7 @@ fn protected_tags_follow_the_lifecycle() {
             name: name("acme/m"),
             tag: TagName::new("production").unwrap(),
             digest: digest("m1"),
-            required: "production",
+            required: vec![Lifecycle::Production],
         }
     );
     assert_eq!((r.http_status(), r.code()), (403, "tag_protected"));
@@ -251,4 +251,131 @@ fn rollback_needs_a_fresh_approval_by_someone_else() {
     w.ok("ann", approve_event("acme/m", "1"));
     w.ok("mia", event);
     assert_eq!(production(&w).as_deref(), Some("1"));
+}
+
+fn protect_event(n: &str, t: &str, statuses: &[Lifecycle]) -> Event {
+    Event::Protect(custody_registry::statement::events::Protect {
+        name: name(n),
+        tag: TagName::new(t).unwrap(),
+        statuses: statuses.to_vec(),
+    })
+}
+
+#[test]
+fn an_admin_protects_a_tag_and_a_lone_maintainer_cannot_route_around_it() {
+    use Lifecycle::*;
+    let mut w = governed();
+    w.grant("ada", Role::Admin, "acme/*");
+    w.grant("eve", Role::Admin, "other/*");
+    w.ok("mia", publish_event("acme/m", "2", digest("m2")));
+    // Only an admin over the name protects its tags.
+    let event = protect_event("acme/m", "release", &[Production]);
+    for who in ["mia", "eve"] {
+        let r = w.reject(who, event.clone());
+        assert!(matches!(&r, Rejection::Forbidden { role: Role::Admin, .. }), "{who}: {r:?}");
+        assert_eq!((r.http_status(), r.code()), (403, "forbidden"));
+        auditor_agrees(&mut w, who, event.clone(), &r);
+    }
+    let at = w.ok("ada", event.clone());
+    let m = w.reg.model(&name("acme/m")).unwrap();
+    let p = &m.protections()[&TagName::new("release").unwrap()];
+    assert_eq!((p.statuses.as_slice(), p.index), (&[Production][..], at));
+    // The same set again changes nothing: 409.
+    let r = w.reject("ada", event);
+    assert_eq!(
+        r,
+        Rejection::AlreadyProtected {
+            name: name("acme/m"),
+            tag: TagName::new("release").unwrap(),
+            index: at
+        }
+    );
+    assert_eq!((r.http_status(), r.code()), (409, "already_protected"));
+
+    // mia alone points release at her unapproved version: refused, and the
+    // auditor flags the same move in a log that took it.
+    let event = tag_event("acme/m", "release", digest("m2"), None);
+    let r = w.reject("mia", event.clone());
+    assert_eq!(
+        r,
+        Rejection::TagProtected {
+            name: name("acme/m"),
+            tag: TagName::new("release").unwrap(),
+            digest: digest("m2"),
+            required: vec![Production],
+        }
+    );
+    assert_eq!((r.http_status(), r.code()), (403, "tag_protected"));
+    assert!(r.to_string().contains("in production"), "{r}");
+    auditor_agrees(&mut w, "mia", event, &r);
+    // Through the two-person rule, it may.
+    w.ok("ann", approve_event("acme/m", "1"));
+    w.ok("mia", promote_event("acme/m", "1", Production));
+    let rt = w.ok("mia", tag_event("acme/m", "release", digest("m1"), None));
+    let resolve = |w: &World| w.reg.resolve(&Reference::parse("acme/m:release").unwrap()).unwrap();
+    assert_eq!(resolve(&w).disqualified, None);
+    assert_eq!(
+        w.reg.tag_requirement(&name("acme/m"), &TagName::new("release").unwrap()).unwrap().protected_at,
+        Some(at)
+    );
+
+    // A new protect replaces the set; the tag, now on a version outside
+    // it, is disqualified (not refused, not moved).
+    let again = w.ok("ada", protect_event("acme/m", "release", &[Staging]));
+    let d = resolve(&w).disqualified.expect("release on a production version, staging required");
+    assert_eq!((d.required.clone(), d.states.clone()), (vec![Staging], vec![(ver("1"), Production)]));
+    assert!(d.to_string().contains("requires a version in staging"), "{d}");
+    // Every status: the constraint is lifted, the record stays.
+    w.ok(
+        "ada",
+        protect_event("acme/m", "release", &[Development, Staging, Production, Deprecated, Archived]),
+    );
+    assert_eq!(resolve(&w).disqualified, None);
+    w.ok("mia", tag_event("acme/m", "release", digest("m2"), Some(rt)));
+    assert!(
+        w.reg.model(&name("acme/m")).unwrap().protections()[&TagName::new("release").unwrap()].index > again
+    );
+}
+
+#[test]
+fn built_in_tags_cannot_be_protected_anew_and_protection_precedes_publishing() {
+    use Lifecycle::*;
+    let mut w = governed();
+    for tag in ["production", "staging"] {
+        let event = protect_event("acme/m", tag, &[Development, Staging, Production]);
+        let r = w.reject("root", event.clone());
+        assert_eq!(r, Rejection::BuiltinTag(TagName::new(tag).unwrap()));
+        assert_eq!((r.http_status(), r.code()), (422, "builtin_tag"));
+        auditor_agrees(&mut w, "root", event, &r);
+    }
+    // A name nobody published yet may be protected first.
+    w.ok("root", protect_event("acme/new", "release", &[Staging, Production]));
+    w.ok("mia", publish_event("acme/new", "1", digest("n1")));
+    let r = w.reject("mia", tag_event("acme/new", "release", digest("n1"), None));
+    assert_eq!(r.code(), "tag_protected");
+    w.ok("mia", promote_event("acme/new", "1", Staging));
+    w.ok("mia", tag_event("acme/new", "release", digest("n1"), None));
+    // An ordinary tag of the same name stays free.
+    w.ok("mia", tag_event("acme/new", "latest", digest("n1"), None));
+}
+
+#[test]
+fn protect_status_sets_are_canonical() {
+    let mut w = governed();
+    let stmt = w.statement("root", protect_event("acme/m", "rc", &[Lifecycle::Staging]));
+    let parse = |statuses: serde_json::Value| {
+        let mut s = serde_json::to_value(&stmt).unwrap();
+        s["event"]["protect"]["statuses"] = statuses;
+        custody_registry::statement::Statement::parse(s.to_string().as_bytes())
+    };
+    assert!(parse(serde_json::json!(["staging", "production"])).is_ok());
+    for bad in [
+        serde_json::json!([]),
+        serde_json::json!(["production", "staging"]),
+        serde_json::json!(["staging", "staging"]),
+        serde_json::json!(["prod"]),
+    ] {
+        let e = parse(bad.clone()).expect_err("refused");
+        assert_eq!(e.http_status(), 400, "{bad}: {e}");
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! proptest generates sequences of ops (registry/tests/invariants/ops.rs: grants,
 //! revocations, key rotations and revocations, publishes, claims of stored
-//! digests, tag moves, promotions, approvals, rollbacks and accesses from
-//! five actors with several keys each) and drives a registry with them as a
+//! digests, tag moves, promotions, approvals, rollbacks, tag protections
+//! and accesses from five actors with several keys each) and drives a registry with them as a
 //! log would. After every statement the registry accepts, an independent
 //! model written from docs/protocol.md (registry/tests/invariants/model.rs)
 //! checks that the documented rules allowed it, and that both states agree.
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// approve and promote.
 const OPS_PER_CASE: usize = 200;
 /// Invariant families, each tested over a fifth of the budget.
-const FAMILIES: u64 = 5;
+const FAMILIES: u64 = 6;
 
 /// Statements generated and accepted, over every run of this process: a
 /// generator that stopped producing acceptable statements would make the
@@ -74,6 +74,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(7u8), // promote
         3 => Just(8u8), // approve
         1 => Just(9u8), // rollback
+        1 => Just(10u8), // protect
     ];
     (
         prop_oneof![2 => Just(0u8), 3 => 1u8..5],
@@ -140,6 +141,11 @@ fn access_needs_reader_on_a_name_that_published_the_digest() {
 #[test]
 fn production_and_protected_tags_need_a_second_person() {
     check_family(Inv::TwoPerson);
+}
+
+#[test]
+fn tags_protected_by_an_admin_keep_their_statuses() {
+    check_family(Inv::Protect);
 }
 
 // ---- regressions: counterexamples found by the tests above -------------------

@@ -43,6 +43,15 @@ fn derive(reg: &Registry, log: &[(u64, Statement)]) -> BTreeMap<Hash, (StateKey,
                 }),
             );
         }
+        for (tag, p) in model.protections() {
+            put(
+                StateKey::Protection { name: name.clone(), tag: tag.clone() },
+                StateValue::Protection(custody_registry::commitment::ProtectionValue {
+                    statuses: p.statuses.clone(),
+                    index: p.index,
+                }),
+            );
+        }
         for (tag, t) in &model.tags {
             let m = t.current();
             put(

@@ -10,7 +10,7 @@ use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::{
-    Access, Approve, GrantRole, Kind, Promote, Publish, RevokeKey, Rollback, TagMove,
+    Access, Approve, GrantRole, Kind, Promote, Protect, Publish, RevokeKey, Rollback, TagMove,
 };
 use custody_registry::statement::metadata::{Lineage, Metadata};
 use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
@@ -102,6 +102,15 @@ pub fn tag(name: &str, tag: &str, digest: Digest, previous: Option<u64>) -> Even
         tag: TagName::new(tag).unwrap(),
         digest,
         previous,
+    })
+}
+
+/// Protects `name:tag`: its target must have a version in `statuses`.
+pub fn protect(name: &str, tag: &str, statuses: &[Lifecycle]) -> Event {
+    Event::Protect(Protect {
+        name: ModelName::new(name).unwrap(),
+        tag: TagName::new(tag).unwrap(),
+        statuses: statuses.to_vec(),
     })
 }
 

@@ -74,6 +74,9 @@ pub enum Command {
     Approve(VersionArg),
     /// Roll production back to an earlier production version.
     Rollback(VersionArg),
+    /// Protect a tag of a name (admin): from now on it may only point at a
+    /// version in one of --statuses. Run again to replace the set.
+    Protect(ProtectArgs),
     /// Grant a role on a pattern to an actor (admin).
     Grant(GrantArgs),
     /// Revoke a role (exactly as granted) from an actor (admin).
@@ -178,6 +181,21 @@ pub struct PromoteArgs {
     pub receipt: Receipt,
 }
 
+/// `protect`.
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
+    /// Model name `org/model`.
+    pub name: String,
+    /// Tag to protect (not `production` or `staging`: built in).
+    pub tag: String,
+    /// Comma-separated lifecycle states the tag's target may be in, e.g.
+    /// `staging,production` (all five lift the constraint).
+    #[arg(long, env = "CUSTODY_PROTECT_STATUSES")]
+    pub statuses: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
 /// A command on one version.
 #[derive(Debug, Args)]
 pub struct VersionArg {
@@ -239,6 +257,10 @@ pub struct PullArgs {
     /// Verify a file already on disk instead of downloading.
     #[arg(long, env = "CUSTODY_VERIFY_ONLY")]
     pub verify_only: bool,
+    /// Comma-separated statuses to accept besides the usable ones:
+    /// `deprecated`, `archived` (refused by default, exit 2).
+    #[arg(long, env = "CUSTODY_ALLOW_STATUS")]
+    pub allow_status: Option<String>,
 }
 
 /// `verify` subcommands.

@@ -16,7 +16,7 @@
 use custody_registry::actor_key::KeyId;
 use custody_registry::commitment::{StateKey, StateValue};
 use custody_registry::names::{Digest, ModelName, TagName, Version};
-use custody_registry::registry::lifecycle::tag_requirement;
+use custody_registry::registry::lifecycle::{builtin_requirement, describe as describe_statuses};
 use custody_registry::registry::{KeyEnd, Lifecycle};
 
 use crate::authz::UsedGrant;
@@ -131,15 +131,17 @@ pub fn prove_current(trust: &Trust, checkpoint: &Trusted, claim: &Claim) -> Resu
             }
             _ => return Err(fail(format!("{}:{} is not in the registry state", claim.name.as_str(), tag.as_str()))),
         }
-        let required: Option<(Vec<Lifecycle>, String)> =
-            match state.get(&StateKey::Protection { name: claim.name.clone(), tag: (*tag).clone() }) {
-                Some(StateValue::Protection(p)) => Some((
-                    p.statuses.clone(),
-                    p.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "),
-                )),
-                _ => tag_requirement(tag.as_str()).map(|(a, text)| (a.to_vec(), text.to_owned())),
-            };
-        if let Some((allowed, text)) = required {
+        // Built-in rules first (no statement can weaken them), then a
+        // protection set by a `protect` statement, as the registry decides.
+        let required: Option<Vec<Lifecycle>> = match builtin_requirement(tag.as_str()) {
+            Some(b) => Some(b.to_vec()),
+            None => match state.get(&StateKey::Protection { name: claim.name.clone(), tag: (*tag).clone() }) {
+                Some(StateValue::Protection(p)) => Some(p.statuses.clone()),
+                _ => None,
+            },
+        };
+        if let Some(allowed) = required {
+            let text = describe_statuses(&allowed);
             if !statuses.iter().any(|(_, s)| allowed.contains(s)) {
                 let now: Vec<String> =
                     statuses.iter().map(|(v, s)| format!("{} is {}", v.as_str(), s.as_str())).collect();

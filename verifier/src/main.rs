@@ -13,7 +13,7 @@ use custody_registry::actor_key::ActorKey;
 use custody_registry::names::{ActorName, ModelName, Pattern, TagName};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::{
-    Approve, GrantRole, Promote, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
+    Approve, GrantRole, Promote, Protect, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
 };
 use custody_registry::statement::Event;
 use custody_registry::timestamp::Timestamp;
@@ -27,7 +27,7 @@ use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::offline;
 use custody_verifier::publish::{publish, PublishRequest};
-use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref};
+use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref, ANY_STATUS};
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::{Trust, Trusted};
 
@@ -140,6 +140,20 @@ fn role(s: &str) -> Result<Role, Error> {
     parse("--role", serde_json::from_value(serde_json::Value::String(s.to_owned())))
 }
 
+/// A comma-separated list of lifecycle states, in canonical order (the
+/// order of the lifecycle, no duplicates) whatever order it was given in.
+fn statuses(flag: &str, s: &str) -> Result<Vec<Lifecycle>, Error> {
+    let mut out = s
+        .split(',')
+        .map(|x| {
+            parse(flag, serde_json::from_value::<Lifecycle>(serde_json::Value::String(x.trim().to_owned())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 fn version_ref(
     s: &str,
 ) -> Result<(custody_registry::names::ModelName, custody_registry::names::Version), Error> {
@@ -234,6 +248,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let event = Event::Rollback(Rollback { name, version });
             statement_cmd(&cli, home, &why, event, &format!("rollback to {}", a.target), &a.receipt)?;
         }
+        Command::Protect(a) => {
+            let event = Event::Protect(Protect {
+                name: parse("name", ModelName::new(&a.name))?,
+                tag: parse("tag", TagName::new(&a.tag))?,
+                statuses: statuses("--statuses", &a.statuses)?,
+            });
+            let what = format!("protect {}:{} ({})", a.name, a.tag, a.statuses);
+            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+        }
         Command::Grant(a) => {
             let key = parse("key", ActorKey::parse(&a.actor_key))?;
             let event = Event::Grant(GrantRole {
@@ -279,12 +302,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pull(a) => {
             let c = ctx(&cli, home)?;
             let reference = Ref::parse(&a.reference)?;
+            let allow = a.allow_status.as_deref().map(|s| statuses("--allow-status", s)).transpose()?;
+            let allow = allow.as_deref().unwrap_or_default();
             let trust = c.trust();
             let v = if a.verify_only {
-                verify_artifact(&trust, &reference, &a.output, wait)?
+                verify_artifact(&trust, &reference, allow, &a.output, wait)?
             } else {
                 let signer = load_signer(&key_path(&cli, &c.home))?;
-                pull(&trust, &signer, &why, &reference, &a.output, wait)?
+                pull(&trust, &signer, &why, &reference, allow, &a.output, wait)?
             };
             let tag = v.tag_index.map(|i| format!(", tag move at entry {i}")).unwrap_or_default();
             println!(
@@ -401,7 +426,9 @@ fn move_tag(
 ) -> anyhow::Result<Receipt> {
     let (name, version) = version_ref(target)?;
     let tag = parse("tag", TagName::new(tag))?;
-    let v = verify_reference(trust, &Ref::Version(name.clone(), version), wait)?;
+    // Any status: which versions a tag may name is the log's rule to
+    // enforce (protected tags), not this client's.
+    let v = verify_reference(trust, &Ref::Version(name.clone(), version), &ANY_STATUS, wait)?;
     // `previous` comes from the server: if it is wrong the log refuses the
     // move (409), so trusting it cannot misplace the tag.
     let previous = match trust.client().get_json::<serde_json::Value>(&format!(
@@ -411,6 +438,16 @@ fn move_tag(
     )) {
         Ok(r) => r["tag_index"].as_u64(),
         Err(Error::Refused { status: 404, .. }) => None,
+        // A disqualified tag does not resolve, but moving it is the cure:
+        // its current move is in the name's tag list.
+        Err(Error::Refused { status: 409, code, .. }) if code == "tag_disqualified" => {
+            let m: serde_json::Value =
+                trust.client().get_json(&format!("registry/models/{}", name.as_str()))?;
+            m["tags"]
+                .as_array()
+                .and_then(|tags| tags.iter().find(|t| t["tag"].as_str() == Some(tag.as_str())))
+                .and_then(|t| t["index"].as_u64())
+        }
         Err(e) => return Err(e.into()),
     };
     let envelope = sign(signer, why, Event::Tag(TagMove { name, tag, digest: v.digest, previous }))?;

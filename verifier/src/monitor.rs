@@ -113,6 +113,7 @@ impl Rules {
             Event::Promote(p) if watched(&p.name) => Some("promotion"),
             Event::Approve(a) if watched(&a.name) => Some("approval"),
             Event::Rollback(r) if watched(&r.name) => Some("rollback"),
+            Event::Protect(p) if watched(&p.name) => Some("protection"),
             Event::Publish(_) => {
                 let allowed = self.publishers.as_ref()?;
                 let listed = allowed.iter().any(|a| a == st.actor.as_str() || *a == st.key_id.to_string());

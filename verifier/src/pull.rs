@@ -22,6 +22,15 @@
 //! status (protected tags, deprecated and archived versions), and that
 //! the signing keys were not revoked nor their roles taken away since.
 //!
+//! A version that is `deprecated` or `archived` ([`REFUSED_STATUSES`]) is
+//! refused (exit 2) unless the caller allows that status: a replaced or
+//! retired model is not loaded by accident. For `name@version` the status is
+//! that version's; for `name:tag` and `sha256:<hex>` the reference stands
+//! for every version with that digest (of the name, or of any name), and is
+//! refused only when all of them are in a refused status. The decision is
+//! [`check_status`], fed from the log's resolve answer first (an early refusal), then
+//! from the statuses proven current.
+//!
 //! Only then is the file moved into place; any failure leaves nothing at
 //! the destination.
 
@@ -32,7 +41,7 @@ use std::time::Duration;
 
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
-use custody_registry::registry::lifecycle::tag_requirement;
+use custody_registry::registry::lifecycle::{builtin_requirement, describe};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::Access;
 use custody_registry::statement::Event;
@@ -125,9 +134,78 @@ struct ResolvedVersion {
     status: Option<String>,
 }
 
+/// Statuses refused unless explicitly allowed (`--allow-status`).
+pub const REFUSED_STATUSES: [Lifecycle; 2] = [Lifecycle::Deprecated, Lifecycle::Archived];
+
+/// Every status: what a caller that checks no status (e.g. moving an
+/// ordinary tag) allows.
+pub const ANY_STATUS: [Lifecycle; 5] = [
+    Lifecycle::Development,
+    Lifecycle::Staging,
+    Lifecycle::Production,
+    Lifecycle::Deprecated,
+    Lifecycle::Archived,
+];
+
+/// Why [`check_status`] refused a reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusRefused {
+    /// The reference stands for no version with a known status.
+    #[error("the log reports no status for it")]
+    Unknown,
+    /// Every version it stands for is in a refused status.
+    #[error("it is {} (refused unless allowed: --allow-status {})", describe(.0), join(.0))]
+    Refused(Vec<Lifecycle>),
+}
+
+fn join(statuses: &[Lifecycle]) -> String {
+    statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Decides whether an artifact may be used given `statuses`, the statuses
+/// of every version the reference stands for: usable if one of them is
+/// not in [`REFUSED_STATUSES`] or is in `allowed`. Pure, so callers can feed
+/// it statuses from wherever they proved them.
+pub fn check_status(statuses: &[Lifecycle], allowed: &[Lifecycle]) -> Result<(), StatusRefused> {
+    if statuses.is_empty() {
+        return Err(StatusRefused::Unknown);
+    }
+    if statuses.iter().any(|s| !REFUSED_STATUSES.contains(s) || allowed.contains(s)) {
+        return Ok(());
+    }
+    let mut refused: Vec<Lifecycle> = statuses.to_vec();
+    refused.sort();
+    refused.dedup();
+    Err(StatusRefused::Refused(refused))
+}
+
+/// The statuses the log reported for `versions`; a missing or unknown one
+/// makes the whole answer unusable (an honest log reports every status).
+fn reported_statuses<'a>(
+    q: &str,
+    versions: impl Iterator<Item = &'a ResolvedVersion>,
+) -> Result<Vec<Lifecycle>> {
+    versions
+        .map(|v| {
+            v.status
+                .as_deref()
+                .and_then(|s| serde_json::from_value(serde_json::Value::String(s.to_owned())).ok())
+                .ok_or_else(|| {
+                    Error::verify(format!("{q}: the log reports no valid status for {}", v.version))
+                })
+        })
+        .collect()
+}
+
 /// Resolves `reference` and verifies the entries it rests on (everything
-/// but the bytes).
-pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Result<Verified> {
+/// but the bytes). A version in a refused status is refused unless its
+/// status is in `allowed` (see [`check_status`]).
+pub fn verify_reference(
+    trust: &Trust,
+    reference: &Ref,
+    allowed: &[Lifecycle],
+    timeout: Duration,
+) -> Result<Verified> {
     let q = reference.query();
     let r: Resolved = match trust.client().get_json(&format!("registry/resolve?ref={q}")) {
         Err(Error::Refused { status: 404, .. }) => {
@@ -140,21 +218,30 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
     };
     // A server that does not say so is not believed either: the statuses
     // it reports must qualify the protected tag.
-    if let Some((t, (allowed, required))) = match reference {
-        Ref::Tag(_, t) => tag_requirement(t.as_str()).map(|req| (t, req)),
+    // (Tags protected by a `protect` statement are checked by the log
+    // only, until statuses and protections come with state proofs.)
+    if let Some((t, required)) = match reference {
+        Ref::Tag(_, t) => builtin_requirement(t.as_str()).map(|req| (t, req)),
         _ => None,
     } {
         let qualifies = r
             .versions
             .iter()
-            .any(|v| v.status.as_deref().is_some_and(|s| allowed.iter().any(|a| a.as_str() == s)));
+            .any(|v| v.status.as_deref().is_some_and(|s| required.iter().any(|a| a.as_str() == s)));
         if !qualifies {
             return Err(Error::verify(format!(
-                "{q} is disqualified, refusing to use it: tag {} requires a version in {required}",
-                t.as_str()
+                "{q} is disqualified, refusing to use it: tag {} requires a version in {}",
+                t.as_str(),
+                describe(required)
             )));
         }
     }
+    let statuses = match reference {
+        Ref::Version(_, v) => reported_statuses(&q, r.versions.iter().filter(|x| x.version == v.as_str()))?,
+        Ref::Tag(..) => reported_statuses(&q, r.versions.iter())?,
+        Ref::Digest(_) => reported_statuses(&q, r.publishes.iter())?,
+    };
+    check_status(&statuses, allowed).map_err(|e| Error::verify(format!("refusing {q}: {e}")))?;
     let publish_index = match reference {
         Ref::Version(_, v) => r.versions.iter().find(|x| x.version == v.as_str()).map(|x| x.published_index),
         Ref::Tag(..) => r.versions.iter().map(|x| x.published_index).min(),
@@ -227,6 +314,10 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
         },
     };
     let current = prove_current(trust, &checkpoint, &claim)?;
+    // The log's reported statuses were only a first filter: decide again on
+    // the statuses proven current.
+    let proven: Vec<Lifecycle> = current.statuses.iter().map(|(_, s)| *s).collect();
+    check_status(&proven, allowed).map_err(|e| Error::verify(format!("refusing {q}: {e}")))?;
     Ok(Verified {
         name: p.name.clone(),
         version: p.version.clone(),
@@ -241,9 +332,16 @@ pub fn verify_reference(trust: &Trust, reference: &Ref, timeout: Duration) -> Re
 }
 
 /// Verifies a file already on disk against `reference`: the library
-/// function model loaders call before loading anything.
-pub fn verify_artifact(trust: &Trust, reference: &Ref, path: &Path, timeout: Duration) -> Result<Verified> {
-    let v = verify_reference(trust, reference, timeout)?;
+/// function model loaders call before loading anything. `allowed` names the
+/// [`REFUSED_STATUSES`] the caller accepts (usually none).
+pub fn verify_artifact(
+    trust: &Trust,
+    reference: &Ref,
+    allowed: &[Lifecycle],
+    path: &Path,
+    timeout: Duration,
+) -> Result<Verified> {
+    let v = verify_reference(trust, reference, allowed, timeout)?;
     let (digest, size) = crate::publish::hash_file(path)?;
     check_bytes(&v, digest, size)?;
     Ok(v)
@@ -263,7 +361,7 @@ fn check_bytes(v: &Verified, digest: Digest, size: u64) -> Result<()> {
 /// destination.
 pub const PULL_STAGING_PREFIX: &str = ".custody-pull-";
 
-/// Verifies `reference`, downloads the artifact (logging an access signed
+/// Verifies `reference` (statuses as for [`verify_artifact`]), downloads the artifact (logging an access signed
 /// by `signer`) into a private temporary directory next to `out` while
 /// hashing it, and moves it to `out` only if every check passed.
 pub fn pull(
@@ -271,10 +369,11 @@ pub fn pull(
     signer: &ActorSigner,
     why: &Why,
     reference: &Ref,
+    allowed: &[Lifecycle],
     out: &Path,
     timeout: Duration,
 ) -> Result<Verified> {
-    let v = verify_reference(trust, reference, timeout)?;
+    let v = verify_reference(trust, reference, allowed, timeout)?;
     let access = Access { name: v.name.clone(), version: v.version.clone(), digest: v.digest };
     let envelope = sign(signer, why, Event::Access(access))?;
     let (mut resp, _access_index) = trust.client().download(&v.digest.to_string(), &envelope)?;
@@ -327,4 +426,25 @@ pub fn pull(
     }
     staging.close().map_err(|e| Error::io(dir, e))?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Lifecycle::*;
+
+    #[test]
+    fn deprecated_and_archived_are_refused_unless_allowed() {
+        assert_eq!(check_status(&[Production], &[]), Ok(()));
+        assert_eq!(check_status(&[Development], &[]), Ok(()));
+        assert_eq!(check_status(&[Deprecated], &[]), Err(StatusRefused::Refused(vec![Deprecated])));
+        assert_eq!(check_status(&[Archived], &[Deprecated]), Err(StatusRefused::Refused(vec![Archived])));
+        assert_eq!(check_status(&[Deprecated], &[Deprecated, Archived]), Ok(()));
+        // A digest is usable if any of its versions is.
+        assert_eq!(check_status(&[Archived, Staging], &[]), Ok(()));
+        let e = check_status(&[Archived, Deprecated, Archived], &[]).unwrap_err();
+        assert_eq!(e, StatusRefused::Refused(vec![Deprecated, Archived]));
+        assert!(e.to_string().contains("--allow-status deprecated,archived"), "{e}");
+        assert_eq!(check_status(&[], &ANY_STATUS), Err(StatusRefused::Unknown));
+    }
 }

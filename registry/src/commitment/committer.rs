@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use custody_standards::hash::Hash;
 
 use crate::commitment::key::StateKey;
-use crate::commitment::value::{EntriesValue, KeyValue, StateValue, TagValue, VersionValue};
+use crate::commitment::value::{EntriesValue, KeyValue, ProtectionValue, StateValue, TagValue, VersionValue};
 use crate::names::{ModelName, Pattern, Version};
 use crate::registry::{Applied, Effect, Registry, Role};
 use crate::state_map::Tree;
@@ -211,6 +211,12 @@ impl StateCommitter {
                 }
             }
             Effect::Approved { name, version } => self.set_version(registry, name, version),
+            Effect::Protected { name, tag, .. } => {
+                let value = registry.model(name).and_then(|m| m.protections().get(tag)).map(|p| {
+                    StateValue::Protection(ProtectionValue { statuses: p.statuses.clone(), index: p.index })
+                });
+                self.set(StateKey::Protection { name: name.clone(), tag: tag.clone() }, value);
+            }
         }
         if let Some(name) = statement.event.name() {
             self.push_entry(StateKey::NameEntries { name: name.clone() }, index);

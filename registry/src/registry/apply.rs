@@ -8,7 +8,8 @@ use crate::registry::effect::{Applied, Effect};
 use crate::registry::lifecycle::Lifecycle;
 use crate::registry::roles::{Grant, Role};
 use crate::registry::state::{
-    ActorRecord, Approval, KeyEnd, KeyRecord, StatusChange, TagMoveRecord, TagRecord, VersionRecord,
+    ActorRecord, Approval, KeyEnd, KeyRecord, Protection, StatusChange, TagMoveRecord, TagRecord,
+    VersionRecord,
 };
 use crate::registry::{Accepted, ApplyError, Registry};
 
@@ -77,6 +78,10 @@ pub(super) fn apply(reg: &mut Registry, a: Accepted) -> Result<Applied, ApplyErr
             let model = st.models.get_mut(name).expect("tagged name exists");
             let rec = model.tags.entry(tag.clone()).or_insert_with(|| TagRecord { moves: Vec::new() });
             rec.moves.push(TagMoveRecord { index, digest: *digest });
+        }
+        Effect::Protected { name, tag, statuses, .. } => {
+            let model = st.models.entry(name.clone()).or_default();
+            model.protections.insert(tag.clone(), Protection { statuses: statuses.clone(), index });
         }
         Effect::Promoted { name, version, to, demoted, .. } => {
             let model = st.models.get_mut(name).expect("promoted name exists");

@@ -3,13 +3,13 @@
 
 use crate::names::{ActorName, ModelName, Pattern};
 use crate::registry::effect::Effect;
-use crate::registry::lifecycle::{tag_requirement, Lifecycle};
+use crate::registry::lifecycle::{builtin_requirement, Lifecycle};
 use crate::registry::nonces::NonceId;
 use crate::registry::reject::Rejection;
 use crate::registry::roles::{admin_over, holds, Role};
-use crate::registry::state::{ActorRecord, Approval, KeyEnd, VersionRecord};
+use crate::registry::state::{tag_requirement, ActorRecord, Approval, KeyEnd, VersionRecord};
 use crate::registry::{Accepted, Registry, Verdict};
-use crate::statement::events::{GrantRole, Publish};
+use crate::statement::events::{GrantRole, Protect, Publish};
 use crate::statement::{Event, Statement};
 
 pub(super) fn check(
@@ -123,6 +123,9 @@ fn authorize(reg: &Registry, actor: &ActorRecord, event: &Event) -> Result<(), R
         Event::Promote(e) => need(actor, Role::Maintainer, &e.name),
         Event::Rollback(e) => need(actor, Role::Maintainer, &e.name),
         Event::Approve(e) => need(actor, Role::Approver, &e.name),
+        // Protection governs what maintainers may do with a name: only
+        // those who govern the name's roles may set it.
+        Event::Protect(e) => need(actor, Role::Admin, &e.name),
         Event::Grant(g) => need_admin(actor, &g.pattern).and_then(|()| rebind(reg, actor, g)),
         Event::Revoke(r) => need_admin(actor, &r.pattern),
         // An actor may always kill its own key; anyone else's needs root.
@@ -151,15 +154,13 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             if !model.is_some_and(|m| m.versions_with(&e.digest).next().is_some()) {
                 return Err(Rejection::TagTarget { name: e.name.clone(), digest: e.digest });
             }
-            if let Some((allowed, required)) = tag_requirement(e.tag.as_str()) {
-                let qualifies = model
-                    .is_some_and(|m| m.versions_with(&e.digest).any(|(_, v)| allowed.contains(&v.state)));
-                if !qualifies {
+            if let Some(req) = tag_requirement(model, &e.tag) {
+                if !model.is_some_and(|m| m.qualifies(&req, &e.digest)) {
                     return Err(Rejection::TagProtected {
                         name: e.name.clone(),
                         tag: e.tag.clone(),
                         digest: e.digest,
-                        required,
+                        required: req.statuses.to_vec(),
                     });
                 }
             }
@@ -217,6 +218,7 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             let demoted = reg.model(&e.name).and_then(|m| m.production.clone());
             Ok(Effect::RolledBack { name: e.name.clone(), version: e.version.clone(), demoted })
         }
+        Event::Protect(e) => protect(reg, e),
         Event::Grant(g) => grant(reg, g),
         Event::Revoke(r) => {
             let target = st.actors.get(&r.actor).ok_or_else(|| Rejection::UnknownActor(r.actor.clone()))?;
@@ -350,5 +352,26 @@ fn grant(reg: &Registry, g: &GrantRole) -> Result<Effect, Rejection> {
         bind_key,
         role: g.role,
         pattern: g.pattern.clone(),
+    })
+}
+
+/// `protect`: never the built-in tags (their rules cannot be weakened, and
+/// a narrower set would make `staging` stop accepting what the two-person
+/// rule let into production). A tag that points at a non-qualifying
+/// version when protected is accepted and becomes disqualified: refusing
+/// would let any maintainer block protection by moving the tag first.
+fn protect(reg: &Registry, p: &Protect) -> Result<Effect, Rejection> {
+    if builtin_requirement(p.tag.as_str()).is_some() {
+        return Err(Rejection::BuiltinTag(p.tag.clone()));
+    }
+    let current = reg.model(&p.name).and_then(|m| m.protections().get(&p.tag));
+    if let Some(c) = current.filter(|c| c.statuses == p.statuses) {
+        return Err(Rejection::AlreadyProtected { name: p.name.clone(), tag: p.tag.clone(), index: c.index });
+    }
+    Ok(Effect::Protected {
+        name: p.name.clone(),
+        tag: p.tag.clone(),
+        statuses: p.statuses.clone(),
+        previous: current.map(|c| c.index),
     })
 }

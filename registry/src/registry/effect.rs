@@ -93,6 +93,18 @@ pub enum Effect {
         /// Leaf of the previous move (`None` for the first).
         previous: Option<u64>,
     },
+    /// `name:tag` now requires a target in `statuses` (replacing the set a
+    /// previous `protect` gave it, if any).
+    Protected {
+        /// Name.
+        name: ModelName,
+        /// Tag.
+        tag: TagName,
+        /// The statuses allowed (canonical).
+        statuses: Vec<Lifecycle>,
+        /// Leaf of the `protect` replaced (`None` for the first).
+        previous: Option<u64>,
+    },
     /// `name@version` moved `from` -> `to`; `demoted` is the former
     /// production version now `deprecated` (only when `to` is production).
     Promoted {

@@ -24,8 +24,14 @@
 //!
 //! Protected tags: `production` may only point at a digest with a version
 //! of the name in `production`; `staging` at one in `staging` or
-//! `production`. A tag whose target later leaves that status is
-//! *disqualified*: resolving it is refused, never silently moved.
+//! `production` (built in, [`PROTECTED_TAGS`]). An admin over a name
+//! protects any other tag of it with a `protect` statement naming the
+//! statuses its target may be in; a later `protect` replaces the set (all
+//! five statuses lift the constraint). A tag move to a digest with no
+//! version in a required status is refused. A tag whose target later leaves
+//! that status, or that already pointed elsewhere when it was protected, is
+//! *disqualified*: resolving it is refused, never silently moved; a
+//! maintainer moves it to a qualifying version.
 
 use serde::{Deserialize, Serialize};
 
@@ -72,16 +78,44 @@ impl Lifecycle {
 }
 
 /// Tags whose target must be in a given status, so that a tag cannot route
-/// around the two-person rule.
-pub const PROTECTED_TAGS: [(&str, &[Lifecycle], &str); 2] = [
-    ("production", &[Lifecycle::Production], "production"),
-    ("staging", &[Lifecycle::Staging, Lifecycle::Production], "staging or production"),
-];
+/// around the two-person rule. Built in: no statement can weaken them, and
+/// `protect` refuses them.
+pub const PROTECTED_TAGS: [(&str, &[Lifecycle]); 2] =
+    [("production", &[Lifecycle::Production]), ("staging", &[Lifecycle::Staging, Lifecycle::Production])];
 
-/// For a protected tag, the statuses its target may be in and their
-/// description; `None` for an ordinary tag.
-pub fn tag_requirement(tag: &str) -> Option<(&'static [Lifecycle], &'static str)> {
-    PROTECTED_TAGS.iter().find(|(t, _, _)| *t == tag).map(|(_, allowed, text)| (*allowed, *text))
+/// For a built-in protected tag, the statuses its target may be in.
+pub fn builtin_requirement(tag: &str) -> Option<&'static [Lifecycle]> {
+    PROTECTED_TAGS.iter().find(|(t, _)| *t == tag).map(|(_, allowed)| *allowed)
+}
+
+/// What a protected tag requires of its target: built in
+/// ([`PROTECTED_TAGS`]) or set by a `protect` statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TagRequirement<'a> {
+    /// The statuses a version with the target digest must be in (one is
+    /// enough).
+    pub statuses: &'a [Lifecycle],
+    /// Leaf of the `protect` statement, `None` for a built-in rule.
+    pub protected_at: Option<u64>,
+}
+
+impl<'a> TagRequirement<'a> {
+    /// Whether a version in `status` qualifies.
+    pub fn allows(&self, status: Lifecycle) -> bool {
+        self.statuses.contains(&status)
+    }
+}
+
+/// `staging or production`: a status set as text for messages.
+pub fn describe(statuses: &[Lifecycle]) -> String {
+    match statuses.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.as_str().to_owned(),
+        Some((last, rest)) => {
+            let head: Vec<&str> = rest.iter().map(|s| s.as_str()).collect();
+            format!("{} or {}", head.join(", "), last.as_str())
+        }
+    }
 }
 
 #[cfg(test)]

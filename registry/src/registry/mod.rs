@@ -70,7 +70,7 @@ pub use effect::{Applied, Effect};
 pub use lifecycle::Lifecycle;
 pub use reject::{Category, Rejection};
 pub use roles::{Grant, Role};
-pub use state::{ActorRecord, KeyEnd, KeyRecord, ModelRecord, TagRecord, VersionRecord};
+pub use state::{ActorRecord, KeyEnd, KeyRecord, ModelRecord, Protection, TagRecord, VersionRecord};
 
 use nonces::NonceWindow;
 use state::State;
@@ -279,6 +279,12 @@ impl Registry {
         self.model(name)?.versions.get(version)
     }
 
+    /// What `name:tag` requires of its target: a built-in rule or a
+    /// `protect` statement's, `None` for an ordinary tag.
+    pub fn tag_requirement(&self, name: &ModelName, tag: &TagName) -> Option<lifecycle::TagRequirement<'_>> {
+        state::tag_requirement(self.model(name), tag)
+    }
+
     /// `name:tag` with its full history.
     pub fn tag(&self, name: &ModelName, tag: &TagName) -> Option<&TagRecord> {
         self.model(name)?.tags.get(tag)
@@ -307,17 +313,14 @@ impl Registry {
                 let current = *model.tags.get(tag)?.current();
                 let versions: Vec<_> =
                     model.versions_with(&current.digest).map(|(v, r)| (v.clone(), r.published_at)).collect();
-                let disqualified =
-                    lifecycle::tag_requirement(tag.as_str()).and_then(|(allowed, required)| {
-                        let ok =
-                            model.versions_with(&current.digest).any(|(_, r)| allowed.contains(&r.state));
-                        (!ok).then(|| Disqualified {
-                            required,
-                            states: model
-                                .versions_with(&current.digest)
-                                .map(|(v, r)| (v.clone(), r.state))
-                                .collect(),
-                        })
+                let disqualified = state::tag_requirement(Some(model), tag)
+                    .filter(|req| !model.qualifies(req, &current.digest))
+                    .map(|req| Disqualified {
+                        required: req.statuses.to_vec(),
+                        states: model
+                            .versions_with(&current.digest)
+                            .map(|(v, r)| (v.clone(), r.state))
+                            .collect(),
                     });
                 Some(Resolution {
                     digest: current.digest,
@@ -361,11 +364,11 @@ pub struct Resolution {
     pub disqualified: Option<Disqualified>,
 }
 
-/// Why a protected tag does not resolve (see [`lifecycle::tag_requirement`]).
+/// Why a protected tag does not resolve (see [`state::tag_requirement`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Disqualified {
-    /// The statuses the tag requires, as text.
-    pub required: &'static str,
+    /// The statuses the tag requires (one is enough).
+    pub required: Vec<Lifecycle>,
     /// Every version of the name with the tag's digest, and its status now.
     pub states: Vec<(Version, Lifecycle)>,
 }
@@ -374,6 +377,11 @@ impl std::fmt::Display for Disqualified {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let states: Vec<String> =
             self.states.iter().map(|(v, s)| format!("{} is {}", v.as_str(), s.as_str())).collect();
-        write!(f, "the tag requires a version in {}, but {}", self.required, states.join(", "))
+        write!(
+            f,
+            "the tag requires a version in {}, but {}",
+            lifecycle::describe(&self.required),
+            states.join(", ")
+        )
     }
 }

@@ -4,13 +4,13 @@
 //! | category | status | reasons |
 //! |---|---|---|
 //! | [`Category::Unauthenticated`] | 401 | unknown key, revoked or rotated key, key of another actor, bad signature, timestamp outside the window, replayed nonce |
-//! | [`Category::Forbidden`] | 403 | the actor lacks the role on that name or pattern (for a publish of an already published digest: `reader` on a name that published it); a key bound to an existing actor by a signer without admin over all its roles; a protected tag moved to a version without the required status |
-//! | [`Category::Conflict`] | 409 | the state moved or already holds something else: version exists with another digest, stale tag `previous`, grant already held or absent, key already used or dead, approval already given |
-//! | [`Category::Unprocessable`] | 422 | the event breaks a registry rule: bad genesis, unknown lineage or digest or version, tag target not a version of the name, illegal lifecycle transition, missing two-person approval, invalid rollback target, removing the last root admin, key not owned by the actor |
+//! | [`Category::Forbidden`] | 403 | the actor lacks the role on that name or pattern (for a publish of an already published digest: `reader` on a name that published it); a key bound to an existing actor by a signer without admin over all its roles; a protected tag (built in or by `protect`) moved to a version without a required status |
+//! | [`Category::Conflict`] | 409 | the state moved or already holds something else: version exists with another digest, stale tag `previous`, grant already held or absent, key already used or dead, approval already given, tag already protected with the same statuses |
+//! | [`Category::Unprocessable`] | 422 | the event breaks a registry rule: bad genesis, unknown lineage or digest or version, tag target not a version of the name, illegal lifecycle transition, missing two-person approval, invalid rollback target, removing the last root admin, key not owned by the actor, `protect` of a built-in protected tag |
 
 use crate::actor_key::KeyId;
 use crate::names::{ActorName, Digest, ModelName, Pattern, TagName, Version};
-use crate::registry::lifecycle::Lifecycle;
+use crate::registry::lifecycle::{describe, Lifecycle};
 use crate::registry::roles::Role;
 use crate::timestamp::Timestamp;
 
@@ -108,9 +108,10 @@ pub enum Rejection {
         /// administer.
         pattern: Pattern,
     },
-    /// A protected tag (`production`, `staging`) moved to a digest with no
-    /// version of the name in the status the tag requires (403).
-    #[error("{name}:{tag} may only point at a version in {required}; {digest} is not")]
+    /// A protected tag (`production`, `staging`, or one a `protect`
+    /// statement protects) moved to a digest with no version of the name in
+    /// a status the tag requires (403).
+    #[error("{name}:{tag} may only point at a version in {}; {digest} is not", describe(required))]
     TagProtected {
         /// Name.
         name: ModelName,
@@ -118,8 +119,8 @@ pub enum Rejection {
         tag: TagName,
         /// Requested target.
         digest: Digest,
-        /// The statuses allowed, as text (`production`, `staging or production`).
-        required: &'static str,
+        /// The statuses allowed.
+        required: Vec<Lifecycle>,
     },
     /// `name@version` exists with another digest or size (409).
     #[error("{name}@{version} already published at leaf {index} with other content")]
@@ -176,6 +177,16 @@ pub enum Rejection {
     /// The key is already dead (409).
     #[error("key {0} is already revoked or rotated")]
     KeyDead(KeyId),
+    /// The tag is already protected with exactly these statuses (409).
+    #[error("{name}:{tag} is already protected with these statuses (leaf {index})")]
+    AlreadyProtected {
+        /// Name.
+        name: ModelName,
+        /// Tag.
+        tag: TagName,
+        /// Leaf of the `protect` that set them.
+        index: u64,
+    },
     /// This actor already approved this version (409).
     #[error("already approved by this actor at leaf {0}")]
     AlreadyApproved(u64),
@@ -231,6 +242,10 @@ pub enum Rejection {
         /// Key.
         key_id: KeyId,
     },
+    /// `protect` names `production` or `staging`, whose built-in rules no
+    /// statement may change (422).
+    #[error("{0} is protected by a built-in rule that a protect statement cannot change")]
+    BuiltinTag(TagName),
     /// The actor named in a revoke is unknown (422).
     #[error("unknown actor {0}")]
     UnknownActor(ActorName),
@@ -256,7 +271,8 @@ impl Rejection {
             | KeyInUse(_)
             | KeyMismatch { .. }
             | KeyDead(_)
-            | AlreadyApproved(_) => Category::Conflict,
+            | AlreadyApproved(_)
+            | AlreadyProtected { .. } => Category::Conflict,
             InvalidGenesis(_)
             | UnknownLineage(_)
             | UnknownDigest(_)
@@ -267,7 +283,8 @@ impl Rejection {
             | RollbackTarget
             | LastAdmin
             | NotKeyOwner { .. }
-            | UnknownActor(_) => Category::Unprocessable,
+            | UnknownActor(_)
+            | BuiltinTag(_) => Category::Unprocessable,
         }
     }
 
@@ -298,6 +315,7 @@ impl Rejection {
             KeyMismatch { .. } => "key_mismatch",
             KeyDead(_) => "key_dead",
             AlreadyApproved(_) => "already_approved",
+            AlreadyProtected { .. } => "already_protected",
             InvalidGenesis(_) => "invalid_genesis",
             UnknownLineage(_) => "unknown_lineage",
             UnknownDigest(_) => "unknown_digest",
@@ -309,6 +327,7 @@ impl Rejection {
             LastAdmin => "last_admin",
             NotKeyOwner { .. } => "not_key_owner",
             UnknownActor(_) => "unknown_actor",
+            BuiltinTag(_) => "builtin_tag",
         }
     }
 }
@@ -355,7 +374,7 @@ mod tests {
                     name: n.clone(),
                     tag: TagName::new("production").unwrap(),
                     digest: d,
-                    required: "production",
+                    required: vec![Lifecycle::Production],
                 },
                 403,
                 "tag_protected",
@@ -385,6 +404,15 @@ mod tests {
             (Rejection::KeyMismatch { actor: a.clone(), current: k }, 409, "key_mismatch"),
             (Rejection::KeyDead(k), 409, "key_dead"),
             (Rejection::AlreadyApproved(3), 409, "already_approved"),
+            (
+                Rejection::AlreadyProtected {
+                    name: n.clone(),
+                    tag: TagName::new("release").unwrap(),
+                    index: 4,
+                },
+                409,
+                "already_protected",
+            ),
             (Rejection::InvalidGenesis("x"), 422, "invalid_genesis"),
             (Rejection::UnknownLineage(d), 422, "unknown_lineage"),
             (Rejection::UnknownDigest(d), 422, "unknown_digest"),
@@ -400,6 +428,7 @@ mod tests {
             (Rejection::LastAdmin, 422, "last_admin"),
             (Rejection::NotKeyOwner { actor: a.clone(), key_id: k }, 422, "not_key_owner"),
             (Rejection::UnknownActor(a), 422, "unknown_actor"),
+            (Rejection::BuiltinTag(TagName::new("staging").unwrap()), 422, "builtin_tag"),
         ];
         let mut codes = std::collections::HashSet::new();
         for (r, status, code) in &table {

@@ -7,7 +7,7 @@
 //! | `publisher` | `publish`, and everything `reader` allows |
 //! | `maintainer` | `tag`, `promote`, `rollback`, and everything `reader` allows |
 //! | `approver` | `approve`, and everything `reader` allows |
-//! | `admin` | everything above, plus `grant` and `revoke` within its pattern |
+//! | `admin` | everything above, plus `grant` and `revoke` within its pattern, and `protect` on the names it covers |
 //!
 //! A grant is `(role, pattern)`; an actor holds role R on name N if one of
 //! its grants has a role implying R and a pattern matching N. Roles belong

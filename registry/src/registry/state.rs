@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::actor_key::{ActorKey, KeyId};
 use crate::names::{ActorName, Digest, MediaType, ModelName, TagName, Version};
-use crate::registry::lifecycle::Lifecycle;
+use crate::registry::lifecycle::{builtin_requirement, Lifecycle, TagRequirement};
 use crate::registry::roles::Grant;
 use crate::statement::events::Kind;
 use crate::statement::metadata::Lineage;
@@ -141,7 +141,18 @@ impl TagRecord {
     }
 }
 
-/// A model name.
+/// A tag protected by a `protect` statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protection {
+    /// The statuses the tag's target may be in (canonical: lifecycle
+    /// order, no duplicates, not empty).
+    pub statuses: Vec<Lifecycle>,
+    /// Leaf of the `protect` that set them.
+    pub index: u64,
+}
+
+/// A model name. Created by its first publish, or by a `protect` (an admin
+/// may protect a tag before anything is published).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelRecord {
     /// Versions by version string.
@@ -150,14 +161,46 @@ pub struct ModelRecord {
     pub tags: BTreeMap<TagName, TagRecord>,
     /// The one version in production, if any.
     pub production: Option<Version>,
+    /// Tags protected by `protect` statements (the built-in ones are not
+    /// recorded here).
+    pub(crate) protections: BTreeMap<TagName, Protection>,
 }
 
 impl ModelRecord {
+    /// Tags protected by `protect` statements, with the leaf of the
+    /// statement that set each set of statuses.
+    pub fn protections(&self) -> &BTreeMap<TagName, Protection> {
+        &self.protections
+    }
+
+    /// What `tag` requires of its target: the built-in rule, else the
+    /// protection a `protect` set, else `None` (an ordinary tag).
+    pub fn tag_requirement(&self, tag: &TagName) -> Option<TagRequirement<'_>> {
+        tag_requirement(Some(self), tag)
+    }
+
+    /// Whether some version with `digest` is in a status `req` allows.
+    pub fn qualifies(&self, req: &TagRequirement<'_>, digest: &Digest) -> bool {
+        self.versions_with(digest).any(|(_, v)| req.allows(v.state))
+    }
+
     /// Versions of this name whose digest is `digest`.
     pub fn versions_with(&self, digest: &Digest) -> impl Iterator<Item = (&Version, &VersionRecord)> + '_ {
         let d = *digest;
         self.versions.iter().filter(move |(_, v)| v.digest == d)
     }
+}
+
+/// What `tag` of a name whose record is `model` requires of its target
+/// (built-in rule first, then an explicit protection); one definition for
+/// tag moves, resolve and the auditor.
+pub fn tag_requirement<'a>(model: Option<&'a ModelRecord>, tag: &TagName) -> Option<TagRequirement<'a>> {
+    if let Some(statuses) = builtin_requirement(tag.as_str()) {
+        return Some(TagRequirement { statuses, protected_at: None });
+    }
+    model
+        .and_then(|m| m.protections.get(tag))
+        .map(|p| TagRequirement { statuses: &p.statuses, protected_at: Some(p.index) })
 }
 
 /// Everything the registry holds.

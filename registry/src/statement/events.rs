@@ -111,6 +111,24 @@ pub struct Rollback {
     pub version: Version,
 }
 
+/// `protect`: from now on, `name:tag` may only point at a digest with a
+/// version of `name` in one of `statuses` (see
+/// [`crate::registry::lifecycle`]). Signed by an admin over `name`. A later
+/// `protect` of the same tag replaces the set; a set of every status lifts
+/// the constraint while keeping the record of who protected what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protect {
+    /// Model name.
+    pub name: ModelName,
+    /// Tag; never `production` or `staging`, whose rules are built in.
+    pub tag: TagName,
+    /// The statuses the target may be in: non-empty, in lifecycle order
+    /// (`development`, `staging`, `production`, `deprecated`, `archived`),
+    /// without duplicates, so one set has one spelling.
+    pub statuses: Vec<Lifecycle>,
+}
+
 /// `grant`: give `actor` (using `key`) a role on a pattern.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +193,8 @@ pub enum Event {
     Approve(Approve),
     /// See [`Rollback`].
     Rollback(Rollback),
+    /// See [`Protect`].
+    Protect(Protect),
     /// See [`GrantRole`].
     Grant(GrantRole),
     /// See [`RevokeRole`].
@@ -195,6 +215,7 @@ impl Event {
             Event::Promote(_) => "promote",
             Event::Approve(_) => "approve",
             Event::Rollback(_) => "rollback",
+            Event::Protect(_) => "protect",
             Event::Grant(_) => "grant",
             Event::Revoke(_) => "revoke",
             Event::RevokeKey(_) => "revoke_key",
@@ -211,6 +232,7 @@ impl Event {
             Event::Promote(e) => Some(&e.name),
             Event::Approve(e) => Some(&e.name),
             Event::Rollback(e) => Some(&e.name),
+            Event::Protect(e) => Some(&e.name),
             _ => None,
         }
     }

@@ -141,7 +141,8 @@ impl Statement {
     }
 
     /// The rules beyond field syntax: metadata size, finite metrics,
-    /// lineage caps and uniqueness, and that a key named in the body is
+    /// lineage caps and uniqueness, a canonical non-empty `protect` status
+    /// set, and that a key named in the body is
     /// written for the actor the body names.
     pub fn check(&self) -> Result<(), StatementError> {
         let bad = |m: &str| Err(StatementError::Invalid(m.to_owned()));
@@ -154,6 +155,14 @@ impl Statement {
                     return bad("metrics must be finite numbers");
                 }
                 p.lineage.check().map_err(|m| StatementError::Invalid(m.to_owned()))?;
+            }
+            Event::Protect(p) => {
+                if p.statuses.is_empty() {
+                    return bad("protect statuses must not be empty");
+                }
+                if !p.statuses.windows(2).all(|w| w[0] < w[1]) {
+                    return bad("protect statuses must be in lifecycle order without duplicates");
+                }
             }
             Event::Grant(g) if g.key.actor() != &g.actor => {
                 return bad("grant key is written for another actor");

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use custody_registry::actor_key::KeyId;
-use custody_registry::names::{ActorName, Digest, ModelName, Pattern, Version};
+use custody_registry::names::{ActorName, Digest, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Lifecycle, Registry, Role};
 use custody_registry::statement::{Event, Statement};
 
@@ -35,6 +35,11 @@ pub enum Inv {
     /// with an approval from an actor other than the publisher and the
     /// promoter, made with a key live then and not revoked since.
     TwoPerson,
+    /// A tag protected by `protect` (set only by an admin over the name,
+    /// never on `production` or `staging`) points only at a digest with a
+    /// version in one of its statuses when moved; the registry's
+    /// protections match the model's.
+    Protect,
 }
 
 /// A violation: which invariant and what happened.
@@ -68,6 +73,8 @@ pub struct Model {
     /// digest -> names that published it.
     publishes: HashMap<Digest, BTreeSet<ModelName>>,
     production: HashMap<ModelName, Version>,
+    /// (name, tag) -> statuses set by the last `protect`.
+    protections: HashMap<(ModelName, TagName), Vec<Lifecycle>>,
 }
 
 /// "An admin's pattern must cover the pattern it grants or revokes on (`*`
@@ -213,10 +220,15 @@ impl Model {
                     // "`production` may only point at a digest with a version
                     // of the name in `production`, `staging` at one in
                     // `staging` or `production`."
-                    let allowed: &[Lifecycle] = match t.tag.as_str() {
-                        "production" => &[Lifecycle::Production],
-                        "staging" => &[Lifecycle::Staging, Lifecycle::Production],
-                        _ => &[],
+                    // "A tag protected by `protect` may only be moved to a
+                    // digest with a version in one of its statuses."
+                    let (allowed, inv): (&[Lifecycle], Inv) = match t.tag.as_str() {
+                        "production" => (&[Lifecycle::Production], Inv::TwoPerson),
+                        "staging" => (&[Lifecycle::Staging, Lifecycle::Production], Inv::TwoPerson),
+                        _ => match self.protections.get(&(t.name.clone(), t.tag.clone())) {
+                            Some(set) => (set, Inv::Protect),
+                            None => (&[], Inv::Protect),
+                        },
                     };
                     let ok = allowed.is_empty()
                         || self.versions.iter().any(|((n, _), v)| {
@@ -224,7 +236,7 @@ impl Model {
                         });
                     if !ok {
                         fail(
-                            Inv::TwoPerson,
+                            inv,
                             format!(
                                 "{} moved protected tag {} to a digest without a version in {allowed:?}",
                                 who.as_str(),
@@ -307,6 +319,23 @@ impl Model {
                         );
                     }
                 }
+                Event::Protect(p) => {
+                    // "signed by an admin over the name; `production` and
+                    // `staging` cannot be protected (their rules are built
+                    // in)."
+                    if !need(self, Role::Admin, &p.name) {
+                        fail(Inv::Protect, format!("{} lacks admin on {}", who.as_str(), p.name.as_str()));
+                    }
+                    if matches!(p.tag.as_str(), "production" | "staging") {
+                        fail(
+                            Inv::Protect,
+                            format!("{} changed the built-in rule of {}", who.as_str(), p.tag),
+                        );
+                    }
+                    if p.statuses.is_empty() {
+                        fail(Inv::Protect, "an empty status set".into());
+                    }
+                }
                 Event::Rotate(_) => {}
             }
         }
@@ -360,6 +389,9 @@ impl Model {
             }
             Event::Promote(p) => self.set_state(&p.name, &p.version, p.to, index),
             Event::Rollback(r) => self.set_state(&r.name, &r.version, Lifecycle::Production, index),
+            Event::Protect(p) => {
+                self.protections.insert((p.name.clone(), p.tag.clone()), p.statuses.clone());
+            }
             Event::Access(_) | Event::Tag(_) => {}
         }
     }
@@ -410,6 +442,18 @@ impl Model {
                     format!("{}'s current key differs from the model's", a.name.as_str()),
                 ));
             }
+        }
+        let theirs: HashMap<(ModelName, TagName), Vec<Lifecycle>> = reg
+            .models()
+            .flat_map(|(n, m)| {
+                m.protections().iter().map(|(t, p)| ((n.clone(), t.clone()), p.statuses.clone()))
+            })
+            .collect();
+        if theirs != self.protections {
+            out.push((
+                Inv::Protect,
+                format!("protections {theirs:?} in the registry, {:?} by the rules", self.protections),
+            ));
         }
         for (name, m) in reg.models() {
             if m.production.as_ref() != self.production.get(name) {

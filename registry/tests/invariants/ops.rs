@@ -5,7 +5,7 @@
 //! An op is 7 bytes, `[actor, action, a, b, c, d, dt]`, so a seed or a
 //! counterexample is a readable scenario:
 //!
-//! | action (mod 10) | statement by `actor` (mod 5) |
+//! | action (mod 11) | statement by `actor` (mod 5) |
 //! |---|---|
 //! | 0 | grant role `c` on pattern `d` to actor `a`, binding its key generation `b` |
 //! | 1 | revoke role `c` on pattern `d` from actor `a` |
@@ -17,6 +17,7 @@
 //! | 7 | promote name `a`, version `b` to lifecycle state `c` |
 //! | 8 | approve name `a`, version `b` |
 //! | 9 | rollback name `a`, version `b` |
+//! | 10 | protect name `a`, tag `b`, statuses: the bits of `c % 31 + 1` over [`STATES`] |
 //!
 //! `dt` advances the clock by `dt & 31` seconds; with `dt & 0x80` the
 //! statement is signed with key generation `(dt >> 5) & 3` instead of the
@@ -30,7 +31,8 @@ use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Applied, Config, Lifecycle, Registry, Rejection, Role, Verdict};
 use custody_registry::statement::events::{
-    Access, Approve, GrantRole, Kind, Promote, Publish, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
+    Access, Approve, GrantRole, Kind, Promote, Protect, Publish, RevokeKey, RevokeRole, Rollback, Rotate,
+    TagMove,
 };
 use custody_registry::statement::metadata::{Lineage, Metadata};
 use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
@@ -41,7 +43,7 @@ pub const GENERATIONS: u8 = 3;
 pub const NAMES: [&str; 4] = ["a/m0", "a/m1", "b/m0", "b/m1"];
 pub const PATTERNS: [&str; 5] = ["*", "a/*", "a/m0", "b/*", "b/m1"];
 pub const VERSIONS: [&str; 3] = ["1", "2", "3"];
-pub const TAGS: [&str; 3] = ["latest", "production", "staging"];
+pub const TAGS: [&str; 4] = ["latest", "production", "staging", "release"];
 pub const DIGESTS: u8 = 4;
 pub const ROLES: [Role; 5] = [Role::Reader, Role::Publisher, Role::Maintainer, Role::Approver, Role::Admin];
 pub const STATES: [Lifecycle; 5] = [
@@ -98,6 +100,16 @@ pub fn name(i: u8) -> ModelName {
 
 pub fn version(i: u8) -> Version {
     Version::new(VERSIONS[usize::from(i) % VERSIONS.len()]).unwrap()
+}
+
+pub fn tag(i: u8) -> TagName {
+    TagName::new(TAGS[usize::from(i) % TAGS.len()]).unwrap()
+}
+
+/// A non-empty, canonical status set: the bits of `i % 31 + 1`.
+pub fn statuses(i: u8) -> Vec<Lifecycle> {
+    let bits = i % 31 + 1;
+    STATES.iter().enumerate().filter(|(k, _)| bits & (1 << k) != 0).map(|(_, s)| *s).collect()
 }
 
 pub fn pattern(i: u8) -> Pattern {
@@ -186,7 +198,7 @@ impl Driver {
         let who = usize::from(who) % ACTORS.len();
         let gen = if dt & 0x80 != 0 { (dt >> 5) & 3 } else { self.current_gen(who) };
         let by = signer(who, gen);
-        let event = match action % 10 {
+        let event = match action % 11 {
             0 => {
                 let to = signer(usize::from(a), b % GENERATIONS);
                 Event::Grant(GrantRole {
@@ -214,7 +226,7 @@ impl Driver {
             }),
             5 => Event::Access(Access { name: name(a), version: version(b), digest: digest(c) }),
             6 => {
-                let tag = TagName::new(TAGS[usize::from(b) % TAGS.len()]).unwrap();
+                let tag = tag(b);
                 let previous = match d {
                     255 => None,
                     128.. => self.reg.tag(&name(a), &tag).map(|t| t.current().index),
@@ -228,7 +240,8 @@ impl Driver {
                 to: STATES[usize::from(c) % STATES.len()],
             }),
             8 => Event::Approve(Approve { name: name(a), version: version(b) }),
-            _ => Event::Rollback(Rollback { name: name(a), version: version(b) }),
+            9 => Event::Rollback(Rollback { name: name(a), version: version(b) }),
+            _ => Event::Protect(Protect { name: name(a), tag: tag(b), statuses: statuses(c) }),
         };
         (by, event)
     }
