@@ -160,6 +160,12 @@ pub fn init_registry(data_dir: &Path, admin: &str, key_out: &Path) -> Result<Str
     appender.append(custody_standards::leaf_hash(&leaf), &mut batch.nodes);
     batch.leaf_hashes.push(custody_standards::leaf_hash(&leaf));
     batch.index_rows.push(crate::registry::actor_row(signer.actor(), 0));
+    // The registry's persisted state after the genesis, in the same write,
+    // so the first start has nothing to replay (with the default window; a
+    // server started with another one rebuilds it by replay).
+    let mut registry = custody_registry::registry::Registry::new(Default::default());
+    registry.process(&statement, 0, now).map_err(|e| genesis(e.to_string()))?;
+    batch.state_rows = crate::registry_state::full_rows(&store, &registry, 1)?.0;
     batch.entries.push(leaf);
     store.append_batch(&batch)?;
     store.put_meta(META_MODE, b"registry")?;

@@ -32,4 +32,5 @@ pub mod init;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
+pub mod registry_state;
 pub mod uploads;

@@ -3,11 +3,15 @@
 //! in memory and fed, in sequence order, by the sequencer's [`Admission`]
 //! hook.
 //!
-//! The state is rebuilt at start-up by replaying every leaf of the log
-//! through the same state machine, so it can never disagree with the log:
-//! the log *is* the registry's database. Replay skips signature checks
-//! (each leaf was authenticated before it was sequenced; `fsck` and
-//! `custody audit` re-verify them). Secondary indexes that would grow with
+//! The state is the replay of every leaf of the log through the same state
+//! machine, so it can never disagree with the log: the log *is* the
+//! registry's database. To start without replaying the whole log, each
+//! batch persists what it changed in the same write as its entries
+//! ([`crate::registry_state`]); start-up reads that back and replays only
+//! entries it does not cover (all of them in a database from before it
+//! existed). Replay skips signature checks (each leaf was authenticated
+//! before it was sequenced; `fsck` and `custody audit` re-verify them, and
+//! `fsck` compares the persisted state with the replay). Secondary indexes that would grow with
 //! the log (access history per artifact, entries per actor) are not kept in
 //! memory but written as `registry_index` rows in the same RocksDB batch as
 //! the entries, so they are exactly as durable as the leaves they point at.
@@ -18,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use custody_registry::actor_key::{ActorKey, KeyId};
@@ -27,7 +31,8 @@ use custody_registry::names::{ActorName, Digest};
 use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_registry::statement::SignedStatement;
 
-use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal};
+use crate::registry_state::{self, BatchChanges, Loaded, NonceRows, RowsChange};
+use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal, Sealed};
 use crate::store::{IndexRow, Store, StoreError};
 
 /// Entries read per store call during replay.
@@ -62,12 +67,22 @@ pub fn now_ms() -> u64 {
 
 /// Replays leaves `[0, size)` of `store` into a fresh registry.
 pub fn replay(store: &dyn Store, config: Config) -> Result<Registry, RegistryError> {
-    let size = store.tree_size()?;
     let mut registry = Registry::new(config);
-    let mut start = 0;
-    while start < size {
-        let end = (start + REPLAY_CHUNK).min(size);
-        for (offset, entry) in store.entries(start, end)?.iter().enumerate() {
+    replay_range(&mut registry, store, 0, store.tree_size()?)?;
+    Ok(registry)
+}
+
+/// Replays leaves `[start, end)` of `store` into `registry`, which must be
+/// the replay of `[0, start)`.
+pub fn replay_range(
+    registry: &mut Registry,
+    store: &dyn Store,
+    mut start: u64,
+    end: u64,
+) -> Result<(), RegistryError> {
+    while start < end {
+        let chunk_end = (start + REPLAY_CHUNK).min(end);
+        for (offset, entry) in store.entries(start, chunk_end)?.iter().enumerate() {
             let index = start + offset as u64;
             let fail = |reason: String| RegistryError::Replay { index, reason };
             let leaf = Leaf::decode(entry).map_err(|e| fail(e.to_string()))?;
@@ -80,9 +95,9 @@ pub fn replay(store: &dyn Store, config: Config) -> Result<Registry, RegistryErr
                 Err(e) => return Err(fail(e.to_string())),
             }
         }
-        start = end;
+        start = chunk_end;
     }
-    Ok(registry)
+    Ok(())
 }
 
 /// Live actor keys by ID: what authentication needs, kept apart from the
@@ -103,25 +118,59 @@ fn live_keys(registry: &Registry) -> KeyCache {
 pub struct RegistryService {
     inner: RwLock<Registry>,
     keys: RwLock<KeyCache>,
-    /// Set when a failed batch could not be undone by replay: the in-memory
-    /// state may be ahead of the log, so nothing more is admitted until a
-    /// restart rebuilds it.
+    /// The nonce rows in the store (see [`crate::registry_state`]); only
+    /// touched by batches, which hold the registry's write lock.
+    rows: Mutex<NonceRows>,
+    /// Set when a failed batch could not be undone by reloading: the
+    /// in-memory state may be ahead of the log, so nothing more is
+    /// admitted until a restart rebuilds it.
     poisoned: AtomicBool,
+    /// Entries replayed at start-up (0 when the persisted state covered
+    /// the whole log).
+    replayed: u64,
 }
 
 impl std::fmt::Debug for RegistryService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryService").field("poisoned", &self.poisoned.load(Ordering::Relaxed)).finish()
+        f.debug_struct("RegistryService")
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .field("replayed", &self.replayed)
+            .finish()
     }
 }
 
 impl RegistryService {
-    /// Loads the registry by replaying the whole log.
+    /// Loads the registry from its persisted state, replaying only the
+    /// entries it does not cover (all of them in a database written before
+    /// the state was persisted), and persists the result when it replayed
+    /// any, so the next start replays nothing.
     pub fn load(store: &dyn Store, config: Config) -> Result<Self, RegistryError> {
-        let registry = replay(store, config)?;
-        tracing::info!(entries = store.tree_size()?, "registry replayed");
+        let started = std::time::Instant::now();
+        let Loaded { registry, replayed, mut rows } = registry_state::load(store, config)?;
+        if replayed > 0 {
+            rows = registry_state::persist(store, &registry)?;
+        }
+        tracing::info!(
+            entries = store.tree_size()?,
+            replayed,
+            nonces = registry.nonces_remembered(),
+            secs = started.elapsed().as_secs_f64(),
+            "registry loaded"
+        );
         let keys = RwLock::new(live_keys(&registry));
-        Ok(RegistryService { inner: RwLock::new(registry), keys, poisoned: AtomicBool::new(false) })
+        Ok(RegistryService {
+            inner: RwLock::new(registry),
+            keys,
+            rows: Mutex::new(rows),
+            poisoned: AtomicBool::new(false),
+            replayed,
+        })
+    }
+
+    /// Entries replayed at start-up because the persisted state did not
+    /// cover them (`custody_registry_replayed_entries_total`).
+    pub fn replayed_at_start(&self) -> u64 {
+        self.replayed
     }
 
     /// Checks that `signed` is signed by a live key of its actor: the key
@@ -158,8 +207,10 @@ impl Admission for RegistryService {
         Box::new(RegistryBatch {
             guard: self.inner.write().unwrap_or_else(|p| p.into_inner()),
             keys: &self.keys,
+            rows: &self.rows,
             poisoned: &self.poisoned,
-            changed: false,
+            changes: BatchChanges::default(),
+            sealed: None,
             keys_changed: false,
         })
     }
@@ -168,8 +219,13 @@ impl Admission for RegistryService {
 struct RegistryBatch<'a> {
     guard: RwLockWriteGuard<'a, Registry>,
     keys: &'a RwLock<KeyCache>,
+    rows: &'a Mutex<NonceRows>,
     poisoned: &'a AtomicBool,
-    changed: bool,
+    /// What the batch changed: the records and nonces its seal persists.
+    changes: BatchChanges,
+    /// The nonce rows the sealed write adds and removes, applied to
+    /// `rows` once it is durable.
+    sealed: Option<RowsChange>,
     /// A key was bound or ended in this batch: refresh the cache once it
     /// is durable.
     keys_changed: bool,
@@ -212,45 +268,76 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
             }
         }
         match registry.check(&signed.statement, index, leaf.receive_time_ms) {
-            Ok(Verdict::Append(accepted)) => match registry.apply(accepted) {
-                Ok(applied) => {
-                    self.changed = true;
-                    self.keys_changed |= matches!(
-                        applied.effect,
-                        Effect::Genesis { .. }
-                            | Effect::Granted { bind_key: true, .. }
-                            | Effect::Rotated { .. }
-                            | Effect::KeyRevoked { .. }
-                    );
-                    let mut rows = vec![actor_row(&applied.actor, index)];
-                    if let Effect::Accessed { digest } = &applied.effect {
-                        rows.push(access_row(digest, index));
+            Ok(Verdict::Append(accepted)) => {
+                let nonce = accepted.nonce();
+                match registry.apply(accepted) {
+                    Ok(applied) => {
+                        self.changes.note(Registry::records_touched_by(&applied), nonce);
+                        self.keys_changed |= matches!(
+                            applied.effect,
+                            Effect::Genesis { .. }
+                                | Effect::Granted { bind_key: true, .. }
+                                | Effect::Rotated { .. }
+                                | Effect::KeyRevoked { .. }
+                        );
+                        let mut rows = vec![actor_row(&applied.actor, index)];
+                        if let Effect::Accessed { digest } = &applied.effect {
+                            rows.push(access_row(digest, index));
+                        }
+                        Admit::Append(rows)
                     }
-                    Admit::Append(rows)
+                    // check and apply run under one lock, so this is a bug.
+                    Err(e) => Admit::Reject(Refusal::Unavailable(format!("registry apply failed: {e}"))),
                 }
-                // check and apply run under one lock, so this is a bug.
-                Err(e) => Admit::Reject(Refusal::Unavailable(format!("registry apply failed: {e}"))),
-            },
+            }
             Ok(Verdict::AlreadyLogged { index }) => Admit::Existing(index),
             Err(r) => Admit::Reject(r.into()),
         }
     }
 
+    fn seal(&mut self, next_index: u64) -> Sealed {
+        if self.changes.is_empty() {
+            return Sealed::default();
+        }
+        let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        let (state_rows, change) = self.changes.seal(&self.guard, &rows, next_index);
+        self.sealed = Some(change);
+        Sealed { trailer: None, state_rows }
+    }
+
     fn finish(mut self: Box<Self>, durable: bool, store: &dyn Store) {
         if durable {
+            if let Some(change) = self.sealed.take() {
+                change.apply(&mut self.rows.lock().unwrap_or_else(|p| p.into_inner()));
+            }
             if self.keys_changed {
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = live_keys(&self.guard);
             }
             return;
         }
-        if !self.changed {
+        if self.changes.is_empty() {
             return;
         }
+        // The store says what is durable: its persisted state is exactly the
+        // registry before this batch (or after it, if the failed write landed
+        // after all).
         let config = self.guard.config();
-        match replay(store, config) {
-            Ok(r) => *self.guard = r,
+        let reloaded = registry_state::load(store, config).map_err(|e| e.to_string()).and_then(|l| {
+            let rows = if l.replayed > 0 {
+                registry_state::persist(store, &l.registry).map_err(|e| e.to_string())?
+            } else {
+                l.rows
+            };
+            Ok((l.registry, rows))
+        });
+        match reloaded {
+            Ok((registry, rows)) => {
+                *self.guard = registry;
+                *self.rows.lock().unwrap_or_else(|p| p.into_inner()) = rows;
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = live_keys(&self.guard);
+            }
             Err(e) => {
-                tracing::error!(error = %e, "cannot rebuild the registry after a failed write");
+                tracing::error!(error = %e, "cannot reload the registry after a failed write");
                 self.poisoned.store(true, Ordering::SeqCst);
             }
         }

@@ -322,6 +322,13 @@ async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
     ));
     stop(h, task).await;
     assert_eq!(flaky.inner.tree_size().unwrap(), 2);
+    // The failed batch left nothing in the persisted state either: a start
+    // reads exactly the replay, without replaying.
+    let reloaded = RegistryService::load(&flaky.inner, Config::default()).unwrap();
+    assert_eq!(reloaded.replayed_at_start(), 0);
+    let replayed = crate::registry::replay(&flaky.inner, Config::default()).unwrap();
+    assert_eq!(reloaded.read().fingerprint(), replayed.fingerprint());
+    assert_eq!(registry.read().fingerprint(), replayed.fingerprint());
 }
 
 /// An admission that admits every entry and seals each batch with a
