@@ -34,12 +34,23 @@ pub const MAX_LEAF_SIZE: usize = LEAF_HEADER_SIZE + MAX_ENVELOPE_SIZE;
 
 const _: () = assert!(MAX_LEAF_SIZE <= MAX_ENTRY_SIZE, "a leaf must fit one log entry");
 
+/// The leaf version of a state commitment ([`CommitmentLeaf`]).
+pub const LEAF_VERSION_COMMITMENT: u8 = 0x02;
+/// Exact size of a commitment leaf.
+pub const COMMITMENT_LEAF_SIZE: usize = 48;
+
 /// Why bytes are not a registry leaf.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LeafError {
     /// Shorter than the header.
     #[error("leaf is {0} bytes, shorter than the 20-byte header")]
     Truncated(usize),
+    /// A commitment leaf that is not exactly 48 bytes.
+    #[error("commitment leaf is {0} bytes, not 48")]
+    CommitmentSize(usize),
+    /// A commitment leaf where a signed statement was expected.
+    #[error("a state commitment, not a statement")]
+    Commitment,
     /// Does not start with `CUSTODY`.
     #[error("not a Custody registry leaf (bad magic)")]
     Magic,
@@ -57,6 +68,78 @@ pub enum LeafError {
         /// Bytes after the header.
         present: usize,
     },
+}
+
+/// A state commitment: the root of the registry state map
+/// ([`crate::commitment`]) after every leaf before this one.
+///
+/// ```text
+/// offset  size  field
+///      0     7  magic, ASCII "CUSTODY"
+///      7     1  leaf version, 0x02
+///      8     8  this leaf's own index (= the number of leaves the state
+///               covers), u64 big-endian
+///     16    32  state root
+/// ```
+///
+/// Exactly 48 bytes. The index binds the commitment to its position: the
+/// same bytes anywhere else in the log are a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitmentLeaf {
+    /// Index of this leaf; the state covers leaves `0..index`.
+    pub index: u64,
+    /// Root of the state map.
+    pub root: Hash,
+}
+
+impl CommitmentLeaf {
+    /// The leaf bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(COMMITMENT_LEAF_SIZE);
+        out.extend_from_slice(LEAF_MAGIC);
+        out.push(LEAF_VERSION_COMMITMENT);
+        out.extend_from_slice(&self.index.to_be_bytes());
+        out.extend_from_slice(&self.root.0);
+        out
+    }
+
+    /// Strict decode: magic, version 2, exactly 48 bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, LeafError> {
+        if bytes.len() < 8 {
+            return Err(LeafError::Truncated(bytes.len()));
+        }
+        if &bytes[..7] != LEAF_MAGIC {
+            return Err(LeafError::Magic);
+        }
+        if bytes[7] != LEAF_VERSION_COMMITMENT {
+            return Err(LeafError::Version(bytes[7]));
+        }
+        if bytes.len() != COMMITMENT_LEAF_SIZE {
+            return Err(LeafError::CommitmentSize(bytes.len()));
+        }
+        let index = u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        let root = Hash(bytes[16..48].try_into().expect("32 bytes"));
+        Ok(CommitmentLeaf { index, root })
+    }
+}
+
+/// Any leaf of a registry log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLeaf<'a> {
+    /// A signed statement.
+    Statement(Leaf<'a>),
+    /// A state commitment.
+    Commitment(CommitmentLeaf),
+}
+
+impl<'a> LogLeaf<'a> {
+    /// Decodes either kind, by its version byte.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, LeafError> {
+        if bytes.len() >= 8 && &bytes[..7] == LEAF_MAGIC && bytes[7] == LEAF_VERSION_COMMITMENT {
+            return CommitmentLeaf::decode(bytes).map(LogLeaf::Commitment);
+        }
+        Leaf::decode(bytes).map(LogLeaf::Statement)
+    }
 }
 
 /// A decoded leaf, borrowing the envelope bytes.
@@ -98,6 +181,9 @@ impl<'a> Leaf<'a> {
         let (header, envelope) = bytes.split_at(LEAF_HEADER_SIZE);
         if &header[..7] != LEAF_MAGIC {
             return Err(LeafError::Magic);
+        }
+        if header[7] == LEAF_VERSION_COMMITMENT {
+            return Err(LeafError::Commitment);
         }
         if header[7] != LEAF_VERSION_1 {
             return Err(LeafError::Version(header[7]));
@@ -148,7 +234,7 @@ mod tests {
         assert_eq!(Leaf::decode(&m), Err(LeafError::Magic));
         let mut m = good.clone();
         m[7] = 2;
-        assert_eq!(Leaf::decode(&m), Err(LeafError::Version(2)));
+        assert_eq!(Leaf::decode(&m), Err(LeafError::Commitment));
         let mut m = good.clone();
         m[7] = 0;
         assert_eq!(Leaf::decode(&m), Err(LeafError::Version(0)));

@@ -19,10 +19,12 @@
 #![warn(missing_docs)]
 
 pub mod actor_key;
+pub mod commitment;
 pub mod dsse;
 pub mod evidence;
 pub mod leaf;
 pub mod names;
 pub mod registry;
+pub mod state_map;
 pub mod statement;
 pub mod timestamp;

@@ -10,10 +10,12 @@
 use std::collections::HashMap;
 
 use crate::actor_key::{ActorKey, KeyId};
+use crate::commitment::StateCommitter;
 use crate::dsse::{verify_batch, verify_each, BatchItem};
-use crate::leaf::{Leaf, LeafError};
+use crate::leaf::{CommitmentLeaf, LeafError, LogLeaf};
 use crate::registry::{Applied, Config, Outcome, Registry, Rejection};
 use crate::statement::{SignedStatement, StatementError};
+use custody_standards::hash::Hash;
 
 /// What is wrong with a logged leaf.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -30,6 +32,19 @@ pub enum AuditProblem {
     /// The registry rules refuse the statement at this point of the log.
     #[error("the registry would have rejected it: {0}")]
     Rejected(Rejection),
+    /// A state commitment whose root is not the root of the state the
+    /// leaves before it produce (or which names another position).
+    #[error("state commitment says index {logged_index} root {logged}, the replay gives index {index} root {computed}")]
+    StateRoot {
+        /// Index written in the leaf.
+        logged_index: u64,
+        /// Root written in the leaf.
+        logged: Hash,
+        /// The leaf's real position.
+        index: u64,
+        /// Root of the replayed state.
+        computed: Hash,
+    },
     /// A publish already logged at `original` was appended again.
     #[error("duplicate of the publish at leaf {original}, which must not be appended")]
     Duplicate {
@@ -52,6 +67,8 @@ pub struct AuditFinding {
 #[derive(Clone, Debug)]
 pub struct Auditor {
     registry: Registry,
+    committer: StateCommitter,
+    last_commitment: Option<CommitmentLeaf>,
     next_index: u64,
     exact: bool,
     threads: usize,
@@ -60,7 +77,14 @@ pub struct Auditor {
 impl Auditor {
     /// An auditor starting at leaf 0, with the log's registry config.
     pub fn new(config: Config) -> Self {
-        Auditor { registry: Registry::new(config), next_index: 0, exact: false, threads: 1 }
+        Auditor {
+            registry: Registry::new(config),
+            committer: StateCommitter::new(),
+            last_commitment: None,
+            next_index: 0,
+            exact: false,
+            threads: 1,
+        }
     }
 
     /// Decode and verify signatures on `threads` threads. Signature checks
@@ -85,6 +109,17 @@ impl Auditor {
         &self.registry
     }
 
+    /// The state map after the last commitment leaf fed (its root equals
+    /// that leaf's root, or `feed` reported a finding).
+    pub fn state(&self) -> &StateCommitter {
+        &self.committer
+    }
+
+    /// The last commitment leaf fed, if any.
+    pub fn last_commitment(&self) -> Option<CommitmentLeaf> {
+        self.last_commitment
+    }
+
     /// The index the next fed leaf must have.
     pub fn next_index(&self) -> u64 {
         self.next_index
@@ -99,7 +134,7 @@ impl Auditor {
         let finding = |i: usize, problem: AuditProblem| AuditFinding { index: base + i as u64, problem };
         // 1. Decode everything (a decode error ends the chunk there).
         let threads = self.threads;
-        let mut decoded: Vec<(u64, SignedStatement, Vec<u8>)> = Vec::with_capacity(leaves.len());
+        let mut decoded: Vec<Decoded> = Vec::with_capacity(leaves.len());
         let mut decode_error = None;
         for (i, parsed) in par_map(leaves, threads, |bytes| decode(bytes)).into_iter().enumerate() {
             match parsed {
@@ -113,7 +148,7 @@ impl Auditor {
         // 2. Keys: bound ones never change meaning; new ones come from
         //    grants and rotations in this chunk.
         let mut introduced: HashMap<KeyId, &ActorKey> = HashMap::new();
-        for (_, s, _) in &decoded {
+        for s in decoded.iter().filter_map(Decoded::statement) {
             if let Some(k) = s.statement.event.introduced_key() {
                 introduced.insert(k.id(), k);
             }
@@ -124,7 +159,8 @@ impl Auditor {
         //    left to the replay, which rejects it as an unknown key.
         let mut positions = Vec::with_capacity(decoded.len());
         let mut items = Vec::with_capacity(decoded.len());
-        for (i, (_, s, pae)) in decoded.iter().enumerate() {
+        for (i, d) in decoded.iter().enumerate() {
+            let Decoded::Statement(_, s, pae) = d else { continue };
             if let Some(key) = key_of(&s.key_id()) {
                 positions.push(i);
                 items.push(BatchItem { message: pae, sig: s.signature(), key });
@@ -139,13 +175,36 @@ impl Auditor {
         };
         // 4. Replay, stopping at the first finding in index order.
         let mut applied = Vec::with_capacity(decoded.len());
-        for (i, (time, s, _)) in decoded.iter().enumerate() {
+        for (i, d) in decoded.iter().enumerate() {
             if first_bad == Some(i) {
                 return Err(finding(i, AuditProblem::BadSignature));
             }
             let index = base + i as u64;
-            match self.registry.process(&s.statement, index, *time) {
-                Ok(Outcome::Applied(a)) => applied.push(*a),
+            let (time, s) = match d {
+                Decoded::Statement(time, s, _) => (*time, s),
+                Decoded::Commitment(c) => {
+                    let computed = self.committer.seal().root;
+                    if c.index != index || c.root != computed {
+                        return Err(finding(
+                            i,
+                            AuditProblem::StateRoot {
+                                logged_index: c.index,
+                                logged: c.root,
+                                index,
+                                computed,
+                            },
+                        ));
+                    }
+                    self.last_commitment = Some(*c);
+                    self.next_index = index + 1;
+                    continue;
+                }
+            };
+            match self.registry.process(&s.statement, index, time) {
+                Ok(Outcome::Applied(a)) => {
+                    self.committer.record(&self.registry, &s.statement, &a);
+                    applied.push(*a)
+                }
                 Ok(Outcome::AlreadyLogged { index: original }) => {
                     return Err(finding(i, AuditProblem::Duplicate { original }))
                 }
@@ -160,11 +219,34 @@ impl Auditor {
     }
 }
 
-fn decode(bytes: &[u8]) -> Result<(u64, SignedStatement, Vec<u8>), AuditProblem> {
-    let leaf = Leaf::decode(bytes)?;
-    let statement = SignedStatement::parse(leaf.envelope)?;
-    let pae = statement.pae();
-    Ok((leaf.receive_time_ms, statement, pae))
+/// A decoded leaf: a statement with its receive time and signed bytes, or
+/// a commitment. Almost every leaf is a statement, so the statement stays
+/// inline: boxing it would cost an allocation per leaf to save bytes on
+/// the rare commitment.
+#[allow(clippy::large_enum_variant)]
+enum Decoded {
+    Statement(u64, SignedStatement, Vec<u8>),
+    Commitment(CommitmentLeaf),
+}
+
+impl Decoded {
+    fn statement(&self) -> Option<&SignedStatement> {
+        match self {
+            Decoded::Statement(_, s, _) => Some(s),
+            Decoded::Commitment(_) => None,
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Decoded, AuditProblem> {
+    match LogLeaf::decode(bytes)? {
+        LogLeaf::Commitment(c) => Ok(Decoded::Commitment(c)),
+        LogLeaf::Statement(leaf) => {
+            let statement = SignedStatement::parse(leaf.envelope)?;
+            let pae = statement.pae();
+            Ok(Decoded::Statement(leaf.receive_time_ms, statement, pae))
+        }
+    }
 }
 
 /// Splits `items` into at most `threads` contiguous chunks, runs `f` on each

@@ -1,0 +1,240 @@
+//! Maintains the state map as statements are applied, in log order, and
+//! seals it into a root at each commitment leaf.
+//!
+//! The server and the auditor run the same code: the server after each
+//! statement it sequences, the auditor after each statement it replays.
+//! Both call [`StateCommitter::record`] with the registry *after* the
+//! statement was applied, so values are read from the one state machine
+//! rather than recomputed here, and [`StateCommitter::seal`] where the log
+//! has (or will append) a commitment leaf.
+
+use std::collections::{BTreeMap, HashMap};
+
+use custody_standards::hash::Hash;
+
+use crate::commitment::key::StateKey;
+use crate::commitment::value::{EntriesValue, KeyValue, StateValue, TagValue, VersionValue};
+use crate::names::{ModelName, Pattern, Version};
+use crate::registry::{Applied, Effect, Registry, Role};
+use crate::state_map::Tree;
+use crate::statement::Statement;
+
+/// One change sealed into the map: the key, its value before and after
+/// (`None`: absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The key.
+    pub key: StateKey,
+    /// Its value before the seal.
+    pub before: Option<StateValue>,
+    /// Its value after the seal.
+    pub after: Option<StateValue>,
+}
+
+/// The result of [`StateCommitter::seal`].
+#[derive(Clone, Debug)]
+pub struct Sealed {
+    /// The new root.
+    pub root: Hash,
+    /// Every key whose value changed, in key-hash order.
+    pub changes: Vec<Change>,
+}
+
+/// The state map of a registry, kept in step with it.
+#[derive(Clone, Default)]
+pub struct StateCommitter {
+    tree: Tree,
+    values: HashMap<Hash, StateValue>,
+    pending: BTreeMap<Hash, (StateKey, Option<StateValue>)>,
+}
+
+impl std::fmt::Debug for StateCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateCommitter")
+            .field("root", &self.tree.root())
+            .field("keys", &self.values.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl StateCommitter {
+    /// The map of an empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds the map from its persisted key/value records (each key
+    /// once). The caller compares the root with the log's last commitment.
+    pub fn restore(records: impl IntoIterator<Item = (StateKey, StateValue)>) -> Self {
+        let values: HashMap<Hash, StateValue> = records.into_iter().map(|(k, v)| (k.hash(), v)).collect();
+        let tree = Tree::from_entries(values.iter().map(|(k, v)| (*k, v.hash())));
+        StateCommitter { tree, values, pending: BTreeMap::new() }
+    }
+
+    /// The root sealed last.
+    pub fn root(&self) -> Hash {
+        self.tree.root()
+    }
+
+    /// The sealed tree (an O(1) snapshot: clone it to keep proving this
+    /// version after later seals).
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The sealed value of `key`.
+    pub fn value(&self, key: &StateKey) -> Option<&StateValue> {
+        self.values.get(&key.hash())
+    }
+
+    /// Every sealed value by key hash.
+    pub fn values(&self) -> impl Iterator<Item = (&Hash, &StateValue)> + '_ {
+        self.values.iter()
+    }
+
+    /// Number of keys in the sealed map.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the sealed map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Whether statements were recorded since the last seal.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Forgets what was recorded since the last seal (a batch that was not
+    /// written).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    fn current(&self, key: &StateKey) -> Option<&StateValue> {
+        let h = key.hash();
+        match self.pending.get(&h) {
+            Some((_, v)) => v.as_ref(),
+            None => self.values.get(&h),
+        }
+    }
+
+    fn set(&mut self, key: StateKey, value: Option<StateValue>) {
+        self.pending.insert(key.hash(), (key, value));
+    }
+
+    fn push_entry(&mut self, key: StateKey, index: u64) {
+        let mut v = match self.current(&key) {
+            Some(StateValue::Entries(e)) => *e,
+            _ => EntriesValue::default(),
+        };
+        v.push(index);
+        self.set(key, Some(StateValue::Entries(v)));
+    }
+
+    fn set_version(&mut self, registry: &Registry, name: &ModelName, version: &Version) {
+        let value = registry.version(name, version).map(|v| {
+            StateValue::Version(VersionValue {
+                publish_index: v.published_at,
+                digest: v.digest,
+                size: v.size,
+                publisher: v.publisher.clone(),
+                status: v.state,
+                status_index: v.history.last().map_or(v.published_at, |c| c.index),
+                approvals: v.approvals.iter().map(|a| a.index).collect(),
+            })
+        });
+        self.set(StateKey::Version { name: name.clone(), version: version.clone() }, value);
+    }
+
+    fn set_key(&mut self, registry: &Registry, id: &crate::actor_key::KeyId) {
+        let value = registry.key(id).map(|k| {
+            StateValue::ActorKey(KeyValue { actor: k.actor.clone(), bound_at: k.bound_at, end: k.ended })
+        });
+        self.set(StateKey::ActorKey { key_id: *id }, value);
+    }
+
+    fn set_grant(
+        &mut self,
+        registry: &Registry,
+        actor: &crate::names::ActorName,
+        role: Role,
+        pattern: &Pattern,
+    ) {
+        let value = registry
+            .actor(actor)
+            .and_then(|a| a.grants.iter().find(|g| g.role == role && &g.pattern == pattern))
+            .map(|g| StateValue::Grant(g.index));
+        self.set(StateKey::Grant { actor: actor.clone(), role, pattern: pattern.clone() }, value);
+    }
+
+    /// Records what `applied` changed. `registry` is the state right after
+    /// applying it; `statement` is the statement applied.
+    pub fn record(&mut self, registry: &Registry, statement: &Statement, applied: &Applied) {
+        let index = applied.index;
+        match &applied.effect {
+            Effect::Genesis { actor, key } => {
+                self.set_key(registry, &key.id());
+                self.set_grant(registry, actor, Role::Admin, &Pattern::All);
+            }
+            Effect::Granted { actor, key, bind_key, role, pattern } => {
+                if *bind_key {
+                    self.set_key(registry, &key.id());
+                }
+                self.set_grant(registry, actor, *role, pattern);
+            }
+            Effect::Revoked { actor, role, pattern } => self.set_grant(registry, actor, *role, pattern),
+            Effect::KeyRevoked { key_id, .. } => self.set_key(registry, key_id),
+            Effect::Rotated { old, new, .. } => {
+                self.set_key(registry, old);
+                self.set_key(registry, &new.id());
+            }
+            Effect::Published { name, version, digest, .. } => {
+                self.set_version(registry, name, version);
+                self.push_entry(StateKey::DigestEntries { digest: *digest }, index);
+            }
+            Effect::Accessed { digest } => {
+                self.push_entry(StateKey::DigestEntries { digest: *digest }, index)
+            }
+            Effect::Tagged { name, tag, digest, .. } => self.set(
+                StateKey::Tag { name: name.clone(), tag: tag.clone() },
+                Some(StateValue::Tag(TagValue { digest: *digest, index })),
+            ),
+            Effect::Promoted { name, version, demoted, .. }
+            | Effect::RolledBack { name, version, demoted } => {
+                self.set_version(registry, name, version);
+                if let Some(d) = demoted {
+                    self.set_version(registry, name, d);
+                }
+            }
+            Effect::Approved { name, version } => self.set_version(registry, name, version),
+        }
+        if let Some(name) = statement.event.name() {
+            self.push_entry(StateKey::NameEntries { name: name.clone() }, index);
+        }
+        self.push_entry(StateKey::ActorEntries { actor: applied.actor.clone() }, index);
+    }
+
+    /// Applies everything recorded since the last seal to the tree.
+    pub fn seal(&mut self) -> Sealed {
+        let pending = std::mem::take(&mut self.pending);
+        let mut changes = Vec::with_capacity(pending.len());
+        let mut updates = Vec::with_capacity(pending.len());
+        for (h, (key, after)) in pending {
+            let before = match &after {
+                Some(v) => self.values.insert(h, v.clone()),
+                None => self.values.remove(&h),
+            };
+            if before == after {
+                continue;
+            }
+            updates.push((h, after.as_ref().map(StateValue::hash)));
+            changes.push(Change { key, before, after });
+        }
+        self.tree.apply(updates);
+        Sealed { root: self.tree.root(), changes }
+    }
+}
