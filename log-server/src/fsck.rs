@@ -53,6 +53,9 @@ pub enum FsckProblemKind {
     /// A registry entry that an honest log would not have appended (bad
     /// signature, forbidden or malformed statement).
     Registry,
+    /// The registry state persisted for start-up (the `state` column
+    /// family) is not the replay of the log: a start would serve it.
+    RegistryState,
     /// A stored artifact that does not hash to its name, or a published
     /// artifact that is not stored.
     Blob,
@@ -71,6 +74,7 @@ impl fmt::Display for FsckProblemKind {
             FsckProblemKind::Checkpoint => "checkpoint inconsistent",
             FsckProblemKind::Malformed => "malformed record",
             FsckProblemKind::Registry => "registry violation",
+            FsckProblemKind::RegistryState => "registry state differs from the replay",
             FsckProblemKind::Blob => "artifact integrity violation",
         })
     }

@@ -9,13 +9,16 @@
 //! - Every stored artifact is re-hashed, and every artifact the log says was
 //!   published must be stored: a tampered or deleted blob is named by its
 //!   digest.
+//! - The registry state persisted for start-up must be the replay: the
+//!   same records, nonces and position (a server would otherwise start
+//!   with a state the log does not justify).
 //! - Stored artifacts that no publish names (orphans, see [`crate::gc`])
 //!   are listed. They are not an inconsistency: an upload that outlasted
 //!   the statement window leaves one until its uploader publishes it.
 
 use std::path::Path;
 
-use custody_registry::registry::{Auditor, Config};
+use custody_registry::registry::{Auditor, Config, Registry};
 
 use custody_standards::VerifierKey;
 
@@ -23,6 +26,7 @@ use crate::blobs::{BlobError, BlobStore};
 use crate::fsck::{fsck, FsckProblem, FsckProblemKind, FsckReport};
 use crate::gc::{orphans, Orphan};
 use crate::init::{db_path, is_registry};
+use crate::registry_state::{self, StateError};
 use crate::store::{RocksStore, Store, StoreError};
 
 /// The whole `custody-log fsck` of a stopped server's data directory: the
@@ -82,6 +86,9 @@ pub fn check_registry(
         }
         start = end;
     }
+    if let Some(p) = state_problem(store, auditor.registry(), size, config)? {
+        return problem(Some(p));
+    }
     let blobs = BlobStore::at(data_dir);
     let blob_problem = |digest: String, detail: String| {
         problem(Some(FsckProblem {
@@ -120,6 +127,38 @@ pub fn check_registry(
     let orphans = orphans(registry, data_dir, crate::registry::now_ms())
         .map_err(|e| StoreError::Corrupt(format!("listing orphan artifacts: {e}")))?;
     Ok(RegistryCheck { problem: None, orphans })
+}
+
+/// Compares the registry state persisted for start-up with `replayed`,
+/// the replay of the log's `size` entries. A database without one (from
+/// before it was persisted, or with another format) is fine: the server
+/// builds it by replay at its next start.
+fn state_problem(
+    store: &dyn Store,
+    replayed: &Registry,
+    size: u64,
+    config: Config,
+) -> Result<Option<FsckProblem>, StoreError> {
+    let found = |detail: String| {
+        Ok(Some(FsckProblem {
+            kind: FsckProblemKind::RegistryState,
+            location: "registry state".to_owned(),
+            detail,
+        }))
+    };
+    let persisted = match registry_state::read(store, config) {
+        Ok(None) => return Ok(None),
+        Ok(Some(p)) => p,
+        Err(StateError::Store(e)) => return Err(e),
+        Err(e) => return found(e.to_string()),
+    };
+    if persisted.covered != size {
+        return found(format!("it covers {} entries but the log has {size}", persisted.covered));
+    }
+    match persisted.registry.first_difference(replayed) {
+        None => Ok(None),
+        Some(d) => found(format!("persisted against replayed: {d}")),
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +218,56 @@ mod tests {
         let report = fsck_data_dir(dir.path(), None, cfg).unwrap();
         let p = report.first_problem.expect("the forged grant must be found");
         assert_eq!((p.kind, p.location.as_str()), (FsckProblemKind::Registry, "entry 1"), "{}", p.detail);
+    }
+
+    /// Rewrites the `state` row `key` of the stopped server at `dir`
+    /// (`None`: deletes it), as an operator with disk access could.
+    fn edit_state(dir: &Path, key: &[u8], value: Option<Vec<u8>>) {
+        let store = RocksStore::open(&db_path(dir)).unwrap();
+        let cf = store.cf(crate::store::CF_STATE);
+        match value {
+            Some(v) => store.db().put_cf(cf, key, v).unwrap(),
+            None => store.db().delete_cf(cf, key).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_persisted_state_that_is_not_the_replay_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        init_data_dir(dir.path(), "example.com/log").unwrap();
+        init_registry(dir.path(), "root", &dir.path().join("admin.key")).unwrap();
+        let cfg = Config::default();
+        let rows = RocksStore::open_read_only(&db_path(dir.path())).unwrap().scan_state(b"").unwrap();
+        let find = |prefix: &[u8]| rows.iter().find(|(k, _)| k.starts_with(prefix)).cloned().unwrap();
+        let report = fsck_data_dir(dir.path(), None, cfg).unwrap();
+        assert!(report.is_healthy(), "{report}");
+        let state_problem = || {
+            let p = fsck_data_dir(dir.path(), None, cfg).unwrap().first_problem.expect("a finding");
+            assert_eq!((p.kind, p.location.as_str()), (FsckProblemKind::RegistryState, "registry state"));
+            p.detail
+        };
+
+        // root's grant moved to another entry in its record.
+        let (key, actor) = find(b"ra");
+        let forged = String::from_utf8(actor.clone()).unwrap().replace("\"index\":0", "\"index\":5");
+        assert_ne!(forged.as_bytes(), actor.as_slice());
+        edit_state(dir.path(), &key, Some(forged.into_bytes()));
+        let detail = state_problem();
+        assert!(detail.contains("record aroot differs"), "{detail}");
+        edit_state(dir.path(), &key, Some(actor));
+        assert!(fsck_data_dir(dir.path(), None, cfg).unwrap().is_healthy());
+
+        // The genesis nonce forgotten: its statement would be accepted again.
+        let (key, _) = find(b"n");
+        edit_state(dir.path(), &key, None);
+        let detail = state_problem();
+        assert!(
+            detail.contains("replay window: 0 nonces only in the first, 1 only in the second"),
+            "{detail}"
+        );
+
+        // A cursor that does not decode.
+        edit_state(dir.path(), b"c", Some(b"{".to_vec()));
+        assert!(state_problem().contains("state row c"));
     }
 }

@@ -20,7 +20,7 @@ use custody_standards::Hash;
 
 use crate::blobs::{BlobError, BlobStore, BLOBS_DIR};
 use crate::init::db_path;
-use crate::registry::{replay, RegistryError};
+use crate::registry::RegistryError;
 use crate::store::{RocksStore, StoreError};
 use crate::uploads::{read_records, record_path, UploadError, UPLOADERS_DIR};
 
@@ -129,7 +129,9 @@ pub fn gc(data_dir: &Path, config: Config, grace_secs: u64, now_ms: u64) -> Resu
     if !crate::init::is_registry(&store).map_err(|e| StoreError::Corrupt(e.to_string()))? {
         return Err(GcError::NotRegistry(data_dir.to_owned()));
     }
-    let registry = replay(&store, config)?;
+    // The persisted state, plus the replay of what it does not cover;
+    // nothing is written (the next start persists a replayed tail).
+    let registry = crate::registry_state::load(&store, config)?.registry;
     let blobs = BlobStore::at(data_dir);
     let mut report = GcReport::default();
     let grace_ms = grace_secs.saturating_mul(1000);

@@ -160,10 +160,29 @@ pub fn init_registry(data_dir: &Path, admin: &str, key_out: &Path) -> Result<Str
     appender.append(custody_standards::leaf_hash(&leaf), &mut batch.nodes);
     batch.leaf_hashes.push(custody_standards::leaf_hash(&leaf));
     batch.index_rows.push(crate::registry::actor_row(signer.actor(), 0));
+    // The registry's persisted state after the genesis, in the same write,
+    // so the first start has nothing to replay (with the default window; a
+    // server started with another one rebuilds it by replay).
+    let mut registry = custody_registry::registry::Registry::new(Default::default());
+    let applied = match registry.process(&statement, 0, now).map_err(|e| genesis(e.to_string()))? {
+        custody_registry::registry::Outcome::Applied(a) => a,
+        other => return Err(InitError::Genesis(format!("the genesis did not apply: {other:?}"))),
+    };
+    // Like every batch, the genesis ends with the commitment to the state
+    // after it (leaf 1), so the first checkpoint already proves what is
+    // current.
+    let mut committer = custody_registry::commitment::StateCommitter::new();
+    committer.record(&registry, &statement, &applied);
+    let root = committer.seal().root;
+    let commitment = custody_registry::leaf::CommitmentLeaf { index: 1, root }.encode();
+    appender.append(custody_standards::leaf_hash(&commitment), &mut batch.nodes);
+    batch.leaf_hashes.push(custody_standards::leaf_hash(&commitment));
+    batch.state_rows = crate::registry_state::full_rows(&store, &registry, &committer, 2)?.0;
     batch.entries.push(leaf);
+    batch.entries.push(commitment);
     store.append_batch(&batch)?;
     store.put_meta(META_MODE, b"registry")?;
-    tracing::info!(admin, key_file = %key_out.display(), "logged the genesis grant as entry 0");
+    tracing::info!(admin, key_file = %key_out.display(), "logged the genesis grant as entry 0, its state commitment as 1");
     Ok(signer.public().to_string())
 }
 

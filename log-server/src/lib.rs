@@ -33,4 +33,5 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
 pub mod state_snapshots;
+pub mod registry_state;
 pub mod uploads;

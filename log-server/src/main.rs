@@ -114,6 +114,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = if registry_mode {
         let r = RegistryService::load(store.as_ref(), args.registry_config())
             .context("cannot rebuild the registry from the log (run `custody-log fsck`)")?;
+        metrics.inc_registry_replayed(r.replayed_at_start());
         Some(Arc::new(r))
     } else {
         None

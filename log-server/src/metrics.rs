@@ -82,6 +82,7 @@ pub struct Metrics {
     batch_latency: Histogram,
     rejected: Family<Labels, Counter>,
     integrity_violations: Counter,
+    registry_replayed: Counter,
     witness_requests: Family<Labels, Counter>,
     witness_seconds: HistogramFamily,
     http: Family<Labels, Counter>,
@@ -108,6 +109,12 @@ impl Metrics {
             "custody_integrity_violations",
             "Artifact reads refused because the stored bytes no longer match their digest.",
             integrity_violations.clone(),
+        );
+        let registry_replayed = Counter::default();
+        r.register(
+            "custody_registry_replayed_entries",
+            "Entries replayed into the registry at start-up because its persisted state did not cover them.",
+            registry_replayed.clone(),
         );
         let rejected = Family::<Labels, Counter>::default();
         r.register("custody_rejected", "Submissions rejected, by reason.", rejected.clone());
@@ -185,6 +192,7 @@ impl Metrics {
             batch_latency,
             rejected,
             integrity_violations,
+            registry_replayed,
             witness_requests,
             witness_seconds,
             http,
@@ -217,6 +225,11 @@ impl Metrics {
     /// Counts a stored artifact whose bytes no longer match its digest.
     pub fn inc_integrity_violation(&self) {
         self.integrity_violations.inc();
+    }
+
+    /// Counts entries replayed into the registry at start-up.
+    pub fn inc_registry_replayed(&self, n: u64) {
+        self.registry_replayed.inc_by(n);
     }
 
     /// Counts one rejected submission; `reason` is a short fixed label such
@@ -264,6 +277,7 @@ mod tests {
         m.scrape.set_sst_bytes("a\"b", 1);
         m.scrape.set_refused("per_ip", 3);
         m.inc_integrity_violation();
+        m.inc_registry_replayed(7);
         let text = encode(m.registry(), Format::Prometheus).unwrap();
         for want in [
             "custody_entries_total 5\n",
@@ -274,6 +288,7 @@ mod tests {
             "custody_batch_size_sum 303.0\n",
             "custody_rejected_total{reason=\"too_large\"} 2\n",
             "custody_integrity_violations_total 1\n",
+            "custody_registry_replayed_entries_total 7\n",
             "custody_witness_requests_total{witness=\"w\\\"1\",result=\"error\"} 1\n",
             "custody_witness_seconds_bucket{le=\"+Inf\",witness=\"w\\\"1\"} 2\n",
             "custody_witness_seconds_count{witness=\"w\\\"1\"} 2\n",

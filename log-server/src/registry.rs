@@ -3,11 +3,15 @@
 //! in memory and fed, in sequence order, by the sequencer's [`Admission`]
 //! hook.
 //!
-//! The state is rebuilt at start-up by replaying every leaf of the log
-//! through the same state machine, so it can never disagree with the log:
-//! the log *is* the registry's database. Replay skips signature checks
-//! (each leaf was authenticated before it was sequenced; `fsck` and
-//! `custody audit` re-verify them). Secondary indexes that would grow with
+//! The state is the replay of every leaf of the log through the same state
+//! machine, so it can never disagree with the log: the log *is* the
+//! registry's database. To start without replaying the whole log, each
+//! batch persists what it changed in the same write as its entries
+//! ([`crate::registry_state`]); start-up reads that back and replays only
+//! entries it does not cover (all of them in a database from before it
+//! existed). Replay skips signature checks (each leaf was authenticated
+//! before it was sequenced; `fsck` and `custody audit` re-verify them, and
+//! `fsck` compares the persisted state with the replay). Secondary indexes that would grow with
 //! the log (access history per artifact, entries per actor) are not kept in
 //! memory but written as `registry_index` rows in the same RocksDB batch as
 //! the entries, so they are exactly as durable as the leaves they point at.
@@ -22,12 +26,13 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use custody_registry::actor_key::{ActorKey, KeyId};
-use custody_registry::commitment::{Change, StateCommitter};
+use custody_registry::commitment::{Change, StateCommitter, StateKey};
 use custody_registry::leaf::{CommitmentLeaf, Leaf, LogLeaf};
 use custody_registry::names::{ActorName, Digest};
 use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_registry::statement::SignedStatement;
 
+use crate::registry_state::{self, BatchChanges, Loaded, NonceRows, RowsChange};
 use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal, Sealed};
 use crate::state_snapshots::{StateSnapshots, DEFAULT_RETAINED_VERSIONS};
 use crate::store::{IndexRow, Store, StoreError};
@@ -67,32 +72,26 @@ pub fn now_ms() -> u64 {
 
 /// Replays leaves `[0, size)` of `store` into a fresh registry.
 pub fn replay(store: &dyn Store, config: Config) -> Result<Registry, RegistryError> {
-    replay_state(store, config).map(|l| l.registry)
-}
-
-/// A registry rebuilt from the log, with its state map.
-pub struct Replayed {
-    /// The registry after every statement.
-    pub registry: Registry,
-    /// Its state map, sealed at the last commitment leaf.
-    pub committer: StateCommitter,
-    /// The tree size ending with the last commitment leaf, when the log
-    /// ends with one (what [`StateSnapshots`] can serve at once).
-    pub committed_size: Option<u64>,
-}
-
-/// Replays every leaf: statements through the state machine and the state
-/// map, commitment leaves checked against the map's root, so a log whose
-/// commitments disagree with its statements does not load.
-pub fn replay_state(store: &dyn Store, config: Config) -> Result<Replayed, RegistryError> {
-    let size = store.tree_size()?;
     let mut registry = Registry::new(config);
     let mut committer = StateCommitter::new();
-    let mut committed_size = None;
-    let mut start = 0;
-    while start < size {
-        let end = (start + REPLAY_CHUNK).min(size);
-        for (offset, entry) in store.entries(start, end)?.iter().enumerate() {
+    replay_range(&mut registry, &mut committer, store, 0, store.tree_size()?)?;
+    Ok(registry)
+}
+
+/// Replays leaves `[start, end)` of `store` into `registry` and its state
+/// map `committer`, which must be the replay of `[0, start)`. Each
+/// commitment leaf is checked against the map's root, so a log whose
+/// commitments disagree with its statements does not load.
+pub fn replay_range(
+    registry: &mut Registry,
+    committer: &mut StateCommitter,
+    store: &dyn Store,
+    mut start: u64,
+    end: u64,
+) -> Result<(), RegistryError> {
+    while start < end {
+        let chunk_end = (start + REPLAY_CHUNK).min(end);
+        for (offset, entry) in store.entries(start, chunk_end)?.iter().enumerate() {
             let index = start + offset as u64;
             let fail = |reason: String| RegistryError::Replay { index, reason };
             let leaf = match LogLeaf::decode(entry).map_err(|e| fail(e.to_string()))? {
@@ -105,25 +104,39 @@ pub fn replay_state(store: &dyn Store, config: Config) -> Result<Replayed, Regis
                             c.index, c.root
                         )));
                     }
-                    committed_size = Some(index + 1);
                     continue;
                 }
             };
             let signed = SignedStatement::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
             match registry.process(&signed.statement, index, leaf.receive_time_ms) {
-                Ok(Outcome::Applied(a)) => committer.record(&registry, &signed.statement, &a),
+                Ok(Outcome::Applied(a)) => committer.record(registry, &signed.statement, &a),
                 Ok(Outcome::AlreadyLogged { index: original }) => {
                     return Err(fail(format!("duplicate of entry {original} was logged")))
                 }
                 Err(e) => return Err(fail(e.to_string())),
             }
         }
-        start = end;
+        start = chunk_end;
     }
-    // Statements after the last commitment (a log written before
-    // commitments existed) stay pending: the next batch seals them.
-    committed_size = committed_size.filter(|s| *s == size);
-    Ok(Replayed { registry, committer, committed_size })
+    Ok(())
+}
+
+/// The tree size ending with the store's last leaf when that leaf is a
+/// commitment to `committer`'s root: the state servable at once.
+fn committed_size(store: &dyn Store, committer: &StateCommitter) -> Result<Option<u64>, RegistryError> {
+    let size = store.tree_size()?;
+    let Some(last) = size.checked_sub(1) else { return Ok(None) };
+    let entry = store.entry(last)?.unwrap_or_default();
+    Ok(match CommitmentLeaf::decode(&entry) {
+        Ok(c) if c.index == last && c.root == committer.root() => Some(size),
+        Ok(c) => {
+            return Err(RegistryError::Replay {
+                index: last,
+                reason: format!("state commitment root {} is not the loaded state's {}", c.root, committer.root()),
+            })
+        }
+        Err(_) => None,
+    })
 }
 
 /// Live actor keys by ID: what authentication needs, kept apart from the
@@ -149,37 +162,72 @@ pub struct RegistryService {
     /// Recent sealed versions of the map, for state proofs.
     snapshots: StateSnapshots,
     keys: RwLock<KeyCache>,
-    /// Set when a failed batch could not be undone by replay: the in-memory
-    /// state may be ahead of the log, so nothing more is admitted until a
-    /// restart rebuilds it.
+    /// The nonce rows in the store (see [`crate::registry_state`]); only
+    /// touched by batches, which hold the registry's write lock.
+    rows: Mutex<NonceRows>,
+    /// Set when a failed batch could not be undone by reloading: the
+    /// in-memory state may be ahead of the log, so nothing more is
+    /// admitted until a restart rebuilds it.
     poisoned: AtomicBool,
+    /// Entries replayed at start-up (0 when the persisted state covered
+    /// the whole log).
+    replayed: u64,
 }
 
 impl std::fmt::Debug for RegistryService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryService").field("poisoned", &self.poisoned.load(Ordering::Relaxed)).finish()
+        f.debug_struct("RegistryService")
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .field("replayed", &self.replayed)
+            .finish()
     }
 }
 
 impl RegistryService {
-    /// Loads the registry by replaying the whole log.
+    /// Loads the registry from its persisted state, replaying only the
+    /// entries it does not cover (all of them in a database written before
+    /// the state was persisted), and persists the result when it replayed
+    /// any, so the next start replays nothing.
     pub fn load(store: &dyn Store, config: Config) -> Result<Self, RegistryError> {
-        let Replayed { registry, committer, committed_size } = replay_state(store, config)?;
-        tracing::info!(entries = store.tree_size()?, "registry replayed");
+        let started = std::time::Instant::now();
+        let Loaded { registry, mut committer, replayed, mut rows } = registry_state::load(store, config)?;
+        if replayed > 0 {
+            // Statements after the last commitment (a log from before
+            // commitments existed) are sealed now; the next batch's
+            // commitment covers them.
+            committer.seal();
+            rows = registry_state::persist(store, &registry, &committer)?;
+        }
+        let committed = committed_size(store, &committer)?;
+        tracing::info!(
+            entries = store.tree_size()?,
+            replayed,
+            nonces = registry.nonces_remembered(),
+            secs = started.elapsed().as_secs_f64(),
+            "registry loaded"
+        );
         let keys = RwLock::new(live_keys(&registry));
-        let snapshots = StateSnapshots::new(&committer, committed_size, DEFAULT_RETAINED_VERSIONS);
+        let snapshots = StateSnapshots::new(&committer, committed, DEFAULT_RETAINED_VERSIONS);
         Ok(RegistryService {
             inner: RwLock::new(registry),
             committer: Mutex::new(committer),
             snapshots,
             keys,
+            rows: Mutex::new(rows),
             poisoned: AtomicBool::new(false),
+            replayed,
         })
     }
 
     /// The committed state, for state proofs.
     pub fn snapshots(&self) -> &StateSnapshots {
         &self.snapshots
+    }
+
+    /// Entries replayed at start-up because the persisted state did not
+    /// cover them (`custody_registry_replayed_entries_total`).
+    pub fn replayed_at_start(&self) -> u64 {
+        self.replayed
     }
 
     /// Checks that `signed` is signed by a live key of its actor: the key
@@ -218,10 +266,12 @@ impl Admission for RegistryService {
             guard,
             committer: self.committer.lock().unwrap_or_else(|p| p.into_inner()),
             snapshots: &self.snapshots,
-            sealed: None,
+            sealed_state: None,
             keys: &self.keys,
+            rows: &self.rows,
             poisoned: &self.poisoned,
-            changed: false,
+            changes: BatchChanges::default(),
+            sealed: None,
             keys_changed: false,
         })
     }
@@ -233,10 +283,15 @@ struct RegistryBatch<'a> {
     snapshots: &'a StateSnapshots,
     /// What `seal` committed: the tree size ending with the commitment
     /// leaf, and the changed keys.
-    sealed: Option<(u64, Vec<Change>)>,
+    sealed_state: Option<(u64, Vec<Change>)>,
     keys: &'a RwLock<KeyCache>,
+    rows: &'a Mutex<NonceRows>,
     poisoned: &'a AtomicBool,
-    changed: bool,
+    /// What the batch changed: the records and nonces its seal persists.
+    changes: BatchChanges,
+    /// The nonce rows the sealed write adds and removes, applied to
+    /// `rows` once it is durable.
+    sealed: Option<RowsChange>,
     /// A key was bound or ended in this batch: refresh the cache once it
     /// is durable.
     keys_changed: bool,
@@ -279,29 +334,32 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
             }
         }
         match registry.check(&signed.statement, index, leaf.receive_time_ms) {
-            Ok(Verdict::Append(accepted)) => match registry.apply(accepted) {
-                Ok(applied) => {
-                    self.changed = true;
-                    self.committer.record(registry, &signed.statement, &applied);
-                    self.keys_changed |= matches!(
-                        applied.effect,
-                        Effect::Genesis { .. }
-                            | Effect::Granted { bind_key: true, .. }
-                            | Effect::Rotated { .. }
-                            | Effect::KeyRevoked { .. }
-                    );
-                    let mut rows = vec![actor_row(&applied.actor, index)];
-                    if let Some(name) = signed.statement.event.name() {
-                        rows.push(name_row(name, index));
+            Ok(Verdict::Append(accepted)) => {
+                let nonce = accepted.nonce();
+                match registry.apply(accepted) {
+                    Ok(applied) => {
+                        self.changes.note(Registry::records_touched_by(&applied), nonce);
+                        self.committer.record(registry, &signed.statement, &applied);
+                        self.keys_changed |= matches!(
+                            applied.effect,
+                            Effect::Genesis { .. }
+                                | Effect::Granted { bind_key: true, .. }
+                                | Effect::Rotated { .. }
+                                | Effect::KeyRevoked { .. }
+                        );
+                        let mut rows = vec![actor_row(&applied.actor, index)];
+                        if let Some(name) = signed.statement.event.name() {
+                            rows.push(name_row(name, index));
+                        }
+                        if let Effect::Accessed { digest } = &applied.effect {
+                            rows.push(access_row(digest, index));
+                        }
+                        Admit::Append(rows)
                     }
-                    if let Effect::Accessed { digest } = &applied.effect {
-                        rows.push(access_row(digest, index));
-                    }
-                    Admit::Append(rows)
+                    // check and apply run under one lock, so this is a bug.
+                    Err(e) => Admit::Reject(Refusal::Unavailable(format!("registry apply failed: {e}"))),
                 }
-                // check and apply run under one lock, so this is a bug.
-                Err(e) => Admit::Reject(Refusal::Unavailable(format!("registry apply failed: {e}"))),
-            },
+            }
             Ok(Verdict::AlreadyLogged { index }) => Admit::Existing(index),
             Err(r) => Admit::Reject(r.into()),
         }
@@ -309,25 +367,31 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
 
     /// Ends every batch that applied a statement with a commitment leaf:
     /// the root of the state map after it, so each checkpoint the log can
-    /// publish ends with the state it commits to.
+    /// publish ends with the state it commits to. The persisted state then
+    /// covers the commitment leaf too (it changes no state).
     fn seal(&mut self, next_index: u64) -> Sealed {
-        if !self.committer.has_pending() {
+        if self.changes.is_empty() {
             return Sealed::default();
         }
+        let covered = next_index + 1;
+        let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut state_rows, change) = self.changes.seal(&self.guard, &rows, covered);
+        self.sealed = Some(change);
         let sealed = self.committer.seal();
         let trailer = CommitmentLeaf { index: next_index, root: sealed.root }.encode();
-        let state_rows = sealed
-            .changes
-            .iter()
-            .map(|c| (state_row_key(&c.key), c.after.as_ref().map(|v| v.encode())))
-            .collect();
-        self.sealed = Some((next_index + 1, sealed.changes));
+        state_rows.extend(
+            sealed.changes.iter().map(|c| (state_row_key(&c.key), c.after.as_ref().map(|v| v.encode()))),
+        );
+        self.sealed_state = Some((covered, sealed.changes));
         Sealed { trailer: Some(trailer), state_rows }
     }
 
     fn finish(mut self: Box<Self>, durable: bool, store: &dyn Store) {
         if durable {
-            if let Some((size, changes)) = self.sealed.take() {
+            if let Some(change) = self.sealed.take() {
+                change.apply(&mut self.rows.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+            if let Some((size, changes)) = self.sealed_state.take() {
                 self.snapshots.push(size, self.committer.tree().clone(), &changes);
             }
             if self.keys_changed {
@@ -335,19 +399,33 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
             }
             return;
         }
-        if !self.changed {
-            self.committer.discard_pending();
+        if self.changes.is_empty() {
             return;
         }
+        // The store says what is durable: its persisted state is exactly the
+        // registry before this batch (or after it, if the failed write landed
+        // after all).
         let config = self.guard.config();
-        match replay_state(store, config) {
-            Ok(r) => {
-                *self.guard = r.registry;
-                *self.committer = r.committer;
-                self.snapshots.reset(&self.committer, r.committed_size);
+        let reloaded = registry_state::load(store, config).map_err(|e| e.to_string()).and_then(|mut l| {
+            let rows = if l.replayed > 0 {
+                l.committer.seal();
+                registry_state::persist(store, &l.registry, &l.committer).map_err(|e| e.to_string())?
+            } else {
+                l.rows
+            };
+            let committed = committed_size(store, &l.committer).map_err(|e| e.to_string())?;
+            Ok((l.registry, l.committer, committed, rows))
+        });
+        match reloaded {
+            Ok((registry, committer, committed, rows)) => {
+                *self.guard = registry;
+                *self.committer = committer;
+                self.snapshots.reset(&self.committer, committed);
+                *self.rows.lock().unwrap_or_else(|p| p.into_inner()) = rows;
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = live_keys(&self.guard);
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot rebuild the registry after a failed write");
+                tracing::error!(error = %e, "cannot reload the registry after a failed write");
                 self.poisoned.store(true, Ordering::SeqCst);
             }
         }
@@ -358,7 +436,8 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
 /// encoding -> value encoding.
 pub const STATE_MAP_PREFIX: u8 = b'M';
 
-fn state_row_key(key: &custody_registry::commitment::StateKey) -> Vec<u8> {
+/// The `state` row key of a state map key.
+pub fn state_row_key(key: &StateKey) -> Vec<u8> {
     let enc = key.encode();
     let mut k = Vec::with_capacity(1 + enc.len());
     k.push(STATE_MAP_PREFIX);

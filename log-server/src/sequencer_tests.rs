@@ -331,6 +331,13 @@ async fn registry_admission_is_undone_when_the_batch_is_not_durable() {
         assert_eq!(c.index, i);
     }
     assert_eq!(registry.snapshots().latest_size(), Some(4));
+    // The failed batch left nothing in the persisted state either: a start
+    // reads exactly the replay, without replaying.
+    let reloaded = RegistryService::load(&flaky.inner, Config::default()).unwrap();
+    assert_eq!(reloaded.replayed_at_start(), 0);
+    let replayed = crate::registry::replay(&flaky.inner, Config::default()).unwrap();
+    assert_eq!(reloaded.read().fingerprint(), replayed.fingerprint());
+    assert_eq!(registry.read().fingerprint(), replayed.fingerprint());
 }
 
 /// An admission that admits every entry and seals each batch with a

@@ -45,6 +45,8 @@ pub struct Sealed {
 pub struct StateCommitter {
     tree: Tree,
     values: HashMap<Hash, StateValue>,
+    /// The key of each hash in `values`, to persist and list records.
+    keys: HashMap<Hash, StateKey>,
     pending: BTreeMap<Hash, (StateKey, Option<StateValue>)>,
 }
 
@@ -67,9 +69,15 @@ impl StateCommitter {
     /// Rebuilds the map from its persisted key/value records (each key
     /// once). The caller compares the root with the log's last commitment.
     pub fn restore(records: impl IntoIterator<Item = (StateKey, StateValue)>) -> Self {
-        let values: HashMap<Hash, StateValue> = records.into_iter().map(|(k, v)| (k.hash(), v)).collect();
+        let mut values = HashMap::new();
+        let mut keys = HashMap::new();
+        for (k, v) in records {
+            let h = k.hash();
+            values.insert(h, v);
+            keys.insert(h, k);
+        }
         let tree = Tree::from_entries(values.iter().map(|(k, v)| (*k, v.hash())));
-        StateCommitter { tree, values, pending: BTreeMap::new() }
+        StateCommitter { tree, values, keys, pending: BTreeMap::new() }
     }
 
     /// The root sealed last.
@@ -91,6 +99,12 @@ impl StateCommitter {
     /// Every sealed value by key hash.
     pub fn values(&self) -> impl Iterator<Item = (&Hash, &StateValue)> + '_ {
         self.values.iter()
+    }
+
+    /// Every sealed key with its value (in no particular order): what a
+    /// store persists to restore the map with [`StateCommitter::restore`].
+    pub fn records(&self) -> impl Iterator<Item = (&StateKey, &StateValue)> + '_ {
+        self.keys.iter().filter_map(|(h, k)| self.values.get(h).map(|v| (k, v)))
     }
 
     /// Number of keys in the sealed map.
@@ -231,8 +245,14 @@ impl StateCommitter {
         let mut updates = Vec::with_capacity(pending.len());
         for (h, (key, after)) in pending {
             let before = match &after {
-                Some(v) => self.values.insert(h, v.clone()),
-                None => self.values.remove(&h),
+                Some(v) => {
+                    self.keys.insert(h, key.clone());
+                    self.values.insert(h, v.clone())
+                }
+                None => {
+                    self.keys.remove(&h);
+                    self.values.remove(&h)
+                }
             };
             if before == after {
                 continue;

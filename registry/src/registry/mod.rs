@@ -59,6 +59,7 @@ pub mod lifecycle;
 pub mod nonces;
 pub mod reject;
 pub mod roles;
+pub mod snapshot;
 pub mod state;
 
 use crate::actor_key::{ActorKey, KeyId};
@@ -70,6 +71,7 @@ pub use effect::{Applied, Effect};
 pub use lifecycle::Lifecycle;
 pub use reject::{Category, Rejection};
 pub use roles::{Grant, Role};
+pub use snapshot::{Position, Record, RecordKey, RestoreError};
 pub use state::{ActorRecord, KeyEnd, KeyRecord, ModelRecord, Protection, TagRecord, VersionRecord};
 
 use nonces::NonceWindow;
@@ -116,6 +118,12 @@ impl Accepted {
     /// What applying it will change.
     pub fn effect(&self) -> &Effect {
         &self.effect
+    }
+
+    /// The nonce fingerprint applying it remembers, and until when (ms):
+    /// what a server persists of the replay window.
+    pub fn nonce(&self) -> (nonces::NonceId, u64) {
+        (self.nonce_id, self.nonce_expiry_ms)
     }
 }
 

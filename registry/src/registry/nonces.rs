@@ -37,10 +37,20 @@ pub struct NonceWindow {
 
 /// The 16-byte fingerprint of a `(key, nonce)` pair: computed once per
 /// statement when it is checked, and carried to where it is remembered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NonceId(u128);
 
 impl NonceId {
+    /// The fingerprint's 16 bytes, as a server persists it.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+
+    /// Inverse of [`NonceId::to_bytes`].
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        NonceId(u128::from_le_bytes(bytes))
+    }
+
     /// The fingerprint of `nonce` used with `key`.
     pub fn of(key: &KeyId, nonce: &Nonce) -> Self {
         let mut h = Sha256::new();
@@ -79,6 +89,31 @@ impl NonceWindow {
         self.buckets.entry(expiry_ms / 1000).or_default().push(fp);
     }
 
+    /// Puts back a pair a server persisted (see
+    /// [`crate::registry::snapshot`]). The pairs of one fingerprint may come
+    /// in any order: the latest expiry wins, as it does for live inserts
+    /// (a fingerprint is re-inserted only once its earlier expiry has
+    /// passed, so its latest insert has the latest expiry).
+    pub fn restore_id(&mut self, id: NonceId, expiry_ms: u64) {
+        let fp = id.0;
+        let latest = self.seen.entry(fp).or_insert(expiry_ms);
+        *latest = (*latest).max(expiry_ms);
+        self.buckets.entry(expiry_ms / 1000).or_default().push(fp);
+    }
+
+    /// Every remembered pair, fingerprint and expiry (ms) of its latest
+    /// insert, in no particular order.
+    pub fn pairs(&self) -> impl Iterator<Item = (NonceId, u64)> + '_ {
+        self.seen.iter().map(|(&fp, &exp)| (NonceId(fp), exp))
+    }
+
+    /// Whether [`NonceWindow::prune`] at `now_ms` forgets expiry second
+    /// `second` (every expiry in it is before `now_ms`): the one rule for
+    /// the window in memory and for a server's persisted copy of it.
+    pub fn second_expired(second: u64, now_ms: u64) -> bool {
+        second.saturating_mul(1000).saturating_add(999) < now_ms
+    }
+
     /// Forgets the nonces of every expiry second wholly before `now_ms`
     /// (one that expired earlier within the current second is kept a little
     /// longer, which [`NonceWindow::contains`] ignores: it compares exact
@@ -87,7 +122,7 @@ impl NonceWindow {
         // Bucket `s` holds expiries in [s*1000, s*1000 + 999]; all of them
         // are before `now_ms` once s*1000 + 999 < now_ms.
         while let Some(entry) = self.buckets.first_entry() {
-            if entry.key().saturating_mul(1000).saturating_add(999) >= now_ms {
+            if !Self::second_expired(*entry.key(), now_ms) {
                 break;
             }
             for fp in entry.remove() {

@@ -53,7 +53,7 @@ impl Role {
 }
 
 /// One role held on one pattern, with the leaf index that granted it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     /// The role.
     pub role: Role,

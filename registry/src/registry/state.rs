@@ -3,10 +3,16 @@
 //! carries the leaf indexes that prove it, so a server can answer a query
 //! with indexes a client turns into inclusion proofs.
 //!
+//! Every record (de)serializes with serde: a server persists the ones a
+//! batch changed ([`crate::registry::snapshot`]) so that it can start
+//! without replaying the log.
+//!
 //! Access statements change none of this (only the nonce window), so state
 //! grows with publishes, tag moves, promotions and grants, not with reads.
 
 use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use crate::actor_key::{ActorKey, KeyId};
 use crate::names::{ActorName, Digest, MediaType, ModelName, TagName, Version};
@@ -16,7 +22,7 @@ use crate::statement::events::Kind;
 use crate::statement::metadata::Lineage;
 
 /// How a key stopped being usable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyEnd {
     /// Replaced by `rotate` at this leaf.
     Rotated(u64),
@@ -26,7 +32,7 @@ pub enum KeyEnd {
 
 /// A key ever bound to an actor. Keys are never forgotten or re-bound, so a
 /// key ID always means the same public key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// The public key.
     pub key: ActorKey,
@@ -39,7 +45,7 @@ pub struct KeyRecord {
 }
 
 /// An actor: its current key, its key history and its grants.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorRecord {
     /// Name.
     pub name: ActorName,
@@ -52,7 +58,7 @@ pub struct ActorRecord {
 }
 
 /// One lifecycle step of a version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusChange {
     /// New state.
     pub state: Lifecycle,
@@ -62,7 +68,7 @@ pub struct StatusChange {
 }
 
 /// One approval of a version.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     /// Approver.
     pub actor: ActorName,
@@ -74,7 +80,7 @@ pub struct Approval {
 }
 
 /// A published version.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VersionRecord {
     /// Content digest.
     pub digest: Digest,
@@ -118,7 +124,7 @@ impl VersionRecord {
 }
 
 /// One move of a tag.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagMoveRecord {
     /// Leaf of the `tag` statement.
     pub index: u64,
@@ -128,7 +134,7 @@ pub struct TagMoveRecord {
 
 /// A tag and its full history (a chain: each move's `previous` is the
 /// index of the move before).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagRecord {
     /// Moves, oldest first; the last is the current target.
     pub moves: Vec<TagMoveRecord>,
@@ -142,7 +148,7 @@ impl TagRecord {
 }
 
 /// A tag protected by a `protect` statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Protection {
     /// The statuses the tag's target may be in (canonical: lifecycle
     /// order, no duplicates, not empty).
@@ -153,7 +159,7 @@ pub struct Protection {
 
 /// A model name. Created by its first publish, or by a `protect` (an admin
 /// may protect a tag before anything is published).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
     /// Versions by version string.
     pub versions: BTreeMap<Version, VersionRecord>,
@@ -163,6 +169,7 @@ pub struct ModelRecord {
     pub production: Option<Version>,
     /// Tags protected by `protect` statements (the built-in ones are not
     /// recorded here).
+    #[serde(default)]
     pub(crate) protections: BTreeMap<TagName, Protection>,
 }
 
