@@ -48,6 +48,10 @@ struct Args {
     /// Signed access statements to send.
     #[arg(long, env = "CUSTODY_BENCH_ENTRIES", default_value_t = 20_000)]
     entries: u64,
+    /// Stop once the log's tree reaches this size (state commitment leaves,
+    /// one per batch, count too), even if fewer than `--entries` were sent.
+    #[arg(long, env = "CUSTODY_BENCH_UNTIL_SIZE")]
+    until_size: Option<u64>,
     /// Concurrent clients (each its own actor).
     #[arg(long, env = "CUSTODY_BENCH_CONCURRENCY", default_value_t = 64)]
     concurrency: usize,
@@ -157,9 +161,19 @@ type Acks = Vec<Ack>;
 /// "CUSTODY", version, receive time (u64), envelope length (u32).
 const LEAF_HEADER: u64 = 7 + 1 + 8 + 4;
 
-async fn worker(c: Client, base: String, who: ActorSigner, access: Access, n: u64) -> anyhow::Result<Acks> {
+async fn worker(
+    c: Client,
+    base: String,
+    who: ActorSigner,
+    access: Access,
+    n: u64,
+    until: Arc<(AtomicU64, u64)>,
+) -> anyhow::Result<Acks> {
     let mut acks = Vec::with_capacity(n as usize);
     for _ in 0..n {
+        if until.0.load(Ordering::SeqCst) >= until.1 {
+            break;
+        }
         let envelope = sign(&who, Event::Access(access.clone()))?;
         let digest = access.digest;
         let bytes = LEAF_HEADER + envelope.len() as u64;
@@ -173,6 +187,9 @@ async fn worker(c: Client, base: String, who: ActorSigner, access: Access, n: u6
             .and_then(|v| v.parse().ok())
             .context("no Custody-Leaf-Index header")?;
         let done = Instant::now();
+        // The tree holds at least the acked entry and its batch's
+        // commitment leaf.
+        until.0.fetch_max(index + 2, Ordering::SeqCst);
         acks.push(Ack { index, at: done, latency: (done - start).as_secs_f64(), bytes });
     }
     Ok(acks)
@@ -244,11 +261,15 @@ async fn main() -> anyhow::Result<()> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let watcher = tokio::spawn(watch(c.clone(), base.clone(), stop.clone(), seen.clone()));
     let per_worker = args.entries.div_ceil(workers as u64);
+    let until = Arc::new((AtomicU64::new(size_before), args.until_size.unwrap_or(u64::MAX)));
     let start = Instant::now();
     let tasks: Vec<_> = setup
         .readers
         .iter()
-        .map(|r| tokio::spawn(worker(c.clone(), base.clone(), r.clone(), setup.access.clone(), per_worker)))
+        .map(|r| {
+            let w = worker(c.clone(), base.clone(), r.clone(), setup.access.clone(), per_worker, until.clone());
+            tokio::spawn(w)
+        })
         .collect();
     let mut acks: Acks = Vec::new();
     for t in tasks {

@@ -217,7 +217,7 @@ mod tests {
         drop(store);
         let report = fsck_data_dir(dir.path(), None, cfg).unwrap();
         let p = report.first_problem.expect("the forged grant must be found");
-        assert_eq!((p.kind, p.location.as_str()), (FsckProblemKind::Registry, "entry 1"), "{}", p.detail);
+        assert_eq!((p.kind, p.location.as_str()), (FsckProblemKind::Registry, "entry 2"), "{}", p.detail);
     }
 
     /// Rewrites the `state` row `key` of the stopped server at `dir`

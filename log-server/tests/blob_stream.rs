@@ -64,7 +64,13 @@ async fn a_two_gib_upload_streams_with_bounded_memory() {
     })
     .await
     .unwrap();
-    assert!(response.0.starts_with("HTTP/1.1 201"), "{} {}", response.0, response.1);
+    assert!(
+        response.0.starts_with("HTTP/1.1 201"),
+        "{} {}\nserver log:\n{}",
+        response.0,
+        response.1,
+        std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default()
+    );
     // Genesis, grant, publish, each followed by its batch's commitment leaf.
     assert!(response.1.contains("\"index\":4"), "the publish is entry 4: {}", response.1);
 

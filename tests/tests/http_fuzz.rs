@@ -45,7 +45,10 @@ const LOG_ROUTES: &[(&str, &str)] = &[
     ("GET", "/blobs/{digest}"),
     ("GET", "/registry/models"),
     ("GET", "/registry/models/{org}/{model}"),
+    ("GET", "/registry/models/{org}/{model}/entries"),
     ("GET", "/registry/resolve"),
+    ("GET", "/state/proof"),
+    ("POST", "/state/proofs"),
     ("GET", "/registry/artifacts/{digest}"),
     ("GET", "/registry/actors/{actor}"),
     ("GET", "/health"),
@@ -383,10 +386,13 @@ fn gather(
     for i in 0..size {
         let (status, entry) = get(&log, &format!("/entries/{i}"));
         assert_eq!(status, 200);
-        let envelope = Leaf::decode(&entry).unwrap().envelope.to_vec();
+        // Commitment leaves end each batch: no statement in them.
+        let Ok(leaf) = Leaf::decode(&entry) else { continue };
+        let envelope = leaf.envelope.to_vec();
         let action = SignedStatement::parse(&envelope).unwrap().statement.event.action();
         envelopes.insert(action, envelope);
-        if i == 1 {
+        // The first statement after the genesis.
+        if i >= 1 && first.is_empty() {
             first = entry;
         }
     }

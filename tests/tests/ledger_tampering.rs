@@ -107,9 +107,9 @@ fn an_entry_rewritten_in_rocksdb_is_named_by_fsck_and_audit() {
     assert_eq!(code, Some(1), "fsck after tampering: {report}");
     assert!(report.contains(&format!("at entry {target}:")), "fsck must name entry {target}: {report}");
 
-    // The server still starts (it replays the registry without signature
-    // checks, and nothing later refers to the rewritten digest), and every
-    // client check refuses what it now serves.
+    // The server still starts (from its persisted state, without reading
+    // the entries again), and every client check refuses what it now
+    // serves.
     d.restart_log();
     let url = d.log.url.clone();
     let fresh = d.user("fresh");
@@ -129,12 +129,14 @@ fn an_entry_rewritten_in_rocksdb_is_named_by_fsck_and_audit() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["violation"]["index"], target, "{v}");
 
-    // The server now resolves demo/model@2 to the planted weights, but a
-    // verified pull refuses the rewritten entry and leaves nothing behind.
+    // The server starts from its persisted state (the history as it was
+    // sequenced) and still resolves demo/model@2 to the honest digest, but
+    // serves the rewritten entry: a verified pull refuses it and leaves
+    // nothing behind.
     let http = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
     let resolved: serde_json::Value =
         http.get(format!("{url}/registry/resolve?ref=demo/model@2")).send().unwrap().json().unwrap();
-    assert!(resolved.to_string().contains(&evil_hex), "{resolved}");
+    assert!(resolved.to_string().contains(&honest_hex), "{resolved}");
     let out = dave.run(&["--log", &url, "pull", "demo/model@2", "-o", pulled.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stderr).contains(&format!("entry {target}")), "{}", text(&out.stderr));

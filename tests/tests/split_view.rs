@@ -98,7 +98,8 @@ fn a_split_log_is_refused_by_clients_and_caught_by_gossiping_witnesses() {
         logged_index(&alice.ok(&["publish", v1.to_str().unwrap(), "--name", "demo/model", "--version", "1"]));
     for victim in [&vera, &bruno] {
         let out = victim.ok(&["checkpoint"]);
-        assert!(out.contains(&format!("size {}", common_end + 1)), "{out}");
+        // The publish and the commitment leaf that ends its batch.
+        assert!(out.contains(&format!("size {}", common_end + 2)), "{out}");
     }
 
     // The split: the stopped log's data directory is copied; A keeps the
@@ -135,7 +136,8 @@ fn a_split_log_is_refused_by_clients_and_caught_by_gossiping_witnesses() {
         "--version",
         "2",
     ]));
-    assert_eq!((end_a, end_b), (common_end + 2, common_end + 2));
+    // Two statements each, every one followed by its batch's commitment.
+    assert_eq!((end_a, end_b), (common_end + 4, common_end + 4));
 
     // Each branch alone satisfies the policy: each victim, shown one
     // branch, verifies and loads a different demo/model@2 (and the pull
@@ -146,7 +148,8 @@ fn a_split_log_is_refused_by_clients_and_caught_by_gossiping_witnesses() {
     let got_b = tmp.path().join("bruno.bin");
     bruno.ok(&["--log", &url_b, "pull", "demo/model@2", "-o", got_b.to_str().unwrap()]);
     assert_eq!(std::fs::read(&got_b).unwrap(), evil);
-    let size = end_a + 2;
+    // The last statement's commitment, the pull's access and its commitment.
+    let size = end_a + 4;
     let (cp_a, cp_b) = eventually("both branches to publish a checkpoint of every entry", 30, || {
         let cp_a = open(&get(&format!("{url_a}/checkpoint"))?)?;
         let cp_b = open(&get(&format!("{url_b}/checkpoint"))?)?;

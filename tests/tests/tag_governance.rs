@@ -212,6 +212,16 @@ fn pull_refuses_deprecated_and_archived_versions_unless_allowed() {
         .fails(2, "archived");
 }
 
+/// The commitment leaf a registry would append after `leaves`: the root of
+/// the state their replay builds.
+fn commitment(leaves: &[Vec<u8>]) -> Vec<u8> {
+    let mut a = custody_registry::registry::Auditor::new(Default::default());
+    let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
+    a.feed(&refs).unwrap();
+    let mut state = a.state().clone();
+    custody_registry::leaf::CommitmentLeaf { index: leaves.len() as u64, root: state.seal().root }.encode()
+}
+
 /// The leaf bytes of `event` signed by `who`, received now.
 fn leaf(
     who: &custody_registry::actor_key::ActorSigner,
@@ -251,6 +261,10 @@ fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
             leaf(&alice, publish("demo/model", "2.0", weights, 4096)),
             leaf(&root, protect("demo/model", "release", &[Lifecycle::Production])),
         ];
+        // Like a registry, it ends each batch with the commitment to the
+        // state after it, computed here by a replay.
+        let mut honest = honest;
+        honest.push(commitment(&honest));
         let last = append(&c, &base, &honest);
         let policy = tmp.path().join(format!("{case}.policy"));
         std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
@@ -268,8 +282,15 @@ fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
 
         // alice alone moves the tag to her unapproved version, and this
         // log takes it.
-        let bad = append(&c, &base, &[leaf(&alice, tag("demo/model", tag_name, weights, None))]);
-        let run = audited(bad + 1);
+        // Its commitment cannot be the state of a history the rules
+        // refuse; it repeats the last one, and the audit stops earlier, at
+        // the move.
+        let bad_leaf = leaf(&alice, tag("demo/model", tag_name, weights, None));
+        let bad = append(&c, &base, &[bad_leaf]);
+        let stale = custody_registry::leaf::CommitmentLeaf::decode(&honest[honest.len() - 1]).unwrap();
+        let again = custody_registry::leaf::CommitmentLeaf { index: bad + 1, root: stale.root }.encode();
+        let after = append(&c, &base, &[again]);
+        let run = audited(after + 1);
         run.fails(2, &format!("audit: entry {bad}"));
         assert!(run.stdout.contains(&format!("audit FAILED at entry {bad}")), "{case}: {}", run.stdout);
         assert!(run.stderr.contains("may only point at a version in production"), "{case}: {}", run.stderr);

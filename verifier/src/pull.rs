@@ -128,6 +128,9 @@ struct Resolved {
 
 #[derive(Deserialize)]
 struct ResolvedVersion {
+    /// Only in digest answers, where publishes span names.
+    #[serde(default)]
+    name: Option<String>,
     version: String,
     published_index: u64,
     #[serde(default)]
@@ -297,9 +300,18 @@ pub fn verify_reference(
         Some((_, ti, _, target)) => Some(authz.grant_used(*ti, Role::Maintainer, target).cloned().ok_or_else(missing)?),
         None => None,
     };
+    // Other versions said to hold the digest: a tag or digest reference
+    // stands for all of them (their statuses are proven too; versions of
+    // other names are not, so they do not count).
     let also: Vec<Version> = match reference {
         Ref::Tag(..) => r.versions.iter().filter_map(|v| Version::new(&v.version).ok()).collect(),
-        _ => Vec::new(),
+        Ref::Digest(_) => r
+            .publishes
+            .iter()
+            .filter(|v| v.name.as_deref() == Some(p.name.as_str()))
+            .filter_map(|v| Version::new(&v.version).ok())
+            .collect(),
+        Ref::Version(..) => Vec::new(),
     };
     let claim = Claim {
         name: &p.name,

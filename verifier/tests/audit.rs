@@ -85,7 +85,19 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
-    let size = 6 + 300; // genesis, 2 grants, publish, tag, reader grant, accesses
+    // genesis, 2 grants, publish, tag, reader grant, accesses, and the
+    // commitment leaf ending each batch.
+    let health: serde_json::Value =
+        c.get(format!("{}/health", server.url)).send().unwrap().json().unwrap();
+    let size = health["sequencer"]["tree_size"].as_u64().unwrap();
+    assert!(size >= 6 + 300, "{health}");
+    // An access at or after entry 200 (not a commitment leaf).
+    let target = (200u64..)
+        .find(|i| {
+            let e = c.get(format!("{}/entries/{i}", server.url)).send().unwrap().bytes().unwrap();
+            Leaf::decode(&e).is_ok()
+        })
+        .unwrap();
 
     let auditor = User::new(dir.path(), "auditor");
     auditor.configure(&policy, &server.url);
@@ -123,11 +135,10 @@ fn honest_log_passes_resumes_and_an_altered_entry_is_named() {
     assert_eq!(std::fs::read(&bundle).unwrap(), good_bundle, "the bundle cache is repaired");
     assert_eq!(std::fs::read(&tile).unwrap(), good_tile, "the tile cache is repaired");
 
-    // Alter entry 200 (an access) inside the stopped server's RocksDB: one
+    // Alter that access inside the stopped server's RocksDB: one
     // millisecond added to its receive time. The server restarts fine (the
     // statement is still valid), but the entry no longer hashes to its leaf.
     drop(server);
-    let target = 200u64;
     custody_log::store::testing::rewrite_entry(&data.join("db"), target, |old| {
         let leaf = Leaf::decode(old).unwrap();
         Leaf::new(leaf.receive_time_ms + 1, leaf.envelope).unwrap().encode()

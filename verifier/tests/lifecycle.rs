@@ -56,7 +56,8 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
         receipt.to_str().unwrap(),
     ]);
     r.ok();
-    assert!(r.stdout.contains("logged publish acme/model@1.0 at entry 4"), "{}", r.stdout);
+    // Genesis and three grants, each batch ended by its commitment leaf.
+    assert!(r.stdout.contains("logged publish acme/model@1.0 at entry 8"), "{}", r.stdout);
     assert!(r.stdout.contains("logged tag acme/model:prod"), "{}", r.stdout);
     alice.cli(&["publish", &f2, "--name", "acme/model", "--version", "2.0"]).ok();
     // Publishing the same thing again is idempotent and still proven.
@@ -84,7 +85,7 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     let out = dir.path().join("pulled.bin");
     let p = alice.cli(&["pull", "acme/model:prod", "-o", out.to_str().unwrap()]);
     p.ok();
-    assert!(p.stdout.contains("published by alice at entry 4, tag move at entry"), "{}", p.stdout);
+    assert!(p.stdout.contains("published by alice at entry 8, tag move at entry"), "{}", p.stdout);
     assert_eq!(std::fs::read(&out).unwrap(), v1);
     let out2 = dir.path().join("v2.pulled");
     alice.cli(&["pull", "acme/model@2.0", "-o", out2.to_str().unwrap()]).ok();
@@ -177,7 +178,7 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
         &alice_key,
     ]);
     v.ok();
-    assert!(v.stdout.contains("bundle OK: entry 4"), "{}", v.stdout);
+    assert!(v.stdout.contains("bundle OK: entry 8"), "{}", v.stdout);
     assert!(v.stdout.contains("signature OK: by alice"), "{}", v.stdout);
     assert!(v.stdout.contains("artifact OK"), "{}", v.stdout);
     assert!(v.stdout.contains("not established offline"), "{}", v.stdout);

@@ -63,11 +63,12 @@ fn monitor_reports_matching_events_once() {
         .map(|l| (l["rule"].as_str().unwrap().to_owned(), l["index"].as_u64().unwrap()))
         .collect();
     let want: Vec<(String, u64)> = [
-        ("tag_move", 5),
-        ("promotion", 6),
-        ("unlisted_publisher", 7),
-        ("grant_change", 8),
-        ("access_outside_hours", 9),
+        // Every statement is followed by its batch's commitment leaf.
+        ("tag_move", 10),
+        ("promotion", 12),
+        ("unlisted_publisher", 14),
+        ("grant_change", 16),
+        ("access_outside_hours", 18),
     ]
     .iter()
     .map(|(r, i)| (r.to_string(), *i))

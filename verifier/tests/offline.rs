@@ -24,42 +24,28 @@ fn offline_checks_need_only_the_policy() {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    let old = wait_size(1);
+    // Each batch ends with its commitment leaf: genesis and its commitment.
+    let old = wait_size(2);
     let key = User::new(dir.path(), "alice").keygen("alice");
     admin.cli(&["grant", &key, "--role", "reader", "--pattern", "*"]).ok();
     admin.cli(&["grant", &key, "--role", "publisher", "--pattern", "acme/*"]).ok();
-    let new = wait_size(3);
+    let new = wait_size(6);
     let save = |name: &str, bytes: &[u8]| {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();
         p.to_str().unwrap().to_owned()
     };
     let (old_f, new_f) = (save("old.cp", &old), save("new.cp", &new));
-    let entry_f = save("entry1", &get("entries/1"));
-    let incl_f = save("incl.json", &get("proof/inclusion?index=1&size=3"));
-    let cons_f = save("cons.json", &get("proof/consistency?old=1&new=3"));
+    let entry_f = save("entry2", &get("entries/2"));
+    let incl_f = save("incl.json", &get("proof/inclusion?index=2&size=6"));
+    let cons_f = save("cons.json", &get("proof/consistency?old=2&new=6"));
     drop(server);
 
     let u = User::new(dir.path(), "offline");
     let p = policy.to_str().unwrap();
     let r = u.cli(&["--policy", p, "verify", "checkpoint", &new_f]);
-    assert!(r.ok().stdout.contains("checkpoint OK: registry.custody.example/log size 3"), "{}", r.stdout);
+    assert!(r.ok().stdout.contains("checkpoint OK: registry.custody.example/log size 6"), "{}", r.stdout);
     let r = u.cli(&[
-        "--policy",
-        p,
-        "verify",
-        "inclusion",
-        "--checkpoint",
-        &new_f,
-        "--entry",
-        &entry_f,
-        "--index",
-        "1",
-        "--proof",
-        &incl_f,
-    ]);
-    assert!(r.ok().stdout.contains("inclusion OK: entry 1"), "{}", r.stdout);
-    u.cli(&[
         "--policy",
         p,
         "verify",
@@ -72,8 +58,23 @@ fn offline_checks_need_only_the_policy() {
         "2",
         "--proof",
         &incl_f,
+    ]);
+    assert!(r.ok().stdout.contains("inclusion OK: entry 2"), "{}", r.stdout);
+    u.cli(&[
+        "--policy",
+        p,
+        "verify",
+        "inclusion",
+        "--checkpoint",
+        &new_f,
+        "--entry",
+        &entry_f,
+        "--index",
+        "3",
+        "--proof",
+        &incl_f,
     ])
-    .fails(2, "inclusion of entry 2");
+    .fails(2, "inclusion of entry 3");
     let r = u.cli(&[
         "--policy",
         p,
@@ -88,7 +89,7 @@ fn offline_checks_need_only_the_policy() {
     ]);
     assert!(r.ok().stdout.contains("consistency OK"), "{}", r.stdout);
     u.cli(&["--policy", p, "verify", "consistency", "--old", &new_f, "--new", &old_f, "--proof", &cons_f])
-        .fails(2, "consistency 3 -> 1");
+        .fails(2, "consistency 6 -> 2");
     // Another log's key: the checkpoint is refused.
     let other = dir.path().join("other-policy");
     let foreign = custody_standards::SignerKey::from_seed(ORIGIN, 1, &[3; 32]).unwrap().verifier();

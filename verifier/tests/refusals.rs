@@ -136,7 +136,8 @@ fn a_forked_log_is_detected_with_evidence() {
     admin_a.cli(&["grant", &alice, "--role", "reader", "--pattern", "acme/*"]).ok();
     watcher.configure(&policy, &a.url);
     let seen = watcher.cli(&["checkpoint"]);
-    assert!(seen.ok().stdout.contains("size 2"), "{}", seen.stdout);
+    // Genesis, its commitment, the grant and its commitment.
+    assert!(seen.ok().stdout.contains("size 4"), "{}", seen.stdout);
     drop(a);
 
     let b = serve(&data_b, &[]);
@@ -206,7 +207,7 @@ fn a_forked_log_is_detected_with_evidence() {
     watcher.cli(&["--log", &b.url, "checkpoint"]).fails(3, "inconsistent");
     let remembered =
         std::fs::read_dir(watcher.home.join("checkpoints")).unwrap().next().unwrap().unwrap().path();
-    assert!(std::fs::read_to_string(remembered).unwrap().contains("\n2\n"));
+    assert!(std::fs::read_to_string(remembered).unwrap().contains("\n4\n"));
 }
 
 #[test]
@@ -296,11 +297,19 @@ fn a_lying_server_is_caught() {
     )
     .fails(2, "is not the grant the log claims");
 
-    // A forged publish entry (index 3: genesis, two grants, publish): its
-    // inclusion proof fails.
+    // A forged publish entry: its inclusion proof fails.
+    let v1_index = http()
+        .get(format!("{}/registry/resolve?ref=acme/model@1.0", server.url))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["versions"][0]["published_index"]
+        .as_u64()
+        .unwrap();
+    let entry_path = format!("/entries/{v1_index}");
     pull_via(
         Arc::new(move |req, mut r| {
-            if req.path == "/entries/3" {
+            if req.path == entry_path {
                 let n = r.body.len();
                 r.body[n - 3] ^= 1;
             }
@@ -308,5 +317,5 @@ fn a_lying_server_is_caught() {
         }),
         "acme/model@1.0",
     )
-    .fails(2, "inclusion of entry 3");
+    .fails(2, &format!("inclusion of entry {v1_index}"));
 }

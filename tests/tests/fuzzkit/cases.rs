@@ -111,7 +111,14 @@ fn target(rng: &mut Rng, method: &str, route: &str, ctx: &Ctx) -> String {
         (_, "/registry/resolve") => {
             query(rng, &["ref"], |r| if r.chance(20) { digest(r, &hex) } else { r.pick(REFS).to_owned() })
         }
-        (_, "/registry/artifacts/{digest}" | "/registry/actors/{actor}") => {
+        (_, "/state/proof") => query(rng, &["key", "size"], |r| {
+            if r.chance(50) {
+                hex::encode(state_key().encode())
+            } else {
+                number(r, size)
+            }
+        }),
+        (_, "/registry/artifacts/{digest}" | "/registry/actors/{actor}" | "/registry/models/{org}/{model}/entries") => {
             query(rng, &["after", "limit"], |r| number(r, size))
         }
         _ => query(rng, &[], |_| String::new()),
@@ -127,11 +134,24 @@ fn target(rng: &mut Rng, method: &str, route: &str, ctx: &Ctx) -> String {
     path + &q
 }
 
+/// A state key the fuzzed log holds.
+fn state_key() -> custody_registry::commitment::StateKey {
+    custody_registry::commitment::StateKey::NameEntries {
+        name: custody_registry::names::ModelName::new("demo/model").unwrap(),
+    }
+}
+
+/// A valid `POST /state/proofs` body.
+fn state_proofs_body() -> Vec<u8> {
+    serde_json::json!({ "keys": [hex::encode(state_key().encode())] }).to_string().into_bytes()
+}
+
 /// The valid bodies of a route, from real requests.
 fn bases(method: &str, route: &str, ctx: &Ctx) -> Vec<Vec<u8>> {
     match (method, route) {
         ("POST", "/statements") => vec![ctx.grant.clone(), ctx.publish.clone(), ctx.access.clone()],
         ("POST", "/entries") => vec![ctx.entry.clone()],
+        ("POST", "/state/proofs") => vec![state_proofs_body()],
         ("PUT", "/blobs/{digest}") => vec![ctx.artifact.clone()],
         ("POST", "/add-checkpoint") => ctx.add_bodies.clone(),
         ("POST", "/gossip/checkpoint") => ctx.gossip_bodies.clone(),

@@ -96,7 +96,8 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
             Command::new(sibling("custody-loadgen")?)
                 .args(["--json", "--log", &log.url, "--admin-key"])
                 .arg(dir.join("log/admin.key"))
-                .args(["--entries", &entries.to_string(), "--concurrency", &args.concurrency.to_string()])
+                .args(["--entries", &entries.to_string(), "--until-size", &target.to_string()])
+                .args(["--concurrency", &args.concurrency.to_string()])
                 .args(["--windows", &args.windows.to_string(), "--server-pid", &log.pid().to_string()])
                 .arg("--data-dir")
                 .arg(dir.join("log")),
