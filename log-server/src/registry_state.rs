@@ -251,9 +251,10 @@ pub fn read(store: &dyn Store, config: Config) -> Result<Option<Persisted>, Stat
         }
         records.push(record);
     }
-    let mut pairs = Vec::new();
+    let nonce_rows = store.scan_state(&[NONCE])?;
+    let mut pairs = Vec::with_capacity(nonce_rows.iter().map(|(_, v)| v.len() / NONCE_BYTES).sum());
     let mut rows = NonceRows::default();
-    for (key, value) in store.scan_state(&[NONCE])? {
+    for (key, value) in nonce_rows {
         let second = match key.get(1..9).map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes"))) {
             Some(s) if key.len() == 17 => s,
             _ => return Err(bad_row(&key, "not a nonce row key")),
@@ -277,7 +278,7 @@ pub fn read(store: &dyn Store, config: Config) -> Result<Option<Persisted>, Stat
     // because a lookup compares the exact expiry with the clock, so a pair
     // past its expiry never refuses anything, while every pair still in
     // its window is here.
-    let registry = Registry::restore(config, records, pairs, cursor.position)?;
+    let registry = Registry::restore(config, records, &pairs, cursor.position)?;
     let mut map = Vec::new();
     for (key, value) in store.scan_state(&[STATE_MAP_PREFIX])? {
         let k = StateKey::decode(&key[1..]).map_err(|e| bad_row(&key, e.to_string()))?;

@@ -26,8 +26,8 @@ struct Persisted {
 impl Persisted {
     fn restore(&self, w: &World) -> Registry {
         let records = self.records.values().map(|v| Record::decode(v).unwrap());
-        let nonces = self.nonces.values().flatten().copied();
-        Registry::restore(w.reg.config(), records, nonces, self.position).unwrap()
+        let nonces: Vec<_> = self.nonces.values().flatten().copied().collect();
+        Registry::restore(w.reg.config(), records, &nonces, self.position).unwrap()
     }
 }
 
@@ -137,8 +137,8 @@ fn records_that_do_not_make_one_state_are_refused() {
     let records: Vec<Record> = p.records.values().map(|v| Record::decode(v).unwrap()).collect();
     let config = w.reg.config();
     let twice = records.iter().chain(&records).cloned();
-    assert!(matches!(Registry::restore(config, twice, [], p.position), Err(RestoreError::Duplicate(_))));
+    assert!(matches!(Registry::restore(config, twice, &[], p.position), Err(RestoreError::Duplicate(_))));
     let no_key = records.iter().filter(|r| !matches!(r, Record::Key { .. })).cloned();
-    assert!(matches!(Registry::restore(config, no_key, [], p.position), Err(RestoreError::Dangling(_))));
+    assert!(matches!(Registry::restore(config, no_key, &[], p.position), Err(RestoreError::Dangling(_))));
     assert!(matches!(Record::decode(b"{\"type\":\"actor\"}"), Err(RestoreError::Decode(_))));
 }

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use custody_registry::registry::Role;
+use custody_standards::encoding::encode_base64;
 use custody_testkit::scenario::lone::{serve, LoneLog};
 use custody_testkit::scenario::*;
 
@@ -61,11 +62,15 @@ fn after_kill_9_the_server_starts_from_the_persisted_state_and_refuses_replays()
                 let (c, base, stop, acked) = (&c, &base, &stop, &acked);
                 s.spawn(move || {
                     while !stop.load(Ordering::SeqCst) {
+                        // An access is logged by the download it
+                        // authorizes: a 200 means it is durable (the body
+                        // may be cut off by the kill).
                         let env = signed(r, access("boot/m", "0", digest));
-                        if let Ok(resp) = c.post(format!("{base}/statements")).body(env.clone()).send() {
-                            if json(resp).0 == 200 {
-                                acked.lock().unwrap().push(env);
-                            }
+                        let req = c
+                            .get(format!("{base}/blobs/{digest}"))
+                            .header("Custody-Statement", encode_base64(&env));
+                        if req.send().is_ok_and(|resp| resp.status().as_u16() == 200) {
+                            acked.lock().unwrap().push(env);
                         }
                     }
                 });
@@ -95,12 +100,12 @@ fn after_kill_9_the_server_starts_from_the_persisted_state_and_refuses_replays()
         assert_eq!(replayed_at_start(&log), "custody_registry_replayed_entries_total 0");
         // Statements acknowledged before the crash are replays now.
         for env in acked.iter().rev().take(10).chain(acked.iter().take(5)) {
-            let (status, body) = post_statement(&c, log.url(), env.clone());
+            let (status, body) = download(&c, log.url(), digest, env);
             assert_eq!((status, body["error"].as_str()), (401, Some("replay")), "{body}");
         }
         // And fresh ones still go through.
-        let (status, body) =
-            post_statement(&c, log.url(), signed(&readers[0], access("boot/m", "0", digest)));
+        let fresh = signed(&readers[0], access("boot/m", "0", digest));
+        let (status, body) = download(&c, log.url(), digest, &fresh);
         assert_eq!(status, 200, "{body}");
     }
 }

@@ -89,16 +89,25 @@ impl NonceWindow {
         self.buckets.entry(expiry_ms / 1000).or_default().push(fp);
     }
 
-    /// Puts back a pair a server persisted (see
+    /// Puts back pairs a server persisted (see
     /// [`crate::registry::snapshot`]). The pairs of one fingerprint may come
     /// in any order: the latest expiry wins, as it does for live inserts
     /// (a fingerprint is re-inserted only once its earlier expiry has
-    /// passed, so its latest insert has the latest expiry).
-    pub fn restore_id(&mut self, id: NonceId, expiry_ms: u64) {
-        let fp = id.0;
-        let latest = self.seen.entry(fp).or_insert(expiry_ms);
-        *latest = (*latest).max(expiry_ms);
-        self.buckets.entry(expiry_ms / 1000).or_default().push(fp);
+    /// passed, so its latest insert has the latest expiry). Start-up time
+    /// follows the window (millions of pairs under load), so the map is
+    /// sized once and pairs of one second, which a server stores together,
+    /// go into their bucket with one lookup.
+    pub fn restore(&mut self, pairs: &[(NonceId, u64)]) {
+        self.seen.reserve(pairs.len());
+        for run in pairs.chunk_by(|a, b| a.1 / 1000 == b.1 / 1000) {
+            let bucket = self.buckets.entry(run[0].1 / 1000).or_default();
+            bucket.reserve(run.len());
+            for &(NonceId(fp), expiry_ms) in run {
+                let latest = self.seen.entry(fp).or_insert(expiry_ms);
+                *latest = (*latest).max(expiry_ms);
+                bucket.push(fp);
+            }
+        }
     }
 
     /// Every remembered pair, fingerprint and expiry (ms) of its latest
@@ -192,6 +201,29 @@ mod tests {
         assert!(!w.contains(&k1, &n2, 0));
         w.insert(k2, n1, 10_000);
         assert_eq!(w.len(), 2);
+    }
+
+    /// A window restored from its pairs, in any order and with a
+    /// fingerprint stored twice (re-used after its first expiry), is the
+    /// live one: same expiries, same buckets to prune.
+    #[test]
+    fn a_restored_window_is_the_live_one() {
+        let k = KeyId(Hash([1; 32]));
+        let mut live = NonceWindow::default();
+        live.insert(k, Nonce([1; 16]), 1_500);
+        live.insert(k, Nonce([2; 16]), 2_100);
+        live.insert(k, Nonce([1; 16]), 2_900);
+        let (one, two) = (NonceId::of(&k, &Nonce([1; 16])), NonceId::of(&k, &Nonce([2; 16])));
+        let pairs = [(one, 2_900), (two, 2_100), (one, 1_500)];
+        let mut restored = NonceWindow::default();
+        restored.restore(&pairs);
+        assert_eq!(restored.seen, live.seen);
+        assert!(restored.contains(&k, &Nonce([1; 16]), 2_000), "the latest expiry wins");
+        for now in [1_999, 2_000, 3_000, 3_001] {
+            live.prune(now);
+            restored.prune(now);
+            assert_eq!(restored.seen, live.seen, "at {now}");
+        }
     }
 
     /// Pruning drops whole expired seconds only, `contains` stays exact to

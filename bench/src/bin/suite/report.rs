@@ -288,7 +288,7 @@ pub fn markdown(r: &Value) -> String {
     let rs = &log["restart"];
     if let Some(secs) = rs["seconds"].as_f64() {
         let size = rs["size"].as_f64().unwrap_or(0.0);
-        let replayed = rs["replayed_entries"].as_f64().map_or("?".to_owned(), num);
+        let replayed = rs["replayed_entries"].as_f64().map_or("?".to_owned(), |n| format!("{n:.0}"));
         rows.push(Row {
             figure: format!(
                 "log server start-up (persisted registry state; {replayed} entries replayed) at {} entries",
