@@ -78,6 +78,13 @@ fn a_lone_maintainer_cannot_tag_unapproved_weights_into_production_or_a_protecte
     // Any other tag is free until an admin protects it.
     let out = admin.ok(&["protect", "demo/model", "release", "--statuses", "production,staging"]);
     assert!(out.contains("logged protect demo/model:release"), "{out}");
+    let (_, m) = get_json(&c, &format!("{base}/registry/models/demo/model"));
+    let p = &m["protections"][0];
+    assert_eq!(
+        (p["tag"].as_str(), p["statuses"].clone()),
+        (Some("release"), serde_json::json!(["staging", "production"]))
+    );
+    assert_eq!(p["index"].as_u64(), Some(logged_index(&out)), "{m}");
     refused(&c, &base, &alice, &["tag", "demo/model@2.0", "release"], 1, "tag_protected");
     let (status, body) = post_statement(
         &c,

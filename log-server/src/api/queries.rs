@@ -89,6 +89,11 @@ fn model_json(name: &ModelName, m: &ModelRecord) -> Value {
             "index": r.current().index,
             "history": r.moves.iter().map(|m| json!({"index": m.index, "digest": m.digest.to_string()})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "protections": m.protections().iter().map(|(t, p)| json!({
+            "tag": t.as_str(),
+            "statuses": p.statuses,
+            "index": p.index,
+        })).collect::<Vec<_>>(),
     })
 }
 
