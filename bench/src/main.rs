@@ -267,7 +267,8 @@ async fn main() -> anyhow::Result<()> {
         .readers
         .iter()
         .map(|r| {
-            let w = worker(c.clone(), base.clone(), r.clone(), setup.access.clone(), per_worker, until.clone());
+            let w =
+                worker(c.clone(), base.clone(), r.clone(), setup.access.clone(), per_worker, until.clone());
             tokio::spawn(w)
         })
         .collect();

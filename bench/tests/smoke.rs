@@ -66,7 +66,7 @@ fn the_suite_writes_every_row_between_the_markers() {
         "| `custody audit` of 70",
         "entries with signature checks, cold",
         "entries with signature checks, warm",
-        "| log server start-up (registry replay) at 70",
+        "| log server start-up (persisted registry state; 0 entries replayed) at 70",
         "| leaf appends in core, one core | ≥ 4,000,000/s | not measured |",
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");

@@ -32,6 +32,6 @@ pub mod init;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
-pub mod state_snapshots;
 pub mod registry_state;
+pub mod state_snapshots;
 pub mod uploads;

@@ -132,7 +132,11 @@ fn committed_size(store: &dyn Store, committer: &StateCommitter) -> Result<Optio
         Ok(c) => {
             return Err(RegistryError::Replay {
                 index: last,
-                reason: format!("state commitment root {} is not the loaded state's {}", c.root, committer.root()),
+                reason: format!(
+                    "state commitment root {} is not the loaded state's {}",
+                    c.root,
+                    committer.root()
+                ),
             })
         }
         Err(_) => None,

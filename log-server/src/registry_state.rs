@@ -319,7 +319,11 @@ pub(crate) fn full_rows(
 
 /// Writes the whole state of `registry`, which must be the replay of the
 /// store's every entry, in one synced state-only batch.
-pub fn persist(store: &dyn Store, registry: &Registry, committer: &StateCommitter) -> Result<NonceRows, StoreError> {
+pub fn persist(
+    store: &dyn Store,
+    registry: &Registry,
+    committer: &StateCommitter,
+) -> Result<NonceRows, StoreError> {
     let size = store.tree_size()?;
     let (state_rows, rows) = full_rows(store, registry, committer, size)?;
     store.append_batch(&Batch { start: size, state_rows, ..Batch::default() })?;

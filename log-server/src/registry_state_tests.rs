@@ -122,7 +122,9 @@ async fn a_restart_at_100k_entries_replays_nothing_and_equals_the_replay() {
     // Every batch ends with a commitment leaf: more leaves than statements.
     let size = store.tree_size().unwrap();
     let statements = (0..size)
-        .filter(|i| custody_registry::leaf::CommitmentLeaf::decode(&store.entry(*i).unwrap().unwrap()).is_err())
+        .filter(|i| {
+            custody_registry::leaf::CommitmentLeaf::decode(&store.entry(*i).unwrap().unwrap()).is_err()
+        })
         .count();
     assert_eq!(statements, 100_002);
     assert!(size > 100_002);

@@ -234,7 +234,7 @@ impl Store for Flaky {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.scan_index(prefix, after, limit)
     }
-    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<crate::store::StoredStateRow>, StoreError> {
         self.inner.scan_state(prefix)
     }
 }

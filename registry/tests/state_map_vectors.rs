@@ -21,7 +21,10 @@ fn key(first: u8) -> Hash {
 /// A = 0x10.., B = 0x18.. share their first four bits (0001) and split at
 /// bit 4; C = 0x80.. splits from both at bit 0. D = 0x14.. is absent and
 /// ends on A's leaf; E = 0x40.. is absent and ends on an empty subtree.
-fn fixture() -> (Tree, [(&'static str, Hash); 5], [(&'static str, Hash); 3]) {
+/// A named key or value of the fixture.
+type Named = (&'static str, Hash);
+
+fn fixture() -> (Tree, [Named; 5], [Named; 3]) {
     let keys = [("A", key(0x10)), ("B", key(0x18)), ("C", key(0x80)), ("D", key(0x14)), ("E", key(0x40))];
     let values = [("A", Hash([0xaa; 32])), ("B", Hash([0xbb; 32])), ("C", Hash([0xcc; 32]))];
     let tree = Tree::from_entries(keys[..3].iter().zip(values).map(|((_, k), (_, v))| (*k, v)));

@@ -64,7 +64,12 @@ fn an_old_tag_move_served_as_current_is_refused() {
             r
         }),
     );
-    refused_pull(&dave, &["--log", &url, "pull", "demo/model:latest"], &tmp.path().join("old.bin"), "currently points at");
+    refused_pull(
+        &dave,
+        &["--log", &url, "pull", "demo/model:latest"],
+        &tmp.path().join("old.bin"),
+        "currently points at",
+    );
 }
 
 #[test]
@@ -94,7 +99,12 @@ fn a_revoked_role_is_refused_even_when_the_log_hides_it() {
             r
         }),
     );
-    refused_pull(&dave, &["--log", &url, "pull", "demo/model@1"], &tmp.path().join("hidden.bin"), "was revoked");
+    refused_pull(
+        &dave,
+        &["--log", &url, "pull", "demo/model@1"],
+        &tmp.path().join("hidden.bin"),
+        "was revoked",
+    );
 }
 
 #[test]
@@ -123,7 +133,12 @@ fn a_revoked_key_is_refused_even_when_the_log_hides_it() {
             r
         }),
     );
-    refused_pull(&dave, &["--log", &url, "pull", "demo/model@1"], &tmp.path().join("hidden.bin"), "was revoked");
+    refused_pull(
+        &dave,
+        &["--log", &url, "pull", "demo/model@1"],
+        &tmp.path().join("hidden.bin"),
+        "was revoked",
+    );
 }
 
 #[test]
@@ -149,7 +164,12 @@ fn a_tampered_state_proof_is_refused() {
             r
         }),
     );
-    refused_pull(&dave, &["--log", &url, "pull", "demo/model@1"], &tmp.path().join("t.bin"), "does not verify");
+    refused_pull(
+        &dave,
+        &["--log", &url, "pull", "demo/model@1"],
+        &tmp.path().join("t.bin"),
+        "does not verify",
+    );
     // And one that drops a key's proof to claim it absent.
     let url = proxy(
         d.log.url.clone(),
@@ -162,5 +182,10 @@ fn a_tampered_state_proof_is_refused() {
             r
         }),
     );
-    refused_pull(&dave, &["--log", &url, "pull", "demo/model@1"], &tmp.path().join("a.bin"), "does not verify");
+    refused_pull(
+        &dave,
+        &["--log", &url, "pull", "demo/model@1"],
+        &tmp.path().join("a.bin"),
+        "does not verify",
+    );
 }

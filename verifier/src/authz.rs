@@ -231,7 +231,12 @@ impl<'a> Authz<'a> {
         self.check_signature(stmt, index, depth)?;
         if index == 0 && is_genesis(stmt) {
             self.established.insert((index, role, target.clone()));
-            let used = UsedGrant { actor: stmt.statement.actor.clone(), role: Role::Admin, pattern: Pattern::All, index };
+            let used = UsedGrant {
+                actor: stmt.statement.actor.clone(),
+                role: Role::Admin,
+                pattern: Pattern::All,
+                index,
+            };
             self.used.insert((index, role, target.clone()), used);
             return Ok(());
         }

@@ -89,7 +89,9 @@ pub fn prove_current(trust: &Trust, checkpoint: &Trusted, claim: &Claim) -> Resu
     let mut statuses = Vec::new();
     for v in &versions {
         match state.get(&version_key(v)) {
-            Some(StateValue::Version(rec)) if rec.digest == claim.digest => statuses.push((v.clone(), rec.status)),
+            Some(StateValue::Version(rec)) if rec.digest == claim.digest => {
+                statuses.push((v.clone(), rec.status))
+            }
             Some(StateValue::Version(rec)) if v == claim.version => {
                 return Err(fail(format!(
                     "{}@{} is {} in the registry state, not the proven publish's {}",
@@ -102,7 +104,13 @@ pub fn prove_current(trust: &Trust, checkpoint: &Trusted, claim: &Claim) -> Resu
             // Another version the log named with another digest, or not
             // at all: it just does not count.
             Some(_) | None if v != claim.version => {}
-            _ => return Err(fail(format!("{}@{} is not in the registry state", claim.name.as_str(), v.as_str()))),
+            _ => {
+                return Err(fail(format!(
+                    "{}@{} is not in the registry state",
+                    claim.name.as_str(),
+                    v.as_str()
+                )))
+            }
         }
     }
     if let Some(StateValue::Version(rec)) = state.get(&version_key(claim.version)) {
@@ -135,10 +143,12 @@ pub fn prove_current(trust: &Trust, checkpoint: &Trusted, claim: &Claim) -> Resu
         // protection set by a `protect` statement, as the registry decides.
         let required: Option<Vec<Lifecycle>> = match builtin_requirement(tag.as_str()) {
             Some(b) => Some(b.to_vec()),
-            None => match state.get(&StateKey::Protection { name: claim.name.clone(), tag: (*tag).clone() }) {
-                Some(StateValue::Protection(p)) => Some(p.statuses.clone()),
-                _ => None,
-            },
+            None => {
+                match state.get(&StateKey::Protection { name: claim.name.clone(), tag: (*tag).clone() }) {
+                    Some(StateValue::Protection(p)) => Some(p.statuses.clone()),
+                    _ => None,
+                }
+            }
         };
         if let Some(allowed) = required {
             let text = describe_statuses(&allowed);

@@ -66,11 +66,15 @@ fn listed_entries(trust: &Trust, name: &ModelName, below: u64) -> Result<Vec<u64
         let q = after.map(|a| format!("&after={a}")).unwrap_or_default();
         let page: Value =
             trust.client().get_json(&format!("registry/models/{}/entries?limit=1000{q}", name.as_str()))?;
-        let indexes: Vec<u64> = page["indexes"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
+        let indexes: Vec<u64> =
+            page["indexes"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
         let done = indexes.iter().any(|&i| i >= below);
         out.extend(indexes.iter().copied().filter(|&i| i < below));
         match page["next_after"].as_u64() {
-            Some(n) if !done && !indexes.is_empty() && Some(n) != after && n < below => after = Some(n),
+            // Indexes must grow page after page: a log looping us is cut.
+            Some(n) if !done && !indexes.is_empty() && after.map_or(true, |a| n > a) && n < below => {
+                after = Some(n)
+            }
             _ => break,
         }
     }
@@ -83,10 +87,17 @@ fn listed_entries(trust: &Trust, name: &ModelName, below: u64) -> Result<Vec<u64
 /// refused), each entry proven included. At most `max_accesses` access
 /// rows are shown (all are proven).
 pub fn history(trust: &Trust, name: &ModelName, max_accesses: usize, timeout: Duration) -> Result<History> {
-    let checkpoint = wait_checkpoint(trust, 0, timeout)?;
-    // The state covers every leaf before the commitment that ends the
-    // checkpoint.
+    // Every entry the log lists now, then a checkpoint covering the last
+    // one and the commitment after it: the history is as of that
+    // checkpoint, whose state covers every leaf before its last.
+    let all = match listed_entries(trust, name, u64::MAX) {
+        Err(Error::Refused { status: 404, .. }) => Vec::new(),
+        other => other?,
+    };
+    let checkpoint = wait_checkpoint(trust, all.last().map_or(0, |l| l + 1), timeout)?;
     let covered = checkpoint.checkpoint.size.saturating_sub(1);
+    // Listed again, below the checkpoint's commitment: entries logged since
+    // the first listing are now in both the list and the committed chain.
     let listed = match listed_entries(trust, name, covered) {
         Err(Error::Refused { status: 404, .. }) => Vec::new(),
         other => other?,
@@ -116,7 +127,10 @@ pub fn history(trust: &Trust, name: &ModelName, max_accesses: usize, timeout: Du
         let s =
             SignedStatement::parse(leaf.envelope).map_err(|e| Error::verify(format!("entry {i}: {e}")))?;
         if s.statement.event.name() != Some(name) {
-            return Err(Error::verify(format!("entry {i} is listed for {} but is not about it", name.as_str())));
+            return Err(Error::verify(format!(
+                "entry {i} is listed for {} but is not about it",
+                name.as_str()
+            )));
         }
         proven.push((i, leaf.receive_time_ms, s));
     }

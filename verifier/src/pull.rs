@@ -297,7 +297,9 @@ pub fn verify_reference(
     let publisher_grant =
         authz.grant_used(publish_index, Role::Publisher, &publisher_target).cloned().ok_or_else(missing)?;
     let tag_grant = match &tag_signer {
-        Some((_, ti, _, target)) => Some(authz.grant_used(*ti, Role::Maintainer, target).cloned().ok_or_else(missing)?),
+        Some((_, ti, _, target)) => {
+            Some(authz.grant_used(*ti, Role::Maintainer, target).cloned().ok_or_else(missing)?)
+        }
         None => None,
     };
     // Other versions said to hold the digest: a tag or digest reference

@@ -90,7 +90,8 @@ pub fn prove(trust: &Trust, checkpoint: &Trusted, keys: &[StateKey]) -> Result<P
             None => None,
             Some(h) => {
                 let bytes = hex::decode(h).map_err(|_| fail("value is not hex".into()))?;
-                let v = StateValue::decode(&bytes).map_err(|e| fail(format!("value does not decode: {e}")))?;
+                let v =
+                    StateValue::decode(&bytes).map_err(|e| fail(format!("value does not decode: {e}")))?;
                 if !v.fits(key) {
                     return Err(fail("value is of another kind than the key".into()));
                 }

@@ -153,8 +153,8 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
     assert!(!out6.exists());
 
     // Offline: the receipt verifies with the server gone.
-    let entry4 = dir.path().join("entry4");
-    std::fs::write(&entry4, http().get(format!("{}/entries/4", server.url)).send().unwrap().bytes().unwrap())
+    let entry4 = dir.path().join("entry8");
+    std::fs::write(&entry4, http().get(format!("{}/entries/8", server.url)).send().unwrap().bytes().unwrap())
         .unwrap();
     drop(server);
     // A bundle without the entry in `extra` needs --entry.
@@ -189,8 +189,8 @@ fn publish_tag_promote_rotate_pull_and_offline_receipts() {
         .cli(&["verify", "bundle", receipt.to_str().unwrap(), "--artifact", &f2, "--signer", &alice_key])
         .fails(2, "is not acme/model@1.0");
     let mut forged = std::fs::read(&receipt).unwrap();
-    let line = String::from_utf8_lossy(&forged).find("index 4").unwrap();
-    forged[line + 6] = b'5';
+    let line = String::from_utf8_lossy(&forged).find("index 8").unwrap();
+    forged[line + 6] = b'9';
     let forged_path = dir.path().join("forged.tlog-proof");
     std::fs::write(&forged_path, forged).unwrap();
     alice.cli(&["verify", "bundle", forged_path.to_str().unwrap()]).fails(2, "verification failed");

@@ -166,17 +166,17 @@ fn a_forked_log_is_detected_with_evidence() {
     assert!(v.ok().stdout.contains("split view proven"), "{}", v.stdout);
 
     // Different sizes: the served proof fails, and the log's own tiles give
-    // the root its tree has at size 2, which is not the remembered one.
+    // the root its tree has at size 4, which is not the remembered one.
     admin_b.cli(&["grant", &bob, "--role", "publisher", "--pattern", "acme/*"]).ok();
     let r = watcher.cli(&["--log", &b.url, "checkpoint"]);
     r.fails(3, "inconsistent");
-    assert!(r.stderr.contains("consistency proof served by the log (old 2, new 3)"), "{}", r.stderr);
+    assert!(r.stderr.contains("consistency proof served by the log (old 4, new 6)"), "{}", r.stderr);
     let txt = evidence_files("txt");
     assert_eq!(txt.len(), 2);
     let report = std::fs::read_to_string(&txt[1]).unwrap();
     assert!(
-        report.contains("-- remembered checkpoint (size 2) --")
-            && report.contains("-- served checkpoint (size 3) --")
+        report.contains("-- remembered checkpoint (size 4) --")
+            && report.contains("-- served checkpoint (size 6) --")
     );
     let ev = evidence_files("evidence");
     assert_eq!(ev.len(), 2);

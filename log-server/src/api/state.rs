@@ -104,7 +104,10 @@ pub async fn proof(q: web::Query<ProofQuery>, state: web::Data<AppState>) -> Res
 }
 
 /// `POST /state/proofs` with `{"size": n, "keys": ["<hex>", ...]}`.
-pub async fn proofs(body: web::Json<ProofsRequest>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn proofs(
+    body: web::Json<ProofsRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let registry = state.registry()?;
     let req = body.into_inner();
     if req.keys.is_empty() || req.keys.len() > MAX_KEYS_PER_REQUEST {

@@ -123,6 +123,9 @@ pub struct Batch {
 /// delete the key.
 pub type StateRow = (Vec<u8>, Option<Vec<u8>>);
 
+/// A stored row of the `state` family: key and value.
+pub type StoredStateRow = (Vec<u8>, Vec<u8>);
+
 /// What the log needs from durable storage. Object safe, so the server holds
 /// an `Arc<dyn Store>` and tests can substitute failing stores.
 pub trait Store: HashReader + Send + Sync + 'static {
@@ -162,7 +165,7 @@ pub trait Store: HashReader + Send + Sync + 'static {
     /// Every `state` row whose key starts with `prefix`, in key order. The
     /// default (a store that keeps no state rows) has none, which only
     /// costs its users a rebuild from the entries.
-    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<StoredStateRow>, StoreError> {
         let _ = prefix;
         Ok(Vec::new())
     }

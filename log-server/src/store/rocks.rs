@@ -441,7 +441,7 @@ impl Store for RocksStore {
         Ok(out)
     }
 
-    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_state(&self, prefix: &[u8]) -> Result<Vec<super::StoredStateRow>, StoreError> {
         self.scan_state_rows(prefix)
     }
 

@@ -27,7 +27,7 @@ impl RocksStore {
     }
 
     /// Every `state` row whose key starts with `prefix`, in key order.
-    pub(super) fn scan_state_rows(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub(super) fn scan_state_rows(&self, prefix: &[u8]) -> Result<Vec<super::StoredStateRow>, StoreError> {
         let Some(cf) = self.state_cf() else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for item in self.db().iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward)) {

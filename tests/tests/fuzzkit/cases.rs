@@ -118,9 +118,12 @@ fn target(rng: &mut Rng, method: &str, route: &str, ctx: &Ctx) -> String {
                 number(r, size)
             }
         }),
-        (_, "/registry/artifacts/{digest}" | "/registry/actors/{actor}" | "/registry/models/{org}/{model}/entries") => {
-            query(rng, &["after", "limit"], |r| number(r, size))
-        }
+        (
+            _,
+            "/registry/artifacts/{digest}"
+            | "/registry/actors/{actor}"
+            | "/registry/models/{org}/{model}/entries",
+        ) => query(rng, &["after", "limit"], |r| number(r, size)),
         _ => query(rng, &[], |_| String::new()),
     };
     let path = match rng.below(14) {
