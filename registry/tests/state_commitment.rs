@@ -7,6 +7,8 @@
 mod common;
 #[path = "invariants/ops.rs"]
 mod ops;
+#[path = "invariants/strategy.rs"]
+mod strategy;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +22,7 @@ use custody_registry::statement::{Event, Statement};
 use custody_standards::hash::Hash;
 use ops::{Driver, Op, Step};
 use proptest::prelude::*;
+use strategy::op;
 
 /// The map computed from scratch: every record of the registry, and entry
 /// lists from the statements in log order.
@@ -139,25 +142,6 @@ fn check_run(ops: &[Op], seal_every: usize) -> Result<(), TestCaseError> {
     let restored = StateCommitter::restore(derived.into_values());
     prop_assert_eq!(restored.root(), root);
     Ok(())
-}
-
-/// Ops biased towards acceptable statements (as in registry_invariants):
-/// root grants often, keys of generation 0, tags naming their current move.
-fn op() -> impl Strategy<Value = Op> {
-    let action = prop_oneof![
-        4 => Just(0u8), 1 => Just(1u8), 2 => Just(2u8), 1 => Just(3u8), 3 => Just(4u8),
-        2 => Just(5u8), 2 => Just(6u8), 3 => Just(7u8), 3 => Just(8u8), 1 => Just(9u8),
-    ];
-    (
-        prop_oneof![2 => Just(0u8), 3 => 1u8..5],
-        action,
-        any::<u8>(),
-        prop_oneof![2 => Just(0u8), 1 => any::<u8>()],
-        any::<u8>(),
-        prop_oneof![3 => 128u8..255, 1 => Just(255u8), 2 => 0u8..5],
-        prop_oneof![9 => 0u8..8, 1 => any::<u8>()],
-    )
-        .prop_map(|(w, act, a, b, c, d, dt)| Op([w, act, a, b, c, d, dt]))
 }
 
 proptest! {

@@ -22,6 +22,26 @@ fn setup(tmp: &std::path::Path) -> (Deployment, User, User, User, String) {
     (d, admin, alice, dave, ka)
 }
 
+/// A proxy in front of the log that edits the JSON answers (200s) of the
+/// paths starting with `prefix`: a log that lies in its queries.
+fn lying(
+    d: &Deployment,
+    prefix: &'static str,
+    edit: impl Fn(&mut serde_json::Value) + Send + Sync + 'static,
+) -> String {
+    proxy(
+        d.log.url.clone(),
+        Arc::new(move |req, mut r| {
+            if req.path.starts_with(prefix) && r.status == 200 {
+                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                edit(&mut v);
+                r.body = serde_json::to_vec(&v).unwrap();
+            }
+            r
+        }),
+    )
+}
+
 /// Runs a pull that must be refused with exit 2 saying `needle`, leaving
 /// nothing at the destination.
 fn refused_pull(u: &User, args: &[&str], out: &std::path::Path, needle: &str) {
@@ -54,16 +74,7 @@ fn an_old_tag_move_served_as_current_is_refused() {
 
     // A log answering with the old move: every entry it names is genuine
     // and proven, but the committed state says the tag moved on.
-    let stale = serde_json::to_vec(&old).unwrap();
-    let url = proxy(
-        d.log.url.clone(),
-        Arc::new(move |req, mut r| {
-            if req.path.starts_with("/registry/resolve") {
-                r.body = stale.clone();
-            }
-            r
-        }),
-    );
+    let url = lying(&d, "/registry/resolve", move |v| *v = old.clone());
     refused_pull(
         &dave,
         &["--log", &url, "pull", "demo/model:latest"],
@@ -88,17 +99,7 @@ fn a_revoked_role_is_refused_even_when_the_log_hides_it() {
     // A log that still lists it (the grant entry is genuine and proven) is
     // refused by the committed state, where the grant is gone.
     let grants = before["grants"].clone();
-    let url = proxy(
-        d.log.url.clone(),
-        Arc::new(move |req, mut r| {
-            if req.path.starts_with("/registry/actors/alice") {
-                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-                v["grants"] = grants.clone();
-                r.body = serde_json::to_vec(&v).unwrap();
-            }
-            r
-        }),
-    );
+    let url = lying(&d, "/registry/actors/alice", move |v| v["grants"] = grants.clone());
     refused_pull(
         &dave,
         &["--log", &url, "pull", "demo/model@1"],
@@ -119,20 +120,12 @@ fn a_revoked_key_is_refused_even_when_the_log_hides_it() {
     // key was live when it signed); the committed state says it is dead.
     admin.ok(&["revoke-key", &ka]);
     refused_pull(&dave, &["pull", "demo/model@1"], &tmp.path().join("key.bin"), "was revoked");
-    let url = proxy(
-        d.log.url.clone(),
-        Arc::new(|req, mut r| {
-            if req.path.starts_with("/registry/actors/alice") {
-                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-                for k in v["keys"].as_array_mut().into_iter().flatten() {
-                    k["end_index"] = serde_json::Value::Null;
-                    k["ended"] = serde_json::Value::Null;
-                }
-                r.body = serde_json::to_vec(&v).unwrap();
-            }
-            r
-        }),
-    );
+    let url = lying(&d, "/registry/actors/alice", |v| {
+        for k in v["keys"].as_array_mut().into_iter().flatten() {
+            k["end_index"] = serde_json::Value::Null;
+            k["ended"] = serde_json::Value::Null;
+        }
+    });
     refused_pull(
         &dave,
         &["--log", &url, "pull", "demo/model@1"],
@@ -149,21 +142,12 @@ fn a_tampered_state_proof_is_refused() {
     alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
     // Flip one byte of the first value served: it no longer hashes to what
     // the proof and the committed root say.
-    let url = proxy(
-        d.log.url.clone(),
-        Arc::new(|req, mut r| {
-            if req.path.starts_with("/state/proofs") && r.status == 200 {
-                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-                let value = v["proofs"][0]["value"].as_str().unwrap().to_owned();
-                let mut bytes = hex::decode(value).unwrap();
-                // Inside the version's digest: still a well-formed value.
-                bytes[20] ^= 1;
-                v["proofs"][0]["value"] = serde_json::Value::String(hex::encode(bytes));
-                r.body = serde_json::to_vec(&v).unwrap();
-            }
-            r
-        }),
-    );
+    let url = lying(&d, "/state/proofs", |v| {
+        let mut bytes = hex::decode(v["proofs"][0]["value"].as_str().unwrap()).unwrap();
+        // Inside the version's digest: still a well-formed value.
+        bytes[20] ^= 1;
+        v["proofs"][0]["value"] = serde_json::Value::String(hex::encode(bytes));
+    });
     refused_pull(
         &dave,
         &["--log", &url, "pull", "demo/model@1"],
@@ -171,17 +155,7 @@ fn a_tampered_state_proof_is_refused() {
         "does not verify",
     );
     // And one that drops a key's proof to claim it absent.
-    let url = proxy(
-        d.log.url.clone(),
-        Arc::new(|req, mut r| {
-            if req.path.starts_with("/state/proofs") && r.status == 200 {
-                let mut v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-                v["proofs"][0]["value"] = serde_json::Value::Null;
-                r.body = serde_json::to_vec(&v).unwrap();
-            }
-            r
-        }),
-    );
+    let url = lying(&d, "/state/proofs", |v| v["proofs"][0]["value"] = serde_json::Value::Null);
     refused_pull(
         &dave,
         &["--log", &url, "pull", "demo/model@1"],
