@@ -23,7 +23,6 @@ mod strategy;
 
 use model::{Inv, Model};
 use ops::{Driver, Op, Step};
-use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::sync::atomic::{AtomicU64, Ordering};
 use strategy::op;
