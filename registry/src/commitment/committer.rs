@@ -117,17 +117,6 @@ impl StateCommitter {
         self.values.is_empty()
     }
 
-    /// Whether statements were recorded since the last seal.
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// Forgets what was recorded since the last seal (a batch that was not
-    /// written).
-    pub fn discard_pending(&mut self) {
-        self.pending.clear();
-    }
-
     fn current(&self, key: &StateKey) -> Option<&StateValue> {
         let h = key.hash();
         match self.pending.get(&h) {
