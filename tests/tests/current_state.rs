@@ -42,6 +42,14 @@ fn lying(
     )
 }
 
+/// alice publishes `bytes` as demo/model@1 and dave pulls it once: the
+/// honest baseline before the log's state changes.
+fn publish_and_pull_once(tmp: &std::path::Path, alice: &User, dave: &User, bytes: &[u8]) {
+    alice.ok(&["publish", &write_file(tmp, "v1.bin", bytes), "--name", "demo/model", "--version", "1"]);
+    let out = tmp.join("before.bin");
+    dave.ok(&["pull", "demo/model@1", "-o", out.to_str().unwrap()]);
+}
+
 /// Runs a pull that must be refused with exit 2 saying `needle`, leaving
 /// nothing at the destination.
 fn refused_pull(u: &User, args: &[&str], out: &std::path::Path, needle: &str) {
@@ -88,9 +96,7 @@ fn a_revoked_role_is_refused_even_when_the_log_hides_it() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, admin, alice, dave, _) = setup(tmp.path());
     let v1 = b"weights published under a role later taken away ".repeat(500);
-    alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
-    let out = tmp.path().join("before.bin");
-    dave.ok(&["pull", "demo/model@1", "-o", out.to_str().unwrap()]);
+    publish_and_pull_once(tmp.path(), &alice, &dave, &v1);
     let c = http();
     let (_, before) = get_json(&c, &format!("{}/registry/actors/alice", d.log.url));
     admin.ok(&["revoke", "alice", "--role", "publisher", "--pattern", "demo/*"]);
@@ -113,9 +119,7 @@ fn a_revoked_key_is_refused_even_when_the_log_hides_it() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, admin, alice, dave, ka) = setup(tmp.path());
     let v1 = b"weights signed by a key later found stolen ".repeat(500);
-    alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
-    let out = tmp.path().join("before.bin");
-    dave.ok(&["pull", "demo/model@1", "-o", out.to_str().unwrap()]);
+    publish_and_pull_once(tmp.path(), &alice, &dave, &v1);
     // Revoked after the publish: the entries alone still check out (the
     // key was live when it signed); the committed state says it is dead.
     admin.ok(&["revoke-key", &ka]);
