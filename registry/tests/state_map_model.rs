@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use custody_registry::state_map::{
-    internal_hash, leaf_hash, verify, Hash, Proof, Terminal, Tree, VerifyError, EMPTY,
+    internal_hash, leaf_hash, verified_value, verify, Hash, Proof, Terminal, Tree, VerifyError, EMPTY,
 };
 use proptest::prelude::*;
 
@@ -111,6 +111,7 @@ fn check_proof(tree: &Tree, root: &Hash, k: &Hash, want: Option<&Hash>) {
     let bytes = proof.encode();
     assert_eq!(Proof::decode(&bytes).as_ref(), Ok(&proof));
     assert_eq!(verify(root, k, want, &proof), Ok(()), "key {k}");
+    assert_eq!(verified_value(root, k, &proof), Ok(want.copied()));
     let other = Hash([0x5a; 32]);
     match want {
         Some(v) => {

@@ -44,5 +44,7 @@ mod tree;
 
 pub use custody_standards::hash::Hash;
 pub use hashing::{internal_hash, leaf_hash, EMPTY, KEY_BITS};
-pub use proof::{verify, Proof, ProofError, Terminal, VerifyError, MAX_ENCODED_LEN, PROOF_VERSION};
+pub use proof::{
+    verified_value, verify, Proof, ProofError, Terminal, VerifyError, MAX_ENCODED_LEN, PROOF_VERSION,
+};
 pub use tree::{Iter, Tree};

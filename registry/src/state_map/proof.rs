@@ -107,21 +107,37 @@ pub enum VerifyError {
 }
 
 /// Checks that `proof` shows `key` holding `value` under `root` (or, with
-/// `value = None`, that `key` is absent). Steps, as numbered in
-/// docs/protocol.md:
+/// `value = None`, that `key` is absent). The steps of docs/protocol.md,
+/// section 8, "Verifying a proof" (decoding, the first half of step 1, is
+/// [`Proof::decode`]):
 ///
 /// 1. `d` = number of siblings; `d > 256` is refused.
 /// 2. Canonical shape: if `d > 0` the last sibling (depth `d - 1`) must not
-///    be [`EMPTY`] (for either terminal: an empty sibling means the parent
-///    holds at most one entry and would have collapsed), and an empty
-///    terminal cannot be at depth 256.
+///    be [`EMPTY`], for either terminal (the parent would hold at most one
+///    entry and would have collapsed), and an empty terminal cannot be at
+///    depth 256.
 /// 3. A leaf terminal's key hash must share the first `d` bits with `key`.
 /// 4. Start from [`EMPTY`] or the terminal's [`leaf_hash`]; for `i` from
 ///    `d - 1` down to 0, combine with sibling `i`, on the left if bit `i` of
-///    `key` is 1, on the right if 0; the result must equal `root`.
-/// 5. The key is present iff the terminal is a leaf with `key_hash == key`;
+///    `key` is 1, on the right if 0.
+/// 5. The result must equal `root`.
+/// 6. The key is present iff the terminal is a leaf with `key_hash == key`;
 ///    compare with the claim (and the value hash if present).
 pub fn verify(root: &Hash, key: &Hash, value: Option<&Hash>, proof: &Proof) -> Result<(), VerifyError> {
+    match (value, verified_value(root, key, proof)?) {
+        (None, None) => Ok(()),
+        (Some(want), Some(got)) if *want == got => Ok(()),
+        (Some(_), Some(_)) => Err(VerifyError::ValueMismatch),
+        (None, Some(_)) => Err(VerifyError::ExpectedAbsent),
+        (Some(_), None) => Err(VerifyError::ExpectedPresent),
+    }
+}
+
+/// Runs steps 1 to 5 of [`verify`] and returns what the proof shows:
+/// `Some(value_hash)` if `key` is present under `root`, `None` if it is
+/// absent. For a client that asks for a key's current value rather than
+/// checking one it already expects.
+pub fn verified_value(root: &Hash, key: &Hash, proof: &Proof) -> Result<Option<Hash>, VerifyError> {
     let d = proof.siblings.len();
     if d > KEY_BITS {
         return Err(VerifyError::Depth(d));
@@ -144,17 +160,10 @@ pub fn verify(root: &Hash, key: &Hash, value: Option<&Hash>, proof: &Proof) -> R
     if h != *root {
         return Err(VerifyError::RootMismatch);
     }
-    let present = match &proof.terminal {
-        Terminal::Leaf { key_hash, value_hash } if key_hash == key => Some(value_hash),
+    Ok(match &proof.terminal {
+        Terminal::Leaf { key_hash, value_hash } if key_hash == key => Some(*value_hash),
         _ => None,
-    };
-    match (value, present) {
-        (None, None) => Ok(()),
-        (Some(want), Some(got)) if want == got => Ok(()),
-        (Some(_), Some(_)) => Err(VerifyError::ValueMismatch),
-        (None, Some(_)) => Err(VerifyError::ExpectedAbsent),
-        (Some(_), None) => Err(VerifyError::ExpectedPresent),
-    }
+    })
 }
 
 impl Proof {
@@ -305,6 +314,8 @@ mod tests {
             siblings: vec![Hash([9; 32]); KEY_BITS],
         };
         let b = p.encode();
+        // The figure docs/protocol.md gives.
+        assert_eq!(MAX_ENCODED_LEN, 8292);
         assert_eq!(b.len(), MAX_ENCODED_LEN);
         assert_eq!(Proof::decode(&b), Ok(p));
         let mut longer = b.clone();

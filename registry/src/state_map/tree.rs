@@ -321,6 +321,12 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_can_cross_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Tree>();
+    }
+
+    #[test]
     fn empty_map_root_is_empty() {
         assert_eq!(Tree::new().root(), EMPTY);
         assert!(Tree::new().is_empty());
