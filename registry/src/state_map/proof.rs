@@ -108,8 +108,8 @@ pub enum VerifyError {
 
 /// Checks that `proof` shows `key` holding `value` under `root` (or, with
 /// `value = None`, that `key` is absent). The steps of docs/protocol.md,
-/// section 8, "Verifying a proof" (decoding, the first half of step 1, is
-/// [`Proof::decode`]):
+/// "Registry state map: tree and proofs", "Verifying a proof" (decoding,
+/// the first half of step 1, is [`Proof::decode`]):
 ///
 /// 1. `d` = number of siblings; `d > 256` is refused.
 /// 2. Canonical shape: if `d > 0` the last sibling (depth `d - 1`) must not
