@@ -17,7 +17,7 @@ use custody_registry::dsse::Envelope;
 use custody_registry::leaf::CommitmentLeaf;
 use custody_registry::leaf::Leaf;
 use custody_registry::registry::Role;
-use custody_testkit::scenario::dos::{init_log, serve_alone};
+use custody_testkit::scenario::raw_log::RawLog;
 use custody_testkit::scenario::*;
 
 /// `custody-log fsck` on the stopped server's data directory.
@@ -172,27 +172,14 @@ fn custody_audit_names_the_first_checkpoint_with_a_wrong_state_root() {
     for (case, corrupt) in cases {
         // A generic log fed what a registry would append: statements, each
         // batch ended by the commitment to the state after it.
-        let data = tmp.path().join(case);
-        let vkey = init_log(&data, true);
-        let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
-        let (c, base) = (http(), server.proc.url.clone());
+        let log = RawLog::start(tmp.path(), case);
         let mut leaves = vec![
             leaf_now(&root, grant(&root, Role::Admin, "*")),
             leaf_now(&root, grant(&alice, Role::Publisher, "demo/*")),
         ];
         leaves.push(commitment_after(&leaves));
-        append_raw(&c, &base, &leaves);
-        let policy = tmp.path().join(format!("{case}.policy"));
-        std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
-        let auditor = User::init(tmp.path(), &format!("auditor-{case}"), &policy, &base);
-        let audit_at = |size: u64| {
-            eventually("a checkpoint covering every entry", 30, || {
-                let note = c.get(format!("{base}/checkpoint")).send().ok()?.text().ok()?;
-                (note.lines().nth(1)?.parse::<u64>().ok()? == size).then_some(())
-            });
-            auditor.cli(&["audit"])
-        };
-        let run = audit_at(leaves.len() as u64);
+        log.append(&leaves);
+        let run = log.audit_at(leaves.len() as u64, &[]);
         run.ok();
         assert!(
             run.stdout.contains(&format!("audit OK: {} entries replayed", leaves.len())),
@@ -203,10 +190,10 @@ fn custody_audit_names_the_first_checkpoint_with_a_wrong_state_root() {
         // The next batch is genuine; its commitment is not.
         leaves.push(leaf_now(&alice, publish("demo/model", "1", weights, 4096)));
         let honest = CommitmentLeaf::decode(&commitment_after(&leaves)).unwrap();
-        let bad = append_raw(&c, &base, &leaves[leaves.len() - 1..]) + 1;
+        let bad = log.append(&leaves[leaves.len() - 1..]) + 1;
         assert_eq!(bad, honest.index);
-        append_raw(&c, &base, &[corrupt(honest).encode()]);
-        let run = audit_at(bad + 1);
+        log.append(&[corrupt(honest).encode()]);
+        let run = log.audit_at(bad + 1, &[]);
         run.fails(2, &format!("audit: entry {bad}"));
         assert!(run.stdout.contains(&format!("audit FAILED at entry {bad}")), "{case}: {}", run.stdout);
         assert!(

@@ -13,7 +13,7 @@ use std::path::Path;
 use custody_registry::dsse::Envelope;
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::PAYLOAD_TYPE;
-use custody_testkit::scenario::dos::{init_log, serve_alone};
+use custody_testkit::scenario::raw_log::RawLog;
 use custody_testkit::scenario::*;
 
 /// Runs a `custody` command that must fail with `exit` and say `needle`,
@@ -225,10 +225,7 @@ fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
     let weights = digest_of(b"weights of demo/model@2.0, never approved");
     for (case, tag_name) in [("builtin", "production"), ("protected", "release")] {
         // A log that applies no registry rule, holding an honest history.
-        let data = tmp.path().join(case);
-        let vkey = init_log(&data, true);
-        let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
-        let (c, base) = (http(), server.proc.url.clone());
+        let log = RawLog::start(tmp.path(), case);
         let honest = vec![
             leaf_now(&root, grant(&root, Role::Admin, "*")),
             leaf_now(&root, grant(&alice, Role::Publisher, "demo/*")),
@@ -241,17 +238,8 @@ fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
         // state after it, computed here by a replay.
         let mut honest = honest;
         honest.push(commitment_after(&honest));
-        let last = append_raw(&c, &base, &honest);
-        let policy = tmp.path().join(format!("{case}.policy"));
-        std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
-        let auditor = User::init(tmp.path(), &format!("auditor-{case}"), &policy, &base);
-        let audited = |size: u64| {
-            eventually("a checkpoint covering every entry", 30, || {
-                let note = c.get(format!("{base}/checkpoint")).send().ok()?.text().ok()?;
-                (note.lines().nth(1)?.parse::<u64>().ok()? == size).then_some(())
-            });
-            auditor.cli(&["audit", "--refetch"])
-        };
+        let last = log.append(&honest);
+        let audited = |size: u64| log.audit_at(size, &["--refetch"]);
         let run = audited(last + 1);
         run.ok();
         assert!(run.stdout.contains(&format!("audit OK: {} entries replayed", last + 1)), "{}", run.stdout);
@@ -262,10 +250,10 @@ fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
         // refuse; it repeats the last one, and the audit stops earlier, at
         // the move.
         let bad_leaf = leaf_now(&alice, tag("demo/model", tag_name, weights, None));
-        let bad = append_raw(&c, &base, &[bad_leaf]);
+        let bad = log.append(&[bad_leaf]);
         let stale = custody_registry::leaf::CommitmentLeaf::decode(&honest[honest.len() - 1]).unwrap();
         let again = custody_registry::leaf::CommitmentLeaf { index: bad + 1, root: stale.root }.encode();
-        let after = append_raw(&c, &base, &[again]);
+        let after = log.append(&[again]);
         let run = audited(after + 1);
         run.fails(2, &format!("audit: entry {bad}"));
         assert!(run.stdout.contains(&format!("audit FAILED at entry {bad}")), "{case}: {}", run.stdout);

@@ -9,6 +9,7 @@
 pub mod dos;
 pub mod ledger;
 pub mod lone;
+pub mod raw_log;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
