@@ -58,6 +58,7 @@ pub mod effect;
 pub mod lifecycle;
 pub mod nonces;
 pub mod reject;
+pub mod resume;
 pub mod roles;
 pub mod snapshot;
 pub mod state;
@@ -71,6 +72,7 @@ pub use effect::{Applied, Effect};
 pub use lifecycle::Lifecycle;
 pub use reject::{Category, Rejection};
 pub use roles::{Grant, Role};
+pub use resume::{ResumeError, ResumeState};
 pub use snapshot::{Position, Record, RecordKey, RestoreError};
 pub use state::{ActorRecord, KeyEnd, KeyRecord, ModelRecord, Protection, TagRecord, VersionRecord};
 
