@@ -8,9 +8,7 @@ mod common;
 use common::{access_event, digest, grant_event, publish_event, signer, tag_event, World};
 use custody_registry::commitment::{StateKey, StateValue};
 use custody_registry::leaf::CommitmentLeaf;
-use custody_registry::registry::{
-    AuditProblem, Auditor, Config, Record, ResumeError, ResumeState, Role,
-};
+use custody_registry::registry::{AuditProblem, Auditor, Config, Record, ResumeError, ResumeState, Role};
 use custody_standards::hash::Hash;
 
 /// Appends the commitment leaf an honest server would write now.

@@ -123,12 +123,12 @@ fn print_audit(r: &AuditReport) {
         Some(why) => println!("replay: from entry 0 ({why})"),
     }
     match &r.violation {
-        // The count is of every entry replayed clean, by this audit and
-        // (before `replay_from`) by the one whose state it resumed.
+        // Every entry replayed clean, by this audit and (before
+        // `replay_from`) by the earlier ones whose state it resumed.
         None => println!(
             "audit OK: {} entries replayed ({} by this audit), no violation",
-            r.replay_from + r.entries_replayed,
-            r.entries_replayed
+            r.entries_replayed,
+            r.entries_replayed.saturating_sub(r.replay_from)
         ),
         Some(v) => println!("audit FAILED at entry {}: {}", v.index, v.problem),
     }

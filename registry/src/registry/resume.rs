@@ -181,8 +181,7 @@ fn check_records(reg: &Registry, committer: &StateCommitter) -> Result<(), Resum
             None => return Err(ResumeError::Disagrees(format!("{k:?} is not committed"))),
         }
     }
-    let committed =
-        committer.records().filter(|(_, v)| !matches!(v, StateValue::Entries(_))).count();
+    let committed = committer.records().filter(|(_, v)| !matches!(v, StateValue::Entries(_))).count();
     if committed != derived.len() {
         return Err(ResumeError::Disagrees(format!(
             "{committed} committed values are records' values, the records determine {}",

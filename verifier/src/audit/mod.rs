@@ -104,8 +104,9 @@ pub struct AuditReport {
     /// Why the replay started at 0 (no earlier audit, `--refetch`, or the
     /// saved state could not be used), `None` when it resumed.
     pub full_replay: Option<String>,
-    /// Entries replayed by this audit without a finding (from
-    /// `replay_from`).
+    /// Entries known to replay without a finding: `[0, replay_from)` by
+    /// the earlier audits whose state this one resumed, and those this
+    /// audit replayed (`entries_replayed - replay_from` of them).
     pub entries_replayed: u64,
     /// The state root committed at the audited size (base64), recomputed
     /// by the replay.
@@ -128,6 +129,7 @@ const REPLAY_BUNDLES: u64 = 16;
 
 /// Audits the log behind `trust` (see the module docs).
 pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditReport> {
+    let began = std::time::Instant::now();
     let t = trust.refresh()?;
     let (size, root) = (t.checkpoint.size, t.checkpoint.root);
     let dir = audit_dir(home, &t.checkpoint.origin);
@@ -197,6 +199,11 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     }
     count(&mut report, &got);
     save(&wants, &got)?;
+    tracing::info!(
+        size,
+        elapsed_s = began.elapsed().as_secs_f64(),
+        "audit: tree rebuilt from the level-0 tiles"
+    );
 
     // Higher tiles must be the ones of this tree. Full tiles entirely inside
     // the previously audited tree were checked then.
@@ -240,10 +247,18 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         store: &store,
         config: Config { window_ms },
         refetch: opts.refetch,
+        exact: opts.exact,
     });
     let from = start.from;
     report.replay_from = from;
+    report.entries_replayed = from;
     report.full_replay = start.full.map(|why| why.to_string());
+    tracing::info!(
+        from,
+        full_replay = report.full_replay.as_deref().unwrap_or("no"),
+        elapsed_s = began.elapsed().as_secs_f64(),
+        "audit: replay start chosen"
+    );
     let mut auditor = start.auditor.threads(opts.threads);
     if opts.exact {
         auditor = auditor.exact();
@@ -311,7 +326,7 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
                 leaves.extend(entries.into_iter().skip(skip));
             }
             if let Err(f) = auditor.feed(&leaves) {
-                report.entries_replayed = f.index - from;
+                report.entries_replayed = f.index;
                 report.violation = Some(Violation { index: f.index, problem: f.problem.to_string() });
                 return Ok(false);
             }
@@ -324,11 +339,10 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     })?;
     pb.finish_and_clear();
     if done {
-        if report.entries_replayed != size - from {
+        if report.entries_replayed != size {
             return Err(Error::Network(format!(
-                "replayed {} of the {} entries from {from}",
-                report.entries_replayed,
-                size - from
+                "replayed entries {from} to {} of {size}",
+                report.entries_replayed
             )));
         }
         // Every checkpoint of a registry log ends with the commitment to
@@ -345,6 +359,7 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
                 return Ok(report);
             }
         }
+        tracing::info!(elapsed_s = began.elapsed().as_secs_f64(), "audit: replayed");
         // The state first: a crash before the checkpoint is written leaves
         // a state that names another checkpoint, so it is not used.
         if let (Some(state), Some(c)) = (auditor.export(), auditor.last_commitment()) {
@@ -354,8 +369,12 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
                 tree_root: root,
                 state_root: c.root,
                 window_ms,
+                // An exact audit resumes only from an exact state, so
+                // every entry before `size` was checked exactly.
+                exact: opts.exact,
             };
             state_file::save(&dir, &header, &state)?;
+            tracing::info!(elapsed_s = began.elapsed().as_secs_f64(), "audit: replay state saved");
         }
         write_atomic(&audited_file, &t.note, 0o644)?;
     }

@@ -74,6 +74,8 @@ pub struct Audited<'a> {
     pub config: Config,
     /// `--refetch`.
     pub refetch: bool,
+    /// `--exact`.
+    pub exact: bool,
 }
 
 /// The auditor to start the replay with (see the module docs).
@@ -99,6 +101,7 @@ fn resumed(a: &Audited<'_>) -> Result<(Auditor, u64), FullReplay> {
         tree_root: p.root,
         state_root: commitment.root,
         window_ms: a.config.window_ms,
+        exact: a.exact,
     };
     let state = state_file::load(a.dir, &header)?;
     let auditor = Auditor::resume(a.config, state, at, commitment)?;
@@ -110,7 +113,8 @@ fn resumed(a: &Audited<'_>) -> Result<(Auditor, u64), FullReplay> {
 fn commitment_at(a: &Audited<'_>, at: u64) -> Result<CommitmentLeaf, FullReplay> {
     let width = u64::from(TILE_WIDTH);
     let leaf_err = |m: String| FullReplay::Leaf(at, m);
-    let bundle = EntryBundle::at_size(at / width, a.size).ok_or_else(|| leaf_err("beyond the tree".into()))?;
+    let bundle =
+        EntryBundle::at_size(at / width, a.size).ok_or_else(|| leaf_err("beyond the tree".into()))?;
     let want = Want {
         path: bundle.path(),
         cache: bundle.is_full().then(|| a.dir.join("entries").join(bundle.index().to_string())),

@@ -12,6 +12,7 @@
 //! | 32 | tree root at N |
 //! | 32 | state root of the commitment leaf at N - 1 |
 //! | 8 | the replay window (`--statement-window`) in ms, u64 BE |
+//! | 1 | 1 if every signature was verified on its own (`--exact`), else 0 |
 //! | 4 + n | the registry position, JSON ([`Position`]) |
 //! | 8, then 4 + n each | registry records ([`Record::encode`]) |
 //! | 8, then 24 each | nonce pairs: fingerprint (16), expiry ms (u64 BE) |
@@ -60,6 +61,9 @@ pub struct Header {
     pub state_root: Hash,
     /// The replay window the state was built with.
     pub window_ms: u64,
+    /// Whether every signature before `size` was verified on its own
+    /// (`--exact`): an exact audit resumes only from an exact one.
+    pub exact: bool,
 }
 
 /// Why a saved state is not used.
@@ -108,6 +112,7 @@ pub fn encode(h: &Header, s: &ResumeState) -> Vec<u8> {
     out.extend_from_slice(&h.tree_root.0);
     out.extend_from_slice(&h.state_root.0);
     out.extend_from_slice(&h.window_ms.to_be_bytes());
+    out.push(u8::from(h.exact));
     let bytes = |out: &mut Vec<u8>, b: &[u8]| {
         out.extend_from_slice(&(b.len() as u32).to_be_bytes());
         out.extend_from_slice(b);
@@ -184,23 +189,30 @@ pub fn decode_header(r: &mut &[u8]) -> std::result::Result<Header, StateFileErro
     let tree_root = Hash(rd.array()?);
     let state_root = Hash(rd.array()?);
     let window_ms = rd.u64()?;
+    let exact = match rd.array::<1>()? {
+        [0] => false,
+        [1] => true,
+        [b] => return Err(field("exact", format!("byte {b}"))),
+    };
     *r = rd.0;
-    Ok(Header { origin, size, tree_root, state_root, window_ms })
+    Ok(Header { origin, size, tree_root, state_root, window_ms, exact })
 }
 
-/// Decodes a state file saved for exactly `expected`.
+/// Decodes a state file saved for `expected`: the same fields, except
+/// that a state saved by an exact audit also serves one that is not.
 pub fn decode(bytes: &[u8], expected: &Header) -> std::result::Result<ResumeState, StateFileError> {
     let mut rest = bytes;
     let h = decode_header(&mut rest)?;
-    if h != *expected {
+    if h != (Header { exact: h.exact, ..expected.clone() }) || (expected.exact && !h.exact) {
         let show = |h: &Header| {
             format!(
-                "{} size {} root {} state {} window {} ms",
+                "{} size {} root {} state {} window {} ms{}",
                 h.origin,
                 h.size,
                 h.tree_root.to_base64(),
                 h.state_root.to_base64(),
-                h.window_ms
+                h.window_ms,
+                if h.exact { " exact" } else { "" }
             )
         };
         return Err(StateFileError::Header { found: show(&h), expected: show(expected) });

@@ -10,6 +10,7 @@ fn header() -> Header {
         tree_root: Hash([1; 32]),
         state_root: Hash([2; 32]),
         window_ms: 300_000,
+        exact: false,
     }
 }
 
@@ -19,7 +20,10 @@ fn state() -> ResumeState {
         records: Vec::new(),
         nonces: vec![(NonceId::from_bytes([3; 16]), 1_000), (NonceId::from_bytes([4; 16]), 2_000)],
         position: Position { clock_ms: 5, last_index: Some(10), generation: 6 },
-        map: vec![(StateKey::ActorEntries { actor: alice }, StateValue::Entries(EntriesValue::of([0, 2, 10])))],
+        map: vec![(
+            StateKey::ActorEntries { actor: alice },
+            StateValue::Entries(EntriesValue::of([0, 2, 10])),
+        )],
     }
 }
 
@@ -55,6 +59,12 @@ fn another_version_origin_size_or_window_is_not_used() {
         let bytes = encode(&other, &state());
         assert!(matches!(decode(&bytes, &header()), Err(StateFileError::Header { .. })), "{other:?}");
     }
+    // An exact audit resumes only from an exact one; any audit resumes
+    // from an exact one.
+    let exact = Header { exact: true, ..header() };
+    let batched = encode(&header(), &state());
+    assert!(matches!(decode(&batched, &exact), Err(StateFileError::Header { .. })));
+    assert_eq!(decode(&encode(&exact, &state()), &header()).unwrap(), state());
     assert!(matches!(decode(b"not a state file at all", &header()), Err(StateFileError::Magic)));
 }
 
