@@ -4,8 +4,8 @@
 //! state ([`ResumeState`]: the registry's records, replay window and
 //! position, and the state map's key/value records). A later audit of a
 //! longer checkpoint restores it and replays only the new leaves. The saved
-//! state is *not* trusted: [`Auditor::resume`] accepts it only if it is the
-//! state the log itself committed to at that leaf, as far as the
+//! state is *not* trusted: [`Auditor::resume`] accepts it only if it is
+//! the state the log itself committed to at that leaf, as far as the
 //! commitment covers it:
 //!
 //! 1. the state map rebuilt from the saved map records has exactly the root
@@ -29,6 +29,8 @@
 //! other local trust state (see the verifier's documentation).
 //!
 //! Pure: the caller reads and authenticates the bytes.
+//!
+//! [`Auditor::resume`]: crate::registry::Auditor::resume
 
 use std::collections::HashMap;
 

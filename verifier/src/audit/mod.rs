@@ -28,10 +28,12 @@
 //! ([`state_file`]); the next audit of a larger checkpoint restores it and
 //! replays only `[N, M)`. The saved state is not trusted: it is used only
 //! if it is the state the log committed to at `N - 1`, as this audit
-//! authenticates that leaf ([`resume`]); otherwise, and with `--refetch`,
-//! the replay starts at 0 and the report says why (`replay_from`,
-//! `full_replay`). docs/verifier.md lists what the commitment covers and
-//! what only the local files vouch for.
+//! authenticates that leaf (the `resume` module); otherwise, and with
+//! `--refetch`, the replay starts at 0 and the report says why
+//! (`replay_from`, `full_replay`). docs/verifier.md lists what the
+//! commitment covers and what only the local files vouch for.
+//!
+//! [`Auditor`]: custody_registry::registry::Auditor
 
 use std::path::PathBuf;
 use std::time::Duration;
