@@ -108,13 +108,13 @@ fn a_tampered_saved_state_is_refused_and_the_bad_entry_is_still_named() {
     let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
     let (c, base) = (http(), server.proc.url.clone());
     let mut honest = vec![
-        leaf(&root, grant(&root, Role::Admin, "*")),
-        leaf(&root, grant(&alice, Role::Publisher, "demo/*")),
-        leaf(&root, grant(&dave, Role::Publisher, "demo/a")),
-        leaf(&alice, publish("demo/m", "1", digest_of(b"m"), 1)),
+        leaf_now(&root, grant(&root, Role::Admin, "*")),
+        leaf_now(&root, grant(&alice, Role::Publisher, "demo/*")),
+        leaf_now(&root, grant(&dave, Role::Publisher, "demo/a")),
+        leaf_now(&alice, publish("demo/m", "1", digest_of(b"m"), 1)),
     ];
-    honest.push(commitment(&honest));
-    let n = append(&c, &base, &honest) + 1;
+    honest.push(commitment_after(&honest));
+    let n = append_raw(&c, &base, &honest) + 1;
     let policy = tmp.path().join("policy");
     std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
     let auditor = User::init(tmp.path(), "auditor", &policy, &base);
@@ -146,7 +146,7 @@ fn a_tampered_saved_state_is_refused_and_the_bad_entry_is_still_named() {
     // The log then takes dave's publish of demo/b, which his grant forbids,
     // and commits to the state a registry holding the altered grant would
     // have: an audit that trusted the saved state would pass it.
-    let bad_leaf = leaf(&dave, publish("demo/b", "1", digest_of(b"b"), 1));
+    let bad_leaf = leaf_now(&dave, publish("demo/b", "1", digest_of(b"b"), 1));
     let widened = widened_registry(&honest);
     let mut map = honest_map(&honest);
     let signed_bad = SignedStatement::parse(Leaf::decode(&bad_leaf).unwrap().envelope).unwrap();
@@ -155,10 +155,10 @@ fn a_tampered_saved_state_is_refused_and_the_bad_entry_is_still_named() {
         Outcome::Applied(a) => map.record(&reg, &signed_bad.statement, &a),
         other => panic!("{other:?}"),
     }
-    let bad = append(&c, &base, &[bad_leaf]);
+    let bad = append_raw(&c, &base, &[bad_leaf]);
     assert_eq!(bad, n);
     let dishonest = CommitmentLeaf { index: bad + 1, root: map.seal().root }.encode();
-    let end = append(&c, &base, &[dishonest]) + 1;
+    let end = append_raw(&c, &base, &[dishonest]) + 1;
 
     let run = audited(end, &[]);
     run.fails(2, &format!("audit: entry {bad}"));
@@ -173,11 +173,6 @@ fn a_tampered_saved_state_is_refused_and_the_bad_entry_is_still_named() {
         "{}",
         run.stdout
     );
-}
-
-/// The commitment leaf a registry would append after `leaves`.
-fn commitment(leaves: &[Vec<u8>]) -> Vec<u8> {
-    CommitmentLeaf { index: leaves.len() as u64, root: honest_map(leaves).seal().root }.encode()
 }
 
 /// The state map after replaying `leaves` (statements only).
@@ -206,23 +201,4 @@ fn widened_registry(leaves: &[Vec<u8>]) -> Registry {
         r
     });
     Registry::restore(Config::default(), records, &reg.nonce_pairs(), reg.position()).unwrap()
-}
-
-/// The leaf bytes of `event` signed by `who`, received now.
-fn leaf(
-    who: &custody_registry::actor_key::ActorSigner,
-    event: custody_registry::statement::Event,
-) -> Vec<u8> {
-    Leaf::new(now_secs() * 1000, &signed(who, event)).unwrap().encode()
-}
-
-/// Appends raw entries to a generic log; returns the last index.
-fn append(c: &reqwest::blocking::Client, base: &str, entries: &[Vec<u8>]) -> u64 {
-    let mut last = 0;
-    for e in entries {
-        let (status, body) = json(c.post(format!("{base}/entries")).body(e.clone()).send().unwrap());
-        assert_eq!(status, 200, "{body}");
-        last = body["index"].as_u64().unwrap();
-    }
-    last
 }
