@@ -115,8 +115,21 @@ fn print_audit(r: &AuditReport) {
     let resumed = r.resumed_from.map(|s| format!(", resumed from size {s}")).unwrap_or_default();
     println!("log {} size {} root {}{resumed}", r.origin, r.size, r.root);
     println!("tiles and bundles: {} fetched, {} from cache", r.fetched, r.cached);
+    match &r.full_replay {
+        None => println!(
+            "replay: from entry {}, after the checked state saved by the audit of size {}",
+            r.replay_from, r.replay_from
+        ),
+        Some(why) => println!("replay: from entry 0 ({why})"),
+    }
     match &r.violation {
-        None => println!("audit OK: {} entries replayed, no violation", r.entries_replayed),
+        // Every entry replayed clean, by this audit and (before
+        // `replay_from`) by the earlier ones whose state it resumed.
+        None => println!(
+            "audit OK: {} entries replayed ({} by this audit), no violation",
+            r.entries_replayed,
+            r.entries_replayed.saturating_sub(r.replay_from)
+        ),
         Some(v) => println!("audit FAILED at entry {}: {}", v.index, v.problem),
     }
 }

@@ -13,6 +13,7 @@ use crate::actor_key::{ActorKey, KeyId};
 use crate::commitment::StateCommitter;
 use crate::dsse::{verify_batch, verify_each, BatchItem};
 use crate::leaf::{CommitmentLeaf, LeafError, LogLeaf};
+use crate::registry::resume::{authenticate, ResumeError, ResumeState};
 use crate::registry::{Applied, Config, Outcome, Registry, Rejection};
 use crate::statement::{SignedStatement, StatementError};
 use custody_standards::hash::Hash;
@@ -126,6 +127,40 @@ impl Auditor {
     /// The index the next fed leaf must have.
     pub fn next_index(&self) -> u64 {
         self.next_index
+    }
+
+    /// The state to resume from later ([`Auditor::resume`]), when the
+    /// last leaf fed was a commitment: only there is the map sealed and
+    /// comparable with a leaf of the log. `None` anywhere else.
+    pub fn export(&self) -> Option<ResumeState> {
+        let c = self.last_commitment?;
+        (c.index + 1 == self.next_index).then(|| ResumeState {
+            records: self.registry.export_records(),
+            nonces: self.registry.nonce_pairs(),
+            position: self.registry.position(),
+            map: self.committer.records().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+    }
+
+    /// An auditor continuing after the commitment leaf `commitment`, which
+    /// the caller authenticated at leaf `at` of a checkpoint it trusts, from
+    /// a saved [`ResumeState`] that is checked against it (see
+    /// [`crate::registry::resume`]): the next leaf to feed is `at + 1`.
+    pub fn resume(
+        config: Config,
+        state: ResumeState,
+        at: u64,
+        commitment: CommitmentLeaf,
+    ) -> Result<Self, ResumeError> {
+        let (registry, committer) = authenticate(config, state, at, &commitment)?;
+        Ok(Auditor {
+            registry,
+            committer,
+            last_commitment: Some(commitment),
+            next_index: at.saturating_add(1),
+            exact: false,
+            threads: 1,
+        })
     }
 
     /// Checks and applies the next `leaves` (indexes `next_index()..`).

@@ -1,6 +1,7 @@
 //! The measured deployment: three real witnesses under a 2-of-3 policy and
 //! a registry-mode log server, grown stage by stage with `custody-loadgen`;
-//! `custody audit` timed on the way; a restart at the end.
+//! `custody audit` timed on the way (cold, warm, and again after new
+//! entries); a restart at the end.
 
 use std::path::Path;
 use std::process::Command;
@@ -107,6 +108,9 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
         stages.push(stage);
         if audit.is_null() && size >= args.audit_at {
             audit = time_audit(dir, &policy_path, &log.url, args.windows)?;
+            let (again, grown) = time_reaudit(args, dir, &log, size)?;
+            audit["again"] = again;
+            size = grown;
         }
     }
 
@@ -148,12 +152,7 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
 /// `custody audit` cold (a fresh home: every tile and bundle fetched), then
 /// `runs` times warm (from the cache it keeps).
 fn time_audit(dir: &Path, policy: &Path, url: &str, runs: u64) -> anyhow::Result<Value> {
-    let home = dir.join("auditor");
-    let custody = |args: &[&str]| -> anyhow::Result<(f64, Value)> {
-        let t = Instant::now();
-        let out = output(Command::new(sibling("custody")?).args(args).env("CUSTODY_HOME", &home))?;
-        Ok((t.elapsed().as_secs_f64(), serde_json::from_str(&out).unwrap_or(Value::Null)))
-    };
+    let custody = |args: &[&str]| auditor_run(dir, args);
     custody(&["init", "--policy", policy.to_str().context("policy path")?, "--log", url])?;
     eprintln!("== custody audit (cold)");
     let (cold, report) = custody(&["audit", "--json"])?;
@@ -164,6 +163,9 @@ fn time_audit(dir: &Path, policy: &Path, url: &str, runs: u64) -> anyhow::Result
     let mut warm = Vec::new();
     for _ in 0..runs.clamp(1, 5) {
         eprintln!("== custody audit (warm)");
+        // Warm means a full replay from the cached tiles and bundles: the
+        // replay state the audit before saved would skip it.
+        forget_replay_state(&dir.join("auditor"))?;
         warm.push(custody(&["audit", "--json"])?.0);
     }
     Ok(json!({
@@ -172,6 +174,107 @@ fn time_audit(dir: &Path, policy: &Path, url: &str, runs: u64) -> anyhow::Result
         "warm_seconds": Spread::of(&warm),
         "threads": std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
     }))
+}
+
+/// The seconds since start at which `custody audit --log-level info`
+/// reached each phase it logs (`audit: ...` lines with `elapsed_s`), to see
+/// where a re-audit's time goes.
+fn audit_phases(stderr: &str) -> Value {
+    let mut phases = serde_json::Map::new();
+    for line in stderr.lines() {
+        // Drop terminal colour codes: ESC '[' ... 'm'.
+        let mut plain = String::with_capacity(line.len());
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|c| *c == 'm');
+            } else {
+                plain.push(c);
+            }
+        }
+        // The message follows the target (`custody_verifier::audit: `).
+        let Some(at) = plain.find(" audit: ") else { continue };
+        let rest = &plain[at + " audit: ".len()..];
+        let phase: Vec<&str> = rest.split_whitespace().take_while(|w| !w.contains('=')).collect();
+        let secs = rest
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("elapsed_s="))
+            .and_then(|v| v.parse::<f64>().ok());
+        if let Some(secs) = secs {
+            phases.insert(phase.join(" "), json!(secs));
+        }
+    }
+    Value::Object(phases)
+}
+
+/// Deletes the replay state `custody audit` saved under `home`
+/// (`audit/<origin>/state`), keeping its tile and bundle cache.
+fn forget_replay_state(home: &Path) -> anyhow::Result<()> {
+    for dir in std::fs::read_dir(home.join("audit"))? {
+        let state = dir?.path().join("state");
+        if state.exists() {
+            std::fs::remove_file(&state).with_context(|| format!("removing {}", state.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `custody` with the auditor's home, timed; its JSON report.
+fn auditor_run(dir: &Path, args: &[&str]) -> anyhow::Result<(f64, Value)> {
+    let t = Instant::now();
+    let out = output(Command::new(sibling("custody")?).args(args).env("CUSTODY_HOME", dir.join("auditor")))?;
+    Ok((t.elapsed().as_secs_f64(), serde_json::from_str(&out).unwrap_or(Value::Null)))
+}
+
+/// `custody audit` after `--reaudit-entries` more entries, from the
+/// replay state the audit before it saved (`windows` rounds, at most 5).
+/// Returns the figures and the log's size after the last round.
+fn time_reaudit(args: &Args, dir: &Path, log: &Server, mut size: u64) -> anyhow::Result<(Value, u64)> {
+    let mut secs = Vec::new();
+    let mut replayed = Vec::new();
+    let mut phases = Value::Null;
+    for _ in 0..args.windows.clamp(1, 5) {
+        let target = size + args.reaudit_entries;
+        eprintln!("== log: {size} -> {target} entries, then custody audit again");
+        let out = output(
+            Command::new(sibling("custody-loadgen")?)
+                .args(["--json", "--log", &log.url, "--admin-key"])
+                .arg(dir.join("log/admin.key"))
+                .args(["--entries", &args.reaudit_entries.to_string(), "--until-size", &target.to_string()])
+                .args(["--concurrency", &args.concurrency.to_string()])
+                .args(["--windows", "1", "--proofs", "0", "--tiles", "0"]),
+        )?;
+        let stage: Value = serde_json::from_str(&out).context("custody-loadgen output")?;
+        size = stage["tree_size_after"].as_u64().context("tree_size_after")?;
+        // The audit takes the newest checkpoint, which may lag the tree a
+        // little: the entries it replayed are recorded with its time.
+        let t0 = Instant::now();
+        let out = Command::new(sibling("custody")?)
+            .args(["audit", "--json", "--log-level", "info"])
+            .env("CUSTODY_HOME", dir.join("auditor"))
+            .output()
+            .context("cannot run custody audit")?;
+        let t = t0.elapsed().as_secs_f64();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        if !out.status.success() || report["violation"] != Value::Null || report["full_replay"] != Value::Null
+        {
+            bail!("the re-audit did not pass from the saved state: {stdout}{stderr}");
+        }
+        phases = audit_phases(&stderr);
+        secs.push(t);
+        let (all, from) = (report["entries_replayed"].as_u64(), report["replay_from"].as_u64());
+        replayed.push(all.zip(from).map_or(0, |(a, f)| a.saturating_sub(f)) as f64);
+    }
+    Ok((
+        json!({
+            "entries": size,
+            "new_entries": Spread::of(&replayed),
+            "seconds": Spread::of(&secs),
+            "phases_of_last": phases,
+        }),
+        size,
+    ))
 }
 
 /// One `custody-loadgen` run of `entries` signed entries and as many

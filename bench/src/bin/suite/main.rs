@@ -10,7 +10,8 @@
 //!    `custody-log` with a 2-of-3 policy) and grows its log with
 //!    `custody-loadgen` to each size of `--sizes`, measuring at each;
 //! 4. times `custody audit` (cold: everything fetched, then warm: from its
-//!    cache) once the log reaches `--audit-at`;
+//!    cache) once the log reaches `--audit-at`, then again after each of a
+//!    few rounds of `--reaudit-entries` new entries (replayed from the saved replay state);
 //! 5. at the largest size, measures honest entries/s and proofs/s with and
 //!    without each `custody-attackgen` attack of `--attacks`;
 //! 6. restarts the log server at the largest size (start-up replay time and
@@ -47,6 +48,10 @@ pub struct Args {
     /// Time `custody audit` at the first size at least this large.
     #[arg(long, env = "CUSTODY_BENCH_AUDIT_AT", default_value_t = 1_000_000)]
     audit_at: u64,
+    /// New entries before each timed re-audit (incremental, from the
+    /// replay state the audit before it saved).
+    #[arg(long, env = "CUSTODY_BENCH_REAUDIT_ENTRIES", default_value_t = 10_000)]
+    reaudit_entries: u64,
     /// Concurrent load-generator clients.
     #[arg(long, env = "CUSTODY_BENCH_CONCURRENCY", default_value_t = 64)]
     concurrency: usize,

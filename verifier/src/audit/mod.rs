@@ -13,20 +13,35 @@
 //!    signatures (batched Ed25519), the key and role of every signer at that
 //!    point (grants, rotations and revocations replayed), time window,
 //!    nonces, immutability, tag chains, lifecycle and two-person rules,
-//!    lineage, access statements. The first leaf an honest registry would
-//!    not have appended is reported with its index.
+//!    lineage, access statements, and the root of every state commitment.
+//!    The first leaf an honest registry would not have appended is reported
+//!    with its index.
 //!
 //! Full tiles and bundles are immutable: once authenticated they are cached
 //! under the state directory, so an interrupted audit resumes and a second
 //! audit fetches only what is new (after the consistency check of step 1
 //! and a local one: the rebuilt tree must also have the root of the last
-//! audited checkpoint). The replay itself always starts at entry 0 from the
-//! cache: registry state is not persisted between runs.
+//! audited checkpoint).
+//!
+//! The replay is incremental too. A clean audit of size `N` saves the
+//! replay state after its last leaf, the commitment at `N - 1`
+//! ([`state_file`]); the next audit of a larger checkpoint restores it and
+//! replays only `[N, M)`. The saved state is not trusted: it is used only
+//! if it is the state the log committed to at `N - 1`, as this audit
+//! authenticates that leaf (the `resume` module); otherwise, and with
+//! `--refetch`, the replay starts at 0 and the report says why
+//! (`replay_from`, `full_replay`). docs/verifier.md lists what the
+//! commitment covers and what only the local files vouch for.
+//!
+//! [`Auditor`]: custody_registry::registry::Auditor
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use custody_registry::registry::{Auditor, Config};
+mod resume;
+pub mod state_file;
+
+use custody_registry::registry::Config;
 use custody_standards::entries::decode_bundle;
 use custody_standards::tile_data::read_tile_data;
 use custody_standards::tiles::{EntryBundle, Tile, TILE_WIDTH};
@@ -85,7 +100,15 @@ pub struct AuditReport {
     pub fetched: usize,
     /// Tiles and bundles read from the local cache.
     pub cached: usize,
-    /// Entries replayed without a finding.
+    /// The first entry replayed: the size of the previous clean audit when
+    /// its saved state was checked and used, else 0.
+    pub replay_from: u64,
+    /// Why the replay started at 0 (no earlier audit, `--refetch`, or the
+    /// saved state could not be used), `None` when it resumed.
+    pub full_replay: Option<String>,
+    /// Entries known to replay without a finding: `[0, replay_from)` by
+    /// the earlier audits whose state this one resumed, and those this
+    /// audit replayed (`entries_replayed - replay_from` of them).
     pub entries_replayed: u64,
     /// The state root committed at the audited size (base64), recomputed
     /// by the replay.
@@ -108,6 +131,7 @@ const REPLAY_BUNDLES: u64 = 16;
 
 /// Audits the log behind `trust` (see the module docs).
 pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditReport> {
+    let began = std::time::Instant::now();
     let t = trust.refresh()?;
     let (size, root) = (t.checkpoint.size, t.checkpoint.root);
     let dir = audit_dir(home, &t.checkpoint.origin);
@@ -126,6 +150,8 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         root: root.to_base64(),
         cosigners: t.cosigners.clone(),
         resumed_from: previous.as_ref().map(|p| p.size),
+        replay_from: 0,
+        full_replay: None,
         fetched: 0,
         cached: 0,
         entries_replayed: 0,
@@ -175,6 +201,11 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     }
     count(&mut report, &got);
     save(&wants, &got)?;
+    tracing::info!(
+        size,
+        elapsed_s = began.elapsed().as_secs_f64(),
+        "audit: tree rebuilt from the level-0 tiles"
+    );
 
     // Higher tiles must be the ones of this tree. Full tiles entirely inside
     // the previously audited tree were checked then.
@@ -206,13 +237,35 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     }
     count(&mut report, &got);
 
-    // 3 + 4. Entry bundles, checked against the leaf hashes, then replayed.
+    // 3 + 4. Entry bundles, checked against the leaf hashes, then replayed
+    // from the saved state of the last clean audit when it checks out.
     let window_ms = u64::try_from(opts.window.as_millis()).unwrap_or(u64::MAX);
-    let mut auditor = Auditor::new(Config { window_ms }).threads(opts.threads);
+    let start = resume::start(&resume::Audited {
+        client: trust.client(),
+        dir: &dir,
+        origin: &t.checkpoint.origin,
+        previous: previous.as_ref(),
+        size,
+        store: &store,
+        config: Config { window_ms },
+        refetch: opts.refetch,
+        exact: opts.exact,
+    });
+    let from = start.from;
+    report.replay_from = from;
+    report.entries_replayed = from;
+    report.full_replay = start.full.map(|why| why.to_string());
+    tracing::info!(
+        from,
+        full_replay = report.full_replay.as_deref().unwrap_or("no"),
+        elapsed_s = began.elapsed().as_secs_f64(),
+        "audit: replay start chosen"
+    );
+    let mut auditor = start.auditor.threads(opts.threads);
     if opts.exact {
         auditor = auditor.exact();
     }
-    let pb = bar(size, "replaying", false);
+    let pb = bar(size - from, "replaying", false);
     // Fetching (network, cache reads) runs one window ahead of the replay
     // (CPU: hashing and signature checks) so the two overlap.
     let step = REPLAY_BUNDLES * opts.jobs.max(1) as u64;
@@ -221,7 +274,7 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, u64, Vec<Want>, Vec<Got>)>>(1);
         let dir = &dir;
         s.spawn(move || {
-            let mut bundle = 0u64;
+            let mut bundle = from / width;
             while bundle < n_tiles {
                 let end = (bundle + step).min(n_tiles);
                 let wants: Vec<Want> = (bundle..end)
@@ -269,7 +322,10 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
                 let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
                 let entries = decode_bundle(&g.body, count)
                     .map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
-                leaves.extend(entries);
+                // The first bundle may start before `from`: those entries
+                // are in the saved state.
+                let skip = from.saturating_sub(i * width) as usize;
+                leaves.extend(entries.into_iter().skip(skip));
             }
             if let Err(f) = auditor.feed(&leaves) {
                 report.entries_replayed = f.index;
@@ -286,7 +342,10 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
     pb.finish_and_clear();
     if done {
         if report.entries_replayed != size {
-            return Err(Error::Network(format!("replayed {} of {size} entries", report.entries_replayed)));
+            return Err(Error::Network(format!(
+                "replayed entries {from} to {} of {size}",
+                report.entries_replayed
+            )));
         }
         // Every checkpoint of a registry log ends with the commitment to
         // the state after it; one that does not cannot be proven current
@@ -301,6 +360,23 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
                 });
                 return Ok(report);
             }
+        }
+        tracing::info!(elapsed_s = began.elapsed().as_secs_f64(), "audit: replayed");
+        // The state first: a crash before the checkpoint is written leaves
+        // a state that names another checkpoint, so it is not used.
+        if let (Some(state), Some(c)) = (auditor.export(), auditor.last_commitment()) {
+            let header = state_file::Header {
+                origin: t.checkpoint.origin.clone(),
+                size,
+                tree_root: root,
+                state_root: c.root,
+                window_ms,
+                // An exact audit resumes only from an exact state, so
+                // every entry before `size` was checked exactly.
+                exact: opts.exact,
+            };
+            state_file::save(&dir, &header, &state)?;
+            tracing::info!(elapsed_s = began.elapsed().as_secs_f64(), "audit: replay state saved");
         }
         write_atomic(&audited_file, &t.note, 0o644)?;
     }
