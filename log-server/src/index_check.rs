@@ -96,7 +96,10 @@ fn mismatch(prefix: &[u8], detail: String) -> Option<FsckProblem> {
 /// of the entries chains in `state` (the replay of the whole log): every
 /// chain has rows whose indexes hash to it, and no rows name a chain the
 /// state does not hold.
-pub fn check_index_rows(store: &dyn Store, state: &StateCommitter) -> Result<Option<FsckProblem>, StoreError> {
+pub fn check_index_rows(
+    store: &dyn Store,
+    state: &StateCommitter,
+) -> Result<Option<FsckProblem>, StoreError> {
     // Statements after the last commitment (a log from before commitments)
     // are in the replay but not sealed yet.
     let mut state = state.clone();

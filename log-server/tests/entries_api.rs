@@ -76,7 +76,10 @@ async fn digest_and_actor_listings_are_exactly_the_committed_entries() {
     let digest_url = format!("{base}/registry/artifacts/{}/entries", digest_of(&w1));
     for limit in [1, 2, 1000] {
         assert_eq!(all_pages(&c, &digest_url, limit).await, w1_entries, "limit {limit}");
-        assert_eq!(all_pages(&c, &format!("{base}/registry/actors/alice/entries"), limit).await, alice_entries);
+        assert_eq!(
+            all_pages(&c, &format!("{base}/registry/actors/alice/entries"), limit).await,
+            alice_entries
+        );
         assert_eq!(all_pages(&c, &format!("{base}/registry/actors/dave/entries"), limit).await, dave_entries);
         assert_eq!(all_pages(&c, &format!("{base}/registry/actors/root/entries"), limit).await, root_entries);
     }
