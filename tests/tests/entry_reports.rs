@@ -11,6 +11,9 @@ use custody_testkit::hostile::proxy;
 use custody_testkit::scenario::*;
 use serde_json::Value;
 
+/// A lying proxy's edit of a listing's indexes.
+type Edit = fn(&mut Vec<Value>);
+
 const FROM: &str = "2000-01-01T00:00:00Z";
 const TO: &str = "2999-01-01T00:00:00Z";
 
@@ -153,7 +156,7 @@ fn an_actor_or_digest_listing_that_omits_adds_or_reorders_an_entry_is_refused() 
     let first = w.alice_entries[0];
     // Each edit of alice's listing, then of the artifact's (three entries
     // each, at least).
-    let edits: [(&str, fn(&mut Vec<Value>)); 3] = [
+    let edits: [(&str, Edit); 3] = [
         ("omits", |l| {
             l.remove(1);
         }),

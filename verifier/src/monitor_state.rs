@@ -16,7 +16,7 @@
 //!
 //! The proven values are saved with the position, so the next pass starts
 //! from a proven value. A position without values (a monitor that ran with
-//! other rules) catches up with one full scan ([`crate::monitor::scan`]).
+//! other rules) catches up with one full scan of the new entries.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
