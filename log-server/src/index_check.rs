@@ -184,3 +184,77 @@ fn compare(
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{now_ms, replay};
+    use crate::store::{Batch, IndexRow, RocksStore};
+    use custody_registry::actor_key::ActorSigner;
+    use custody_registry::leaf::Leaf;
+    use custody_registry::names::{ActorName, MediaType, ModelName, Pattern, Version};
+    use custody_registry::registry::{Config, Role};
+    use custody_registry::statement::events::{GrantRole, Kind, Publish};
+    use custody_registry::statement::metadata::{Lineage, Metadata};
+    use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
+    use custody_registry::timestamp::Timestamp;
+    use custody_standards::{leaf_hash, Appender};
+
+    fn leaf(who: &ActorSigner, n: u8, event: Event) -> Vec<u8> {
+        let now = now_ms();
+        let time = Timestamp::from_unix_secs(now / 1000).unwrap();
+        let stmt = Statement::new(who, time, Nonce([n; 16]), Context::reason(Text::new("t").unwrap()), event);
+        Leaf::new(now, &stmt.sign(who).unwrap()).unwrap().encode()
+    }
+
+    /// Appends `leaf` with `rows`, keeping the tree sound.
+    fn append(store: &RocksStore, leaf: Vec<u8>, rows: Vec<IndexRow>) {
+        let size = store.tree_size().unwrap();
+        let mut appender = Appender::from_reader(size, store).unwrap();
+        let mut batch = Batch { start: size, index_rows: rows, ..Batch::default() };
+        appender.append(leaf_hash(&leaf), &mut batch.nodes);
+        batch.leaf_hashes.push(leaf_hash(&leaf));
+        batch.entries.push(leaf);
+        store.append_batch(&batch).unwrap();
+    }
+
+    /// A genesis and a publish, the publish with `rows`; what the check
+    /// says about it.
+    fn first_missing(rows: impl Fn(&Digest) -> Vec<IndexRow>) -> Option<(u64, Digest)> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path()).unwrap();
+        let root = ActorSigner::from_seed(&ActorName::new("root").unwrap(), &[1; 32]);
+        let grant = Event::Grant(GrantRole {
+            actor: root.actor().clone(),
+            key: root.public().clone(),
+            role: Role::Admin,
+            pattern: Pattern::new("*").unwrap(),
+        });
+        append(&store, leaf(&root, 0, grant), Vec::new());
+        let digest = Digest(custody_standards::hash::sha256(b"weights"));
+        let publish = Event::Publish(Publish {
+            name: ModelName::new("acme/m").unwrap(),
+            version: Version::new("1").unwrap(),
+            kind: Kind::Model,
+            digest,
+            size: 7,
+            media_type: MediaType::new("application/octet-stream").unwrap(),
+            metadata: Metadata::default(),
+            lineage: Lineage::default(),
+        });
+        append(&store, leaf(&root, 1, publish), rows(&digest));
+        let registry = replay(&store, Config::default()).unwrap();
+        first_publish_without_digest_row(&store, &registry).unwrap()
+    }
+
+    #[test]
+    fn a_log_written_before_digest_rows_is_recognised() {
+        let digest = Digest(custody_standards::hash::sha256(b"weights"));
+        assert_eq!(first_missing(|_| Vec::new()), Some((1, digest)));
+        // Another digest's row, or the access history's, is not it.
+        let other = Digest(custody_standards::hash::sha256(b"other"));
+        assert_eq!(first_missing(|_| vec![digest_row(&other, 1)]), Some((1, digest)));
+        assert_eq!(first_missing(|d| vec![crate::registry::access_row(d, 1)]), Some((1, digest)));
+        assert_eq!(first_missing(|d| vec![digest_row(d, 1)]), None);
+    }
+}
