@@ -65,3 +65,15 @@ pub fn tree_size(c: &Client, base: &str) -> u64 {
     let (_, h) = get_json(c, &format!("{base}/health"));
     h["sequencer"]["tree_size"].as_u64().unwrap_or_else(|| panic!("no tree size in /health: {h}"))
 }
+
+/// Appends raw entries to a generic log (`--allow-raw-append`) one by one;
+/// returns the last one's index.
+pub fn append_raw(c: &Client, base: &str, entries: &[Vec<u8>]) -> u64 {
+    let mut last = 0;
+    for e in entries {
+        let (status, body) = json(c.post(format!("{base}/entries")).body(e.clone()).send().unwrap());
+        assert_eq!(status, 200, "{body}");
+        last = body["index"].as_u64().unwrap();
+    }
+    last
+}

@@ -156,3 +156,20 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The leaf bytes of `event` signed by `who`, received now: what a registry
+/// would append for it, for tests that feed a generic log raw leaves.
+pub fn leaf_now(who: &ActorSigner, event: Event) -> Vec<u8> {
+    custody_registry::leaf::Leaf::new(now_secs() * 1000, &signed(who, event)).unwrap().encode()
+}
+
+/// The commitment leaf a registry would append after `leaves` (the whole
+/// log so far): the root of the state their replay builds, at index
+/// `leaves.len()`. Panics if the replay refuses a leaf.
+pub fn commitment_after(leaves: &[Vec<u8>]) -> Vec<u8> {
+    let mut a = custody_registry::registry::Auditor::new(Default::default());
+    let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
+    a.feed(&refs).unwrap();
+    let mut state = a.state().clone();
+    custody_registry::leaf::CommitmentLeaf { index: leaves.len() as u64, root: state.seal().root }.encode()
+}

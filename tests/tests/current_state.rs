@@ -3,7 +3,9 @@
 //! revocation or a revoked role, or tampers with a state proof is caught by
 //! `custody pull` (exit 2, nothing written), because every such claim is
 //! checked against the registry state committed by the checkpoint the
-//! pull verified (docs/protocol.md section 8).
+//! pull verified (docs/protocol.md section 8). The same holds for a tag the
+//! log should refuse to resolve: its committed state, not its answer, says
+//! whether the version qualifies.
 
 use std::sync::Arc;
 
@@ -165,5 +167,47 @@ fn a_tampered_state_proof_is_refused() {
         &["--log", &url, "pull", "demo/model@1"],
         &tmp.path().join("a.bin"),
         "does not verify",
+    );
+}
+
+/// The state a log that accepted an unqualified tag move would commit (the
+/// tag on a version outside the statuses its protection requires) is the
+/// state of a tag disqualified after the fact. A log that answers such a
+/// tag as fine, with the version's status lied into one that qualifies, is
+/// refused from the committed version status and protection.
+#[test]
+fn a_disqualified_tag_served_as_fine_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, admin, alice, dave, _) = setup(tmp.path());
+    let v1 = b"weights never promoted ".repeat(1000);
+    alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
+    alice.ok(&["tag", "demo/model@1", "release"]);
+    let c = http();
+    let (status, fine) = get_json(&c, &format!("{}/registry/resolve?ref=demo/model:release", d.log.url));
+    assert_eq!((status, fine["versions"][0]["status"].as_str()), (200, Some("development")), "{fine}");
+    admin.ok(&["protect", "demo/model", "release", "--statuses", "staging"]);
+    let (status, _) = get_json(&c, &format!("{}/registry/resolve?ref=demo/model:release", d.log.url));
+    assert_eq!(status, 409);
+
+    // The tag move and the publish it names are genuine and proven; only
+    // the refusal and the status are lies.
+    let mut lie = fine.clone();
+    lie["versions"][0]["status"] = "staging".into();
+    let body = serde_json::to_vec(&lie).unwrap();
+    let url = proxy(
+        d.log.url.clone(),
+        Arc::new(move |req, mut r| {
+            if req.path.starts_with("/registry/resolve") && r.status == 409 {
+                r.status = 200;
+                r.body = body.clone();
+            }
+            r
+        }),
+    );
+    refused_pull(
+        &dave,
+        &["--log", &url, "pull", "demo/model:release"],
+        &tmp.path().join("lied.bin"),
+        "the tag requires a version in staging, but 1 is development",
     );
 }

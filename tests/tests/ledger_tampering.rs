@@ -4,12 +4,20 @@
 //! server. `custody-log fsck` and `custody audit` both fail and both name
 //! the altered index, and a verified pull refuses the rewritten entry.
 //! Before the tampering the same checks pass, so the test can fail.
+//!
+//! A log that signs a checkpoint whose commitment leaf carries a wrong state
+//! root (or names another position) is named by `custody audit` with the
+//! first such checkpoint and exit 2, after the same audit passed the honest
+//! prefix.
 
 use std::path::Path;
 use std::process::Command;
 
 use custody_registry::dsse::Envelope;
+use custody_registry::leaf::CommitmentLeaf;
 use custody_registry::leaf::Leaf;
+use custody_registry::registry::Role;
+use custody_testkit::scenario::dos::{init_log, serve_alone};
 use custody_testkit::scenario::*;
 
 /// `custody-log fsck` on the stopped server's data directory.
@@ -144,4 +152,67 @@ fn an_entry_rewritten_in_rocksdb_is_named_by_fsck_and_audit() {
     // The untouched versions still verify.
     dave.ok(&["--log", &url, "pull", "demo/model@3", "-o", pulled.to_str().unwrap()]);
     assert_eq!(std::fs::read(&pulled).unwrap(), published[2].1);
+}
+
+#[test]
+fn custody_audit_names_the_first_checkpoint_with_a_wrong_state_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, alice) = (signer("root"), signer("alice"));
+    let weights = digest_of(b"weights whose state the log misreports");
+    let cases: [(&str, fn(CommitmentLeaf) -> CommitmentLeaf); 2] = [
+        ("wrong-root", |mut c| {
+            c.root.0[0] ^= 1;
+            c
+        }),
+        ("wrong-index", |mut c| {
+            c.index += 2;
+            c
+        }),
+    ];
+    for (case, corrupt) in cases {
+        // A generic log fed what a registry would append: statements, each
+        // batch ended by the commitment to the state after it.
+        let data = tmp.path().join(case);
+        let vkey = init_log(&data, true);
+        let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
+        let (c, base) = (http(), server.proc.url.clone());
+        let mut leaves = vec![
+            leaf_now(&root, grant(&root, Role::Admin, "*")),
+            leaf_now(&root, grant(&alice, Role::Publisher, "demo/*")),
+        ];
+        leaves.push(commitment_after(&leaves));
+        append_raw(&c, &base, &leaves);
+        let policy = tmp.path().join(format!("{case}.policy"));
+        std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
+        let auditor = User::init(tmp.path(), &format!("auditor-{case}"), &policy, &base);
+        let audit_at = |size: u64| {
+            eventually("a checkpoint covering every entry", 30, || {
+                let note = c.get(format!("{base}/checkpoint")).send().ok()?.text().ok()?;
+                (note.lines().nth(1)?.parse::<u64>().ok()? == size).then_some(())
+            });
+            auditor.cli(&["audit"])
+        };
+        let run = audit_at(leaves.len() as u64);
+        run.ok();
+        assert!(
+            run.stdout.contains(&format!("audit OK: {} entries replayed", leaves.len())),
+            "{}",
+            run.stdout
+        );
+
+        // The next batch is genuine; its commitment is not.
+        leaves.push(leaf_now(&alice, publish("demo/model", "1", weights, 4096)));
+        let honest = CommitmentLeaf::decode(&commitment_after(&leaves)).unwrap();
+        let bad = append_raw(&c, &base, &leaves[leaves.len() - 1..]) + 1;
+        assert_eq!(bad, honest.index);
+        append_raw(&c, &base, &[corrupt(honest).encode()]);
+        let run = audit_at(bad + 1);
+        run.fails(2, &format!("audit: entry {bad}"));
+        assert!(run.stdout.contains(&format!("audit FAILED at entry {bad}")), "{case}: {}", run.stdout);
+        assert!(
+            run.stderr.contains(&format!("the state commitment ending checkpoint {}", bad + 1)),
+            "{case}: {}",
+            run.stderr
+        );
+    }
 }

@@ -11,7 +11,6 @@
 use std::path::Path;
 
 use custody_registry::dsse::Envelope;
-use custody_registry::leaf::Leaf;
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::PAYLOAD_TYPE;
 use custody_testkit::scenario::dos::{init_log, serve_alone};
@@ -219,36 +218,6 @@ fn pull_refuses_deprecated_and_archived_versions_unless_allowed() {
         .fails(2, "archived");
 }
 
-/// The commitment leaf a registry would append after `leaves`: the root of
-/// the state their replay builds.
-fn commitment(leaves: &[Vec<u8>]) -> Vec<u8> {
-    let mut a = custody_registry::registry::Auditor::new(Default::default());
-    let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
-    a.feed(&refs).unwrap();
-    let mut state = a.state().clone();
-    custody_registry::leaf::CommitmentLeaf { index: leaves.len() as u64, root: state.seal().root }.encode()
-}
-
-/// The leaf bytes of `event` signed by `who`, received now.
-fn leaf(
-    who: &custody_registry::actor_key::ActorSigner,
-    event: custody_registry::statement::Event,
-) -> Vec<u8> {
-    let ms = now_secs() * 1000;
-    Leaf::new(ms, &signed(who, event)).unwrap().encode()
-}
-
-/// Appends raw entries to a generic log; returns the last index.
-fn append(c: &reqwest::blocking::Client, base: &str, entries: &[Vec<u8>]) -> u64 {
-    let mut last = 0;
-    for e in entries {
-        let (status, body) = json(c.post(format!("{base}/entries")).body(e.clone()).send().unwrap());
-        assert_eq!(status, 200, "{body}");
-        last = body["index"].as_u64().unwrap();
-    }
-    last
-}
-
 #[test]
 fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
     let tmp = tempfile::tempdir().unwrap();
@@ -261,18 +230,18 @@ fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
         let server = serve_alone(&data, &["--allow-raw-append"], None, &[]);
         let (c, base) = (http(), server.proc.url.clone());
         let honest = vec![
-            leaf(&root, grant(&root, Role::Admin, "*")),
-            leaf(&root, grant(&alice, Role::Publisher, "demo/*")),
-            leaf(&root, grant(&alice, Role::Maintainer, "demo/*")),
-            leaf(&root, grant(&ann, Role::Approver, "demo/*")),
-            leaf(&alice, publish("demo/model", "2.0", weights, 4096)),
-            leaf(&root, protect("demo/model", "release", &[Lifecycle::Production])),
+            leaf_now(&root, grant(&root, Role::Admin, "*")),
+            leaf_now(&root, grant(&alice, Role::Publisher, "demo/*")),
+            leaf_now(&root, grant(&alice, Role::Maintainer, "demo/*")),
+            leaf_now(&root, grant(&ann, Role::Approver, "demo/*")),
+            leaf_now(&alice, publish("demo/model", "2.0", weights, 4096)),
+            leaf_now(&root, protect("demo/model", "release", &[Lifecycle::Production])),
         ];
         // Like a registry, it ends each batch with the commitment to the
         // state after it, computed here by a replay.
         let mut honest = honest;
-        honest.push(commitment(&honest));
-        let last = append(&c, &base, &honest);
+        honest.push(commitment_after(&honest));
+        let last = append_raw(&c, &base, &honest);
         let policy = tmp.path().join(format!("{case}.policy"));
         std::fs::write(&policy, format!("log {vkey}\nquorum none\n")).unwrap();
         let auditor = User::init(tmp.path(), &format!("auditor-{case}"), &policy, &base);
@@ -292,11 +261,11 @@ fn custody_audit_names_a_protected_tag_move_a_log_accepted() {
         // Its commitment cannot be the state of a history the rules
         // refuse; it repeats the last one, and the audit stops earlier, at
         // the move.
-        let bad_leaf = leaf(&alice, tag("demo/model", tag_name, weights, None));
-        let bad = append(&c, &base, &[bad_leaf]);
+        let bad_leaf = leaf_now(&alice, tag("demo/model", tag_name, weights, None));
+        let bad = append_raw(&c, &base, &[bad_leaf]);
         let stale = custody_registry::leaf::CommitmentLeaf::decode(&honest[honest.len() - 1]).unwrap();
         let again = custody_registry::leaf::CommitmentLeaf { index: bad + 1, root: stale.root }.encode();
-        let after = append(&c, &base, &[again]);
+        let after = append_raw(&c, &base, &[again]);
         let run = audited(after + 1);
         run.fails(2, &format!("audit: entry {bad}"));
         assert!(run.stdout.contains(&format!("audit FAILED at entry {bad}")), "{case}: {}", run.stdout);

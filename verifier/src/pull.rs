@@ -220,9 +220,10 @@ pub fn verify_reference(
         other => other?,
     };
     // A server that does not say so is not believed either: the statuses
-    // it reports must qualify the protected tag.
-    // (Tags protected by a `protect` statement are checked by the log
-    // only, until statuses and protections come with state proofs.)
+    // it reports must qualify a built-in protected tag. This is a fast
+    // refusal only: statuses and every protection, built-in or set by a
+    // `protect` statement, are checked again from proven state
+    // ([`crate::current`]).
     if let Some((t, required)) = match reference {
         Ref::Tag(_, t) => builtin_requirement(t.as_str()).map(|req| (t, req)),
         _ => None,

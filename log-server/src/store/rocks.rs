@@ -74,6 +74,9 @@ struct Memory {
     /// Per-family memtable size: small enough that all six families' active
     /// memtables fit in the write budget at once.
     write_buffer: usize,
+    /// Write-ahead log kept before the families holding its oldest file
+    /// are flushed (see [`options`]): what recovery after `kill -9` reads.
+    max_wal: u64,
 }
 
 impl Memory {
@@ -85,7 +88,7 @@ impl Memory {
         let budget = total / 4;
         let buffers = WriteBufferManager::new_write_buffer_manager_with_cache(budget, false, cache.clone());
         let write_buffer = (budget / (2 * COLUMN_FAMILIES.len())).max(1 << 20);
-        Memory { cache, buffers, write_buffer }
+        Memory { cache, buffers, write_buffer, max_wal: (budget / 2) as u64 }
     }
 
     fn table(&self, bloom: bool) -> BlockBasedOptions {
@@ -113,6 +116,15 @@ fn options(create: bool, mem: &Memory) -> Options {
     o.set_write_buffer_manager(&mem.buffers);
     o.set_write_buffer_size(mem.write_buffer);
     o.set_max_write_buffer_number(2);
+    // Small families (the registry state, the tree size) fill their
+    // memtables slowly, and each keeps every write-ahead log file since its
+    // last flush alive: by default up to four times all memtables, which
+    // a restart after a crash must read back. Past this bound RocksDB
+    // flushes the families holding the oldest file, so recovery reads at
+    // most about this much: half the memtable budget (40 MiB by default),
+    // which still lets the busy families fill their memtables before a
+    // flush.
+    o.set_max_total_wal_size(mem.max_wal);
     o.set_block_based_table_factory(&mem.table(false));
     o
 }
