@@ -56,6 +56,9 @@ pub enum FsckProblemKind {
     /// The registry state persisted for start-up (the `state` column
     /// family) is not the replay of the log: a start would serve it.
     RegistryState,
+    /// The registry index rows (name, digest, actor listings) do not list
+    /// exactly the entries of the committed entries chains.
+    RegistryIndex,
     /// A stored artifact that does not hash to its name, or a published
     /// artifact that is not stored.
     Blob,
@@ -75,6 +78,7 @@ impl fmt::Display for FsckProblemKind {
             FsckProblemKind::Malformed => "malformed record",
             FsckProblemKind::Registry => "registry violation",
             FsckProblemKind::RegistryState => "registry state differs from the replay",
+            FsckProblemKind::RegistryIndex => "registry index rows differ from the committed chains",
             FsckProblemKind::Blob => "artifact integrity violation",
         })
     }

@@ -12,6 +12,9 @@
 //! - The registry state persisted for start-up must be the replay: the
 //!   same records, nonces and position (a server would otherwise start
 //!   with a state the log does not justify).
+//! - The index rows clients list entries from (per name, digest and
+//!   actor) must list exactly the entries of the committed entries chains
+//!   ([`crate::index_check`]): a client would otherwise refuse the listing.
 //! - Stored artifacts that no publish names (orphans, see [`crate::gc`])
 //!   are listed. They are not an inconsistency: an upload that outlasted
 //!   the statement window leaves one until its uploader publishes it.
@@ -87,6 +90,9 @@ pub fn check_registry(
         start = end;
     }
     if let Some(p) = state_problem(store, auditor.registry(), size, config)? {
+        return problem(Some(p));
+    }
+    if let Some(p) = crate::index_check::check_index_rows(store, auditor.state())? {
         return problem(Some(p));
     }
     let blobs = BlobStore::at(data_dir);
@@ -229,6 +235,39 @@ mod tests {
             Some(v) => store.db().put_cf(cf, key, v).unwrap(),
             None => store.db().delete_cf(cf, key).unwrap(),
         }
+    }
+
+    #[test]
+    fn index_rows_that_are_not_the_committed_chains_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        init_data_dir(dir.path(), "example.com/log").unwrap();
+        init_registry(dir.path(), "root", &dir.path().join("admin.key")).unwrap();
+        let cfg = Config::default();
+        assert!(fsck_data_dir(dir.path(), None, cfg).unwrap().is_healthy());
+        let store = RocksStore::open(&db_path(dir.path())).unwrap();
+        let cf = store.cf(crate::store::CF_REGISTRY_INDEX);
+        let (key, value) = store
+            .db()
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap())
+            .find(|(k, _)| k.first() == Some(&b'u'))
+            .expect("the genesis actor row");
+        // root's genesis entry dropped from its listing.
+        store.db().delete_cf(cf, &key).unwrap();
+        drop(store);
+        let p = fsck_data_dir(dir.path(), None, cfg).unwrap().first_problem.expect("a finding");
+        assert_eq!(
+            (p.kind, p.location.as_str()),
+            (FsckProblemKind::RegistryIndex, "index rows of actor root"),
+            "{}",
+            p.detail
+        );
+        assert!(p.detail.contains("no rows, but the committed chain counts 1 entries"), "{}", p.detail);
+        // Put back, the listing is the chain again.
+        let store = RocksStore::open(&db_path(dir.path())).unwrap();
+        store.db().put_cf(store.cf(crate::store::CF_REGISTRY_INDEX), &key, &value).unwrap();
+        drop(store);
+        assert!(fsck_data_dir(dir.path(), None, cfg).unwrap().is_healthy());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod download_slots;
 pub mod fsck;
 pub mod fsck_registry;
 pub mod gc;
+pub mod index_check;
 pub mod sequencer;
 pub mod store;
 

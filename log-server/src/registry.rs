@@ -41,7 +41,12 @@ use crate::store::{IndexRow, Store, StoreError};
 const REPLAY_CHUNK: u64 = 1024;
 /// Index row prefix: access history of a digest (`a` || digest || index).
 const PREFIX_ACCESS: u8 = b'a';
-/// Index row prefix: entries of an actor (`u` || len || actor || index).
+/// Index row prefix: every publish and access of a digest (`d` || digest
+/// || index), the list the committed `DigestEntries` chain proves complete.
+/// Written from the release that added it on: see [`crate::index_check`].
+const PREFIX_DIGEST: u8 = b'd';
+/// Index row prefix: entries of an actor (`u` || len || actor || index),
+/// the list the committed `ActorEntries` chain proves complete.
 const PREFIX_ACTOR: u8 = b'u';
 /// Index row prefix: entries about a model name (`n` || len || name ||
 /// index), the list the committed `NameEntries` chain proves complete.
@@ -203,6 +208,7 @@ impl RegistryService {
             rows = registry_state::persist(store, &registry, &committer)?;
         }
         let committed = committed_size(store, &committer)?;
+        crate::index_check::warn_if_digest_rows_lack_history(store, &registry)?;
         tracing::info!(
             entries = store.tree_size()?,
             replayed,
@@ -355,8 +361,13 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
                         if let Some(name) = signed.statement.event.name() {
                             rows.push(name_row(name, index));
                         }
-                        if let Effect::Accessed { digest } = &applied.effect {
-                            rows.push(access_row(digest, index));
+                        match &applied.effect {
+                            Effect::Accessed { digest } => {
+                                rows.push(access_row(digest, index));
+                                rows.push(digest_row(digest, index));
+                            }
+                            Effect::Published { digest, .. } => rows.push(digest_row(digest, index)),
+                            _ => {}
                         }
                         Admit::Append(rows)
                     }
@@ -465,6 +476,19 @@ pub fn access_prefix(digest: &Digest) -> Vec<u8> {
 /// Row recording that entry `index` accessed `digest`.
 pub fn access_row(digest: &Digest, index: u64) -> IndexRow {
     index_suffix(access_prefix(digest), index)
+}
+
+/// Prefix of the rows of every publish and access of `digest`.
+pub fn digest_prefix(digest: &Digest) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.push(PREFIX_DIGEST);
+    k.extend_from_slice(&digest.0 .0);
+    k
+}
+
+/// Row recording that entry `index` published or accessed `digest`.
+pub fn digest_row(digest: &Digest, index: u64) -> IndexRow {
+    index_suffix(digest_prefix(digest), index)
 }
 
 /// Prefix of the rows of `actor`'s entries. Length-prefixed, so one

@@ -361,12 +361,19 @@ pub struct HistoryArgs {
     pub max_accesses: usize,
 }
 
-/// `report`.
+/// `report`: on exactly one of a model name, an actor or an artifact.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["name", "actor", "digest"])))]
 pub struct ReportArgs {
-    /// Model name `org/model`.
+    /// Model name `org/model`: every entry about it.
     #[arg(long, env = "CUSTODY_NAME")]
-    pub name: String,
+    pub name: Option<String>,
+    /// Actor name: every statement the actor signed.
+    #[arg(long, env = "CUSTODY_ACTOR")]
+    pub actor: Option<String>,
+    /// Artifact digest `sha256:HEX`: every publish and access of it.
+    #[arg(long, env = "CUSTODY_DIGEST")]
+    pub digest: Option<String>,
     /// Period start, `YYYY-MM-DDTHH:MM:SSZ` (inclusive).
     #[arg(long, env = "CUSTODY_FROM")]
     pub from: String,

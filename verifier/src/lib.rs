@@ -12,8 +12,11 @@
 //! - [`client`]: HTTP with response caps.
 //! - [`statements`], [`publish`]: sign, submit, prove inclusion, receipts.
 //! - [`authz`], [`pull`]: verify before load.
-//! - [`history`]: a model's history and compliance reports from proven entries.
-//! - [`monitor`]: follow a log, report matching events as JSON lines.
+//! - [`entries`]: entry listings proven complete by the committed chains.
+//! - [`history`], [`report`]: the history of a name, artifact or actor and
+//!   compliance reports, from proven entries.
+//! - [`monitor`], [`monitor_state`]: follow a log, report matching events
+//!   as JSON lines (on state proofs when only exact names are watched).
 //! - [`offline`]: `custody verify ...` without a network.
 //! - [`audit`], [`fetch`]: whole-log audit (tiles, bundles, replay), resumable.
 //!
@@ -26,16 +29,19 @@ pub mod audit;
 pub mod authz;
 pub mod client;
 pub mod current;
+pub mod entries;
 pub mod error;
 pub mod fetch;
 pub mod history;
 pub mod home;
 pub mod keyfile;
 pub mod monitor;
+pub mod monitor_state;
 pub mod offline;
 pub mod progress;
 pub mod publish;
 pub mod pull;
+pub mod report;
 pub mod state;
 pub mod statements;
 pub mod trust;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use custody_registry::actor_key::ActorKey;
-use custody_registry::names::{ActorName, ModelName, Pattern, TagName};
+use custody_registry::names::{ActorName, Digest, ModelName, Pattern, TagName};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::{
     Approve, GrantRole, Promote, Protect, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
@@ -21,13 +21,14 @@ use custody_standards::Policy;
 use custody_verifier::audit::{audit, AuditOptions, AuditReport};
 use custody_verifier::client::LogClient;
 use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
-use custody_verifier::history::{history, markdown, report, table};
+use custody_verifier::history::{history, subject_history, table, Subject};
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::offline;
 use custody_verifier::publish::{publish, PublishRequest};
 use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref, ANY_STATUS};
+use custody_verifier::report::{markdown, report};
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::{Trust, Trusted};
 
@@ -387,10 +388,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report(a) => {
             let c = ctx(&cli, home)?;
-            let name = parse("--name", ModelName::new(&a.name))?;
+            let subject = match (&a.name, &a.actor, &a.digest) {
+                (Some(n), None, None) => Subject::Name(parse("--name", ModelName::new(n))?),
+                (None, Some(actor), None) => Subject::Actor(parse("--actor", ActorName::new(actor))?),
+                (None, None, Some(d)) => Subject::Digest(parse("--digest", Digest::new(d))?),
+                _ => return Err(Error::Usage("give exactly one of --name, --actor, --digest".into()).into()),
+            };
             let from = parse("--from", Timestamp::parse(&a.from))?;
             let to = parse("--to", Timestamp::parse(&a.to))?;
-            let h = history(&c.trust(), &name, a.max_accesses, wait)?;
+            let h = subject_history(&c.trust(), &subject, a.max_accesses, wait)?;
             let r = report(&h, from, to);
             let json = serde_json::to_string_pretty(&r)?;
             let md = markdown(&r);

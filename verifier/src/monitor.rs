@@ -3,17 +3,19 @@
 //!
 //! Every new checkpoint goes through [`crate::trust`] (policy, consistency
 //! proof against the remembered one; an inconsistency ends the monitor with
-//! exit code 3). New entries are fetched with `/entries` and each one is
+//! exit code 3). Rules on exact names only run on state proofs
+//! ([`crate::monitor_state`]); otherwise new entries are fetched with
+//! `/entries` and each one is
 //! checked against its leaf hash read through core's [`TileHashReader`],
 //! which authenticates every tile against the checkpoint root, so an event
 //! is only reported if it is really in the log. The position is saved in
 //! the state directory, so a restarted monitor continues where it stopped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use custody_registry::leaf::Leaf;
-use custody_registry::names::Pattern;
+use custody_registry::names::{ModelName, Pattern};
 use custody_registry::statement::{Event, SignedStatement};
 use custody_standards::encoding::decode_base64_strict;
 use custody_standards::{leaf_hash, HashReader, NodeId, TileHashReader};
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::fetch::HttpTiles;
 use crate::home::{read_capped, write_atomic, Home};
-use crate::trust::Trust;
+use crate::trust::{Trust, Trusted};
 
 /// What to watch (`--watch FILE`, JSON).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,6 +104,24 @@ impl Rules {
         Ok(r)
     }
 
+    /// The watched names when the rules watch only exact model names (no
+    /// pattern, no publishers, grants or access hours rule): then every
+    /// event that can match is an entry about one of them, listed by the
+    /// name's committed entries chain, and the monitor needs only those.
+    pub fn exact_names(&self) -> Option<Vec<ModelName>> {
+        if self.names.is_empty() || self.publishers.is_some() || self.grants || self.access_hours.is_some() {
+            return None;
+        }
+        let mut names: Vec<ModelName> = self
+            .names
+            .iter()
+            .map(|n| if n.contains('*') { None } else { ModelName::new(n).ok() })
+            .collect::<Option<_>>()?;
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names.dedup();
+        Some(names)
+    }
+
     /// The rule a statement matches, if any.
     pub fn matches(&self, s: &SignedStatement) -> Option<&'static str> {
         let st = &s.statement;
@@ -144,6 +164,11 @@ const PAGE: u64 = 1000;
 /// Follows the log: one pass with `once`, else forever every `interval`.
 /// Alerts are written to `out` as JSON lines. `from_start` starts at entry
 /// 0 the first time instead of at the current size.
+///
+/// Rules that watch only exact model names run on state proofs
+/// ([`crate::monitor_state`]): per checkpoint, only the new entries about
+/// those names are fetched, and their list is proven complete. Any other
+/// rule needs every entry, so the whole log is scanned.
 pub fn monitor(
     trust: &Trust,
     home: &Home,
@@ -153,66 +178,98 @@ pub fn monitor(
     from_start: bool,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
+    let names = rules.exact_names();
     loop {
         let t = trust.refresh()?;
-        let (size, root) = (t.checkpoint.size, t.checkpoint.root);
         let pos_file: PathBuf = home
             .state_dir
             .join("monitor")
             .join(home.checkpoint_file(&t.checkpoint.origin).file_name().unwrap_or_default());
-        let mut next = match read_capped(&pos_file, 64) {
-            Ok(b) => String::from_utf8_lossy(&b).trim().parse::<u64>().unwrap_or(0),
-            Err(_) if from_start => 0,
-            Err(_) => size,
+        let saved = read_capped(&pos_file, 64).ok();
+        let next = match &saved {
+            Some(b) => String::from_utf8_lossy(b).trim().parse::<u64>().unwrap_or(0),
+            None if from_start => 0,
+            None => t.checkpoint.size,
         };
-        let reader = TileHashReader::new(size, root, HttpTiles::new(trust.client()));
-        while next < size {
-            let asked = (next + PAGE).min(size);
-            let page: EntriesJson = trust.client().get_json(&format!("entries?start={next}&end={asked}"))?;
-            // The log may stop a page early (it caps pages in bytes too);
-            // the rest comes with the next request.
-            let got = page.entries.len() as u64;
-            if got == 0 || got > asked - next {
-                return Err(Error::verify(format!("the log returned {got} entries for [{next}, {asked})")));
+        match &names {
+            Some(names) => {
+                crate::monitor_state::pass(trust, &t, &pos_file, rules, names, next, saved.is_none(), out)?
             }
-            let end = next + got;
-            let ids: Vec<NodeId> = (next..end).map(|i| NodeId::new(0, i)).collect();
-            let hashes =
-                reader.read_hashes(&ids).map_err(|e| Error::verify(format!("tiles at size {size}: {e}")))?;
-            for ((i, b64), h) in (next..end).zip(&page.entries).zip(&hashes) {
-                let entry = decode_base64_strict(b64)
-                    .ok_or_else(|| Error::verify(format!("entry {i}: bad base64")))?;
-                if leaf_hash(&entry) != *h {
-                    return Err(Error::verify(format!(
-                        "entry {i} does not match its leaf hash under checkpoint {size}"
-                    )));
-                }
-                let Some(s) = Leaf::decode(&entry).ok().and_then(|l| SignedStatement::parse(l.envelope).ok())
-                else {
-                    continue;
-                };
-                if let Some(rule) = rules.matches(&s) {
-                    let st = &s.statement;
-                    let alert = Alert {
-                        rule,
-                        index: i,
-                        checkpoint_size: size,
-                        time: st.time.to_string(),
-                        actor: st.actor.as_str().to_owned(),
-                        key_id: st.key_id.to_string(),
-                        event: serde_json::to_value(&st.event).unwrap_or_default(),
-                    };
-                    let line = serde_json::to_string(&alert).unwrap_or_default();
-                    writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| Error::io("stdout", e))?;
-                }
-            }
-            next = end;
-            write_atomic(&pos_file, next.to_string().as_bytes(), 0o644)?;
+            None => scan(trust, &t, &pos_file, rules, next, out)?,
         }
-        write_atomic(&pos_file, next.to_string().as_bytes(), 0o644)?;
         if once {
             return Ok(());
         }
         std::thread::sleep(interval);
     }
+}
+
+/// Writes the alert for `s` (entry `index`, proven under a checkpoint of
+/// `size`) if a rule matches it.
+pub(crate) fn alert(
+    rules: &Rules,
+    s: &SignedStatement,
+    index: u64,
+    size: u64,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let Some(rule) = rules.matches(s) else { return Ok(()) };
+    let st = &s.statement;
+    let alert = Alert {
+        rule,
+        index,
+        checkpoint_size: size,
+        time: st.time.to_string(),
+        actor: st.actor.as_str().to_owned(),
+        key_id: st.key_id.to_string(),
+        event: serde_json::to_value(&st.event).unwrap_or_default(),
+    };
+    let line = serde_json::to_string(&alert).unwrap_or_default();
+    writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| Error::io("stdout", e))
+}
+
+/// Reads every entry in `[next, size)` of the checkpoint `t`, each checked
+/// against its leaf hash in the authenticated tiles, reporting matches and
+/// saving the position after each page.
+pub(crate) fn scan(
+    trust: &Trust,
+    t: &Trusted,
+    pos_file: &Path,
+    rules: &Rules,
+    mut next: u64,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let (size, root) = (t.checkpoint.size, t.checkpoint.root);
+    let reader = TileHashReader::new(size, root, HttpTiles::new(trust.client()));
+    while next < size {
+        let asked = (next + PAGE).min(size);
+        let page: EntriesJson = trust.client().get_json(&format!("entries?start={next}&end={asked}"))?;
+        // The log may stop a page early (it caps pages in bytes too);
+        // the rest comes with the next request.
+        let got = page.entries.len() as u64;
+        if got == 0 || got > asked - next {
+            return Err(Error::verify(format!("the log returned {got} entries for [{next}, {asked})")));
+        }
+        let end = next + got;
+        let ids: Vec<NodeId> = (next..end).map(|i| NodeId::new(0, i)).collect();
+        let hashes =
+            reader.read_hashes(&ids).map_err(|e| Error::verify(format!("tiles at size {size}: {e}")))?;
+        for ((i, b64), h) in (next..end).zip(&page.entries).zip(&hashes) {
+            let entry =
+                decode_base64_strict(b64).ok_or_else(|| Error::verify(format!("entry {i}: bad base64")))?;
+            if leaf_hash(&entry) != *h {
+                return Err(Error::verify(format!(
+                    "entry {i} does not match its leaf hash under checkpoint {size}"
+                )));
+            }
+            let Some(s) = Leaf::decode(&entry).ok().and_then(|l| SignedStatement::parse(l.envelope).ok())
+            else {
+                continue;
+            };
+            alert(rules, &s, i, size, out)?;
+        }
+        next = end;
+        write_atomic(pos_file, next.to_string().as_bytes(), 0o644)?;
+    }
+    write_atomic(pos_file, next.to_string().as_bytes(), 0o644)
 }

@@ -236,7 +236,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/registry/models/{org}/{model}/entries").route(web::get().to(queries::model_entries)),
     )
     .service(web::resource("/registry/artifacts/{digest}").route(web::get().to(queries::artifact)))
+    .service(
+        web::resource("/registry/artifacts/{digest}/entries").route(web::get().to(queries::digest_entries)),
+    )
     .service(web::resource("/registry/actors/{actor}").route(web::get().to(queries::actor)))
+    .service(web::resource("/registry/actors/{actor}/entries").route(web::get().to(queries::actor_entries)))
     .default_service(web::to(not_found));
 }
 

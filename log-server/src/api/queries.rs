@@ -3,8 +3,8 @@
 //! entries and their inclusion proofs and checks them itself.
 //!
 //! Models, versions, tags and actors come from the in-memory registry;
-//! access history and entries per actor, which grow with the log, come from
-//! the `registry_index` rows, a page at a time.
+//! access history and the entries per name, digest and actor, which grow
+//! with the log, come from the `registry_index` rows, a page at a time.
 
 use actix_web::{web, HttpResponse};
 use custody_registry::names::{ActorName, Digest, ModelName, Reference};
@@ -211,6 +211,32 @@ pub async fn model_entries(
     let name = ModelName::new(&format!("{org}/{model}")).map_err(|e| bad("model name", e))?;
     state.registry()?;
     Ok(HttpResponse::Ok().json(index_page(&state, crate::registry::name_prefix(&name), &page).await?))
+}
+
+/// `GET /registry/artifacts/{digest}/entries[?after=&limit=]`: the leaf
+/// indexes of every publish and access of the artifact, in log order (the
+/// list the committed entries chain of the digest proves complete).
+pub async fn digest_entries(
+    path: web::Path<String>,
+    page: web::Query<Page>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let digest = Digest::new(&path).map_err(|e| bad("digest", e))?;
+    state.registry()?;
+    Ok(HttpResponse::Ok().json(index_page(&state, crate::registry::digest_prefix(&digest), &page).await?))
+}
+
+/// `GET /registry/actors/{actor}/entries[?after=&limit=]`: the leaf
+/// indexes of every entry the actor signed, in log order (the list the
+/// committed entries chain of the actor proves complete).
+pub async fn actor_entries(
+    path: web::Path<String>,
+    page: web::Query<Page>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = ActorName::new(&path).map_err(|e| bad("actor name", e))?;
+    state.registry()?;
+    Ok(HttpResponse::Ok().json(index_page(&state, actor_prefix(&actor), &page).await?))
 }
 
 /// `GET /registry/actors/{actor}[?after=&limit=]`: keys (with the leaves

@@ -75,11 +75,13 @@ fn target(rng: &mut Rng, method: &str, route: &str, ctx: &Ctx) -> String {
     let path = match route {
         "/tile/{tail:.*}" => format!("/tile/{}", tile_tail(rng, size)),
         "/entries/{index}" => format!("/entries/{}", number(rng, size)),
-        "/blobs/{digest}" | "/registry/artifacts/{digest}" => {
+        "/blobs/{digest}" | "/registry/artifacts/{digest}" | "/registry/artifacts/{digest}/entries" => {
             route.replace("{digest}", &digest(rng, &ctx.digest_hex))
         }
         "/registry/models/{org}/{model}" => format!("/registry/models/{}", rng.pick(MODEL_NAMES)),
-        "/registry/actors/{actor}" => format!("/registry/actors/{}", rng.pick(ACTORS)),
+        "/registry/actors/{actor}" | "/registry/actors/{actor}/entries" => {
+            route.replace("{actor}", rng.pick(ACTORS))
+        }
         "/evidence/{id}" | "/{origin_hex}/checkpoint" => {
             let hex = &ctx.origin_hex;
             let id = rng.pick(&[
@@ -121,7 +123,9 @@ fn target(rng: &mut Rng, method: &str, route: &str, ctx: &Ctx) -> String {
         (
             _,
             "/registry/artifacts/{digest}"
+            | "/registry/artifacts/{digest}/entries"
             | "/registry/actors/{actor}"
+            | "/registry/actors/{actor}/entries"
             | "/registry/models/{org}/{model}/entries",
         ) => query(rng, &["after", "limit"], |r| number(r, size)),
         _ => query(rng, &[], |_| String::new()),
