@@ -159,7 +159,8 @@ fn custody_audit_names_the_first_checkpoint_with_a_wrong_state_root() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, alice) = (signer("root"), signer("alice"));
     let weights = digest_of(b"weights whose state the log misreports");
-    let cases: [(&str, fn(CommitmentLeaf) -> CommitmentLeaf); 2] = [
+    type Corrupt = fn(CommitmentLeaf) -> CommitmentLeaf;
+    let cases: [(&str, Corrupt); 2] = [
         ("wrong-root", |mut c| {
             c.root.0[0] ^= 1;
             c
