@@ -211,3 +211,51 @@ fn a_disqualified_tag_served_as_fine_is_refused() {
         "the tag requires a version in staging, but 1 is development",
     );
 }
+
+/// OCI-style `org/model@sha256:<hex>` pulls the digest as published under
+/// that name only: another name is "not in the log" (exit 2), and a log
+/// that lists a publish under the asked name when the proven entry is
+/// under another is refused (exit 2).
+#[test]
+fn a_digest_reference_with_a_name_is_held_to_that_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = setup(tmp.path());
+    let bytes = b"weights known by digest ".repeat(1000);
+    alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "w.bin", &bytes),
+        "--name",
+        "demo/model",
+        "--version",
+        "1",
+    ]);
+    let digest = digest_of(&bytes).to_string();
+    let out = tmp.path().join("oci.bin");
+    let got = dave.ok(&["pull", &format!("demo/model@{digest}"), "-o", out.to_str().unwrap()]);
+    assert!(got.contains("verified demo/model@1"), "{got}");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let (status, _) = get_json(&http(), &format!("{}/registry/resolve?ref=demo/model@{digest}", d.log.url));
+    assert_eq!(status, 200);
+    let (status, _) = get_json(&http(), &format!("{}/registry/resolve?ref=demo/other@{digest}", d.log.url));
+    assert_eq!(status, 404);
+
+    refused_pull(
+        &dave,
+        &["pull", &format!("demo/other@{digest}")],
+        &tmp.path().join("other.bin"),
+        "not in the log",
+    );
+    // The log relabels demo/model's publish as demo/other's: the entry it
+    // points at is proven, and it publishes under demo/model.
+    let url = lying(&d, "/registry/resolve", |v| {
+        for p in v["publishes"].as_array_mut().into_iter().flatten() {
+            p["name"] = "demo/other".into();
+        }
+    });
+    refused_pull(
+        &dave,
+        &["--log", &url, "pull", &format!("demo/other@{digest}")],
+        &tmp.path().join("relabelled.bin"),
+        "does not publish demo/other@sha256:",
+    );
+}

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::choices::{KindChoice, RoleChoice, StatusChoice};
+
 /// custody: publish, pull and audit ML artifacts in a Custody transparency
 /// log. Nothing is loaded unless it is provably logged, witnessed and
 /// consistent with what this client saw before.
@@ -138,9 +140,9 @@ pub struct PublishArgs {
     /// Version (immutable once published).
     #[arg(long, env = "CUSTODY_VERSION")]
     pub version: String,
-    /// Kind: model, dataset or other.
-    #[arg(long, env = "CUSTODY_KIND", default_value = "model")]
-    pub kind: String,
+    /// What the artifact is.
+    #[arg(long, env = "CUSTODY_KIND", value_enum, default_value_t = KindChoice::Model)]
+    pub kind: KindChoice,
     /// Media type of the bytes.
     #[arg(long, env = "CUSTODY_MEDIA_TYPE", default_value = "application/octet-stream")]
     pub media_type: String,
@@ -174,9 +176,9 @@ pub struct TagArgs {
 pub struct PromoteArgs {
     /// `org/model@version`.
     pub target: String,
-    /// New state: development, staging, production, deprecated, archived.
-    #[arg(long, env = "CUSTODY_PROMOTE_TO")]
-    pub to: String,
+    /// New state.
+    #[arg(long, env = "CUSTODY_PROMOTE_TO", value_enum)]
+    pub to: StatusChoice,
     #[command(flatten)]
     pub receipt: Receipt,
 }
@@ -190,8 +192,8 @@ pub struct ProtectArgs {
     pub tag: String,
     /// Comma-separated lifecycle states the tag's target may be in, e.g.
     /// `staging,production` (all five lift the constraint).
-    #[arg(long, env = "CUSTODY_PROTECT_STATUSES")]
-    pub statuses: String,
+    #[arg(long, env = "CUSTODY_PROTECT_STATUSES", value_enum, value_delimiter = ',', required = true)]
+    pub statuses: Vec<StatusChoice>,
     #[command(flatten)]
     pub receipt: Receipt,
 }
@@ -211,9 +213,9 @@ pub struct GrantArgs {
     /// The actor's public key (`actor+hex8+base64`, as `custody keygen` prints).
     #[arg(value_name = "ACTOR_KEY")]
     pub actor_key: String,
-    /// Role: reader, publisher, maintainer, approver, admin.
-    #[arg(long, env = "CUSTODY_ROLE")]
-    pub role: String,
+    /// Role to grant.
+    #[arg(long, env = "CUSTODY_ROLE", value_enum)]
+    pub role: RoleChoice,
     /// Pattern: `*`, `org/*` or `org/model`.
     #[arg(long, env = "CUSTODY_PATTERN")]
     pub pattern: String,
@@ -227,8 +229,8 @@ pub struct RevokeArgs {
     /// Actor name.
     pub actor: String,
     /// Role, exactly as granted.
-    #[arg(long, env = "CUSTODY_ROLE")]
-    pub role: String,
+    #[arg(long, env = "CUSTODY_ROLE", value_enum)]
+    pub role: RoleChoice,
     /// Pattern, exactly as granted.
     #[arg(long, env = "CUSTODY_PATTERN")]
     pub pattern: String,
@@ -259,8 +261,8 @@ pub struct PullArgs {
     pub verify_only: bool,
     /// Comma-separated statuses to accept besides the usable ones:
     /// `deprecated`, `archived` (refused by default, exit 2).
-    #[arg(long, env = "CUSTODY_ALLOW_STATUS")]
-    pub allow_status: Option<String>,
+    #[arg(long, env = "CUSTODY_ALLOW_STATUS", value_enum, value_delimiter = ',')]
+    pub allow_status: Vec<StatusChoice>,
 }
 
 /// `verify` subcommands.

@@ -1,6 +1,7 @@
 //! The `custody` binary: parses the command line, runs the library, and
 //! turns errors into one line on stderr plus the documented exit code.
 
+mod choices;
 mod cli;
 
 use std::path::{Path, PathBuf};
@@ -8,10 +9,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use choices::{lifecycle_set, spelling};
 use clap::Parser as _;
 use custody_registry::actor_key::ActorKey;
 use custody_registry::names::{ActorName, Digest, ModelName, Pattern, TagName};
-use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::{
     Approve, GrantRole, Promote, Protect, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
 };
@@ -150,24 +151,6 @@ fn parse<T>(what: &str, r: Result<T, impl std::fmt::Display>) -> Result<T, Error
     r.map_err(|e| Error::Usage(format!("{what}: {e}")))
 }
 
-fn role(s: &str) -> Result<Role, Error> {
-    parse("--role", serde_json::from_value(serde_json::Value::String(s.to_owned())))
-}
-
-/// A comma-separated list of lifecycle states, in canonical order (the
-/// order of the lifecycle, no duplicates) whatever order it was given in.
-fn statuses(flag: &str, s: &str) -> Result<Vec<Lifecycle>, Error> {
-    let mut out = s
-        .split(',')
-        .map(|x| {
-            parse(flag, serde_json::from_value::<Lifecycle>(serde_json::Value::String(x.trim().to_owned())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
 fn version_ref(
     s: &str,
 ) -> Result<(custody_registry::names::ModelName, custody_registry::names::Version), Error> {
@@ -220,7 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let req = PublishRequest {
                 name: a.name.clone(),
                 version: a.version.clone(),
-                kind: a.kind.clone(),
+                kind: spelling(&a.kind),
                 media_type: a.media_type.clone(),
                 metadata: a.metadata.clone(),
                 lineage: a.lineage.clone(),
@@ -247,10 +230,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Promote(a) => {
             let (name, version) = version_ref(&a.target)?;
-            let to: Lifecycle =
-                parse("--to", serde_json::from_value(serde_json::Value::String(a.to.clone())))?;
-            let event = Event::Promote(Promote { name, version, to });
-            statement_cmd(&cli, home, &why, event, &format!("promote {} to {}", a.target, a.to), &a.receipt)?;
+            let event = Event::Promote(Promote { name, version, to: a.to.into() });
+            let what = format!("promote {} to {}", a.target, spelling(&a.to));
+            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
         }
         Command::Approve(a) => {
             let (name, version) = version_ref(&a.target)?;
@@ -266,9 +248,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let event = Event::Protect(Protect {
                 name: parse("name", ModelName::new(&a.name))?,
                 tag: parse("tag", TagName::new(&a.tag))?,
-                statuses: statuses("--statuses", &a.statuses)?,
+                statuses: lifecycle_set(&a.statuses),
             });
-            let what = format!("protect {}:{} ({})", a.name, a.tag, a.statuses);
+            let listed: Vec<String> = a.statuses.iter().map(spelling).collect();
+            let what = format!("protect {}:{} ({})", a.name, a.tag, listed.join(","));
             statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
         }
         Command::Grant(a) => {
@@ -276,19 +259,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let event = Event::Grant(GrantRole {
                 actor: key.actor().clone(),
                 key: key.clone(),
-                role: role(&a.role)?,
+                role: a.role.into(),
                 pattern: parse("--pattern", Pattern::new(&a.pattern))?,
             });
-            let what = format!("grant {} {} on {}", key.actor().as_str(), a.role, a.pattern);
+            let what = format!("grant {} {} on {}", key.actor().as_str(), spelling(&a.role), a.pattern);
             statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
         }
         Command::Revoke(a) => {
             let event = Event::Revoke(RevokeRole {
                 actor: parse("actor", ActorName::new(&a.actor))?,
-                role: role(&a.role)?,
+                role: a.role.into(),
                 pattern: parse("--pattern", Pattern::new(&a.pattern))?,
             });
-            let what = format!("revoke {} {} on {}", a.actor, a.role, a.pattern);
+            let what = format!("revoke {} {} on {}", a.actor, spelling(&a.role), a.pattern);
             statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
         }
         Command::RevokeKey(a) => {
@@ -316,8 +299,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pull(a) => {
             let c = ctx(&cli, home)?;
             let reference = Ref::parse(&a.reference)?;
-            let allow = a.allow_status.as_deref().map(|s| statuses("--allow-status", s)).transpose()?;
-            let allow = allow.as_deref().unwrap_or_default();
+            let allow = lifecycle_set(&a.allow_status);
+            let allow = allow.as_slice();
             let trust = c.trust();
             let v = if a.verify_only {
                 verify_artifact(&trust, &reference, allow, &a.output, wait)?

@@ -63,17 +63,23 @@ pub enum Ref {
     Version(ModelName, Version),
     /// `org/model:tag`
     Tag(ModelName, TagName),
-    /// `sha256:<hex>`
-    Digest(Digest),
+    /// `sha256:<hex>`, or OCI-style `org/model@sha256:<hex>`: the digest as
+    /// published (under that name only, when one is given).
+    Digest(Option<ModelName>, Digest),
 }
 
 impl Ref {
-    /// Parses `name:tag`, `name@version` or `sha256:<hex>`.
+    /// Parses `name:tag`, `name@version`, `sha256:<hex>` or
+    /// `name@sha256:<hex>` (a version never contains `:`, so the digest
+    /// form is unambiguous).
     pub fn parse(s: &str) -> Result<Self> {
+        let usage = |e: &dyn std::fmt::Display| Error::Usage(format!("reference {s:?}: {e}"));
         if s.starts_with("sha256:") {
-            return Digest::new(s)
-                .map(Ref::Digest)
-                .map_err(|e| Error::Usage(format!("reference {s:?}: {e}")));
+            return Digest::new(s).map(|d| Ref::Digest(None, d)).map_err(|e| usage(&e));
+        }
+        if let Some((n, d)) = s.split_once('@').filter(|(_, d)| d.starts_with("sha256:")) {
+            let name = ModelName::new(n).map_err(|e| usage(&e))?;
+            return Digest::new(d).map(|d| Ref::Digest(Some(name), d)).map_err(|e| usage(&e));
         }
         match Reference::parse(s).map_err(|e| Error::Usage(format!("reference {s:?}: {e}")))? {
             Reference::Version(n, v) => Ok(Ref::Version(n, v)),
@@ -81,11 +87,31 @@ impl Ref {
         }
     }
 
+    /// The reference as written (`org/model@sha256:<hex>` included).
     fn query(&self) -> String {
         match self {
             Ref::Version(n, v) => format!("{}@{}", n.as_str(), v.as_str()),
             Ref::Tag(n, t) => format!("{}:{}", n.as_str(), t.as_str()),
-            Ref::Digest(d) => d.to_string(),
+            Ref::Digest(None, d) => d.to_string(),
+            Ref::Digest(Some(n), d) => format!("{}@{d}", n.as_str()),
+        }
+    }
+
+    /// What the log's `/registry/resolve` is asked: the bare digest for a
+    /// digest reference (its publishes under every name; the name, if any,
+    /// is applied here to proven entries).
+    fn resolve_query(&self) -> String {
+        match self {
+            Ref::Digest(_, d) => d.to_string(),
+            _ => self.query(),
+        }
+    }
+
+    /// Whether a publish under `name` can stand for this reference.
+    fn names(&self, name: &str) -> bool {
+        match self {
+            Ref::Version(n, _) | Ref::Tag(n, _) | Ref::Digest(Some(n), _) => n.as_str() == name,
+            Ref::Digest(None, _) => true,
         }
     }
 }
@@ -210,15 +236,16 @@ pub fn verify_reference(
     timeout: Duration,
 ) -> Result<Verified> {
     let q = reference.query();
-    let r: Resolved = match trust.client().get_json(&format!("registry/resolve?ref={q}")) {
-        Err(Error::Refused { status: 404, .. }) => {
-            return Err(Error::verify(format!("{q} is not in the log")))
-        }
-        Err(Error::Refused { status: 409, code, detail, .. }) if code == "tag_disqualified" => {
-            return Err(Error::verify(format!("{q} is disqualified, refusing to use it: {detail}")))
-        }
-        other => other?,
-    };
+    let r: Resolved =
+        match trust.client().get_json(&format!("registry/resolve?ref={}", reference.resolve_query())) {
+            Err(Error::Refused { status: 404, .. }) => {
+                return Err(Error::verify(format!("{q} is not in the log")))
+            }
+            Err(Error::Refused { status: 409, code, detail, .. }) if code == "tag_disqualified" => {
+                return Err(Error::verify(format!("{q} is disqualified, refusing to use it: {detail}")))
+            }
+            other => other?,
+        };
     // A server that does not say so is not believed either: the statuses
     // it reports must qualify a built-in protected tag. This is a fast
     // refusal only: statuses and every protection, built-in or set by a
@@ -240,16 +267,29 @@ pub fn verify_reference(
             )));
         }
     }
+    // The publishes a digest reference stands for: every name's, or only
+    // the named one's (the answer is a hint; the publish used is proven
+    // below to be under that name).
+    let publishes: Vec<&ResolvedVersion> = r
+        .publishes
+        .iter()
+        .filter(|x| {
+            matches!(reference, Ref::Digest(None, _)) || x.name.as_deref().is_some_and(|n| reference.names(n))
+        })
+        .collect();
+    if matches!(reference, Ref::Digest(Some(_), _)) && publishes.is_empty() {
+        return Err(Error::verify(format!("{q} is not in the log")));
+    }
     let statuses = match reference {
         Ref::Version(_, v) => reported_statuses(&q, r.versions.iter().filter(|x| x.version == v.as_str()))?,
         Ref::Tag(..) => reported_statuses(&q, r.versions.iter())?,
-        Ref::Digest(_) => reported_statuses(&q, r.publishes.iter())?,
+        Ref::Digest(..) => reported_statuses(&q, publishes.iter().copied())?,
     };
     check_status(&statuses, allowed).map_err(|e| Error::verify(format!("refusing {q}: {e}")))?;
     let publish_index = match reference {
         Ref::Version(_, v) => r.versions.iter().find(|x| x.version == v.as_str()).map(|x| x.published_index),
         Ref::Tag(..) => r.versions.iter().map(|x| x.published_index).min(),
-        Ref::Digest(_) => r.publishes.iter().map(|x| x.published_index).min(),
+        Ref::Digest(..) => publishes.iter().map(|x| x.published_index).min(),
     }
     .ok_or_else(|| Error::verify(format!("the log names no publish for {q}")))?;
     let tag_index = match reference {
@@ -268,7 +308,7 @@ pub fn verify_reference(
     let ok = match reference {
         Ref::Version(n, v) => &p.name == n && &p.version == v,
         Ref::Tag(n, _) => &p.name == n && r.digest.as_deref() == Some(p.digest.to_string().as_str()),
-        Ref::Digest(d) => &p.digest == d,
+        Ref::Digest(_, d) => &p.digest == d && reference.names(p.name.as_str()),
     };
     if !ok {
         return Err(Error::verify(format!("entry {publish_index} does not publish {q}")));
@@ -308,7 +348,7 @@ pub fn verify_reference(
     // other names are not, so they do not count).
     let also: Vec<Version> = match reference {
         Ref::Tag(..) => r.versions.iter().filter_map(|v| Version::new(&v.version).ok()).collect(),
-        Ref::Digest(_) => r
+        Ref::Digest(..) => r
             .publishes
             .iter()
             .filter(|v| v.name.as_deref() == Some(p.name.as_str()))
@@ -461,5 +501,32 @@ mod tests {
         assert_eq!(e, StatusRefused::Refused(vec![Deprecated, Archived]));
         assert!(e.to_string().contains("--allow-status deprecated,archived"), "{e}");
         assert_eq!(check_status(&[], &ANY_STATUS), Err(StatusRefused::Unknown));
+    }
+
+    #[test]
+    fn references_parse_in_every_documented_form() {
+        let hex = "ab".repeat(32);
+        let digest = Digest::new(&format!("sha256:{hex}")).unwrap();
+        let name = ModelName::new("acme/model").unwrap();
+        assert_eq!(Ref::parse(&format!("sha256:{hex}")).unwrap(), Ref::Digest(None, digest));
+        let oci = Ref::parse(&format!("acme/model@sha256:{hex}")).unwrap();
+        assert_eq!(oci, Ref::Digest(Some(name.clone()), digest));
+        assert_eq!(oci.query(), format!("acme/model@sha256:{hex}"));
+        assert_eq!(oci.resolve_query(), format!("sha256:{hex}"));
+        assert!(oci.names("acme/model") && !oci.names("acme/other"));
+        assert!(Ref::parse(&format!("sha256:{hex}")).unwrap().names("anyone/at-all"));
+        let v = Ref::parse("acme/model@1.0").unwrap();
+        assert_eq!(v, Ref::Version(name.clone(), Version::new("1.0").unwrap()));
+        assert_eq!(v.resolve_query(), "acme/model@1.0");
+        assert!(matches!(Ref::parse("acme/model:prod").unwrap(), Ref::Tag(..)));
+        for bad in [
+            format!("acme/model@sha256:{}", &hex[2..]),
+            format!("acme/model@sha256:{}", hex.to_uppercase()),
+            format!("Acme Model@sha256:{hex}"),
+            format!("@sha256:{hex}"),
+            "acme/model".to_owned(),
+        ] {
+            assert!(matches!(Ref::parse(&bad), Err(Error::Usage(_))), "{bad:?}");
+        }
     }
 }

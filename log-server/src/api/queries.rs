@@ -150,7 +150,13 @@ pub async fn resolve(
     let text = query.into_inner().r#ref;
     let body = if text.starts_with("sha256:") {
         let digest = Digest::new(&text).map_err(|e| bad("digest", e))?;
-        with_registry(&state, move |r| publishes_json(r, &digest)).await?
+        with_registry(&state, move |r| publishes_json(r, &digest, None)).await?
+    } else if let Some((name, digest)) = text.split_once('@').filter(|(_, d)| d.starts_with("sha256:")) {
+        // OCI-style `name@sha256:<hex>`: the digest's publishes under that
+        // name only (a version never contains `:`).
+        let name = ModelName::new(name).map_err(|e| bad("reference", e))?;
+        let digest = Digest::new(digest).map_err(|e| bad("digest", e))?;
+        with_registry(&state, move |r| publishes_json(r, &digest, Some(&name))).await?
     } else {
         let reference = Reference::parse(&text).map_err(|e| bad("reference", e))?;
         with_registry(&state, move |r| {
@@ -172,10 +178,13 @@ pub async fn resolve(
     Ok(HttpResponse::Ok().json(body))
 }
 
-fn publishes_json(r: &Registry, digest: &Digest) -> Result<Value, ApiError> {
-    let pubs = r.publishes_of(digest);
+/// The publishes of `digest` (under `name` only, when given), or 404.
+fn publishes_json(r: &Registry, digest: &Digest, name: Option<&ModelName>) -> Result<Value, ApiError> {
+    let pubs: Vec<_> =
+        r.publishes_of(digest).iter().filter(|(n, _)| name.map_or(true, |want| n == want)).collect();
     if pubs.is_empty() {
-        return Err(ApiError::NotFound(format!("no publish of {digest}")));
+        let under = name.map(|n| format!(" under {}", n.as_str())).unwrap_or_default();
+        return Err(ApiError::NotFound(format!("no publish of {digest}{under}")));
     }
     let list: Vec<Value> = pubs
         .iter()
@@ -194,7 +203,7 @@ pub async fn artifact(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let digest = Digest::new(&path).map_err(|e| bad("digest", e))?;
-    let mut body = with_registry(&state, move |r| publishes_json(r, &digest)).await?;
+    let mut body = with_registry(&state, move |r| publishes_json(r, &digest, None)).await?;
     body["accesses"] = index_page(&state, access_prefix(&digest), &page).await?;
     Ok(HttpResponse::Ok().json(body))
 }
