@@ -26,13 +26,6 @@ fn fsck(data: &Path) -> (Option<i32>, String) {
     (out.status.code(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 
-/// The entry index in `custody <statement>`'s `logged ... at entry N` line.
-fn logged_index(out: &str) -> u64 {
-    let at = out.find("at entry ").unwrap_or_else(|| panic!("no `at entry` in {out}"));
-    let digits: String = out[at + 9..].chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap()
-}
-
 /// Rewrites the publish at `index`: every occurrence of `from` in its signed
 /// payload becomes `to`. The envelope keeps its (now invalid) signature and
 /// the leaf its receive time; no stored hash is touched.
