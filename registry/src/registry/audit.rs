@@ -136,7 +136,7 @@ impl Auditor {
         let c = self.last_commitment?;
         (c.index + 1 == self.next_index).then(|| ResumeState {
             records: self.registry.export_records(),
-            nonces: self.registry.nonce_pairs(),
+            nonces: self.registry.nonce_pairs_by_expiry(),
             position: self.registry.position(),
             map: self.committer.records().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })

@@ -51,7 +51,8 @@ use crate::registry::{Config, Registry};
 pub struct ResumeState {
     /// Every registry record ([`Registry::export_records`]).
     pub records: Vec<Record>,
-    /// The replay window ([`Registry::nonce_pairs`]).
+    /// The replay window, sorted by expiry
+    /// ([`Registry::nonce_pairs_by_expiry`]).
     pub nonces: Vec<(NonceId, u64)>,
     /// The registry's scalars ([`Registry::position`]).
     pub position: Position,
@@ -91,6 +92,17 @@ pub enum ResumeError {
     /// The saved registry does not commit to the saved map.
     #[error("the saved registry disagrees with the committed map: {0}")]
     Disagrees(String),
+}
+
+impl Registry {
+    /// The replay window's pairs sorted by expiry (then fingerprint): the
+    /// order [`Registry::restore`] is fastest with, one bucket lookup per
+    /// expiry second instead of one per pair (millions under load).
+    pub fn nonce_pairs_by_expiry(&self) -> Vec<(NonceId, u64)> {
+        let mut v: Vec<(NonceId, u64)> = self.nonces.pairs().collect();
+        v.sort_unstable_by_key(|&(id, expiry)| (expiry, id));
+        v
+    }
 }
 
 /// The registry and map of `state`, checked against `commitment`, the
