@@ -105,32 +105,52 @@ impl Registry {
     }
 }
 
-/// The registry and map of `state`, checked against `commitment`, the
+/// A saved state restored into a registry and a state map: the costly
+/// part of resuming (the replay window holds millions of pairs under load),
+/// which a caller may run while it authenticates the log, before
+/// [`crate::registry::Auditor::resume_restored`] checks the result against
+/// the commitment leaf. Not checked against anything yet.
+#[derive(Debug)]
+pub struct Restored {
+    registry: Registry,
+    committer: StateCommitter,
+}
+
+impl ResumeState {
+    /// Restores the registry and the map (each key once, each value of its
+    /// key's kind, records that make one registry); nothing is compared
+    /// with the log yet.
+    pub fn restore(self, config: Config) -> Result<Restored, ResumeError> {
+        let mut seen = HashMap::with_capacity(self.map.len());
+        for (k, v) in &self.map {
+            if !v.fits(k) {
+                return Err(ResumeError::ValueKind(k.clone()));
+            }
+            if seen.insert(k.hash(), ()).is_some() {
+                return Err(ResumeError::DuplicateKey(k.clone()));
+            }
+        }
+        let committer = StateCommitter::restore(self.map);
+        let registry = Registry::restore(config, self.records, &self.nonces, self.position)?;
+        Ok(Restored { registry, committer })
+    }
+}
+
+/// The registry and map of `restored`, checked against `commitment`, the
 /// commitment leaf the caller authenticated at leaf `at` (see the module
 /// documentation).
 pub(crate) fn authenticate(
-    config: Config,
-    state: ResumeState,
+    restored: Restored,
     at: u64,
     commitment: &CommitmentLeaf,
 ) -> Result<(Registry, StateCommitter), ResumeError> {
     if commitment.index != at {
         return Err(ResumeError::Position { at, named: commitment.index });
     }
-    let mut seen = HashMap::with_capacity(state.map.len());
-    for (k, v) in &state.map {
-        if !v.fits(k) {
-            return Err(ResumeError::ValueKind(k.clone()));
-        }
-        if seen.insert(k.hash(), ()).is_some() {
-            return Err(ResumeError::DuplicateKey(k.clone()));
-        }
-    }
-    let committer = StateCommitter::restore(state.map);
+    let Restored { registry, committer } = restored;
     if committer.root() != commitment.root {
         return Err(ResumeError::StateRoot { restored: committer.root(), committed: commitment.root });
     }
-    let registry = Registry::restore(config, state.records, &state.nonces, state.position)?;
     check_records(&registry, &committer)?;
     check_position(&registry, &committer, at)?;
     Ok((registry, committer))
