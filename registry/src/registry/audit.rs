@@ -13,7 +13,7 @@ use crate::actor_key::{ActorKey, KeyId};
 use crate::commitment::StateCommitter;
 use crate::dsse::{verify_batch, verify_each, BatchItem};
 use crate::leaf::{CommitmentLeaf, LeafError, LogLeaf};
-use crate::registry::resume::{authenticate, ResumeError, ResumeState};
+use crate::registry::resume::{authenticate, Restored, ResumeError, ResumeState};
 use crate::registry::{Applied, Config, Outcome, Registry, Rejection};
 use crate::statement::{SignedStatement, StatementError};
 use custody_standards::hash::Hash;
@@ -136,7 +136,7 @@ impl Auditor {
         let c = self.last_commitment?;
         (c.index + 1 == self.next_index).then(|| ResumeState {
             records: self.registry.export_records(),
-            nonces: self.registry.nonce_pairs(),
+            nonces: self.registry.nonce_pairs_by_expiry(),
             position: self.registry.position(),
             map: self.committer.records().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })
@@ -152,7 +152,17 @@ impl Auditor {
         at: u64,
         commitment: CommitmentLeaf,
     ) -> Result<Self, ResumeError> {
-        let (registry, committer) = authenticate(config, state, at, &commitment)?;
+        Self::resume_restored(state.restore(config)?, at, commitment)
+    }
+
+    /// [`Auditor::resume`] from a state already restored
+    /// ([`ResumeState::restore`]).
+    pub fn resume_restored(
+        restored: Restored,
+        at: u64,
+        commitment: CommitmentLeaf,
+    ) -> Result<Self, ResumeError> {
+        let (registry, committer) = authenticate(restored, at, &commitment)?;
         Ok(Auditor {
             registry,
             committer,

@@ -71,7 +71,7 @@ pub use audit::{AuditFinding, AuditProblem, Auditor};
 pub use effect::{Applied, Effect};
 pub use lifecycle::Lifecycle;
 pub use reject::{Category, Rejection};
-pub use resume::{ResumeError, ResumeState};
+pub use resume::{Restored, ResumeError, ResumeState};
 pub use roles::{Grant, Role};
 pub use snapshot::{Position, Record, RecordKey, RestoreError};
 pub use state::{ActorRecord, KeyEnd, KeyRecord, ModelRecord, Protection, TagRecord, VersionRecord};

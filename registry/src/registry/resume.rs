@@ -51,7 +51,8 @@ use crate::registry::{Config, Registry};
 pub struct ResumeState {
     /// Every registry record ([`Registry::export_records`]).
     pub records: Vec<Record>,
-    /// The replay window ([`Registry::nonce_pairs`]).
+    /// The replay window, sorted by expiry
+    /// ([`Registry::nonce_pairs_by_expiry`]).
     pub nonces: Vec<(NonceId, u64)>,
     /// The registry's scalars ([`Registry::position`]).
     pub position: Position,
@@ -93,32 +94,63 @@ pub enum ResumeError {
     Disagrees(String),
 }
 
-/// The registry and map of `state`, checked against `commitment`, the
+impl Registry {
+    /// The replay window's pairs sorted by expiry (then fingerprint): the
+    /// order [`Registry::restore`] is fastest with, one bucket lookup per
+    /// expiry second instead of one per pair (millions under load).
+    pub fn nonce_pairs_by_expiry(&self) -> Vec<(NonceId, u64)> {
+        let mut v: Vec<(NonceId, u64)> = self.nonces.pairs().collect();
+        v.sort_unstable_by_key(|&(id, expiry)| (expiry, id));
+        v
+    }
+}
+
+/// A saved state restored into a registry and a state map: the costly
+/// part of resuming (the replay window holds millions of pairs under load),
+/// which a caller may run while it authenticates the log, before
+/// [`crate::registry::Auditor::resume_restored`] checks the result against
+/// the commitment leaf. Not checked against anything yet.
+#[derive(Debug)]
+pub struct Restored {
+    registry: Registry,
+    committer: StateCommitter,
+}
+
+impl ResumeState {
+    /// Restores the registry and the map (each key once, each value of its
+    /// key's kind, records that make one registry); nothing is compared
+    /// with the log yet.
+    pub fn restore(self, config: Config) -> Result<Restored, ResumeError> {
+        let mut seen = HashMap::with_capacity(self.map.len());
+        for (k, v) in &self.map {
+            if !v.fits(k) {
+                return Err(ResumeError::ValueKind(k.clone()));
+            }
+            if seen.insert(k.hash(), ()).is_some() {
+                return Err(ResumeError::DuplicateKey(k.clone()));
+            }
+        }
+        let committer = StateCommitter::restore(self.map);
+        let registry = Registry::restore(config, self.records, &self.nonces, self.position)?;
+        Ok(Restored { registry, committer })
+    }
+}
+
+/// The registry and map of `restored`, checked against `commitment`, the
 /// commitment leaf the caller authenticated at leaf `at` (see the module
 /// documentation).
 pub(crate) fn authenticate(
-    config: Config,
-    state: ResumeState,
+    restored: Restored,
     at: u64,
     commitment: &CommitmentLeaf,
 ) -> Result<(Registry, StateCommitter), ResumeError> {
     if commitment.index != at {
         return Err(ResumeError::Position { at, named: commitment.index });
     }
-    let mut seen = HashMap::with_capacity(state.map.len());
-    for (k, v) in &state.map {
-        if !v.fits(k) {
-            return Err(ResumeError::ValueKind(k.clone()));
-        }
-        if seen.insert(k.hash(), ()).is_some() {
-            return Err(ResumeError::DuplicateKey(k.clone()));
-        }
-    }
-    let committer = StateCommitter::restore(state.map);
+    let Restored { registry, committer } = restored;
     if committer.root() != commitment.root {
         return Err(ResumeError::StateRoot { restored: committer.root(), committed: commitment.root });
     }
-    let registry = Registry::restore(config, state.records, &state.nonces, state.position)?;
     check_records(&registry, &committer)?;
     check_position(&registry, &committer, at)?;
     Ok((registry, committer))

@@ -159,6 +159,13 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         violation: None,
     };
 
+    // The saved replay state is read and restored while the tree is
+    // rebuilt; it is checked against the rebuilt tree before any use.
+    let window_ms = u64::try_from(opts.window.as_millis()).unwrap_or(u64::MAX);
+    let config = Config { window_ms };
+    let preload =
+        resume::preload(&dir, &t.checkpoint.origin, previous.as_ref(), config, opts.refetch, opts.exact);
+
     if size > MAX_AUDIT_SIZE {
         return Err(Error::verify(format!(
             "checkpoint size {size} is beyond what one audit holds in memory ({MAX_AUDIT_SIZE})"
@@ -239,18 +246,17 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
 
     // 3 + 4. Entry bundles, checked against the leaf hashes, then replayed
     // from the saved state of the last clean audit when it checks out.
-    let window_ms = u64::try_from(opts.window.as_millis()).unwrap_or(u64::MAX);
-    let start = resume::start(&resume::Audited {
-        client: trust.client(),
-        dir: &dir,
-        origin: &t.checkpoint.origin,
-        previous: previous.as_ref(),
-        size,
-        store: &store,
-        config: Config { window_ms },
-        refetch: opts.refetch,
-        exact: opts.exact,
-    });
+    let start = resume::start(
+        &resume::Audited {
+            client: trust.client(),
+            dir: &dir,
+            previous: previous.as_ref(),
+            size,
+            store: &store,
+            config,
+        },
+        preload,
+    );
     let from = start.from;
     report.replay_from = from;
     report.entries_replayed = from;

@@ -9,11 +9,17 @@
 //! `N`). [`Auditor::resume`] then requires the saved map to have that
 //! leaf's root and the saved registry records to derive every committed
 //! value. Anything else is a full replay, with the reason in the report.
+//!
+//! Reading and restoring the state (the replay window is millions of
+//! nonces under load) runs on a thread of its own ([`preload`]) while the
+//! audit rebuilds the tree, which the checks need; nothing restored is
+//! used before they pass.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use custody_registry::leaf::{CommitmentLeaf, LogLeaf};
-use custody_registry::registry::{Auditor, Config, ResumeError};
+use custody_registry::registry::{Auditor, Config, Restored, ResumeError};
 use custody_standards::entries::decode_bundle;
 use custody_standards::tiles::{EntryBundle, TILE_WIDTH};
 use custody_standards::{leaf_hash, Checkpoint, Hash, MemoryHashStore, NodeId};
@@ -41,9 +47,59 @@ pub enum FullReplay {
     /// The leaf at `N - 1` is not a commitment.
     #[error("the leaf at {0} is not a state commitment")]
     NotCommitment(u64),
+    /// The saved state is that of another commitment than the log's.
+    #[error("the saved state is of state root {saved}, the log committed {logged} at {at}")]
+    OtherRoot {
+        /// Where the commitment is.
+        at: u64,
+        /// The root the file names.
+        saved: String,
+        /// The root of the log's commitment leaf.
+        logged: String,
+    },
     /// The saved state is not what the log committed to.
     #[error("the saved state was refused: {0}")]
     Refused(#[from] ResumeError),
+}
+
+/// The saved state being read and restored, or why there is none to use.
+pub enum Preload {
+    /// A full replay, for this reason.
+    Skip(FullReplay),
+    /// The state file's root and the restored state, on their way.
+    Loading(JoinHandle<Result<(Hash, Restored), FullReplay>>),
+}
+
+/// Starts reading and restoring the state saved by the audit of
+/// `previous` (see the module docs), unless there is none to use.
+pub fn preload(
+    dir: &Path,
+    origin: &str,
+    previous: Option<&Checkpoint>,
+    config: Config,
+    refetch: bool,
+    exact: bool,
+) -> Preload {
+    if refetch {
+        return Preload::Skip(FullReplay::Refetch);
+    }
+    let Some(p) = previous.filter(|p| p.size > 0) else {
+        return Preload::Skip(FullReplay::FirstAudit);
+    };
+    let header = Header {
+        origin: origin.to_owned(),
+        size: p.size,
+        tree_root: p.root,
+        // Not compared by `load`: returned, and compared in `start`.
+        state_root: Hash([0; 32]),
+        window_ms: config.window_ms,
+        exact,
+    };
+    let dir: PathBuf = dir.to_owned();
+    Preload::Loading(std::thread::spawn(move || {
+        let (root, state) = state_file::load(&dir, &header)?;
+        Ok((root, state.restore(config)?))
+    }))
 }
 
 /// What the replay starts from.
@@ -62,8 +118,6 @@ pub struct Audited<'a> {
     pub client: &'a LogClient,
     /// Its audit cache directory.
     pub dir: &'a Path,
-    /// Its origin.
-    pub origin: &'a str,
     /// The checkpoint audited clean before, consistent with this one.
     pub previous: Option<&'a Checkpoint>,
     /// The size being audited.
@@ -72,39 +126,36 @@ pub struct Audited<'a> {
     pub store: &'a MemoryHashStore,
     /// The registry configuration.
     pub config: Config,
-    /// `--refetch`.
-    pub refetch: bool,
-    /// `--exact`.
-    pub exact: bool,
 }
 
 /// The auditor to start the replay with (see the module docs).
-pub fn start(a: &Audited<'_>) -> Start {
-    match resumed(a) {
+pub fn start(a: &Audited<'_>, preload: Preload) -> Start {
+    match resumed(a, preload) {
         Ok((auditor, from)) => Start { auditor, from, full: None },
         Err(why) => Start { auditor: Auditor::new(a.config), from: 0, full: Some(why) },
     }
 }
 
-fn resumed(a: &Audited<'_>) -> Result<(Auditor, u64), FullReplay> {
-    if a.refetch {
-        return Err(FullReplay::Refetch);
-    }
+fn resumed(a: &Audited<'_>, preload: Preload) -> Result<(Auditor, u64), FullReplay> {
+    let loading = match preload {
+        Preload::Skip(why) => return Err(why),
+        Preload::Loading(h) => h,
+    };
     let Some(p) = a.previous.filter(|p| p.size > 0 && p.size <= a.size) else {
         return Err(FullReplay::FirstAudit);
     };
     let at = p.size - 1;
     let commitment = commitment_at(a, at)?;
-    let header = Header {
-        origin: a.origin.to_owned(),
-        size: p.size,
-        tree_root: p.root,
-        state_root: commitment.root,
-        window_ms: a.config.window_ms,
-        exact: a.exact,
-    };
-    let state = state_file::load(a.dir, &header)?;
-    let auditor = Auditor::resume(a.config, state, at, commitment)?;
+    // A panic while restoring is a bug in this program, not bad input.
+    let (saved_root, restored) = loading.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+    if saved_root != commitment.root {
+        return Err(FullReplay::OtherRoot {
+            at,
+            saved: saved_root.to_base64(),
+            logged: commitment.root.to_base64(),
+        });
+    }
+    let auditor = Auditor::resume_restored(restored, at, commitment)?;
     Ok((auditor, p.size))
 }
 

@@ -199,11 +199,14 @@ pub fn decode_header(r: &mut &[u8]) -> std::result::Result<Header, StateFileErro
 }
 
 /// Decodes a state file saved for `expected`: the same fields, except
-/// that a state saved by an exact audit also serves one that is not.
-pub fn decode(bytes: &[u8], expected: &Header) -> std::result::Result<ResumeState, StateFileError> {
+/// that a state saved by an exact audit also serves one that is not, and
+/// that the state root is returned rather than compared (the caller may
+/// load the file before it has authenticated the commitment leaf).
+pub fn decode(bytes: &[u8], expected: &Header) -> std::result::Result<(Hash, ResumeState), StateFileError> {
     let mut rest = bytes;
     let h = decode_header(&mut rest)?;
-    if h != (Header { exact: h.exact, ..expected.clone() }) || (expected.exact && !h.exact) {
+    let like = Header { exact: h.exact, state_root: h.state_root, ..expected.clone() };
+    if h != like || (expected.exact && !h.exact) {
         let show = |h: &Header| {
             format!(
                 "{} size {} root {} state {} window {} ms{}",
@@ -240,16 +243,16 @@ pub fn decode(bytes: &[u8], expected: &Header) -> std::result::Result<ResumeStat
     if !r.0.is_empty() {
         return Err(StateFileError::Trailing);
     }
-    Ok(ResumeState { records, nonces, position, map })
+    Ok((h.state_root, ResumeState { records, nonces, position, map }))
 }
 
 fn digest_file(dir: &Path) -> std::path::PathBuf {
     dir.join("state.sha256")
 }
 
-/// Reads the state saved in `dir` for `expected`, if its digest is the
-/// one saved with it.
-pub fn load(dir: &Path, expected: &Header) -> std::result::Result<ResumeState, StateFileError> {
+/// Reads the state saved in `dir` for `expected` (see [`decode`]), if its
+/// digest is the one saved with it.
+pub fn load(dir: &Path, expected: &Header) -> std::result::Result<(Hash, ResumeState), StateFileError> {
     let missing = |e: crate::error::Error| StateFileError::Missing(e.to_string());
     let bytes = read_capped(&dir.join("state"), MAX_STATE_FILE).map_err(missing)?;
     let saved = read_capped(&digest_file(dir), 128).map_err(missing)?;
