@@ -139,24 +139,12 @@ impl StateCommitter {
     }
 
     fn set_version(&mut self, registry: &Registry, name: &ModelName, version: &Version) {
-        let value = registry.version(name, version).map(|v| {
-            StateValue::Version(VersionValue {
-                publish_index: v.published_at,
-                digest: v.digest,
-                size: v.size,
-                publisher: v.publisher.clone(),
-                status: v.state,
-                status_index: v.history.last().map_or(v.published_at, |c| c.index),
-                approvals: v.approvals.iter().map(|a| a.index).collect(),
-            })
-        });
+        let value = registry.version(name, version).map(|v| StateValue::Version(VersionValue::of(v)));
         self.set(StateKey::Version { name: name.clone(), version: version.clone() }, value);
     }
 
     fn set_key(&mut self, registry: &Registry, id: &crate::actor_key::KeyId) {
-        let value = registry.key(id).map(|k| {
-            StateValue::ActorKey(KeyValue { actor: k.actor.clone(), bound_at: k.bound_at, end: k.ended })
-        });
+        let value = registry.key(id).map(|k| StateValue::ActorKey(KeyValue::of(k)));
         self.set(StateKey::ActorKey { key_id: *id }, value);
     }
 

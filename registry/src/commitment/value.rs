@@ -26,7 +26,7 @@ use custody_standards::hash::{sha256, Hash};
 use crate::commitment::codec::{CodecError, Reader, Writer};
 use crate::commitment::key::{actor_name, StateKey};
 use crate::names::{ActorName, Digest};
-use crate::registry::{KeyEnd, Lifecycle};
+use crate::registry::{KeyEnd, KeyRecord, Lifecycle, VersionRecord};
 
 /// Domain separation prefix of value hashes.
 pub const VALUE_DOMAIN: &[u8] = b"custody-state-value/v1\n";
@@ -64,6 +64,22 @@ pub struct VersionValue {
     pub approvals: Vec<u64>,
 }
 
+impl VersionValue {
+    /// The committed value of a version's registry record: one derivation
+    /// for the sequencer's commitments and for checking a saved state.
+    pub fn of(v: &VersionRecord) -> Self {
+        VersionValue {
+            publish_index: v.published_at,
+            digest: v.digest,
+            size: v.size,
+            publisher: v.publisher.clone(),
+            status: v.state,
+            status_index: v.history.last().map_or(v.published_at, |c| c.index),
+            approvals: v.approvals.iter().map(|a| a.index).collect(),
+        }
+    }
+}
+
 /// An actor key's binding and end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyValue {
@@ -73,6 +89,13 @@ pub struct KeyValue {
     pub bound_at: u64,
     /// How and where it ended, if it did.
     pub end: Option<KeyEnd>,
+}
+
+impl KeyValue {
+    /// The committed value of a key's registry record.
+    pub fn of(k: &KeyRecord) -> Self {
+        KeyValue { actor: k.actor.clone(), bound_at: k.bound_at, end: k.ended }
+    }
 }
 
 /// An admin-defined protection of a tag.

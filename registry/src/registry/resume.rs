@@ -164,15 +164,7 @@ fn committed_by_records(reg: &Registry) -> Vec<(StateKey, StateValue)> {
         for (version, v) in &model.versions {
             out.push((
                 StateKey::Version { name: name.clone(), version: version.clone() },
-                StateValue::Version(VersionValue {
-                    publish_index: v.published_at,
-                    digest: v.digest,
-                    size: v.size,
-                    publisher: v.publisher.clone(),
-                    status: v.state,
-                    status_index: v.history.last().map_or(v.published_at, |c| c.index),
-                    approvals: v.approvals.iter().map(|a| a.index).collect(),
-                }),
+                StateValue::Version(VersionValue::of(v)),
             ));
         }
         for (tag, t) in &model.tags {
@@ -198,10 +190,7 @@ fn committed_by_records(reg: &Registry) -> Vec<(StateKey, StateValue)> {
         }
     }
     for (id, k) in &reg.state.keys {
-        out.push((
-            StateKey::ActorKey { key_id: *id },
-            StateValue::ActorKey(KeyValue { actor: k.actor.clone(), bound_at: k.bound_at, end: k.ended }),
-        ));
+        out.push((StateKey::ActorKey { key_id: *id }, StateValue::ActorKey(KeyValue::of(k))));
     }
     out
 }
