@@ -12,18 +12,6 @@ use std::sync::Arc;
 use custody_testkit::hostile::proxy;
 use custody_testkit::scenario::*;
 
-/// A deployment where alice publishes and tags `demo/model` and dave reads.
-fn setup(tmp: &std::path::Path) -> (Deployment, User, User, User, String) {
-    let d = Deployment::start(tmp);
-    let admin = d.admin();
-    let (alice, dave) = (d.user("alice"), d.user("dave"));
-    let ka = alice.keygen("alice");
-    admin.ok(&["grant", &ka, "--role", "publisher", "--pattern", "demo/*"]);
-    admin.ok(&["grant", &ka, "--role", "maintainer", "--pattern", "demo/*"]);
-    admin.ok(&["grant", &dave.keygen("dave"), "--role", "reader", "--pattern", "demo/*"]);
-    (d, admin, alice, dave, ka)
-}
-
 /// A proxy in front of the log that edits the JSON answers (200s) of the
 /// paths starting with `prefix`: a log that lies in its queries.
 fn lying(
@@ -67,7 +55,7 @@ fn refused_pull(u: &User, args: &[&str], out: &std::path::Path, needle: &str) {
 #[test]
 fn an_old_tag_move_served_as_current_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, _admin, alice, dave, _) = setup(tmp.path());
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
     let (v1, v2) = (b"first weights ".repeat(2000), b"second weights ".repeat(2000));
     alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
     alice.ok(&["tag", "demo/model@1", "latest"]);
@@ -96,7 +84,7 @@ fn an_old_tag_move_served_as_current_is_refused() {
 #[test]
 fn a_revoked_role_is_refused_even_when_the_log_hides_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, admin, alice, dave, _) = setup(tmp.path());
+    let (d, admin, alice, dave, _) = demo_team(tmp.path());
     let v1 = b"weights published under a role later taken away ".repeat(500);
     publish_and_pull_once(tmp.path(), &alice, &dave, &v1);
     let c = http();
@@ -119,7 +107,7 @@ fn a_revoked_role_is_refused_even_when_the_log_hides_it() {
 #[test]
 fn a_revoked_key_is_refused_even_when_the_log_hides_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, admin, alice, dave, ka) = setup(tmp.path());
+    let (d, admin, alice, dave, ka) = demo_team(tmp.path());
     let v1 = b"weights signed by a key later found stolen ".repeat(500);
     publish_and_pull_once(tmp.path(), &alice, &dave, &v1);
     // Revoked after the publish: the entries alone still check out (the
@@ -143,7 +131,7 @@ fn a_revoked_key_is_refused_even_when_the_log_hides_it() {
 #[test]
 fn a_tampered_state_proof_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, _admin, alice, dave, _) = setup(tmp.path());
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
     let v1 = b"weights ".repeat(3000);
     alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
     // Flip one byte of the first value served: it no longer hashes to what
@@ -178,7 +166,7 @@ fn a_tampered_state_proof_is_refused() {
 #[test]
 fn a_disqualified_tag_served_as_fine_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, admin, alice, dave, _) = setup(tmp.path());
+    let (d, admin, alice, dave, _) = demo_team(tmp.path());
     let v1 = b"weights never promoted ".repeat(1000);
     alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
     alice.ok(&["tag", "demo/model@1", "release"]);
@@ -219,7 +207,7 @@ fn a_disqualified_tag_served_as_fine_is_refused() {
 #[test]
 fn a_digest_reference_with_a_name_is_held_to_that_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, _admin, alice, dave, _) = setup(tmp.path());
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
     let bytes = b"weights known by digest ".repeat(1000);
     alice.ok(&[
         "publish",

@@ -30,13 +30,7 @@ struct World {
 }
 
 fn world(tmp: &std::path::Path) -> World {
-    let d = Deployment::start(tmp);
-    let admin = d.admin();
-    let (alice, dave) = (d.user("alice"), d.user("dave"));
-    let ka = alice.keygen("alice");
-    admin.ok(&["grant", &ka, "--role", "publisher", "--pattern", "demo/*"]);
-    admin.ok(&["grant", &ka, "--role", "maintainer", "--pattern", "demo/*"]);
-    admin.ok(&["grant", &dave.keygen("dave"), "--role", "reader", "--pattern", "demo/*"]);
+    let (d, _admin, alice, dave, _) = demo_team(tmp);
     let bytes = b"weights reported on ".repeat(500);
     let file = write_file(tmp, "w.bin", &bytes);
     let digest = digest_of(&bytes).to_string();

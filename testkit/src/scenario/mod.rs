@@ -209,6 +209,19 @@ pub fn relaunch_witness(d: &mut Deployment, i: usize) {
     d.witnesses[i] = spawn(&mut witness_command(&d.dir, i, &listen));
 }
 
+/// A deployment where alice may publish and maintain `demo/*` and dave may
+/// read it: (deployment, admin, alice, dave, alice's public key).
+pub fn demo_team(dir: &Path) -> (Deployment, User, User, User, String) {
+    let d = Deployment::start(dir);
+    let admin = d.admin();
+    let (alice, dave) = (d.user("alice"), d.user("dave"));
+    let ka = alice.keygen("alice");
+    admin.ok(&["grant", &ka, "--role", "publisher", "--pattern", "demo/*"]);
+    admin.ok(&["grant", &ka, "--role", "maintainer", "--pattern", "demo/*"]);
+    admin.ok(&["grant", &dave.keygen("dave"), "--role", "reader", "--pattern", "demo/*"]);
+    (d, admin, alice, dave, ka)
+}
+
 /// The key a `custody` user's home holds.
 pub fn user_signer(u: &User) -> custody_registry::actor_key::ActorSigner {
     u.signer()
