@@ -360,7 +360,7 @@ fn bin(name: &str) -> PathBuf {
 }
 
 /// Parses clap's `--help`: the `Commands:` section and the option lines
-/// (`  -o, --output <OUTPUT>`, `      --json`).
+/// (`  -o, --out <OUT>`, `      --json`).
 fn parse_help(name: &str, path: &[String]) -> Result<Level, String> {
     let out = Command::new(bin(name)).args(path).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

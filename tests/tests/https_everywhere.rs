@@ -133,7 +133,7 @@ fn publish_approve_pull_and_audit_entirely_over_https() {
     alice.ok(&["promote", "demo/model@1.0", "--to", "production"]);
 
     let pulled = tmp.path().join("pulled.bin");
-    alice.ok(&["pull", "demo/model@1.0", "--output", pulled.to_str().unwrap()]);
+    alice.ok(&["pull", "demo/model@1.0", "--out", pulled.to_str().unwrap()]);
     assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(&model).unwrap());
     let audit = alice.ok(&["audit"]);
     assert!(audit.contains("audit OK"), "audit over HTTPS: {audit}");

@@ -90,7 +90,7 @@ fn a_pull_killed_mid_download_leaves_nothing_that_looks_like_the_artifact() {
     let dest = out_dir.join("big.bin");
 
     let mut child = Command::new(bin("custody"))
-        .args(["pull", "demo/big@1", "--output"])
+        .args(["pull", "demo/big@1", "--out"])
         .arg(&dest)
         .env("CUSTODY_HOME", &reader.home)
         .env("CUSTODY_WAIT_SECS", "30")
@@ -117,7 +117,7 @@ fn a_pull_killed_mid_download_leaves_nothing_that_looks_like_the_artifact() {
     }
 
     // The next pull completes and leaves exactly the verified file.
-    reader.ok(&["pull", "demo/big@1", "--output", dest.to_str().unwrap()]);
+    reader.ok(&["pull", "demo/big@1", "--out", dest.to_str().unwrap()]);
     assert_eq!(std::fs::read(&dest).unwrap(), weights);
     let names = files_in(&out_dir);
     assert_eq!(names, vec!["big.bin".to_owned()]);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::choices::{KindChoice, RoleChoice, StatusChoice};
+use crate::output::Format;
 
 /// custody: publish, pull and audit ML artifacts in a Custody transparency
 /// log. Nothing is loaded unless it is provably logged, witnessed and
@@ -48,9 +49,32 @@ pub struct Cli {
     /// Log filter for diagnostics on stderr (e.g. `info`, `debug`).
     #[arg(long, env = "CUSTODY_LOG_LEVEL", default_value = "warn", global = true)]
     pub log_level: String,
+    /// What goes to stdout: `text` for people, or `json`: exactly one JSON
+    /// object per command (one per line for `monitor`), and on failure
+    /// `{"error": {"exit", "kind", "message"}}` (docs/verifier.md).
+    #[arg(long = "output", env = "CUSTODY_OUTPUT_FORMAT", value_enum, default_value_t = Format::Text, global = true)]
+    pub output: Format,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The output format: `--output`, or JSON when the command's own
+    /// `--json` (kept from before `--output` existed) is given.
+    pub fn format(&self) -> Format {
+        let json = match &self.command {
+            Command::Audit(a) => a.json,
+            Command::History(a) => a.json,
+            Command::Report(a) => a.json,
+            _ => false,
+        };
+        if json {
+            Format::Json
+        } else {
+            self.output
+        }
+    }
 }
 
 /// Commands.
@@ -254,8 +278,8 @@ pub struct PullArgs {
     /// `org/model:tag`, `org/model@version` or `sha256:<hex>`.
     pub reference: String,
     /// Destination file (with --verify-only: the file to check).
-    #[arg(long, short = 'o', env = "CUSTODY_OUTPUT")]
-    pub output: PathBuf,
+    #[arg(long = "out", short = 'o', env = "CUSTODY_PULL_OUT")]
+    pub out: PathBuf,
     /// Verify a file already on disk instead of downloading.
     #[arg(long, env = "CUSTODY_VERIFY_ONLY")]
     pub verify_only: bool,
@@ -330,7 +354,7 @@ pub enum Verify {
 pub struct AuditArgs {
     /// Log URL (default: --log or the configured one).
     pub url: Option<String>,
-    /// Print the report as JSON.
+    /// Print the report as JSON (the same as the global `--output json`).
     #[arg(long, env = "CUSTODY_JSON")]
     pub json: bool,
     /// Parallel fetches.
@@ -355,7 +379,7 @@ pub struct AuditArgs {
 pub struct HistoryArgs {
     /// Model name `org/model`.
     pub name: String,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table (the same as the global `--output json`).
     #[arg(long, env = "CUSTODY_JSON")]
     pub json: bool,
     /// Most access entries shown per artifact.
@@ -382,7 +406,7 @@ pub struct ReportArgs {
     /// Period end, `YYYY-MM-DDTHH:MM:SSZ` (inclusive).
     #[arg(long, env = "CUSTODY_TO")]
     pub to: String,
-    /// Print JSON instead of Markdown.
+    /// Print JSON instead of Markdown (the same as the global `--output json`).
     #[arg(long, env = "CUSTODY_JSON")]
     pub json: bool,
     /// Also write the Markdown report to this file.

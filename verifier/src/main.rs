@@ -1,9 +1,13 @@
-//! The `custody` binary: parses the command line, runs the library, and
-//! turns errors into one line on stderr plus the documented exit code.
+//! The `custody` binary: parses the command line, runs the library, reports
+//! each command's result as text or JSON ([`output`]), and turns errors
+//! into one line on stderr plus the documented exit code.
 
 mod choices;
 mod cli;
+mod output;
+mod verify_cmd;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,41 +23,46 @@ use custody_registry::statement::events::{
 use custody_registry::statement::Event;
 use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
-use custody_verifier::audit::{audit, AuditOptions, AuditReport};
+use custody_verifier::audit::{audit, AuditOptions};
 use custody_verifier::client::LogClient;
-use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
-use custody_verifier::history::{history, subject_history, table, Subject};
+use custody_verifier::error::{Error, EXIT_USAGE};
+use custody_verifier::history::{history, subject_history, Subject};
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
-use custody_verifier::offline;
 use custody_verifier::publish::{publish, PublishRequest};
 use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref, ANY_STATUS};
-use custody_verifier::report::{markdown, report};
+use custody_verifier::report::report;
 use custody_verifier::statements::{sign, submit, Receipt, Why};
-use custody_verifier::trust::{Trust, Trusted};
+use custody_verifier::trust::Trust;
 
-use cli::{Cli, Command, Verify};
+use cli::{Cli, Command};
+use output::{
+    write_bundle, CheckpointOutput, HistoryOutput, InitOutput, KeygenOutput, Printer, PublishOutput,
+    PullOutput, ReceiptOutput, RotateOutput, SignedCheckpoint, StatementOutput, VerifiedArtifact,
+    WhoamiOutput,
+};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
             let _ = e.print();
+            if code != 0 {
+                output::usage_error(&args, &e);
+            }
             return ExitCode::from(code as u8);
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    match run(cli) {
+    let mut printer = Printer::new(cli.format());
+    match run(cli, &mut printer) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let code = e.downcast_ref::<Error>().map_or(EXIT_FAILURE, Error::exit_code);
-            eprintln!("custody: {e:#}");
-            ExitCode::from(code as u8)
-        }
+        Err(e) => ExitCode::from(printer.error(&e) as u8),
     }
 }
 
@@ -101,52 +110,6 @@ fn key_path(cli: &Cli, home: &Home) -> PathBuf {
     cli.key.clone().unwrap_or_else(|| home.key_file())
 }
 
-fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
-    read_capped(path, cap)
-}
-
-fn print_checkpoint(t: &Trusted) {
-    let c = &t.checkpoint;
-    println!("checkpoint: {} size {} root {}", c.origin, c.size, c.root.to_base64());
-    if !t.cosigners.is_empty() {
-        println!("cosigned by: {}", t.cosigners.join(", "));
-    }
-}
-
-fn print_audit(r: &AuditReport) {
-    let resumed = r.resumed_from.map(|s| format!(", resumed from size {s}")).unwrap_or_default();
-    println!("log {} size {} root {}{resumed}", r.origin, r.size, r.root);
-    println!("tiles and bundles: {} fetched, {} from cache", r.fetched, r.cached);
-    match &r.full_replay {
-        None => println!(
-            "replay: from entry {}, after the checked state saved by the audit of size {}",
-            r.replay_from, r.replay_from
-        ),
-        Some(why) => println!("replay: from entry 0 ({why})"),
-    }
-    match &r.violation {
-        // Every entry replayed clean, by this audit and (before
-        // `replay_from`) by the earlier ones whose state it resumed.
-        None => println!(
-            "audit OK: {} entries replayed ({} by this audit), no violation",
-            r.entries_replayed,
-            r.entries_replayed.saturating_sub(r.replay_from)
-        ),
-        Some(v) => println!("audit FAILED at entry {}: {}", v.index, v.problem),
-    }
-}
-
-fn print_receipt(what: &str, r: &Receipt, bundle: Option<&Path>) -> anyhow::Result<()> {
-    let dup = if r.duplicate { " (already logged)" } else { "" };
-    println!("logged {what} at entry {}{dup}", r.index);
-    print_checkpoint(&r.checkpoint);
-    if let Some(path) = bundle {
-        std::fs::write(path, r.bundle().to_bytes()).with_context(|| format!("writing {}", path.display()))?;
-        println!("proof bundle: {}", path.display());
-    }
-    Ok(())
-}
-
 fn parse<T>(what: &str, r: Result<T, impl std::fmt::Display>) -> Result<T, Error> {
     r.map_err(|e| Error::Usage(format!("{what}: {e}")))
 }
@@ -160,7 +123,7 @@ fn version_ref(
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
     let home = Home::resolve(cli.home.as_deref())?;
     let wait = Duration::from_secs(cli.wait);
     let why = Why {
@@ -170,32 +133,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match &cli.command {
         Command::Init => {
-            let (Some(p), Some(u)) = (&cli.policy, &cli.log_url) else {
+            let (Some(pol), Some(u)) = (&cli.policy, &cli.log_url) else {
                 return Err(Error::Usage("init needs --policy FILE and --log URL".into()).into());
             };
-            home.init(p, u, cli.ca_cert.as_deref())?;
-            println!(
-                "configured {} with policy {}",
-                home.config_file().display(),
-                home.policy_file().display()
-            );
-            println!("state directory: {}", home.state_dir.display());
+            home.init(pol, u, cli.ca_cert.as_deref())?;
+            let config = home.load_config()?;
+            p.result(&InitOutput {
+                config_file: home.config_file().display().to_string(),
+                policy_file: home.policy_file().display().to_string(),
+                state_dir: home.state_dir.display().to_string(),
+                log_url: config.log_url,
+                ca_cert: config.ca_cert.map(|c| c.display().to_string()),
+            })?;
         }
         Command::Keygen(k) => {
             let path = k.out.clone().unwrap_or_else(|| key_path(&cli, &home));
             let s = keygen(&k.actor, &path, k.force)?;
             eprintln!("wrote {} (mode 0600); give an admin this public key:", path.display());
-            println!("{}", s.public());
+            p.result(&KeygenOutput { key: WhoamiOutput::of(&s), key_file: path.display().to_string() })?;
         }
-        Command::Whoami => {
-            let s = load_signer(&key_path(&cli, &home))?;
-            println!("actor: {}", s.actor().as_str());
-            println!("key id: {}", s.key_id());
-            println!("public key: {}", s.public());
-        }
+        Command::Whoami => p.result(&WhoamiOutput::of(&load_signer(&key_path(&cli, &home))?))?,
         Command::Checkpoint => {
             let c = ctx(&cli, home)?;
-            print_checkpoint(&c.trust().refresh()?);
+            p.result(&SignedCheckpoint::of(&c.trust().refresh()?))?;
         }
         Command::Publish(a) => {
             let c = ctx(&cli, home)?;
@@ -216,33 +176,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 p.push(".tlog-proof");
                 PathBuf::from(p)
             });
-            print_receipt(&format!("publish {}@{}", a.name, a.version), &r, Some(&bundle))?;
-            if let Some(tag) = &a.tag {
-                let r = move_tag(&trust, &signer, &why, &format!("{}@{}", a.name, a.version), tag, wait)?;
-                print_receipt(&format!("tag {}:{tag}", a.name), &r, None)?;
+            let mut out = PublishOutput::of(format!("publish {}@{}", a.name, a.version), &r)?;
+            if let Err(e) = write_bundle(&r, &bundle) {
+                return Err(p.failed_after(&out, e));
             }
+            out.receipt.bundle = Some(bundle.display().to_string());
+            if let Some(tag) = &a.tag {
+                let target = format!("{}@{}", a.name, a.version);
+                let moved = move_tag(&trust, &signer, &why, &target, tag, wait)
+                    .and_then(|r| StatementOutput::of(format!("tag {}:{tag}", a.name), &r));
+                match moved {
+                    Ok(mut t) => {
+                        t.version = Some(a.version.clone());
+                        out.tag = Some(t);
+                    }
+                    Err(e) => return Err(p.failed_after(&out, e)),
+                }
+            }
+            p.result(&out)?;
         }
         Command::Tag(a) => {
             let c = ctx(&cli, home)?;
             let signer = load_signer(&key_path(&cli, &c.home))?;
             let r = move_tag(&c.trust(), &signer, &why, &a.target, &a.tag, wait)?;
-            print_receipt(&format!("tag {} -> {}", a.tag, a.target), &r, a.receipt.bundle.as_deref())?;
+            let mut out = StatementOutput::of(format!("tag {} -> {}", a.tag, a.target), &r)?;
+            out.version = Some(version_ref(&a.target)?.1.as_str().to_owned());
+            logged(p, out, &r, a.receipt.bundle.as_deref())?;
         }
         Command::Promote(a) => {
             let (name, version) = version_ref(&a.target)?;
             let event = Event::Promote(Promote { name, version, to: a.to.into() });
             let what = format!("promote {} to {}", a.target, spelling(&a.to));
-            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+            statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
         Command::Approve(a) => {
             let (name, version) = version_ref(&a.target)?;
             let event = Event::Approve(Approve { name, version });
-            statement_cmd(&cli, home, &why, event, &format!("approve {}", a.target), &a.receipt)?;
+            statement_cmd(&cli, home, &why, event, format!("approve {}", a.target), &a.receipt, p)?;
         }
         Command::Rollback(a) => {
             let (name, version) = version_ref(&a.target)?;
             let event = Event::Rollback(Rollback { name, version });
-            statement_cmd(&cli, home, &why, event, &format!("rollback to {}", a.target), &a.receipt)?;
+            statement_cmd(&cli, home, &why, event, format!("rollback to {}", a.target), &a.receipt, p)?;
         }
         Command::Protect(a) => {
             let event = Event::Protect(Protect {
@@ -252,7 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             let listed: Vec<String> = a.statuses.iter().map(spelling).collect();
             let what = format!("protect {}:{} ({})", a.name, a.tag, listed.join(","));
-            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+            statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
         Command::Grant(a) => {
             let key = parse("key", ActorKey::parse(&a.actor_key))?;
@@ -263,7 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pattern: parse("--pattern", Pattern::new(&a.pattern))?,
             });
             let what = format!("grant {} {} on {}", key.actor().as_str(), spelling(&a.role), a.pattern);
-            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+            statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
         Command::Revoke(a) => {
             let event = Event::Revoke(RevokeRole {
@@ -272,13 +247,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pattern: parse("--pattern", Pattern::new(&a.pattern))?,
             });
             let what = format!("revoke {} {} on {}", a.actor, spelling(&a.role), a.pattern);
-            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+            statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
         Command::RevokeKey(a) => {
             let key = parse("key", ActorKey::parse(&a.actor_key))?;
             let event = Event::RevokeKey(RevokeKey { actor: key.actor().clone(), key_id: key.id() });
             let what = format!("revoke key {} of {}", key.id(), key.actor().as_str());
-            statement_cmd(&cli, home, &why, event, &what, &a.receipt)?;
+            statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
         Command::RotateKey(a) => {
             let c = ctx(&cli, home)?;
@@ -293,8 +268,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("keeping the old key as {}", retired.display()))?;
             std::fs::rename(&staged, &path)
                 .with_context(|| format!("installing the new key at {}", path.display()))?;
-            print_receipt("rotate", &r, a.bundle.as_deref())?;
-            println!("new public key: {}", new.public());
+            let mut out = RotateOutput {
+                action: "rotate",
+                new_key: new.public().to_string(),
+                key_id: new.key_id().to_string(),
+                key_file: path.display().to_string(),
+                retired_key_file: retired.display().to_string(),
+                receipt: ReceiptOutput::of(&r),
+            };
+            if let Some(b) = &a.bundle {
+                if let Err(e) = write_bundle(&r, b) {
+                    return Err(p.failed_after(&out, e));
+                }
+                out.receipt.bundle = Some(b.display().to_string());
+            }
+            p.result(&out)?;
         }
         Command::Pull(a) => {
             let c = ctx(&cli, home)?;
@@ -303,25 +291,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let allow = allow.as_slice();
             let trust = c.trust();
             let v = if a.verify_only {
-                verify_artifact(&trust, &reference, allow, &a.output, wait)?
+                verify_artifact(&trust, &reference, allow, &a.out, wait)?
             } else {
                 let signer = load_signer(&key_path(&cli, &c.home))?;
-                pull(&trust, &signer, &why, &reference, allow, &a.output, wait)?
+                pull(&trust, &signer, &why, &reference, allow, &a.out, wait)?
             };
-            let tag = v.tag_index.map(|i| format!(", tag move at entry {i}")).unwrap_or_default();
-            println!(
-                "verified {}@{} {} ({} bytes) published by {} at entry {}{tag}",
-                v.name.as_str(),
-                v.version.as_str(),
-                v.digest,
-                v.size,
-                v.publisher.as_str(),
-                v.publish_index
-            );
-            print_checkpoint(&v.checkpoint);
-            if !a.verify_only {
-                println!("wrote {}", a.output.display());
-            }
+            p.result(&PullOutput {
+                reference: a.reference.clone(),
+                artifact: VerifiedArtifact::of(&v),
+                path: a.out.display().to_string(),
+                written: !a.verify_only,
+            })?;
         }
         Command::Audit(a) => {
             let c = ctx_with(&cli, home, a.url.as_deref())?;
@@ -335,18 +315,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
             };
             let report = audit(&c.trust(), &c.home, &opts)?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print_audit(&report);
-            }
             if let Some(v) = &report.violation {
-                return Err(Error::verify(format!("audit: entry {}: {}", v.index, v.problem)).into());
+                let e = Error::verify(format!("audit: entry {}: {}", v.index, v.problem));
+                return Err(p.failed_after(&report, e.into()));
             }
+            p.result(&report)?;
         }
         Command::Monitor(a) => {
+            // One JSON line per alert in either format: the stream is the
+            // result (docs/verifier.md).
             let c = ctx_with(&cli, home, a.url.as_deref())?;
-            let rules = Rules::parse(&read_file(&a.watch, 1 << 20)?)?;
+            let rules = Rules::parse(&read_capped(&a.watch, 1 << 20)?)?;
             let mut out = std::io::stdout().lock();
             monitor(
                 &c.trust(),
@@ -362,12 +341,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let c = ctx(&cli, home)?;
             let name = parse("name", ModelName::new(&a.name))?;
             let h = history(&c.trust(), &name, a.max_accesses, wait)?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&h.rows)?);
-            } else {
-                print!("{}", table(&h.rows));
-                print_checkpoint(&h.checkpoint);
-            }
+            p.result(&HistoryOutput {
+                name: name.as_str().to_owned(),
+                checkpoint: CheckpointOutput::of(&h.checkpoint),
+                rows: h.rows,
+            })?;
         }
         Command::Report(a) => {
             let c = ctx(&cli, home)?;
@@ -381,39 +359,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let to = parse("--to", Timestamp::parse(&a.to))?;
             let h = subject_history(&c.trust(), &subject, a.max_accesses, wait)?;
             let r = report(&h, from, to);
-            let json = serde_json::to_string_pretty(&r)?;
-            let md = markdown(&r);
-            if let Some(p) = &a.markdown {
-                std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?;
+            if let Some(path) = &a.markdown {
+                let md = custody_verifier::report::markdown(&r);
+                std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
             }
-            if let Some(p) = &a.json_file {
-                std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?;
+            if let Some(path) = &a.json_file {
+                let json = serde_json::to_string_pretty(&r)?;
+                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
             }
-            if a.json {
-                println!("{json}");
-            } else {
-                print!("{md}");
-            }
+            p.result(&r)?;
         }
-        Command::Verify(v) => verify(&cli, &home, v)?,
+        Command::Verify(v) => verify_cmd::verify(&cli, &home, v, p)?,
     }
     Ok(())
 }
 
-/// Signs `event` with the key file, submits it and prints the receipt.
+/// Reports a proven statement, first saving its receipt to `bundle` if
+/// asked.
+fn logged(p: &mut Printer, mut out: StatementOutput, r: &Receipt, bundle: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(path) = bundle {
+        if let Err(e) = write_bundle(r, path) {
+            return Err(p.failed_after(&out, e));
+        }
+        out.receipt.bundle = Some(path.display().to_string());
+    }
+    p.result(&out)
+}
+
+/// Signs `event` with the key file, submits it and reports the receipt.
 fn statement_cmd(
     cli: &Cli,
     home: Home,
     why: &Why,
     event: Event,
-    what: &str,
+    what: String,
     receipt: &cli::Receipt,
+    p: &mut Printer,
 ) -> anyhow::Result<()> {
     let c = ctx(cli, home)?;
     let signer = load_signer(&key_path(cli, &c.home))?;
     let envelope = sign(&signer, why, event)?;
     let r = submit(&c.trust(), &envelope, Duration::from_secs(cli.wait))?;
-    print_receipt(what, &r, receipt.bundle.as_deref())
+    logged(p, StatementOutput::of(what, &r)?, &r, receipt.bundle.as_deref())
 }
 
 /// Moves `tag` to the (proven) publish of `target`, naming the tag's
@@ -454,127 +441,4 @@ fn move_tag(
     };
     let envelope = sign(signer, why, Event::Tag(TagMove { name, tag, digest: v.digest, previous }))?;
     Ok(submit(trust, &envelope, wait)?)
-}
-
-/// `--signer`: an actor key, or a file whose first line is one.
-fn parse_signer(s: &str) -> anyhow::Result<ActorKey> {
-    if let Ok(k) = ActorKey::parse(s.trim()) {
-        return Ok(k);
-    }
-    let path = Path::new(s);
-    if !path.is_file() {
-        return Err(
-            Error::Usage(format!("--signer {s:?} is neither an actor key nor a file holding one")).into()
-        );
-    }
-    let text = read_file(path, 4096)?;
-    let line = String::from_utf8_lossy(&text);
-    let line = line.lines().next().unwrap_or("").trim();
-    ActorKey::parse(line).map_err(|e| Error::Usage(format!("--signer {}: {e}", path.display())).into())
-}
-
-fn verify(cli: &Cli, home: &Home, v: &Verify) -> anyhow::Result<()> {
-    let policy = policy(cli, home)?;
-    const CAP: u64 = 1 << 20;
-    match v {
-        Verify::Checkpoint { file } => {
-            let r = offline::verify_checkpoint(&policy, &read_file(file, CAP)?)?;
-            println!(
-                "checkpoint OK: {} size {} root {}",
-                r.checkpoint.origin,
-                r.checkpoint.size,
-                r.checkpoint.root.to_base64()
-            );
-            println!("satisfied: {}", r.satisfied.join(", "));
-        }
-        Verify::Inclusion { checkpoint, entry, index, proof } => {
-            let proof = offline::parse_proof(&read_file(proof, CAP)?)?;
-            let r = offline::verify_inclusion_offline(
-                &policy,
-                &read_file(checkpoint, CAP)?,
-                &read_file(entry, 65_535)?,
-                *index,
-                &proof,
-            )?;
-            println!("inclusion OK: entry {index} in {} size {}", r.checkpoint.origin, r.checkpoint.size);
-        }
-        Verify::Consistency { old, new, proof } => {
-            let proof = offline::parse_proof(&read_file(proof, CAP)?)?;
-            let (o, n) = offline::verify_consistency_offline(
-                &policy,
-                &read_file(old, CAP)?,
-                &read_file(new, CAP)?,
-                &proof,
-            )?;
-            println!(
-                "consistency OK: {} size {} -> {}",
-                o.checkpoint.origin, o.checkpoint.size, n.checkpoint.size
-            );
-        }
-        Verify::Evidence { file } => {
-            let cap = custody_registry::evidence::MAX_EVIDENCE_SIZE as u64;
-            let (ev, split) = offline::verify_evidence(&policy, &read_file(file, cap)?)?;
-            let (a, b) = (&split.smaller, &split.larger);
-            println!("split view proven: {} signed two inconsistent checkpoints", ev.origin);
-            println!("size {} root {}", a.size, a.root.to_base64());
-            match split.implied_root {
-                Some(r) => println!(
-                    "size {} root {} (whose tree has root {} at size {})",
-                    b.size,
-                    b.root.to_base64(),
-                    r.to_base64(),
-                    a.size
-                ),
-                None => println!("size {} root {}", b.size, b.root.to_base64()),
-            }
-            println!("reported by {} at {}", ev.reporter, ev.detected);
-        }
-        Verify::Bundle { file, entry, artifact, signer } => {
-            // Refused before anything is read: an artifact verdict without
-            // an expected signer would vouch for whatever the log included.
-            if artifact.is_some() && signer.is_none() {
-                return Err(Error::verify(
-                    "--artifact needs --signer (or CUSTODY_SIGNER): the actor key of the expected \
-                     publisher; a bundle alone proves that some bytes were logged, not who published them",
-                )
-                .into());
-            }
-            let signer = signer.as_deref().map(parse_signer).transpose()?;
-            let entry = entry.as_deref().map(|p| read_file(p, 65_535)).transpose()?;
-            let r = offline::verify_bundle(&policy, &read_file(file, CAP)?, entry)?;
-            println!(
-                "bundle OK: entry {} in {} size {}",
-                r.index, r.checkpoint.checkpoint.origin, r.checkpoint.checkpoint.size
-            );
-            if let Some(s) = &r.statement {
-                let st = &s.statement;
-                println!("statement: {} by {} at {}", st.event.action(), st.actor.as_str(), st.time);
-            }
-            if let Some(key) = &signer {
-                offline::verify_signer(&r, key)?;
-                println!("signature OK: by {} with key {}", key.actor().as_str(), key.id());
-            }
-            if let Some(path) = artifact {
-                let Some(Event::Publish(p)) = r.statement.as_ref().map(|s| &s.statement.event) else {
-                    return Err(Error::verify("the bundle's entry is not a publish").into());
-                };
-                let (digest, size) = custody_verifier::publish::hash_file(path)?;
-                if digest != p.digest || size != p.size {
-                    return Err(Error::verify(format!(
-                        "{} is not {}@{} ({})",
-                        path.display(),
-                        p.name.as_str(),
-                        p.version.as_str(),
-                        p.digest
-                    ))
-                    .into());
-                }
-                println!("artifact OK: {} is {}@{}", path.display(), p.name.as_str(), p.version.as_str());
-            }
-            if signer.is_some() {
-                println!("{}", offline::NOT_ESTABLISHED_OFFLINE);
-            }
-        }
-    }
-    Ok(())
 }

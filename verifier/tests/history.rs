@@ -89,7 +89,9 @@ fn history_and_report_come_from_proven_entries() {
         }),
     );
     let j = alice.cli(&["--log", &url, "history", "acme/model", "--json"]);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&j.ok().stdout).unwrap();
+    let h: serde_json::Value = serde_json::from_str(&j.ok().stdout).unwrap();
+    assert_eq!(h["name"], "acme/model");
+    let rows = h["rows"].as_array().unwrap();
     let got: Vec<u64> = rows.iter().map(|r| r["index"].as_u64().unwrap()).collect();
     assert_eq!(got, honest);
     assert_eq!(rows[0]["reason"], "release 1.0");
