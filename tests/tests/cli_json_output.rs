@@ -41,7 +41,10 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
     let home = alice.home.to_str().unwrap();
     let text = User::new(dir, "text").ok(&["init", "--policy", policy, "--log", &d.log.url]);
     let home_t = dir.join("home-text");
-    let want = format!("configured {0}/config.json with policy {0}/policy\nstate directory: {0}\n", home_t.display());
+    let want = format!(
+        "configured {0}/config.json with policy {0}/policy\nstate directory: {0}\n",
+        home_t.display()
+    );
     assert_eq!(text, want, "init text changed");
 
     let k = json(&alice, &["keygen", "alice"]);
@@ -90,9 +93,23 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
     let model = write_file(dir, "model.bin", &v1);
     let receipt = dir.join("model.tlog-proof");
     let r = receipt.to_str().unwrap();
-    let p1 = json(&alice, &["publish", &model, "--name", "demo/model", "--version", "1", "--tag", "latest", "--bundle", r]);
-    let publish_fields =
-        ["action", "digest", "kind", "lineage", "media_type", "metadata", "name", "receipt", "size", "tag", "version"];
+    let p1 = json(
+        &alice,
+        &["publish", &model, "--name", "demo/model", "--version", "1", "--tag", "latest", "--bundle", r],
+    );
+    let publish_fields = [
+        "action",
+        "digest",
+        "kind",
+        "lineage",
+        "media_type",
+        "metadata",
+        "name",
+        "receipt",
+        "size",
+        "tag",
+        "version",
+    ];
     fields(&p1, &publish_fields);
     assert_eq!(p1["digest"], format!("sha256:{}", sha256_hex(&v1)));
     assert_eq!((p1["size"].as_u64(), p1["kind"].as_str()), (Some(v1.len() as u64), Some("model")));
@@ -160,10 +177,23 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
     // pull by tag, by version with --verify-only, and as text.
     let got = dir.join("got.bin");
     // After the rollback, v2 (which `latest` names) is no longer usable.
-    let pl = json(&dave, &["pull", "demo/model:latest", "-o", got.to_str().unwrap(), "--allow-status", "deprecated,archived"]);
+    let pl = json(
+        &dave,
+        &["pull", "demo/model:latest", "-o", got.to_str().unwrap(), "--allow-status", "deprecated,archived"],
+    );
     let pull_fields = [
-        "checkpoint", "digest", "name", "path", "publish_index", "publisher", "reference", "size", "statuses",
-        "tag_index", "version", "written",
+        "checkpoint",
+        "digest",
+        "name",
+        "path",
+        "publish_index",
+        "publisher",
+        "reference",
+        "size",
+        "statuses",
+        "tag_index",
+        "version",
+        "written",
     ];
     fields(&pl, &pull_fields);
     assert_eq!(std::fs::read(&got).unwrap(), v2);
@@ -199,7 +229,8 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
     for flag in [&["--output", "json"][..], &["--json"][..]] {
         let h = one_object(&alice.cli(&cat(&["history", "demo/model"], flag)).ok().stdout);
         fields(&h, &["checkpoint", "name", "rows"]);
-        let rows: BTreeSet<u64> = h["rows"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
+        let rows: BTreeSet<u64> =
+            h["rows"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
         assert!([publish1, tag1, publish2, tag2].iter().all(|i| rows.contains(i)), "{h}");
         assert!(rows.iter().all(|&i| i < h["checkpoint"]["size"].as_u64().unwrap()));
         let r = alice.cli(&cat(&["report", "--name", "demo/model", "--from", FROM, "--to", TO], flag));
@@ -208,8 +239,18 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
         assert_eq!(r["events"].as_array().unwrap().len(), rows.len(), "{r}");
         let a = one_object(&dave.cli(&cat(&["audit"], flag)).ok().stdout);
         let audit_fields = [
-            "cached", "cosigners", "entries_replayed", "fetched", "full_replay", "origin", "replay_from",
-            "resumed_from", "root", "size", "state_root", "violation",
+            "cached",
+            "cosigners",
+            "entries_replayed",
+            "fetched",
+            "full_replay",
+            "origin",
+            "replay_from",
+            "resumed_from",
+            "root",
+            "size",
+            "state_root",
+            "violation",
         ];
         fields(&a, &audit_fields);
         assert_eq!((&a["violation"], &a["entries_replayed"]), (&Value::Null, &a["size"]));
@@ -238,7 +279,8 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
     let (old, new) = (old_cp["size"].as_u64().unwrap(), new_cp["size"].as_u64().unwrap());
     let proof = get_bytes(&c, &format!("{}/proof/consistency?old={old}&new={new}", d.log.url)).unwrap();
     let proof = write_file(dir, "consistency.json", &proof);
-    let cs = policy_only(&["verify", "consistency", "--old", &old_note, "--new", &new_note, "--proof", &proof]);
+    let cs =
+        policy_only(&["verify", "consistency", "--old", &old_note, "--new", &new_note, "--proof", &proof]);
     fields(&cs, &["new", "old"]);
     assert_eq!((cs["old"]["size"].as_u64(), cs["new"]["size"].as_u64()), (Some(old), Some(new)));
     let entry = get_bytes(&c, &format!("{}/entries/{publish1}", d.log.url)).unwrap();
@@ -247,11 +289,21 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
     let proof = write_file(dir, "inclusion.json", &proof);
     let index = publish1.to_string();
     let inc = policy_only(&[
-        "verify", "inclusion", "--checkpoint", &new_note, "--entry", &entry, "--index", &index, "--proof", &proof,
+        "verify",
+        "inclusion",
+        "--checkpoint",
+        &new_note,
+        "--entry",
+        &entry,
+        "--index",
+        &index,
+        "--proof",
+        &proof,
     ]);
     fields(&inc, &["checkpoint", "index", "leaf_hash"]);
     assert_eq!((inc["index"].as_u64(), &inc["leaf_hash"]), (Some(publish1), &p1["receipt"]["leaf_hash"]));
-    let b = policy_only(&["verify", "bundle", receipt.to_str().unwrap(), "--signer", &ka, "--artifact", &model]);
+    let b =
+        policy_only(&["verify", "bundle", receipt.to_str().unwrap(), "--signer", &ka, "--artifact", &model]);
     fields(&b, &["artifact", "checkpoint", "index", "leaf_hash", "not_established", "signer", "statement"]);
     assert_eq!((b["index"].as_u64(), &b["leaf_hash"]), (Some(publish1), &p1["receipt"]["leaf_hash"]));
     assert_eq!((&b["artifact"]["digest"], &b["signer"]["actor"]), (&p1["digest"], &Value::from("alice")));
@@ -289,20 +341,32 @@ fn failures_print_one_error_object_with_the_text_modes_exit_code() {
         assert_eq!(text.code, code, "{args:?}: {text:?}");
         assert!(text.stdout.is_empty(), "{args:?}: text failures print nothing on stdout: {}", text.stdout);
         let r = user.cli(&cat(&["--output", "json"], &args));
-            assert_eq!(r.code, code, "{args:?}: {r:?}");
+        assert_eq!(r.code, code, "{args:?}: {r:?}");
         let v = one_object(&r.stdout);
         fields(&v, &["error"]);
-        assert_eq!((v["error"]["exit"].as_i64(), v["error"]["kind"].as_str()), (Some(i64::from(code)), Some(kind)));
+        assert_eq!(
+            (v["error"]["exit"].as_i64(), v["error"]["kind"].as_str()),
+            (Some(i64::from(code)), Some(kind))
+        );
         let line = r.stderr.lines().last().unwrap();
         if line.starts_with("custody: ") {
             assert_eq!(line, format!("custody: {}", v["error"]["message"].as_str().unwrap()));
         }
         if kind == "refused" {
-            assert_eq!((v["error"]["status"].as_u64(), v["error"]["code"].as_str()), (Some(403), Some("forbidden")));
+            assert_eq!(
+                (v["error"]["status"].as_u64(), v["error"]["code"].as_str()),
+                (Some(403), Some("forbidden"))
+            );
         }
     }
     // CUSTODY_OUTPUT_FORMAT selects JSON too, errors included.
-    let r: Run = dave.command().env("CUSTODY_OUTPUT_FORMAT", "json").args(["pull", "demo/x:y", "-o", &out]).output().unwrap().into();
+    let r: Run = dave
+        .command()
+        .env("CUSTODY_OUTPUT_FORMAT", "json")
+        .args(["pull", "demo/x:y", "-o", &out])
+        .output()
+        .unwrap()
+        .into();
     assert_eq!(one_object(&r.stdout)["error"]["exit"], r.code);
 
     // A failure after part of the work is done: the error object carries
@@ -316,7 +380,10 @@ fn failures_print_one_error_object_with_the_text_modes_exit_code() {
     let r = alice.cli(&cat(&["--output", "json"], &args));
     assert_eq!(r.code, 1, "{r:?}");
     let v = one_object(&r.stdout);
-    assert_eq!((v["error"]["code"].as_str(), v["error"]["kind"].as_str()), (Some("tag_protected"), Some("refused")));
+    assert_eq!(
+        (v["error"]["code"].as_str(), v["error"]["kind"].as_str()),
+        (Some("tag_protected"), Some("refused"))
+    );
     assert_eq!((v["receipt"]["duplicate"].as_bool(), &v["tag"]), (Some(true), &Value::Null), "{v}");
     assert_eq!(check_receipt(&c, &d, &v, "publish"), logged_index(&text.stdout));
 
@@ -348,7 +415,10 @@ fn json(u: &User, args: &[&str]) -> Value {
 #[track_caller]
 fn one_object(stdout: &str) -> Value {
     let mut values = serde_json::Deserializer::from_str(stdout).into_iter::<Value>();
-    let v = values.next().unwrap_or_else(|| panic!("no JSON on stdout")).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let v = values
+        .next()
+        .unwrap_or_else(|| panic!("no JSON on stdout"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert!(values.next().is_none(), "more than one JSON value on stdout: {stdout}");
     assert!(v.is_object(), "not an object: {v}");
     v
@@ -397,7 +467,8 @@ fn sha256_hex(b: &[u8]) -> String {
 fn split_view_evidence(dir: &Path) -> (String, String) {
     let origin = "forked.custody.example/log";
     let key = SignerKey::from_seed(origin, SIG_TYPE_ED25519, &[7; 32]).unwrap();
-    let policy = write_file(dir, "forked-policy", format!("log {}\nquorum none\n", key.verifier()).as_bytes());
+    let policy =
+        write_file(dir, "forked-policy", format!("log {}\nquorum none\n", key.verifier()).as_bytes());
     let note = |root: u8| {
         let cp = Checkpoint { origin: origin.into(), size: 5, root: Hash([root; 32]), extensions: vec![] };
         EvidenceCheckpoint { note: sign_checkpoint(&cp, &key).unwrap(), source: "test".into() }

@@ -129,6 +129,8 @@ fn an_entry_rewritten_in_rocksdb_is_named_by_fsck_and_audit() {
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["violation"]["index"], target, "{v}");
+    // One object: the report, and the error it ends with.
+    assert_eq!((v["error"]["exit"].as_i64(), v["error"]["kind"].as_str()), (Some(2), Some("verification")));
 
     // The server starts from its persisted state (the history as it was
     // sequenced) and still resolves demo/model@2 to the honest digest, but

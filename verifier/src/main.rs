@@ -376,7 +376,12 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
 
 /// Reports a proven statement, first saving its receipt to `bundle` if
 /// asked.
-fn logged(p: &mut Printer, mut out: StatementOutput, r: &Receipt, bundle: Option<&Path>) -> anyhow::Result<()> {
+fn logged(
+    p: &mut Printer,
+    mut out: StatementOutput,
+    r: &Receipt,
+    bundle: Option<&Path>,
+) -> anyhow::Result<()> {
     if let Some(path) = bundle {
         if let Err(e) = write_bundle(r, path) {
             return Err(p.failed_after(&out, e));

@@ -122,7 +122,8 @@ fn bundle(
         if let Err(e) = offline::verify_signer(&r, key) {
             return Err(p.failed_after(&out, e.into()));
         }
-        out.signer = Some(BundleSigner { actor: key.actor().as_str().to_owned(), key_id: key.id().to_string() });
+        out.signer =
+            Some(BundleSigner { actor: key.actor().as_str().to_owned(), key_id: key.id().to_string() });
     }
     if let Some(path) = artifact {
         match artifact_of(&r, path) {

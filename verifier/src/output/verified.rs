@@ -100,7 +100,10 @@ impl VerifiedArtifact {
             statuses: v
                 .statuses
                 .iter()
-                .map(|(ver, s)| VersionStatus { version: ver.as_str().to_owned(), status: s.as_str().to_owned() })
+                .map(|(ver, s)| VersionStatus {
+                    version: ver.as_str().to_owned(),
+                    status: s.as_str().to_owned(),
+                })
                 .collect(),
             checkpoint: CheckpointOutput::of(&v.checkpoint),
         }
@@ -282,7 +285,9 @@ impl Render for EvidenceOutput {
         let mut s = format!("split view proven: {} signed two inconsistent checkpoints\n", self.origin);
         s += &format!("size {} root {}\n", a.size, a.root);
         s += &match &self.implied_root {
-            Some(r) => format!("size {} root {} (whose tree has root {r} at size {})\n", b.size, b.root, a.size),
+            Some(r) => {
+                format!("size {} root {} (whose tree has root {r} at size {})\n", b.size, b.root, a.size)
+            }
             None => format!("size {} root {}\n", b.size, b.root),
         };
         s + &format!("reported by {} at {}\n", self.reporter, self.detected)
