@@ -104,7 +104,7 @@ impl Printer {
     }
 
     /// The command's result: its prose, or one JSON object.
-    pub fn result<T: Render>(&mut self, r: &T) -> anyhow::Result<()> {
+    pub fn result<T: Render>(&self, r: &T) -> anyhow::Result<()> {
         let text = match self.format {
             Format::Text => r.text(),
             Format::Json => serde_json::to_string_pretty(r)? + "\n",
