@@ -335,7 +335,8 @@ fn state_map_seeds() -> Vec<(String, Vec<u8>)> {
 }
 
 fn manifest_seeds() -> Vec<(String, Vec<u8>)> {
-    let file = |p: &str, size: u64| FileEntry { path: ManifestPath::new(p).unwrap(), size, digest: digest(p) };
+    let file =
+        |p: &str, size: u64| FileEntry { path: ManifestPath::new(p).unwrap(), size, digest: digest(p) };
     let one = Manifest::new(vec![file("model.safetensors", 1 << 30)], None).unwrap();
     let hf = Manifest::new(
         vec![

@@ -21,6 +21,8 @@ use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
 use custody_verifier::audit::{audit, AuditOptions, AuditReport};
 use custody_verifier::client::LogClient;
+use custody_verifier::directory::publish::publish_dir;
+use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
 use custody_verifier::history::{history, subject_history, table, Subject};
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
@@ -28,7 +30,7 @@ use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::offline;
 use custody_verifier::publish::{publish, PublishRequest};
-use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref, ANY_STATUS};
+use custody_verifier::pull::{verify_reference, Ref, ANY_STATUS};
 use custody_verifier::report::{markdown, report};
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::{Trust, Trusted};
@@ -209,7 +211,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 lineage: a.lineage.clone(),
             };
             let trust = c.trust();
-            let r = publish(&trust, &signer, &why, &req, &a.file, wait)?;
+            let r = if a.file.is_dir() {
+                let jobs = a.jobs.map_or_else(default_jobs, |j| j as usize);
+                let d = publish_dir(&trust, &signer, &why, &req, &a.file, jobs, wait)?;
+                eprintln!(
+                    "manifest {} lists {} files ({} bytes); uploaded {} files ({} bytes), the rest were in the log",
+                    d.manifest, d.files, d.total_bytes, d.uploaded_files, d.uploaded_bytes
+                );
+                d.receipt
+            } else {
+                publish(&trust, &signer, &why, &req, &a.file, wait)?
+            };
             // The receipt is part of a publish: by default next to the file.
             let bundle = a.receipt.bundle.clone().unwrap_or_else(|| {
                 let mut p = a.file.clone().into_os_string();
@@ -302,12 +314,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let allow = lifecycle_set(&a.allow_status);
             let allow = allow.as_slice();
             let trust = c.trust();
-            let v = if a.verify_only {
-                verify_artifact(&trust, &reference, allow, &a.output, wait)?
+            let jobs = a.jobs.map_or_else(default_jobs, |j| j as usize);
+            let (v, dir) = if a.verify_only {
+                let signer = || load_signer(&key_path(&cli, &c.home));
+                verify_any(&trust, signer, &why, &reference, allow, &a.output, jobs, wait)?
             } else {
                 let signer = load_signer(&key_path(&cli, &c.home))?;
-                pull(&trust, &signer, &why, &reference, allow, &a.output, wait)?
+                pull_any(&trust, &signer, &why, &reference, allow, &a.output, jobs, wait)?
             };
+            if let Some(d) = &dir {
+                eprintln!(
+                    "{} files, {} bytes, under the access at entry {}",
+                    d.files, d.bytes, d.access_index
+                );
+            }
             let tag = v.tag_index.map(|i| format!(", tag move at entry {i}")).unwrap_or_default();
             println!(
                 "verified {}@{} {} ({} bytes) published by {} at entry {}{tag}",

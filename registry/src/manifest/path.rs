@@ -172,7 +172,8 @@ mod tests {
     fn every_rule_refuses_its_case() {
         let long_component = "x".repeat(MAX_COMPONENT_BYTES + 1);
         let long_path = ["y"; MAX_PATH_BYTES / 2 + 1].join("/");
-        let cases: Vec<(String, fn(&PathError) -> bool)> = vec![
+        type Case = (String, fn(&PathError) -> bool);
+        let cases: Vec<Case> = vec![
             ("".into(), |e| matches!(e, PathError::Empty)),
             ("/etc/passwd".into(), |e| matches!(e, PathError::Absolute(_))),
             ("a//b".into(), |e| matches!(e, PathError::EmptyComponent(_))),

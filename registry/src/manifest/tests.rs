@@ -37,12 +37,18 @@ fn a_signature_entry_comes_last_and_counts_as_a_member() {
     };
     let m = Manifest::new(vec![file("a", 1, 1)], Some(sig.clone())).unwrap();
     let text = String::from_utf8(m.encode()).unwrap();
-    assert!(text.ends_with(r#""public_key":"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n"}}"#), "{text}");
+    assert!(
+        text.ends_with(r#""public_key":"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n"}}"#),
+        "{text}"
+    );
     assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
     assert_eq!(m.member_size(&sig.digest), Some(5));
     // The signature's path takes part in the collision rules.
     let clash = SignatureFile { path: ManifestPath::new("A").unwrap(), ..sig.clone() };
-    assert!(matches!(Manifest::new(vec![file("a", 1, 1)], Some(clash)), Err(ManifestError::CaseCollision(..))));
+    assert!(matches!(
+        Manifest::new(vec![file("a", 1, 1)], Some(clash)),
+        Err(ManifestError::CaseCollision(..))
+    ));
     let long = SignatureFile { public_key: "k".repeat(MAX_PUBLIC_KEY_BYTES + 1), ..sig };
     assert_eq!(Manifest::new(vec![file("a", 1, 1)], Some(long)), Err(ManifestError::PublicKeyTooLong));
 }
@@ -75,7 +81,8 @@ fn hostile_manifests_are_refused_with_their_reason() {
         let list: Vec<String> = files.iter().map(|p| entry(&format!("{p:?}"))).collect();
         format!(r#"{{"schema":1,"files":[{}]}}"#, list.join(","))
     };
-    let cases: Vec<(String, fn(&ManifestError) -> bool)> = vec![
+    type Case = (String, fn(&ManifestError) -> bool);
+    let cases: Vec<Case> = vec![
         (doc(&["/etc/passwd"]), |e| matches!(e, ManifestError::Invalid(m) if m.contains("absolute"))),
         (doc(&["a/../../b"]), |e| matches!(e, ManifestError::Invalid(_))),
         (doc(&[""]), |e| matches!(e, ManifestError::Invalid(_))),
@@ -87,9 +94,13 @@ fn hostile_manifests_are_refused_with_their_reason() {
         (r#"{"schema":2,"files":[]}"#.into(), |e| matches!(e, ManifestError::Schema(2))),
         (r#"{"schema":1,"files":[],"extra":1}"#.into(), |e| matches!(e, ManifestError::Invalid(_))),
         (r#"{"schema":1,"schema":1,"files":[]}"#.into(), |e| matches!(e, ManifestError::Invalid(_))),
-        (format!(r#"{{"schema":1,"files":[{{"path":"a","size":1,"digest":"sha256:{}"}}]}}"#, h.to_uppercase()), |e| {
-            matches!(e, ManifestError::Invalid(_))
-        }),
+        (
+            format!(
+                r#"{{"schema":1,"files":[{{"path":"a","size":1,"digest":"sha256:{}"}}]}}"#,
+                h.to_uppercase()
+            ),
+            |e| matches!(e, ManifestError::Invalid(_)),
+        ),
         (
             format!(
                 r#"{{"schema":1,"files":[{{"path":"a","size":1,"digest":"sha256:{h}"}},{{"path":"b","size":2,"digest":"sha256:{h}"}}]}}"#
