@@ -168,3 +168,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_protocol_test_vector_holds() {
+    let f = |p: &str, bytes: &[u8]| FileEntry {
+        path: ManifestPath::new(p).unwrap(),
+        size: bytes.len() as u64,
+        digest: Digest(custody_standards::hash::sha256(bytes)),
+    };
+    let m = Manifest::new(
+        vec![f("tokenizer/vocab.txt", b"a\nb\n"), f("config.json", b"{}"), f("model.safetensors", b"weights")],
+        None,
+    )
+    .unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md")).unwrap();
+    let text = String::from_utf8(m.encode()).unwrap();
+    assert!(doc.contains(&format!("\n{text}\n")), "docs/protocol.md section 10 lists: {text}");
+    assert_eq!(
+        m.digest().to_string(),
+        "sha256:c752a7df0dfce6784575c0a21c92dceb9ed502b9d986f71b6a439ea34943c1e1"
+    );
+}
