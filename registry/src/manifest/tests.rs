@@ -177,7 +177,11 @@ fn the_protocol_test_vector_holds() {
         digest: Digest(custody_standards::hash::sha256(bytes)),
     };
     let m = Manifest::new(
-        vec![f("tokenizer/vocab.txt", b"a\nb\n"), f("config.json", b"{}"), f("model.safetensors", b"weights")],
+        vec![
+            f("tokenizer/vocab.txt", b"a\nb\n"),
+            f("config.json", b"{}"),
+            f("model.safetensors", b"weights"),
+        ],
         None,
     )
     .unwrap();
