@@ -24,6 +24,7 @@ pub mod dsse;
 pub mod evidence;
 pub mod leaf;
 pub mod names;
+pub mod oms;
 pub mod registry;
 pub mod state_map;
 pub mod statement;
