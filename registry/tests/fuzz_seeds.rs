@@ -434,6 +434,10 @@ fn generate() -> Corpus {
     for (name, proof) in state_map_seeds() {
         put("state_map_proof", &name, proof);
     }
+    // The bundle model_signing 1.1.1 wrote (registry/tests/oms_kat.rs
+    // verifies it) and the key the target verifies with.
+    put("oms_bundle", "model_sig", include_bytes!("data/oms/model.sig").to_vec());
+    put("oms_bundle", "key_pub_pem", include_bytes!("data/oms/key.pub.pem").to_vec());
     for (name, bytes) in &c["policy"] {
         Policy::parse(bytes).unwrap_or_else(|e| panic!("policy seed {name}: {e}"));
     }
