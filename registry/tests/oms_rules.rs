@@ -7,7 +7,7 @@ mod oms_support;
 
 use custody_registry::oms::path::{check_path, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
 use custody_registry::oms::{
-    OmsBundle, OmsError, OmsFiles, OmsPathRule, OmsPublicKey, MAX_BUNDLE_BYTES, MAX_FILES,
+    OmsBundle, OmsError, OmsFiles, OmsMismatch, OmsPathRule, OmsPublicKey, MAX_BUNDLE_BYTES, MAX_FILES,
 };
 use oms_support::*;
 use proptest::prelude::*;
@@ -407,5 +407,56 @@ proptest! {
             .enumerate()
             .any(|(i, r)| i != 3 && r["name"] == name.as_str());
         prop_assert_eq!(parsed.is_ok(), model_accepts(&name) && !dup, "{:?}: {:?}", name, parsed);
+    }
+}
+
+/// The first path, in byte order, on which two `(path, digest)` lists
+/// disagree: an independent model of `OmsFiles::compare`.
+fn first_difference(signed: &[(String, [u8; 32])], present: &[(String, [u8; 32])]) -> Option<String> {
+    use std::collections::BTreeMap;
+    type Digests = Vec<[u8; 32]>;
+    let mut counts: BTreeMap<&str, (Digests, Digests)> = BTreeMap::new();
+    for (p, d) in signed {
+        counts.entry(p).or_default().0.push(*d);
+    }
+    for (p, d) in present {
+        counts.entry(p).or_default().1.push(*d);
+    }
+    counts.into_iter().find(|(_, (s, p))| s != p).map(|(path, _)| path.to_owned())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// `compare` on the KAT's files against a list with files dropped,
+    /// duplicated, changed or added: Ok exactly when nothing changed, else
+    /// it names the first path on which they disagree.
+    #[test]
+    fn compare_names_the_first_disagreement(
+        ops in proptest::collection::vec((0u8..4, 0usize..8, any::<u8>()), 0..5)
+    ) {
+        let files = verify(BUNDLE).unwrap();
+        let mut present = hashed(&model_files());
+        for (op, i, b) in ops {
+            let i = i % present.len().max(1);
+            match op {
+                0 if !present.is_empty() => { present.remove(i); }
+                1 if !present.is_empty() => { let f = present[i].clone(); present.push(f); }
+                2 if !present.is_empty() => present[i].1[0] ^= b | 1,
+                _ => present.push((format!("extra/{b}"), [b; 32])),
+            }
+        }
+        let r = files.compare(&present);
+        match first_difference(&files.files, &present) {
+            None => prop_assert_eq!(r, Ok(())),
+            Some(path) => {
+                let named = match r {
+                    Err(OmsMismatch::Missing { path }) | Err(OmsMismatch::Extra { path }) => path,
+                    Err(OmsMismatch::Different { path, .. }) => path,
+                    Ok(()) => String::from("<accepted>"),
+                };
+                prop_assert_eq!(named, path);
+            }
+        }
     }
 }

@@ -108,7 +108,7 @@ impl OmsBundle {
     /// transparency-log entry and no timestamp; an envelope whose
     /// `payloadType` is not in-toto JSON or that does not carry exactly one
     /// DER signature; base64 that is not canonical standard base64; and a
-    /// statement [`super::statement`] refuses (types, subject, resources,
+    /// statement [`OmsStatement`] cannot hold (types, subject, resources,
     /// paths, algorithms, serialization).
     pub fn parse(bytes: &[u8]) -> Result<Self, OmsError> {
         if bytes.len() > MAX_BUNDLE_BYTES {

@@ -55,33 +55,28 @@ impl OmsFiles {
         present.sort_by(|a, b| a.0.cmp(&b.0));
         let mut signed = self.files.iter().peekable();
         let mut present = present.into_iter().peekable();
-        let mut last: Option<&str> = None;
         loop {
             match (signed.peek(), present.peek()) {
                 (None, None) => return Ok(()),
                 (Some(s), None) => return Err(OmsMismatch::Missing { path: s.0.clone() }),
                 (None, Some(p)) => return Err(OmsMismatch::Extra { path: p.0.clone() }),
-                (Some(s), Some(p)) => {
-                    if last == Some(p.0.as_str()) {
-                        return Err(OmsMismatch::Extra { path: p.0.clone() });
+                // A path given twice meets the signed list after its first
+                // copy matched, so it is reported as Extra like any other.
+                (Some(s), Some(p)) => match s.0.cmp(&p.0) {
+                    std::cmp::Ordering::Less => return Err(OmsMismatch::Missing { path: s.0.clone() }),
+                    std::cmp::Ordering::Greater => return Err(OmsMismatch::Extra { path: p.0.clone() }),
+                    std::cmp::Ordering::Equal if s.1 != p.1 => {
+                        return Err(OmsMismatch::Different {
+                            path: s.0.clone(),
+                            signed: encode_hex(&s.1),
+                            found: encode_hex(&p.1),
+                        })
                     }
-                    match s.0.cmp(&p.0) {
-                        std::cmp::Ordering::Less => return Err(OmsMismatch::Missing { path: s.0.clone() }),
-                        std::cmp::Ordering::Greater => return Err(OmsMismatch::Extra { path: p.0.clone() }),
-                        std::cmp::Ordering::Equal if s.1 != p.1 => {
-                            return Err(OmsMismatch::Different {
-                                path: s.0.clone(),
-                                signed: encode_hex(&s.1),
-                                found: encode_hex(&p.1),
-                            })
-                        }
-                        std::cmp::Ordering::Equal => {
-                            last = Some(p.0.as_str());
-                            signed.next();
-                            present.next();
-                        }
+                    std::cmp::Ordering::Equal => {
+                        signed.next();
+                        present.next();
                     }
-                }
+                },
             }
         }
     }
