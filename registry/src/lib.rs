@@ -25,6 +25,7 @@ pub mod evidence;
 pub mod leaf;
 pub mod manifest;
 pub mod names;
+pub mod oms;
 pub mod registry;
 pub mod state_map;
 pub mod statement;

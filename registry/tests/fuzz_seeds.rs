@@ -463,6 +463,10 @@ fn generate() -> Corpus {
         Manifest::parse(&bytes).unwrap();
         put("manifest", &name, bytes);
     }
+    // The bundle model_signing 1.1.1 wrote (registry/tests/oms_kat.rs
+    // verifies it) and the key the target verifies with.
+    put("oms_bundle", "model_sig", include_bytes!("data/oms/model.sig").to_vec());
+    put("oms_bundle", "key_pub_pem", include_bytes!("data/oms/key.pub.pem").to_vec());
     for (name, bytes) in &c["policy"] {
         Policy::parse(bytes).unwrap_or_else(|e| panic!("policy seed {name}: {e}"));
     }
