@@ -166,6 +166,13 @@ pub struct ServeArgs {
     /// statement window). `custody-log gc` removes such orphans after it.
     #[arg(long = "upload-grace", env = "CUSTODY_UPLOAD_GRACE", default_value_t = DEFAULT_UPLOAD_GRACE_SECS)]
     pub upload_grace_secs: u64,
+    /// Seconds during which one logged access of a model directory's
+    /// manifest serves that directory's files (`GET /blobs/<file>` with
+    /// `Custody-Access-Index`); after it, the reader signs a new access.
+    #[arg(long = "directory-access-grant", env = "CUSTODY_DIRECTORY_ACCESS_GRANT",
+          default_value_t = crate::directory::DEFAULT_ACCESS_GRANT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub directory_access_grant_secs: u64,
     /// Downloads running at once, all actors together; more get 429.
     #[arg(long = "max-downloads", env = "CUSTODY_MAX_DOWNLOADS", default_value_t = 512,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]

@@ -15,6 +15,8 @@
 //! - The index rows clients list entries from (per name, digest and
 //!   actor) must list exactly the entries of the committed entries chains
 //!   ([`crate::index_check`]): a client would otherwise refuse the listing.
+//! - Every published directory's manifest obeys the manifest rules and
+//!   every file it lists is stored.
 //! - Stored artifacts that no publish names (orphans, see [`crate::gc`])
 //!   are listed. They are not an inconsistency: an upload that outlasted
 //!   the statement window leaves one until its uploader publishes it.
@@ -26,6 +28,7 @@ use custody_registry::registry::{Auditor, Config, Registry};
 use custody_standards::VerifierKey;
 
 use crate::blobs::{BlobError, BlobStore};
+use crate::directory::{published_directories, Manifests};
 use crate::fsck::{fsck, FsckProblem, FsckProblemKind, FsckReport};
 use crate::gc::{orphans, Orphan};
 use crate::init::{db_path, is_registry};
@@ -126,6 +129,23 @@ pub fn check_registry(
                         version.as_str(),
                         v.published_at
                     ),
+                );
+            }
+        }
+    }
+    let manifests = Manifests::new();
+    for (label, at, manifest) in published_directories(registry) {
+        let m = match manifests.load(&blobs, &manifest) {
+            Ok(m) => m,
+            Err(e) => {
+                return blob_problem(manifest.0.to_hex(), format!("manifest of {label} (entry {at}): {e}"))
+            }
+        };
+        for f in m.files() {
+            if stored.binary_search_by_key(&f.digest.0 .0, |h| h.0).is_err() {
+                return blob_problem(
+                    f.digest.0.to_hex(),
+                    format!("file {:?} of {label} (published at entry {at}) is not stored", f.path.as_str()),
                 );
             }
         }

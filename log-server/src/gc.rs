@@ -62,6 +62,10 @@ pub enum GcError {
     /// An uploader record could not be read or removed.
     #[error(transparent)]
     Record(#[from] UploadError),
+    /// A published directory's manifest could not be read: its files
+    /// cannot be told apart from orphans.
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
     /// This is not a registry's data directory.
     #[error("{0} holds a generic log: it has no artifacts")]
     NotRegistry(PathBuf),
@@ -100,15 +104,17 @@ fn millis(t: std::time::SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Every stored blob of `data_dir` that no publish in `registry` names,
+/// Every stored blob of `data_dir` that no publish in `registry` names
+/// (directly, or as a file of a published directory),
 /// with its age at `now_ms`: since the later of the file's modification
 /// time and its newest uploader record.
 pub fn orphans(registry: &Registry, data_dir: &Path, now_ms: u64) -> Result<Vec<Orphan>, GcError> {
     let blobs = BlobStore::at(data_dir);
     let records = data_dir.join(BLOBS_DIR).join(UPLOADERS_DIR);
+    let files = crate::directory::published_files(registry, &blobs)?;
     let mut out = Vec::new();
     for digest in blobs.list()? {
-        if !registry.publishes_of(&Digest(digest)).is_empty() {
+        if !registry.publishes_of(&Digest(digest)).is_empty() || files.contains(&digest) {
             continue;
         }
         let path = blobs.path_of(&digest);

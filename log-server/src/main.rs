@@ -173,6 +173,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             downloads: Downloads::new(args.download_limits()),
             blob_cache: VerifiedBlobCache::new(args.blob_cache_bytes()),
             max_blob_size: args.max_blob_size,
+            manifests: Arc::new(custody_log::directory::Manifests::new()),
+            access_grant: Duration::from_secs(args.directory_access_grant_secs),
         }),
         connections: connections::Connections::new(limits),
         refusals,

@@ -16,6 +16,7 @@ use custody_registry::actor_key::ActorSigner;
 use custody_registry::dsse::Envelope;
 use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
 use custody_registry::leaf::Leaf;
+use custody_registry::manifest::{FileEntry, Manifest, ManifestPath, SignatureFile, SignatureFormat};
 use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::{
@@ -333,6 +334,30 @@ fn state_map_seeds() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+fn manifest_seeds() -> Vec<(String, Vec<u8>)> {
+    let file =
+        |p: &str, size: u64| FileEntry { path: ManifestPath::new(p).unwrap(), size, digest: digest(p) };
+    let one = Manifest::new(vec![file("model.safetensors", 1 << 30)], None).unwrap();
+    let hf = Manifest::new(
+        vec![
+            file("config.json", 700),
+            file("model-00001-of-00002.safetensors", 4 << 30),
+            file("model-00002-of-00002.safetensors", 1 << 30),
+            file("tokenizer/tokenizer.json", 2_000_000),
+            file("données/modèle.bin", 3),
+        ],
+        Some(SignatureFile {
+            format: SignatureFormat::Oms,
+            path: ManifestPath::new("model.sig").unwrap(),
+            size: 1500,
+            digest: digest("model.sig"),
+            public_key: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
+        }),
+    )
+    .unwrap();
+    vec![("one_file".into(), one.encode()), ("hugging_face".into(), hf.encode())]
+}
+
 fn generate() -> Corpus {
     let mut c = Corpus::new();
     let mut put = |target: &str, name: &str, bytes: Vec<u8>| {
@@ -434,6 +459,14 @@ fn generate() -> Corpus {
     for (name, proof) in state_map_seeds() {
         put("state_map_proof", &name, proof);
     }
+    for (name, bytes) in manifest_seeds() {
+        Manifest::parse(&bytes).unwrap();
+        put("manifest", &name, bytes);
+    }
+    // The bundle model_signing 1.1.1 wrote (registry/tests/oms_kat.rs
+    // verifies it) and the key the target verifies with.
+    put("oms_bundle", "model_sig", include_bytes!("data/oms/model.sig").to_vec());
+    put("oms_bundle", "key_pub_pem", include_bytes!("data/oms/key.pub.pem").to_vec());
     for (name, bytes) in &c["policy"] {
         Policy::parse(bytes).unwrap_or_else(|e| panic!("policy seed {name}: {e}"));
     }

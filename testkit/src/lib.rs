@@ -32,6 +32,7 @@ pub mod logserver;
 pub mod pki;
 pub mod process;
 pub mod procstat;
+pub mod python;
 pub mod raw;
 pub mod scenario;
 pub mod statements;

@@ -482,3 +482,44 @@ fn split_view_evidence(dir: &Path) -> (String, String) {
     };
     (policy, write_file(dir, "fork.evidence", &ev.to_bytes().unwrap()))
 }
+
+#[test]
+fn a_model_directory_publish_and_pull_report_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (d, _admin, alice, dave, _) = demo_team(dir);
+    let c = http();
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("tokenizer")).unwrap();
+    let files: [(&str, &[u8]); 3] =
+        [("config.json", b"{}"), ("tokenizer/t.json", b"tokens"), ("model.safetensors", b"weights")];
+    for (path, bytes) in files {
+        std::fs::write(src.join(path), bytes).unwrap();
+    }
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    let p = json(&alice, &["publish", src.to_str().unwrap(), "--name", "demo/dir", "--version", "1"]);
+    assert_eq!(p["media_type"], custody_registry::manifest::MEDIA_TYPE, "{p}");
+    fields(&p["directory"], &["files", "total_bytes", "uploaded_bytes", "uploaded_files"]);
+    let want =
+        serde_json::json!({"files": 3, "total_bytes": total, "uploaded_files": 3, "uploaded_bytes": total});
+    assert_eq!(p["directory"], want);
+    check_receipt(&c, &d, &p, "publish");
+
+    let out = dir.join("pulled");
+    let v = json(&dave, &["pull", "demo/dir@1", "-o", out.to_str().unwrap()]);
+    assert_eq!((&v["digest"], &v["publish_index"]), (&p["digest"], &p["receipt"]["index"]));
+    fields(&v["directory"], &["access_index", "bytes", "files"]);
+    for (path, bytes) in files {
+        assert_eq!(std::fs::read(out.join(path)).unwrap(), bytes);
+    }
+    // The access entry every file was fetched under is in the log.
+    let access = v["directory"]["access_index"].as_u64().unwrap();
+    eventually("the access entry to be sequenced", 30, || (tree_size(&c, &d.log.url) > access).then_some(()));
+    let entry = get_bytes(&c, &format!("{}/entries/{access}", d.log.url)).unwrap();
+    let st = SignedStatement::parse(&envelope_of(&entry)).unwrap();
+    assert_eq!((st.statement.event.action(), st.statement.actor.as_str()), ("access", "dave"));
+    assert_eq!(
+        (v["directory"]["files"].as_u64(), v["directory"]["bytes"].as_u64()),
+        (Some(3), Some(total as u64))
+    );
+}

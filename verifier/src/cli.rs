@@ -156,8 +156,13 @@ pub struct Receipt {
 /// `publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The artifact file.
+    /// The artifact file, or a model directory (published as a manifest
+    /// of its files, each uploaded once).
     pub file: PathBuf,
+    /// Parallel uploads and hashing threads for a directory (default: one
+    /// per core, at least 2).
+    #[arg(long, env = "CUSTODY_JOBS", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: Option<u64>,
     /// Model name `org/model`.
     #[arg(long, env = "CUSTODY_NAME")]
     pub name: String,
@@ -277,12 +282,17 @@ pub struct RevokeKeyArgs {
 pub struct PullArgs {
     /// `org/model:tag`, `org/model@version` or `sha256:<hex>`.
     pub reference: String,
-    /// Destination file (with --verify-only: the file to check).
+    /// Destination file or directory (with --verify-only: the file or
+    /// directory to check).
     #[arg(long = "out", short = 'o', env = "CUSTODY_PULL_OUT")]
     pub out: PathBuf,
-    /// Verify a file already on disk instead of downloading.
+    /// Verify a file or directory already on disk instead of downloading.
     #[arg(long, env = "CUSTODY_VERIFY_ONLY")]
     pub verify_only: bool,
+    /// Parallel downloads and hashing threads for a directory (default:
+    /// one per core, at least 2).
+    #[arg(long, env = "CUSTODY_JOBS", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: Option<u64>,
     /// Comma-separated statuses to accept besides the usable ones:
     /// `deprecated`, `archived` (refused by default, exit 2).
     #[arg(long, env = "CUSTODY_ALLOW_STATUS", value_enum, value_delimiter = ',')]

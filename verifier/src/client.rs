@@ -56,6 +56,10 @@ pub enum Uploaded {
     /// because the upload outlasted the statement window (202). A fresh
     /// publish of the same digest by the same actor claims the bytes.
     StoredOnly,
+    /// A directory's manifest is stored, but these of its files (digests,
+    /// `sha256:<hex>`) are not yet (202 `files_missing`): upload them, then
+    /// submit the publish.
+    FilesMissing(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -65,6 +69,10 @@ struct UploadJson {
     index: Option<u64>,
     #[serde(default)]
     duplicate: bool,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    missing: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -186,6 +194,9 @@ impl LogClient {
         let reply = self.http.upload(&req, body, len).map_err(|e| refused(&what, e))?;
         let answer: UploadJson = parse_json(reply.body, &what)?;
         match (answer.published, answer.index) {
+            (false, _) if answer.reason.as_deref() == Some("files_missing") => {
+                Ok(Uploaded::FilesMissing(answer.missing))
+            }
             (false, _) => Ok(Uploaded::StoredOnly),
             (true, Some(index)) => Ok(Uploaded::Published(Submitted { index, duplicate: answer.duplicate })),
             (true, None) => Err(Error::Network(format!("{what}: malformed answer: no index"))),
@@ -196,12 +207,33 @@ impl LogClient {
     /// (the caller streams and hashes it) and the access leaf index. Sent
     /// once: each download logs an access.
     pub fn download(&self, digest: &str, envelope: &[u8]) -> Result<(Download, Option<u64>)> {
+        self.download_as(digest, envelope, None)
+    }
+
+    /// `GET /blobs/<file>` of a directory, under the access statement of
+    /// its manifest already logged at `access_index` (nothing new is
+    /// logged, so it may be retried).
+    pub fn download_file(&self, digest: &str, envelope: &[u8], access_index: u64) -> Result<Download> {
+        self.download_as(digest, envelope, Some(access_index)).map(|(body, _)| body)
+    }
+
+    fn download_as(
+        &self,
+        digest: &str,
+        envelope: &[u8],
+        access_index: Option<u64>,
+    ) -> Result<(Download, Option<u64>)> {
         let what = format!("GET /blobs/{digest}");
-        let req = Request::get(self.url(&format!("blobs/{digest}")), 0)
-            .retry_safe(false)
+        let mut req = Request::get(self.url(&format!("blobs/{digest}")), 0)
+            .retry_safe(access_index.is_some())
             .timeout(TRANSFER_TIMEOUT)
             .header("custody-statement", &custody_standards::encoding::encode_base64(envelope))
             .map_err(|e| Error::Network(format!("{what}: {e}")))?;
+        if let Some(i) = access_index {
+            req = req
+                .header("custody-access-index", &i.to_string())
+                .map_err(|e| Error::Network(format!("{what}: {e}")))?;
+        }
         let body = self.http.download(&req).map_err(|e| refused(&what, e))?;
         let index =
             body.header("custody-leaf-index").and_then(custody_standards::encoding::parse_decimal_u64);

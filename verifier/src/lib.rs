@@ -29,6 +29,7 @@ pub mod audit;
 pub mod authz;
 pub mod client;
 pub mod current;
+pub mod directory;
 pub mod entries;
 pub mod error;
 pub mod fetch;

@@ -25,13 +25,15 @@ use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
 use custody_verifier::audit::{audit, AuditOptions};
 use custody_verifier::client::LogClient;
+use custody_verifier::directory::publish::publish_dir;
+use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
 use custody_verifier::history::{history, subject_history, Subject};
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::publish::{publish, PublishRequest};
-use custody_verifier::pull::{pull, verify_artifact, verify_reference, Ref, ANY_STATUS};
+use custody_verifier::pull::{verify_reference, Ref, ANY_STATUS};
 use custody_verifier::report::report;
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::Trust;
@@ -39,8 +41,8 @@ use custody_verifier::trust::Trust;
 use cli::{Cli, Command};
 use output::{
     write_bundle, CheckpointOutput, HistoryOutput, InitOutput, KeygenOutput, Printer, PublishOutput,
-    PullOutput, ReceiptOutput, RotateOutput, SignedCheckpoint, StatementOutput, VerifiedArtifact,
-    WhoamiOutput,
+    PublishedDirectory, PullOutput, PulledDirectory, ReceiptOutput, RotateOutput, SignedCheckpoint,
+    StatementOutput, VerifiedArtifact, WhoamiOutput,
 };
 
 fn main() -> ExitCode {
@@ -169,7 +171,18 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
                 lineage: a.lineage.clone(),
             };
             let trust = c.trust();
-            let r = publish(&trust, &signer, &why, &req, &a.file, wait)?;
+            let (r, dir) = if a.file.is_dir() {
+                let jobs = a.jobs.map_or_else(default_jobs, |j| j as usize);
+                let d = publish_dir(&trust, &signer, &why, &req, &a.file, jobs, wait)?;
+                eprintln!(
+                    "manifest {} lists {} files ({} bytes); uploaded {} files ({} bytes), the rest were in the log",
+                    d.manifest, d.files, d.total_bytes, d.uploaded_files, d.uploaded_bytes
+                );
+                let dir = PublishedDirectory::of(&d);
+                (d.receipt, Some(dir))
+            } else {
+                (publish(&trust, &signer, &why, &req, &a.file, wait)?, None)
+            };
             // The receipt is part of a publish: by default next to the file.
             let bundle = a.receipt.bundle.clone().unwrap_or_else(|| {
                 let mut p = a.file.clone().into_os_string();
@@ -177,6 +190,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
                 PathBuf::from(p)
             });
             let mut out = PublishOutput::of(format!("publish {}@{}", a.name, a.version), &r)?;
+            out.directory = dir;
             if let Err(e) = write_bundle(&r, &bundle) {
                 return Err(p.failed_after(&out, e));
             }
@@ -290,17 +304,26 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
             let allow = lifecycle_set(&a.allow_status);
             let allow = allow.as_slice();
             let trust = c.trust();
-            let v = if a.verify_only {
-                verify_artifact(&trust, &reference, allow, &a.out, wait)?
+            let jobs = a.jobs.map_or_else(default_jobs, |j| j as usize);
+            let (v, dir) = if a.verify_only {
+                let signer = || load_signer(&key_path(&cli, &c.home));
+                verify_any(&trust, signer, &why, &reference, allow, &a.out, jobs, wait)?
             } else {
                 let signer = load_signer(&key_path(&cli, &c.home))?;
-                pull(&trust, &signer, &why, &reference, allow, &a.out, wait)?
+                pull_any(&trust, &signer, &why, &reference, allow, &a.out, jobs, wait)?
             };
+            if let Some(d) = &dir {
+                eprintln!(
+                    "{} files, {} bytes, under the access at entry {}",
+                    d.files, d.bytes, d.access_index
+                );
+            }
             p.result(&PullOutput {
                 reference: a.reference.clone(),
                 artifact: VerifiedArtifact::of(&v),
                 path: a.out.display().to_string(),
                 written: !a.verify_only,
+                directory: dir.as_ref().map(PulledDirectory::of),
             })?;
         }
         Command::Audit(a) => {

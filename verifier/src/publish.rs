@@ -5,7 +5,6 @@
 //! the publish is then signed again and submitted for the stored bytes.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,8 +13,6 @@ use custody_registry::names::{Digest, MediaType, ModelName, Version};
 use custody_registry::statement::events::{Kind, Publish};
 use custody_registry::statement::metadata::{Lineage, Metadata};
 use custody_registry::statement::Event;
-use custody_standards::hash::Hash;
-use sha2::{Digest as _, Sha256};
 
 use crate::client::Uploaded;
 use crate::error::{Error, Result};
@@ -41,7 +38,7 @@ pub struct PublishRequest {
 }
 
 impl PublishRequest {
-    fn event(&self, digest: Digest, size: u64) -> Result<Event> {
+    pub(crate) fn event(&self, digest: Digest, size: u64) -> Result<Event> {
         let usage = |what: &str, e: &dyn std::fmt::Display| Error::Usage(format!("{what}: {e}"));
         let json = |what: &str, s: &Option<String>| -> Result<serde_json::Value> {
             match s {
@@ -67,23 +64,11 @@ impl PublishRequest {
 
 /// SHA-256 and length of a file, streamed, with a progress bar.
 pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     let pb = bar(len, "hashing", true);
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        total += n as u64;
-        pb.inc(n as u64);
-    }
+    let out = crate::directory::scan::hash_path(path, &pb);
     pb.finish_and_clear();
-    Ok((Digest(Hash(h.finalize().into())), total))
+    out
 }
 
 /// Hashes `file`, signs the publish statement, uploads the bytes and proves
@@ -109,6 +94,16 @@ pub fn publish(
         // are stored, the statement signed before them is too old to log.
         // The same publish signed now claims them (the log accepts that
         // from the actor who uploaded them, within its grace period).
+        // Only a directory's manifest is answered so (see
+        // `crate::directory`): this file claimed the manifest media type.
+        Uploaded::FilesMissing(_) => {
+            return Err(Error::Usage(format!(
+                "{}: a file published with media type {} must be a directory manifest; publish the \
+                 directory instead",
+                file.display(),
+                custody_registry::manifest::MEDIA_TYPE
+            )))
+        }
         Uploaded::StoredOnly => {
             let fresh = sign(signer, why, req.event(digest, size)?)?;
             let answer = trust.client().post_statement(&fresh)?;

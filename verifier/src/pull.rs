@@ -40,7 +40,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use custody_registry::actor_key::ActorSigner;
-use custody_registry::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
+use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Reference, TagName, Version};
 use custody_registry::registry::lifecycle::{builtin_requirement, describe};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::Access;
@@ -127,6 +127,8 @@ pub struct Verified {
     pub digest: Digest,
     /// Size in bytes.
     pub size: u64,
+    /// Media type (a model directory's is its manifest's).
+    pub media_type: MediaType,
     /// Publisher.
     pub publisher: ActorName,
     /// Leaf of the publish.
@@ -378,6 +380,7 @@ pub fn verify_reference(
         version: p.version.clone(),
         digest: p.digest,
         size: p.size,
+        media_type: p.media_type.clone(),
         publisher: publish.statement.actor.clone(),
         publish_index,
         tag_index,
@@ -429,6 +432,14 @@ pub fn pull(
     timeout: Duration,
 ) -> Result<Verified> {
     let v = verify_reference(trust, reference, allowed, timeout)?;
+    fetch_file(trust, signer, why, &v, out)?;
+    Ok(v)
+}
+
+/// Downloads the verified artifact `v` (logging an access signed by
+/// `signer`) into a private temporary directory next to `out` while
+/// hashing it, and moves it to `out` only if it is the published bytes.
+pub fn fetch_file(trust: &Trust, signer: &ActorSigner, why: &Why, v: &Verified, out: &Path) -> Result<()> {
     let access = Access { name: v.name.clone(), version: v.version.clone(), digest: v.digest };
     let envelope = sign(signer, why, Event::Access(access))?;
     let (mut resp, _access_index) = trust.client().download(&v.digest.to_string(), &envelope)?;
@@ -472,15 +483,14 @@ pub fn pull(
         pb.inc(n as u64);
     }
     pb.finish_and_clear();
-    check_bytes(&v, Digest(Hash(h.finalize().into())), total)?;
+    check_bytes(v, Digest(Hash(h.finalize().into())), total)?;
     tmp.sync_all().map_err(|e| Error::io(&partial, e))?;
     drop(tmp);
     std::fs::rename(&partial, out).map_err(|e| Error::io(out, e))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    staging.close().map_err(|e| Error::io(dir, e))?;
-    Ok(v)
+    staging.close().map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
+use custody_registry::manifest::MAX_MANIFEST_BYTES;
 use custody_registry::names::Digest;
 use custody_registry::registry::Rejection;
 use custody_registry::statement::{Event, SignedStatement};
@@ -32,9 +33,11 @@ use futures_core::Stream;
 use tokio::sync::mpsc;
 
 use super::blobs::{parse_path_digest, statement_header, LEAF_INDEX_HEADER};
+use super::directory::{check_manifest, files_missing, is_directory, upload_file};
 use super::statements::{parse_statement, sequence_statement};
 use super::{ApiError, AppState};
 use crate::blobs::BlobError;
+use crate::directory::DirectoryError;
 use crate::registry::now_ms;
 use crate::sequencer::{Refusal, SequenceError};
 use crate::uploads::UploadError;
@@ -65,9 +68,14 @@ pub(super) async fn upload(
     }
     let envelope = statement_header(&req)?;
     let signed = parse_statement(&state, &envelope)?;
-    let (name, version) = match &signed.statement.event {
+    let (name, version, directory) = match &signed.statement.event {
         Event::Publish(p) if p.digest == digest && p.size == size => {
-            (p.name.as_str().to_owned(), p.version.as_str().to_owned())
+            (p.name.as_str().to_owned(), p.version.as_str().to_owned(), is_directory(p))
+        }
+        // A file of a directory, under its manifest's publish.
+        Event::Publish(p) if is_directory(p) => {
+            let manifest = p.digest;
+            return upload_file(&state, digest, size, &mut payload, &signed, manifest).await;
         }
         Event::Publish(_) => {
             return Err(ApiError::Unprocessable(
@@ -76,9 +84,34 @@ pub(super) async fn upload(
         }
         _ => return Err(ApiError::Unprocessable("PUT /blobs needs a publish statement".into())),
     };
+    if directory && size > MAX_MANIFEST_BYTES {
+        let max = usize::try_from(MAX_MANIFEST_BYTES).unwrap_or(usize::MAX);
+        return Err(ApiError::TooLarge { size: usize::try_from(size).unwrap_or(usize::MAX), max });
+    }
     pre_upload_check(&state, &signed).await?;
     let ticket = reg.uploads.begin(&name, &version, digest.0)?;
     let created = store_stream(&state, digest, size, &mut payload).await?;
+    if directory {
+        let missing = match check_manifest(&state, digest).await {
+            Ok(missing) => missing,
+            Err(e) => {
+                // A manifest that breaks a rule is not kept.
+                let (uploads, registry, blobs) =
+                    (reg.uploads.clone(), reg.registry.clone(), reg.blobs.clone());
+                web::block(move || {
+                    let published = !registry.read().publishes_of(&digest).is_empty();
+                    uploads.discard(ticket, created, &blobs, published)
+                })
+                .await?;
+                return Err(e);
+            }
+        };
+        if !missing.is_empty() {
+            let (uploads, actor) = (reg.uploads.clone(), signed.statement.actor.as_str().to_owned());
+            web::block(move || uploads.record(&digest.0, &actor, now_ms())).await??;
+            return Ok(files_missing(digest, size, created, &missing));
+        }
+    }
     let (uploads, registry) = (reg.uploads.clone(), reg.registry.clone());
     let (actor, time_ms) = (signed.statement.actor.as_str().to_owned(), signed.statement.time.unix_millis());
     let expired = web::block(move || -> Result<bool, UploadError> {
@@ -163,7 +196,7 @@ async fn pre_upload_check(state: &web::Data<AppState>, signed: &SignedStatement)
 
 /// Streams the request body into the blob store. Returns whether the bytes
 /// were new (false: identical content was already stored).
-async fn store_stream(
+pub(super) async fn store_stream(
     state: &web::Data<AppState>,
     digest: Digest,
     size: u64,
@@ -226,5 +259,23 @@ pub(crate) async fn check_claim(
         }
         .into())
     })
-    .await?
+    .await??;
+    // A directory is published only with every file it lists.
+    if is_directory(p) {
+        let missing = check_manifest(state, digest).await?;
+        if let Some(first) = missing.first() {
+            let (blobs, manifests) = (reg.blobs.clone(), reg.manifests.clone());
+            let total =
+                web::block(move || manifests.load(&blobs, &digest).map(|m| m.distinct_members().len()))
+                    .await??;
+            return Err(DirectoryError::FilesMissing {
+                manifest: digest,
+                missing: missing.len(),
+                total,
+                first: *first,
+            }
+            .into());
+        }
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ use custody_registry::statement::Event;
 use custody_standards::encoding::decode_base64_strict;
 
 use super::blob_body::{BlobBody, ViolationReport};
+use super::directory::grant_file;
 use super::statements::{parse_statement, sequence_statement};
 use super::{ApiError, AppState};
 use crate::blobs::BlobError;
@@ -87,6 +88,13 @@ async fn download(
     let signed = parse_statement(&state, &envelope)?;
     match &signed.statement.event {
         Event::Access(a) if a.digest == digest => {}
+        // A file of a directory, under the logged access of its manifest.
+        Event::Access(a) => {
+            let manifest = a.digest;
+            let actor = signed.statement.actor.as_str().to_owned();
+            let (index, slot) = grant_file(&req, &state, digest, envelope, &signed, manifest).await?;
+            return serve(&state, digest, index, actor, slot).await;
+        }
         _ => {
             return Err(ApiError::Unprocessable(
                 "GET /blobs needs an access statement for this digest".into(),
@@ -114,12 +122,24 @@ async fn download(
         Some(slot) => slot,
         None => reg.downloads.acquire(&actor, socket)?,
     };
+    serve(&state, digest, ack.index, actor, slot).await
+}
+
+/// Serves the verified bytes of `digest` under the access entry `index`.
+async fn serve(
+    state: &web::Data<AppState>,
+    digest: Digest,
+    index: u64,
+    actor: String,
+    slot: crate::download_slots::Slot,
+) -> Result<HttpResponse, ApiError> {
+    let reg = state.registry()?;
     // The file as it is now, after the access is durable: cached bytes are
     // served only if they were hashed from this very version of it.
     if let Some(stamp) = reg.blobs.stamp(&digest.0)? {
         if let Some(bytes) = reg.blob_cache.get(&digest.0, &stamp) {
             let len = bytes.len() as u64;
-            return Ok(download_response(ack.index, digest)
+            return Ok(download_response(index, digest)
                 .no_chunking(len)
                 .streaming(BlobBody::memory(bytes, slot)));
         }
@@ -140,7 +160,7 @@ async fn download(
                     event = "integrity_violation",
                     digest = %expected,
                     now_hashes_to = %actual,
-                    access_index = ack.index,
+                    access_index = index,
                     actor = actor.as_str(),
                     "stored artifact does not match its digest; not served"
                 );
@@ -148,7 +168,7 @@ async fn download(
             return Err(e.into());
         }
     };
-    let mut resp = download_response(ack.index, digest);
+    let mut resp = download_response(index, digest);
     Ok(match served {
         Served::Whole(bytes, stamp) => {
             // The cache keeps it only if it is small enough.
@@ -157,7 +177,7 @@ async fn download(
             resp.no_chunking(len).streaming(BlobBody::memory(bytes, slot))
         }
         Served::Stream(file, size) => {
-            let report = ViolationReport { metrics: state.metrics.clone(), access_index: ack.index, actor };
+            let report = ViolationReport { metrics: state.metrics.clone(), access_index: index, actor };
             resp.no_chunking(size).streaming(BlobBody::file(file, size, digest, report, slot))
         }
     })

@@ -48,6 +48,7 @@ use custody_registry::registry::Rejection;
 use custody_registry::statement::StatementError;
 
 use crate::blobs::BlobError;
+use crate::directory::DirectoryError;
 use crate::download_slots::TooManyDownloads;
 use crate::sequencer::{Refusal, SequenceError};
 use crate::state_snapshots::SnapshotError;
@@ -131,6 +132,9 @@ pub enum ApiError {
     /// A state proof the log cannot serve at that size.
     #[error(transparent)]
     State(#[from] SnapshotError),
+    /// A model directory's manifest, files or access grant.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
@@ -186,6 +190,18 @@ impl ApiError {
             ApiError::Upload(UploadError::UploadRequired { .. }) => return "upload_required",
             ApiError::TooManyDownloads(_) => return "too_many_downloads",
             ApiError::State(SnapshotError::Expired { .. }) => return "state_expired",
+            ApiError::Directory(e) => match e {
+                DirectoryError::BadManifest { .. } => return "bad_manifest",
+                DirectoryError::ManifestRequired(_) => return "manifest_required",
+                DirectoryError::NotListed { .. } | DirectoryError::NotCovered { .. } => {
+                    return "not_in_manifest"
+                }
+                DirectoryError::FilesMissing { .. } => return "files_missing",
+                DirectoryError::NotLogged(_) => return "access_not_logged",
+                DirectoryError::Expired { .. } => return "access_expired",
+                DirectoryError::Blob(BlobError::Integrity { .. }) => return "integrity_violation",
+                DirectoryError::Blob(_) | DirectoryError::Store(_) => {}
+            },
             _ => {}
         }
         match self.status_code() {
@@ -243,6 +259,18 @@ impl ResponseError for ApiError {
                 UploadError::Record { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::TooManyDownloads(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Directory(e) => match e {
+                DirectoryError::BadManifest { .. } | DirectoryError::NotListed { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                DirectoryError::ManifestRequired(_) | DirectoryError::FilesMissing { .. } => {
+                    StatusCode::CONFLICT
+                }
+                DirectoryError::NotCovered { .. }
+                | DirectoryError::NotLogged(_)
+                | DirectoryError::Expired { .. } => StatusCode::FORBIDDEN,
+                DirectoryError::Blob(_) | DirectoryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::State(e) => match e {
                 SnapshotError::NoCommitment(_) => StatusCode::NOT_FOUND,
                 SnapshotError::Expired { .. } => StatusCode::GONE,

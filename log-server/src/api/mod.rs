@@ -11,6 +11,7 @@ pub mod blob_upload;
 pub mod blobs;
 pub mod client_limits;
 pub mod connections;
+mod directory;
 pub mod entry_range;
 pub mod error;
 pub mod ops;
@@ -93,6 +94,10 @@ pub struct RegistryApi {
     pub downloads: Arc<crate::download_slots::Downloads>,
     /// Largest accepted artifact.
     pub max_blob_size: u64,
+    /// Parsed manifests of model directories.
+    pub manifests: Arc<crate::directory::Manifests>,
+    /// How long a logged access of a directory's manifest serves its files.
+    pub access_grant: std::time::Duration,
 }
 
 impl AppState {

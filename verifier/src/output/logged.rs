@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use custody_standards::leaf_hash;
+use custody_verifier::directory::publish::DirPublished;
 use custody_verifier::statements::Receipt;
 
 use super::{CheckpointOutput, Render};
@@ -130,6 +131,9 @@ pub struct PublishOutput {
     /// The `--tag` move, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<StatementOutput>,
+    /// For a model directory: its manifest and what was uploaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<PublishedDirectory>,
     /// What the prose calls it (`publish acme/m@1`).
     #[serde(skip)]
     pub label: String,
@@ -139,7 +143,7 @@ impl PublishOutput {
     /// The publish proven by `r`.
     pub fn of(label: String, r: &Receipt) -> anyhow::Result<Self> {
         let (action, event) = event_of(r)?;
-        Ok(PublishOutput { action, event, receipt: ReceiptOutput::of(r), tag: None, label })
+        Ok(PublishOutput { action, event, receipt: ReceiptOutput::of(r), tag: None, directory: None, label })
     }
 }
 
@@ -150,6 +154,32 @@ impl Render for PublishOutput {
             s += &t.text();
         }
         s
+    }
+}
+
+/// What a model directory publish covered (`digest` and `size` of the
+/// publish are the manifest's).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedDirectory {
+    /// Files the manifest lists.
+    pub files: usize,
+    /// Bytes of all of them.
+    pub total_bytes: u64,
+    /// Files this run uploaded (the others were already in the log).
+    pub uploaded_files: usize,
+    /// Bytes this run uploaded, the manifest excluded.
+    pub uploaded_bytes: u64,
+}
+
+impl PublishedDirectory {
+    /// What `d` covered.
+    pub fn of(d: &DirPublished) -> Self {
+        PublishedDirectory {
+            files: d.files,
+            total_bytes: d.total_bytes,
+            uploaded_files: d.uploaded_files,
+            uploaded_bytes: d.uploaded_bytes,
+        }
     }
 }
 

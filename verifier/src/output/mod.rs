@@ -29,11 +29,13 @@ use custody_verifier::error::{Error, EXIT_FAILURE, EXIT_USAGE};
 use custody_verifier::trust::Trusted;
 
 pub use local::{InitOutput, KeygenOutput, WhoamiOutput};
-pub use logged::{write_bundle, PublishOutput, ReceiptOutput, RotateOutput, StatementOutput};
+pub use logged::{
+    write_bundle, PublishOutput, PublishedDirectory, ReceiptOutput, RotateOutput, StatementOutput,
+};
 pub use verified::{
     BundleOutput, BundleSigner, BundleStatement, ConsistencyOutput, EvidenceOutput, HistoryOutput,
-    InclusionOutput, PullOutput, SignedCheckpoint, TreeHead, VerifiedArtifact, VerifiedCheckpointOutput,
-    VerifiedFile,
+    InclusionOutput, PullOutput, PulledDirectory, SignedCheckpoint, TreeHead, VerifiedArtifact,
+    VerifiedCheckpointOutput, VerifiedFile,
 };
 
 /// The global `--output` format.

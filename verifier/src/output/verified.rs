@@ -7,6 +7,7 @@ use serde::Serialize;
 use custody_standards::policy::PolicyVerified;
 use custody_standards::Checkpoint;
 use custody_verifier::audit::AuditReport;
+use custody_verifier::directory::pull::DirPulled;
 use custody_verifier::history::{table, Row};
 use custody_verifier::pull::Verified;
 use custody_verifier::report::{markdown, Report};
@@ -133,6 +134,28 @@ pub struct PullOutput {
     pub path: String,
     /// Whether the file was written (false with `--verify-only`).
     pub written: bool,
+    /// For a model directory: what was fetched or checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<PulledDirectory>,
+}
+
+/// What a model directory pull (or `--verify-only` check) covered.
+#[derive(Debug, Clone, Serialize)]
+pub struct PulledDirectory {
+    /// Files, the signature file included.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The access entry logged for the manifest, under which every file
+    /// was fetched.
+    pub access_index: u64,
+}
+
+impl PulledDirectory {
+    /// What `d` covered.
+    pub fn of(d: &DirPulled) -> Self {
+        PulledDirectory { files: d.files, bytes: d.bytes, access_index: d.access_index }
+    }
 }
 
 impl Render for PullOutput {

@@ -117,6 +117,12 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
     let attacks =
         if args.attacks.iter().any(|a| a != "none") { under_attack(args, dir, &log)? } else { Value::Null };
 
+    let models = if args.model_shards > 0 {
+        crate::models::run(dir, &policy_path, &log.url, args.model_shards, args.model_shard_mib)?
+    } else {
+        Value::Null
+    };
+
     // Start-up at the largest size: the registry is loaded from its
     // persisted state (the server reports how many entries it replayed).
     eprintln!("== restart at {size} entries");
@@ -144,6 +150,7 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
         "stages": stages,
         "audit": audit,
         "attacks": attacks,
+        "models": models,
         "restart": {"size": size, "seconds": restart_s, "rss_mib": rss_after_restart, "replayed_entries": replayed},
         "at_rest": {"size": size, "disk_bytes": at_rest_bytes, "sst_bytes": sst},
     }))

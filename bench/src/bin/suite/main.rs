@@ -14,15 +14,18 @@
 //!    few rounds of `--reaudit-entries` new entries (replayed from the saved replay state);
 //! 5. at the largest size, measures honest entries/s and proofs/s with and
 //!    without each `custody-attackgen` attack of `--attacks`;
-//! 6. restarts the log server at the largest size (start-up replay time and
+//! 6. publishes, pulls and re-publishes a model directory of
+//!    `--model-shards` shards ([`models`]);
+//! 7. restarts the log server at the largest size (start-up replay time and
 //!    RSS after it);
-//! 7. writes the tables between the markers of `--out`, keeping the
+//! 8. writes the tables between the markers of `--out`, keeping the
 //!    hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
 
 mod criterion;
 mod deployment;
+mod models;
 mod report;
 
 use std::path::PathBuf;
@@ -88,6 +91,13 @@ pub struct Args {
     /// Connections each slow attack holds (bad-signatures uses a tenth).
     #[arg(long, env = "CUSTODY_BENCH_ATTACK_CONNECTIONS", default_value_t = 1100)]
     attack_connections: u64,
+    /// Shards of the model directory pulled and re-published (0 skips the
+    /// step).
+    #[arg(long, env = "CUSTODY_BENCH_MODEL_SHARDS", default_value_t = 4)]
+    model_shards: u64,
+    /// Size of each shard, in MiB.
+    #[arg(long, env = "CUSTODY_BENCH_MODEL_SHARD_MIB", default_value_t = 512)]
+    model_shard_mib: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,

@@ -123,6 +123,58 @@ fn rate_row(
     Row { figure, target, measured: s, unit: "/s", limit, met, lower_is_better: false }
 }
 
+/// The model directory rows: pull rate against the SHA-256 rate of every
+/// core, the client's peak RSS, and what a one-shard change uploads.
+fn model_rows(m: &Value) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let (Some(rate), Some(sha)) =
+        (m["pull_bytes_per_s"].as_f64(), m["sha256_bytes_per_s_all_cores"].as_f64())
+    else {
+        return rows;
+    };
+    let gib = m["total_bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 30);
+    let cores = m["cores"].as_f64().unwrap_or(1.0);
+    rows.push(Row {
+        figure: format!(
+            "`custody pull` and verify of a {}-shard {gib:.0} GiB model directory on loopback (log, witnesses and client on one machine)",
+            m["shards"]
+        ),
+        target: "≥ 0.6 of the SHA-256 limit",
+        measured: Spread::of(&[rate / 1e6]),
+        unit: "MB/s",
+        limit: Some((sha / 1e6, format!("SHA-256 on {cores} cores, same run"))),
+        met: Some(rate >= 0.6 * sha),
+        lower_is_better: false,
+    });
+    if let Some(rss) = m["pull_peak_rss_mib"].as_f64() {
+        rows.push(Row {
+            figure: format!("client peak RSS during that pull ({} parallel downloads)", cores.max(2.0)),
+            target: "≤ 100 MiB",
+            measured: Spread::of(&[rss]),
+            unit: "MiB",
+            limit: None,
+            met: Some(rss <= 100.0),
+            lower_is_better: true,
+        });
+    }
+    let r = &m["republish_one_shard"];
+    if let (Some(bytes), Some(shard)) = (r["bytes"].as_f64(), r["shard_bytes"].as_f64()) {
+        rows.push(Row {
+            figure: format!(
+                "re-publish with one of {} shards changed: bytes uploaded ({} files)",
+                m["shards"], r["files"]
+            ),
+            target: "one shard",
+            measured: Spread::of(&[bytes / 1e6]),
+            unit: "MB",
+            limit: Some((shard / 1e6, "one shard".into())),
+            met: Some(bytes <= shard),
+            lower_is_better: true,
+        });
+    }
+    rows
+}
+
 /// The generated section (between the markers).
 pub fn markdown(r: &Value) -> String {
     let c = &r["core"];
@@ -304,6 +356,7 @@ pub fn markdown(r: &Value) -> String {
             lower_is_better: true,
         });
     }
+    rows.extend(model_rows(&log["models"]));
     let rs = &log["restart"];
     if let Some(secs) = rs["seconds"].as_f64() {
         let size = rs["size"].as_f64().unwrap_or(0.0);
