@@ -34,8 +34,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use custody_registry::leaf::Leaf;
-use custody_registry::manifest::{Manifest, ManifestError, MAX_MANIFEST_BYTES, MEDIA_TYPE};
+use custody_registry::manifest::{Manifest, ManifestError, SignatureError, MAX_MANIFEST_BYTES, MEDIA_TYPE};
 use custody_registry::names::Digest;
+use custody_registry::oms::MAX_BUNDLE_BYTES;
 use custody_registry::registry::Registry;
 use custody_standards::Hash;
 
@@ -117,6 +118,15 @@ pub enum DirectoryError {
         /// `--directory-access-grant`.
         grant_secs: u64,
     },
+    /// The directory's OpenSSF model signature does not hold (422
+    /// `bad_model_signature`).
+    #[error("manifest {manifest}: {source}")]
+    Signature {
+        /// The manifest.
+        manifest: Digest,
+        /// What is wrong with it.
+        source: SignatureError,
+    },
     /// Reading a blob failed.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -180,6 +190,18 @@ pub fn missing_files(blobs: &BlobStore, m: &Manifest) -> Result<Vec<Digest>, Dir
         }
     }
     Ok(missing)
+}
+
+/// Checks the OpenSSF model signature `m` names, if any, once its bytes
+/// are stored: it must verify with the key the manifest names and sign
+/// exactly the manifest's files.
+pub fn check_signature(blobs: &BlobStore, manifest: Digest, m: &Manifest) -> Result<(), DirectoryError> {
+    let Some(sig) = m.signature() else { return Ok(()) };
+    let bad = |source| DirectoryError::Signature { manifest, source };
+    let bytes = blobs.read_small_verified(&sig.digest.0, MAX_BUNDLE_BYTES as u64)?.ok_or_else(|| {
+        bad(SignatureError::Bundle(custody_registry::oms::OmsError::TooLarge { size: MAX_BUNDLE_BYTES + 1 }))
+    })?;
+    m.check_signature(&bytes).map(|_| ()).map_err(bad)
 }
 
 /// Refuses the publish of `manifest` while any of its files is missing.

@@ -28,7 +28,7 @@ use custody_registry::registry::{Auditor, Config, Registry};
 use custody_standards::VerifierKey;
 
 use crate::blobs::{BlobError, BlobStore};
-use crate::directory::{published_directories, Manifests};
+use crate::directory::{check_signature, published_directories, Manifests};
 use crate::fsck::{fsck, FsckProblem, FsckProblemKind, FsckReport};
 use crate::gc::{orphans, Orphan};
 use crate::init::{db_path, is_registry};
@@ -141,13 +141,18 @@ pub fn check_registry(
                 return blob_problem(manifest.0.to_hex(), format!("manifest of {label} (entry {at}): {e}"))
             }
         };
-        for f in m.files() {
-            if stored.binary_search_by_key(&f.digest.0 .0, |h| h.0).is_err() {
+        let paths =
+            m.files().iter().map(|f| (&f.path, f.digest)).chain(m.signature().map(|s| (&s.path, s.digest)));
+        for (path, digest) in paths {
+            if stored.binary_search_by_key(&digest.0 .0, |h| h.0).is_err() {
                 return blob_problem(
-                    f.digest.0.to_hex(),
-                    format!("file {:?} of {label} (published at entry {at}) is not stored", f.path.as_str()),
+                    digest.0.to_hex(),
+                    format!("file {:?} of {label} (published at entry {at}) is not stored", path.as_str()),
                 );
             }
+        }
+        if let Err(e) = check_signature(&blobs, manifest, &m) {
+            return blob_problem(manifest.0.to_hex(), format!("{label} (entry {at}): {e}"));
         }
     }
     let orphans = orphans(registry, data_dir, crate::registry::now_ms())

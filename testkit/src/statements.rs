@@ -77,6 +77,16 @@ pub fn publish(name: &str, version: &str, digest: Digest, size: u64) -> Event {
     publish_with(name, version, digest, size, Lineage::default())
 }
 
+/// A publish of a model directory: `manifest` (its canonical bytes) as
+/// `name@version`, with the manifest media type.
+pub fn publish_directory(name: &str, version: &str, manifest: &[u8]) -> Event {
+    let mut e = publish(name, version, digest_of(manifest), manifest.len() as u64);
+    if let Event::Publish(p) = &mut e {
+        p.media_type = MediaType::new(custody_registry::manifest::MEDIA_TYPE).expect("a valid media type");
+    }
+    e
+}
+
 /// A publish of `bytes` as `name@version` with `lineage`.
 pub fn publish_bytes(name: &str, version: &str, bytes: &[u8], lineage: Lineage) -> Event {
     publish_with(name, version, digest_of(bytes), bytes.len() as u64, lineage)

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use custody_registry::manifest::MEDIA_TYPE;
 use custody_testkit::hostile::{proxy, Response};
 use custody_testkit::scenario::*;
 use custody_testkit::statements::{access, digest_of, noise, signed};
@@ -180,18 +179,8 @@ fn the_log_refuses_hostile_manifests_and_serves_files_only_under_a_logged_access
     let (d, _admin, alice, dave, _) = demo_team(tmp.path());
     let (c, url) = (http(), d.log.url.clone());
     let (a, r) = (user_signer(&alice), user_signer(&dave));
-    let publish_of = |version: &str, manifest: &[u8]| {
-        let mut e = custody_testkit::statements::publish(
-            "demo/model",
-            version,
-            digest_of(manifest),
-            manifest.len() as u64,
-        );
-        if let custody_registry::statement::Event::Publish(p) = &mut e {
-            p.media_type = custody_registry::names::MediaType::new(MEDIA_TYPE).unwrap();
-        }
-        signed(&a, e)
-    };
+    let publish_of =
+        |version: &str, manifest: &[u8]| signed(&a, publish_directory("demo/model", version, manifest));
     let file = b"weights".to_vec();
     let entry = |path: &str| format!(r#"{{"path":"{path}","size":7,"digest":"{}"}}"#, digest_of(&file));
     for (files, why) in [

@@ -163,6 +163,15 @@ pub struct PublishArgs {
     /// per core, at least 2).
     #[arg(long, env = "CUSTODY_JOBS", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: Option<u64>,
+    /// An OpenSSF model signature of the directory (`model_signing sign
+    /// key` output), stored and logged with it; written to its path inside
+    /// the directory on pull (`model.sig` when it lies outside). Needs
+    /// --oms-key.
+    #[arg(long, env = "CUSTODY_OMS_SIGNATURE")]
+    pub oms_signature: Option<PathBuf>,
+    /// The P-256 public key (PEM) the signature verifies with.
+    #[arg(long, env = "CUSTODY_OMS_KEY")]
+    pub oms_key: Option<PathBuf>,
     /// Model name `org/model`.
     #[arg(long, env = "CUSTODY_NAME")]
     pub name: String,
@@ -293,6 +302,11 @@ pub struct PullArgs {
     /// one per core, at least 2).
     #[arg(long, env = "CUSTODY_JOBS", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: Option<u64>,
+    /// Also verify the directory's OpenSSF model signature with this P-256
+    /// public key (PEM): the manifest must name this key, and the signature
+    /// must sign exactly its files (exit 2 otherwise).
+    #[arg(long, env = "CUSTODY_OMS_KEY")]
+    pub oms_key: Option<PathBuf>,
     /// Comma-separated statuses to accept besides the usable ones:
     /// `deprecated`, `archived` (refused by default, exit 2).
     #[arg(long, env = "CUSTODY_ALLOW_STATUS", value_enum, value_delimiter = ',')]

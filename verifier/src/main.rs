@@ -25,7 +25,7 @@ use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
 use custody_verifier::audit::{audit, AuditOptions};
 use custody_verifier::client::LogClient;
-use custody_verifier::directory::publish::publish_dir;
+use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
 use custody_verifier::history::{history, subject_history, Subject};
@@ -171,9 +171,19 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
                 lineage: a.lineage.clone(),
             };
             let trust = c.trust();
+            let oms = match (&a.oms_signature, &a.oms_key) {
+                (Some(bundle), Some(key)) => Some(OmsInput { bundle: bundle.clone(), key: key.clone() }),
+                (None, None) => None,
+                _ => return Err(Error::Usage("--oms-signature and --oms-key go together".into()).into()),
+            };
+            if oms.is_some() && !a.file.is_dir() {
+                return Err(
+                    Error::Usage("an OpenSSF model signature is published with a directory".into()).into()
+                );
+            }
             let (r, dir) = if a.file.is_dir() {
                 let jobs = a.jobs.map_or_else(default_jobs, |j| j as usize);
-                let d = publish_dir(&trust, &signer, &why, &req, &a.file, jobs, wait)?;
+                let d = publish_dir(&trust, &signer, &why, &req, &a.file, oms.as_ref(), jobs, wait)?;
                 eprintln!(
                     "manifest {} lists {} files ({} bytes); uploaded {} files ({} bytes), the rest were in the log",
                     d.manifest, d.files, d.total_bytes, d.uploaded_files, d.uploaded_bytes
@@ -305,12 +315,14 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
             let allow = allow.as_slice();
             let trust = c.trust();
             let jobs = a.jobs.map_or_else(default_jobs, |j| j as usize);
+            let oms_key = a.oms_key.as_deref().map(read_oms_key).transpose()?;
+            let oms_key = oms_key.as_ref();
             let (v, dir) = if a.verify_only {
                 let signer = || load_signer(&key_path(&cli, &c.home));
-                verify_any(&trust, signer, &why, &reference, allow, &a.out, jobs, wait)?
+                verify_any(&trust, signer, &why, &reference, allow, &a.out, oms_key, jobs, wait)?
             } else {
                 let signer = load_signer(&key_path(&cli, &c.home))?;
-                pull_any(&trust, &signer, &why, &reference, allow, &a.out, jobs, wait)?
+                pull_any(&trust, &signer, &why, &reference, allow, &a.out, oms_key, jobs, wait)?
             };
             if let Some(d) = &dir {
                 eprintln!(

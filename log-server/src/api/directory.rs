@@ -12,7 +12,7 @@ use custody_standards::encoding::parse_decimal_u64;
 
 use super::blob_upload::store_stream;
 use super::{ApiError, AppState};
-use crate::directory::{check_grant, missing_files, DirectoryError, ACCESS_INDEX_HEADER};
+use crate::directory::{check_grant, check_signature, missing_files, DirectoryError, ACCESS_INDEX_HEADER};
 use crate::download_slots::Slot;
 use crate::registry::now_ms;
 use crate::uploads::UploadError;
@@ -84,7 +84,8 @@ pub(super) fn files_missing(digest: Digest, size: u64, created: bool, missing: &
 }
 
 /// The distinct files of stored manifest `manifest` still missing; a
-/// manifest that breaks a rule is refused (the caller removes it).
+/// manifest that breaks a rule, or whose files are all stored but whose
+/// signature does not hold, is refused (the caller removes it).
 pub(super) async fn check_manifest(
     state: &web::Data<AppState>,
     manifest: Digest,
@@ -93,7 +94,12 @@ pub(super) async fn check_manifest(
     let (blobs, manifests) = (reg.blobs.clone(), reg.manifests.clone());
     let missing = web::block(move || -> Result<Vec<Digest>, DirectoryError> {
         let m = manifests.load(&blobs, &manifest)?;
-        missing_files(&blobs, &m)
+        let missing = missing_files(&blobs, &m)?;
+        // Complete: the signature it names (if any) must hold.
+        if missing.is_empty() {
+            check_signature(&blobs, manifest, &m)?;
+        }
+        Ok(missing)
     })
     .await??;
     Ok(missing)

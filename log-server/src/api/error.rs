@@ -192,6 +192,7 @@ impl ApiError {
             ApiError::State(SnapshotError::Expired { .. }) => return "state_expired",
             ApiError::Directory(e) => match e {
                 DirectoryError::BadManifest { .. } => return "bad_manifest",
+                DirectoryError::Signature { .. } => return "bad_model_signature",
                 DirectoryError::ManifestRequired(_) => return "manifest_required",
                 DirectoryError::NotListed { .. } | DirectoryError::NotCovered { .. } => {
                     return "not_in_manifest"
@@ -260,9 +261,9 @@ impl ResponseError for ApiError {
             },
             ApiError::TooManyDownloads(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Directory(e) => match e {
-                DirectoryError::BadManifest { .. } | DirectoryError::NotListed { .. } => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                DirectoryError::BadManifest { .. }
+                | DirectoryError::NotListed { .. }
+                | DirectoryError::Signature { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 DirectoryError::ManifestRequired(_) | DirectoryError::FilesMissing { .. } => {
                     StatusCode::CONFLICT
                 }

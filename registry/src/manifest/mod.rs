@@ -46,6 +46,7 @@
 //! ```
 
 pub mod path;
+mod signature;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -55,6 +56,7 @@ use sha2::{Digest as _, Sha256};
 use crate::names::Digest;
 use custody_standards::hash::Hash;
 pub use path::{ManifestPath, PathError};
+pub use signature::SignatureError;
 
 /// Media type of a manifest artifact: a publish with this media type is a
 /// directory.

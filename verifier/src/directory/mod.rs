@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::manifest::MEDIA_TYPE;
+use custody_registry::oms::OmsPublicKey;
 use custody_registry::registry::Lifecycle;
 
 use crate::error::Result;
@@ -42,13 +43,17 @@ pub fn pull_any(
     reference: &Ref,
     allowed: &[Lifecycle],
     out: &Path,
+    oms_key: Option<&OmsPublicKey>,
     jobs: usize,
     timeout: Duration,
 ) -> Result<(Verified, Option<DirPulled>)> {
     let v = verify_reference(trust, reference, allowed, timeout)?;
     if is_directory(&v) {
-        let d = pull::pull_dir(trust, signer, why, &v, out, jobs)?;
+        let d = pull::pull_dir(trust, signer, why, &v, out, oms_key, jobs)?;
         return Ok((v, Some(d)));
+    }
+    if oms_key.is_some() {
+        return Err(not_a_directory(&v));
     }
     fetch_file(trust, signer, why, &v, out)?;
     Ok((v, None))
@@ -65,21 +70,25 @@ pub fn verify_any(
     reference: &Ref,
     allowed: &[Lifecycle],
     path: &Path,
+    oms_key: Option<&OmsPublicKey>,
     jobs: usize,
     timeout: Duration,
 ) -> Result<(Verified, Option<DirPulled>)> {
-    if !path.is_dir() {
+    if !path.is_dir() && oms_key.is_none() {
         return verify_artifact(trust, reference, allowed, path, timeout).map(|v| (v, None));
     }
     let v = verify_reference(trust, reference, allowed, timeout)?;
     if !is_directory(&v) {
-        return Err(crate::error::Error::verify(format!(
-            "{} is a directory, and {}@{} is a single file",
-            path.display(),
-            v.name.as_str(),
-            v.version.as_str()
-        )));
+        return Err(not_a_directory(&v));
     }
-    let d = pull::verify_dir(trust, &signer()?, why, &v, path, jobs)?;
+    let d = pull::verify_dir(trust, &signer()?, why, &v, path, oms_key, jobs)?;
     Ok((v, Some(d)))
+}
+
+fn not_a_directory(v: &Verified) -> crate::error::Error {
+    crate::error::Error::verify(format!(
+        "{}@{} is a single file, not a model directory (an OpenSSF model signature covers directories)",
+        v.name.as_str(),
+        v.version.as_str()
+    ))
 }

@@ -11,13 +11,14 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Cursor;
-use std::path::Path;
+use std::io::{Cursor, Read as _};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use custody_registry::actor_key::ActorSigner;
-use custody_registry::manifest::{Manifest, ManifestPath, MEDIA_TYPE};
+use custody_registry::manifest::{Manifest, ManifestPath, SignatureFile, SignatureFormat, MEDIA_TYPE};
 use custody_registry::names::Digest;
+use custody_registry::oms::{OmsPublicKey, MAX_BUNDLE_BYTES, MAX_PUBLIC_KEY_PEM_BYTES};
 
 use super::scan::{hash_files, parallel, scan, Links, LocalFile};
 use crate::client::Uploaded;
@@ -46,21 +47,96 @@ pub struct DirPublished {
     pub uploaded_bytes: u64,
 }
 
+/// An OpenSSF model signature to publish with a directory: the bundle
+/// `model_signing sign key` wrote and the public key it verifies with.
+#[derive(Debug, Clone)]
+pub struct OmsInput {
+    /// The signature file (`model.sig`), inside the directory or not.
+    pub bundle: PathBuf,
+    /// The signer's P-256 public key (SubjectPublicKeyInfo PEM).
+    pub key: PathBuf,
+}
+
+/// The signature as the manifest names it, with its bytes.
+struct OmsSignature {
+    entry: SignatureFile,
+    bytes: Vec<u8>,
+    file: PathBuf,
+    /// Whether it lies inside the directory (then it is not one of the
+    /// files: `model_signing` does not sign its own signature either).
+    inside: bool,
+}
+
+impl OmsSignature {
+    fn read(o: &OmsInput, dir: &Path) -> Result<Self> {
+        let key = read_oms_key(&o.key)?;
+        let bytes = read_capped(&o.bundle, MAX_BUNDLE_BYTES as u64)?;
+        let canon = |p: &Path| p.canonicalize().map_err(|e| Error::io(p, e));
+        let within =
+            canon(&o.bundle)?.strip_prefix(canon(dir)?).ok().map(|p| p.to_string_lossy().into_owned());
+        let path = ManifestPath::new(within.as_deref().unwrap_or(DEFAULT_SIGNATURE_PATH))
+            .map_err(|e| Error::Usage(format!("{}: {e}", o.bundle.display())))?;
+        let entry = SignatureFile {
+            format: SignatureFormat::Oms,
+            path,
+            size: bytes.len() as u64,
+            digest: Digest(custody_standards::hash::sha256(&bytes)),
+            public_key: key.to_pem(),
+        };
+        Ok(OmsSignature { entry, bytes, file: o.bundle.clone(), inside: within.is_some() })
+    }
+}
+
+/// Where a signature kept outside the directory is written on pull: the
+/// name `model_signing`'s documentation uses.
+pub const DEFAULT_SIGNATURE_PATH: &str = "model.sig";
+
+/// A P-256 public key PEM file (`--oms-key`).
+pub fn read_oms_key(path: &Path) -> Result<OmsPublicKey> {
+    let pem = read_capped(path, MAX_PUBLIC_KEY_PEM_BYTES as u64)?;
+    let pem =
+        String::from_utf8(pem).map_err(|_| Error::Usage(format!("{}: not a PEM file", path.display())))?;
+    OmsPublicKey::from_pem(&pem).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}
+
+/// A whole file of at most `cap` bytes.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    f.take(cap + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > cap {
+        return Err(Error::Usage(format!("{}: larger than {cap} bytes", path.display())));
+    }
+    Ok(bytes)
+}
+
 /// Publishes directory `dir` as `req` (its media type becomes the
-/// manifest's), hashing and uploading on `jobs` threads.
+/// manifest's), hashing and uploading on `jobs` threads, with the OpenSSF
+/// model signature `oms` if given (checked against the files first: a
+/// signature that does not sign exactly them is refused, exit 2).
+#[allow(clippy::too_many_arguments)]
 pub fn publish_dir(
     trust: &Trust,
     signer: &ActorSigner,
     why: &Why,
     req: &PublishRequest,
     dir: &Path,
+    oms: Option<&OmsInput>,
     jobs: usize,
     timeout: Duration,
 ) -> Result<DirPublished> {
-    let local = scan(dir, Links::Refuse, &[])?;
+    let signature = oms.map(|o| OmsSignature::read(o, dir)).transpose()?;
+    let skip: Vec<&str> = signature.iter().filter(|s| s.inside).map(|s| s.entry.path.as_str()).collect();
+    let mut local = scan(dir, Links::Refuse, &skip)?;
     let entries = hash_files(&local, jobs)?;
-    let manifest =
-        Manifest::new(entries, None).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+    let manifest = Manifest::new(entries, signature.as_ref().map(|s| s.entry.clone()))
+        .map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+    if let Some(s) = &signature {
+        manifest.check_signature(&s.bytes).map_err(|e| {
+            Error::verify(format!("{}: refusing to publish it with {}: {e}", dir.display(), s.file.display()))
+        })?;
+        local.push(LocalFile { path: s.entry.path.clone(), abs: s.file.clone(), size: s.entry.size });
+    }
     let bytes = manifest.encode();
     let (digest, size) = (manifest.digest(), bytes.len() as u64);
     let req = PublishRequest { media_type: MEDIA_TYPE.to_owned(), ..req.clone() };
@@ -112,8 +188,10 @@ fn files_to_upload(
     missing: &[String],
 ) -> Result<Vec<(Digest, LocalFile)>> {
     let by_path: HashMap<&ManifestPath, &LocalFile> = local.iter().map(|f| (&f.path, f)).collect();
+    let listed =
+        m.files().iter().map(|e| (&e.path, e.digest)).chain(m.signature().map(|s| (&s.path, s.digest)));
     let by_digest: HashMap<Digest, &LocalFile> =
-        m.files().iter().filter_map(|e| by_path.get(&e.path).map(|f| (e.digest, *f))).collect();
+        listed.filter_map(|(p, d)| by_path.get(p).map(|f| (d, *f))).collect();
     missing
         .iter()
         .map(|s| {

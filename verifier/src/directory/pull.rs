@@ -22,12 +22,14 @@ use std::path::Path;
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::manifest::{Manifest, ManifestPath, MAX_MANIFEST_BYTES};
 use custody_registry::names::Digest;
+use custody_registry::oms::{OmsPublicKey, MAX_BUNDLE_BYTES};
 use custody_registry::statement::events::Access;
 use custody_registry::statement::Event;
 use custody_standards::hash::Hash;
 use indicatif::ProgressBar;
 use sha2::{Digest as _, Sha256};
 
+use super::publish::read_capped;
 use super::scan::{hash_path, parallel, scan, Links};
 use crate::error::{Error, Result};
 use crate::progress::bar;
@@ -88,12 +90,14 @@ fn fetch_manifest(
 
 /// Pulls the verified directory `v` into `out`, which must not exist (or be
 /// an empty directory).
+#[allow(clippy::too_many_arguments)]
 pub fn pull_dir(
     trust: &Trust,
     signer: &ActorSigner,
     why: &Why,
     v: &Verified,
     out: &Path,
+    oms_key: Option<&OmsPublicKey>,
     jobs: usize,
 ) -> Result<DirPulled> {
     if let Ok(mut entries) = fs::read_dir(out) {
@@ -156,6 +160,9 @@ pub fn pull_dir(
         file.sync_all().map_err(|e| Error::io(&dest, e))
     })?;
     pb.finish_and_clear();
+    if let Some(key) = oms_key {
+        check_oms(&m, key, &tree)?;
+    }
     if out.exists() {
         fs::remove_dir(out).map_err(|e| Error::io(out, e))?;
     }
@@ -226,12 +233,14 @@ pub fn diff_dir(m: &Manifest, dir: &Path, jobs: usize) -> Result<DirDiff> {
 
 /// `--verify-only DIR` for a directory: refuses (exit 2) naming every
 /// difference.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_dir(
     trust: &Trust,
     signer: &ActorSigner,
     why: &Why,
     v: &Verified,
     dir: &Path,
+    oms_key: Option<&OmsPublicKey>,
     jobs: usize,
 ) -> Result<DirPulled> {
     let (m, _, index) = fetch_manifest(trust, signer, why, v)?;
@@ -247,6 +256,26 @@ pub fn verify_dir(
             diff.modified.len()
         )));
     }
+    if let Some(key) = oms_key {
+        check_oms(&m, key, dir)?;
+    }
     let list = members(&m);
     Ok(DirPulled { files: list.len(), bytes: list.iter().map(|(_, _, s)| s).sum(), access_index: index })
+}
+
+/// `--oms-key`: the directory's OpenSSF model signature, as written under
+/// `dir`, must be made with `key` and sign exactly the manifest's files.
+/// The log checked it when it was published; this checks it against the
+/// key the caller trusts, not the one the manifest names.
+fn check_oms(m: &Manifest, key: &OmsPublicKey, dir: &Path) -> Result<()> {
+    let sig =
+        m.signature().ok_or_else(|| Error::verify("the directory carries no OpenSSF model signature"))?;
+    if sig.public_key != key.to_pem() {
+        return Err(Error::verify(format!(
+            "the directory's OpenSSF model signature is made with another key than --oms-key (key {})",
+            key.id()
+        )));
+    }
+    let bytes = read_capped(&dir.join(sig.path.as_str()), MAX_BUNDLE_BYTES as u64)?;
+    m.check_signature(&bytes).map(|_| ()).map_err(|e| Error::verify(e.to_string()))
 }
