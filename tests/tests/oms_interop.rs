@@ -11,30 +11,20 @@ use custody_registry::oms::{OmsBundle, OmsError, OmsFiles, OmsMismatch, OmsPubli
 use custody_testkit::python::{
     hash_dir, openssl_p256_keypair, output_text, sign_key, venv, verify_key, write_files, EcKeyPair,
 };
+use custody_testkit::statements::noise;
 use custody_testkit::tempdir;
 
 const SHARD_2: &str = "model-00002-of-00003.safetensors";
 
 /// A small sharded model: three shards (one over 1 MiB), a config, a
 /// nested tokenizer directory with an empty file. Content is a fixed
-/// xorshift stream, so every run signs the same bytes.
+/// pseudo-random stream (`noise`), so every run signs the same bytes.
 fn model_files() -> Vec<(String, Vec<u8>)> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut bytes = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    };
     vec![
         ("config.json".into(), br#"{"architectures":["TinyLlama"],"hidden_size":64}"#.to_vec()),
-        ("model-00001-of-00003.safetensors".into(), bytes(1_100_000)),
-        (SHARD_2.into(), bytes(700_000)),
-        ("model-00003-of-00003.safetensors".into(), bytes(333)),
+        ("model-00001-of-00003.safetensors".into(), noise(1_100_000, 1)),
+        (SHARD_2.into(), noise(700_000, 2)),
+        ("model-00003-of-00003.safetensors".into(), noise(333, 3)),
         ("tokenizer/tokenizer.json".into(), br#"{"version":"1.0","model":{"type":"BPE"}}"#.to_vec()),
         ("tokenizer/special/added_tokens.json".into(), Vec::new()),
     ]

@@ -122,3 +122,66 @@ fn a_pull_killed_mid_download_leaves_nothing_that_looks_like_the_artifact() {
     let names = files_in(&out_dir);
     assert_eq!(names, vec!["big.bin".to_owned()]);
 }
+
+/// Bytes of every regular file below `dir`, at any depth.
+fn file_bytes_below(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().map_while(Result::ok) {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => total += file_bytes_below(&e.path()),
+            Ok(_) => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => {}
+        }
+    }
+    total
+}
+
+#[test]
+fn a_directory_pull_killed_mid_download_leaves_nothing_at_the_destination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, admin, alice, _dave, _) = demo_team(tmp.path());
+    let model = tmp.path().join("src");
+    std::fs::create_dir_all(model.join("tokenizer")).unwrap();
+    std::fs::write(model.join("config.json"), b"{}").unwrap();
+    for i in 1..=3u64 {
+        std::fs::write(model.join(format!("model-0000{i}-of-00003.safetensors")), noise(4 << 20, i)).unwrap();
+    }
+    std::fs::write(model.join("tokenizer/tokenizer.json"), noise(10_000, 9)).unwrap();
+    alice.ok(&["publish", model.to_str().unwrap(), "--name", "demo/dir", "--version", "1"]);
+
+    let reader = d.user_at("reader", &slow_proxy(&d.log.url));
+    admin.ok(&["grant", &reader.keygen("reader"), "--role", "reader", "--pattern", "demo/*"]);
+    let out_dir = tmp.path().join("models");
+    std::fs::create_dir(&out_dir).unwrap();
+    let dest = out_dir.join("dir-model");
+    let mut child = Command::new(bin("custody"))
+        .args(["pull", "demo/dir@1", "--out"])
+        .arg(&dest)
+        .env("CUSTODY_HOME", &reader.home)
+        .env("CUSTODY_WAIT_SECS", "30")
+        .env_remove("CUSTODY_LOG_URL")
+        .env_remove("CUSTODY_POLICY")
+        .env_remove("CUSTODY_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("part of the files on disk", 60, || (file_bytes_below(&out_dir) > 1 << 20).then_some(()));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(file_bytes_below(&out_dir) < 12 << 20, "the pull finished before the kill");
+    assert!(!dest.exists(), "a partial tree is at the destination");
+    for e in std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(name.starts_with(".custody-pull-"), "unexpected entry {name}");
+        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o700, "{name} is readable by others");
+    }
+
+    // The next pull puts the whole verified tree in place.
+    reader.ok(&["pull", "demo/dir@1", "--out", dest.to_str().unwrap()]);
+    for (rel, _) in
+        [("config.json", 0), ("tokenizer/tokenizer.json", 0), ("model-00002-of-00003.safetensors", 0)]
+    {
+        assert_eq!(std::fs::read(dest.join(rel)).unwrap(), std::fs::read(model.join(rel)).unwrap(), "{rel}");
+    }
+}

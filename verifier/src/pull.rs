@@ -436,6 +436,25 @@ pub fn pull(
     Ok(v)
 }
 
+/// A private (0700) `.custody-pull-*` directory beside `out`, and the
+/// directory it is in. Unverified bytes live there, never at the
+/// destination: if this process dies (kill -9) before the checks pass,
+/// what is left is a directory nobody else can read, not a plausible
+/// model. Same file system as `out`, so the final rename is atomic.
+pub fn staging_beside(out: &Path) -> Result<(&Path, tempfile::TempDir)> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(PULL_STAGING_PREFIX)
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(staging.path(), e))?;
+    Ok((dir, staging))
+}
+
 /// Downloads the verified artifact `v` (logging an access signed by
 /// `signer`) into a private temporary directory next to `out` while
 /// hashing it, and moves it to `out` only if it is the published bytes.
@@ -443,21 +462,7 @@ pub fn fetch_file(trust: &Trust, signer: &ActorSigner, why: &Why, v: &Verified, 
     let access = Access { name: v.name.clone(), version: v.version.clone(), digest: v.digest };
     let envelope = sign(signer, why, Event::Access(access))?;
     let (mut resp, _access_index) = trust.client().download(&v.digest.to_string(), &envelope)?;
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    // Unverified bytes live in a private (0700) directory beside the
-    // destination, never as a file there: if this process dies (kill -9)
-    // before the checks pass, what is left is a `.custody-pull-*`
-    // directory nobody else can read, not a plausible model file. Same file
-    // system as `out`, so the final rename is atomic.
-    let staging = tempfile::Builder::new()
-        .prefix(PULL_STAGING_PREFIX)
-        .tempdir_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| Error::io(staging.path(), e))?;
+    let (dir, staging) = staging_beside(out)?;
     let partial = staging.path().join("unverified");
     let mut tmp = std::fs::OpenOptions::new()
         .write(true)

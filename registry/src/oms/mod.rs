@@ -43,7 +43,7 @@
 //! canonical standard base64 (DSSE allows URL-safe too; the proto3 JSON
 //! mapping model_signing writes through uses standard), lowercase hex,
 //! `files` serialization with SHA-256 only, and resource names in the one
-//! canonical spelling of [`path`]. Pre-1.0 signatures (predicate type
+//! canonical spelling of [`crate::manifest::path`]. Pre-1.0 signatures (predicate type
 //! `https://model_signing/Digests/v0.1`, and the tool's `pae_compat`
 //! signatures over a mis-encoded PAE) are refused.
 //!
@@ -52,13 +52,11 @@
 mod bundle;
 mod files;
 mod key;
-pub mod path;
 mod statement;
 
 pub use bundle::{OmsBundle, OmsEnvelope};
 pub use files::{OmsFiles, OmsMismatch};
 pub use key::{OmsKeyError, OmsPublicKey, MAX_PUBLIC_KEY_PEM_BYTES};
-pub use path::OmsPathRule;
 pub use statement::{OmsResource, OmsSerialization, OmsStatement};
 
 /// Media type of a Sigstore bundle v0.3 (sigstore_bundle.proto: "The
@@ -144,13 +142,15 @@ pub enum OmsError {
     /// More than [`MAX_FILES`] resources.
     #[error("the signature lists {0} files, the limit is {MAX_FILES}")]
     TooManyFiles(usize),
-    /// A resource name that breaks a rule of [`path`].
-    #[error("resource name {name:?} {rule}")]
+    /// A resource name that breaks a path rule of a model directory
+    /// ([`crate::manifest::path`]: the same rules as a manifest's paths,
+    /// since the signed list must equal a manifest's).
+    #[error("resource name {name:?}: {rule}")]
     Path {
         /// The name.
         name: String,
         /// The rule it breaks.
-        rule: OmsPathRule,
+        rule: crate::manifest::PathError,
     },
     /// A resource named twice.
     #[error("resource {0:?} is listed twice")]

@@ -24,8 +24,8 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::bundle::{shown, subject_digest};
-use super::path::check_path;
 use super::{hex32, OmsError, IN_TOTO_STATEMENT_TYPE, MAX_FILES, PREDICATE_TYPE};
+use crate::manifest::ManifestPath;
 
 /// The `serialization` block of the predicate: how model_signing walked the
 /// directory. Only `method: "files"` with `hash_type: "sha256"` is
@@ -47,7 +47,7 @@ pub struct OmsSerialization {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OmsResource {
     /// `name`: the path relative to the model directory, checked by
-    /// [`super::path::check_path`].
+    /// [`crate::manifest::ManifestPath::new`].
     pub path: String,
     /// `digest`, decoded.
     pub sha256: [u8; 32],
@@ -161,7 +161,7 @@ pub(super) fn parse_statement(payload: &[u8]) -> Result<OmsStatement, OmsError> 
     let mut seen = HashSet::with_capacity(resources.len());
     let mut out = Vec::with_capacity(resources.len());
     for r in resources {
-        check_path(&r.name).map_err(|rule| OmsError::Path { name: shown(&r.name), rule })?;
+        ManifestPath::new(&r.name).map_err(|rule| OmsError::Path { name: shown(&r.name), rule })?;
         if r.algorithm != "sha256" {
             return Err(OmsError::UnsupportedAlgorithm {
                 name: shown(&r.name),

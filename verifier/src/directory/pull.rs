@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use custody_registry::actor_key::ActorSigner;
@@ -33,7 +33,7 @@ use super::publish::read_capped;
 use super::scan::{hash_path, parallel, scan, Links};
 use crate::error::{Error, Result};
 use crate::progress::bar;
-use crate::pull::{Verified, PULL_STAGING_PREFIX};
+use crate::pull::{staging_beside, Verified};
 use crate::statements::{sign, Why};
 use crate::trust::Trust;
 
@@ -108,16 +108,7 @@ pub fn pull_dir(
         return Err(Error::Usage(format!("{} exists and is not a directory", out.display())));
     }
     let (m, envelope, index) = fetch_manifest(trust, signer, why, v)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let staging = tempfile::Builder::new()
-        .prefix(PULL_STAGING_PREFIX)
-        .tempdir_in(parent)
-        .map_err(|e| Error::io(parent, e))?;
-    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700))
-        .map_err(|e| Error::io(staging.path(), e))?;
+    let (parent, staging) = staging_beside(out)?;
     let tree = staging.path().join("tree");
     let list = members(&m);
     let bytes: u64 = list.iter().map(|(_, _, s)| s).sum();
