@@ -46,6 +46,10 @@ fn the_suite_writes_every_row_between_the_markers() {
             "2",
             "--witness-requests",
             "400",
+            "--model-shards",
+            "2",
+            "--model-shard-mib",
+            "2",
             "--criterion-dir",
             dir.path().join("no-criterion").to_str().unwrap(),
             "--out",
@@ -73,6 +77,10 @@ fn the_suite_writes_every_row_between_the_markers() {
         // The re-audits grow the log past the last stage.
         "| log server start-up (persisted registry state; 0 entries replayed) at ",
         "| leaf appends in core, one core | ≥ 4,000,000/s | not measured |",
+        "| `custody pull` and verify of a 2-shard 4 MiB model directory on loopback",
+        "| client peak RSS during that pull (2 parallel downloads) | ≤ 100 MiB | **",
+        // Exactly the changed shard: 2 MiB.
+        "| re-publish with one of 2 shards changed: bytes uploaded (1 files) | one shard | **2.10 MB** |",
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");
     }

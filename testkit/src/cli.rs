@@ -22,6 +22,13 @@ pub struct Run {
 }
 
 impl Run {
+    /// Requires `needle` on stderr.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}: {}", self.stderr);
+        self
+    }
+
     /// Requires exit 0.
     #[track_caller]
     pub fn ok(&self) -> &Self {

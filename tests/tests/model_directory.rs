@@ -2,8 +2,9 @@
 //! published as its manifest, a new version with one changed shard uploads
 //! one shard, an interrupted publish resumes with only what is missing, a
 //! pull writes the tree only when every file verified, `--verify-only`
-//! names every difference, and the log refuses hostile manifests and serves
-//! no file without a logged access naming its manifest.
+//! names every difference, the log refuses hostile manifests and serves
+//! no file without a logged access naming its manifest, and a client
+//! refuses a hostile manifest a lying log serves.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,6 +87,10 @@ fn a_directory_round_trips_and_a_new_version_uploads_only_the_changed_shard() {
     let out2 = tmp.path().join("pulled2");
     dave.ok(&["pull", "demo/model@2", "-o", out2.to_str().unwrap()]);
     assert_eq!(tree(&out2), tree(&src));
+
+    // The auditor reads each published manifest once and checks it.
+    dave.cli(&["audit", "--directories"]).ok().stderr_has("2 manifests checked, 0 checked by");
+    dave.cli(&["audit", "--directories"]).ok().stderr_has("0 manifests checked, 2 checked by");
 
     // A pull never replaces a non-empty directory.
     dave.cli(&["pull", "demo/model@2", "-o", out.to_str().unwrap()]).fails(64, "not empty");
@@ -171,6 +176,41 @@ fn an_interrupted_publish_resumes_and_a_lying_pull_leaves_nothing() {
     run.fails(2, "model-00003-of-00003.safetensors");
     assert!(!out.exists(), "a refused pull left {}", out.display());
     assert_eq!(staging_left(tmp.path()), Vec::<String>::new());
+
+    // A log that serves a hostile manifest (a path climbing out of the
+    // destination) in place of the published one: refused before any
+    // file is fetched or written.
+    let (status, resolved) = get_json(&http(), &format!("{}/registry/resolve?ref=demo/model@1", d.log.url));
+    assert_eq!(status, 200, "{resolved}");
+    let manifest = resolved["digest"].as_str().unwrap().to_owned();
+    let file = noise(7, 5);
+    let hostile = format!(
+        r#"{{"schema":1,"files":[{{"path":"../../escaped.bin","size":7,"digest":"{}"}}]}}"#,
+        digest_of(&file)
+    );
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let seen = fetched.clone();
+    let evil = proxy(
+        d.log.url.clone(),
+        Arc::new(move |req, mut r| {
+            if req.method == "GET" && req.path.starts_with("/blobs/") {
+                if req.path.ends_with(&manifest) {
+                    r.body = hostile.clone().into_bytes();
+                } else {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            r
+        }),
+    );
+    let run = dave.cli(&["--log", &evil, "pull", "demo/model@1", "-o", out.to_str().unwrap()]);
+    run.fails(2, "other than the published");
+    // The auditor's check of the manifests catches the same log.
+    let run = dave.cli(&["--log", &evil, "audit", "--directories"]);
+    run.fails(2, "demo/model@1: the log sent a manifest other than the published");
+    assert_eq!(fetched.load(Ordering::SeqCst), 0, "files were fetched under a hostile manifest");
+    assert!(!out.exists() && !tmp.path().join("escaped.bin").exists());
+    assert!(!tmp.path().parent().unwrap().join("escaped.bin").exists());
 }
 
 #[test]

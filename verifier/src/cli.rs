@@ -396,6 +396,12 @@ pub struct AuditArgs {
     /// Threads verifying signatures (default: every core).
     #[arg(long, env = "CUSTODY_AUDIT_THREADS")]
     pub threads: Option<usize>,
+    /// Also read every published model directory's manifest not checked
+    /// before (one logged access each, signed with your key: needs `reader`
+    /// on the names) and check its digest, its path rules and its OpenSSF
+    /// model signature.
+    #[arg(long, env = "CUSTODY_AUDIT_DIRECTORIES")]
+    pub directories: bool,
 }
 
 /// `history`.

@@ -23,7 +23,8 @@ use custody_registry::statement::events::{
 use custody_registry::statement::Event;
 use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
-use custody_verifier::audit::{audit, AuditOptions};
+use custody_verifier::audit::directories::check_directories;
+use custody_verifier::audit::{audit, audit_dir, AuditOptions};
 use custody_verifier::client::LogClient;
 use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
@@ -349,7 +350,18 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
                     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
                 }),
             };
-            let report = audit(&c.trust(), &c.home, &opts)?;
+            let mut report = audit(&c.trust(), &c.home, &opts)?;
+            if report.violation.is_none() && a.directories {
+                let signer = load_signer(&key_path(&cli, &c.home))?;
+                let dir = audit_dir(&c.home, &report.origin);
+                let d = check_directories(&c.trust(), &signer, &why, &dir, &report.directories)?;
+                eprintln!(
+                    "directories: {} manifests checked, {} checked by an earlier audit",
+                    d.checked, d.checked_before
+                );
+                report.violation = d.violation.clone();
+                report.directory_audit = Some(d);
+            }
             if let Some(v) = &report.violation {
                 let e = Error::verify(format!("audit: entry {}: {}", v.index, v.problem));
                 return Err(p.failed_after(&report, e.into()));

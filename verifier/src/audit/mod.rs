@@ -38,6 +38,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod directories;
 mod resume;
 pub mod state_file;
 
@@ -115,9 +116,16 @@ pub struct AuditReport {
     pub state_root: Option<String>,
     /// The first violation, if any.
     pub violation: Option<Violation>,
+    /// Versions published as directories, for `--directories`.
+    #[serde(skip)]
+    pub directories: Vec<directories::PublishedDirectory>,
+    /// What `--directories` found, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_audit: Option<directories::DirectoryAudit>,
 }
 
-fn audit_dir(home: &Home, origin: &str) -> PathBuf {
+/// Where the audit of the log `origin` keeps its cache and state.
+pub fn audit_dir(home: &Home, origin: &str) -> PathBuf {
     let name = home.checkpoint_file(origin).file_name().map(|f| f.to_owned()).unwrap_or_default();
     home.state_dir.join("audit").join(name)
 }
@@ -157,6 +165,8 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         entries_replayed: 0,
         state_root: None,
         violation: None,
+        directories: Vec::new(),
+        directory_audit: None,
     };
 
     // The saved replay state is read and restored while the tree is
@@ -368,6 +378,7 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
             }
         }
         tracing::info!(elapsed_s = began.elapsed().as_secs_f64(), "audit: replayed");
+        report.directories = directories::published_directories(auditor.registry());
         // The state first: a crash before the checkpoint is written leaves
         // a state that names another checkpoint, so it is not used.
         if let (Some(state), Some(c)) = (auditor.export(), auditor.last_commitment()) {

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Cursor, Read as _};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use custody_registry::oms::{OmsPublicKey, MAX_BUNDLE_BYTES, MAX_PUBLIC_KEY_PEM_B
 use super::scan::{hash_files, parallel, scan, Links, LocalFile};
 use crate::client::Uploaded;
 use crate::error::{Error, Result};
+use crate::home::read_capped;
 use crate::progress::{bar, ProgressReader};
 use crate::publish::PublishRequest;
 use crate::statements::{prove_submitted, sign, Receipt, Why};
@@ -97,17 +98,6 @@ pub fn read_oms_key(path: &Path) -> Result<OmsPublicKey> {
     let pem =
         String::from_utf8(pem).map_err(|_| Error::Usage(format!("{}: not a PEM file", path.display())))?;
     OmsPublicKey::from_pem(&pem).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
-}
-
-/// A whole file of at most `cap` bytes.
-pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    f.take(cap + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > cap {
-        return Err(Error::Usage(format!("{}: larger than {cap} bytes", path.display())));
-    }
-    Ok(bytes)
 }
 
 /// Publishes directory `dir` as `req` (its media type becomes the

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::manifest::{Manifest, ManifestPath, MAX_MANIFEST_BYTES};
-use custody_registry::names::Digest;
+use custody_registry::names::{Digest, ModelName, Version};
 use custody_registry::oms::{OmsPublicKey, MAX_BUNDLE_BYTES};
 use custody_registry::statement::events::Access;
 use custody_registry::statement::Event;
@@ -29,9 +29,9 @@ use custody_standards::hash::Hash;
 use indicatif::ProgressBar;
 use sha2::{Digest as _, Sha256};
 
-use super::publish::read_capped;
 use super::scan::{hash_path, parallel, scan, Links};
 use crate::error::{Error, Result};
+use crate::home::read_capped;
 use crate::progress::bar;
 use crate::pull::{staging_beside, Verified};
 use crate::statements::{sign, Why};
@@ -56,36 +56,59 @@ fn members(m: &Manifest) -> Vec<Member> {
     files.chain(m.signature().map(|s| (s.path.clone(), s.digest, s.size))).collect()
 }
 
-/// Logs an access of the verified manifest, downloads it and checks it:
-/// its digest and size, and every manifest rule (a hostile log's manifest
-/// is refused here, exit 2).
-fn fetch_manifest(
+/// Logs an access of the manifest published as `name@version` (`digest`,
+/// `size` bytes), downloads it and checks it: its digest and size, and
+/// every manifest rule (a hostile log's manifest is refused here, exit 2).
+/// Returns it with the access envelope and the access entry's index, under
+/// which its files are fetched.
+pub fn fetch_manifest(
+    trust: &Trust,
+    signer: &ActorSigner,
+    why: &Why,
+    name: &ModelName,
+    version: &Version,
+    digest: Digest,
+    size: u64,
+) -> Result<(Manifest, Vec<u8>, u64)> {
+    if size > MAX_MANIFEST_BYTES {
+        return Err(Error::verify(format!("the published manifest is {size} bytes, more than any manifest")));
+    }
+    let access = Access { name: name.clone(), version: version.clone(), digest };
+    let envelope = sign(signer, why, Event::Access(access))?;
+    let (resp, index) = trust.client().download(&digest.to_string(), &envelope)?;
+    let index = index.ok_or_else(|| Error::verify("the log did not say where it logged the access"))?;
+    let mut bytes = Vec::new();
+    resp.take(size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Network(format!("download of {digest}: {e}")))?;
+    if Digest(custody_standards::hash::sha256(&bytes)) != digest || bytes.len() as u64 != size {
+        return Err(Error::verify(format!("the log sent a manifest other than the published {digest}")));
+    }
+    let m = Manifest::parse(&bytes)
+        .map_err(|e| Error::verify(format!("the published manifest {digest}: {e}")))?;
+    Ok((m, envelope, index))
+}
+
+/// [`fetch_manifest`] of a verified publish.
+fn fetch_verified(
     trust: &Trust,
     signer: &ActorSigner,
     why: &Why,
     v: &Verified,
 ) -> Result<(Manifest, Vec<u8>, u64)> {
-    if v.size > MAX_MANIFEST_BYTES {
-        return Err(Error::verify(format!(
-            "the published manifest is {} bytes, more than any manifest",
-            v.size
-        )));
-    }
-    let access = Access { name: v.name.clone(), version: v.version.clone(), digest: v.digest };
-    let envelope = sign(signer, why, Event::Access(access))?;
-    let (resp, index) = trust.client().download(&v.digest.to_string(), &envelope)?;
-    let index = index.ok_or_else(|| Error::verify("the log did not say where it logged the access"))?;
+    fetch_manifest(trust, signer, why, &v.name, &v.version, v.digest, v.size)
+}
+
+/// The OpenSSF signature a manifest names, fetched under its access (the
+/// bytes are checked by [`Manifest::check_signature`]).
+pub fn fetch_signature(trust: &Trust, m: &Manifest, envelope: &[u8], index: u64) -> Result<Option<Vec<u8>>> {
+    let Some(sig) = m.signature() else { return Ok(None) };
+    let body = trust.client().download_file(&sig.digest.to_string(), envelope, index)?;
     let mut bytes = Vec::new();
-    resp.take(v.size + 1)
+    body.take(MAX_BUNDLE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::Network(format!("download of {}: {e}", v.digest)))?;
-    let digest = Digest(custody_standards::hash::sha256(&bytes));
-    if digest != v.digest || bytes.len() as u64 != v.size {
-        return Err(Error::verify(format!("the log sent a manifest other than the published {}", v.digest)));
-    }
-    let m = Manifest::parse(&bytes)
-        .map_err(|e| Error::verify(format!("the published manifest {}: {e}", v.digest)))?;
-    Ok((m, envelope, index))
+        .map_err(|e| Error::Network(format!("download of {}: {e}", sig.digest)))?;
+    Ok(Some(bytes))
 }
 
 /// Pulls the verified directory `v` into `out`, which must not exist (or be
@@ -107,7 +130,7 @@ pub fn pull_dir(
     } else if out.exists() {
         return Err(Error::Usage(format!("{} exists and is not a directory", out.display())));
     }
-    let (m, envelope, index) = fetch_manifest(trust, signer, why, v)?;
+    let (m, envelope, index) = fetch_verified(trust, signer, why, v)?;
     let (parent, staging) = staging_beside(out)?;
     let tree = staging.path().join("tree");
     let list = members(&m);
@@ -234,7 +257,7 @@ pub fn verify_dir(
     oms_key: Option<&OmsPublicKey>,
     jobs: usize,
 ) -> Result<DirPulled> {
-    let (m, _, index) = fetch_manifest(trust, signer, why, v)?;
+    let (m, _, index) = fetch_verified(trust, signer, why, v)?;
     let diff = diff_dir(&m, dir, jobs)?;
     if !diff.is_empty() {
         return Err(Error::verify(format!(

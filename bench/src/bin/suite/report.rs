@@ -132,11 +132,16 @@ fn model_rows(m: &Value) -> Vec<Row> {
     else {
         return rows;
     };
-    let gib = m["total_bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 30);
+    let total = m["total_bytes"].as_f64().unwrap_or(0.0);
+    let size = if total >= f64::from(1u32 << 30) {
+        format!("{:.0} GiB", total / f64::from(1u32 << 30))
+    } else {
+        format!("{:.0} MiB", total / f64::from(1u32 << 20))
+    };
     let cores = m["cores"].as_f64().unwrap_or(1.0);
     rows.push(Row {
         figure: format!(
-            "`custody pull` and verify of a {}-shard {gib:.0} GiB model directory on loopback (log, witnesses and client on one machine)",
+            "`custody pull` and verify of a {}-shard {size} model directory on loopback (log, witnesses and client on one machine)",
             m["shards"]
         ),
         target: "≥ 0.6 of the SHA-256 limit",
