@@ -43,6 +43,22 @@ fn slow_proxy(target: &str) -> String {
     url
 }
 
+/// `custody pull REFERENCE --out DEST` as `reader`, in the background.
+fn spawn_pull(reader: &User, reference: &str, dest: &Path) -> std::process::Child {
+    Command::new(bin("custody"))
+        .args(["pull", reference, "--out"])
+        .arg(dest)
+        .env("CUSTODY_HOME", &reader.home)
+        .env("CUSTODY_WAIT_SECS", "30")
+        .env_remove("CUSTODY_LOG_URL")
+        .env_remove("CUSTODY_POLICY")
+        .env_remove("CUSTODY_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Regular files (not directories) directly in `dir`.
 fn files_in(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -89,18 +105,7 @@ fn a_pull_killed_mid_download_leaves_nothing_that_looks_like_the_artifact() {
     std::fs::create_dir(&out_dir).unwrap();
     let dest = out_dir.join("big.bin");
 
-    let mut child = Command::new(bin("custody"))
-        .args(["pull", "demo/big@1", "--out"])
-        .arg(&dest)
-        .env("CUSTODY_HOME", &reader.home)
-        .env("CUSTODY_WAIT_SECS", "30")
-        .env_remove("CUSTODY_LOG_URL")
-        .env_remove("CUSTODY_POLICY")
-        .env_remove("CUSTODY_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_pull(&reader, "demo/big@1", &dest);
     eventually("part of the download on disk", 60, || (staged_bytes(&out_dir) > 0).then_some(()));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -154,18 +159,7 @@ fn a_directory_pull_killed_mid_download_leaves_nothing_at_the_destination() {
     let out_dir = tmp.path().join("models");
     std::fs::create_dir(&out_dir).unwrap();
     let dest = out_dir.join("dir-model");
-    let mut child = Command::new(bin("custody"))
-        .args(["pull", "demo/dir@1", "--out"])
-        .arg(&dest)
-        .env("CUSTODY_HOME", &reader.home)
-        .env("CUSTODY_WAIT_SECS", "30")
-        .env_remove("CUSTODY_LOG_URL")
-        .env_remove("CUSTODY_POLICY")
-        .env_remove("CUSTODY_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_pull(&reader, "demo/dir@1", &dest);
     eventually("part of the files on disk", 60, || (file_bytes_below(&out_dir) > 1 << 20).then_some(()));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
