@@ -26,6 +26,7 @@ pub mod aio;
 pub mod bins;
 pub mod cli;
 pub mod fake_witness;
+pub mod garage;
 pub mod hostile;
 pub mod http;
 pub mod logserver;
