@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use custody_testkit::garage::{GarageCluster, NODES};
+// Incompressible bytes, so the size on disk says how many copies a node holds.
+use custody_testkit::statements::noise;
 use custody_testkit::{eventually, tempdir};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
@@ -42,20 +44,6 @@ fn client(cluster: &GarageCluster, node: usize) -> Arc<dyn ObjectStore> {
         .build()
         .expect("S3 client");
     Arc::new(store)
-}
-
-/// Incompressible bytes (xorshift), so Garage stores them as they are and
-/// the size on disk says how many copies a node holds.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 async fn put(store: &dyn ObjectStore, key: &str, body: &[u8]) -> Result<(), object_store::Error> {

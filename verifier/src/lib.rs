@@ -11,7 +11,8 @@
 //!   the remembered one; inconsistencies produce evidence reports.
 //! - [`client`]: HTTP with response caps.
 //! - [`statements`], [`publish`]: sign, submit, prove inclusion, receipts.
-//! - [`authz`], [`pull`]: verify before load.
+//! - [`authz`], [`pull`], [`directory`]: verify before load (`directory::pull_any`
+//!   pulls a file or a whole model directory).
 //! - [`entries`]: entry listings proven complete by the committed chains.
 //! - [`history`], [`report`]: the history of a name, artifact or actor and
 //!   compliance reports, from proven entries.

@@ -419,23 +419,6 @@ fn check_bytes(v: &Verified, digest: Digest, size: u64) -> Result<()> {
 /// destination.
 pub const PULL_STAGING_PREFIX: &str = ".custody-pull-";
 
-/// Verifies `reference` (statuses as for [`verify_artifact`]), downloads the artifact (logging an access signed
-/// by `signer`) into a private temporary directory next to `out` while
-/// hashing it, and moves it to `out` only if every check passed.
-pub fn pull(
-    trust: &Trust,
-    signer: &ActorSigner,
-    why: &Why,
-    reference: &Ref,
-    allowed: &[Lifecycle],
-    out: &Path,
-    timeout: Duration,
-) -> Result<Verified> {
-    let v = verify_reference(trust, reference, allowed, timeout)?;
-    fetch_file(trust, signer, why, &v, out)?;
-    Ok(v)
-}
-
 /// A private (0700) `.custody-pull-*` directory beside `out`, and the
 /// directory it is in. Unverified bytes live there, never at the
 /// destination: if this process dies (kill -9) before the checks pass,
