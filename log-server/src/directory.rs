@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use custody_registry::leaf::Leaf;
-use custody_registry::manifest::{Manifest, ManifestError, SignatureError, MAX_MANIFEST_BYTES, MEDIA_TYPE};
+use custody_registry::manifest::{Manifest, ManifestError, SignatureError, MAX_MANIFEST_BYTES};
 use custody_registry::names::Digest;
 use custody_registry::oms::MAX_BUNDLE_BYTES;
 use custody_registry::registry::Registry;
@@ -242,15 +242,12 @@ pub fn check_grant(
 /// Every version published as a directory: its label (`name@version`),
 /// the leaf of its publish and its manifest's digest.
 pub fn published_directories(registry: &Registry) -> Vec<(String, u64, Digest)> {
-    let mut out = Vec::new();
-    for (name, model) in registry.models() {
-        for (version, v) in &model.versions {
-            if v.media_type.as_str() == MEDIA_TYPE {
-                out.push((format!("{}@{}", name.as_str(), version.as_str()), v.published_at, v.digest));
-            }
-        }
-    }
-    out
+    registry
+        .directory_versions()
+        .map(|(name, version, v)| {
+            (format!("{}@{}", name.as_str(), version.as_str()), v.published_at, v.digest)
+        })
+        .collect()
 }
 
 /// Every file a published directory lists: these are published too, and

@@ -300,6 +300,18 @@ impl Registry {
         self.model(name)?.tags.get(tag)
     }
 
+    /// Every version published as a model directory (its artifact a
+    /// [`crate::manifest`] manifest), by name and version.
+    pub fn directory_versions(&self) -> impl Iterator<Item = (&ModelName, &Version, &VersionRecord)> + '_ {
+        self.models().flat_map(|(name, model)| {
+            model
+                .versions
+                .iter()
+                .filter(|(_, v)| v.media_type.as_str() == crate::manifest::MEDIA_TYPE)
+                .map(move |(version, v)| (name, version, v))
+        })
+    }
+
     /// The `(name, version)` pairs that published `digest`, in log order.
     pub fn publishes_of(&self, digest: &Digest) -> &[(ModelName, Version)] {
         self.state.digests.get(digest).map_or(&[], Vec::as_slice)

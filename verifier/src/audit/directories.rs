@@ -11,7 +11,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use custody_registry::manifest::MEDIA_TYPE;
 use custody_registry::names::{Digest, ModelName, Version};
 use custody_registry::registry::Registry;
 use serde::Serialize;
@@ -45,17 +44,13 @@ pub struct PublishedDirectory {
 /// Every directory version of `registry`, in publish order.
 pub fn published_directories(registry: &Registry) -> Vec<PublishedDirectory> {
     let mut out: Vec<PublishedDirectory> = registry
-        .models()
-        .flat_map(|(name, model)| {
-            model.versions.iter().filter(|(_, v)| v.media_type.as_str() == MEDIA_TYPE).map(|(version, v)| {
-                PublishedDirectory {
-                    name: name.clone(),
-                    version: version.clone(),
-                    digest: v.digest,
-                    size: v.size,
-                    published_at: v.published_at,
-                }
-            })
+        .directory_versions()
+        .map(|(name, version, v)| PublishedDirectory {
+            name: name.clone(),
+            version: version.clone(),
+            digest: v.digest,
+            size: v.size,
+            published_at: v.published_at,
         })
         .collect();
     out.sort_by_key(|d| d.published_at);
