@@ -100,6 +100,18 @@ pub struct ServeArgs {
     /// Enable `POST /entries` (raw append; off by default).
     #[arg(long, env = "CUSTODY_ALLOW_RAW_APPEND")]
     pub allow_raw_append: bool,
+    /// Object storage (`file:///dir` or `s3://bucket[/prefix]`, S3 settings
+    /// from the `AWS_*` environment) to which every published checkpoint's
+    /// tlog-tiles read path is written (tiles and entry bundles first, the
+    /// checkpoint last), so a static server or CDN can serve reads. Without
+    /// it the log keeps everything in its data directory only.
+    #[arg(long, env = "CUSTODY_STORE")]
+    pub store: Option<String>,
+    /// Acknowledge an entry only once its batch is in `--store` (recovery
+    /// point zero: `custody-log restore` then finds every acknowledged
+    /// entry, not only those under the last published checkpoint).
+    #[arg(long, env = "CUSTODY_RECOVERY_POINT_ZERO", requires = "store")]
+    pub recovery_point_zero: bool,
     /// Largest entry in bytes (at most 65535, the entry-bundle limit).
     #[arg(long, env = "CUSTODY_MAX_ENTRY_SIZE", default_value_t = 65535,
           value_parser = clap::value_parser!(u64).range(1..=65535))]

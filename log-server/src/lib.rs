@@ -15,6 +15,7 @@
 
 pub mod blob_cache;
 pub mod blobs;
+pub mod bucket;
 pub mod directory;
 pub mod download_slots;
 pub mod fsck;
