@@ -11,8 +11,8 @@
 //!   verifies: bytes altered in the bucket are refused by the client;
 //! - without presigning, bytes altered in the bucket are refused by the log
 //!   (`integrity_violation`), an upload whose bytes do not match its digest
-//!   leaves no object, and `custody-log fsck --store` names the altered
-//!   blob.
+//!   leaves no object, `custody-log fsck --store` names the altered blob
+//!   and `custody-log gc --store` removes an orphan from the bucket.
 //!
 //! The Garage tests need `./scripts/garage-install` (scripts/test runs it).
 
@@ -274,4 +274,18 @@ fn bytes_altered_in_the_bucket_are_refused_and_a_lying_upload_leaves_no_object()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("blob sha256:"), "{}", text(&out.stdout));
+
+    // gc lists the bucket: an object no publish names goes, the rest stay.
+    let orphan = noise(1000, 4);
+    std::fs::write(artifacts.join(digest_of(&orphan).0.to_hex()), &orphan).unwrap();
+    assert_eq!(listed(), 3);
+    let out = std::process::Command::new(bin("custody-log"))
+        .args(["gc", "--upload-grace", "0", "--store", &store, "--data-dir"])
+        .arg(d.dir.join("log"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("1 orphan blobs removed"), "{}", text(&out.stdout));
+    assert_eq!(listed(), 2);
+    assert!(!artifacts.join(digest_of(&orphan).0.to_hex()).exists());
 }
