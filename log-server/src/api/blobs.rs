@@ -16,6 +16,11 @@
 //!   one is hashed while it is served ([`super::blob_body`]): its last chunk
 //!   is released only if the whole file matches, otherwise the response is
 //!   cut short and the violation counted and logged the same way.
+//!
+//! With artifacts in the `--store` bucket the same holds (see
+//! [`crate::blobs::bucket`]; no verified cache), and with
+//! `--presign-downloads` the answer, after the access entry is durable, is
+//! a 307 to a presigned URL of the object, which the client verifies.
 
 use actix_web::http::{header, Method};
 use actix_web::web::{self, Bytes};

@@ -176,3 +176,10 @@ async fn an_object_altered_in_the_bucket_is_an_integrity_violation() {
     let (_, err) = drain(read).await;
     assert!(matches!(err, Some(BlobError::Integrity { .. })), "{err:?}");
 }
+
+#[test]
+fn only_an_s3_store_presigns() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = open(dir.path()).with_presign(60).unwrap_err();
+    assert!(err.to_string().contains("presigned downloads need an s3:// store"), "{err}");
+}
