@@ -108,7 +108,12 @@ impl Bucket {
             }
             std::fs::create_dir_all(dir).map_err(|e| bad(&format!("cannot create {dir}: {e}")))?;
             let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(&e.to_string()))?;
-            return Ok(Bucket { store: Arc::new(fs), prefix: String::new(), url: url.to_owned(), attributes: false });
+            return Ok(Bucket {
+                store: Arc::new(fs),
+                prefix: String::new(),
+                url: url.to_owned(),
+                attributes: false,
+            });
         }
         let Some(rest) = url.strip_prefix("s3://") else {
             return Err(bad("expected file:///dir or s3://bucket[/prefix]"));
