@@ -19,7 +19,8 @@ use std::process::{Child, Command, Stdio};
 use custody_registry::registry::Role;
 use custody_testkit::garage::GarageCluster;
 use custody_testkit::http::{get_bytes, http, post_statement, tree_size};
-use custody_testkit::logserver::{init_log, log_only_policy};
+use custody_testkit::logserver::{init_log, log_only_policy, ORIGIN};
+use custody_testkit::witness::{self, origin_hex, write_log_list};
 use custody_testkit::scenario::write_file;
 use custody_testkit::statements::{grant, noise, signed, signer};
 use custody_testkit::{bin, cli::read_signer, cli::User, eventually, run_ok, spawn_logged, tempdir, Proc};
@@ -147,6 +148,19 @@ fn static_audit_and_restore(dir: &Path, b: &Backend, web_root: Option<&Path>) {
     }
     let out = auditor.ok(&["audit", "--log", "http://127.0.0.1:9", "--tiles-url", &b.web]);
     assert!(out.contains(&size.to_string()), "{out}");
+    // A witness in pull mode cosigns from the static read path alone.
+    let wdata = dir.join("witness");
+    let wkey = witness::init(&wdata, "witness.example/w1");
+    let list = dir.join("logs.txt");
+    write_log_list(&list, &[format!("vkey {vkey}\norigin none\nqpd 86400000\nurl {}\n", b.web)]);
+    let mut w = witness::serve(&wdata, &list, None, &["--poll-interval", "50"]);
+    let cosigned = eventually("the witness to cosign the bucket's checkpoint", 60, || {
+        let url = format!("{}/{}/checkpoint", w.url, origin_hex(ORIGIN));
+        let note = String::from_utf8(get_bytes(&http(), &url)?).ok()?;
+        (note.lines().nth(1) == Some(&size.to_string()) && note.contains(&format!("— {}", wkey.name()))).then_some(note)
+    });
+    assert!(cosigned.starts_with(ORIGIN), "{cosigned}");
+    w.stop();
 
     // Lose the disk; restore from the bucket.
     let before = entries(&server.url, size);
