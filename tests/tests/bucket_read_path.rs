@@ -20,9 +20,9 @@ use custody_registry::registry::Role;
 use custody_testkit::garage::GarageCluster;
 use custody_testkit::http::{get_bytes, http, post_statement, tree_size};
 use custody_testkit::logserver::{init_log, log_only_policy, ORIGIN};
-use custody_testkit::witness::{self, origin_hex, write_log_list};
 use custody_testkit::scenario::write_file;
 use custody_testkit::statements::{grant, noise, signed, signer};
+use custody_testkit::witness::{self, origin_hex, write_log_list};
 use custody_testkit::{bin, cli::read_signer, cli::User, eventually, run_ok, spawn_logged, tempdir, Proc};
 
 /// Where the log writes and how its read path is served.
@@ -157,7 +157,8 @@ fn static_audit_and_restore(dir: &Path, b: &Backend, web_root: Option<&Path>) {
     let cosigned = eventually("the witness to cosign the bucket's checkpoint", 60, || {
         let url = format!("{}/{}/checkpoint", w.url, origin_hex(ORIGIN));
         let note = String::from_utf8(get_bytes(&http(), &url)?).ok()?;
-        (note.lines().nth(1) == Some(&size.to_string()) && note.contains(&format!("— {}", wkey.name()))).then_some(note)
+        (note.lines().nth(1) == Some(&size.to_string()) && note.contains(&format!("— {}", wkey.name())))
+            .then_some(note)
     });
     assert!(cosigned.starts_with(ORIGIN), "{cosigned}");
     w.stop();
