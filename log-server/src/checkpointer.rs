@@ -508,15 +508,23 @@ impl Checkpointer {
         let latest = self.shared.latest.borrow().clone();
         if let (Some(mirror), Some(p)) = (self.mirror.as_mut(), latest) {
             if mirror.mirrored() < p.size {
-                mirror.publish(p.size, &p.note).await?;
+                if let Err(e) = mirror.publish(p.size, &p.note).await {
+                    self.metrics.inc_bucket_failure();
+                    return Err(e.into());
+                }
             }
+            self.metrics.set_bucket_size(mirror.mirrored());
         }
         Ok(())
     }
 
     async fn publish(&mut self, size: u64, note: Vec<u8>) -> Result<(), RoundError> {
         if let Some(mirror) = self.mirror.as_mut() {
-            mirror.publish(size, &note).await?;
+            if let Err(e) = mirror.publish(size, &note).await {
+                self.metrics.inc_bucket_failure();
+                return Err(e.into());
+            }
+            self.metrics.set_bucket_size(size);
         }
         let root = Checkpoint::parse(&custody_standards::Note::parse(&note)?.text)?.root;
         let store = self.store.clone();

@@ -141,6 +141,8 @@ fn static_audit_and_restore(dir: &Path, b: &Backend, web_root: Option<&Path>) {
 
     // The bucket alone: the log's own address is dead for this audit.
     let size = static_size(&b.web, tree_size(&http(), &server.url));
+    let metrics = String::from_utf8(get_bytes(&http(), &format!("{}/metrics", server.url)).unwrap()).unwrap();
+    assert!(metrics.contains(&format!("custody_bucket_checkpoint_size {size}\n")), "{metrics}");
     let auditor = User::new(dir, "auditor");
     auditor.configure(&policy, &server.url);
     for name in ["fresh", "fresh2", "fresh3"] {
