@@ -59,6 +59,8 @@ fn the_suite_writes_every_row_between_the_markers() {
             "600",
             "--storage-tiles",
             "50",
+            "--storage-artifact-mib",
+            "2",
             "--criterion-dir",
             dir.path().join("no-criterion").to_str().unwrap(),
             "--out",
@@ -97,6 +99,8 @@ fn the_suite_writes_every_row_between_the_markers() {
         "| acknowledgement p99 latency, s3-rpo0 |",
         "| full level-0 tiles/s from the bucket through Garage's static web endpoint |  | **",
         "| `custody-log restore` of 600 entries from the bucket |  | **",
+        "| `custody publish` of a 2 MiB artifact, `--store s3://` |  | **",
+        "| `custody pull` and verify of a 2 MiB artifact, `--store s3://` |  | **",
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");
     }

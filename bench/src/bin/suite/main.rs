@@ -106,6 +106,10 @@ pub struct Args {
     /// 3-node Garage, recovery point zero) is grown to; 0 skips the step.
     #[arg(long, env = "CUSTODY_BENCH_STORAGE_ENTRIES", default_value_t = 1_000_000)]
     storage_entries: u64,
+    /// Size in MiB of the artifact each storage mode publishes and pulls
+    /// (0 skips it).
+    #[arg(long, env = "CUSTODY_BENCH_STORAGE_ARTIFACT_MIB", default_value_t = 512)]
+    storage_artifact_mib: u64,
     /// Full tiles requested from the log and from the bucket's static path.
     #[arg(long, env = "CUSTODY_BENCH_STORAGE_TILES", default_value_t = 20_000)]
     storage_tiles: u64,

@@ -109,6 +109,9 @@ fn measure(dir: &Path, mode: &Mode, env: &[(String, String)], args: &crate::Args
         "ack_to_checkpoint_ms": stage["ack_to_checkpoint_ms"],
         "tiles_per_s": stage["tiles_per_s"],
     });
+    if args.storage_artifact_mib > 0 {
+        out["artifact"] = transfer(dir, &data, &policy, &log.url, mode.name, args.storage_artifact_mib)?;
+    }
     let _ = log.child.kill();
     let _ = log.child.wait();
     if let Some(store) = mode.flags.iter().skip_while(|f| *f != "--store").nth(1) {
@@ -126,6 +129,31 @@ fn measure(dir: &Path, mode: &Mode, env: &[(String, String)], args: &crate::Args
         out["restore"] = json!({"seconds": t.elapsed().as_secs_f64(), "said": said.trim()});
     }
     Ok(out)
+}
+
+/// Publishes and pulls one artifact of `mib` MiB with the real client:
+/// upload and download rates through this mode's storage.
+fn transfer(dir: &Path, data: &Path, policy: &Path, url: &str, mode: &str, mib: u64) -> anyhow::Result<Value> {
+    let home = dir.join(format!("{mode}-client"));
+    let key = data.join("admin.key");
+    let run = |args: &[&str]| crate::models::custody(&home, &key, args);
+    run(&["init", "--policy", policy.to_str().context("policy")?, "--log", url])?;
+    let whoami = run(&["whoami"])?.1;
+    let public = whoami.lines().find_map(|l| l.strip_prefix("public key: ")).context("whoami")?.to_owned();
+    for role in ["publisher", "reader"] {
+        run(&["grant", &public, "--role", role, "--pattern", "bench/*"])?;
+    }
+    let file = dir.join(format!("{mode}-artifact.bin"));
+    crate::models::write_shard(&file, mib << 20, 7)?;
+    eprintln!("== storage ({mode}): publish and pull a {mib} MiB artifact");
+    let f = file.to_str().context("artifact path")?;
+    let (up, ..) = run(&["publish", f, "--name", "bench/artifact", "--version", "1"])?;
+    let pulled = dir.join(format!("{mode}-pulled.bin"));
+    let (down, ..) = run(&["pull", "bench/artifact@1", "--out", pulled.to_str().context("pull path")?])?;
+    std::fs::remove_file(&file)?;
+    std::fs::remove_file(&pulled)?;
+    let bytes = (mib << 20) as f64;
+    Ok(json!({"bytes": bytes, "upload_bytes_per_s": bytes / up, "download_bytes_per_s": bytes / down}))
 }
 
 /// Runs the three modes; `Null` when `--storage-entries` is 0.
@@ -226,6 +254,20 @@ pub fn rows(v: &Value) -> Vec<Row> {
             measured: Some(s),
             unit: "/s",
             limit: log_tiles.map(|l| (l.median, "the log process, same run".into())),
+            met: None,
+            lower_is_better: false,
+        });
+    }
+    for (key, what) in [("upload_bytes_per_s", "`custody publish`"), ("download_bytes_per_s", "`custody pull` and verify")] {
+        let local = find("local").and_then(|m| m["artifact"][key].as_f64());
+        let Some(s3) = find("s3").and_then(|m| m["artifact"][key].as_f64()) else { continue };
+        let mib = find("s3").and_then(|m| m["artifact"]["bytes"].as_f64()).unwrap_or(0.0) / f64::from(1u32 << 20);
+        rows.push(Row {
+            figure: format!("{what} of a {mib:.0} MiB artifact, `--store s3://`"),
+            target: "",
+            measured: Spread::of(&[s3 / 1e6]),
+            unit: "MB/s",
+            limit: local.map(|l| (l / 1e6, "local disk, same run".into())),
             met: None,
             lower_is_better: false,
         });
