@@ -26,6 +26,7 @@ pub struct Request {
     cap: u64,
     retry_safe: bool,
     timeout: Option<Duration>,
+    follow_presigned: bool,
 }
 
 impl Request {
@@ -50,7 +51,19 @@ impl Request {
             cap,
             retry_safe: false,
             timeout: None,
+            follow_presigned: false,
         }
+    }
+
+    /// Lets [`Client::stream`] follow one `307 Temporary Redirect` of this
+    /// GET to the presigned URL in its `Location` (an artifact served from
+    /// object storage). The second request carries none of this request's
+    /// headers and no body: nothing meant for the server (a signed
+    /// statement) reaches the storage host. Every other redirect stays an
+    /// error, as for all requests.
+    pub fn follow_presigned(mut self, follow: bool) -> Self {
+        self.follow_presigned = follow;
+        self
     }
 
     /// Whether sending this request twice is harmless (a GET; a POST the
@@ -130,6 +143,10 @@ pub struct Streaming {
     resp: reqwest::Response,
     what: String,
     timeout: Duration,
+    /// The headers of the server's redirect, when the body comes from the
+    /// presigned URL it named: they take precedence over the storage
+    /// host's (which cannot speak for the server).
+    redirect: Option<HeaderMap>,
 }
 
 impl Streaming {
@@ -138,9 +155,18 @@ impl Streaming {
         self.resp.status().as_u16()
     }
 
-    /// A header's value, if present and text.
+    /// A header's value, if present and text: the server's own when it
+    /// redirected to a presigned URL, else the response's.
     pub fn header(&self, name: &str) -> Option<&str> {
+        if let Some(h) = &self.redirect {
+            return h.get(name).and_then(|v| v.to_str().ok());
+        }
         self.resp.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether the body comes from a presigned URL the server redirected to.
+    pub fn redirected(&self) -> bool {
+        self.redirect.is_some()
     }
 
     /// The declared body length.
@@ -247,12 +273,25 @@ impl Client {
             rb = rb.body(b);
         }
         let mut resp = rb.send().await.map_err(|e| ClientError::from_reqwest(e, &what, timeout))?;
+        let mut redirect = None;
+        if resp.status().as_u16() == 307 && req.follow_presigned && req.method == Method::GET {
+            let url = presigned_location(resp.headers(), &what)?;
+            redirect = Some(std::mem::take(resp.headers_mut()));
+            // A fresh request: the client's defaults only, none of `req`'s headers.
+            resp = self
+                .http
+                .get(url)
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| ClientError::from_reqwest(e, &what, timeout))?;
+        }
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             let body = read_capped(&mut resp, MAX_ERROR_BODY, &what, timeout).await.unwrap_or_default();
             return Err(ClientError::Status { what, status, body });
         }
-        Ok(Streaming { resp, what, timeout })
+        Ok(Streaming { resp, what, timeout, redirect })
     }
 
     /// One attempt, bounded by the timeout as a whole.
@@ -284,6 +323,21 @@ impl Client {
             Err(_) => Err(ClientError::Timeout { what, timeout }),
         }
     }
+}
+
+/// The `Location` of a redirect to a presigned URL: absolute, `http` or
+/// `https`, without credentials in it.
+fn presigned_location(headers: &HeaderMap, what: &str) -> Result<reqwest::Url, ClientError> {
+    let bad = |detail: &str| ClientError::Redirect { what: what.to_owned(), detail: detail.to_owned() };
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| bad("a 307 without a Location"))?;
+    let url = reqwest::Url::parse(location).map_err(|_| bad("the Location is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("the Location is not a plain http(s) URL"));
+    }
+    Ok(url)
 }
 
 fn describe(r: &Result<Reply, ClientError>) -> String {

@@ -33,6 +33,14 @@ pub enum ClientError {
         /// Why it is invalid.
         detail: String,
     },
+    /// A redirect to a presigned URL that cannot be followed.
+    #[error("{what}: redirect refused: {detail}")]
+    Redirect {
+        /// The request.
+        what: String,
+        /// Why.
+        detail: String,
+    },
     /// A request header value is not valid HTTP.
     #[error("header {name}: {detail}")]
     Header {

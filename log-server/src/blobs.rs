@@ -1,37 +1,38 @@
 //! Content-addressed, write-once artifact storage.
 //!
-//! Artifacts are named by `sha256:<hex>` of their bytes. An upload is
-//! streamed into a temporary file while being hashed, so a multi-gigabyte
-//! model never sits in memory. Only when the digest and the declared size
-//! both match is the file fsynced, made read-only and renamed into place;
-//! the directory is fsynced so the rename itself survives a crash. A blob is
-//! never overwritten or deleted through any API: if the name already exists
-//! the new temporary file is discarded (identical bytes are stored once).
+//! Artifacts are named by `sha256:<hex>` of their bytes. Two backends sit
+//! behind [`BlobStore`]: files under the data directory ([`local`], the
+//! default) and objects in the `--store` bucket ([`bucket`], at
+//! `artifacts/sha256/<hex>`). Both keep the same promises:
 //!
-//! Reads are verified against the digest: a small blob is read and hashed
-//! whole before it is served; a large one is hashed while it is served
-//! from one open handle (`crate::api::blob_body`), whose last bytes are
-//! released only if the whole file matches. A mismatch means the disk no
-//! longer holds what was published: that is an integrity error (counted and
-//! raised as an alarm), never a silent substitution.
+//! - an upload is hashed while it streams, and its bytes become visible
+//!   under the digest only if digest and declared size both match
+//!   (identical bytes are stored once);
+//! - reads are verified against the digest: a small blob is read and hashed
+//!   whole before it is served, a large one is hashed while it is served
+//!   and its last bytes are released only if the whole blob matches. A
+//!   mismatch means the storage no longer holds what was published: that is
+//!   [`BlobError::Integrity`] (counted and raised as an alarm), never a
+//!   silent substitution.
 //!
 //! The one exception to write-once is [`BlobStore::remove`], for bytes that
 //! no publish names (a refused upload, `custody-log gc`).
-//!
-//! Layout under the data directory: `blobs/sha256/<first two hex>/<hex>`,
-//! `blobs/tmp/` for uploads in progress (emptied at start-up: a crash
-//! mid-upload leaves nothing that was acknowledged) and `blobs/uploaders/`
-//! ([`crate::uploads`]).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+pub mod bucket;
+mod bucket_read;
+#[cfg(test)]
+mod bucket_tests;
+mod bucket_write;
+pub mod local;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::blob_cache::FileStamp;
 use custody_standards::Hash;
 use sha2::{Digest as _, Sha256};
+
+pub use bucket::{BucketBlobs, BucketRead};
+pub use local::{LocalBlobs, LocalWriter, VerifiedBlob};
 
 /// Directory of the blob store inside the data directory.
 pub const BLOBS_DIR: &str = "blobs";
@@ -78,17 +79,9 @@ pub enum BlobError {
         /// Cause.
         source: std::io::Error,
     },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
-    move |source| BlobError::Io { path: path.to_owned(), source }
-}
-
-/// The write-once blob store.
-#[derive(Debug)]
-pub struct BlobStore {
-    root: PathBuf,
-    tmp_counter: AtomicU64,
+    /// The bucket refused or failed a request.
+    #[error(transparent)]
+    Bucket(#[from] crate::bucket::BucketError),
 }
 
 /// Outcome of a completed upload.
@@ -101,250 +94,193 @@ pub struct Stored {
     pub created: bool,
 }
 
+/// A stored blob as a listing sees it, without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    /// Its name.
+    pub digest: Hash,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was last written (Unix milliseconds).
+    pub modified_ms: u64,
+}
+
+/// The artifact store of a log: local files or a bucket.
+#[derive(Debug)]
+pub enum BlobStore {
+    /// Files under the data directory.
+    Local(LocalBlobs),
+    /// Objects in the `--store` bucket.
+    Bucket(BucketBlobs),
+}
+
 impl BlobStore {
-    /// Opens (creating) the store under `data_dir` and removes leftovers of
-    /// uploads interrupted by a crash.
+    /// Opens (creating) the local store under `data_dir` and removes
+    /// leftovers of uploads interrupted by a crash.
     pub fn open(data_dir: &Path) -> Result<Self, BlobError> {
-        let root = data_dir.join(BLOBS_DIR);
-        let tmp = root.join("tmp");
-        fs::create_dir_all(root.join("sha256")).map_err(io(&root))?;
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
-        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        Ok(BlobStore { root, tmp_counter: AtomicU64::new(0) })
+        LocalBlobs::open(data_dir).map(BlobStore::Local)
     }
 
-    /// The store under `data_dir` without creating or cleaning anything,
-    /// for checks of a stopped server (`fsck`).
+    /// The local store under `data_dir` without creating or cleaning
+    /// anything, for checks of a stopped server (`fsck`, `gc`).
     pub fn at(data_dir: &Path) -> Self {
-        BlobStore { root: data_dir.join(BLOBS_DIR), tmp_counter: AtomicU64::new(0) }
+        BlobStore::Local(LocalBlobs::at(data_dir))
     }
 
-    /// Where the blob with this digest lives (whether or not it exists).
-    pub fn path_of(&self, digest: &Hash) -> PathBuf {
-        let hex = digest.to_hex();
-        self.root.join("sha256").join(&hex[..2]).join(hex)
+    /// The store a server started with `--store store` uses: the bucket's
+    /// artifacts tree, or the local files when there is no `--store`.
+    /// Downloads answer with presigned URLs valid `presign_secs` when set.
+    pub fn open_with(
+        data_dir: &Path,
+        store: Option<&str>,
+        presign_secs: Option<u64>,
+    ) -> Result<Self, BlobError> {
+        match store {
+            None => Self::open(data_dir),
+            Some(url) => {
+                // The uploader records stay local (see `crate::uploads`).
+                std::fs::create_dir_all(data_dir.join(BLOBS_DIR).join("tmp"))
+                    .map_err(|source| BlobError::Io { path: data_dir.join(BLOBS_DIR), source })?;
+                let b = BucketBlobs::open(url)?;
+                Ok(BlobStore::Bucket(match presign_secs {
+                    Some(secs) => b.with_presign(secs)?,
+                    None => b,
+                }))
+            }
+        }
+    }
+
+    /// [`BlobStore::at`] or the bucket of `store`, for `fsck` and `gc`.
+    pub fn at_with(data_dir: &Path, store: Option<&str>) -> Result<Self, BlobError> {
+        match store {
+            None => Ok(Self::at(data_dir)),
+            Some(url) => Ok(BlobStore::Bucket(BucketBlobs::open(url)?)),
+        }
+    }
+
+    /// The local backend, if that is what this is.
+    pub fn local(&self) -> Option<&LocalBlobs> {
+        match self {
+            BlobStore::Local(l) => Some(l),
+            BlobStore::Bucket(_) => None,
+        }
     }
 
     /// Size of the stored blob, or `None` if absent. Does not verify it.
+    /// Blocks on a bucket: call it from blocking code (see
+    /// [`BlobStore::size_now`] for async code).
     pub fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
-        Ok(self.stamp(digest)?.map(|s| s.size()))
-    }
-
-    /// The stored blob's [`FileStamp`] (one `stat`), or `None` if absent.
-    /// Does not verify it.
-    pub fn stamp(&self, digest: &Hash) -> Result<Option<FileStamp>, BlobError> {
-        let path = self.path_of(digest);
-        match fs::metadata(&path) {
-            Ok(m) => Ok(Some(FileStamp::of(&m))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
+        match self {
+            BlobStore::Local(l) => l.size_of(digest),
+            BlobStore::Bucket(b) => b.wait_size_of(digest),
         }
     }
 
-    /// Starts an upload into a fresh temporary file.
+    /// [`BlobStore::size_of`] from async code: one `stat` locally (cheap
+    /// enough to run in place), a HEAD request on a bucket.
+    pub async fn size_now(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
+        match self {
+            BlobStore::Local(l) => l.size_of(digest),
+            BlobStore::Bucket(b) => b.size_of(digest).await,
+        }
+    }
+
+    /// Starts an upload (blocking code only).
     pub fn begin(&self, declared: Hash, declared_size: u64) -> Result<BlobWriter<'_>, BlobError> {
-        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let path = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
-        let file =
-            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
-        Ok(BlobWriter { store: self, file, path, hasher: Sha256::new(), written: 0, declared, declared_size })
-    }
-
-    /// Opens the stored file of `digest` (NotFound if absent).
-    fn open_file(&self, digest: &Hash) -> Result<(PathBuf, File), BlobError> {
-        let path = self.path_of(digest);
-        match File::open(&path) {
-            Ok(f) => Ok((path, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(digest.to_hex())),
-            Err(e) => Err(io(&path)(e)),
-        }
-    }
-
-    /// Opens a stored blob without hashing it, with its current size: for a
-    /// download that hashes the bytes as it serves them.
-    pub fn open_unverified(&self, digest: &Hash) -> Result<(File, u64), BlobError> {
-        let (path, file) = self.open_file(digest)?;
-        let len = file.metadata().map_err(io(&path))?.len();
-        Ok((file, len))
+        Ok(match self {
+            BlobStore::Local(l) => BlobWriter::Local(l.begin(declared, declared_size)?),
+            BlobStore::Bucket(b) => BlobWriter::Bucket(b.begin(declared, declared_size)?),
+        })
     }
 
     /// Removes a stored blob. Only for bytes no publish names: a refused
     /// upload's, or an orphan past its grace period (`custody-log gc`).
     /// Removing one that is absent is not an error.
     pub fn remove(&self, digest: &Hash) -> Result<(), BlobError> {
-        let path = self.path_of(digest);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(&path)(e)),
+        match self {
+            BlobStore::Local(l) => l.remove(digest),
+            BlobStore::Bucket(b) => b.remove(digest),
         }
-    }
-
-    /// Opens a blob for serving after hashing every byte of it. The returned
-    /// handle is positioned at the start and is the same file that was hashed.
-    pub fn open_verified(&self, digest: &Hash) -> Result<VerifiedBlob, BlobError> {
-        let (path, mut file) = self.open_file(digest)?;
-        let len = file.metadata().map_err(io(&path))?.len();
-        let (actual, size) = hash_reader(&mut file, len).map_err(io(&path))?;
-        if actual != *digest {
-            return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
-        }
-        file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
-        Ok(VerifiedBlob { file, size })
     }
 
     /// The whole blob, verified, if it is at most `max` bytes (`Ok(None)`
-    /// if larger: stream it with [`BlobStore::open_verified`] instead). One
-    /// read serves both the check and the response, so small artifacts cost
-    /// one system call and no extra thread.
+    /// if larger).
     pub fn read_small_verified(&self, digest: &Hash, max: u64) -> Result<Option<Vec<u8>>, BlobError> {
-        Ok(self.read_small_verified_stamped(digest, max)?.map(|(_, bytes)| bytes))
+        match self {
+            BlobStore::Local(l) => l.read_small_verified(digest, max),
+            BlobStore::Bucket(b) => b.wait_read_small_verified(digest, max),
+        }
     }
 
-    /// [`BlobStore::read_small_verified`] with the stamp of the file version
-    /// that was read (taken from the open handle before reading, so it
-    /// names exactly the bytes that were hashed).
-    pub fn read_small_verified_stamped(
-        &self,
-        digest: &Hash,
-        max: u64,
-    ) -> Result<Option<(FileStamp, Vec<u8>)>, BlobError> {
-        let (path, mut file) = self.open_file(digest)?;
-        let meta = file.metadata().map_err(io(&path))?;
-        let (stamp, len) = (FileStamp::of(&meta), meta.len());
-        if len > max {
-            return Ok(None);
-        }
-        let mut bytes = Vec::with_capacity(len as usize);
-        // `take` keeps a file that grew since `metadata` from growing the buffer.
-        (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(io(&path))?;
-        let actual = custody_standards::hash::sha256(&bytes);
-        if actual != *digest {
-            return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
-        }
-        Ok(Some((stamp, bytes)))
-    }
-
-    /// Hashes a stored blob without serving it (fsck and tests).
+    /// Hashes a stored blob without serving it (fsck and tests); its size.
     pub fn verify(&self, digest: &Hash) -> Result<u64, BlobError> {
-        self.open_verified(digest).map(|b| b.size)
+        match self {
+            BlobStore::Local(l) => l.verify(digest),
+            BlobStore::Bucket(b) => b.verify(digest),
+        }
     }
 
-    /// Every stored digest, for `fsck`. Names that are not well-formed blob
-    /// paths are reported as integrity errors rather than skipped.
+    /// Every stored digest, sorted. Names that are not well-formed blob
+    /// names are reported as integrity errors rather than skipped.
     pub fn list(&self) -> Result<Vec<Hash>, BlobError> {
-        let base = self.root.join("sha256");
-        let mut out = Vec::new();
-        if !base.exists() {
-            return Ok(out);
+        match self {
+            BlobStore::Local(l) => l.list(),
+            BlobStore::Bucket(_) => Ok(self.list_stored()?.into_iter().map(|l| l.digest).collect()),
         }
-        for shard in fs::read_dir(&base).map_err(io(&base))? {
-            let shard = shard.map_err(io(&base))?.path();
-            for f in fs::read_dir(&shard).map_err(io(&shard))? {
-                let f = f.map_err(io(&shard))?;
-                let name = f.file_name().to_string_lossy().into_owned();
-                let digest = Hash::from_hex(&name).map_err(|_| BlobError::Integrity {
-                    expected: name.clone(),
-                    actual: "a file whose name is not a digest".into(),
-                })?;
-                out.push(digest);
-            }
-        }
-        out.sort_unstable_by_key(|h| h.0);
+    }
+
+    /// [`BlobStore::list`] with each blob's size and modification time.
+    pub fn list_stored(&self) -> Result<Vec<Listed>, BlobError> {
+        let mut out = match self {
+            BlobStore::Local(l) => l.list_stored()?,
+            BlobStore::Bucket(b) => b.list_stored()?,
+        };
+        out.sort_unstable_by_key(|l| l.digest.0);
         Ok(out)
     }
 }
 
 /// An upload in progress. Dropping it without [`BlobWriter::finish`]
-/// removes the temporary file.
-pub struct BlobWriter<'a> {
-    store: &'a BlobStore,
-    file: File,
-    path: PathBuf,
-    hasher: Sha256,
-    written: u64,
-    declared: Hash,
-    declared_size: u64,
-}
-
-impl std::fmt::Debug for BlobWriter<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobWriter").field("path", &self.path).field("written", &self.written).finish()
-    }
+/// leaves nothing under the digest.
+#[derive(Debug)]
+pub enum BlobWriter<'a> {
+    /// Into a temporary file.
+    Local(LocalWriter<'a>),
+    /// Into the bucket.
+    Bucket(bucket_write::BucketWriter<'a>),
 }
 
 impl BlobWriter<'_> {
     /// Appends a chunk. Fails as soon as the upload exceeds its declared
     /// size, so an overlong body is cut off rather than stored.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        let total = self.written.saturating_add(chunk.len() as u64);
-        if total > self.declared_size {
-            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: total });
+        match self {
+            BlobWriter::Local(w) => w.write(chunk),
+            BlobWriter::Bucket(w) => w.write(chunk),
         }
-        self.file.write_all(chunk).map_err(io(&self.path))?;
-        self.hasher.update(chunk);
-        self.written = total;
-        Ok(())
     }
 
-    /// Checks size and digest, makes the file durable and read-only, and
-    /// moves it into place unless identical bytes are already stored.
-    pub fn finish(mut self) -> Result<Stored, BlobError> {
-        if self.written != self.declared_size {
-            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: self.written });
+    /// Checks size and digest, then makes the bytes visible under the
+    /// digest unless identical bytes are already stored.
+    pub fn finish(self) -> Result<Stored, BlobError> {
+        match self {
+            BlobWriter::Local(w) => w.finish(),
+            BlobWriter::Bucket(w) => w.finish(),
         }
-        let actual = Hash(std::mem::take(&mut self.hasher).finalize().into());
-        if actual != self.declared {
-            return Err(BlobError::DigestMismatch {
-                declared: self.declared.to_hex(),
-                actual: actual.to_hex(),
-            });
-        }
-        let size = self.written;
-        let target = self.store.path_of(&self.declared);
-        if target.exists() {
-            return Ok(Stored { size, created: false });
-        }
-        self.file.sync_all().map_err(io(&self.path))?;
-        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o444)).map_err(io(&self.path))?;
-        let dir = target.parent().expect("blob paths have a shard directory");
-        fs::create_dir_all(dir).map_err(io(dir))?;
-        // hard_link fails if the target exists, so a concurrent upload of the
-        // same bytes can never replace a blob that is already in place.
-        match fs::hard_link(&self.path, &target) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Ok(Stored { size, created: false })
-            }
-            Err(e) => return Err(io(&target)(e)),
-        }
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-        Ok(Stored { size, created: true })
     }
 
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
-        self.written
+        match self {
+            BlobWriter::Local(w) => w.written(),
+            BlobWriter::Bucket(w) => w.written(),
+        }
     }
 }
 
-impl Drop for BlobWriter<'_> {
-    fn drop(&mut self) {
-        // The blob, if finished, is a separate hard link; the temporary name
-        // always goes.
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// A blob whose bytes were just checked against its digest.
-#[derive(Debug)]
-pub struct VerifiedBlob {
-    /// Open handle, positioned at the start.
-    pub file: File,
-    /// Size in bytes.
-    pub size: u64,
+/// The integrity error of bytes named `expected` that hash to `actual`.
+pub(crate) fn integrity(expected: &Hash, actual: &Hash) -> BlobError {
+    BlobError::Integrity { expected: expected.to_hex(), actual: actual.to_hex() }
 }
 
 /// SHA-256 and length of everything `r` yields; `expected_len` only sizes
@@ -368,102 +304,4 @@ pub fn hash_reader(r: &mut impl Read, expected_len: u64) -> std::io::Result<(Has
 /// least one byte (so a read can observe end of file).
 pub fn chunk_for(len: u64) -> usize {
     usize::try_from(len).unwrap_or(CHUNK).clamp(1, CHUNK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn digest(bytes: &[u8]) -> Hash {
-        custody_standards::hash::sha256(bytes)
-    }
-
-    fn put(store: &BlobStore, bytes: &[u8], chunks: usize) -> Result<Stored, BlobError> {
-        let mut w = store.begin(digest(bytes), bytes.len() as u64)?;
-        for c in bytes.chunks(bytes.len().div_ceil(chunks).max(1)) {
-            w.write(c)?;
-        }
-        w.finish()
-    }
-
-    fn tmp_is_empty(dir: &Path) -> bool {
-        fs::read_dir(dir.join(BLOBS_DIR).join("tmp")).unwrap().next().is_none()
-    }
-
-    #[test]
-    fn stores_once_read_only_and_verifies_on_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-        assert_eq!(put(&store, &bytes, 7).unwrap(), Stored { size: bytes.len() as u64, created: true });
-        assert_eq!(put(&store, &bytes, 3).unwrap(), Stored { size: bytes.len() as u64, created: false });
-        let path = store.path_of(&digest(&bytes));
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o444);
-        assert_eq!(store.read_small_verified(&digest(&bytes), 1 << 20).unwrap().as_deref(), Some(&bytes[..]));
-        assert_eq!(
-            store.read_small_verified(&digest(&bytes), 1000).unwrap(),
-            None,
-            "too large to read whole"
-        );
-        let mut b = store.open_verified(&digest(&bytes)).unwrap();
-        let mut back = Vec::new();
-        b.file.read_to_end(&mut back).unwrap();
-        assert_eq!(back, bytes);
-        assert_eq!(store.list().unwrap(), vec![digest(&bytes)]);
-        assert!(tmp_is_empty(dir.path()));
-    }
-
-    #[test]
-    fn rejects_wrong_digest_and_wrong_size_and_keeps_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let mut w = store.begin(digest(b"other"), 5).unwrap();
-        w.write(b"hello").unwrap();
-        assert!(matches!(w.finish(), Err(BlobError::DigestMismatch { .. })));
-        let mut w = store.begin(digest(b"hello"), 4).unwrap();
-        assert!(matches!(w.write(b"hello"), Err(BlobError::SizeMismatch { declared: 4, actual: 5 })));
-        drop(w);
-        let mut w = store.begin(digest(b"hello"), 6).unwrap();
-        w.write(b"hello").unwrap();
-        assert!(matches!(w.finish(), Err(BlobError::SizeMismatch { declared: 6, actual: 5 })));
-        assert!(store.list().unwrap().is_empty());
-        assert!(tmp_is_empty(dir.path()));
-        assert!(matches!(store.open_verified(&digest(b"hello")), Err(BlobError::NotFound(_))));
-    }
-
-    #[test]
-    fn tampered_bytes_are_an_integrity_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        put(&store, b"model weights", 1).unwrap();
-        let path = store.path_of(&digest(b"model weights"));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::write(&path, b"model weightz").unwrap();
-        let err = store.open_verified(&digest(b"model weights")).unwrap_err();
-        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
-        let err = store.read_small_verified(&digest(b"model weights"), 1 << 20).unwrap_err();
-        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
-        assert!(err.to_string().contains("integrity violation"));
-    }
-
-    #[test]
-    fn empty_blob_is_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        assert_eq!(put(&store, b"", 1).unwrap().size, 0);
-        assert_eq!(store.verify(&digest(b"")).unwrap(), 0);
-    }
-
-    #[test]
-    fn reopening_clears_interrupted_uploads() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let mut w = store.begin(digest(b"abc"), 3).unwrap();
-        w.write(b"ab").unwrap();
-        std::mem::forget(w); // as if the process died mid-upload
-        assert!(!tmp_is_empty(dir.path()));
-        drop(store);
-        BlobStore::open(dir.path()).unwrap();
-        assert!(tmp_is_empty(dir.path()));
-    }
 }

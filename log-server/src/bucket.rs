@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ObjectStore, PutMode, PutOptions, PutPayload};
@@ -126,12 +126,7 @@ impl Bucket {
         if prefix.split('/').any(|c| c == "." || c == "..") {
             return Err(bad("the prefix may not contain . or .."));
         }
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(name);
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT"));
-        if endpoint.is_ok_and(|e| e.starts_with("http://")) {
-            builder = builder.with_allow_http(true);
-        }
-        let s3 = builder.build().map_err(|e| bad(&e.to_string()))?;
+        let s3 = s3_builder(name).build().map_err(|e| bad(&e.to_string()))?;
         Ok(Bucket { store: Arc::new(s3), prefix, url: url.to_owned(), attributes: true })
     }
 
@@ -221,6 +216,28 @@ impl Bucket {
         names.sort_unstable();
         Ok(names)
     }
+}
+
+impl Bucket {
+    /// The S3 client of an `s3://` store, built as [`Bucket::open`] built
+    /// it (for presigning URLs, which needs the concrete type); `None` for
+    /// a `file://` store.
+    pub fn s3(&self) -> Result<Option<AmazonS3>, BucketError> {
+        let Some(rest) = self.url.strip_prefix("s3://") else { return Ok(None) };
+        let name = rest.split_once('/').map_or(rest, |(name, _)| name);
+        let bad = |reason: String| BucketError::Url { url: self.url.clone(), reason };
+        s3_builder(name).build().map(Some).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// An S3 client of bucket `name` configured from the `AWS_*` environment.
+fn s3_builder(name: &str) -> AmazonS3Builder {
+    let builder = AmazonS3Builder::from_env().with_bucket_name(name);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT"));
+    if endpoint.is_ok_and(|e| e.starts_with("http://")) {
+        return builder.with_allow_http(true);
+    }
+    builder
 }
 
 #[cfg(test)]

@@ -116,6 +116,13 @@ pub struct ServeArgs {
     /// entry, not only those under the last published checkpoint).
     #[arg(long, env = "CUSTODY_RECOVERY_POINT_ZERO", requires = "store")]
     pub recovery_point_zero: bool,
+    /// With an `s3://` `--store` (which then also holds the artifacts):
+    /// answer `GET /blobs/<digest>`, once its access entry is durable, with
+    /// a 307 to a URL of the artifact presigned for this many seconds, so
+    /// the bytes do not pass through the log (the client verifies them).
+    #[arg(long = "presign-downloads", env = "CUSTODY_PRESIGN_DOWNLOADS", requires = "store",
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub presign_downloads_secs: Option<u64>,
     /// Largest entry in bytes (at most 65535, the entry-bundle limit).
     #[arg(long, env = "CUSTODY_MAX_ENTRY_SIZE", default_value_t = 65535,
           value_parser = clap::value_parser!(u64).range(1..=65535))]
@@ -298,6 +305,10 @@ pub struct FsckArgs {
     /// Data directory of a stopped server.
     #[arg(long, env = "CUSTODY_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The `--store` the server ran with, whose bucket holds the artifacts
+    /// (S3 settings from the `AWS_*` environment).
+    #[arg(long, env = "CUSTODY_STORE")]
+    pub store: Option<String>,
     /// The replay window (seconds) the server ran with (see `serve`).
     #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -332,6 +343,10 @@ pub struct GcArgs {
     /// Data directory of a stopped server.
     #[arg(long, env = "CUSTODY_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The `--store` the server ran with, whose bucket holds the artifacts
+    /// (S3 settings from the `AWS_*` environment).
+    #[arg(long, env = "CUSTODY_STORE")]
+    pub store: Option<String>,
     /// Orphans whose last upload is more recent than this many seconds are
     /// kept (their uploader may still publish them; see `serve`).
     #[arg(long = "upload-grace", env = "CUSTODY_UPLOAD_GRACE", default_value_t = DEFAULT_UPLOAD_GRACE_SECS)]

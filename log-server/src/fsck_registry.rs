@@ -43,11 +43,22 @@ pub fn fsck_data_dir(
     log_vkey: Option<&VerifierKey>,
     config: Config,
 ) -> Result<FsckReport, StoreError> {
+    fsck_data_dir_with(data_dir, &BlobStore::at(data_dir), log_vkey, config)
+}
+
+/// [`fsck_data_dir`] with the artifacts in `blobs` (a server run with
+/// `--store` keeps them in its bucket).
+pub fn fsck_data_dir_with(
+    data_dir: &Path,
+    blobs: &BlobStore,
+    log_vkey: Option<&VerifierKey>,
+    config: Config,
+) -> Result<FsckReport, StoreError> {
     let mut report = fsck(&db_path(data_dir), log_vkey)?;
     if report.is_healthy() {
         let store = RocksStore::open_read_only(&db_path(data_dir))?;
         if is_registry(&store).map_err(|e| StoreError::Corrupt(e.to_string()))? {
-            let check = check_registry(&store, data_dir, config)?;
+            let check = check_registry(&store, data_dir, blobs, config)?;
             report.first_problem = check.problem;
             report.orphan_blobs = check.orphans.iter().map(ToString::to_string).collect();
             report.registry_checked = true;
@@ -72,6 +83,7 @@ pub struct RegistryCheck {
 pub fn check_registry(
     store: &dyn Store,
     data_dir: &Path,
+    blobs: &BlobStore,
     config: Config,
 ) -> Result<RegistryCheck, StoreError> {
     let problem = |p: Option<FsckProblem>| Ok(RegistryCheck { problem: p, orphans: Vec::new() });
@@ -98,7 +110,6 @@ pub fn check_registry(
     if let Some(p) = crate::index_check::check_index_rows(store, auditor.state())? {
         return problem(Some(p));
     }
-    let blobs = BlobStore::at(data_dir);
     let blob_problem = |digest: String, detail: String| {
         problem(Some(FsckProblem {
             kind: FsckProblemKind::Blob,
@@ -135,7 +146,7 @@ pub fn check_registry(
     }
     let manifests = Manifests::new();
     for (label, at, manifest) in published_directories(registry) {
-        let m = match manifests.load(&blobs, &manifest) {
+        let m = match manifests.load(blobs, &manifest) {
             Ok(m) => m,
             Err(e) => {
                 return blob_problem(manifest.0.to_hex(), format!("manifest of {label} (entry {at}): {e}"))
@@ -151,11 +162,11 @@ pub fn check_registry(
                 );
             }
         }
-        if let Err(e) = check_signature(&blobs, manifest, &m) {
+        if let Err(e) = check_signature(blobs, manifest, &m) {
             return blob_problem(manifest.0.to_hex(), format!("{label} (entry {at}): {e}"));
         }
     }
-    let orphans = orphans(registry, data_dir, crate::registry::now_ms())
+    let orphans = orphans(registry, blobs, data_dir, crate::registry::now_ms())
         .map_err(|e| StoreError::Corrupt(format!("listing orphan artifacts: {e}")))?;
     Ok(RegistryCheck { problem: None, orphans })
 }

@@ -12,7 +12,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use custody_registry::names::Digest;
 use custody_registry::registry::{Config, Registry};
@@ -100,36 +99,42 @@ impl fmt::Display for GcReport {
     }
 }
 
-fn millis(t: std::time::SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Every stored blob of `data_dir` that no publish in `registry` names
-/// (directly, or as a file of a published directory),
-/// with its age at `now_ms`: since the later of the file's modification
-/// time and its newest uploader record.
-pub fn orphans(registry: &Registry, data_dir: &Path, now_ms: u64) -> Result<Vec<Orphan>, GcError> {
-    let blobs = BlobStore::at(data_dir);
+/// Every blob stored in `blobs` that no publish in `registry` names
+/// (directly, or as a file of a published directory), with its age at
+/// `now_ms`: since the later of its modification time and its newest
+/// uploader record (under `data_dir`).
+pub fn orphans(
+    registry: &Registry,
+    blobs: &BlobStore,
+    data_dir: &Path,
+    now_ms: u64,
+) -> Result<Vec<Orphan>, GcError> {
     let records = data_dir.join(BLOBS_DIR).join(UPLOADERS_DIR);
-    let files = crate::directory::published_files(registry, &blobs)?;
+    let files = crate::directory::published_files(registry, blobs)?;
     let mut out = Vec::new();
-    for digest in blobs.list()? {
+    for stored in blobs.list_stored()? {
+        let digest = stored.digest;
         if !registry.publishes_of(&Digest(digest)).is_empty() || files.contains(&digest) {
             continue;
         }
-        let path = blobs.path_of(&digest);
-        let meta = std::fs::metadata(&path).map_err(|source| BlobError::Io { path, source })?;
-        let stored = meta.modified().map_or(0, millis);
         let uploaded = read_records(&record_path(&records, &digest))?.iter().map(|u| u.at_ms).max();
-        let last = uploaded.unwrap_or(0).max(stored);
-        out.push(Orphan { digest, size: meta.len(), age_ms: now_ms.saturating_sub(last) });
+        let last = uploaded.unwrap_or(0).max(stored.modified_ms);
+        out.push(Orphan { digest, size: stored.size, age_ms: now_ms.saturating_sub(last) });
     }
     Ok(out)
 }
 
 /// Removes the orphans of a stopped server's `data_dir` older than
-/// `grace_secs`, and uploader records nothing needs any more.
-pub fn gc(data_dir: &Path, config: Config, grace_secs: u64, now_ms: u64) -> Result<GcReport, GcError> {
+/// `grace_secs`, and uploader records nothing needs any more. The
+/// artifacts are in `blobs` (the data directory's, or the bucket of the
+/// server's `--store`).
+pub fn gc(
+    data_dir: &Path,
+    blobs: &BlobStore,
+    config: Config,
+    grace_secs: u64,
+    now_ms: u64,
+) -> Result<GcReport, GcError> {
     // Read-write: RocksDB's lock makes this fail while a server runs.
     let store = RocksStore::open(&db_path(data_dir))?;
     if !crate::init::is_registry(&store).map_err(|e| StoreError::Corrupt(e.to_string()))? {
@@ -138,10 +143,9 @@ pub fn gc(data_dir: &Path, config: Config, grace_secs: u64, now_ms: u64) -> Resu
     // The persisted state, plus the replay of what it does not cover;
     // nothing is written (the next start persists a replayed tail).
     let registry = crate::registry_state::load(&store, config)?.registry;
-    let blobs = BlobStore::at(data_dir);
     let mut report = GcReport::default();
     let grace_ms = grace_secs.saturating_mul(1000);
-    for orphan in orphans(&registry, data_dir, now_ms)? {
+    for orphan in orphans(&registry, blobs, data_dir, now_ms)? {
         if orphan.age_ms >= grace_ms {
             blobs.remove(&orphan.digest)?;
             report.removed.push(orphan);

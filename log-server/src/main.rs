@@ -161,7 +161,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let blobs = match &registry {
         Some(_) => {
-            let blobs = Arc::new(BlobStore::open(&args.data_dir).context("cannot open the blob store")?);
+            let blobs =
+                BlobStore::open_with(&args.data_dir, args.store.as_deref(), args.presign_downloads_secs);
+            let blobs = Arc::new(blobs.context("cannot open the blob store")?);
             let uploads = Uploads::new(&args.data_dir, args.upload_grace_secs)
                 .context("cannot open the uploader records")?;
             Some((blobs, uploads))
@@ -257,7 +259,14 @@ fn fsck(args: &FsckArgs) -> ExitCode {
         }
     };
     let config = custody_registry::registry::Config { window_ms: args.statement_window_secs * 1000 };
-    match custody_log::fsck_registry::fsck_data_dir(&args.data_dir, vkey.as_ref(), config) {
+    let blobs = match BlobStore::at_with(&args.data_dir, args.store.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("custody-log fsck: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match custody_log::fsck_registry::fsck_data_dir_with(&args.data_dir, &blobs, vkey.as_ref(), config) {
         Ok(report) => {
             println!("{report}");
             if report.is_healthy() {
@@ -277,7 +286,14 @@ fn fsck(args: &FsckArgs) -> ExitCode {
 fn gc(args: &GcArgs) -> ExitCode {
     let config = custody_registry::registry::Config { window_ms: args.statement_window_secs * 1000 };
     let now = custody_log::registry::now_ms();
-    match custody_log::gc::gc(&args.data_dir, config, args.upload_grace_secs, now) {
+    let blobs = match BlobStore::at_with(&args.data_dir, args.store.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("custody-log gc: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match custody_log::gc::gc(&args.data_dir, &blobs, config, args.upload_grace_secs, now) {
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS

@@ -13,6 +13,11 @@
 //!   `Content-Length`, never a clean end, and the violation is counted and
 //!   written to the audit log.
 //!
+//! - A bucket object arrives in pieces already hashed by its pump
+//!   ([`crate::blobs::BucketRead`]), which sends its last piece only once
+//!   the whole object matched, an integrity error otherwise (counted and
+//!   logged here, the response cut short the same way).
+//!
 //! Every poll refreshes the download's [`Slot`]; once the slot has expired
 //! (its client was idle past `--download-idle-timeout`) the stream fails.
 
@@ -29,8 +34,10 @@ use custody_registry::names::Digest;
 use custody_standards::Hash;
 use futures_core::Stream;
 use sha2::{Digest as _, Sha256};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::blobs::BlobError;
 use crate::download_slots::Slot;
 use crate::metrics::Metrics;
 
@@ -72,6 +79,38 @@ pub struct BlobBody {
 enum Source {
     Memory { bytes: Bytes, at: usize },
     File(Box<FileSource>),
+    Channel(Box<ChannelSource>),
+}
+
+/// Pieces of a bucket object, hashed by the pump that sends them
+/// ([`crate::blobs::bucket`]): its last piece comes only after the whole
+/// object matched, otherwise an error does.
+struct ChannelSource {
+    chunks: mpsc::Receiver<Result<Bytes, BlobError>>,
+    size: u64,
+    received: u64,
+    digest: Digest,
+    report: ViolationReport,
+}
+
+impl ChannelSource {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        match self.chunks.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(bytes))) => {
+                self.received += bytes.len() as u64;
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(Some(Err(BlobError::Integrity { actual, .. }))) => {
+                self.report.report(&self.digest, &actual);
+                Poll::Ready(Some(Err(cut("stored artifact does not match its digest"))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(cut(&format!("artifact read failed: {e}"))))),
+            // The pump ends after the verified last piece, or after an error.
+            Poll::Ready(None) if self.received == self.size => Poll::Ready(None),
+            Poll::Ready(None) => Poll::Ready(Some(Err(cut("artifact read ended early")))),
+        }
+    }
 }
 
 struct FileSource {
@@ -110,6 +149,22 @@ impl BlobBody {
             report,
         };
         BlobBody { source: Source::File(Box::new(source)), slot, finished: false }
+    }
+}
+
+impl BlobBody {
+    /// The pieces of a bucket object of `size` bytes (see
+    /// [`crate::blobs::BucketRead`]); an integrity error from the pump is
+    /// counted and logged.
+    pub fn channel(
+        chunks: mpsc::Receiver<Result<Bytes, BlobError>>,
+        size: u64,
+        digest: Digest,
+        report: ViolationReport,
+        slot: Slot,
+    ) -> Self {
+        let source = ChannelSource { chunks, size, received: 0, digest, report };
+        BlobBody { source: Source::Channel(Box::new(source)), slot, finished: false }
     }
 }
 
@@ -217,6 +272,7 @@ impl Stream for BlobBody {
                 }
             }
             Source::File(f) => f.poll_chunk(cx),
+            Source::Channel(c) => c.poll_chunk(cx),
         };
         if matches!(next, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
             this.finished = true;

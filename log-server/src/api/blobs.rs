@@ -28,7 +28,7 @@ use super::blob_body::{BlobBody, ViolationReport};
 use super::directory::grant_file;
 use super::statements::{parse_statement, sequence_statement};
 use super::{ApiError, AppState};
-use crate::blobs::BlobError;
+use crate::blobs::{BlobError, BlobStore, BucketBlobs, BucketRead};
 use crate::download_slots::ConnSocket;
 
 /// Request header carrying the signed statement of a blob request.
@@ -101,7 +101,7 @@ async fn download(
             ))
         }
     }
-    if reg.blobs.stamp(&digest.0)?.is_none() {
+    if reg.blobs.size_now(&digest.0).await?.is_none() {
         return Err(ApiError::NotFound(format!("artifact {digest} is not stored")));
     }
     // The slot is taken before the access is logged (a refused download
@@ -134,9 +134,13 @@ async fn serve(
     slot: crate::download_slots::Slot,
 ) -> Result<HttpResponse, ApiError> {
     let reg = state.registry()?;
+    let local = match &*reg.blobs {
+        BlobStore::Local(local) => local,
+        BlobStore::Bucket(bucket) => return serve_bucket(state, bucket, digest, index, actor, slot).await,
+    };
     // The file as it is now, after the access is durable: cached bytes are
     // served only if they were hashed from this very version of it.
-    if let Some(stamp) = reg.blobs.stamp(&digest.0)? {
+    if let Some(stamp) = local.stamp(&digest.0)? {
         if let Some(bytes) = reg.blob_cache.get(&digest.0, &stamp) {
             let len = bytes.len() as u64;
             return Ok(download_response(index, digest)
@@ -145,29 +149,15 @@ async fn serve(
         }
     }
     let blobs = reg.blobs.clone();
-    let served = web::block(move || match blobs.read_small_verified_stamped(&digest.0, SMALL_BLOB)? {
-        Some((stamp, bytes)) => Ok(Served::Whole(Bytes::from(bytes), stamp)),
-        None => blobs.open_unverified(&digest.0).map(|(file, size)| Served::Stream(file, size)),
+    let served = web::block(move || {
+        let local = blobs.local().ok_or_else(|| BlobError::NotFound(digest.0.to_hex()))?;
+        match local.read_small_verified_stamped(&digest.0, SMALL_BLOB)? {
+            Some((stamp, bytes)) => Ok(Served::Whole(Bytes::from(bytes), stamp)),
+            None => local.open_unverified(&digest.0).map(|(file, size)| Served::Stream(file, size)),
+        }
     })
     .await?;
-    let served = match served {
-        Ok(s) => s,
-        Err(e) => {
-            if let BlobError::Integrity { expected, actual } = &e {
-                state.metrics.inc_integrity_violation();
-                tracing::error!(
-                    target: "custody::audit",
-                    event = "integrity_violation",
-                    digest = %expected,
-                    now_hashes_to = %actual,
-                    access_index = index,
-                    actor = actor.as_str(),
-                    "stored artifact does not match its digest; not served"
-                );
-            }
-            return Err(e.into());
-        }
-    };
+    let served = served.map_err(|e| refused(state, e, index, &actor))?;
     let mut resp = download_response(index, digest);
     Ok(match served {
         Served::Whole(bytes, stamp) => {
@@ -181,6 +171,59 @@ async fn serve(
             resp.no_chunking(size).streaming(BlobBody::file(file, size, digest, report, slot))
         }
     })
+}
+
+/// Serves `digest` from the bucket under the access entry `index`: a 307
+/// to a presigned URL when downloads are presigned (the client verifies
+/// the bytes), else the bytes, verified as on local disk.
+async fn serve_bucket(
+    state: &web::Data<AppState>,
+    bucket: &BucketBlobs,
+    digest: Digest,
+    index: u64,
+    actor: String,
+    slot: crate::download_slots::Slot,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(url) = bucket.presigned_url(&digest.0).await? {
+        // The bytes do not pass through the log: the slot is freed now.
+        drop(slot);
+        return Ok(HttpResponse::TemporaryRedirect()
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((LEAF_INDEX_HEADER, index.to_string()))
+            .insert_header(("Custody-Digest", digest.to_string()))
+            .finish());
+    }
+    let read = bucket.open_read(&digest.0, SMALL_BLOB).await;
+    let mut resp = download_response(index, digest);
+    Ok(match read.map_err(|e| refused(state, e, index, &actor))? {
+        BucketRead::Whole(bytes) => {
+            let len = bytes.len() as u64;
+            resp.no_chunking(len).streaming(BlobBody::memory(bytes, slot))
+        }
+        BucketRead::Stream { chunks, size } => {
+            let report = ViolationReport { metrics: state.metrics.clone(), access_index: index, actor };
+            resp.no_chunking(size).streaming(BlobBody::channel(chunks, size, digest, report, slot))
+        }
+    })
+}
+
+/// A read that failed before anything was served; an integrity violation
+/// is counted and written to the audit log.
+fn refused(state: &AppState, e: BlobError, index: u64, actor: &str) -> ApiError {
+    if let BlobError::Integrity { expected, actual } = &e {
+        state.metrics.inc_integrity_violation();
+        tracing::error!(
+            target: "custody::audit",
+            event = "integrity_violation",
+            digest = %expected,
+            now_hashes_to = %actual,
+            access_index = index,
+            actor,
+            "stored artifact does not match its digest; not served"
+        );
+    }
+    e.into()
 }
 
 /// The headers of a download: the access entry's index and the digest.

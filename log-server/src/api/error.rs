@@ -256,6 +256,9 @@ impl ResponseError for ApiError {
                 }
                 BlobError::NotFound(_) => StatusCode::NOT_FOUND,
                 BlobError::Integrity { .. } | BlobError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                // The artifact bucket failed; its details (endpoint, bucket)
+                // stay in the server's log, the client gets a reference.
+                BlobError::Bucket(_) => StatusCode::BAD_GATEWAY,
             },
             ApiError::Upload(e) => match e {
                 UploadError::InProgress { .. } => StatusCode::CONFLICT,
@@ -349,6 +352,11 @@ mod tests {
             (BlobError::NotFound("x".into()).into(), 404),
             (BlobError::SizeMismatch { declared: 1, actual: 2 }.into(), 422),
             (BlobError::Integrity { expected: "a".into(), actual: "b".into() }.into(), 500),
+            (
+                BlobError::from(crate::bucket::BucketError::Url { url: "s3://b".into(), reason: "x".into() })
+                    .into(),
+                502,
+            ),
             (UploadError::InProgress { name: "a/b".into(), version: "1".into() }.into(), 409),
             (
                 UploadError::UploadRequired { digest: "00".into(), actor: "a".into(), grace_secs: 1 }.into(),

@@ -161,10 +161,14 @@ pub async fn submit(
         .await
         .map_err(|e| refused_unauthenticated(&state, None, e))?;
     let signed = parse_statement(&state, &body)?;
+    let stored_size = match &signed.statement.event {
+        Event::Publish(p) => reg.blobs.size_now(&p.digest.0).await?,
+        _ => None,
+    };
     match &signed.statement.event {
         // A publish must name bytes the registry holds; uploads go through
         // `PUT /blobs/...`, which sequences the publish itself.
-        Event::Publish(p) if reg.blobs.size_of(&p.digest.0)? != Some(p.size) => {
+        Event::Publish(p) if stored_size != Some(p.size) => {
             return Err(refused_unauthenticated(
                 &state,
                 Some(&signed),

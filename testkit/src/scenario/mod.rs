@@ -32,6 +32,18 @@ pub struct Deployment {
     pub dir: PathBuf,
     /// Name, verifier key and files of each witness, in `witnesses` order.
     pub witness_ids: Vec<WitnessId>,
+    /// What every start of the log adds to `custody-log serve`.
+    pub log_extra: LogExtra,
+}
+
+/// Flags and environment added to every `custody-log serve` of a
+/// deployment (e.g. `--store` and the `AWS_*` settings of a bucket).
+#[derive(Debug, Clone, Default)]
+pub struct LogExtra {
+    /// Extra arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 /// Who a witness is and where its files are.
@@ -69,6 +81,12 @@ impl Deployment {
     }
 
     pub fn start_with(dir: &Path, setup: Setup) -> Deployment {
+        Deployment::start_with_log(dir, setup, LogExtra::default())
+    }
+
+    /// [`Deployment::start_with`], the log started with `log_extra` (every
+    /// restart too).
+    pub fn start_with_log(dir: &Path, setup: Setup, log_extra: LogExtra) -> Deployment {
         let origin = "scenario.custody.example/log".to_owned();
         let log_vkey = run_ok(
             Command::new(bin("custody-log"))
@@ -101,8 +119,8 @@ impl Deployment {
         let policy = dir.join("policy.txt");
         std::fs::write(&policy, policy_text(&log_vkey, &witness_ids, &witnesses, &all, setup.quorum))
             .unwrap();
-        let log = serve_log(&dir.join("log"), &policy);
-        Deployment { log, witnesses, log_vkey, origin, policy, dir: dir.to_owned(), witness_ids }
+        let log = spawn(&mut log_command(&dir.join("log"), &policy, "127.0.0.1:0", &log_extra));
+        Deployment { log, witnesses, log_vkey, origin, policy, dir: dir.to_owned(), witness_ids, log_extra }
     }
 
     /// Writes a tlog-policy trusting the log and requiring `quorum` of the
@@ -116,7 +134,7 @@ impl Deployment {
     /// gets a new URL.
     pub fn restart_log(&mut self) {
         self.log.stop();
-        self.log = serve_log(&self.dir.join("log"), &self.policy);
+        self.log = spawn(&mut log_command(&self.dir.join("log"), &self.policy, "127.0.0.1:0", &self.log_extra));
     }
 
     /// Makes every witness started with gossip a peer of all the others
@@ -170,12 +188,14 @@ fn policy_text(log_vkey: &str, ids: &[WitnessId], procs: &[Proc], which: &[usize
 
 /// `custody-log serve` on `data` with `policy`, checkpoints every 200 ms,
 /// listening on `listen`.
-fn log_command(data: &Path, policy: &Path, listen: &str) -> Command {
+fn log_command(data: &Path, policy: &Path, listen: &str, extra: &LogExtra) -> Command {
     let mut cmd = Command::new(bin("custody-log"));
     cmd.args(["serve", "--listen", listen, "--checkpoint-interval", "200", "--data-dir"])
         .arg(data)
         .arg("--policy")
-        .arg(policy);
+        .arg(policy)
+        .args(&extra.args)
+        .envs(extra.env.iter().map(|(k, v)| (k, v)));
     cmd
 }
 
@@ -193,14 +213,14 @@ fn witness_command(dir: &Path, i: usize, listen: &str) -> Command {
 /// Starts `custody-log serve` on the data directory `data` with `policy`
 /// (checkpoints every 200 ms).
 pub fn serve_log(data: &Path, policy: &Path) -> Proc {
-    spawn(&mut log_command(data, policy, "127.0.0.1:0"))
+    spawn(&mut log_command(data, policy, "127.0.0.1:0", &LogExtra::default()))
 }
 
 /// Starts the log again on its data directory, policy and address (after
 /// [`kill9`]).
 pub fn relaunch_log(d: &mut Deployment) {
     let listen = d.log.addr().to_owned();
-    d.log = spawn(&mut log_command(&d.dir.join("log"), &d.policy, &listen));
+    d.log = spawn(&mut log_command(&d.dir.join("log"), &d.policy, &listen, &d.log_extra));
 }
 
 /// Starts witness `i` (0-based) again on its data directory and address.

@@ -1,0 +1,404 @@
+//! The local backend of [`super::BlobStore`]: write-once files under the
+//! data directory.
+//!
+//! An upload is streamed into a temporary file while being hashed, so a
+//! multi-gigabyte model never sits in memory. Only when the digest and the
+//! declared size both match is the file fsynced, made read-only and
+//! hard-linked into place; the directory is fsynced so the link itself
+//! survives a crash. If the name already exists the new temporary file is
+//! discarded (identical bytes are stored once).
+//!
+//! Layout under the data directory: `blobs/sha256/<first two hex>/<hex>`,
+//! `blobs/tmp/` for uploads in progress (emptied at start-up: a crash
+//! mid-upload leaves nothing that was acknowledged) and `blobs/uploaders/`
+//! ([`crate::uploads`]).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{hash_reader, BlobError, Stored, BLOBS_DIR};
+use crate::blob_cache::FileStamp;
+use custody_standards::Hash;
+use sha2::{Digest as _, Sha256};
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
+    move |source| BlobError::Io { path: path.to_owned(), source }
+}
+
+/// The write-once blob store.
+#[derive(Debug)]
+pub struct LocalBlobs {
+    root: PathBuf,
+    tmp_counter: AtomicU64,
+}
+
+impl LocalBlobs {
+    /// Opens (creating) the store under `data_dir` and removes leftovers of
+    /// uploads interrupted by a crash.
+    pub fn open(data_dir: &Path) -> Result<Self, BlobError> {
+        let root = data_dir.join(BLOBS_DIR);
+        let tmp = root.join("tmp");
+        fs::create_dir_all(root.join("sha256")).map_err(io(&root))?;
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        Ok(LocalBlobs { root, tmp_counter: AtomicU64::new(0) })
+    }
+
+    /// The store under `data_dir` without creating or cleaning anything,
+    /// for checks of a stopped server (`fsck`).
+    pub fn at(data_dir: &Path) -> Self {
+        LocalBlobs { root: data_dir.join(BLOBS_DIR), tmp_counter: AtomicU64::new(0) }
+    }
+
+    /// Where the blob with this digest lives (whether or not it exists).
+    pub fn path_of(&self, digest: &Hash) -> PathBuf {
+        let hex = digest.to_hex();
+        self.root.join("sha256").join(&hex[..2]).join(hex)
+    }
+
+    /// Size of the stored blob, or `None` if absent. Does not verify it.
+    pub fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
+        Ok(self.stamp(digest)?.map(|s| s.size()))
+    }
+
+    /// The stored blob's [`FileStamp`] (one `stat`), or `None` if absent.
+    /// Does not verify it.
+    pub fn stamp(&self, digest: &Hash) -> Result<Option<FileStamp>, BlobError> {
+        let path = self.path_of(digest);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(FileStamp::of(&m))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Starts an upload into a fresh temporary file.
+    pub fn begin(&self, declared: Hash, declared_size: u64) -> Result<LocalWriter<'_>, BlobError> {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
+        let file =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
+        Ok(LocalWriter {
+            store: self,
+            file,
+            path,
+            hasher: Sha256::new(),
+            written: 0,
+            declared,
+            declared_size,
+        })
+    }
+
+    /// Opens the stored file of `digest` (NotFound if absent).
+    fn open_file(&self, digest: &Hash) -> Result<(PathBuf, File), BlobError> {
+        let path = self.path_of(digest);
+        match File::open(&path) {
+            Ok(f) => Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(digest.to_hex())),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Opens a stored blob without hashing it, with its current size: for a
+    /// download that hashes the bytes as it serves them.
+    pub fn open_unverified(&self, digest: &Hash) -> Result<(File, u64), BlobError> {
+        let (path, file) = self.open_file(digest)?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        Ok((file, len))
+    }
+
+    /// Removes a stored blob. Only for bytes no publish names: a refused
+    /// upload's, or an orphan past its grace period (`custody-log gc`).
+    /// Removing one that is absent is not an error.
+    pub fn remove(&self, digest: &Hash) -> Result<(), BlobError> {
+        let path = self.path_of(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Opens a blob for serving after hashing every byte of it. The returned
+    /// handle is positioned at the start and is the same file that was hashed.
+    pub fn open_verified(&self, digest: &Hash) -> Result<VerifiedBlob, BlobError> {
+        let (path, mut file) = self.open_file(digest)?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        let (actual, size) = hash_reader(&mut file, len).map_err(io(&path))?;
+        if actual != *digest {
+            return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
+        Ok(VerifiedBlob { file, size })
+    }
+
+    /// The whole blob, verified, if it is at most `max` bytes (`Ok(None)`
+    /// if larger: stream it with [`LocalBlobs::open_verified`] instead). One
+    /// read serves both the check and the response, so small artifacts cost
+    /// one system call and no extra thread.
+    pub fn read_small_verified(&self, digest: &Hash, max: u64) -> Result<Option<Vec<u8>>, BlobError> {
+        Ok(self.read_small_verified_stamped(digest, max)?.map(|(_, bytes)| bytes))
+    }
+
+    /// [`LocalBlobs::read_small_verified`] with the stamp of the file version
+    /// that was read (taken from the open handle before reading, so it
+    /// names exactly the bytes that were hashed).
+    pub fn read_small_verified_stamped(
+        &self,
+        digest: &Hash,
+        max: u64,
+    ) -> Result<Option<(FileStamp, Vec<u8>)>, BlobError> {
+        let (path, mut file) = self.open_file(digest)?;
+        let meta = file.metadata().map_err(io(&path))?;
+        let (stamp, len) = (FileStamp::of(&meta), meta.len());
+        if len > max {
+            return Ok(None);
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        // `take` keeps a file that grew since `metadata` from growing the buffer.
+        (&mut file).take(max + 1).read_to_end(&mut bytes).map_err(io(&path))?;
+        let actual = custody_standards::hash::sha256(&bytes);
+        if actual != *digest {
+            return Err(BlobError::Integrity { expected: digest.to_hex(), actual: actual.to_hex() });
+        }
+        Ok(Some((stamp, bytes)))
+    }
+
+    /// Hashes a stored blob without serving it (fsck and tests).
+    pub fn verify(&self, digest: &Hash) -> Result<u64, BlobError> {
+        self.open_verified(digest).map(|b| b.size)
+    }
+
+    /// Every stored blob with its size and modification time (`gc`).
+    pub fn list_stored(&self) -> Result<Vec<super::Listed>, BlobError> {
+        let mut out = Vec::new();
+        for digest in self.list()? {
+            let path = self.path_of(&digest);
+            let meta = fs::metadata(&path).map_err(io(&path))?;
+            let modified_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            out.push(super::Listed { digest, size: meta.len(), modified_ms });
+        }
+        Ok(out)
+    }
+
+    /// Every stored digest, for `fsck`. Names that are not well-formed blob
+    /// paths are reported as integrity errors rather than skipped.
+    pub fn list(&self) -> Result<Vec<Hash>, BlobError> {
+        let base = self.root.join("sha256");
+        let mut out = Vec::new();
+        if !base.exists() {
+            return Ok(out);
+        }
+        for shard in fs::read_dir(&base).map_err(io(&base))? {
+            let shard = shard.map_err(io(&base))?.path();
+            for f in fs::read_dir(&shard).map_err(io(&shard))? {
+                let f = f.map_err(io(&shard))?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                let digest = Hash::from_hex(&name).map_err(|_| BlobError::Integrity {
+                    expected: name.clone(),
+                    actual: "a file whose name is not a digest".into(),
+                })?;
+                out.push(digest);
+            }
+        }
+        out.sort_unstable_by_key(|h| h.0);
+        Ok(out)
+    }
+}
+
+/// An upload in progress. Dropping it without [`LocalWriter::finish`]
+/// removes the temporary file.
+pub struct LocalWriter<'a> {
+    store: &'a LocalBlobs,
+    file: File,
+    path: PathBuf,
+    hasher: Sha256,
+    written: u64,
+    declared: Hash,
+    declared_size: u64,
+}
+
+impl std::fmt::Debug for LocalWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalWriter").field("path", &self.path).field("written", &self.written).finish()
+    }
+}
+
+impl LocalWriter<'_> {
+    /// Appends a chunk. Fails as soon as the upload exceeds its declared
+    /// size, so an overlong body is cut off rather than stored.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let total = self.written.saturating_add(chunk.len() as u64);
+        if total > self.declared_size {
+            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: total });
+        }
+        self.file.write_all(chunk).map_err(io(&self.path))?;
+        self.hasher.update(chunk);
+        self.written = total;
+        Ok(())
+    }
+
+    /// Checks size and digest, makes the file durable and read-only, and
+    /// moves it into place unless identical bytes are already stored.
+    pub fn finish(mut self) -> Result<Stored, BlobError> {
+        if self.written != self.declared_size {
+            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: self.written });
+        }
+        let actual = Hash(std::mem::take(&mut self.hasher).finalize().into());
+        if actual != self.declared {
+            return Err(BlobError::DigestMismatch {
+                declared: self.declared.to_hex(),
+                actual: actual.to_hex(),
+            });
+        }
+        let size = self.written;
+        let target = self.store.path_of(&self.declared);
+        if target.exists() {
+            return Ok(Stored { size, created: false });
+        }
+        self.file.sync_all().map_err(io(&self.path))?;
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o444)).map_err(io(&self.path))?;
+        let dir = target.parent().expect("blob paths have a shard directory");
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        // hard_link fails if the target exists, so a concurrent upload of the
+        // same bytes can never replace a blob that is already in place.
+        match fs::hard_link(&self.path, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(Stored { size, created: false })
+            }
+            Err(e) => return Err(io(&target)(e)),
+        }
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        Ok(Stored { size, created: true })
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+impl Drop for LocalWriter<'_> {
+    fn drop(&mut self) {
+        // The blob, if finished, is a separate hard link; the temporary name
+        // always goes.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// A blob whose bytes were just checked against its digest.
+#[derive(Debug)]
+pub struct VerifiedBlob {
+    /// Open handle, positioned at the start.
+    pub file: File,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(bytes: &[u8]) -> Hash {
+        custody_standards::hash::sha256(bytes)
+    }
+
+    fn put(store: &LocalBlobs, bytes: &[u8], chunks: usize) -> Result<Stored, BlobError> {
+        let mut w = store.begin(digest(bytes), bytes.len() as u64)?;
+        for c in bytes.chunks(bytes.len().div_ceil(chunks).max(1)) {
+            w.write(c)?;
+        }
+        w.finish()
+    }
+
+    fn tmp_is_empty(dir: &Path) -> bool {
+        fs::read_dir(dir.join(BLOBS_DIR).join("tmp")).unwrap().next().is_none()
+    }
+
+    #[test]
+    fn stores_once_read_only_and_verifies_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
+        let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(put(&store, &bytes, 7).unwrap(), Stored { size: bytes.len() as u64, created: true });
+        assert_eq!(put(&store, &bytes, 3).unwrap(), Stored { size: bytes.len() as u64, created: false });
+        let path = store.path_of(&digest(&bytes));
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o444);
+        assert_eq!(store.read_small_verified(&digest(&bytes), 1 << 20).unwrap().as_deref(), Some(&bytes[..]));
+        assert_eq!(
+            store.read_small_verified(&digest(&bytes), 1000).unwrap(),
+            None,
+            "too large to read whole"
+        );
+        let mut b = store.open_verified(&digest(&bytes)).unwrap();
+        let mut back = Vec::new();
+        b.file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, bytes);
+        assert_eq!(store.list().unwrap(), vec![digest(&bytes)]);
+        assert!(tmp_is_empty(dir.path()));
+    }
+
+    #[test]
+    fn rejects_wrong_digest_and_wrong_size_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
+        let mut w = store.begin(digest(b"other"), 5).unwrap();
+        w.write(b"hello").unwrap();
+        assert!(matches!(w.finish(), Err(BlobError::DigestMismatch { .. })));
+        let mut w = store.begin(digest(b"hello"), 4).unwrap();
+        assert!(matches!(w.write(b"hello"), Err(BlobError::SizeMismatch { declared: 4, actual: 5 })));
+        drop(w);
+        let mut w = store.begin(digest(b"hello"), 6).unwrap();
+        w.write(b"hello").unwrap();
+        assert!(matches!(w.finish(), Err(BlobError::SizeMismatch { declared: 6, actual: 5 })));
+        assert!(store.list().unwrap().is_empty());
+        assert!(tmp_is_empty(dir.path()));
+        assert!(matches!(store.open_verified(&digest(b"hello")), Err(BlobError::NotFound(_))));
+    }
+
+    #[test]
+    fn tampered_bytes_are_an_integrity_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
+        put(&store, b"model weights", 1).unwrap();
+        let path = store.path_of(&digest(b"model weights"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&path, b"model weightz").unwrap();
+        let err = store.open_verified(&digest(b"model weights")).unwrap_err();
+        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
+        let err = store.read_small_verified(&digest(b"model weights"), 1 << 20).unwrap_err();
+        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
+        assert!(err.to_string().contains("integrity violation"));
+    }
+
+    #[test]
+    fn empty_blob_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
+        assert_eq!(put(&store, b"", 1).unwrap().size, 0);
+        assert_eq!(store.verify(&digest(b"")).unwrap(), 0);
+    }
+
+    #[test]
+    fn reopening_clears_interrupted_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
+        let mut w = store.begin(digest(b"abc"), 3).unwrap();
+        w.write(b"ab").unwrap();
+        std::mem::forget(w); // as if the process died mid-upload
+        assert!(!tmp_is_empty(dir.path()));
+        drop(store);
+        LocalBlobs::open(dir.path()).unwrap();
+        assert!(tmp_is_empty(dir.path()));
+    }
+}
