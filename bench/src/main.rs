@@ -61,6 +61,10 @@ struct Args {
     /// Full level-0 tiles to request after the load.
     #[arg(long, env = "CUSTODY_BENCH_TILES", default_value_t = 5_000)]
     tiles: u64,
+    /// Request the tiles from this static read path (the bucket of
+    /// `custody-log serve --store` behind a static server) instead of the log.
+    #[arg(long, env = "CUSTODY_TILES_URL")]
+    tiles_url: Option<String>,
     /// The server's pid, to report its RSS.
     #[arg(long, env = "CUSTODY_BENCH_SERVER_PID")]
     server_pid: Option<u32>,
@@ -333,7 +337,8 @@ async fn main() -> anyhow::Result<()> {
         if full_tiles == 0 {
             break;
         }
-        let b = base.clone();
+        let b =
+            args.tiles_url.as_deref().map_or_else(|| base.clone(), |u| u.trim_end_matches('/').to_owned());
         let rate = hammer(&c, workers, args.tiles.div_ceil(windows as u64), move |i| {
             let t = Tile::new(0, scramble(i + run * 7919, full_tiles), 256).expect("full level-0 tile");
             format!("{b}/{}", t.path())

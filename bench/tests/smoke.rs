@@ -6,7 +6,12 @@
 use std::process::Command;
 
 fn run(bin: &str, args: &[&str]) -> String {
-    let out = Command::new(bin).args(args).env_remove("CUSTODY_BENCH_SIZES").output().unwrap();
+    let out = Command::new(bin)
+        .args(args)
+        .env_remove("CUSTODY_BENCH_SIZES")
+        .env("CUSTODY_GARAGE_CLUSTER", concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/garage-cluster"))
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{bin} {args:?}: {}{}",
@@ -50,6 +55,12 @@ fn the_suite_writes_every_row_between_the_markers() {
             "2",
             "--model-shard-mib",
             "2",
+            "--storage-entries",
+            "600",
+            "--storage-tiles",
+            "50",
+            "--storage-artifact-mib",
+            "2",
             "--criterion-dir",
             dir.path().join("no-criterion").to_str().unwrap(),
             "--out",
@@ -81,6 +92,15 @@ fn the_suite_writes_every_row_between_the_markers() {
         "| client peak RSS during that pull (2 parallel downloads) | ≤ 100 MiB | **",
         // Exactly the changed shard: 2 MiB.
         "| re-publish with one of 2 shards changed: bytes uploaded (1 files) | one shard | **2.10 MB** |",
+        // Storage: the same load on three logs, on a real Garage cluster.
+        "| signed entries/s to 600 entries, RocksDB and local disk only (the default) |  | **",
+        "| signed entries/s to 600 entries, `--store s3://` (read path to a 3-node Garage, fsync on) | ≥ 0.8 of local | **",
+        "| signed entries/s to 600 entries, `--store s3:// --recovery-point-zero`",
+        "| acknowledgement p99 latency, s3-rpo0 |",
+        "| full level-0 tiles/s from the bucket through Garage's static web endpoint |  | **",
+        "| `custody-log restore` of 600 entries from the bucket |  | **",
+        "| `custody publish` of a 2 MiB artifact, `--store s3://` |  | **",
+        "| `custody pull` and verify of a 2 MiB artifact, `--store s3://` |  | **",
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");
     }

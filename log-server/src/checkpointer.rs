@@ -24,6 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::metrics::Metrics;
 use crate::sequencer::DurableSize;
 use crate::store::{Store, StoreError};
+use crate::tile_mirror::TileMirror;
 use crate::witness_client::{verify_cosignature_lines, WitnessCallError, WitnessClient};
 
 /// Why one checkpointing round did not sign or publish a checkpoint. Its
@@ -42,6 +43,10 @@ enum RoundError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing the read path to the bucket failed: the checkpoint is not
+    /// published until its tiles are there.
+    #[error("writing the read path to the bucket failed: {0}")]
+    Mirror(#[from] crate::tile_mirror::MirrorError),
     /// Storing the published checkpoint failed.
     #[error("storing published checkpoint failed: {0}")]
     StorePublished(StoreError),
@@ -78,6 +83,8 @@ pub struct CheckpointerConfig {
     pub witness_retries: u32,
     /// PEM file of extra CAs trusted for https:// witnesses (`--ca-cert`).
     pub ca_cert: Option<std::path::PathBuf>,
+    /// Bucket receiving each published checkpoint's read path (`--store`).
+    pub bucket: Option<crate::bucket::Bucket>,
 }
 
 impl Default for CheckpointerConfig {
@@ -87,6 +94,7 @@ impl Default for CheckpointerConfig {
             witness_timeout: Duration::from_secs(5),
             witness_retries: 2,
             ca_cert: None,
+            bucket: None,
         }
     }
 }
@@ -252,7 +260,12 @@ pub fn start_checkpointer(
     let shared = Arc::new(Shared { latest: tx, health: Mutex::new(health) });
     let client = WitnessClient::new(cfg.witness_timeout, cfg.witness_retries, cfg.ca_cert.clone())
         .map_err(|e| StoreError::Corrupt(format!("cannot build the witness HTTP client: {e}")))?;
+    let mirror = match cfg.bucket.clone() {
+        Some(b) => Some(TileMirror::new(b, Arc::clone(&store))?),
+        None => None,
+    };
     let mut cp = Checkpointer {
+        mirror,
         store,
         seq,
         key,
@@ -333,6 +346,9 @@ struct Outcome {
 }
 
 struct Checkpointer {
+    /// Writes each checkpoint's read path to the bucket before it is
+    /// published (`--store`).
+    mirror: Option<TileMirror>,
     store: Arc<dyn Store>,
     seq: DurableSize,
     key: SignerKey,
@@ -354,6 +370,12 @@ impl Checkpointer {
     /// One round: sign if the tree grew, then try to publish the newest
     /// signed checkpoint if it is not published yet.
     async fn tick(&mut self) {
+        if let Err(e) = self.catch_up_mirror().await {
+            tracing::warn!(error = %e, "the bucket's read path is behind");
+            self.reason = Some(e.to_string());
+            self.update_health();
+            return;
+        }
         let durable = self.seq.tree_size();
         let signed_size = self.last_signed.as_ref().map_or(0, |s| s.size);
         if durable > signed_size {
@@ -480,7 +502,30 @@ impl Checkpointer {
         }
     }
 
+    /// Brings the bucket up to the checkpoint already published (a log
+    /// that ran without `--store`, or whose last mirror failed).
+    async fn catch_up_mirror(&mut self) -> Result<(), RoundError> {
+        let latest = self.shared.latest.borrow().clone();
+        if let (Some(mirror), Some(p)) = (self.mirror.as_mut(), latest) {
+            if mirror.mirrored() < p.size {
+                if let Err(e) = mirror.publish(p.size, &p.note).await {
+                    self.metrics.inc_bucket_failure();
+                    return Err(e.into());
+                }
+            }
+            self.metrics.set_bucket_size(mirror.mirrored());
+        }
+        Ok(())
+    }
+
     async fn publish(&mut self, size: u64, note: Vec<u8>) -> Result<(), RoundError> {
+        if let Some(mirror) = self.mirror.as_mut() {
+            if let Err(e) = mirror.publish(size, &note).await {
+                self.metrics.inc_bucket_failure();
+                return Err(e.into());
+            }
+            self.metrics.set_bucket_size(size);
+        }
         let root = Checkpoint::parse(&custody_standards::Note::parse(&note)?.text)?.root;
         let store = self.store.clone();
         let n = note.clone();

@@ -46,6 +46,10 @@ pub enum Command {
     /// Remove orphan artifacts (stored, named by no publish) older than the
     /// upload grace period from a stopped server's data directory.
     Gc(GcArgs),
+    /// Rebuild a data directory whose disk was lost from the bucket of
+    /// `serve --store` and the log key's backup; verifies it against the
+    /// bucket's last checkpoint. Prints the restored size.
+    Restore(RestoreArgs),
 }
 
 /// `custody-log init`.
@@ -280,6 +284,7 @@ impl ServeArgs {
             witness_timeout: Duration::from_millis(self.witness_timeout_ms),
             witness_retries: self.witness_retries,
             ca_cert: self.ca_cert.clone(),
+            bucket: None,
         }
     }
 
@@ -304,6 +309,28 @@ pub struct FsckArgs {
     /// (S3 settings from the `AWS_*` environment).
     #[arg(long, env = "CUSTODY_STORE")]
     pub store: Option<String>,
+    /// The replay window (seconds) the server ran with (see `serve`).
+    #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub statement_window_secs: u64,
+}
+
+/// `custody-log restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The bucket the lost log wrote to (`serve --store`).
+    #[arg(long, env = "CUSTODY_STORE")]
+    pub store: String,
+    /// Data directory to create (must not hold a log).
+    #[arg(long, env = "CUSTODY_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The backup of the lost log's signer key (`log.key`); copied into
+    /// the new data directory. The bucket never holds it.
+    #[arg(long, env = "CUSTODY_RESTORE_KEY")]
+    pub key: PathBuf,
+    /// The lost log was a generic log of raw entries (`init --generic`).
+    #[arg(long, env = "CUSTODY_GENERIC")]
+    pub generic: bool,
     /// The replay window (seconds) the server ran with (see `serve`).
     #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]

@@ -76,7 +76,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
 /// others, even briefly, since it is created with that mode) and syncs it.
 /// `create_new`: an existing key, even one created concurrently, is never
 /// overwritten.
-fn write_secret(path: &Path, line: &str) -> Result<(), InitError> {
+pub(crate) fn write_secret(path: &Path, line: &str) -> Result<(), InitError> {
     let mut f =
         OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
             match e.kind() {
@@ -193,11 +193,15 @@ pub fn is_registry(store: &dyn Store) -> Result<bool, InitError> {
 
 /// Reads the signer key of `data_dir`.
 pub fn load_key(data_dir: &Path) -> Result<SignerKey, InitError> {
+    read_key_file(&data_dir.join(KEY_FILE))
+}
+
+/// Reads a signer key file (a data directory's, or its backup's).
+pub fn read_key_file(path: &Path) -> Result<SignerKey, InitError> {
     use std::io::Read as _;
-    let path = data_dir.join(KEY_FILE);
-    let f = fs::File::open(&path).map_err(io(&path))?;
+    let f = fs::File::open(path).map_err(io(path))?;
     let mut text = String::new();
-    f.take(MAX_KEY_FILE).read_to_string(&mut text).map_err(io(&path))?;
+    f.take(MAX_KEY_FILE).read_to_string(&mut text).map_err(io(path))?;
     Ok(SignerKey::parse(text.trim_end())?)
 }
 

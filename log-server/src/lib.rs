@@ -24,6 +24,8 @@ pub mod gc;
 pub mod index_check;
 pub mod sequencer;
 pub mod store;
+pub mod tile_mirror;
+pub mod wal;
 
 pub mod checkpointer;
 pub mod embedded;
@@ -36,5 +38,6 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
 pub mod registry_state;
+pub mod restore;
 pub mod state_snapshots;
 pub mod uploads;

@@ -16,8 +16,9 @@ use custody_log::api::refusals::RefusalSummary;
 use custody_log::api::{self, connections, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
 use custody_log::blob_cache::VerifiedBlobCache;
 use custody_log::blobs::BlobStore;
-use custody_log::checkpointer::start_checkpointer;
-use custody_log::config::{Cli, Command, FsckArgs, GcArgs, InitArgs, ServeArgs};
+use custody_log::bucket::Bucket;
+use custody_log::checkpointer::{start_checkpointer, CheckpointerConfig};
+use custody_log::config::{Cli, Command, FsckArgs, GcArgs, InitArgs, RestoreArgs, ServeArgs};
 use custody_log::download_slots::Downloads;
 use custody_log::init::{
     check_origin, db_path, init_data_dir, init_registry, is_registry, load_key, ADMIN_KEY_FILE,
@@ -28,6 +29,7 @@ use custody_log::registry::RegistryService;
 use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 use custody_log::uploads::Uploads;
+use custody_log::wal::WalStore;
 use custody_registry::statement::SignedStatement;
 use custody_service::shutdown::Signals;
 use custody_standards::Policy;
@@ -61,6 +63,37 @@ fn main() -> ExitCode {
         }
         Command::Fsck(args) => fsck(&args),
         Command::Gc(args) => gc(&args),
+        Command::Restore(args) => restore(&args),
+    }
+}
+
+/// Rebuilds a data directory from the bucket; exit 0 with the sizes on
+/// stdout, 1 when the bucket cannot be trusted or read.
+fn restore(args: &RestoreArgs) -> ExitCode {
+    let run = || -> anyhow::Result<custody_log::restore::Restored> {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let bucket = Bucket::open(&args.store)?;
+        let config = custody_registry::registry::Config { window_ms: args.statement_window_secs * 1000 };
+        Ok(rt.block_on(custody_log::restore::restore(
+            &bucket,
+            &args.data_dir,
+            &args.key,
+            !args.generic,
+            config,
+        ))?)
+    };
+    match run() {
+        Ok(r) => {
+            println!(
+                "restored {} entries; verified against the checkpoint of size {}",
+                r.size, r.checkpoint_size
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("custody-log restore: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -98,6 +131,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the database in {}", args.data_dir.display()))?,
     );
     check_origin(store.as_ref(), &key)?;
+    let bucket = args.store.as_deref().map(Bucket::open).transpose()?;
+    let store: Arc<dyn Store> = match &bucket {
+        Some(b) if args.recovery_point_zero => {
+            Arc::new(WalStore::new(store, b.clone(), tokio::runtime::Handle::current()))
+        }
+        _ => store,
+    };
     let metrics = Metrics::new();
     let registry_mode = is_registry(store.as_ref())?;
     // A raw leaf carries its own receive time: on a registry, one leaf dated
@@ -142,7 +182,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         seq.durable_size(),
         key,
         policy,
-        args.checkpointer_config(),
+        CheckpointerConfig { bucket, ..args.checkpointer_config() },
         Arc::clone(&metrics),
     )?;
     let listener =

@@ -86,6 +86,8 @@ pub struct Metrics {
     witness_requests: Family<Labels, Counter>,
     witness_seconds: HistogramFamily,
     http: Family<Labels, Counter>,
+    bucket_size: Gauge,
+    bucket_failures: Counter,
     /// Scrape-time gauges.
     pub scrape: ScrapeGauges,
 }
@@ -115,6 +117,18 @@ impl Metrics {
             "custody_registry_replayed_entries",
             "Entries replayed into the registry at start-up because its persisted state did not cover them.",
             registry_replayed.clone(),
+        );
+        let bucket_size = Gauge::default();
+        r.register(
+            "custody_bucket_checkpoint_size",
+            "Size of the newest checkpoint whose read path is complete in the --store bucket.",
+            bucket_size.clone(),
+        );
+        let bucket_failures = Counter::default();
+        r.register(
+            "custody_bucket_write_failures",
+            "Rounds in which writing a checkpoint's read path to the bucket failed (it is retried).",
+            bucket_failures.clone(),
         );
         let rejected = Family::<Labels, Counter>::default();
         r.register("custody_rejected", "Submissions rejected, by reason.", rejected.clone());
@@ -196,6 +210,8 @@ impl Metrics {
             witness_requests,
             witness_seconds,
             http,
+            bucket_size,
+            bucket_failures,
             scrape,
         })
     }
@@ -245,6 +261,16 @@ impl Metrics {
         let labels = vec![("witness", LabelText::new(name)), ("result", LabelText::new(result))];
         self.witness_requests.get_or_create(&labels).inc();
         self.witness_seconds.get_or_create(&label("witness", name)).observe(finite_seconds(secs));
+    }
+
+    /// Records that the bucket's read path is complete up to `size`.
+    pub fn set_bucket_size(&self, size: u64) {
+        self.bucket_size.set(gauge_value(size));
+    }
+
+    /// Counts one failed write of a read path to the bucket.
+    pub fn inc_bucket_failure(&self) {
+        self.bucket_failures.inc();
     }
 
     /// Counts one HTTP response by status code.

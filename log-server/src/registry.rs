@@ -29,8 +29,8 @@ use custody_registry::actor_key::{ActorKey, KeyId};
 use custody_registry::commitment::{Change, StateCommitter, StateKey};
 use custody_registry::leaf::{CommitmentLeaf, Leaf, LogLeaf};
 use custody_registry::names::{ActorName, Digest};
-use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
-use custody_registry::statement::SignedStatement;
+use custody_registry::registry::{Applied, Config, Effect, Outcome, Registry, Rejection, Verdict};
+use custody_registry::statement::{SignedStatement, Statement};
 
 use crate::registry_state::{self, BatchChanges, Loaded, NonceRows, RowsChange};
 use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal, Sealed};
@@ -68,6 +68,25 @@ pub enum RegistryError {
         /// What failed.
         reason: String,
     },
+}
+
+/// The secondary index rows of statement `index`, applied as `applied`:
+/// its actor's, its name's, and its digest's (and the access history's).
+/// Written in the batch of the entry; `restore` rebuilds them the same way.
+pub fn index_rows(statement: &Statement, applied: &Applied, index: u64) -> Vec<IndexRow> {
+    let mut rows = vec![actor_row(&applied.actor, index)];
+    if let Some(name) = statement.event.name() {
+        rows.push(name_row(name, index));
+    }
+    match &applied.effect {
+        Effect::Accessed { digest } => {
+            rows.push(access_row(digest, index));
+            rows.push(digest_row(digest, index));
+        }
+        Effect::Published { digest, .. } => rows.push(digest_row(digest, index)),
+        _ => {}
+    }
+    rows
 }
 
 /// Milliseconds since the Unix epoch: the receive time written into leaves.
@@ -357,19 +376,7 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
                                 | Effect::Rotated { .. }
                                 | Effect::KeyRevoked { .. }
                         );
-                        let mut rows = vec![actor_row(&applied.actor, index)];
-                        if let Some(name) = signed.statement.event.name() {
-                            rows.push(name_row(name, index));
-                        }
-                        match &applied.effect {
-                            Effect::Accessed { digest } => {
-                                rows.push(access_row(digest, index));
-                                rows.push(digest_row(digest, index));
-                            }
-                            Effect::Published { digest, .. } => rows.push(digest_row(digest, index)),
-                            _ => {}
-                        }
-                        Admit::Append(rows)
+                        Admit::Append(index_rows(&signed.statement, &applied, index))
                     }
                     // check and apply run under one lock, so this is a bug.
                     Err(e) => Admit::Reject(Refusal::Unavailable(format!("registry apply failed: {e}"))),

@@ -50,6 +50,7 @@ impl Log {
             witness_timeout: Duration::from_secs(2),
             witness_retries: 1,
             ca_cert: None,
+            bucket: None,
         };
         let EmbeddedLog { store, seq, publisher, tasks } =
             EmbeddedLog::start(store, key, Some(policy.clone()), cfg).unwrap();

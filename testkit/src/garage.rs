@@ -36,6 +36,9 @@ pub struct GarageCluster {
     pub region: String,
     /// The bucket the cluster was made with.
     pub bucket: String,
+    /// The bucket as a static website through node 1 (Garage's web
+    /// endpoint; unsigned GETs, as a CDN in front of the bucket would do).
+    pub web_url: String,
 }
 
 impl GarageCluster {
@@ -77,7 +80,22 @@ impl GarageCluster {
             secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
             region: var("AWS_REGION"),
             bucket: var("CUSTODY_TEST_BUCKET"),
+            web_url: var("CUSTODY_TEST_WEB_URL"),
         }
+    }
+
+    /// The environment a `custody-log serve --store s3://...` needs to
+    /// reach the bucket through node 1.
+    pub fn s3_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", self.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", &self.secret_access_key),
+            ("AWS_REGION", &self.region),
+            ("AWS_ENDPOINT_URL", self.endpoint(1)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
     }
 
     /// `http://127.0.0.1:PORT`, the S3 endpoint of `node` (1-3).
@@ -194,7 +212,7 @@ fn index(node: usize) -> usize {
     node - 1
 }
 
-/// A base port B such that B..B+30 (three nodes, ports +0, +1, +3 each)
+/// A base port B such that B..B+30 (three nodes, ports +0 to +3 each)
 /// are free now; random so that parallel tests rarely try the same range.
 fn free_port_base() -> u16 {
     let seed = RandomState::new().hash_one(std::process::id());
@@ -202,7 +220,7 @@ fn free_port_base() -> u16 {
         let base = 20_000 + ((seed.wrapping_add(attempt * 7919) % 1_300) * 30) as u16;
         let free = NODES
             .iter()
-            .flat_map(|n| [0, 1, 3].map(|o| base + 10 * (*n as u16 - 1) + o))
+            .flat_map(|n| [0, 1, 2, 3].map(|o| base + 10 * (*n as u16 - 1) + o))
             .all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
         if free {
             return base;

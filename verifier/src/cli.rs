@@ -24,6 +24,12 @@ pub struct Cli {
     /// Log base URL (default: the one saved by `custody init`).
     #[arg(long = "log", env = "CUSTODY_LOG_URL", global = true)]
     pub log_url: Option<String>,
+    /// Base URL of the log's static read path (tlog-tiles: `checkpoint`
+    /// and `tile/...`, e.g. a CDN or static server in front of the bucket
+    /// of `custody-log serve --store`). Checkpoints, tiles and entry
+    /// bundles are then read there, and everything else from `--log`.
+    #[arg(long, env = "CUSTODY_TILES_URL", global = true)]
+    pub tiles_url: Option<String>,
     /// PEM file of extra CA certificates to trust for an https:// log,
     /// besides the system roots (default: the one saved by `custody init`).
     #[arg(long, env = "CUSTODY_CA_CERT", global = true)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use custody_client::blocking::{Client, Download};
 use custody_client::{ClientConfig, ClientError, Request};
+use custody_standards::tiles::CHECKPOINT_PATH;
 use custody_standards::Hash;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -35,6 +36,9 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 pub struct LogClient {
     http: Client,
     base: String,
+    /// Where checkpoints, tiles and entry bundles are read (`--tiles-url`),
+    /// when not from `base`.
+    read_path: Option<String>,
 }
 
 /// What the log answered to a submitted statement or upload.
@@ -105,7 +109,16 @@ impl LogClient {
             ClientError::CaCert { .. } => Error::Config(e.to_string()),
             e => Error::Network(format!("HTTP client: {e}")),
         })?;
-        Ok(LogClient { http, base: base.trim_end_matches('/').to_owned() })
+        Ok(LogClient { http, base: base.trim_end_matches('/').to_owned(), read_path: None })
+    }
+
+    /// Reads the static tlog-tiles resources (`checkpoint`, `tile/...`)
+    /// from `url` instead of the log. Nothing read there is trusted more
+    /// than the log's own answers: checkpoints are verified against the
+    /// trust policy and tiles against checkpoints, as always.
+    pub fn with_read_path(mut self, url: &str) -> Self {
+        self.read_path = Some(url.trim_end_matches('/').to_owned());
+        self
     }
 
     /// The log's base URL.
@@ -114,7 +127,11 @@ impl LogClient {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.base, path.trim_start_matches('/'))
+        let path = path.trim_start_matches('/');
+        match &self.read_path {
+            Some(read) if path == CHECKPOINT_PATH || path.starts_with("tile/") => format!("{read}/{path}"),
+            _ => format!("{}/{path}", self.base),
+        }
     }
 
     /// GET `path`, body capped at `cap` bytes.
@@ -292,4 +309,27 @@ pub struct StateProofJson {
     pub value: Option<String>,
     /// Base64 of the proof encoding.
     pub proof: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_static_read_path_goes_to_the_tiles_url() {
+        let c = LogClient::new("https://log.example/", Duration::from_secs(1), None).unwrap();
+        assert_eq!(c.url("checkpoint"), "https://log.example/checkpoint");
+        let c = c.with_read_path("https://cdn.example/log/");
+        for (path, url) in [
+            ("checkpoint", "https://cdn.example/log/checkpoint"),
+            ("/tile/0/000", "https://cdn.example/log/tile/0/000"),
+            ("tile/entries/001.p/3", "https://cdn.example/log/tile/entries/001.p/3"),
+            ("proof/consistency?old=1&new=2", "https://log.example/proof/consistency?old=1&new=2"),
+            ("state/proofs", "https://log.example/state/proofs"),
+            ("checkpoints", "https://log.example/checkpoints"),
+            ("blobs/abc", "https://log.example/blobs/abc"),
+        ] {
+            assert_eq!(c.url(path), url, "{path}");
+        }
+    }
 }

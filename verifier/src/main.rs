@@ -100,7 +100,10 @@ fn ctx_with(cli: &Cli, home: Home, url: Option<&str>) -> Result<Ctx, Error> {
         None => home.load_config()?.log_url,
     };
     let policy = policy(cli, &home)?;
-    let client = LogClient::new(&url, Duration::from_secs(60), ca_cert(cli, &home))?;
+    let mut client = LogClient::new(&url, Duration::from_secs(60), ca_cert(cli, &home))?;
+    if let Some(tiles) = &cli.tiles_url {
+        client = client.with_read_path(&normalize_url(tiles)?);
+    }
     Ok(Ctx { home, policy, client })
 }
 

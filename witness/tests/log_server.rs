@@ -43,6 +43,7 @@ fn checkpointer_config() -> CheckpointerConfig {
         witness_timeout: Duration::from_secs(2),
         witness_retries: 1,
         ca_cert: None,
+        bucket: None,
     }
 }
 
@@ -146,6 +147,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
         witness_timeout: Duration::from_millis(500),
         witness_retries: 0,
         ca_cert: None,
+        bucket: None,
     };
     let EmbeddedLog { store, seq, publisher, tasks } =
         EmbeddedLog::start(store, &key, Some(policy.clone()), cfg).unwrap();

@@ -237,6 +237,9 @@ impl ResponseError for ApiError {
                 SequenceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 SequenceError::Empty => StatusCode::UNPROCESSABLE_ENTITY,
                 SequenceError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                // The bucket of --recovery-point-zero is unreachable: the
+                // entry is not logged, and a retry may succeed.
+                SequenceError::Store(StoreError::Bucket(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 SequenceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 SequenceError::Refused(r) => refusal_status(r),
             },

@@ -88,6 +88,10 @@ pub enum StoreError {
         /// The format recorded in the database (1 when none is).
         found: u64,
     },
+    /// The bucket did not take the batch's write-ahead segment
+    /// (`--recovery-point-zero`). Nothing was written locally either.
+    #[error("the bucket refused the batch's write-ahead segment: {0}")]
+    Bucket(String),
     /// A batch did not start at the current tree size (a second writer, or a
     /// sequencer whose view is stale). Nothing was written.
     #[error("batch starts at {got} but the tree size is {expected}")]

@@ -18,7 +18,10 @@
 //!    `--model-shards` shards ([`models`]);
 //! 7. restarts the log server at the largest size (start-up replay time and
 //!    RSS after it);
-//! 8. writes the tables between the markers of `--out`, keeping the
+//! 8. grows a log on local disk only, one writing its read path to a
+//!    3-node Garage cluster, and one with recovery point zero, and times
+//!    `custody-log restore` from the bucket ([`storage`]);
+//! 9. writes the tables between the markers of `--out`, keeping the
 //!    hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
@@ -27,6 +30,7 @@ mod criterion;
 mod deployment;
 mod models;
 mod report;
+mod storage;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -98,6 +102,17 @@ pub struct Args {
     /// Size of each shard, in MiB.
     #[arg(long, env = "CUSTODY_BENCH_MODEL_SHARD_MIB", default_value_t = 512)]
     model_shard_mib: u64,
+    /// Signed entries each storage mode (local, `--store s3://` on a
+    /// 3-node Garage, recovery point zero) is grown to; 0 skips the step.
+    #[arg(long, env = "CUSTODY_BENCH_STORAGE_ENTRIES", default_value_t = 1_000_000)]
+    storage_entries: u64,
+    /// Size in MiB of the artifact each storage mode publishes and pulls
+    /// (0 skips it).
+    #[arg(long, env = "CUSTODY_BENCH_STORAGE_ARTIFACT_MIB", default_value_t = 512)]
+    storage_artifact_mib: u64,
+    /// Full tiles requested from the log and from the bucket's static path.
+    #[arg(long, env = "CUSTODY_BENCH_STORAGE_TILES", default_value_t = 20_000)]
+    storage_tiles: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,
@@ -133,12 +148,14 @@ fn main() -> anyhow::Result<()> {
         None => tempfile::tempdir()?,
     };
     let stages = deployment::run(&args, work.path())?;
+    let storage = storage::run(&args, work.path())?;
 
     let results = json!({
         "machine": report::machine(),
         "core": core,
         "witness": witness,
         "log": stages,
+        "storage": storage,
         "suite_seconds": began.elapsed().as_secs_f64(),
     });
     if let Some(p) = &args.json_out {

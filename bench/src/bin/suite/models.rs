@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 /// Runs `custody` as the modeler (the log's admin, granted `bench/*`).
-fn custody(home: &Path, key: &Path, args: &[&str]) -> anyhow::Result<(f64, String, String, u64)> {
+pub(crate) fn custody(home: &Path, key: &Path, args: &[&str]) -> anyhow::Result<(f64, String, String, u64)> {
     let t = Instant::now();
     let mut child = Command::new(sibling("custody")?)
         .args(args)
@@ -75,7 +75,7 @@ fn sha256_rate(threads: usize, per_thread: usize) -> f64 {
 
 /// Writes `n` bytes of cheap pseudo-random data (incompressible enough for
 /// a file system, and distinct per `seed`).
-fn write_shard(path: &Path, n: u64, seed: u64) -> anyhow::Result<()> {
+pub(crate) fn write_shard(path: &Path, n: u64, seed: u64) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut block = vec![0u8; 1 << 20];

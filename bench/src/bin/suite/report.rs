@@ -56,7 +56,7 @@ fn of(values: &Value) -> Option<Spread> {
     Spread::of(&values.as_array()?.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
 }
 
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if x >= 100.0 {
         let s = format!("{x:.0}");
         let mut out = String::new();
@@ -74,17 +74,17 @@ fn num(x: f64) -> String {
     }
 }
 
-struct Row {
-    figure: String,
-    target: &'static str,
-    measured: Option<Spread>,
-    unit: &'static str,
+pub(crate) struct Row {
+    pub(crate) figure: String,
+    pub(crate) target: &'static str,
+    pub(crate) measured: Option<Spread>,
+    pub(crate) unit: &'static str,
     /// The physical limit, same unit, and how it is derived.
-    limit: Option<(f64, String)>,
+    pub(crate) limit: Option<(f64, String)>,
     /// Whether the target is met (`None`: no target).
-    met: Option<bool>,
+    pub(crate) met: Option<bool>,
     /// Smaller is better (times, sizes): the ratio is limit / measured.
-    lower_is_better: bool,
+    pub(crate) lower_is_better: bool,
 }
 
 impl Row {
@@ -362,6 +362,7 @@ pub fn markdown(r: &Value) -> String {
         });
     }
     rows.extend(model_rows(&log["models"]));
+    rows.extend(crate::storage::rows(&r["storage"]));
     let rs = &log["restart"];
     if let Some(secs) = rs["seconds"].as_f64() {
         let size = rs["size"].as_f64().unwrap_or(0.0);
