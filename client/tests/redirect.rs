@@ -24,9 +24,7 @@ fn log_and_bucket() -> (String, Arc<Mutex<Vec<Seen>>>) {
     let location = format!("{bucket}/b/artifacts/sha256/ab?X-Amz-Signature=00");
     let (log, _) = serve_counted(move |_| {
         Reply::Send(
-            Response::new(307, "")
-                .with_header("Location", &location)
-                .with_header("Custody-Leaf-Index", "42"),
+            Response::new(307, "").with_header("Location", &location).with_header("Custody-Leaf-Index", "42"),
         )
     });
     (log, seen)
@@ -53,7 +51,8 @@ async fn an_opted_in_download_follows_the_307_without_the_request_headers() {
 #[tokio::test]
 async fn every_other_request_treats_a_redirect_as_an_answer() {
     let (log, seen) = log_and_bucket();
-    let req = Request::get(format!("{log}/blobs/sha256:ab"), 0).header("custody-statement", "c2lnbmVk").unwrap();
+    let req =
+        Request::get(format!("{log}/blobs/sha256:ab"), 0).header("custody-statement", "c2lnbmVk").unwrap();
     let err = client().stream(&req, None).await.unwrap_err();
     assert!(matches!(err, ClientError::Status { status: 307, .. }), "{err}");
     let post = Request::post(format!("{log}/statements"), "{}", 1024).follow_presigned(true);
@@ -66,7 +65,8 @@ async fn every_other_request_treats_a_redirect_as_an_answer() {
 async fn a_redirect_to_something_other_than_a_plain_http_url_is_refused() {
     for location in ["file:///etc/passwd", "/relative", "http://user:pw@127.0.0.1:1/x"] {
         let location = location.to_owned();
-        let (log, _) = serve_counted(move |_| Reply::Send(Response::new(307, "").with_header("Location", &location)));
+        let (log, _) =
+            serve_counted(move |_| Reply::Send(Response::new(307, "").with_header("Location", &location)));
         let req = Request::get(format!("{log}/blobs/sha256:ab"), 0).follow_presigned(true);
         let err = client().stream(&req, None).await.unwrap_err();
         assert!(matches!(err, ClientError::Redirect { .. }), "{err}");
