@@ -107,7 +107,8 @@ fn artifacts_in_garage_survive_a_node_kill9_during_publishes_and_pulls() {
     // 12 MiB goes up as a multipart upload; it lands in the bucket only.
     let big = noise(12 << 20, 7);
     publish_file(&alice, tmp.path(), "demo/model", "1", &big).ok();
-    let meta = rt.block_on(node1.head(&object(&digest_of(&big).0.to_hex()))).expect("the artifact is in the bucket");
+    let meta =
+        rt.block_on(node1.head(&object(&digest_of(&big).0.to_hex()))).expect("the artifact is in the bucket");
     assert_eq!(meta.size, big.len() as u64);
     assert!(!d.dir.join("log/blobs/sha256").exists(), "nothing stored on the log's disk");
     assert!(pull(&dave, tmp.path(), "demo/model@1") == Some(big.clone()), "verified pull of the big model");
@@ -118,7 +119,9 @@ fn artifacts_in_garage_survive_a_node_kill9_during_publishes_and_pulls() {
     std::fs::write(src.join("config.json"), br#"{"model_type":"llama"}"#).unwrap();
     std::fs::write(src.join("tokenizer/tokenizer.json"), noise(5_000, 1)).unwrap();
     std::fs::write(src.join("model.safetensors"), noise(300_000, 2)).unwrap();
-    alice.cli(&["publish", src.to_str().unwrap(), "--name", "demo/dir", "--version", "1", "--kind", "model"]).ok();
+    alice
+        .cli(&["publish", src.to_str().unwrap(), "--name", "demo/dir", "--version", "1", "--kind", "model"])
+        .ok();
     let out = tmp.path().join("dir-out");
     dave.ok(&["pull", "demo/dir@1", "-o", out.to_str().unwrap()]);
     for f in ["config.json", "tokenizer/tokenizer.json", "model.safetensors"] {
@@ -179,7 +182,8 @@ fn artifacts_in_garage_survive_a_node_kill9_during_publishes_and_pulls() {
 fn presigned_downloads_redirect_after_the_access_and_the_client_still_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = GarageCluster::start(&tmp.path().join("garage"));
-    let (d, alice, dave) = team(&tmp.path().join("dep"), garage_log(&cluster, &["--presign-downloads", "60"]));
+    let (d, alice, dave) =
+        team(&tmp.path().join("dep"), garage_log(&cluster, &["--presign-downloads", "60"]));
     let bytes = noise(3 << 20, 9);
     let digest = digest_of(&bytes);
     publish_file(&alice, tmp.path(), "demo/model", "1", &bytes).ok();
@@ -227,7 +231,8 @@ fn bytes_altered_in_the_bucket_are_refused_and_a_lying_upload_leaves_no_object()
     // An upload whose bytes are not the declared digest leaves nothing.
     let claimed = noise(2 << 20, 1);
     let sent = noise(2 << 20, 2);
-    let envelope = signed(&user_signer(&alice), publish("demo/lie", "1", digest_of(&claimed), claimed.len() as u64));
+    let envelope =
+        signed(&user_signer(&alice), publish("demo/lie", "1", digest_of(&claimed), claimed.len() as u64));
     let r = http()
         .put(format!("{}/blobs/{}", d.log.url, digest_of(&claimed)))
         .header("Custody-Statement", encode_base64(&envelope))

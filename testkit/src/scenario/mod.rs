@@ -134,7 +134,8 @@ impl Deployment {
     /// gets a new URL.
     pub fn restart_log(&mut self) {
         self.log.stop();
-        self.log = spawn(&mut log_command(&self.dir.join("log"), &self.policy, "127.0.0.1:0", &self.log_extra));
+        self.log =
+            spawn(&mut log_command(&self.dir.join("log"), &self.policy, "127.0.0.1:0", &self.log_extra));
     }
 
     /// Makes every witness started with gossip a peer of all the others

@@ -133,7 +133,14 @@ fn measure(dir: &Path, mode: &Mode, env: &[(String, String)], args: &crate::Args
 
 /// Publishes and pulls one artifact of `mib` MiB with the real client:
 /// upload and download rates through this mode's storage.
-fn transfer(dir: &Path, data: &Path, policy: &Path, url: &str, mode: &str, mib: u64) -> anyhow::Result<Value> {
+fn transfer(
+    dir: &Path,
+    data: &Path,
+    policy: &Path,
+    url: &str,
+    mode: &str,
+    mib: u64,
+) -> anyhow::Result<Value> {
     let home = dir.join(format!("{mode}-client"));
     let key = data.join("admin.key");
     let run = |args: &[&str]| crate::models::custody(&home, &key, args);
@@ -258,10 +265,13 @@ pub fn rows(v: &Value) -> Vec<Row> {
             lower_is_better: false,
         });
     }
-    for (key, what) in [("upload_bytes_per_s", "`custody publish`"), ("download_bytes_per_s", "`custody pull` and verify")] {
+    for (key, what) in
+        [("upload_bytes_per_s", "`custody publish`"), ("download_bytes_per_s", "`custody pull` and verify")]
+    {
         let local = find("local").and_then(|m| m["artifact"][key].as_f64());
         let Some(s3) = find("s3").and_then(|m| m["artifact"][key].as_f64()) else { continue };
-        let mib = find("s3").and_then(|m| m["artifact"]["bytes"].as_f64()).unwrap_or(0.0) / f64::from(1u32 << 20);
+        let mib =
+            find("s3").and_then(|m| m["artifact"]["bytes"].as_f64()).unwrap_or(0.0) / f64::from(1u32 << 20);
         rows.push(Row {
             figure: format!("{what} of a {mib:.0} MiB artifact, `--store s3://`"),
             target: "",
