@@ -8,7 +8,8 @@
 //! - a tile or checkpoint altered in the bucket fails that audit (exit 2);
 //! - after `kill -9` and the loss of the data directory, `custody-log
 //!   restore` rebuilds every entry up to the bucket's checkpoint at its
-//!   index with the same bytes, and the log serves and grows again;
+//!   index with the same bytes, and the log serves (artifacts published
+//!   before the loss included, from the bucket) and grows again;
 //! - with `--recovery-point-zero`, every acknowledged entry comes back,
 //!   including those no checkpoint covered.
 
@@ -174,6 +175,11 @@ fn static_audit_and_restore(dir: &Path, b: &Backend, web_root: Option<&Path>) {
     assert_eq!(entries(&server.url, size), before, "every checkpointed entry, same bytes, same index");
     // It takes statements again, and the auditor's remembered checkpoint
     // is extended consistently.
+    // The artifacts were in the bucket all along: a model published
+    // before the loss pulls and verifies from the restored log.
+    let pulled = dir.join("pulled-after-restore.bin");
+    admin.ok(&["pull", "acme/m@1", "--log", &server.url, "--out", pulled.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&pulled).unwrap(), noise(3001, 1));
     publish_some(dir, &admin, &server.url, 1, "after");
     let grown = static_size(&b.web, size + 1);
     auditor.ok(&["audit", "--log", &server.url, "--tiles-url", &b.web]);
