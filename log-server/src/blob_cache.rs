@@ -48,6 +48,27 @@ impl FileStamp {
         }
     }
 
+    /// The stamp of one version of a bucket object: its size, ETag,
+    /// version and last-modified time. A bucket object under a digest is
+    /// replaced only by a new PUT, which changes its last-modified time
+    /// (set by the store, not the writer) and its ETag; so, like a file's
+    /// stamp, it names exactly the bytes that were hashed, for a cache that
+    /// serves nothing but bytes verified against their digest.
+    pub fn of_object(meta: &object_store::ObjectMeta) -> Self {
+        let tag = format!("{:?}/{:?}", meta.e_tag, meta.version);
+        let tag = custody_standards::hash::sha256(tag.as_bytes());
+        let mut ino = [0u8; 8];
+        ino.copy_from_slice(&tag.0[..8]);
+        FileStamp {
+            // No device: never equal to a file's stamp.
+            dev: u64::MAX,
+            ino: u64::from_le_bytes(ino),
+            len: meta.size,
+            mtime_ns: i128::from(meta.last_modified.timestamp_nanos_opt().unwrap_or(i64::MIN)),
+            ctime_ns: 0,
+        }
+    }
+
     /// The file's size in bytes.
     pub fn size(&self) -> u64 {
         self.len

@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 use custody_standards::Hash;
 use sha2::{Digest as _, Sha256};
 
+use crate::blob_cache::FileStamp;
+
 pub use bucket::{BucketBlobs, BucketRead};
 pub use local::{LocalBlobs, LocalWriter, VerifiedBlob};
 
@@ -182,6 +184,15 @@ impl BlobStore {
         match self {
             BlobStore::Local(l) => l.size_of(digest),
             BlobStore::Bucket(b) => b.size_of(digest).await,
+        }
+    }
+
+    /// The stored blob's stamp from async code: one `stat` locally, a
+    /// HEAD request on a bucket. `None` if absent.
+    pub async fn stamp_now(&self, digest: &Hash) -> Result<Option<FileStamp>, BlobError> {
+        match self {
+            BlobStore::Local(l) => l.stamp(digest),
+            BlobStore::Bucket(b) => b.stamp(digest).await,
         }
     }
 

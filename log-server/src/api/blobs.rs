@@ -33,6 +33,7 @@ use super::blob_body::{BlobBody, ViolationReport};
 use super::directory::grant_file;
 use super::statements::{parse_statement, sequence_statement};
 use super::{ApiError, AppState};
+use crate::blob_cache::FileStamp;
 use crate::blobs::{BlobError, BlobStore, BucketBlobs, BucketRead};
 use crate::download_slots::ConnSocket;
 
@@ -98,7 +99,7 @@ async fn download(
             let manifest = a.digest;
             let actor = signed.statement.actor.as_str().to_owned();
             let (index, slot) = grant_file(&req, &state, digest, envelope, &signed, manifest).await?;
-            return serve(&state, digest, index, actor, slot).await;
+            return serve(&state, digest, index, actor, slot, None).await;
         }
         _ => {
             return Err(ApiError::Unprocessable(
@@ -106,9 +107,9 @@ async fn download(
             ))
         }
     }
-    if reg.blobs.size_now(&digest.0).await?.is_none() {
+    let Some(stamp) = reg.blobs.stamp_now(&digest.0).await? else {
         return Err(ApiError::NotFound(format!("artifact {digest} is not stored")));
-    }
+    };
     // The slot is taken before the access is logged (a refused download
     // logs nothing), and only for a statement its actor signed (nobody
     // spends another actor's slots). A statement that fails authentication
@@ -127,21 +128,26 @@ async fn download(
         Some(slot) => slot,
         None => reg.downloads.acquire(&actor, socket)?,
     };
-    serve(&state, digest, ack.index, actor, slot).await
+    serve(&state, digest, ack.index, actor, slot, Some(stamp)).await
 }
 
 /// Serves the verified bytes of `digest` under the access entry `index`.
+/// `seen` is the stamp of the stored version found before the access was
+/// logged, if the caller looked (a bucket then needs no second HEAD).
 async fn serve(
     state: &web::Data<AppState>,
     digest: Digest,
     index: u64,
     actor: String,
     slot: crate::download_slots::Slot,
+    seen: Option<FileStamp>,
 ) -> Result<HttpResponse, ApiError> {
     let reg = state.registry()?;
     let local = match &*reg.blobs {
         BlobStore::Local(local) => local,
-        BlobStore::Bucket(bucket) => return serve_bucket(state, bucket, digest, index, actor, slot).await,
+        BlobStore::Bucket(bucket) => {
+            return serve_bucket(state, bucket, digest, index, actor, slot, seen).await
+        }
     };
     // The file as it is now, after the access is durable: cached bytes are
     // served only if they were hashed from this very version of it.
@@ -188,6 +194,7 @@ async fn serve_bucket(
     index: u64,
     actor: String,
     slot: crate::download_slots::Slot,
+    seen: Option<FileStamp>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(url) = bucket.presigned_url(&digest.0).await? {
         // The bytes do not pass through the log: the slot is freed now.
@@ -199,10 +206,29 @@ async fn serve_bucket(
             .insert_header(("Custody-Digest", digest.to_string()))
             .finish());
     }
+    // Small artifacts verified before are served from memory while the
+    // object is the version they were hashed from (its stamp: one HEAD,
+    // usually the one made before the access was logged). The stamp may
+    // predate the read below by a moment; the cache still only ever holds
+    // bytes that hashed to their digest.
+    let reg = state.registry()?;
+    let stamp = match seen {
+        Some(s) => Some(s),
+        None => bucket.stamp(&digest.0).await?,
+    };
+    if let Some(bytes) = stamp.and_then(|s| reg.blob_cache.get(&digest.0, &s)) {
+        let len = bytes.len() as u64;
+        return Ok(download_response(index, digest)
+            .no_chunking(len)
+            .streaming(BlobBody::memory(bytes, slot)));
+    }
     let read = bucket.open_read(&digest.0, SMALL_BLOB).await;
     let mut resp = download_response(index, digest);
     Ok(match read.map_err(|e| refused(state, e, index, &actor))? {
         BucketRead::Whole(bytes) => {
+            if let Some(stamp) = stamp {
+                reg.blob_cache.insert(digest.0, stamp, bytes.clone());
+            }
             let len = bytes.len() as u64;
             resp.no_chunking(len).streaming(BlobBody::memory(bytes, slot))
         }

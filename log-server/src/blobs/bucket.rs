@@ -28,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::runtime::Handle;
 
 use super::{integrity, BlobError, Listed};
+use crate::blob_cache::FileStamp;
 use crate::bucket::{Bucket, BucketError, ARTIFACTS};
 
 pub use super::bucket_read::BucketRead;
@@ -150,25 +151,33 @@ impl BucketBlobs {
         rx.recv().map_err(stopped)
     }
 
-    fn head_fut(&self, digest: &Hash) -> impl Future<Output = object_store::Result<Option<u64>>> + Send {
+    fn head_fut(
+        &self,
+        digest: &Hash,
+    ) -> impl Future<Output = object_store::Result<Option<FileStamp>>> + Send {
         let (store, path) = (self.store(), self.path_of(digest));
         async move {
             match store.head(&path).await {
-                Ok(meta) => Ok(Some(meta.size)),
+                Ok(meta) => Ok(Some(FileStamp::of_object(&meta))),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }
         }
     }
 
+    /// The stored object's stamp (one HEAD), `None` if absent.
+    pub async fn stamp(&self, digest: &Hash) -> Result<Option<FileStamp>, BlobError> {
+        self.run(self.head_fut(digest)).await?.map_err(|e| self.err(e))
+    }
+
     /// Size of the stored object (one HEAD), `None` if absent.
     pub async fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
-        self.run(self.head_fut(digest)).await?.map_err(|e| self.err(e))
+        Ok(self.stamp(digest).await?.map(|s| s.size()))
     }
 
     /// [`BucketBlobs::size_of`] for blocking code.
     pub fn wait_size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
-        self.wait(self.head_fut(digest))?.map_err(|e| self.err(e))
+        Ok(self.wait(self.head_fut(digest))?.map_err(|e| self.err(e))?.map(|s| s.size()))
     }
 
     /// Starts an upload (blocking code only; see [`BucketWriter`]).
