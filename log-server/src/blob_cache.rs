@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt as _;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use custody_standards::Hash;
@@ -87,7 +88,9 @@ pub struct VerifiedBlobCache {
 #[derive(Debug, Default)]
 struct Inner {
     bytes: usize,
-    map: HashMap<Hash, (FileStamp, Bytes)>,
+    /// Digest -> the stamp its bytes were hashed from, the bytes, and
+    /// when that stamp was last found current.
+    map: HashMap<Hash, (FileStamp, Bytes, Instant)>,
 }
 
 impl VerifiedBlobCache {
@@ -106,10 +109,13 @@ impl VerifiedBlobCache {
     /// version `now` still describes; a stale entry is dropped.
     pub fn get(&self, digest: &Hash, now: &FileStamp) -> Option<Bytes> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match inner.map.get(digest) {
-            Some((stamp, bytes)) if stamp == now => Some(bytes.clone()),
+        match inner.map.get_mut(digest) {
+            Some((stamp, bytes, checked)) if stamp == now => {
+                *checked = Instant::now();
+                Some(bytes.clone())
+            }
             Some(_) => {
-                if let Some((_, old)) = inner.map.remove(digest) {
+                if let Some((_, old, _)) = inner.map.remove(digest) {
                     inner.bytes -= old.len();
                 }
                 None
@@ -125,17 +131,28 @@ impl VerifiedBlobCache {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, old)) = inner.map.remove(&digest) {
+        if let Some((_, old, _)) = inner.map.remove(&digest) {
             inner.bytes -= old.len();
         }
         while inner.bytes + bytes.len() > self.max_bytes {
             let Some(victim) = inner.map.keys().next().copied() else { break };
-            if let Some((_, old)) = inner.map.remove(&victim) {
+            if let Some((_, old, _)) = inner.map.remove(&victim) {
                 inner.bytes -= old.len();
             }
         }
         inner.bytes += bytes.len();
-        inner.map.insert(digest, (stamp, bytes));
+        inner.map.insert(digest, (stamp, bytes, Instant::now()));
+    }
+
+    /// The stamp of the cached bytes of `digest` if it was found current
+    /// (inserted, or matched by [`VerifiedBlobCache::get`]) within
+    /// `within`: lets a caller whose stamps cost a network round trip (a
+    /// bucket's HEAD) skip it for a hot artifact. What is served is still
+    /// only bytes that hashed to their digest; an object rewritten in the
+    /// meantime is found at the first check after `within`.
+    pub fn fresh_stamp(&self, digest: &Hash, within: Duration) -> Option<FileStamp> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.map.get(digest).filter(|(_, _, checked)| checked.elapsed() <= within).map(|(s, _, _)| *s)
     }
 
     /// Bytes held.
@@ -185,6 +202,22 @@ mod tests {
         std::fs::write(&other, b"weights").unwrap();
         std::fs::rename(&other, &path).unwrap();
         assert_eq!(cache.get(&digest, &stamp(&path)), None);
+    }
+
+    #[test]
+    fn a_stamp_is_fresh_only_for_a_while_after_it_was_found_current() {
+        let cache = VerifiedBlobCache::new(1 << 20);
+        let (d, s) = (Hash([1; 32]), FileStamp { dev: u64::MAX, ino: 7, len: 3, mtime_ns: 1, ctime_ns: 0 });
+        assert_eq!(cache.fresh_stamp(&d, Duration::from_secs(60)), None);
+        cache.insert(d, s, Bytes::from_static(b"abc"));
+        assert_eq!(cache.fresh_stamp(&d, Duration::from_secs(60)), Some(s));
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(cache.fresh_stamp(&d, Duration::from_millis(10)), None, "too old");
+        assert!(cache.get(&d, &s).is_some(), "a match makes it current again");
+        assert_eq!(cache.fresh_stamp(&d, Duration::from_millis(10)), Some(s));
+        let other = FileStamp { ino: 8, ..s };
+        assert_eq!(cache.get(&d, &other), None);
+        assert_eq!(cache.fresh_stamp(&d, Duration::from_secs(60)), None, "a stale entry is gone");
     }
 
     #[test]

@@ -107,8 +107,19 @@ async fn download(
             ))
         }
     }
-    let Some(stamp) = reg.blobs.stamp_now(&digest.0).await? else {
-        return Err(ApiError::NotFound(format!("artifact {digest} is not stored")));
+    // A bucket's stamp costs a HEAD: for a small artifact verified and
+    // found current within the last BUCKET_RECHECK, that one is used.
+    let recent = match &*reg.blobs {
+        BlobStore::Bucket(_) => reg.blob_cache.fresh_stamp(&digest.0, BUCKET_RECHECK),
+        BlobStore::Local(_) => None,
+    };
+    let stamp = match recent {
+        Some(s) => s,
+        None => reg
+            .blobs
+            .stamp_now(&digest.0)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("artifact {digest} is not stored")))?,
     };
     // The slot is taken before the access is logged (a refused download
     // logs nothing), and only for a statement its actor signed (nobody
@@ -265,6 +276,12 @@ fn download_response(index: u64, digest: Digest) -> actix_web::HttpResponseBuild
         .insert_header(("Custody-Digest", digest.to_string()));
     resp
 }
+
+/// How long a bucket object's stamp, once found current, stands for it:
+/// a hot small artifact then costs the bucket one HEAD a second instead
+/// of one per download, and an object rewritten in the bucket is found
+/// (and refused) at most this long after the rewrite.
+const BUCKET_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Artifacts up to this size are read, verified and sent from memory.
 const SMALL_BLOB: u64 = 1 << 20;

@@ -106,6 +106,14 @@ pub struct Args {
     /// 3-node Garage, recovery point zero) is grown to; 0 skips the step.
     #[arg(long, env = "CUSTODY_BENCH_STORAGE_ENTRIES", default_value_t = 1_000_000)]
     storage_entries: u64,
+    /// Storage modes to measure (local, s3, s3-rpo0).
+    #[arg(
+        long,
+        env = "CUSTODY_BENCH_STORAGE_MODES",
+        value_delimiter = ',',
+        default_value = "local,s3,s3-rpo0"
+    )]
+    storage_modes: Vec<String>,
     /// Size in MiB of the artifact each storage mode publishes and pulls
     /// (0 skips it).
     #[arg(long, env = "CUSTODY_BENCH_STORAGE_ARTIFACT_MIB", default_value_t = 512)]

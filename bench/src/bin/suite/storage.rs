@@ -197,7 +197,7 @@ pub fn run(args: &crate::Args, dir: &Path) -> anyhow::Result<Value> {
         },
     ];
     let mut results = Vec::new();
-    for mode in &modes {
+    for mode in modes.iter().filter(|m| args.storage_modes.iter().any(|n| n == m.name)) {
         let r = measure(dir, mode, &env, args);
         if r.is_err() {
             let _ = Command::new("bash").arg(cluster_script()).arg("stop").arg(&garage).status();
