@@ -8,10 +8,12 @@
 //! one runtime whatever thread asked. Blocking callers wait on a channel,
 //! which is safe from any thread.
 //!
-//! Uploads: [`super::bucket_write`]. Downloads: [`super::bucket_read`]. No
-//! verified-bytes cache: an object has no stamp that an attacker with write
-//! access to the bucket cannot keep (an ETag can be an MD5), so every read
-//! is hashed again.
+//! Uploads: `bucket_write`. Downloads: `bucket_read`. The HTTP layer keeps
+//! small verified objects in its cache under the object's stamp
+//! ([`crate::blob_cache::FileStamp::of_object`]): an ETag alone could be
+//! kept by a rewrite (it can be an MD5), but the last-modified time is set
+//! by the store on every write, so a rewritten object is read and hashed
+//! again.
 
 use std::future::Future;
 use std::sync::Arc;
