@@ -116,33 +116,48 @@ pub fn replay_range(
     while start < end {
         let chunk_end = (start + REPLAY_CHUNK).min(end);
         for (offset, entry) in store.entries(start, chunk_end)?.iter().enumerate() {
-            let index = start + offset as u64;
-            let fail = |reason: String| RegistryError::Replay { index, reason };
-            let leaf = match LogLeaf::decode(entry).map_err(|e| fail(e.to_string()))? {
-                LogLeaf::Statement(leaf) => leaf,
-                LogLeaf::Commitment(c) => {
-                    let root = committer.seal().root;
-                    if c.index != index || c.root != root {
-                        return Err(fail(format!(
-                            "state commitment (index {}, root {}) is not the replayed state (root {root})",
-                            c.index, c.root
-                        )));
-                    }
-                    continue;
-                }
-            };
-            let signed = SignedStatement::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
-            match registry.process(&signed.statement, index, leaf.receive_time_ms) {
-                Ok(Outcome::Applied(a)) => committer.record(registry, &signed.statement, &a),
-                Ok(Outcome::AlreadyLogged { index: original }) => {
-                    return Err(fail(format!("duplicate of entry {original} was logged")))
-                }
-                Err(e) => return Err(fail(e.to_string())),
-            }
+            replay_entry(registry, committer, entry, start + offset as u64)?;
         }
         start = chunk_end;
     }
     Ok(())
+}
+
+/// Replays entry `index` into `registry` and its state map `committer`:
+/// a commitment leaf must commit to the state replayed so far, a statement
+/// must apply. Returns the statement's index rows (none for a commitment),
+/// for whoever rebuilds them (`custody-log restore`).
+pub fn replay_entry(
+    registry: &mut Registry,
+    committer: &mut StateCommitter,
+    entry: &[u8],
+    index: u64,
+) -> Result<Vec<IndexRow>, RegistryError> {
+    let fail = |reason: String| RegistryError::Replay { index, reason };
+    let leaf = match LogLeaf::decode(entry).map_err(|e| fail(e.to_string()))? {
+        LogLeaf::Statement(leaf) => leaf,
+        LogLeaf::Commitment(c) => {
+            let root = committer.seal().root;
+            if c.index != index || c.root != root {
+                return Err(fail(format!(
+                    "state commitment (index {}, root {}) is not the replayed state (root {root})",
+                    c.index, c.root
+                )));
+            }
+            return Ok(Vec::new());
+        }
+    };
+    let signed = SignedStatement::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
+    match registry.process(&signed.statement, index, leaf.receive_time_ms) {
+        Ok(Outcome::Applied(a)) => {
+            committer.record(registry, &signed.statement, &a);
+            Ok(index_rows(&signed.statement, &a, index))
+        }
+        Ok(Outcome::AlreadyLogged { index: original }) => {
+            Err(fail(format!("duplicate of entry {original} was logged")))
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
 }
 
 /// The tree size ending with the store's last leaf when that leaf is a

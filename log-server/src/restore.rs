@@ -20,9 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use custody_registry::commitment::StateCommitter;
-use custody_registry::leaf::LogLeaf;
-use custody_registry::registry::{Config, Outcome, Registry};
-use custody_registry::statement::SignedStatement;
+use custody_registry::registry::{Config, Registry};
 use custody_standards::checkpoint::open_checkpoint;
 use custody_standards::entries::decode_bundle;
 use custody_standards::tiles::{EntryBundle, CHECKPOINT_PATH, TILE_WIDTH};
@@ -31,7 +29,7 @@ use tokio::task::JoinSet;
 
 use crate::bucket::{Bucket, BucketError, READ_PATH, WAL};
 use crate::init::{self, InitError, DB_DIR, KEY_FILE, META_MODE, META_ORIGIN, VKEY_FILE};
-use crate::registry::index_rows;
+use crate::registry::{replay_entry, RegistryError};
 use crate::store::{Batch, RocksStore, Store, StoreError};
 use crate::tile_mirror::META_BUCKET_SIZE;
 use crate::wal::{decode_segment, segment_start, SegmentError};
@@ -85,13 +83,11 @@ pub enum RestoreError {
         index: u64,
     },
     /// A statement does not replay.
-    #[error("entry {index} does not replay: {reason}")]
-    Replay {
-        /// Leaf index.
-        index: u64,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A background task died.
+    #[error("restore task failed: {0}")]
+    Task(String),
     /// The rebuilt tree is not the checkpoint's.
     #[error("the entries in the bucket hash to {actual} at size {size}, but the checkpoint says {expected}")]
     RootMismatch {
@@ -165,7 +161,7 @@ pub async fn restore(
         move || build(&building, entries, registry, config, &cp, &note)
     })
     .await
-    .map_err(|e| RestoreError::Replay { index: 0, reason: format!("restore task failed: {e}") });
+    .map_err(|e| RestoreError::Task(e.to_string()));
     if let Err(e) = built.and_then(|r| r) {
         let _ = std::fs::remove_dir_all(&building);
         return Err(e);
@@ -205,7 +201,7 @@ async fn bundles(bucket: &Bucket, size: u64) -> Result<Vec<Vec<u8>>, RestoreErro
         }
         let mut got = Vec::new();
         while let Some(done) = running.join_next().await {
-            let r = done.map_err(|e| RestoreError::Replay { index: next, reason: e.to_string() })?;
+            let r = done.map_err(|e| RestoreError::Task(e.to_string()))?;
             got.push(r?);
         }
         got.sort_unstable_by_key(|(i, _)| *i);
@@ -257,7 +253,7 @@ fn build(
         let mut batch = Batch { start: index, ..Batch::default() };
         for e in chunk {
             if let Some((reg, committer)) = replay.as_mut() {
-                batch.index_rows.extend(replay_one(reg, committer, e, index)?);
+                batch.index_rows.extend(replay_entry(reg, committer, e, index)?);
             }
             let leaf = leaf_hash(e);
             appender.append(leaf, &mut batch.nodes);
@@ -285,38 +281,6 @@ fn build(
         store.put_meta(META_MODE, b"generic")?;
     }
     Ok(())
-}
-
-/// Replays one entry as start-up does, returning its index rows.
-fn replay_one(
-    registry: &mut Registry,
-    committer: &mut StateCommitter,
-    entry: &[u8],
-    index: u64,
-) -> Result<Vec<crate::store::IndexRow>, RestoreError> {
-    let fail = |reason: String| RestoreError::Replay { index, reason };
-    let leaf = match LogLeaf::decode(entry).map_err(|e| fail(e.to_string()))? {
-        LogLeaf::Statement(leaf) => leaf,
-        LogLeaf::Commitment(c) => {
-            let root = committer.seal().root;
-            if c.index != index || c.root != root {
-                return Err(fail(format!(
-                    "state commitment (root {}) is not the replayed state ({root})",
-                    c.root
-                )));
-            }
-            return Ok(Vec::new());
-        }
-    };
-    let signed = SignedStatement::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
-    match registry.process(&signed.statement, index, leaf.receive_time_ms) {
-        Ok(Outcome::Applied(applied)) => {
-            committer.record(registry, &signed.statement, &applied);
-            Ok(index_rows(&signed.statement, &applied, index))
-        }
-        Ok(Outcome::AlreadyLogged { index: original }) => Err(fail(format!("duplicate of entry {original}"))),
-        Err(e) => Err(fail(e.to_string())),
-    }
 }
 
 #[cfg(test)]

@@ -37,14 +37,7 @@ const PREFIX: &str = "custody";
 fn garage_log(cluster: &GarageCluster, extra: &[&str]) -> LogExtra {
     let mut args = vec!["--store".to_owned(), format!("s3://{}/{PREFIX}", cluster.bucket)];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let env = [
-        ("AWS_ENDPOINT_URL", cluster.endpoint(1)),
-        ("AWS_REGION", &cluster.region),
-        ("AWS_ACCESS_KEY_ID", &cluster.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", &cluster.secret_access_key),
-        ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false"),
-    ];
-    LogExtra { args, env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() }
+    LogExtra { args, env: cluster.s3_env() }
 }
 
 /// An S3 client of the cluster's bucket through `node`.

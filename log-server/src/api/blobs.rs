@@ -164,10 +164,7 @@ async fn serve(
     // served only if they were hashed from this very version of it.
     if let Some(stamp) = local.stamp(&digest.0)? {
         if let Some(bytes) = reg.blob_cache.get(&digest.0, &stamp) {
-            let len = bytes.len() as u64;
-            return Ok(download_response(index, digest)
-                .no_chunking(len)
-                .streaming(BlobBody::memory(bytes, slot)));
+            return Ok(from_memory(index, digest, bytes, slot));
         }
     }
     let blobs = reg.blobs.clone();
@@ -185,8 +182,7 @@ async fn serve(
         Served::Whole(bytes, stamp) => {
             // The cache keeps it only if it is small enough.
             reg.blob_cache.insert(digest.0, stamp, bytes.clone());
-            let len = bytes.len() as u64;
-            resp.no_chunking(len).streaming(BlobBody::memory(bytes, slot))
+            from_memory(index, digest, bytes, slot)
         }
         Served::Stream(file, size) => {
             let report = ViolationReport { metrics: state.metrics.clone(), access_index: index, actor };
@@ -228,10 +224,7 @@ async fn serve_bucket(
         None => bucket.stamp(&digest.0).await?,
     };
     if let Some(bytes) = stamp.and_then(|s| reg.blob_cache.get(&digest.0, &s)) {
-        let len = bytes.len() as u64;
-        return Ok(download_response(index, digest)
-            .no_chunking(len)
-            .streaming(BlobBody::memory(bytes, slot)));
+        return Ok(from_memory(index, digest, bytes, slot));
     }
     let read = bucket.open_read(&digest.0, SMALL_BLOB).await;
     let mut resp = download_response(index, digest);
@@ -240,8 +233,7 @@ async fn serve_bucket(
             if let Some(stamp) = stamp {
                 reg.blob_cache.insert(digest.0, stamp, bytes.clone());
             }
-            let len = bytes.len() as u64;
-            resp.no_chunking(len).streaming(BlobBody::memory(bytes, slot))
+            from_memory(index, digest, bytes, slot)
         }
         BucketRead::Stream { chunks, size } => {
             let report = ViolationReport { metrics: state.metrics.clone(), access_index: index, actor };
@@ -266,6 +258,12 @@ fn refused(state: &AppState, e: BlobError, index: u64, actor: &str) -> ApiError 
         );
     }
     e.into()
+}
+
+/// A download of verified bytes held in memory.
+fn from_memory(index: u64, digest: Digest, bytes: Bytes, slot: crate::download_slots::Slot) -> HttpResponse {
+    let len = bytes.len() as u64;
+    download_response(index, digest).no_chunking(len).streaming(BlobBody::memory(bytes, slot))
 }
 
 /// The headers of a download: the access entry's index and the digest.
