@@ -34,6 +34,19 @@ use sha2::{Digest as _, Sha256};
 use crate::blob_cache::FileStamp;
 
 pub use bucket::{BucketBlobs, BucketRead};
+
+/// What both backends check before keeping an upload: exactly the declared
+/// number of bytes arrived, and they hash to the declared digest.
+fn check_upload(written: u64, declared_size: u64, hasher: Sha256, declared: Hash) -> Result<(), BlobError> {
+    if written != declared_size {
+        return Err(BlobError::SizeMismatch { declared: declared_size, actual: written });
+    }
+    let actual = Hash(hasher.finalize().into());
+    if actual != declared {
+        return Err(BlobError::DigestMismatch { declared: declared.to_hex(), actual: actual.to_hex() });
+    }
+    Ok(())
+}
 pub use local::{LocalBlobs, LocalWriter, VerifiedBlob};
 
 /// Directory of the blob store inside the data directory.

@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
 
 use super::bucket::BucketBlobs;
-use super::{BlobError, Stored};
+use super::{check_upload, BlobError, Stored};
 
 /// Bytes per multipart part: above S3's 5 MiB minimum for every part but
 /// the last.
@@ -128,16 +128,7 @@ impl<'a> BucketWriter<'a> {
     /// digest (a single PUT, or completing the multipart upload) unless
     /// identical bytes are already stored.
     pub fn finish(mut self) -> Result<Stored, BlobError> {
-        if self.written != self.declared_size {
-            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: self.written });
-        }
-        let actual = Hash(std::mem::take(&mut self.hasher).finalize().into());
-        if actual != self.declared {
-            return Err(BlobError::DigestMismatch {
-                declared: self.declared.to_hex(),
-                actual: actual.to_hex(),
-            });
-        }
+        check_upload(self.written, self.declared_size, std::mem::take(&mut self.hasher), self.declared)?;
         let size = self.written;
         if self.exists || self.blobs.wait_size_of(&self.declared)? == Some(size) {
             return Ok(Stored { size, created: false });

@@ -19,7 +19,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{hash_reader, BlobError, Stored, BLOBS_DIR};
+use super::{check_upload, hash_reader, BlobError, Stored, BLOBS_DIR};
 use crate::blob_cache::FileStamp;
 use custody_standards::Hash;
 use sha2::{Digest as _, Sha256};
@@ -250,16 +250,7 @@ impl LocalWriter<'_> {
     /// Checks size and digest, makes the file durable and read-only, and
     /// moves it into place unless identical bytes are already stored.
     pub fn finish(mut self) -> Result<Stored, BlobError> {
-        if self.written != self.declared_size {
-            return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: self.written });
-        }
-        let actual = Hash(std::mem::take(&mut self.hasher).finalize().into());
-        if actual != self.declared {
-            return Err(BlobError::DigestMismatch {
-                declared: self.declared.to_hex(),
-                actual: actual.to_hex(),
-            });
-        }
+        check_upload(self.written, self.declared_size, std::mem::take(&mut self.hasher), self.declared)?;
         let size = self.written;
         let target = self.store.path_of(&self.declared);
         if target.exists() {
