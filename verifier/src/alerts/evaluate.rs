@@ -147,7 +147,7 @@ pub fn evaluate(cfg: &Config, learned: &mut Learned, s: &SignedStatement, alerti
             if let Some(rule) = r.new_pipeline.as_ref().filter(|r| new && any_matches(&r.names, n)) {
                 hit(
                     rule::NEW_PIPELINE,
-                    format!("{actor} made a {} of {n} from pipeline {:?}, new for it", st.event.action(), id),
+                    format!("{actor}: {} of {n} from pipeline {:?}, new for it", st.event.action(), id),
                     rule.hold,
                     sinks(&rule.sinks),
                 );
@@ -165,7 +165,7 @@ pub fn evaluate(cfg: &Config, learned: &mut Learned, s: &SignedStatement, alerti
                 st.context.source.as_ref().map_or("no source".to_owned(), |s| format!("{:?}", s.as_str()));
             hit(
                 rule::UNKNOWN_CLIENT,
-                format!("{actor} made a {} from an unknown client ({src})", st.event.action()),
+                format!("{actor}: {} from an unknown client ({src})", st.event.action()),
                 rule.hold && name.is_some(),
                 sinks(&rule.sinks),
             );
