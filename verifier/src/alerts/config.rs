@@ -154,6 +154,9 @@ pub struct RulesConfig {
     /// `[rules.key_revocation]`.
     #[serde(default)]
     pub key_revocation: Option<Plain>,
+    /// `[rules.break_glass]`.
+    #[serde(default)]
+    pub break_glass: Option<NamesRule>,
 }
 
 fn all_names() -> Vec<Pattern> {
@@ -202,7 +205,8 @@ impl OutsideHours {
     }
 }
 
-/// A rule on names only (`new_environment`, `new_pipeline`).
+/// A rule on names only (`new_environment`, `new_pipeline`,
+/// `break_glass`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamesRule {
@@ -451,6 +455,7 @@ impl RulesConfig {
         out.extend(self.admin_grant.iter().map(|r| (false, &r.sinks)));
         out.extend(self.protected_tag_move.iter().map(|r| (r.hold, &r.sinks)));
         out.extend(self.key_revocation.iter().map(|r| (false, &r.sinks)));
+        out.extend(self.break_glass.iter().map(|r| (r.hold, &r.sinks)));
         out
     }
 }
