@@ -122,6 +122,18 @@ pub fn subject_history(
     max_accesses: usize,
     timeout: Duration,
 ) -> Result<History> {
+    let (checkpoint, proven) = proven_entries(trust, subject, timeout)?;
+    Ok(History { subject: subject.clone(), checkpoint, rows: rows(&proven, max_accesses) })
+}
+
+/// Every entry of `subject`, proven complete by its committed entries
+/// chain and each proven included and about the subject, with the
+/// checkpoint they were proven under.
+pub fn proven_entries(
+    trust: &Trust,
+    subject: &Subject,
+    timeout: Duration,
+) -> Result<(Trusted, Vec<ProvenStatement>)> {
     let key = subject.key();
     let path = listing_path(&key).ok_or_else(|| Error::verify("no listing for this key".to_string()))?;
     let complete = proven_complete(trust, &key, &path, timeout)?;
@@ -139,11 +151,7 @@ pub fn subject_history(
         }
         proven.push(p);
     }
-    Ok(History {
-        subject: subject.clone(),
-        checkpoint: complete.checkpoint,
-        rows: rows(&proven, max_accesses),
-    })
+    Ok((complete.checkpoint, proven))
 }
 
 /// The rows of proven statements, in the order given; at most

@@ -6,6 +6,7 @@ mod choices;
 mod cli;
 mod events_cmd;
 mod output;
+mod report_cmd;
 mod verify_cmd;
 
 use std::ffi::OsString;
@@ -17,12 +18,11 @@ use anyhow::Context as _;
 use choices::{lifecycle_set, spelling};
 use clap::Parser as _;
 use custody_registry::actor_key::ActorKey;
-use custody_registry::names::{ActorName, Digest, ModelName, Pattern, TagName};
+use custody_registry::names::{ActorName, ModelName, Pattern, TagName};
 use custody_registry::statement::events::{
     Approve, GrantRole, Promote, Protect, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
 };
 use custody_registry::statement::Event;
-use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
 use custody_verifier::alerts::{Config as AlertConfig, RunOptions};
 use custody_verifier::audit::directories::check_directories;
@@ -31,13 +31,12 @@ use custody_verifier::client::LogClient;
 use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
-use custody_verifier::history::{history, subject_history, Subject};
+use custody_verifier::history::history;
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::publish::{publish, PublishRequest};
 use custody_verifier::pull::{verify_reference_with, Holds, Ref, ANY_STATUS};
-use custody_verifier::report::report;
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::Trust;
 
@@ -433,25 +432,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         }
         Command::Report(a) => {
             let c = ctx(&cli, home)?;
-            let subject = match (&a.name, &a.actor, &a.digest) {
-                (Some(n), None, None) => Subject::Name(parse("--name", ModelName::new(n))?),
-                (None, Some(actor), None) => Subject::Actor(parse("--actor", ActorName::new(actor))?),
-                (None, None, Some(d)) => Subject::Digest(parse("--digest", Digest::new(d))?),
-                _ => return Err(Error::Usage("give exactly one of --name, --actor, --digest".into()).into()),
-            };
-            let from = parse("--from", Timestamp::parse(&a.from))?;
-            let to = parse("--to", Timestamp::parse(&a.to))?;
-            let h = subject_history(&c.trust(), &subject, a.max_accesses, wait)?;
-            let r = report(&h, from, to);
-            if let Some(path) = &a.markdown {
-                let md = custody_verifier::report::markdown(&r);
-                std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
-            }
-            if let Some(path) = &a.json_file {
-                let json = serde_json::to_string_pretty(&r)?;
-                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
-            }
-            p.result(&r)?;
+            report_cmd::report(&c.trust(), &c.home, a, cli.format(), wait, p)?;
         }
         Command::Verify(v) => verify_cmd::verify(&cli, &home, v, p)?,
     }
