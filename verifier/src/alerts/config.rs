@@ -542,6 +542,21 @@ sinks = ["ops"]
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../../docs/verifier.md");
+        let after = doc.split("<!-- alert-rules-example -->").nth(1).expect("example marker in docs/verifier.md");
+        let block = after.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("toml block");
+        let c = Config::parse(block).unwrap();
+        assert_eq!(c.sinks.len(), 3);
+        let r = &c.rules;
+        assert!(r.new_environment.is_some() && r.new_pipeline.is_some() && r.access_volume.is_some());
+        assert!(r.unknown_client.as_ref().is_some_and(|u| u.hold));
+        assert!(r.admin_grant.is_some() && r.protected_tag_move.is_some() && r.key_revocation.is_some());
+        assert!(r.break_glass.is_some() && c.hold.is_some());
+        assert_eq!(r.outside_hours.len(), 1);
+    }
+
+    #[test]
     fn globs() {
         assert!(glob("ci-*", "ci-runner-4"));
         assert!(glob("*", ""));
