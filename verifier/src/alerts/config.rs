@@ -223,7 +223,7 @@ pub struct NamesRule {
 
 fn factor<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let f = f64::deserialize(d)?;
-    if !(f.is_finite() && f >= 1.0 && f <= 1000.0) {
+    if !(f.is_finite() && (1.0..=1000.0).contains(&f)) {
         return Err(D::Error::custom(format!("factor {f} is not within 1..=1000")));
     }
     Ok(f)
