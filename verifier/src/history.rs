@@ -19,7 +19,9 @@ use custody_registry::names::{ActorName, Digest, ModelName};
 use custody_registry::statement::{Event, SignedStatement};
 use serde::Serialize;
 
-use crate::entries::{listing_path, proven_complete, proven_statement, ProvenStatement};
+use crate::entries::{
+    listing_path, proven_complete, proven_entry, ProvenEntry, ProvenLogEvent, ProvenStatement,
+};
 use crate::error::{Error, Result};
 use crate::trust::{Trust, Trusted};
 
@@ -129,21 +131,23 @@ pub fn subject_history(
         return Err(Error::verify(format!("{} is not in the log", subject.label())));
     }
     let mut proven = Vec::with_capacity(complete.indexes.len());
+    let mut events = Vec::new();
+    let not_about =
+        |i: u64| Error::verify(format!("entry {i} is listed for {} but is not about it", subject.label()));
     for &i in &complete.indexes {
-        let p = proven_statement(trust, i, &complete.checkpoint)?;
-        if !subject.covers(&p.signed) {
-            return Err(Error::verify(format!(
-                "entry {i} is listed for {} but is not about it",
-                subject.label()
-            )));
+        match proven_entry(trust, i, &complete.checkpoint)? {
+            ProvenEntry::Statement(p) if subject.covers(&p.signed) => proven.push(p),
+            ProvenEntry::LogEvent(e) => events.push(e),
+            ProvenEntry::Statement(_) => return Err(not_about(i)),
         }
-        proven.push(p);
     }
-    Ok(History {
-        subject: subject.clone(),
-        checkpoint: complete.checkpoint,
-        rows: rows(&proven, max_accesses),
-    })
+    let mut rows = rows(&proven, max_accesses);
+    for e in &events {
+        let row = log_event_row(subject, &proven, e).ok_or_else(|| not_about(e.index))?;
+        rows.push(row);
+    }
+    rows.sort_by_key(|r| r.index);
+    Ok(History { subject: subject.clone(), checkpoint: complete.checkpoint, rows })
 }
 
 /// The rows of proven statements, in the order given; at most
@@ -218,6 +222,41 @@ pub fn rows(proven: &[ProvenStatement], max_accesses: usize) -> Vec<Row> {
         });
     }
     out
+}
+
+/// The row of a log event about the subject (`None`: it is not about
+/// it). An event about a digest belongs to the digest and to every name
+/// whose publish of it is in the list.
+fn log_event_row(subject: &Subject, proven: &[ProvenStatement], e: &ProvenLogEvent) -> Option<Row> {
+    use custody_registry::log_event::LogEventBody;
+    let LogEventBody::IntegrityViolation(v) = &e.event.event;
+    let versions: Vec<&str> = proven
+        .iter()
+        .filter(|p| p.index < e.index)
+        .filter_map(|p| match &p.signed.statement.event {
+            Event::Publish(x) if x.digest == v.digest => Some(x.version.as_str()),
+            _ => None,
+        })
+        .collect();
+    let name = match subject {
+        Subject::Name(n) if !versions.is_empty() => Some(n.as_str().to_owned()),
+        Subject::Digest(d) if *d == v.digest => None,
+        _ => return None,
+    };
+    Some(Row {
+        index: e.index,
+        time: e.event.time.to_string(),
+        received_ms: e.received_ms,
+        actor: format!("log {}", e.event.origin),
+        event: e.event.event.action().to_owned(),
+        name,
+        version: (!versions.is_empty()).then(|| versions.join(",")),
+        detail: format!(
+            "stored {} read as {} under the access at entry {} (signed by the log's key)",
+            v.digest, v.observed, v.access_index
+        ),
+        reason: "detected by the log".to_owned(),
+    })
 }
 
 /// The detail of a hold or release: the whole name or one version.
