@@ -145,7 +145,8 @@ pub fn collect_subject(
         }
         None => None,
     };
-    let (checkpoint, proven) = proven_entries(trust, subject, timeout)?;
+    let entries = proven_entries(trust, subject, timeout)?;
+    let (checkpoint, proven) = (entries.checkpoint, entries.statements);
     let mut versions = Versions::new();
     for p in &proven {
         note_version(&mut versions, p);
