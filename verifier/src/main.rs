@@ -4,7 +4,9 @@
 
 mod choices;
 mod cli;
+mod events_cmd;
 mod output;
+mod report_cmd;
 mod verify_cmd;
 
 use std::ffi::OsString;
@@ -16,26 +18,25 @@ use anyhow::Context as _;
 use choices::{lifecycle_set, spelling};
 use clap::Parser as _;
 use custody_registry::actor_key::ActorKey;
-use custody_registry::names::{ActorName, Digest, ModelName, Pattern, TagName};
+use custody_registry::names::{ActorName, ModelName, Pattern, TagName};
 use custody_registry::statement::events::{
     Approve, GrantRole, Promote, Protect, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
 };
 use custody_registry::statement::Event;
-use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
+use custody_verifier::alerts::{Config as AlertConfig, RunOptions};
 use custody_verifier::audit::directories::check_directories;
 use custody_verifier::audit::{audit, audit_dir, AuditOptions};
 use custody_verifier::client::LogClient;
 use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
-use custody_verifier::history::{history, subject_history, Subject};
+use custody_verifier::history::history;
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::publish::{publish, PublishRequest};
-use custody_verifier::pull::{verify_reference, Ref, ANY_STATUS};
-use custody_verifier::report::report;
+use custody_verifier::pull::{verify_reference_with, Holds, Ref, ANY_STATUS};
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::Trust;
 
@@ -129,13 +130,22 @@ fn version_ref(
     }
 }
 
+/// Reads and checks a `monitor --rules` file (exit 64 when it is bad).
+fn alert_rules(path: &Path) -> Result<AlertConfig, Error> {
+    let bytes = read_capped(path, custody_verifier::alerts::config::MAX_RULES_FILE)?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| Error::Usage(format!("{}: not UTF-8", path.display())))?;
+    AlertConfig::parse(text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}
+
 fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
     let home = Home::resolve(cli.home.as_deref())?;
     let wait = Duration::from_secs(cli.wait);
     let why = Why {
-        reason: cli.reason.clone(),
+        reason: cli.reason.clone().unwrap_or_else(|| events_cmd::DEFAULT_REASON.to_owned()),
         environment: cli.environment.clone(),
         pipeline: cli.pipeline.clone(),
+        source: cli.source.clone(),
     };
     match &cli.command {
         Command::Init => {
@@ -211,7 +221,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
             out.receipt.bundle = Some(bundle.display().to_string());
             if let Some(tag) = &a.tag {
                 let target = format!("{}@{}", a.name, a.version);
-                let moved = move_tag(&trust, &signer, &why, &target, tag, wait)
+                let moved = move_tag(&trust, &signer, &why, &target, tag, None, wait)
                     .and_then(|r| StatementOutput::of(format!("tag {}:{tag}", a.name), &r));
                 match moved {
                     Ok(mut t) => {
@@ -226,15 +236,19 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         Command::Tag(a) => {
             let c = ctx(&cli, home)?;
             let signer = load_signer(&key_path(&cli, &c.home))?;
-            let r = move_tag(&c.trust(), &signer, &why, &a.target, &a.tag, wait)?;
-            let mut out = StatementOutput::of(format!("tag {} -> {}", a.tag, a.target), &r)?;
+            let glass = a.break_glass.then_some(&cli);
+            let r = move_tag(&c.trust(), &signer, &why, &a.target, &a.tag, glass, wait)?;
+            let what = if a.break_glass { "break-glass tag" } else { "tag" };
+            let mut out = StatementOutput::of(format!("{what} {} -> {}", a.tag, a.target), &r)?;
             out.version = Some(version_ref(&a.target)?.1.as_str().to_owned());
             logged(p, out, &r, a.receipt.bundle.as_deref())?;
         }
         Command::Promote(a) => {
             let (name, version) = version_ref(&a.target)?;
             let event = Event::Promote(Promote { name, version, to: a.to.into() });
-            let what = format!("promote {} to {}", a.target, spelling(&a.to));
+            let event = events_cmd::maybe_break_glass(&cli, a.break_glass, event)?;
+            let glass = if a.break_glass { "break-glass " } else { "" };
+            let what = format!("{glass}promote {} to {}", a.target, spelling(&a.to));
             statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
         Command::Approve(a) => {
@@ -245,8 +259,15 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         Command::Rollback(a) => {
             let (name, version) = version_ref(&a.target)?;
             let event = Event::Rollback(Rollback { name, version });
-            statement_cmd(&cli, home, &why, event, format!("rollback to {}", a.target), &a.receipt, p)?;
+            let event = events_cmd::maybe_break_glass(&cli, a.break_glass, event)?;
+            let glass = if a.break_glass { "break-glass " } else { "" };
+            let what = format!("{glass}rollback to {}", a.target);
+            statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
+        Command::Hold(a) => events_cmd::hold(&cli, home, &why, a, false, p)?,
+        Command::Release(a) => events_cmd::hold(&cli, home, &why, a, true, p)?,
+        Command::Deploy(a) => events_cmd::deploy(&cli, home, &why, a, p)?,
+        Command::Transfer(a) => events_cmd::transfer(&cli, home, &why, a, p)?,
         Command::Protect(a) => {
             let event = Event::Protect(Protect {
                 name: parse("name", ModelName::new(&a.name))?,
@@ -375,7 +396,19 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
             // One JSON line per alert in either format: the stream is the
             // result (docs/verifier.md).
             let c = ctx_with(&cli, home, a.url.as_deref())?;
-            let rules = Rules::parse(&read_capped(&a.watch, 1 << 20)?)?;
+            if let Some(path) = &a.rules {
+                let cfg = alert_rules(path)?;
+                let opts = RunOptions {
+                    interval: Duration::from_secs(a.interval),
+                    once: a.once,
+                    from_start: a.from_start,
+                    deliver_timeout: Duration::from_secs(a.deliver_timeout),
+                };
+                custody_verifier::alerts::run(&c.trust(), &c.home, &cfg, &opts, Vec::new())?;
+                return Ok(());
+            }
+            let watch = a.watch.as_deref().ok_or_else(|| Error::Usage("give --watch or --rules".into()))?;
+            let rules = Rules::parse(&read_capped(watch, 1 << 20)?)?;
             let mut out = std::io::stdout().lock();
             monitor(
                 &c.trust(),
@@ -399,25 +432,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         }
         Command::Report(a) => {
             let c = ctx(&cli, home)?;
-            let subject = match (&a.name, &a.actor, &a.digest) {
-                (Some(n), None, None) => Subject::Name(parse("--name", ModelName::new(n))?),
-                (None, Some(actor), None) => Subject::Actor(parse("--actor", ActorName::new(actor))?),
-                (None, None, Some(d)) => Subject::Digest(parse("--digest", Digest::new(d))?),
-                _ => return Err(Error::Usage("give exactly one of --name, --actor, --digest".into()).into()),
-            };
-            let from = parse("--from", Timestamp::parse(&a.from))?;
-            let to = parse("--to", Timestamp::parse(&a.to))?;
-            let h = subject_history(&c.trust(), &subject, a.max_accesses, wait)?;
-            let r = report(&h, from, to);
-            if let Some(path) = &a.markdown {
-                let md = custody_verifier::report::markdown(&r);
-                std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
-            }
-            if let Some(path) = &a.json_file {
-                let json = serde_json::to_string_pretty(&r)?;
-                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
-            }
-            p.result(&r)?;
+            report_cmd::report(&c.trust(), &c.home, a, cli.format(), wait, p)?;
         }
         Command::Verify(v) => verify_cmd::verify(&cli, &home, v, p)?,
     }
@@ -459,20 +474,23 @@ fn statement_cmd(
 }
 
 /// Moves `tag` to the (proven) publish of `target`, naming the tag's
-/// current move as `previous`.
+/// current move as `previous`; as a `break_glass` when `break_glass` holds
+/// the command line (whose `--reason` it requires).
 fn move_tag(
     trust: &Trust,
     signer: &custody_registry::actor_key::ActorSigner,
     why: &Why,
     target: &str,
     tag: &str,
+    break_glass: Option<&Cli>,
     wait: Duration,
 ) -> anyhow::Result<Receipt> {
     let (name, version) = version_ref(target)?;
     let tag = parse("tag", TagName::new(tag))?;
-    // Any status: which versions a tag may name is the log's rule to
-    // enforce (protected tags), not this client's.
-    let v = verify_reference(trust, &Ref::Version(name.clone(), version), &ANY_STATUS, wait)?;
+    // Any status, and holds too: which versions a tag may name is the
+    // log's rule to enforce (protected tags, holds), not this client's.
+    let r = Ref::Version(name.clone(), version);
+    let v = verify_reference_with(trust, &r, &ANY_STATUS, Holds::LeaveToLog, wait)?;
     // `previous` comes from the server: if it is wrong the log refuses the
     // move (409), so trusting it cannot misplace the tag.
     let previous = match trust.client().get_json::<serde_json::Value>(&format!(
@@ -494,6 +512,11 @@ fn move_tag(
         }
         Err(e) => return Err(e.into()),
     };
-    let envelope = sign(signer, why, Event::Tag(TagMove { name, tag, digest: v.digest, previous }))?;
+    let event = Event::Tag(TagMove { name, tag, digest: v.digest, previous });
+    let event = match break_glass {
+        Some(cli) => events_cmd::maybe_break_glass(cli, true, event)?,
+        None => event,
+    };
+    let envelope = sign(signer, why, event)?;
     Ok(submit(trust, &envelope, wait)?)
 }

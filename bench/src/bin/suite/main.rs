@@ -12,6 +12,8 @@
 //! 4. times `custody audit` (cold: everything fetched, then warm: from its
 //!    cache) once the log reaches `--audit-at`, then again after each of a
 //!    few rounds of `--reaudit-entries` new entries (replayed from the saved replay state);
+//!    and times `custody report` over the whole registry once the log
+//!    reaches `--report-at` ([`compliance`]);
 //! 5. at the largest size, measures honest entries/s and proofs/s with and
 //!    without each `custody-attackgen` attack of `--attacks`;
 //! 6. publishes, pulls and re-publishes a model directory of
@@ -28,6 +30,7 @@
 //!
 //! Figures only: nothing fails on speed.
 
+mod compliance;
 mod criterion;
 mod deployment;
 mod encryption;
@@ -55,6 +58,10 @@ pub struct Args {
         default_value = "10000,1000000,10000000"
     )]
     sizes: Vec<u64>,
+    /// Time `custody report` over the whole registry at the first size at
+    /// least this large ([`compliance`]).
+    #[arg(long, env = "CUSTODY_BENCH_REPORT_AT", default_value_t = 10_000)]
+    report_at: u64,
     /// Time `custody audit` at the first size at least this large.
     #[arg(long, env = "CUSTODY_BENCH_AUDIT_AT", default_value_t = 1_000_000)]
     audit_at: u64,

@@ -361,6 +361,7 @@ pub fn markdown(r: &Value) -> String {
             lower_is_better: true,
         });
     }
+    rows.extend(crate::compliance::rows(&log["report"]));
     rows.extend(model_rows(&log["models"]));
     rows.extend(crate::storage::rows(&r["storage"]));
     rows.extend(crate::encryption::rows(&r["encryption"]));
