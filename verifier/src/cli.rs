@@ -43,9 +43,10 @@ pub struct Cli {
     /// Seconds to wait for a checkpoint covering a new entry.
     #[arg(long, env = "CUSTODY_WAIT_SECS", default_value_t = 30, global = true)]
     pub wait: u64,
-    /// Reason recorded in signed statements.
-    #[arg(long, env = "CUSTODY_REASON", default_value = "custody cli", global = true)]
-    pub reason: String,
+    /// Reason recorded in signed statements (default `custody cli`;
+    /// required by `hold`, `release` and `--break-glass`).
+    #[arg(long, env = "CUSTODY_REASON", global = true)]
+    pub reason: Option<String>,
     /// Environment recorded in signed statements.
     #[arg(long, env = "CUSTODY_ENVIRONMENT", global = true)]
     pub environment: Option<String>,
@@ -105,7 +106,18 @@ pub enum Command {
     /// Approve a version (two-person rule for production).
     Approve(VersionArg),
     /// Roll production back to an earlier production version.
-    Rollback(VersionArg),
+    Rollback(RollbackArgs),
+    /// Put a hold on a name or version (approver or admin): tag moves,
+    /// promotions, deploys, transfers and pulls of it are refused until a
+    /// release. Needs --reason.
+    Hold(HoldArgs),
+    /// Lift a hold on exactly this name or version. Needs --reason.
+    Release(HoldArgs),
+    /// Record that a version was deployed to an environment or target.
+    Deploy(DeployArgs),
+    /// Record that a version's artifact was copied to another registry or
+    /// environment.
+    Transfer(TransferArgs),
     /// Protect a tag of a name (admin): from now on it may only point at a
     /// version in one of --statuses. Run again to replace the set.
     Protect(ProtectArgs),
@@ -212,6 +224,10 @@ pub struct TagArgs {
     pub target: String,
     /// Tag name.
     pub tag: String,
+    /// Admin only: move a protected tag to a version without a required
+    /// status, as a logged `break_glass` (needs --reason).
+    #[arg(long, env = "CUSTODY_BREAK_GLASS")]
+    pub break_glass: bool,
     #[command(flatten)]
     pub receipt: Receipt,
 }
@@ -224,6 +240,58 @@ pub struct PromoteArgs {
     /// New state.
     #[arg(long, env = "CUSTODY_PROMOTE_TO", value_enum)]
     pub to: StatusChoice,
+    /// Admin only: promote to production without the two-person approval,
+    /// as a logged `break_glass` (needs --reason).
+    #[arg(long, env = "CUSTODY_BREAK_GLASS")]
+    pub break_glass: bool,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// `org/model@version`.
+    pub target: String,
+    /// Admin only: roll back without a fresh two-person approval, as a
+    /// logged `break_glass` (needs --reason).
+    #[arg(long, env = "CUSTODY_BREAK_GLASS")]
+    pub break_glass: bool,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `hold` and `release`.
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// `org/model` (the whole name) or `org/model@version`.
+    pub target: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// `org/model@version` deployed.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Where it was deployed: an environment or serving target.
+    #[arg(long, env = "CUSTODY_DEPLOY_TARGET")]
+    pub target: String,
+    #[command(flatten)]
+    pub receipt: Receipt,
+}
+
+/// `transfer`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// `org/model@version` whose artifact was copied.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Where it was copied to: another registry or environment.
+    #[arg(long, env = "CUSTODY_TRANSFER_DESTINATION")]
+    pub destination: String,
     #[command(flatten)]
     pub receipt: Receipt,
 }

@@ -7,7 +7,10 @@
 //!   refusal of deprecated and archived versions are decided;
 //! - the keys that signed the publish and the tag move were not revoked
 //!   (a key revoked as stolen vouches for nothing, even for statements it
-//!   signed before), and the roles they used are still held.
+//!   signed before), and the roles they used are still held;
+//! - no hold is in force on the name or on a version the reference stands
+//!   for (refused unless the caller leaves holds to the log, as writers
+//!   do: the log refuses a held tag move, deploy or transfer itself).
 //!
 //! A key *rotated* away is not refused: rotation is routine, the
 //! statements it signed while live stay valid under the registry rules,
@@ -51,6 +54,8 @@ pub struct Claim<'a> {
     pub publisher: Signer<'a>,
     /// For `name:tag`: the tag, the proven move's leaf and its signer.
     pub tag: Option<(&'a TagName, u64, Signer<'a>)>,
+    /// Whether a hold on the name or one of the versions refuses the claim.
+    pub refuse_held: bool,
 }
 
 /// The statuses proven current, version by version.
@@ -81,6 +86,13 @@ pub fn prove_current(trust: &Trust, checkpoint: &Trusted, claim: &Claim) -> Resu
     for s in &signers {
         keys.push(StateKey::ActorKey { key_id: s.key_id });
         keys.push(grant_key(s.grant));
+    }
+    let hold_keys: Vec<StateKey> = std::iter::once(None)
+        .chain(versions.iter().cloned().map(Some))
+        .map(|version| StateKey::Hold { name: claim.name.clone(), version })
+        .collect();
+    if claim.refuse_held {
+        keys.extend(hold_keys.iter().cloned());
     }
     let state = prove(trust, checkpoint, &keys)?;
     let at = state.size;
@@ -167,6 +179,20 @@ pub fn prove_current(trust: &Trust, checkpoint: &Trusted, claim: &Claim) -> Resu
 
     for s in &signers {
         check_signer(&state, s).map_err(fail)?;
+    }
+    if claim.refuse_held {
+        for key in &hold_keys {
+            if let Some(StateValue::Hold(index)) = state.get(key) {
+                return Err(fail(format!(
+                    "{} is held (hold at entry {index}), refusing to use it until a release",
+                    match key {
+                        StateKey::Hold { version: Some(v), .. } =>
+                            format!("{}@{}", claim.name.as_str(), v.as_str()),
+                        _ => claim.name.as_str().to_owned(),
+                    }
+                )));
+            }
+        }
     }
     Ok(Current { statuses, size: at })
 }

@@ -201,6 +201,17 @@ pub fn rows(proven: &[ProvenStatement], max_accesses: usize) -> Vec<Row> {
             }
             Event::RevokeKey(r) => (None, format!("key {} of {}", r.key_id, r.actor.as_str())),
             Event::Rotate(r) => (None, format!("to key {}", r.new_key.id())),
+            Event::Hold(h) => (h.version.as_ref().map(|v| v.as_str().to_owned()), held_detail("held", h)),
+            Event::Release(h) => {
+                (h.version.as_ref().map(|v| v.as_str().to_owned()), held_detail("released", h))
+            }
+            Event::Deploy(d) => {
+                (Some(d.version.as_str().to_owned()), format!("deployed {} to {}", d.digest, d.target))
+            }
+            Event::Transfer(t) => {
+                (Some(t.version.as_str().to_owned()), format!("copied {} to {}", t.digest, t.destination))
+            }
+            Event::BreakGlass(b) => break_glass_row(b, &versions_of),
         };
         out.push(Row {
             index: p.index,
@@ -215,6 +226,36 @@ pub fn rows(proven: &[ProvenStatement], max_accesses: usize) -> Vec<Row> {
         });
     }
     out
+}
+
+/// The detail of a hold or release: the whole name or one version.
+fn held_detail(what: &str, h: &custody_registry::statement::events::HoldTarget) -> String {
+    match &h.version {
+        Some(_) => format!("{what} (this version)"),
+        None => format!("{what} (the whole name)"),
+    }
+}
+
+/// The row of a break-glass: the wrapped action and the rule it bypassed.
+fn break_glass_row(
+    b: &custody_registry::statement::events::BreakGlass,
+    versions_of: &BTreeMap<(&ModelName, Digest), Vec<&str>>,
+) -> (Option<String>, String) {
+    use custody_registry::statement::events::BreakGlass;
+    match b {
+        BreakGlass::Promote(e) => (
+            Some(e.version.as_str().to_owned()),
+            format!("BREAK-GLASS promote to {} without the two-person approval", e.to.as_str()),
+        ),
+        BreakGlass::Rollback(e) => (
+            Some(e.version.as_str().to_owned()),
+            "BREAK-GLASS back to production without the two-person approval".to_owned(),
+        ),
+        BreakGlass::Tag(t) => (
+            versions_of.get(&(&t.name, t.digest)).map(|v| v.join(",")),
+            format!("BREAK-GLASS {} -> {} past its protection", t.tag.as_str(), t.digest),
+        ),
+    }
 }
 
 /// Renders rows as an aligned text table.

@@ -4,6 +4,7 @@
 
 mod choices;
 mod cli;
+mod events_cmd;
 mod output;
 mod report_cmd;
 mod verify_cmd;
@@ -34,7 +35,7 @@ use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::publish::{publish, PublishRequest};
-use custody_verifier::pull::{verify_reference, Ref, ANY_STATUS};
+use custody_verifier::pull::{verify_reference_with, Holds, Ref, ANY_STATUS};
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::Trust;
 
@@ -132,7 +133,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
     let home = Home::resolve(cli.home.as_deref())?;
     let wait = Duration::from_secs(cli.wait);
     let why = Why {
-        reason: cli.reason.clone(),
+        reason: cli.reason.clone().unwrap_or_else(|| events_cmd::DEFAULT_REASON.to_owned()),
         environment: cli.environment.clone(),
         pipeline: cli.pipeline.clone(),
     };
@@ -210,7 +211,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
             out.receipt.bundle = Some(bundle.display().to_string());
             if let Some(tag) = &a.tag {
                 let target = format!("{}@{}", a.name, a.version);
-                let moved = move_tag(&trust, &signer, &why, &target, tag, wait)
+                let moved = move_tag(&trust, &signer, &why, &target, tag, None, wait)
                     .and_then(|r| StatementOutput::of(format!("tag {}:{tag}", a.name), &r));
                 match moved {
                     Ok(mut t) => {
@@ -225,15 +226,19 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         Command::Tag(a) => {
             let c = ctx(&cli, home)?;
             let signer = load_signer(&key_path(&cli, &c.home))?;
-            let r = move_tag(&c.trust(), &signer, &why, &a.target, &a.tag, wait)?;
-            let mut out = StatementOutput::of(format!("tag {} -> {}", a.tag, a.target), &r)?;
+            let glass = a.break_glass.then_some(&cli);
+            let r = move_tag(&c.trust(), &signer, &why, &a.target, &a.tag, glass, wait)?;
+            let what = if a.break_glass { "break-glass tag" } else { "tag" };
+            let mut out = StatementOutput::of(format!("{what} {} -> {}", a.tag, a.target), &r)?;
             out.version = Some(version_ref(&a.target)?.1.as_str().to_owned());
             logged(p, out, &r, a.receipt.bundle.as_deref())?;
         }
         Command::Promote(a) => {
             let (name, version) = version_ref(&a.target)?;
             let event = Event::Promote(Promote { name, version, to: a.to.into() });
-            let what = format!("promote {} to {}", a.target, spelling(&a.to));
+            let event = events_cmd::maybe_break_glass(&cli, a.break_glass, event)?;
+            let glass = if a.break_glass { "break-glass " } else { "" };
+            let what = format!("{glass}promote {} to {}", a.target, spelling(&a.to));
             statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
         Command::Approve(a) => {
@@ -244,8 +249,15 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         Command::Rollback(a) => {
             let (name, version) = version_ref(&a.target)?;
             let event = Event::Rollback(Rollback { name, version });
-            statement_cmd(&cli, home, &why, event, format!("rollback to {}", a.target), &a.receipt, p)?;
+            let event = events_cmd::maybe_break_glass(&cli, a.break_glass, event)?;
+            let glass = if a.break_glass { "break-glass " } else { "" };
+            let what = format!("{glass}rollback to {}", a.target);
+            statement_cmd(&cli, home, &why, event, what, &a.receipt, p)?;
         }
+        Command::Hold(a) => events_cmd::hold(&cli, home, &why, a, false, p)?,
+        Command::Release(a) => events_cmd::hold(&cli, home, &why, a, true, p)?,
+        Command::Deploy(a) => events_cmd::deploy(&cli, home, &why, a, p)?,
+        Command::Transfer(a) => events_cmd::transfer(&cli, home, &why, a, p)?,
         Command::Protect(a) => {
             let event = Event::Protect(Protect {
                 name: parse("name", ModelName::new(&a.name))?,
@@ -440,20 +452,23 @@ fn statement_cmd(
 }
 
 /// Moves `tag` to the (proven) publish of `target`, naming the tag's
-/// current move as `previous`.
+/// current move as `previous`; as a `break_glass` when `break_glass` holds
+/// the command line (whose `--reason` it requires).
 fn move_tag(
     trust: &Trust,
     signer: &custody_registry::actor_key::ActorSigner,
     why: &Why,
     target: &str,
     tag: &str,
+    break_glass: Option<&Cli>,
     wait: Duration,
 ) -> anyhow::Result<Receipt> {
     let (name, version) = version_ref(target)?;
     let tag = parse("tag", TagName::new(tag))?;
-    // Any status: which versions a tag may name is the log's rule to
-    // enforce (protected tags), not this client's.
-    let v = verify_reference(trust, &Ref::Version(name.clone(), version), &ANY_STATUS, wait)?;
+    // Any status, and holds too: which versions a tag may name is the
+    // log's rule to enforce (protected tags, holds), not this client's.
+    let r = Ref::Version(name.clone(), version);
+    let v = verify_reference_with(trust, &r, &ANY_STATUS, Holds::LeaveToLog, wait)?;
     // `previous` comes from the server: if it is wrong the log refuses the
     // move (409), so trusting it cannot misplace the tag.
     let previous = match trust.client().get_json::<serde_json::Value>(&format!(
@@ -475,6 +490,11 @@ fn move_tag(
         }
         Err(e) => return Err(e.into()),
     };
-    let envelope = sign(signer, why, Event::Tag(TagMove { name, tag, digest: v.digest, previous }))?;
+    let event = Event::Tag(TagMove { name, tag, digest: v.digest, previous });
+    let event = match break_glass {
+        Some(cli) => events_cmd::maybe_break_glass(cli, true, event)?,
+        None => event,
+    };
+    let envelope = sign(signer, why, event)?;
     Ok(submit(trust, &envelope, wait)?)
 }

@@ -19,8 +19,10 @@
 //!
 //! Then, from the registry state committed by the same checkpoint
 //! ([`crate::current`]): the tag move is the current one, the version's
-//! status (protected tags, deprecated and archived versions), and that
-//! the signing keys were not revoked nor their roles taken away since.
+//! status (protected tags, deprecated and archived versions), that
+//! the signing keys were not revoked nor their roles taken away since, and
+//! that no hold is in force on the name or the version (a held artifact is
+//! refused, exit 2, even by a log that serves it).
 //!
 //! A version that is `deprecated` or `archived` ([`REFUSED_STATUSES`]) is
 //! refused (exit 2) unless the caller allows that status: a replaced or
@@ -228,13 +230,36 @@ fn reported_statuses<'a>(
         .collect()
 }
 
+/// What [`verify_reference_with`] does about holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// Refuse a reference with a hold in force on its name or a version it
+    /// stands for (proven from the committed state): what a reader does.
+    Refuse,
+    /// Do not look: the caller only signs a statement the log itself
+    /// refuses while held (a tag move, deploy or transfer).
+    LeaveToLog,
+}
+
 /// Resolves `reference` and verifies the entries it rests on (everything
 /// but the bytes). A version in a refused status is refused unless its
-/// status is in `allowed` (see [`check_status`]).
+/// status is in `allowed` (see [`check_status`]), and a held one always
+/// (see [`Holds`]).
 pub fn verify_reference(
     trust: &Trust,
     reference: &Ref,
     allowed: &[Lifecycle],
+    timeout: Duration,
+) -> Result<Verified> {
+    verify_reference_with(trust, reference, allowed, Holds::Refuse, timeout)
+}
+
+/// [`verify_reference`], choosing what to do about holds.
+pub fn verify_reference_with(
+    trust: &Trust,
+    reference: &Ref,
+    allowed: &[Lifecycle],
+    holds: Holds,
     timeout: Duration,
 ) -> Result<Verified> {
     let q = reference.query();
@@ -369,6 +394,7 @@ pub fn verify_reference(
             (Some((t, ti, key_id, _)), Some(g)) => Some((*t, *ti, Signer { key_id: *key_id, grant: g })),
             _ => None,
         },
+        refuse_held: holds == Holds::Refuse,
     };
     let current = prove_current(trust, &checkpoint, &claim)?;
     // The log's reported statuses were only a first filter: decide again on

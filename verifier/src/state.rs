@@ -119,6 +119,8 @@ pub fn describe(key: &StateKey) -> String {
             format!("grant of {} on {pattern} to {}", role.as_str(), actor.as_str())
         }
         StateKey::Protection { name, tag } => format!("protection of {}:{}", name.as_str(), tag.as_str()),
+        StateKey::Hold { name, version: None } => format!("hold on {}", name.as_str()),
+        StateKey::Hold { name, version: Some(v) } => format!("hold on {}@{}", name.as_str(), v.as_str()),
         StateKey::NameEntries { name } => format!("entries of {}", name.as_str()),
         StateKey::DigestEntries { digest } => format!("entries of {digest}"),
         StateKey::ActorEntries { actor } => format!("entries of {}", actor.as_str()),

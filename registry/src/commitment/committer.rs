@@ -208,6 +208,14 @@ impl StateCommitter {
                 });
                 self.set(StateKey::Protection { name: name.clone(), tag: tag.clone() }, value);
             }
+            Effect::Held { name, version } => self.set(
+                StateKey::Hold { name: name.clone(), version: version.clone() },
+                Some(StateValue::Hold(index)),
+            ),
+            Effect::Released { name, version } => {
+                self.set(StateKey::Hold { name: name.clone(), version: version.clone() }, None)
+            }
+            Effect::Deployed { .. } | Effect::Transferred { .. } => {}
         }
         if let Some(name) = statement.event.name() {
             self.push_entry(StateKey::NameEntries { name: name.clone() }, index);

@@ -7,6 +7,8 @@
 //! 0x03  actor key               key id (32 bytes)
 //! 0x04  grant                   actor, role, pattern
 //! 0x05  tag protection          name, tag
+//! 0x06  hold                    name, u8 0 (the whole name) or 1 then
+//!                               version
 //! 0x10  entries of a name       name
 //! 0x11  entries of a digest     digest (32 bytes)
 //! 0x12  entries of an actor     actor
@@ -72,6 +74,15 @@ pub enum StateKey {
         /// Tag.
         tag: TagName,
     },
+    /// A hold in force on a name (`version` absent) or one version of it
+    /// (absent once released).
+    Hold {
+        /// Model name.
+        name: ModelName,
+        /// The held version; absent: the whole name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<Version>,
+    },
     /// Every entry about a name.
     NameEntries {
         /// Model name.
@@ -94,6 +105,7 @@ const VERSION: u8 = 0x02;
 const ACTOR_KEY: u8 = 0x03;
 const GRANT: u8 = 0x04;
 const PROTECTION: u8 = 0x05;
+const HOLD: u8 = 0x06;
 const NAME_ENTRIES: u8 = 0x10;
 const DIGEST_ENTRIES: u8 = 0x11;
 const ACTOR_ENTRIES: u8 = 0x12;
@@ -146,6 +158,15 @@ impl StateKey {
                 w.str(name.as_str()).str(tag.as_str());
                 w
             }
+            StateKey::Hold { name, version } => {
+                let mut w = Writer::kind(HOLD);
+                w.str(name.as_str());
+                match version {
+                    None => w.u8(0),
+                    Some(v) => w.u8(1).str(v.as_str()),
+                };
+                w
+            }
             StateKey::NameEntries { name } => {
                 let mut w = Writer::kind(NAME_ENTRIES);
                 w.str(name.as_str());
@@ -190,6 +211,15 @@ impl StateKey {
                 name: model_name(&mut r)?,
                 tag: field("tag", TagName::new(r.str("tag")?))?,
             },
+            HOLD => {
+                let name = model_name(&mut r)?;
+                let version = match r.u8("hold scope")? {
+                    0 => None,
+                    1 => Some(field("version", Version::new(r.str("version")?))?),
+                    f => return Err(CodecError::Field { field: "hold scope", reason: format!("flag {f}") }),
+                };
+                StateKey::Hold { name, version }
+            }
             NAME_ENTRIES => StateKey::NameEntries { name: model_name(&mut r)? },
             DIGEST_ENTRIES => StateKey::DigestEntries { digest: Digest(r.hash("digest")?) },
             ACTOR_ENTRIES => StateKey::ActorEntries { actor: actor_name(&mut r)? },
@@ -216,6 +246,7 @@ impl StateKey {
             StateKey::ActorKey { .. } => ACTOR_KEY,
             StateKey::Grant { .. } => GRANT,
             StateKey::Protection { .. } => PROTECTION,
+            StateKey::Hold { .. } => HOLD,
             StateKey::NameEntries { .. } => NAME_ENTRIES,
             StateKey::DigestEntries { .. } => DIGEST_ENTRIES,
             StateKey::ActorEntries { .. } => ACTOR_ENTRIES,

@@ -4,7 +4,7 @@
 //! ([`crate::leaf::CommitmentLeaf`]) holding the root of a sparse Merkle
 //! tree ([`crate::state_map`]) over the state after every leaf before it:
 //! tags, versions with status and approvals, actor keys, grants, tag
-//! protections, and complete entry lists per name, digest and actor. A
+//! protections, holds, and complete entry lists per name, digest and actor. A
 //! client holding a cosigned checkpoint whose last leaf is a commitment
 //! proves what is *current* with one inclusion proof for that leaf and one
 //! state proof per key, without replaying the log; an auditor recomputes

@@ -9,6 +9,7 @@
 //!                        2 revoked), end index (0 when live)
 //! 0x04  grant            grant index
 //! 0x05  tag protection   u8 status set (bit n = status n), protect index
+//! 0x06  hold             hold index
 //! 0x10  entries          count, last index, chain
 //! ```
 //!
@@ -164,6 +165,8 @@ pub enum StateValue {
     Grant(u64),
     /// See [`ProtectionValue`].
     Protection(ProtectionValue),
+    /// A hold in force, by the leaf index of its `hold`.
+    Hold(u64),
     /// See [`EntriesValue`].
     Entries(EntriesValue),
 }
@@ -173,6 +176,7 @@ const VERSION: u8 = 0x02;
 const ACTOR_KEY: u8 = 0x03;
 const GRANT: u8 = 0x04;
 const PROTECTION: u8 = 0x05;
+const HOLD: u8 = 0x06;
 const ENTRIES: u8 = 0x10;
 
 const STATUSES: [Lifecycle; 5] = [
@@ -238,6 +242,11 @@ impl StateValue {
                 let mut w = Writer::kind(PROTECTION);
                 let set = p.statuses.iter().fold(0u8, |acc, s| acc | 1 << status_code(*s));
                 w.u8(set).u64(p.index);
+                w
+            }
+            StateValue::Hold(index) => {
+                let mut w = Writer::kind(HOLD);
+                w.u64(*index);
                 w
             }
             StateValue::Entries(e) => {
@@ -306,6 +315,7 @@ impl StateValue {
                     STATUSES.iter().copied().filter(|s| set & (1 << status_code(*s)) != 0).collect();
                 StateValue::Protection(ProtectionValue { statuses, index: r.u64("index")? })
             }
+            HOLD => StateValue::Hold(r.u64("index")?),
             ENTRIES => StateValue::Entries(EntriesValue {
                 count: r.u64("count")?,
                 last: r.u64("last")?,
@@ -331,6 +341,7 @@ impl StateValue {
                 | (StateValue::ActorKey(_), StateKey::ActorKey { .. })
                 | (StateValue::Grant(_), StateKey::Grant { .. })
                 | (StateValue::Protection(_), StateKey::Protection { .. })
+                | (StateValue::Hold(_), StateKey::Hold { .. })
                 | (
                     StateValue::Entries(_),
                     StateKey::NameEntries { .. }

@@ -8,7 +8,7 @@ use crate::registry::effect::{Applied, Effect};
 use crate::registry::lifecycle::Lifecycle;
 use crate::registry::roles::{Grant, Role};
 use crate::registry::state::{
-    ActorRecord, Approval, KeyEnd, KeyRecord, Protection, StatusChange, TagMoveRecord, TagRecord,
+    ActorRecord, Approval, HoldRecord, KeyEnd, KeyRecord, Protection, StatusChange, TagMoveRecord, TagRecord,
     VersionRecord,
 };
 use crate::registry::{Accepted, ApplyError, Registry};
@@ -73,7 +73,15 @@ pub(super) fn apply(reg: &mut Registry, a: Accepted) -> Result<Applied, ApplyErr
             );
             st.digests.entry(*digest).or_default().push((name.clone(), version.clone()));
         }
-        Effect::Accessed { .. } => {}
+        Effect::Accessed { .. } | Effect::Deployed { .. } | Effect::Transferred { .. } => {}
+        Effect::Held { name, version } => {
+            let model = st.models.entry(name.clone()).or_default();
+            model.holds.push(HoldRecord { version: version.clone(), index });
+        }
+        Effect::Released { name, version } => {
+            let model = st.models.get_mut(name).expect("released name exists");
+            model.holds.retain(|h| h.version != *version);
+        }
         Effect::Tagged { name, tag, digest, .. } => {
             let model = st.models.get_mut(name).expect("tagged name exists");
             let rec = model.tags.entry(tag.clone()).or_insert_with(|| TagRecord { moves: Vec::new() });

@@ -3,13 +3,14 @@
 
 use crate::names::{ActorName, ModelName, Pattern};
 use crate::registry::effect::Effect;
+use crate::registry::holds::{self, name_not_held, not_held};
 use crate::registry::lifecycle::{builtin_requirement, Lifecycle};
 use crate::registry::nonces::NonceId;
 use crate::registry::reject::Rejection;
 use crate::registry::roles::{admin_over, holds, Role};
 use crate::registry::state::{tag_requirement, ActorRecord, Approval, KeyEnd, VersionRecord};
 use crate::registry::{Accepted, Registry, Verdict};
-use crate::statement::events::{GrantRole, Protect, Publish};
+use crate::statement::events::{BreakGlass, GrantRole, Promote, Protect, Publish, Rollback, TagMove};
 use crate::statement::{Event, Statement};
 
 pub(super) fn check(
@@ -132,6 +133,14 @@ fn authorize(reg: &Registry, actor: &ActorRecord, event: &Event) -> Result<(), R
         Event::RevokeKey(k) if k.actor == actor.name => Ok(()),
         Event::RevokeKey(_) => need_admin(actor, &Pattern::All),
         Event::Rotate(_) => Ok(()),
+        // A hold stops maintainers and readers: those who sign off what
+        // reaches production may stop it too.
+        Event::Hold(h) | Event::Release(h) => need(actor, Role::Approver, &h.name),
+        // A record of where bytes the actor may read went.
+        Event::Deploy(d) => need(actor, Role::Reader, &d.name),
+        Event::Transfer(t) => need(actor, Role::Reader, &t.name),
+        // Bypassing a rule is for those who set the name's rules.
+        Event::BreakGlass(b) => need(actor, Role::Admin, b.name()),
     }
 }
 
@@ -147,55 +156,11 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             if v.digest != a.digest {
                 return Err(Rejection::UnknownDigest(a.digest));
             }
+            not_held(reg, &a.name, &a.version)?;
             Ok(Effect::Accessed { digest: a.digest })
         }
-        Event::Tag(e) => {
-            let model = reg.model(&e.name);
-            if !model.is_some_and(|m| m.versions_with(&e.digest).next().is_some()) {
-                return Err(Rejection::TagTarget { name: e.name.clone(), digest: e.digest });
-            }
-            if let Some(req) = tag_requirement(model, &e.tag) {
-                if !model.is_some_and(|m| m.qualifies(&req, &e.digest)) {
-                    return Err(Rejection::TagProtected {
-                        name: e.name.clone(),
-                        tag: e.tag.clone(),
-                        digest: e.digest,
-                        required: req.statuses.to_vec(),
-                    });
-                }
-            }
-            let current = model.and_then(|m| m.tags.get(&e.tag)).map(|t| t.current().index);
-            if e.previous != current {
-                return Err(Rejection::StaleTag { given: e.previous, current });
-            }
-            Ok(Effect::Tagged {
-                name: e.name.clone(),
-                tag: e.tag.clone(),
-                digest: e.digest,
-                previous: current,
-            })
-        }
-        Event::Promote(e) => {
-            let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
-            let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
-            if !v.state.can_promote_to(e.to) {
-                return Err(Rejection::IllegalTransition { from: v.state, to: e.to });
-            }
-            let mut demoted = None;
-            if e.to == Lifecycle::Production {
-                if !two_person_approved(reg, v, &e.name, &stmt.actor) {
-                    return Err(Rejection::ApprovalRequired);
-                }
-                demoted = reg.model(&e.name).and_then(|m| m.production.clone());
-            }
-            Ok(Effect::Promoted {
-                name: e.name.clone(),
-                version: e.version.clone(),
-                from: v.state,
-                to: e.to,
-                demoted,
-            })
-        }
+        Event::Tag(e) => tag_move(reg, e, false),
+        Event::Promote(e) => promote(reg, stmt, e, false),
         Event::Approve(e) => {
             let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
             let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
@@ -206,18 +171,7 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             }
             Ok(Effect::Approved { name: e.name.clone(), version: e.version.clone() })
         }
-        Event::Rollback(e) => {
-            let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
-            let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
-            if !v.ever_production || v.state != Lifecycle::Deprecated {
-                return Err(Rejection::RollbackTarget);
-            }
-            if !two_person_approved(reg, v, &e.name, &stmt.actor) {
-                return Err(Rejection::ApprovalRequired);
-            }
-            let demoted = reg.model(&e.name).and_then(|m| m.production.clone());
-            Ok(Effect::RolledBack { name: e.name.clone(), version: e.version.clone(), demoted })
-        }
+        Event::Rollback(e) => rollback(reg, stmt, e, false),
         Event::Protect(e) => protect(reg, e),
         Event::Grant(g) => grant(reg, g),
         Event::Revoke(r) => {
@@ -255,7 +209,113 @@ fn rules(reg: &Registry, stmt: &Statement) -> Result<Effect, Rejection> {
             }
             Ok(Effect::Rotated { actor: stmt.actor.clone(), old: stmt.key_id, new: r.new_key.clone() })
         }
+        Event::Hold(h) => holds::hold(reg, h),
+        Event::Release(h) => holds::release(reg, h),
+        Event::Deploy(d) => holds::deploy(reg, d),
+        Event::Transfer(t) => holds::transfer(reg, t),
+        Event::BreakGlass(BreakGlass::Promote(e)) => promote(reg, stmt, e, true),
+        Event::BreakGlass(BreakGlass::Rollback(e)) => rollback(reg, stmt, e, true),
+        Event::BreakGlass(BreakGlass::Tag(e)) => tag_move(reg, e, true),
     }
+}
+
+/// Whether a rule that `break_glass` may bypass lets the action through:
+/// without break-glass it must (else `refusal`); with it, it must not
+/// (else the bypass is unneeded and refused).
+fn bypassable(
+    passes: bool,
+    break_glass: bool,
+    action: &'static str,
+    refusal: Rejection,
+) -> Result<(), Rejection> {
+    match (passes, break_glass) {
+        (true, false) | (false, true) => Ok(()),
+        (false, false) => Err(refusal),
+        (true, true) => Err(Rejection::BreakGlassUnneeded(action)),
+    }
+}
+
+/// `tag` (`break_glass`: to a version the tag's protection refuses).
+fn tag_move(reg: &Registry, e: &TagMove, break_glass: bool) -> Result<Effect, Rejection> {
+    let model = reg.model(&e.name);
+    if !model.is_some_and(|m| m.versions_with(&e.digest).next().is_some()) {
+        return Err(Rejection::TagTarget { name: e.name.clone(), digest: e.digest });
+    }
+    // Held: the name, a version the tag would point at, or one it points
+    // at now.
+    name_not_held(reg, &e.name)?;
+    let current = model.and_then(|m| m.tags.get(&e.tag)).map(|t| *t.current());
+    if let Some(m) = model {
+        let digests = std::iter::once(e.digest).chain(current.map(|c| c.digest));
+        for d in digests {
+            for (v, _) in m.versions_with(&d) {
+                not_held(reg, &e.name, v)?;
+            }
+        }
+    }
+    let req = tag_requirement(model, &e.tag);
+    let qualifies = match &req {
+        Some(req) => model.is_some_and(|m| m.qualifies(req, &e.digest)),
+        None => true,
+    };
+    let refusal = || Rejection::TagProtected {
+        name: e.name.clone(),
+        tag: e.tag.clone(),
+        digest: e.digest,
+        required: req.as_ref().map(|r| r.statuses.to_vec()).unwrap_or_default(),
+    };
+    bypassable(qualifies, break_glass, "tag move", refusal())?;
+    let current = current.map(|c| c.index);
+    if e.previous != current {
+        return Err(Rejection::StaleTag { given: e.previous, current });
+    }
+    Ok(Effect::Tagged { name: e.name.clone(), tag: e.tag.clone(), digest: e.digest, previous: current })
+}
+
+/// `promote` (`break_glass`: to production without the two-person
+/// approval).
+fn promote(reg: &Registry, stmt: &Statement, e: &Promote, break_glass: bool) -> Result<Effect, Rejection> {
+    let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
+    let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
+    not_held(reg, &e.name, &e.version)?;
+    if !v.state.can_promote_to(e.to) {
+        return Err(Rejection::IllegalTransition { from: v.state, to: e.to });
+    }
+    let mut demoted = None;
+    if e.to == Lifecycle::Production {
+        demoted = reg.model(&e.name).and_then(|m| m.production.clone());
+        if let Some(d) = &demoted {
+            not_held(reg, &e.name, d)?;
+        }
+        let approved = two_person_approved(reg, v, &e.name, &stmt.actor);
+        bypassable(approved, break_glass, "promote", Rejection::ApprovalRequired)?;
+    } else if break_glass {
+        return Err(Rejection::BreakGlassUnneeded("promote"));
+    }
+    Ok(Effect::Promoted {
+        name: e.name.clone(),
+        version: e.version.clone(),
+        from: v.state,
+        to: e.to,
+        demoted,
+    })
+}
+
+/// `rollback` (`break_glass`: without a fresh two-person approval).
+fn rollback(reg: &Registry, stmt: &Statement, e: &Rollback, break_glass: bool) -> Result<Effect, Rejection> {
+    let unknown = || Rejection::UnknownVersion { name: e.name.clone(), version: e.version.clone() };
+    let v = reg.version(&e.name, &e.version).ok_or_else(unknown)?;
+    not_held(reg, &e.name, &e.version)?;
+    if !v.ever_production || v.state != Lifecycle::Deprecated {
+        return Err(Rejection::RollbackTarget);
+    }
+    let demoted = reg.model(&e.name).and_then(|m| m.production.clone());
+    if let Some(d) = &demoted {
+        not_held(reg, &e.name, d)?;
+    }
+    let approved = two_person_approved(reg, v, &e.name, &stmt.actor);
+    bypassable(approved, break_glass, "rollback", Rejection::ApprovalRequired)?;
+    Ok(Effect::RolledBack { name: e.name.clone(), version: e.version.clone(), demoted })
 }
 
 /// The two-person rule (see [`crate::registry::lifecycle`]): a fresh

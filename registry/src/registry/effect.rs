@@ -1,5 +1,7 @@
 //! What an accepted statement changes. An [`Effect`] is computed by
-//! `check` without touching the state, then `apply` performs exactly it;
+//! `check` without touching the state, then `apply` performs exactly it
+//! (a `break_glass` statement has the effect of the action it wraps: the
+//! bypass is in what was allowed, not in what changed);
 //! the server can also index it in its own store (access history per
 //! digest, entries per actor, tag history...).
 
@@ -9,6 +11,7 @@ use crate::registry::lifecycle::Lifecycle;
 use crate::registry::roles::Role;
 use crate::statement::events::Kind;
 use crate::statement::metadata::Lineage;
+use crate::statement::text::Text;
 
 /// The change one statement makes.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,6 +138,44 @@ pub enum Effect {
         version: Version,
         /// Former production version, now deprecated.
         demoted: Option<Version>,
+    },
+    /// A hold is now in force on `name` (all of it when `version` is
+    /// `None`).
+    Held {
+        /// Name.
+        name: ModelName,
+        /// Version, `None` for the whole name.
+        version: Option<Version>,
+    },
+    /// The hold on exactly this target was lifted.
+    Released {
+        /// Name.
+        name: ModelName,
+        /// Version, `None` for the whole name.
+        version: Option<Version>,
+    },
+    /// `name@version` was deployed to `target`. State is unchanged.
+    Deployed {
+        /// Name.
+        name: ModelName,
+        /// Version.
+        version: Version,
+        /// Digest.
+        digest: Digest,
+        /// Target.
+        target: Text,
+    },
+    /// The artifact of `name@version` was copied to `destination`. State
+    /// is unchanged.
+    Transferred {
+        /// Name.
+        name: ModelName,
+        /// Version.
+        version: Version,
+        /// Digest.
+        digest: Digest,
+        /// Destination.
+        destination: Text,
     },
 }
 

@@ -54,6 +54,7 @@
 mod apply;
 pub mod audit;
 mod check;
+mod holds;
 pub mod effect;
 pub mod lifecycle;
 pub mod nonces;
@@ -74,7 +75,9 @@ pub use reject::{Category, Rejection};
 pub use resume::{Restored, ResumeError, ResumeState};
 pub use roles::{Grant, Role};
 pub use snapshot::{Position, Record, RecordKey, RestoreError};
-pub use state::{ActorRecord, KeyEnd, KeyRecord, ModelRecord, Protection, TagRecord, VersionRecord};
+pub use state::{
+    ActorRecord, HoldRecord, KeyEnd, KeyRecord, ModelRecord, Protection, TagRecord, VersionRecord,
+};
 
 use nonces::NonceWindow;
 use state::State;

@@ -5,8 +5,9 @@
 //! |---|---|---|
 //! | [`Category::Unauthenticated`] | 401 | unknown key, revoked or rotated key, key of another actor, bad signature, timestamp outside the window, replayed nonce |
 //! | [`Category::Forbidden`] | 403 | the actor lacks the role on that name or pattern (for a publish of an already published digest: `reader` on a name that published it); a key bound to an existing actor by a signer without admin over all its roles; a protected tag (built in or by `protect`) moved to a version without a required status |
-//! | [`Category::Conflict`] | 409 | the state moved or already holds something else: version exists with another digest, stale tag `previous`, grant already held or absent, key already used or dead, approval already given, tag already protected with the same statuses |
-//! | [`Category::Unprocessable`] | 422 | the event breaks a registry rule: bad genesis, unknown lineage or digest or version, tag target not a version of the name, illegal lifecycle transition, missing two-person approval, invalid rollback target, removing the last root admin, key not owned by the actor, `protect` of a built-in protected tag |
+//! | [`Category::Conflict`] | 409 | the state moved or already holds something else: version exists with another digest, stale tag `previous`, grant already held or absent, key already used or dead, approval already given, tag already protected with the same statuses, hold already in force or absent |
+//! | [`Category::Locked`] | 423 | a hold covers the name or version: tag moves, promotions, rollbacks, deploys, transfers and accesses of it are refused until a `release` |
+//! | [`Category::Unprocessable`] | 422 | the event breaks a registry rule: bad genesis, unknown lineage or digest or version, tag target not a version of the name, illegal lifecycle transition, missing two-person approval, invalid rollback target, removing the last root admin, key not owned by the actor, `protect` of a built-in protected tag, a `break_glass` whose action bypasses no rule |
 
 use crate::actor_key::KeyId;
 use crate::names::{ActorName, Digest, ModelName, Pattern, TagName, Version};
@@ -25,6 +26,8 @@ pub enum Category {
     Conflict,
     /// 422: breaks an event rule.
     Unprocessable,
+    /// 423: a hold is in force on what the statement would touch.
+    Locked,
 }
 
 impl Category {
@@ -35,6 +38,7 @@ impl Category {
             Category::Forbidden => 403,
             Category::Conflict => 409,
             Category::Unprocessable => 422,
+            Category::Locked => 423,
         }
     }
 }
@@ -249,6 +253,47 @@ pub enum Rejection {
     /// The actor named in a revoke is unknown (422).
     #[error("unknown actor {0}")]
     UnknownActor(ActorName),
+    /// A `break_glass` whose action the rules allow without it (422): a
+    /// bypass is logged only where there is something to bypass.
+    #[error("break_glass is only for an action the rules would refuse; this {0} is allowed as it is")]
+    BreakGlassUnneeded(&'static str),
+    /// A hold covers the name or version (423): see
+    /// [`crate::statement::events::HoldTarget`].
+    #[error("{} is held (hold at leaf {index}); a release must lift it first", hold_scope(name, version.as_ref()))]
+    Held {
+        /// Name.
+        name: ModelName,
+        /// The held version; `None`: the whole name is held.
+        version: Option<Version>,
+        /// Leaf of the `hold`.
+        index: u64,
+    },
+    /// The same hold is already in force (409).
+    #[error("{} is already held (hold at leaf {index})", hold_scope(name, version.as_ref()))]
+    AlreadyHeld {
+        /// Name.
+        name: ModelName,
+        /// Version, `None` for the name.
+        version: Option<Version>,
+        /// Leaf of the `hold` in force.
+        index: u64,
+    },
+    /// A `release` of a hold that is not in force (409).
+    #[error("{} is not held", hold_scope(name, version.as_ref()))]
+    NotHeld {
+        /// Name.
+        name: ModelName,
+        /// Version, `None` for the name.
+        version: Option<Version>,
+    },
+}
+
+/// `name` or `name@version`, for messages.
+fn hold_scope(name: &ModelName, version: Option<&Version>) -> String {
+    match version {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_string(),
+    }
 }
 
 impl Rejection {
@@ -272,7 +317,9 @@ impl Rejection {
             | KeyMismatch { .. }
             | KeyDead(_)
             | AlreadyApproved(_)
-            | AlreadyProtected { .. } => Category::Conflict,
+            | AlreadyProtected { .. }
+            | AlreadyHeld { .. }
+            | NotHeld { .. } => Category::Conflict,
             InvalidGenesis(_)
             | UnknownLineage(_)
             | UnknownDigest(_)
@@ -284,7 +331,9 @@ impl Rejection {
             | LastAdmin
             | NotKeyOwner { .. }
             | UnknownActor(_)
-            | BuiltinTag(_) => Category::Unprocessable,
+            | BuiltinTag(_)
+            | BreakGlassUnneeded(_) => Category::Unprocessable,
+            Held { .. } => Category::Locked,
         }
     }
 
@@ -328,6 +377,10 @@ impl Rejection {
             NotKeyOwner { .. } => "not_key_owner",
             UnknownActor(_) => "unknown_actor",
             BuiltinTag(_) => "builtin_tag",
+            BreakGlassUnneeded(_) => "break_glass_unneeded",
+            Held { .. } => "held",
+            AlreadyHeld { .. } => "already_held",
+            NotHeld { .. } => "not_held",
         }
     }
 }
@@ -347,6 +400,7 @@ mod tests {
         let v = Version::new("1").unwrap();
         let d = Digest(Hash([2; 32]));
         let t = Timestamp::from_unix_secs(0).unwrap();
+        let (n2, v2) = (n.clone(), v.clone());
         let table: Vec<(Rejection, u16, &str)> = vec![
             (Rejection::UnknownKey(k), 401, "unknown_key"),
             (Rejection::KeyRevoked { key_id: k, index: 1 }, 401, "key_revoked"),
@@ -429,6 +483,14 @@ mod tests {
             (Rejection::NotKeyOwner { actor: a.clone(), key_id: k }, 422, "not_key_owner"),
             (Rejection::UnknownActor(a), 422, "unknown_actor"),
             (Rejection::BuiltinTag(TagName::new("staging").unwrap()), 422, "builtin_tag"),
+            (Rejection::BreakGlassUnneeded("promote"), 422, "break_glass_unneeded"),
+            (Rejection::Held { name: n2.clone(), version: None, index: 5 }, 423, "held"),
+            (
+                Rejection::AlreadyHeld { name: n2.clone(), version: Some(v2.clone()), index: 5 },
+                409,
+                "already_held",
+            ),
+            (Rejection::NotHeld { name: n2, version: Some(v2) }, 409, "not_held"),
         ];
         let mut codes = std::collections::HashSet::new();
         for (r, status, code) in &table {

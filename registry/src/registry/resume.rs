@@ -174,6 +174,12 @@ fn committed_by_records(reg: &Registry) -> Vec<(StateKey, StateValue)> {
                 StateValue::Tag(TagValue { digest: m.digest, index: m.index }),
             ));
         }
+        for h in model.holds() {
+            out.push((
+                StateKey::Hold { name: name.clone(), version: h.version.clone() },
+                StateValue::Hold(h.index),
+            ));
+        }
         for (tag, p) in model.protections() {
             out.push((
                 StateKey::Protection { name: name.clone(), tag: tag.clone() },

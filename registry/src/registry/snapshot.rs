@@ -175,8 +175,10 @@ impl Registry {
             Effect::Published { name, digest, .. } => {
                 vec![RecordKey::Model(name.clone()), RecordKey::Digest(*digest)]
             }
-            Effect::Accessed { .. } => Vec::new(),
+            Effect::Accessed { .. } | Effect::Deployed { .. } | Effect::Transferred { .. } => Vec::new(),
             Effect::Tagged { name, .. }
+            | Effect::Held { name, .. }
+            | Effect::Released { name, .. }
             | Effect::Promoted { name, .. }
             | Effect::Approved { name, .. }
             | Effect::RolledBack { name, .. }

@@ -157,8 +157,18 @@ pub struct Protection {
     pub index: u64,
 }
 
-/// A model name. Created by its first publish, or by a `protect` (an admin
-/// may protect a tag before anything is published).
+/// A hold in force on a name or one of its versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRecord {
+    /// The held version; `None`: the whole name.
+    pub version: Option<Version>,
+    /// Leaf of the `hold`.
+    pub index: u64,
+}
+
+/// A model name. Created by its first publish, or by a `protect` or a
+/// `hold` (an admin may protect a tag, an approver hold a name, before
+/// anything is published).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
     /// Versions by version string.
@@ -171,6 +181,11 @@ pub struct ModelRecord {
     /// recorded here).
     #[serde(default)]
     pub(crate) protections: BTreeMap<TagName, Protection>,
+    /// Holds in force, in the order they were put (at most one for the
+    /// name and one per version). Absent from records without holds, so
+    /// their encoding is what it was before holds existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) holds: Vec<HoldRecord>,
 }
 
 impl ModelRecord {
@@ -189,6 +204,21 @@ impl ModelRecord {
     /// Whether some version with `digest` is in a status `req` allows.
     pub fn qualifies(&self, req: &TagRequirement<'_>, digest: &Digest) -> bool {
         self.versions_with(digest).any(|(_, v)| req.allows(v.state))
+    }
+
+    /// Holds in force on the name and its versions.
+    pub fn holds(&self) -> &[HoldRecord] {
+        &self.holds
+    }
+
+    /// The hold in force on exactly this target (`None`: the name's own).
+    pub fn hold_on(&self, version: Option<&Version>) -> Option<&HoldRecord> {
+        self.holds.iter().find(|h| h.version.as_ref() == version)
+    }
+
+    /// The hold that covers `version`: the name's, else the version's own.
+    pub fn hold_covering(&self, version: &Version) -> Option<&HoldRecord> {
+        self.hold_on(None).or_else(|| self.hold_on(Some(version)))
     }
 
     /// Versions of this name whose digest is `digest`.

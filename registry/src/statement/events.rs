@@ -11,6 +11,7 @@ use crate::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Ve
 use crate::registry::lifecycle::Lifecycle;
 use crate::registry::roles::Role;
 use crate::statement::metadata::{Lineage, Metadata};
+use crate::statement::text::Text;
 
 /// What kind of artifact a version is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -177,6 +178,94 @@ pub struct Rotate {
     pub new_key: ActorKey,
 }
 
+/// `hold` and `release`: what a hold covers, a whole name or one version
+/// of it. While a hold is in force the registry refuses tag moves,
+/// promotions, rollbacks, deploys, transfers and accesses of what it covers
+/// (423 `held`); a `release` of exactly the same target lifts it. The
+/// statement's `context.reason` says why (required, as for every
+/// statement).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldTarget {
+    /// Model name.
+    pub name: ModelName,
+    /// One version of it; absent: the whole name, every version present
+    /// and future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+}
+
+/// `deploy`: `name@version` (whose blob has `digest`) was deployed to
+/// `target`, an environment or serving target such as `prod-eu/chat`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    /// Model name.
+    pub name: ModelName,
+    /// Version deployed; must be published with `digest`.
+    pub version: Version,
+    /// Digest deployed.
+    pub digest: Digest,
+    /// Where it was deployed.
+    pub target: Text,
+}
+
+/// `transfer`: the artifact of `name@version` (digest `digest`) was copied
+/// to `destination`, another registry or environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// Model name.
+    pub name: ModelName,
+    /// Version copied; must be published with `digest`.
+    pub version: Version,
+    /// Digest copied.
+    pub digest: Digest,
+    /// Where it was copied to.
+    pub destination: Text,
+}
+
+/// `break_glass`: an admin over the name performs one action the rules
+/// would otherwise refuse, on the record: a `promote` to production or a
+/// `rollback` without the two-person approval, or a `tag` move of a
+/// protected tag to a version without a required status. Exactly one
+/// action, written as it would be on its own:
+/// `{"break_glass": {"promote": {...}}}`. Only that one rule is bypassed:
+/// key, signature, role (admin), version existence, lifecycle transitions,
+/// the tag's compare-and-swap and holds all still apply, and a break-glass
+/// whose action the rules would allow anyway is refused (422
+/// `break_glass_unneeded`), so every logged one marks a real bypass.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakGlass {
+    /// Promote without the two-person approval.
+    Promote(Promote),
+    /// Roll back without a fresh two-person approval.
+    Rollback(Rollback),
+    /// Move a protected tag to a non-qualifying version.
+    Tag(TagMove),
+}
+
+impl BreakGlass {
+    /// The model name the wrapped action is about.
+    pub fn name(&self) -> &ModelName {
+        match self {
+            BreakGlass::Promote(e) => &e.name,
+            BreakGlass::Rollback(e) => &e.name,
+            BreakGlass::Tag(e) => &e.name,
+        }
+    }
+
+    /// The wrapped action's name as written in JSON.
+    pub fn action(&self) -> &'static str {
+        match self {
+            BreakGlass::Promote(_) => "promote",
+            BreakGlass::Rollback(_) => "rollback",
+            BreakGlass::Tag(_) => "tag",
+        }
+    }
+}
+
 /// The event of a statement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -203,6 +292,16 @@ pub enum Event {
     RevokeKey(RevokeKey),
     /// See [`Rotate`].
     Rotate(Rotate),
+    /// Put a hold on a name or version; see [`HoldTarget`].
+    Hold(HoldTarget),
+    /// Lift a hold; see [`HoldTarget`].
+    Release(HoldTarget),
+    /// See [`Deploy`].
+    Deploy(Deploy),
+    /// See [`Transfer`].
+    Transfer(Transfer),
+    /// See [`BreakGlass`].
+    BreakGlass(BreakGlass),
 }
 
 impl Event {
@@ -220,6 +319,11 @@ impl Event {
             Event::Revoke(_) => "revoke",
             Event::RevokeKey(_) => "revoke_key",
             Event::Rotate(_) => "rotate",
+            Event::Hold(_) => "hold",
+            Event::Release(_) => "release",
+            Event::Deploy(_) => "deploy",
+            Event::Transfer(_) => "transfer",
+            Event::BreakGlass(_) => "break_glass",
         }
     }
 
@@ -233,6 +337,10 @@ impl Event {
             Event::Approve(e) => Some(&e.name),
             Event::Rollback(e) => Some(&e.name),
             Event::Protect(e) => Some(&e.name),
+            Event::Hold(e) | Event::Release(e) => Some(&e.name),
+            Event::Deploy(e) => Some(&e.name),
+            Event::Transfer(e) => Some(&e.name),
+            Event::BreakGlass(e) => Some(e.name()),
             _ => None,
         }
     }

@@ -23,7 +23,9 @@
 //! 8. grows a log on local disk only, one writing its read path to a
 //!    3-node Garage cluster, and one with recovery point zero, and times
 //!    `custody-log restore` from the bucket ([`storage`]);
-//! 9. writes the tables between the markers of `--out`, keeping the
+//! 9. pulls one artifact from a log storing it encrypted (the default) and
+//!    from one with `--plaintext-artifacts` ([`encryption`]);
+//! 10. writes the tables between the markers of `--out`, keeping the
 //!    hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
@@ -31,6 +33,7 @@
 mod compliance;
 mod criterion;
 mod deployment;
+mod encryption;
 mod models;
 mod report;
 mod storage;
@@ -128,6 +131,13 @@ pub struct Args {
     /// Full tiles requested from the log and from the bucket's static path.
     #[arg(long, env = "CUSTODY_BENCH_STORAGE_TILES", default_value_t = 20_000)]
     storage_tiles: u64,
+    /// Size in MiB of the artifact pulled from an encrypting and a
+    /// plaintext log (0 skips the step).
+    #[arg(long, env = "CUSTODY_BENCH_ENCRYPTION_ARTIFACT_MIB", default_value_t = 512)]
+    encryption_artifact_mib: u64,
+    /// Pulls of it from each log (median and spread).
+    #[arg(long, env = "CUSTODY_BENCH_ENCRYPTION_PULLS", default_value_t = 3)]
+    encryption_pulls: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,
@@ -164,6 +174,7 @@ fn main() -> anyhow::Result<()> {
     };
     let stages = deployment::run(&args, work.path())?;
     let storage = storage::run(&args, work.path())?;
+    let encryption = encryption::run(&args, work.path())?;
 
     let results = json!({
         "machine": report::machine(),
@@ -171,6 +182,7 @@ fn main() -> anyhow::Result<()> {
         "witness": witness,
         "log": stages,
         "storage": storage,
+        "encryption": encryption,
         "suite_seconds": began.elapsed().as_secs_f64(),
     });
     if let Some(p) = &args.json_out {
