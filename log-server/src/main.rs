@@ -89,7 +89,18 @@ fn offline_blobs(
     store: Option<&str>,
     kek: &KekArgs,
 ) -> anyhow::Result<BlobStore> {
-    let seal = kek.seal(data_dir)?;
+    let seal = match kek.seal(data_dir) {
+        // No KEK anywhere: a store that was never sealed (a generic log, or
+        // one kept in plaintext) is still checked as it is.
+        Err(SealError::NoKek) => {
+            let plain = BlobStore::at_with(data_dir, store, None)?;
+            if plain.read_check()?.is_some() {
+                return Err(SealError::NoKek.into());
+            }
+            return Ok(plain);
+        }
+        seal => seal?,
+    };
     let blobs = BlobStore::at_with(data_dir, store, seal)?;
     blobs.check_seal(false)?;
     Ok(blobs)

@@ -20,8 +20,8 @@ use custody_registry::manifest::{FileEntry, Manifest, ManifestPath, SignatureFil
 use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Lifecycle, Role};
 use custody_registry::statement::events::{
-    Access, Approve, GrantRole, Kind, Promote, Protect, Publish, RevokeKey, RevokeRole, Rollback, Rotate,
-    TagMove,
+    Access, Approve, BreakGlass, Deploy, GrantRole, HoldTarget, Kind, Promote, Protect, Publish, RevokeKey,
+    RevokeRole, Rollback, Rotate, TagMove, Transfer,
 };
 use custody_registry::statement::metadata::{Lineage, LineageRef, Metadata, StrictMap};
 use custody_registry::statement::{Context, Event, Nonce, SignedStatement, Statement, Text};
@@ -131,7 +131,31 @@ fn events() -> Vec<(&'static str, Event)> {
                 statuses: vec![Lifecycle::Staging, Lifecycle::Production],
             }),
         ),
-        ("rollback", Event::Rollback(Rollback { name, version: v1 })),
+        ("rollback", Event::Rollback(Rollback { name: name.clone(), version: v1.clone() })),
+        ("hold", Event::Hold(HoldTarget { name: name.clone(), version: Some(v1.clone()) })),
+        ("release", Event::Release(HoldTarget { name: name.clone(), version: None })),
+        (
+            "deploy",
+            Event::Deploy(Deploy {
+                name: name.clone(),
+                version: v1.clone(),
+                digest: digest("weights"),
+                target: Text::new("prod-eu").unwrap(),
+            }),
+        ),
+        (
+            "transfer",
+            Event::Transfer(Transfer {
+                name: name.clone(),
+                version: v1.clone(),
+                digest: digest("weights"),
+                destination: Text::new("registry.example/mirror").unwrap(),
+            }),
+        ),
+        (
+            "break_glass",
+            Event::BreakGlass(BreakGlass::Promote(Promote { name, version: v1, to: Lifecycle::Production })),
+        ),
     ]
 }
 

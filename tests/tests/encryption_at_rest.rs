@@ -280,7 +280,9 @@ fn record_keks(data: &Path) -> Vec<String> {
 fn a_rotation_killed_mid_way_keeps_every_artifact_readable_and_pulls_work_across_it() {
     let tmp = tempfile::tempdir().unwrap();
     let c = http();
-    let (mut log, alice, bob) = team(tmp.path(), &[]);
+    // 60 uploads in a row by one publisher: past the default per-actor
+    // upload rate.
+    let (mut log, alice, bob) = team(tmp.path(), &[("CUSTODY_UPLOAD_RATE_LIMIT", "0")]);
     let arts: Vec<Vec<u8>> = (0..60).map(|i| noise(3_000 + i * 100, 100 + i as u64)).collect();
     for (i, a) in arts.iter().enumerate() {
         publish_bytes(&c, log.url(), &alice, &format!("enc/m{i}"), a);
@@ -290,6 +292,7 @@ fn a_rotation_killed_mid_way_keeps_every_artifact_readable_and_pulls_work_across
     write_kek(&new, 0x77);
     let both = [
         ("CUSTODY_KEK_FILE".to_owned(), new.display().to_string()),
+        ("CUSTODY_UPLOAD_RATE_LIMIT".to_owned(), "0".to_owned()),
         ("CUSTODY_PREVIOUS_KEK_FILE".to_owned(), old.display().to_string()),
     ];
     log.proc.stop();
@@ -355,7 +358,7 @@ fn a_rotation_killed_mid_way_keeps_every_artifact_readable_and_pulls_work_across
     // The new KEK alone serves everything, the one published during the
     // rotation included; the old one alone is a start-up error.
     log.proc.stop();
-    log.proc = lone::serve(&log.data, &log.policy, &both[..1]);
+    log.proc = lone::serve(&log.data, &log.policy, &both[..2]);
     readable(log.url());
     let (status, body, _) = get(&c, log.url(), &bob, "enc/during", digest_of(&during));
     assert!(status == 200 && body == during);

@@ -53,6 +53,11 @@ pub struct Cli {
     /// Pipeline recorded in signed statements.
     #[arg(long, env = "CUSTODY_PIPELINE", global = true)]
     pub pipeline: Option<String>,
+    /// Client identity recorded in signed statements (`context.source`),
+    /// e.g. a host or service name; `monitor --rules` can alert on
+    /// unknown ones.
+    #[arg(long, env = "CUSTODY_SOURCE", global = true)]
+    pub source: Option<String>,
     /// Log filter for diagnostics on stderr (e.g. `info`, `debug`).
     #[arg(long, env = "CUSTODY_LOG_LEVEL", default_value = "warn", global = true)]
     pub log_level: String,
@@ -584,10 +589,18 @@ pub enum TimeBasisChoice {
 pub struct MonitorArgs {
     /// Log URL (default: --log or the configured one).
     pub url: Option<String>,
-    /// Rules file (JSON): {"names": ["acme/*"], "publishers": ["alice"],
+    /// Watch file (JSON): {"names": ["acme/*"], "publishers": ["alice"],
     /// "grants": true, "access_hours": {"from": 8, "to": 18}}.
-    #[arg(long, env = "CUSTODY_WATCH")]
-    pub watch: PathBuf,
+    #[arg(long, env = "CUSTODY_WATCH", required_unless_present = "rules", conflicts_with = "rules")]
+    pub watch: Option<PathBuf>,
+    /// Alert rules and sinks (TOML, docs/verifier.md "Alert rules"):
+    /// alerts go to webhooks, Slack or stdout through a persistent outbox.
+    #[arg(long, env = "CUSTODY_MONITOR_RULES")]
+    pub rules: Option<PathBuf>,
+    /// With --rules --once: seconds the sinks may keep retrying before
+    /// the monitor exits (what is left stays queued for the next run).
+    #[arg(long, env = "CUSTODY_MONITOR_DELIVER_TIMEOUT_SECS", default_value_t = 30)]
+    pub deliver_timeout: u64,
     /// Seconds between checkpoint polls.
     #[arg(long, env = "CUSTODY_MONITOR_INTERVAL_SECS", default_value_t = 5)]
     pub interval: u64,

@@ -24,6 +24,7 @@ use custody_registry::statement::events::{
 };
 use custody_registry::statement::Event;
 use custody_standards::Policy;
+use custody_verifier::alerts::{Config as AlertConfig, RunOptions};
 use custody_verifier::audit::directories::check_directories;
 use custody_verifier::audit::{audit, audit_dir, AuditOptions};
 use custody_verifier::client::LogClient;
@@ -129,6 +130,14 @@ fn version_ref(
     }
 }
 
+/// Reads and checks a `monitor --rules` file (exit 64 when it is bad).
+fn alert_rules(path: &Path) -> Result<AlertConfig, Error> {
+    let bytes = read_capped(path, custody_verifier::alerts::config::MAX_RULES_FILE)?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| Error::Usage(format!("{}: not UTF-8", path.display())))?;
+    AlertConfig::parse(text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}
+
 fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
     let home = Home::resolve(cli.home.as_deref())?;
     let wait = Duration::from_secs(cli.wait);
@@ -136,6 +145,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         reason: cli.reason.clone().unwrap_or_else(|| events_cmd::DEFAULT_REASON.to_owned()),
         environment: cli.environment.clone(),
         pipeline: cli.pipeline.clone(),
+        source: cli.source.clone(),
     };
     match &cli.command {
         Command::Init => {
@@ -386,7 +396,19 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
             // One JSON line per alert in either format: the stream is the
             // result (docs/verifier.md).
             let c = ctx_with(&cli, home, a.url.as_deref())?;
-            let rules = Rules::parse(&read_capped(&a.watch, 1 << 20)?)?;
+            if let Some(path) = &a.rules {
+                let cfg = alert_rules(path)?;
+                let opts = RunOptions {
+                    interval: Duration::from_secs(a.interval),
+                    once: a.once,
+                    from_start: a.from_start,
+                    deliver_timeout: Duration::from_secs(a.deliver_timeout),
+                };
+                custody_verifier::alerts::run(&c.trust(), &c.home, &cfg, &opts, Vec::new())?;
+                return Ok(());
+            }
+            let watch = a.watch.as_deref().ok_or_else(|| Error::Usage("give --watch or --rules".into()))?;
+            let rules = Rules::parse(&read_capped(watch, 1 << 20)?)?;
             let mut out = std::io::stdout().lock();
             monitor(
                 &c.trust(),
