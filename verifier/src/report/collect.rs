@@ -60,7 +60,7 @@ pub fn collect_registry(trust: &Trust, home: &Home, opts: &AuditOptions, range: 
             }
             next = index + 1;
             match LogLeaf::decode(leaf) {
-                Ok(LogLeaf::Commitment(_)) => {}
+                Ok(LogLeaf::Commitment(_)) | Ok(LogLeaf::LogEvent(_)) => {}
                 Ok(LogLeaf::Statement(l)) => match SignedStatement::parse(l.envelope) {
                     Ok(signed) => {
                         statements += 1;
