@@ -26,6 +26,7 @@ mod markdown;
 use std::collections::{BTreeMap, BTreeSet};
 
 use custody_registry::names::{Digest, ModelName};
+use custody_registry::statement::events::BreakGlass;
 use custody_registry::statement::{Event, Text};
 use custody_registry::timestamp::Timestamp;
 use serde::Serialize;
@@ -244,10 +245,12 @@ pub fn build(mut c: Collected, range: &Range) -> Report {
     // A tag move's version comes from the publishes of the whole log (or
     // subject), not only from those in the range.
     for (row, p) in all_rows.iter_mut().zip(&owned) {
-        if let Event::Tag(t) = &p.signed.statement.event {
-            if let Some(v) = c.versions.get(&(t.name.clone(), t.digest)) {
-                row.version = Some(v.join(","));
-            }
+        let tag = match &p.signed.statement.event {
+            Event::Tag(t) | Event::BreakGlass(BreakGlass::Tag(t)) => Some(t),
+            _ => None,
+        };
+        if let Some(v) = tag.and_then(|t| c.versions.get(&(t.name.clone(), t.digest))) {
+            row.version = Some(v.join(","));
         }
     }
     let mut events_by_type = BTreeMap::new();
