@@ -485,3 +485,69 @@ reason = "suspicious client"
     admin.ok(&["release", "demo/model@1", "--reason", "client checked", "--source", "admin-cli"]);
     dave.ok(&["pull", "demo/model@1", "-o", out, "--source", "laptop-dave"]);
 }
+
+#[test]
+fn an_integrity_violation_the_log_signs_alerts_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (d, _, alice, dave, _) = demo_team(dir);
+    let bytes = b"weights that rot on disk ".repeat(300);
+    alice.ok(&["publish", &write_file(dir, "m.bin", &bytes), "--name", "demo/model", "--version", "1"]);
+    let hook = Receiver::start();
+    let rules = write_file(
+        dir,
+        "rules.toml",
+        format!(
+            "[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\n[rules.integrity_violation]\n",
+            hook.url
+        )
+        .as_bytes(),
+    );
+    let watcher = d.user("watcher");
+    assert_eq!(watcher.ok(&["monitor", "--rules", &rules, "--once"]), "");
+
+    // The stored file changes behind the server's back; reads are refused
+    // and the log appends one entry signed by its own key.
+    let hex = custody_standards::hash::sha256(&bytes).to_hex();
+    let stored = walk(&d.dir.join("log").join("blobs").join("sha256"))
+        .into_iter()
+        .find(|p| p.ends_with(&hex))
+        .unwrap();
+    std::fs::set_permissions(&stored, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut rotten = std::fs::read(&stored).unwrap();
+    let n = rotten.len();
+    rotten[n / 2] ^= 0x40;
+    std::fs::write(&stored, &rotten).unwrap();
+    let bad = dir.join("bad.bin");
+    assert_ne!(dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]).code, 0);
+    let got = eventually("the integrity alert", 30, || {
+        watcher.ok(&["monitor", "--rules", &rules, "--once"]);
+        let got = hook.accepted();
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(got.len(), 1);
+    let a = &got[0].body;
+    assert_eq!(a["rule"], "integrity_violation");
+    assert!(a["actor"].as_str().unwrap().starts_with("log "), "{a}");
+    assert_eq!(a["event"]["integrity_violation"]["digest"], Value::from(format!("sha256:{hex}")));
+    assert_eq!(watcher.ok(&["monitor", "--rules", &rules, "--once"]), "");
+    assert_eq!(hook.accepted().len(), 1);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -157,6 +157,9 @@ pub struct RulesConfig {
     /// `[rules.break_glass]`.
     #[serde(default)]
     pub break_glass: Option<NamesRule>,
+    /// `[rules.integrity_violation]`.
+    #[serde(default)]
+    pub integrity_violation: Option<Plain>,
 }
 
 fn all_names() -> Vec<Pattern> {
@@ -456,6 +459,7 @@ impl RulesConfig {
         out.extend(self.protected_tag_move.iter().map(|r| (r.hold, &r.sinks)));
         out.extend(self.key_revocation.iter().map(|r| (false, &r.sinks)));
         out.extend(self.break_glass.iter().map(|r| (r.hold, &r.sinks)));
+        out.extend(self.integrity_violation.iter().map(|r| (false, &r.sinks)));
         out
     }
 }
@@ -544,7 +548,8 @@ sinks = ["ops"]
     #[test]
     fn the_documented_example_parses() {
         let doc = include_str!("../../../docs/verifier.md");
-        let after = doc.split("<!-- alert-rules-example -->").nth(1).expect("example marker in docs/verifier.md");
+        let after =
+            doc.split("<!-- alert-rules-example -->").nth(1).expect("example marker in docs/verifier.md");
         let block = after.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("toml block");
         let c = Config::parse(block).unwrap();
         assert_eq!(c.sinks.len(), 3);
@@ -552,7 +557,7 @@ sinks = ["ops"]
         assert!(r.new_environment.is_some() && r.new_pipeline.is_some() && r.access_volume.is_some());
         assert!(r.unknown_client.as_ref().is_some_and(|u| u.hold));
         assert!(r.admin_grant.is_some() && r.protected_tag_move.is_some() && r.key_revocation.is_some());
-        assert!(r.break_glass.is_some() && c.hold.is_some());
+        assert!(r.break_glass.is_some() && r.integrity_violation.is_some() && c.hold.is_some());
         assert_eq!(r.outside_hours.len(), 1);
     }
 

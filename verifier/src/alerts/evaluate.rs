@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use custody_registry::log_event::{LogEvent, LogEventBody};
 use custody_registry::statement::{Event, SignedStatement};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,8 @@ pub mod rule {
     pub const KEY_REVOCATION: &str = "key_revocation";
     /// An admin action that bypassed a rule, on the record.
     pub const BREAK_GLASS: &str = "break_glass";
+    /// An artifact the log found altered when it read it (a log event).
+    pub const INTEGRITY_VIOLATION: &str = "integrity_violation";
 }
 
 /// What earlier entries taught the rules; saved with the cursor.
@@ -221,7 +224,12 @@ pub fn evaluate(cfg: &Config, learned: &mut Learned, s: &SignedStatement, alerti
             if let Some(rule) = r.break_glass.as_ref().filter(|r| any_matches(&r.names, b.name())) {
                 hit(
                     rule::BREAK_GLASS,
-                    format!("{actor} broke glass: {} on {} ({})", b.action(), b.name(), st.context.reason.as_str()),
+                    format!(
+                        "{actor} broke glass: {} on {} ({})",
+                        b.action(),
+                        b.name(),
+                        st.context.reason.as_str()
+                    ),
                     rule.hold,
                     sinks(&rule.sinks),
                 );
@@ -230,4 +238,23 @@ pub fn evaluate(cfg: &Config, learned: &mut Learned, s: &SignedStatement, alerti
         _ => {}
     }
     hits
+}
+
+/// Applies the rules to a log event (an entry signed by the log's own key,
+/// already verified with the key the policy trusts for the log).
+pub fn evaluate_log_event(cfg: &Config, ev: &LogEvent, alerting: bool) -> Vec<Hit> {
+    let Some(rule) = cfg.rules.integrity_violation.as_ref().filter(|_| alerting) else { return Vec::new() };
+    match &ev.event {
+        LogEventBody::IntegrityViolation(v) => vec![Hit {
+            rule: rule::INTEGRITY_VIOLATION,
+            summary: format!(
+                "the log found the stored artifact {} altered when read ({}) under the access at entry {}",
+                v.digest,
+                v.observed.as_str(),
+                v.access_index
+            ),
+            hold: false,
+            sinks: sinks(&rule.sinks),
+        }],
+    }
 }

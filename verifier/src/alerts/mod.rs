@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod run;
 pub mod volume;
 
+use custody_registry::log_event::LogEvent;
 use custody_registry::statement::{Event, SignedStatement};
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +121,29 @@ impl Alert {
             hold: hit.hold,
             context: serde_json::to_value(&st.context).unwrap_or_default(),
             event: serde_json::to_value(&st.event).unwrap_or_default(),
+        }
+    }
+
+    /// The alert for a rule's hit on a log event: the signer is the log
+    /// (`actor` is `log <origin>`, `key_id` the log key's ID, as `history`
+    /// shows it), and there is no `context`.
+    pub fn of_log_event(hit: &evaluate::Hit, ev: &LogEvent, key_id: &str, at: Position<'_>) -> Self {
+        Alert {
+            id: format!("{}:{}", hit.rule, at.index),
+            rule: hit.rule.to_owned(),
+            index: at.index,
+            checkpoint_size: at.checkpoint_size,
+            origin: at.origin.to_owned(),
+            time: ev.time.to_string(),
+            received_ms: at.received_ms,
+            actor: format!("log {}", ev.origin),
+            key_id: key_id.to_owned(),
+            name: None,
+            version: None,
+            summary: hit.summary.clone(),
+            hold: false,
+            context: serde_json::Value::Null,
+            event: serde_json::to_value(&ev.event).unwrap_or_default(),
         }
     }
 }

@@ -9,16 +9,18 @@
 
 use std::time::{Duration, Instant};
 
+use custody_registry::actor_key::KeyId;
 use custody_registry::leaf::LogLeaf;
+use custody_registry::log_event::{LogEvent, SignedLogEvent};
 use custody_registry::statement::SignedStatement;
 
 use crate::alerts::config::Config;
 use crate::alerts::deliver::{drain, Signal, Sink};
-use crate::alerts::evaluate::evaluate;
+use crate::alerts::evaluate::{evaluate, evaluate_log_event};
 use crate::alerts::hold::HoldSink;
 use crate::alerts::outbox::{State, Store, HOLD_QUEUE};
 use crate::alerts::{Alert, Position};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::keyfile::load_signer;
 use crate::monitor::verified_pages;
@@ -68,7 +70,13 @@ pub fn run(trust: &Trust, home: &Home, cfg: &Config, opts: &RunOptions) -> Resul
         holder = Some(signer.actor().as_str().to_owned());
         let target = HoldSink::new(trust, home, signer, h.reason.clone(), HOLD_WAIT);
         let backoff = (Duration::from_secs(1), Duration::from_secs(300));
-        sinks.push(Sink::with_target(HOLD_QUEUE, store.queue(HOLD_QUEUE), Box::new(target), backoff.0, backoff.1));
+        sinks.push(Sink::with_target(
+            HOLD_QUEUE,
+            store.queue(HOLD_QUEUE),
+            Box::new(target),
+            backoff.0,
+            backoff.1,
+        ));
     }
     let routes = Routes { all: cfg.sinks.iter().map(|c| c.name.0.clone()).collect(), holder };
     let signal = Signal::default();
@@ -140,9 +148,22 @@ pub fn pass(
     verified_pages(trust, t, state.cursor, &mut |first, entries| {
         let mut alerts = Vec::new();
         for (index, entry) in (first..).zip(entries) {
-            let Ok(LogLeaf::Statement(leaf)) = LogLeaf::decode(entry) else { continue };
-            let Ok(s) = SignedStatement::parse(leaf.envelope) else { continue };
             let alerting = index >= state.baseline_end;
+            let leaf = match LogLeaf::decode(entry) {
+                Ok(LogLeaf::Statement(leaf)) => leaf,
+                Ok(LogLeaf::LogEvent(leaf)) => {
+                    let at =
+                        Position { index, checkpoint_size: size, received_ms: leaf.receive_time_ms, origin };
+                    let (ev, key_id) = log_event(trust, origin, index, leaf.envelope)?;
+                    for hit in evaluate_log_event(cfg, &ev, alerting) {
+                        let queues = hit.sinks.clone().unwrap_or_else(|| routes.all.clone());
+                        alerts.push((Alert::of_log_event(&hit, &ev, &key_id, at), queues));
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let Ok(s) = SignedStatement::parse(leaf.envelope) else { continue };
             let at = Position { index, checkpoint_size: size, received_ms: leaf.receive_time_ms, origin };
             for hit in evaluate(cfg, &mut state.learned, &s, alerting) {
                 let alert = Alert::new(&hit, &s, at);
@@ -162,4 +183,16 @@ pub fn pass(
         Ok(())
     })?;
     Ok(())
+}
+
+/// The log event in `envelope` (entry `index`), verified with the key the
+/// policy trusts for `origin`, and that key's ID: a log event signed by
+/// any other key is a log that lies (exit 2), as for `history` and `audit`.
+fn log_event(trust: &Trust, origin: &str, index: u64, envelope: &[u8]) -> Result<(LogEvent, String)> {
+    let fail = |e: &dyn std::fmt::Display| Error::verify(format!("entry {index}: {e}"));
+    let key = trust.policy().logs().iter().find(|l| l.key.name() == origin).map(|l| &l.key);
+    let key = key.ok_or_else(|| fail(&"a log event, and no log key for this origin in the policy"))?;
+    let signed = SignedLogEvent::parse(envelope).map_err(|e| fail(&e))?;
+    signed.verify(key).map_err(|e| fail(&e))?;
+    Ok((signed.event, KeyId::of(&key.public_key()).to_string()))
 }
