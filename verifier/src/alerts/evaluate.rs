@@ -258,3 +258,7 @@ pub fn evaluate_log_event(cfg: &Config, ev: &LogEvent, alerting: bool) -> Vec<Hi
         }],
     }
 }
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;
