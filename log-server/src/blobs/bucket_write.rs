@@ -60,6 +60,8 @@ pub struct BucketWriter<'a> {
     /// Seals the body on its way into `buf` (sealed bucket), with the key
     /// record to write before the object becomes visible.
     sealing: Option<(Encoder, Vec<u8>)>,
+    /// Written even over a stored object of the same digest.
+    replace: bool,
 }
 
 impl std::fmt::Debug for BucketWriter<'_> {
@@ -73,8 +75,15 @@ impl std::fmt::Debug for BucketWriter<'_> {
 }
 
 impl<'a> BucketWriter<'a> {
-    pub(super) fn new(blobs: &'a BucketBlobs, declared: Hash, declared_size: u64) -> Result<Self, BlobError> {
-        let exists = blobs.wait_size_of(&declared)? == Some(declared_size);
+    /// With `replace`, the object is written even if one is stored under
+    /// the digest (sealing a plaintext store in place).
+    pub(super) fn new(
+        blobs: &'a BucketBlobs,
+        declared: Hash,
+        declared_size: u64,
+        replace: bool,
+    ) -> Result<Self, BlobError> {
+        let exists = !replace && blobs.wait_size_of(&declared)? == Some(declared_size);
         let (mut buf, mut sealing) = (Vec::new(), None);
         if let (Some(seal), false) = (blobs.seal(), exists) {
             let (enc, record) = seal.start(&declared, declared_size).map_err(BlobError::Key)?;
@@ -92,6 +101,7 @@ impl<'a> BucketWriter<'a> {
             upload: None,
             parts: VecDeque::new(),
             sealing,
+            replace,
         })
     }
 
@@ -151,7 +161,7 @@ impl<'a> BucketWriter<'a> {
     pub fn finish(mut self) -> Result<Stored, BlobError> {
         check_upload(self.written, self.declared_size, std::mem::take(&mut self.hasher), self.declared)?;
         let size = self.written;
-        if self.exists || self.blobs.wait_size_of(&self.declared)? == Some(size) {
+        if self.exists || (!self.replace && self.blobs.wait_size_of(&self.declared)? == Some(size)) {
             return Ok(Stored { size, created: false });
         }
         if let Some((enc, record)) = self.sealing.take() {
