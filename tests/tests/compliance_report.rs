@@ -62,9 +62,10 @@ fn world(tmp: &Path) -> World {
     let carol = d.user("carol");
     admin.ok(&["grant", &carol.keygen("carol"), "--role", "approver", "--pattern", "demo/*"]);
     let v1 = write_file(tmp, "v1.bin", &b"weights one ".repeat(300));
-    let mut before = Vec::new();
-    before.push(logged_index(&alice.ok(&["publish", &v1, "--name", "demo/model", "--version", "1"])));
-    before.push(logged_index(&alice.ok(&["tag", "demo/model@1", "latest"])));
+    let before = vec![
+        logged_index(&alice.ok(&["publish", &v1, "--name", "demo/model", "--version", "1"])),
+        logged_index(&alice.ok(&["tag", "demo/model@1", "latest"])),
+    ];
     // The period starts strictly after every statement so far and before
     // every one to come (statement and receive times alike).
     let last = now();
