@@ -16,7 +16,7 @@
 //! again.
 //!
 //! A sealed bucket ([`crate::seal`]) stores sealed copies under the same
-//! names, their key records beside them ([`super::bucket_keys`]); sizes
+//! names, their key records beside them (`bucket_keys`); sizes
 //! reported here are those of the plaintext.
 
 use std::future::Future;

@@ -145,7 +145,7 @@ impl BucketBlobs {
             let modified_ms = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
             out.push(KeyName { digest, blob_id, modified_ms });
         }
-        out.sort_unstable_by(|a, b| (a.digest.0, a.blob_id).cmp(&(b.digest.0, b.blob_id)));
+        out.sort_unstable_by_key(|n| (n.digest.0, n.blob_id));
         Ok(out)
     }
 

@@ -15,10 +15,10 @@
 //!
 //! A sealed store ([`crate::seal`]) keeps the same layout with sealed bytes
 //! under `sha256/`, plus the key records and check record of
-//! [`super::local_keys`]. An upload is sealed as it streams; its key
+//! `local_keys`. An upload is sealed as it streams; its key
 //! record is made durable before the data is linked into place, so every
 //! visible copy has its key. Reads parse the header, unwrap the copy's key
-//! and open one chunk at a time ([`super::local_sealed`]).
+//! and open one chunk at a time (`local_sealed`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

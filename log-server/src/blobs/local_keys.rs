@@ -128,7 +128,7 @@ impl LocalBlobs {
                 }
             }
         }
-        out.sort_unstable_by(|a, b| (a.digest.0, a.blob_id).cmp(&(b.digest.0, b.blob_id)));
+        out.sort_unstable_by_key(|n| (n.digest.0, n.blob_id));
         Ok(out)
     }
 

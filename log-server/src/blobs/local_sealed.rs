@@ -28,8 +28,8 @@ pub enum BlobFile {
     Sealed {
         /// The stored file.
         file: File,
-        /// Its chunk cipher.
-        cipher: ChunkCipher,
+        /// Its chunk cipher (boxed: it holds the expanded AES key).
+        cipher: Box<ChunkCipher>,
     },
 }
 
@@ -176,7 +176,7 @@ impl LocalBlobs {
         let header = Self::sealed_header(digest, path, &file, len)?;
         let record = self.get_record(digest, &header.blob_id)?;
         let cipher = seal.cipher(digest, header, record).map_err(|e| sealed_err(digest, e))?;
-        Ok((BlobFile::Sealed { file, cipher }, header.plain_len))
+        Ok((BlobFile::Sealed { file, cipher: Box::new(cipher) }, header.plain_len))
     }
 
     /// The whole plaintext of the sealed `file` of `digest`, verified, if

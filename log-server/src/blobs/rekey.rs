@@ -1,8 +1,8 @@
 //! KEK rotation: every key record wrapped by the previous KEK is rewrapped
 //! by the current one; the data is never touched.
 //!
-//! Each record is replaced atomically ([`super::local_keys`],
-//! [`super::bucket_keys`]), records already wrapped by the current KEK are
+//! Each record is replaced atomically (`local_keys`,
+//! `bucket_keys`), records already wrapped by the current KEK are
 //! skipped, and the check record moves to the new KEK only after every key
 //! record did. So a rotation killed at any point leaves every artifact
 //! readable by a server holding both KEKs, and running it again finishes

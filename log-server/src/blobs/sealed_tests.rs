@@ -76,7 +76,7 @@ fn stores_sealed_and_reads_back_every_way() {
         let bytes = noise(len, len as u64);
         let d = digest(&bytes);
         assert_eq!(put(&s, &bytes), Stored { size: len as u64, created: true });
-        assert_eq!(put(&s, &bytes).created, false, "stored once");
+        assert!(!put(&s, &bytes).created, "stored once");
         let path = s.local().unwrap().path_of(&d);
         assert_eq!(fs::metadata(&path).unwrap().len(), sealed_len(len as u64));
         assert_eq!(s.size_of(&d).unwrap(), Some(len as u64), "sizes are the plaintext's");

@@ -1,7 +1,7 @@
 //! Encryption of artifacts at rest.
 //!
 //! Every stored copy of an artifact is sealed under its own random data key
-//! (DEK) in the streaming format of [`format`]: AES-256-GCM in 64 KiB chunks
+//! (DEK) in the streaming format of [`mod@format`]: AES-256-GCM in 64 KiB chunks
 //! with STREAM nonces, so a multi-GiB artifact is sealed and opened one
 //! chunk at a time, and a truncated, extended, reordered or altered copy is
 //! refused before any of its plaintext is released. Digests (the names in

@@ -60,7 +60,7 @@ pub fn collect_registry(trust: &Trust, home: &Home, opts: &AuditOptions, range: 
             }
             next = index + 1;
             match LogLeaf::decode(leaf) {
-                Ok(LogLeaf::Commitment(_)) => {}
+                Ok(LogLeaf::Commitment(_)) | Ok(LogLeaf::LogEvent(_)) => {}
                 Ok(LogLeaf::Statement(l)) => match SignedStatement::parse(l.envelope) {
                     Ok(signed) => {
                         statements += 1;
@@ -145,7 +145,8 @@ pub fn collect_subject(
         }
         None => None,
     };
-    let (checkpoint, proven) = proven_entries(trust, subject, timeout)?;
+    let entries = proven_entries(trust, subject, timeout)?;
+    let (checkpoint, proven) = (entries.checkpoint, entries.statements);
     let mut versions = Versions::new();
     for p in &proven {
         note_version(&mut versions, p);

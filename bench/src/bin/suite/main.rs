@@ -26,7 +26,7 @@
 //! 9. pulls one artifact from a log storing it encrypted (the default) and
 //!    from one with `--plaintext-artifacts` ([`encryption`]);
 //! 10. writes the tables between the markers of `--out`, keeping the
-//!    hand-written analysis around them.
+//!     hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
 
