@@ -90,6 +90,10 @@ pub fn check_registry(
     let size = store.tree_size()?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut auditor = Auditor::new(config).threads(threads);
+    // Log events are signed with the log's own key, in the same directory.
+    if let Ok(key) = crate::init::load_key(data_dir) {
+        auditor = auditor.log_key(key.verifier());
+    }
     let mut start = 0;
     while start < size {
         let end = (start + AUDIT_CHUNK).min(size);

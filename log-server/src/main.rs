@@ -259,7 +259,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let registry = if registry_mode {
         let r = RegistryService::load(store.as_ref(), args.registry_config())
-            .context("cannot rebuild the registry from the log (run `custody-log fsck`)")?;
+            .context("cannot rebuild the registry from the log (run `custody-log fsck`)")?
+            .with_log_key(key.clone());
         metrics.inc_registry_replayed(r.replayed_at_start());
         Some(Arc::new(r))
     } else {

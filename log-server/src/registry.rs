@@ -26,8 +26,10 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use custody_registry::actor_key::{ActorKey, KeyId};
+use custody_registry::commitment::committer::log_event_names;
 use custody_registry::commitment::{Change, StateCommitter, StateKey};
 use custody_registry::leaf::{CommitmentLeaf, Leaf, LogLeaf};
+use custody_registry::log_event::{LogEvent, SignedLogEvent};
 use custody_registry::names::{ActorName, Digest};
 use custody_registry::registry::{Applied, Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_registry::statement::{SignedStatement, Statement};
@@ -89,6 +91,15 @@ pub fn index_rows(statement: &Statement, applied: &Applied, index: u64) -> Vec<I
     rows
 }
 
+/// The index rows of log event `index`: its digest's, and the names' that
+/// published the digest (the entry lists it joins in the committed state).
+pub fn log_event_rows(registry: &Registry, event: &LogEvent, index: u64) -> Vec<IndexRow> {
+    let digest = event.event.digest();
+    let mut rows = vec![digest_row(digest, index)];
+    rows.extend(log_event_names(registry, digest).iter().map(|n| name_row(n, index)));
+    rows
+}
+
 /// Milliseconds since the Unix epoch: the receive time written into leaves.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -145,6 +156,13 @@ pub fn replay_entry(
                 )));
             }
             return Ok(Vec::new());
+        }
+        // Verified before it was sequenced (and by fsck and audit), like
+        // the statements.
+        LogLeaf::LogEvent(leaf) => {
+            let signed = SignedLogEvent::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
+            committer.record_log_event(registry, &signed.event, index);
+            return Ok(log_event_rows(registry, &signed.event, index));
         }
     };
     let signed = SignedStatement::parse(leaf.envelope).map_err(|e| fail(e.to_string()))?;
@@ -215,6 +233,12 @@ pub struct RegistryService {
     /// Entries replayed at start-up (0 when the persisted state covered
     /// the whole log).
     replayed: u64,
+    /// The log's checkpoint key, which signs log events
+    /// ([`custody_registry::log_event`]); without it none is admitted.
+    log_key: Option<custody_standards::SignerKey>,
+    /// Digests with an integrity violation logged and not seen intact
+    /// since: one log event per digest per detection episode.
+    integrity_open: Mutex<std::collections::HashSet<Digest>>,
 }
 
 impl std::fmt::Debug for RegistryService {
@@ -260,7 +284,46 @@ impl RegistryService {
             rows: Mutex::new(rows),
             poisoned: AtomicBool::new(false),
             replayed,
+            log_key: None,
+            integrity_open: Mutex::new(std::collections::HashSet::new()),
         })
+    }
+
+    /// Lets the log sign and admit log events with its checkpoint key.
+    pub fn with_log_key(mut self, key: custody_standards::SignerKey) -> Self {
+        self.log_key = Some(key);
+        self
+    }
+
+    /// The leaf of a log event signed with the log's key, received now;
+    /// `None` without a key.
+    pub fn sign_log_event(&self, event: &LogEvent) -> Option<Vec<u8>> {
+        let key = self.log_key.as_ref()?;
+        let public = key.verifier().public_key();
+        let envelope = SignedLogEvent::sign(event, &public, |m| key.sign_ed25519(m)).ok()?;
+        let leaf =
+            custody_registry::log_event::LogEventLeaf { receive_time_ms: now_ms(), envelope: &envelope };
+        Some(leaf.encode())
+    }
+
+    /// The log's origin (its key's name), if it signs log events.
+    pub fn origin(&self) -> Option<&str> {
+        self.log_key.as_ref().map(|k| k.name())
+    }
+
+    /// Opens an integrity episode for `digest`: true if none was open (the
+    /// caller logs the violation), false if one is (nothing to log).
+    pub fn open_integrity_episode(&self, digest: Digest) -> bool {
+        self.integrity_open.lock().unwrap_or_else(|p| p.into_inner()).insert(digest)
+    }
+
+    /// Ends `digest`'s integrity episode (its bytes verified again, or
+    /// logging the violation failed): a later violation is logged anew.
+    pub fn close_integrity_episode(&self, digest: &Digest) {
+        let mut open = self.integrity_open.lock().unwrap_or_else(|p| p.into_inner());
+        if !open.is_empty() {
+            open.remove(digest);
+        }
     }
 
     /// The committed state, for state proofs.
@@ -308,6 +371,7 @@ impl Admission for RegistryService {
         let guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
         Box::new(RegistryBatch {
             guard,
+            log_key: self.log_key.as_ref().map(|k| k.verifier()),
             committer: self.committer.lock().unwrap_or_else(|p| p.into_inner()),
             snapshots: &self.snapshots,
             sealed_state: None,
@@ -323,6 +387,8 @@ impl Admission for RegistryService {
 
 struct RegistryBatch<'a> {
     guard: RwLockWriteGuard<'a, Registry>,
+    /// The log's verifier key, for log events.
+    log_key: Option<custody_standards::VerifierKey>,
     committer: MutexGuard<'a, StateCommitter>,
     snapshots: &'a StateSnapshots,
     /// What `seal` committed: the tree size ending with the commitment
@@ -341,6 +407,25 @@ struct RegistryBatch<'a> {
     keys_changed: bool,
 }
 
+impl RegistryBatch<'_> {
+    /// A log event: only the log's own key makes one (a forged one is
+    /// refused here as it is by the auditor).
+    fn admit_log_event(&mut self, entry: &[u8], index: u64) -> Admit {
+        let registry = &*self.guard;
+        let checked = custody_registry::log_event::check(entry, self.log_key.as_ref(), index, |d| {
+            !registry.publishes_of(d).is_empty()
+        });
+        match checked {
+            Ok((_, signed)) => {
+                self.committer.record_log_event(registry, &signed.event, index);
+                self.changes.note_log_event();
+                Admit::Append(log_event_rows(registry, &signed.event, index))
+            }
+            Err(e) => Admit::Reject(Refusal::Malformed(e.to_string())),
+        }
+    }
+}
+
 impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
     fn admit(
         &mut self,
@@ -353,6 +438,9 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
             return Admit::Reject(Refusal::Unavailable(
                 "registry state was lost after a failed write; the server must be restarted".into(),
             ));
+        }
+        if let Ok(LogLeaf::LogEvent(_)) = LogLeaf::decode(entry) {
+            return self.admit_log_event(entry, index);
         }
         let leaf = match Leaf::decode(entry) {
             Ok(l) => l,

@@ -163,6 +163,9 @@ fn nonce_rows(pairs: &[(NonceId, u64)], end: u64, clock_ms: u64) -> BTreeMap<u64
 pub struct BatchChanges {
     touched: BTreeSet<RecordKey>,
     nonces: Vec<(NonceId, u64)>,
+    /// A log event was admitted: the batch changes the state map (entry
+    /// lists), so it ends with a commitment like any other.
+    log_events: bool,
 }
 
 /// Nonce rows a sealed batch adds and removes, applied to [`NonceRows`]
@@ -193,9 +196,14 @@ impl BatchChanges {
         self.nonces.push(nonce);
     }
 
+    /// Records that a log event was admitted.
+    pub fn note_log_event(&mut self) {
+        self.log_events = true;
+    }
+
     /// Whether nothing was applied.
     pub fn is_empty(&self) -> bool {
-        self.nonces.is_empty()
+        self.nonces.is_empty() && !self.log_events
     }
 
     /// The state rows of the batch ending at `end`: the changed records,

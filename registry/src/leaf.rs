@@ -51,6 +51,10 @@ pub enum LeafError {
     /// A commitment leaf where a signed statement was expected.
     #[error("a state commitment, not a statement")]
     Commitment,
+    /// A log-signed event ([`crate::log_event`]) where a signed statement
+    /// was expected.
+    #[error("a log-signed event, not a statement")]
+    LogEvent,
     /// Does not start with `CUSTODY`.
     #[error("not a Custody registry leaf (bad magic)")]
     Magic,
@@ -130,6 +134,8 @@ pub enum LogLeaf<'a> {
     Statement(Leaf<'a>),
     /// A state commitment.
     Commitment(CommitmentLeaf),
+    /// An event signed by the log itself.
+    LogEvent(crate::log_event::LogEventLeaf<'a>),
 }
 
 impl<'a> LogLeaf<'a> {
@@ -137,6 +143,12 @@ impl<'a> LogLeaf<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Self, LeafError> {
         if bytes.len() >= 8 && &bytes[..7] == LEAF_MAGIC && bytes[7] == LEAF_VERSION_COMMITMENT {
             return CommitmentLeaf::decode(bytes).map(LogLeaf::Commitment);
+        }
+        if bytes.len() >= 8
+            && &bytes[..7] == LEAF_MAGIC
+            && bytes[7] == crate::log_event::LEAF_VERSION_LOG_EVENT
+        {
+            return crate::log_event::LogEventLeaf::decode(bytes).map(LogLeaf::LogEvent);
         }
         Leaf::decode(bytes).map(LogLeaf::Statement)
     }
@@ -184,6 +196,9 @@ impl<'a> Leaf<'a> {
         }
         if header[7] == LEAF_VERSION_COMMITMENT {
             return Err(LeafError::Commitment);
+        }
+        if header[7] == crate::log_event::LEAF_VERSION_LOG_EVENT {
+            return Err(LeafError::LogEvent);
         }
         if header[7] != LEAF_VERSION_1 {
             return Err(LeafError::Version(header[7]));

@@ -23,6 +23,7 @@ pub mod commitment;
 pub mod dsse;
 pub mod evidence;
 pub mod leaf;
+pub mod log_event;
 pub mod manifest;
 pub mod names;
 pub mod oms;

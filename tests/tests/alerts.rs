@@ -65,6 +65,8 @@ allow = ["laptop-*", "admin-*"]
 names = ["demo/*"]
 
 [rules.key_revocation]
+
+[rules.break_glass]
 "#;
 
 fn hours_away() -> (u64, u64) {
@@ -153,6 +155,9 @@ fn each_rule_fires_once_for_its_event_and_never_for_the_baseline() {
     expected.push("protected_tag_move");
     admin_(&["revoke-key", &kf]);
     expected.push("key_revocation");
+    alice_(&["promote", "demo/model@1", "--to", "staging"]);
+    admin_(&["promote", "demo/model@1", "--to", "production", "--break-glass", "--reason", "incident 42"]);
+    expected.push("break_glass");
 
     let stdout = monitor();
     let printed = lines(&stdout);
@@ -198,6 +203,8 @@ fn each_rule_fires_once_for_its_event_and_never_for_the_baseline() {
     assert_eq!(by_rule("admin_grant")["event"]["grant"]["actor"], "frank");
     assert_eq!(by_rule("protected_tag_move")["event"]["tag"]["tag"], "stable");
     assert_eq!(by_rule("key_revocation")["event"]["revoke_key"]["actor"], "frank");
+    assert_eq!(by_rule("break_glass")["context"]["reason"], "incident 42");
+    assert_eq!(by_rule("break_glass")["event"]["break_glass"]["promote"]["to"], "production");
 
     // A restart raises nothing again.
     assert_eq!(monitor(), "");
@@ -409,4 +416,72 @@ fn a_log_that_lies_about_an_entry_raises_no_alert_for_it() {
     // was queued by the refused pass.
     assert_eq!(watcher.ok(&["monitor", "--rules", &rules, "--once"]), "");
     assert!(hook.accepted().is_empty());
+}
+
+#[test]
+fn a_rule_puts_a_logged_hold_that_blocks_pulls_until_a_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (d, admin, alice, dave, _) = demo_team(dir);
+    let guard = d.user("guard");
+    admin.ok(&["grant", &guard.keygen("guard"), "--role", "approver", "--pattern", "demo/*"]);
+    let m = write_file(dir, "m.bin", b"weights to hold");
+    alice.ok(&["publish", &m, "--name", "demo/model", "--version", "1", "--source", "laptop-alice"]);
+    let hook = Receiver::start();
+    let rules = format!(
+        r#"
+[[sink]]
+name = "hook"
+type = "webhook"
+url = "{}"
+
+[rules.unknown_client]
+allow = ["laptop-*", "admin-*", "custody-monitor"]
+hold = true
+
+[rules.break_glass]
+
+[hold]
+key = "{}"
+reason = "suspicious client"
+"#,
+        hook.url,
+        guard.home.join("key").display()
+    );
+    let rules = write_file(dir, "rules.toml", rules.as_bytes());
+    let watcher = d.user("watcher");
+    assert_eq!(watcher.ok(&["monitor", "--rules", &rules, "--once"]), "");
+    let out = dir.join("pulled.bin");
+    let out = out.to_str().unwrap();
+
+    // The read is the next entry; `pull` does not wait for a checkpoint
+    // covering it, so the monitor runs until one does.
+    let read = tree_size(&http(), &d.log.url);
+    dave.ok(&["pull", "demo/model@1", "-o", out, "--source", "curl/8.5"]);
+    let got = eventually("the alert", 30, || {
+        watcher.ok(&["monitor", "--rules", &rules, "--once"]);
+        let got = hook.accepted();
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["id"], Value::from(format!("unknown_client:{read}")));
+    assert_eq!(got[0].body["hold"], Value::Bool(true));
+
+    // The hold is logged, signed by the guard, naming the alert; the log
+    // and `pull` refuse the held version, even from a known client.
+    let history = dave.ok(&["history", "demo/model", "--output", "json"]);
+    let history: Value = serde_json::from_str(&history).unwrap();
+    let holds: Vec<&Value> =
+        history["rows"].as_array().unwrap().iter().filter(|r| r["event"] == "hold").collect();
+    assert_eq!(holds.len(), 1, "{history}");
+    assert_eq!(holds[0]["actor"], "guard");
+    assert!(holds[0]["reason"].as_str().unwrap().contains(&format!("unknown_client:{read}")), "{}", holds[0]);
+    dave.cli(&["pull", "demo/model@1", "-o", out, "--source", "laptop-dave"]).fails(2, "held");
+
+    // A second pass asks for no second hold, and the monitor's own hold
+    // raises nothing; a release lifts the hold.
+    assert_eq!(watcher.ok(&["monitor", "--rules", &rules, "--once"]), "");
+    assert_eq!(hook.accepted().len(), 1);
+    admin.ok(&["release", "demo/model@1", "--reason", "client checked", "--source", "admin-cli"]);
+    dave.ok(&["pull", "demo/model@1", "-o", out, "--source", "laptop-dave"]);
 }

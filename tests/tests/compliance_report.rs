@@ -24,6 +24,8 @@ use custody_testkit::scenario::*;
 use serde_json::Value;
 
 const TO: &str = "2999-01-01T00:00:00Z";
+/// The action of an emergency bypass.
+const BREAK_GLASS: &str = "break_glass";
 /// A reason with markup: shown as text, never as HTML.
 const HOSTILE_REASON: &str = "nightly <script>alert('x')</script> & <b>build</b>";
 
@@ -39,6 +41,8 @@ struct World {
     in_range: BTreeMap<&'static str, Vec<u64>>,
     /// Indexes logged before the period.
     before: Vec<u64>,
+    /// Entries about demo/other in the period, in log order.
+    other: Vec<u64>,
 }
 
 /// Seconds since the epoch now.
@@ -58,9 +62,10 @@ fn world(tmp: &Path) -> World {
     let carol = d.user("carol");
     admin.ok(&["grant", &carol.keygen("carol"), "--role", "approver", "--pattern", "demo/*"]);
     let v1 = write_file(tmp, "v1.bin", &b"weights one ".repeat(300));
-    let mut before = Vec::new();
-    before.push(logged_index(&alice.ok(&["publish", &v1, "--name", "demo/model", "--version", "1"])));
-    before.push(logged_index(&alice.ok(&["tag", "demo/model@1", "latest"])));
+    let before = vec![
+        logged_index(&alice.ok(&["publish", &v1, "--name", "demo/model", "--version", "1"])),
+        logged_index(&alice.ok(&["tag", "demo/model@1", "latest"])),
+    ];
     // The period starts strictly after every statement so far and before
     // every one to come (statement and receive times alike).
     let last = now();
@@ -96,6 +101,28 @@ fn world(tmp: &Path) -> World {
     log("approve", carol.ok(&["approve", "demo/model@2"]));
     log("promote", alice.ok(&["promote", "demo/model@2", "--to", "production"]));
     log("protect", admin.ok(&["protect", "demo/model", "release", "--statuses", "production"]));
+    // The new kinds: a deploy and a transfer record, a hold and its
+    // release, and an emergency promotion past the two-person rule.
+    log(
+        "deploy",
+        dave.ok(&["--environment", "prod-eu", "deploy", "demo/model@2", "--target", "k8s/prod-eu/serving"]),
+    );
+    log("transfer", dave.ok(&["transfer", "demo/model@2", "--destination", "registry.mirror.example"]));
+    log("hold", carol.ok(&["--reason", "incident 42: suspicious weights", "hold", "demo/other"]));
+    log("release", carol.ok(&["--reason", "incident 42 cleared", "release", "demo/other"]));
+    log("promote", alice.ok(&["promote", "demo/other@1", "--to", "staging"]));
+    log(
+        BREAK_GLASS,
+        admin.ok(&[
+            "--reason",
+            "incident 43: hotfix without a second approver",
+            "promote",
+            "demo/other@1",
+            "--to",
+            "production",
+            "--break-glass",
+        ]),
+    );
     let erin = d.user("erin");
     log("grant", admin.ok(&["grant", &erin.keygen("erin"), "--role", "reader", "--pattern", "demo/*"]));
     let out = tmp.join("pulled.bin");
@@ -119,7 +146,21 @@ fn world(tmp: &Path) -> World {
         published(&c, &d)
             .and_then(|(cp, ..)| (cp.size >= grant + 4 && cp.size >= tree_size(&c, &d.log.url)).then_some(()))
     });
-    World { d, alice, dave, from: Timestamp::from_unix_secs(from).unwrap().to_string(), in_range, before }
+    let mut other: Vec<u64> = ["hold", "release", BREAK_GLASS]
+        .iter()
+        .map(|k| in_range[k][0])
+        .chain([in_range["publish"][1], in_range["promote"][2]])
+        .collect();
+    other.sort_unstable();
+    World {
+        d,
+        alice,
+        dave,
+        from: Timestamp::from_unix_secs(from).unwrap().to_string(),
+        in_range,
+        before,
+        other,
+    }
 }
 
 fn report_json(u: &User, args: &[&str]) -> Value {
@@ -198,13 +239,15 @@ fn a_registry_report_lists_exactly_the_events_of_the_period_proven_by_an_audit()
         w.in_range.iter().map(|(k, v)| (k.to_string(), v.len())).collect();
     by_type.insert("access".into(), 1);
     assert_eq!(r["events_by_type"], serde_json::to_value(&by_type).unwrap());
-    assert_eq!(r["actors"], serde_json::json!({"admin": 2, "alice": 5, "carol": 1, "dave": 1}));
+    assert_eq!(r["actors"], serde_json::json!({"admin": 3, "alice": 6, "carol": 3, "dave": 3}));
     assert_eq!(
         r["versions_affected"],
         serde_json::json!(["demo/model@2", "demo/other@1"]),
         "a registry report names versions as name@version"
     );
-    assert_eq!(r["break_glass"], serde_json::json!([]));
+    // The break-glass is flagged, in the summary and on its row.
+    let bg = w.in_range[BREAK_GLASS][0];
+    assert_eq!(r["break_glass"], serde_json::json!([bg]));
     assert_eq!(r["integrity_violations"], serde_json::json!([]));
 
     // Field by field: every row, both times, verdict from the audit.
@@ -213,7 +256,7 @@ fn a_registry_report_lists_exactly_the_events_of_the_period_proven_by_an_audit()
             assert!(e.get(f).is_some(), "row lacks {f}: {e}");
         }
         assert_eq!(e["verdict"], "audited", "{e}");
-        assert_eq!(e["break_glass"], false);
+        assert_eq!(e["break_glass"], e["index"] == bg, "{e}");
         let t = Timestamp::parse(e["time"].as_str().unwrap()).unwrap();
         let rcv = Timestamp::parse(e["received"].as_str().unwrap()).unwrap();
         assert!(t >= Timestamp::parse(&w.from).unwrap(), "{e}");
@@ -231,6 +274,16 @@ fn a_registry_report_lists_exactly_the_events_of_the_period_proven_by_an_audit()
         (publish["environment"].as_str(), publish["reason"].as_str()),
         (Some("train"), Some(HOSTILE_REASON))
     );
+    let row = |kind: &str| events(&r).iter().find(|e| e["event"] == kind).unwrap();
+    let deploy = row("deploy");
+    assert_eq!((deploy["environment"].as_str(), deploy["version"].as_str()), (Some("prod-eu"), Some("2")));
+    assert!(deploy["detail"].as_str().unwrap().contains("k8s/prod-eu/serving"), "{deploy}");
+    assert!(row("transfer")["detail"].as_str().unwrap().contains("registry.mirror.example"));
+    assert_eq!(row("hold")["reason"], "incident 42: suspicious weights");
+    assert_eq!(row("release")["name"], "demo/other");
+    let glass = row(BREAK_GLASS);
+    assert_eq!((glass["actor"].as_str(), glass["version"].as_str()), (Some("admin"), Some("1")));
+    assert_eq!(glass["reason"], "incident 43: hotfix without a second approver");
     let tag = events(&r).iter().find(|e| e["event"] == "tag").unwrap();
     assert_eq!(tag["version"], "2", "a tag move names the version its digest was published as: {tag}");
 
@@ -252,6 +305,13 @@ fn a_registry_report_lists_exactly_the_events_of_the_period_proven_by_an_audit()
     assert!(md.contains("## Completeness") && md.contains("full audit"), "{md}");
     assert!(md.contains("| access | 1 |") && md.contains("| publish | 2 |"), "{md}");
     assert!(md.contains("| prod-eu | deploy#3 |"), "{md}");
+    assert!(
+        md.contains(&format!(
+            "> **BREAK-GLASS: 1 emergency action(s) bypassed a rule in this period** (entries {bg})"
+        )),
+        "{md}"
+    );
+    assert!(md.contains("| **BREAK-GLASS** break_glass |"), "{md}");
     assert!(!md.contains("<script>"), "markup in a reason is escaped in Markdown too: {md}");
 }
 
@@ -259,10 +319,10 @@ fn a_registry_report_lists_exactly_the_events_of_the_period_proven_by_an_audit()
 fn a_name_report_is_proven_by_the_entries_chain_with_per_row_verdicts() {
     let tmp = tempfile::tempdir().unwrap();
     let w = world(tmp.path());
-    let model: Vec<u64> = ["publish", "tag", "promote", "approve", "protect"]
+    let model: Vec<u64> = ["publish", "tag", "promote", "approve", "protect", "deploy", "transfer"]
         .iter()
         .flat_map(|k| w.in_range[k].iter().copied())
-        .filter(|&i| i != w.in_range["publish"][1])
+        .filter(|i| !w.other.contains(i))
         .collect();
 
     // No audit yet in dave's home: every row is `included`.
@@ -367,7 +427,13 @@ fn the_three_formats_render_and_html_is_self_contained_and_escaped() {
     // Structure: one table row per event, the checkpoint and completeness.
     let json = report_json(&w.alice, &["--from", &w.from, "--to", TO]);
     let table = page.split("<table id=\"events\">").nth(1).unwrap();
-    assert_eq!(table.matches("<tr><td>").count(), events(&json).len(), "{page}");
+    let flagged = table.matches("<tr class=\"break-glass\"><td>").count();
+    assert_eq!(flagged, 1, "the break-glass row is highlighted: {page}");
+    assert_eq!(table.matches("<tr><td>").count() + flagged, events(&json).len(), "{page}");
+    assert!(
+        page.contains("<div class=\"alert\" id=\"break-glass\">BREAK-GLASS: 1 emergency action(s)"),
+        "{page}"
+    );
     assert!(page.contains(&format!("at size {}", json["log"]["size"])));
     assert!(page.contains("id=\"completeness\"") && page.contains("id=\"verdict\""));
 
@@ -386,7 +452,7 @@ fn the_three_formats_render_and_html_is_self_contained_and_escaped() {
         .into();
     let v: Value = serde_json::from_str(&run.ok().stdout).unwrap();
     assert_eq!((v["scope"].as_str(), v["name"].as_str()), (Some("name"), Some("demo/other")));
-    assert_eq!(indexes(&v), vec![w.in_range["publish"][1]]);
+    assert_eq!(indexes(&v), w.other);
     let from_file: Value = serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
     assert_eq!(from_file["events"], v["events"]);
     assert!(std::fs::read_to_string(&md_file).unwrap().starts_with("# Compliance report: demo/other"));
@@ -530,4 +596,106 @@ fn forged_checkpoint(d: &Deployment, size: u64, root: Hash) -> Vec<u8> {
     let (t1, t2) = (w1.at(now()).unwrap(), w2.at(now()).unwrap());
     let signers: [&dyn NoteSigner; 3] = [&log, &t1, &t2];
     sign_note(&cp.to_text().unwrap(), &signers).unwrap()
+}
+
+/// The stored file of the artifact with hex digest `hex` under `dir`.
+fn stored_file(dir: &Path, hex: &str) -> std::path::PathBuf {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
+                return p;
+            }
+        }
+    }
+    panic!("no stored file for {hex} under {}", dir.display())
+}
+
+#[test]
+fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
+    let bytes = b"weights that will rot ".repeat(300);
+    let publish = logged_index(&alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "m.bin", &bytes),
+        "--name",
+        "demo/model",
+        "--version",
+        "1",
+    ]));
+    // The stored file changes behind the server's back; the next read is
+    // refused and the log appends an entry it signs itself.
+    let hex = custody_standards::hash::sha256(&bytes).to_hex();
+    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut rotten = std::fs::read(&path).unwrap();
+    let n = rotten.len();
+    rotten[n / 2] ^= 0x40;
+    std::fs::write(&path, &rotten).unwrap();
+    let bad = tmp.path().join("bad.bin");
+    assert_ne!(dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]).code, 0);
+    let c = http();
+    let violation = eventually("the integrity entry in a checkpoint", 30, || {
+        let size = published(&c, &d)?.0.size;
+        (publish + 2..size).find(|&i| {
+            let e = get_bytes(&c, &format!("{}/entries/{i}", d.log.url)).unwrap_or_default();
+            matches!(
+                custody_registry::leaf::LogLeaf::decode(&e),
+                Ok(custody_registry::leaf::LogLeaf::LogEvent(_))
+            )
+        })
+    });
+    eventually("a checkpoint covering it", 30, || {
+        published(&c, &d).and_then(|(cp, ..)| (cp.size >= tree_size(&c, &d.log.url)).then_some(()))
+    });
+
+    let from = "2000-01-01T00:00:00Z";
+    for (who, args) in
+        [(&alice, vec!["--from", from, "--to", TO]), (&dave, vec!["demo/model", "--from", from, "--to", TO])]
+    {
+        let r = report_json(who, &args);
+        assert_eq!(r["integrity_violations"], serde_json::json!([violation]), "{r}");
+        let row = events(&r).iter().find(|e| e["index"] == violation).unwrap();
+        assert_eq!(row["event"], "integrity_violation");
+        assert_eq!((row["name"].as_str(), row["version"].as_str()), (Some("demo/model"), Some("1")), "{row}");
+        assert!(row["actor"].as_str().unwrap().starts_with("log "), "{row}");
+        assert!(row["detail"].as_str().unwrap().contains(&hex), "{row}");
+        assert_eq!(r["events_by_type"]["integrity_violation"], 1);
+        // The name's chain counts it among its entries.
+        if r["scope"] == "name" {
+            assert_eq!(r["completeness"]["entries"], indexes(&r).len() as u64, "{r}");
+        }
+    }
+    let md = alice.ok(&["report", "--from", from, "--to", TO]);
+    assert!(
+        md.contains(&format!(
+            "> **INTEGRITY VIOLATIONS: the log recorded 1 in this period** (entries {violation})"
+        )),
+        "{md}"
+    );
+    let page = tmp.path().join("r.html");
+    alice.ok(&[
+        "report",
+        "demo/model",
+        "--from",
+        from,
+        "--to",
+        TO,
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(
+        page.contains(
+            "<div class=\"alert\" id=\"integrity-violations\">INTEGRITY VIOLATIONS: the log recorded 1"
+        ),
+        "{page}"
+    );
 }

@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use custody_registry::commitment::{EntriesValue, StateKey, StateValue};
-use custody_registry::leaf::Leaf;
+use custody_registry::leaf::{Leaf, LogLeaf};
+use custody_registry::log_event::{LogEvent, SignedLogEvent};
 use custody_registry::statement::SignedStatement;
 use serde_json::Value;
 
@@ -126,11 +127,60 @@ pub struct ProvenStatement {
     pub signed: SignedStatement,
 }
 
+/// A log-signed entry ([`custody_registry::log_event`]) proven included
+/// and verified with the log's key.
+#[derive(Debug, Clone)]
+pub struct ProvenLogEvent {
+    /// Leaf index.
+    pub index: u64,
+    /// When the log made it, ms since the epoch.
+    pub received_ms: u64,
+    /// The event.
+    pub event: LogEvent,
+}
+
+/// A proven entry of an entry list: a statement, or an event the log
+/// signed.
+#[derive(Debug, Clone)]
+pub enum ProvenEntry {
+    /// A signed statement.
+    Statement(ProvenStatement),
+    /// A log event.
+    LogEvent(ProvenLogEvent),
+}
+
+/// Fetches entry `index`, proves it included under `checkpoint`, and
+/// decodes its statement, or its log event verified with the key the
+/// policy trusts for the checkpoint's origin (a log event signed by any
+/// other key is refused, exit 2).
+pub fn proven_entry(trust: &Trust, index: u64, checkpoint: &Trusted) -> Result<ProvenEntry> {
+    let (entry, _) = fetch_proven(trust, index, checkpoint)?;
+    let fail = |e: &dyn std::fmt::Display| Error::verify(format!("entry {index}: {e}"));
+    match LogLeaf::decode(&entry).map_err(|e| fail(&e))? {
+        LogLeaf::LogEvent(leaf) => {
+            let origin = &checkpoint.checkpoint.origin;
+            let key = trust.policy().logs().iter().find(|l| &l.key.name() == origin).map(|l| &l.key);
+            let signed = SignedLogEvent::parse(leaf.envelope).map_err(|e| fail(&e))?;
+            signed.verify(key.ok_or_else(|| fail(&"no log key for this origin"))?).map_err(|e| fail(&e))?;
+            Ok(ProvenEntry::LogEvent(ProvenLogEvent {
+                index,
+                received_ms: leaf.receive_time_ms,
+                event: signed.event,
+            }))
+        }
+        _ => proven_from(index, &entry).map(ProvenEntry::Statement),
+    }
+}
+
 /// Fetches entry `index`, proves it included under `checkpoint` and
 /// decodes its statement.
 pub fn proven_statement(trust: &Trust, index: u64, checkpoint: &Trusted) -> Result<ProvenStatement> {
     let (entry, _) = fetch_proven(trust, index, checkpoint)?;
-    let leaf = Leaf::decode(&entry).map_err(|e| Error::verify(format!("entry {index}: {e}")))?;
+    proven_from(index, &entry)
+}
+
+fn proven_from(index: u64, entry: &[u8]) -> Result<ProvenStatement> {
+    let leaf = Leaf::decode(entry).map_err(|e| Error::verify(format!("entry {index}: {e}")))?;
     let signed =
         SignedStatement::parse(leaf.envelope).map_err(|e| Error::verify(format!("entry {index}: {e}")))?;
     Ok(ProvenStatement { index, received_ms: leaf.receive_time_ms, signed })

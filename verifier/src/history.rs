@@ -19,7 +19,9 @@ use custody_registry::names::{ActorName, Digest, ModelName};
 use custody_registry::statement::{Event, SignedStatement};
 use serde::Serialize;
 
-use crate::entries::{listing_path, proven_complete, proven_statement, ProvenStatement};
+use crate::entries::{
+    listing_path, proven_complete, proven_entry, ProvenEntry, ProvenLogEvent, ProvenStatement,
+};
 use crate::error::{Error, Result};
 use crate::trust::{Trust, Trusted};
 
@@ -122,8 +124,25 @@ pub fn subject_history(
     max_accesses: usize,
     timeout: Duration,
 ) -> Result<History> {
-    let (checkpoint, proven) = proven_entries(trust, subject, timeout)?;
-    Ok(History { subject: subject.clone(), checkpoint, rows: rows(&proven, max_accesses) })
+    let entries = proven_entries(trust, subject, timeout)?;
+    let mut rows = rows(&entries.statements, max_accesses);
+    for e in &entries.log_events {
+        rows.extend(log_event_row(subject, &entries.statements, e));
+    }
+    rows.sort_by_key(|r| r.index);
+    Ok(History { subject: subject.clone(), checkpoint: entries.checkpoint, rows })
+}
+
+/// A subject's entries, proven complete under one checkpoint.
+#[derive(Debug, Clone)]
+pub struct ProvenEntries {
+    /// The checkpoint every entry was proven under.
+    pub checkpoint: Trusted,
+    /// The signed statements about the subject, in log order.
+    pub statements: Vec<ProvenStatement>,
+    /// The log's own events about the subject (integrity violations), in
+    /// log order, each verified with the log's key.
+    pub log_events: Vec<ProvenLogEvent>,
 }
 
 /// Every entry of `subject`, proven complete by its committed entries
@@ -133,7 +152,7 @@ pub fn proven_entries(
     trust: &Trust,
     subject: &Subject,
     timeout: Duration,
-) -> Result<(Trusted, Vec<ProvenStatement>)> {
+) -> Result<ProvenEntries> {
     let key = subject.key();
     let path = listing_path(&key).ok_or_else(|| Error::verify("no listing for this key".to_string()))?;
     let complete = proven_complete(trust, &key, &path, timeout)?;
@@ -141,17 +160,22 @@ pub fn proven_entries(
         return Err(Error::verify(format!("{} is not in the log", subject.label())));
     }
     let mut proven = Vec::with_capacity(complete.indexes.len());
+    let mut events = Vec::new();
+    let not_about =
+        |i: u64| Error::verify(format!("entry {i} is listed for {} but is not about it", subject.label()));
     for &i in &complete.indexes {
-        let p = proven_statement(trust, i, &complete.checkpoint)?;
-        if !subject.covers(&p.signed) {
-            return Err(Error::verify(format!(
-                "entry {i} is listed for {} but is not about it",
-                subject.label()
-            )));
+        match proven_entry(trust, i, &complete.checkpoint)? {
+            ProvenEntry::Statement(p) if subject.covers(&p.signed) => proven.push(p),
+            ProvenEntry::LogEvent(e) => events.push(e),
+            ProvenEntry::Statement(_) => return Err(not_about(i)),
         }
-        proven.push(p);
     }
-    Ok((complete.checkpoint, proven))
+    for e in &events {
+        if log_event_row(subject, &proven, e).is_none() {
+            return Err(not_about(e.index));
+        }
+    }
+    Ok(ProvenEntries { checkpoint: complete.checkpoint, statements: proven, log_events: events })
 }
 
 /// The rows of proven statements, in the order given; at most
@@ -226,6 +250,41 @@ pub fn rows(proven: &[ProvenStatement], max_accesses: usize) -> Vec<Row> {
         });
     }
     out
+}
+
+/// The row of a log event about the subject (`None`: it is not about
+/// it). An event about a digest belongs to the digest and to every name
+/// whose publish of it is in the list.
+fn log_event_row(subject: &Subject, proven: &[ProvenStatement], e: &ProvenLogEvent) -> Option<Row> {
+    use custody_registry::log_event::LogEventBody;
+    let LogEventBody::IntegrityViolation(v) = &e.event.event;
+    let versions: Vec<&str> = proven
+        .iter()
+        .filter(|p| p.index < e.index)
+        .filter_map(|p| match &p.signed.statement.event {
+            Event::Publish(x) if x.digest == v.digest => Some(x.version.as_str()),
+            _ => None,
+        })
+        .collect();
+    let name = match subject {
+        Subject::Name(n) if !versions.is_empty() => Some(n.as_str().to_owned()),
+        Subject::Digest(d) if *d == v.digest => None,
+        _ => return None,
+    };
+    Some(Row {
+        index: e.index,
+        time: e.event.time.to_string(),
+        received_ms: e.received_ms,
+        actor: format!("log {}", e.event.origin),
+        event: e.event.event.action().to_owned(),
+        name,
+        version: (!versions.is_empty()).then(|| versions.join(",")),
+        detail: format!(
+            "stored {} read as {} under the access at entry {} (signed by the log's key)",
+            v.digest, v.observed, v.access_index
+        ),
+        reason: "detected by the log".to_owned(),
+    })
 }
 
 /// The detail of a hold or release: the whole name or one version.

@@ -404,7 +404,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
                     from_start: a.from_start,
                     deliver_timeout: Duration::from_secs(a.deliver_timeout),
                 };
-                custody_verifier::alerts::run(&c.trust(), &c.home, &cfg, &opts, Vec::new())?;
+                custody_verifier::alerts::run(&c.trust(), &c.home, &cfg, &opts)?;
                 return Ok(());
             }
             let watch = a.watch.as_deref().ok_or_else(|| Error::Usage("give --watch or --rules".into()))?;

@@ -253,6 +253,10 @@ pub(crate) fn scan(
     write_atomic(pos_file, end.to_string().as_bytes(), 0o644)
 }
 
+/// What [`verified_pages`] hands each page to: its first index and its
+/// verified entries.
+pub type Page<'a> = dyn FnMut(u64, &[Vec<u8>]) -> Result<()> + 'a;
+
 /// Reads the entries `[next, size)` of the checkpoint `t` a page at a
 /// time. Every entry of a page is checked against its leaf hash in tiles
 /// authenticated against the checkpoint root before `page(first, entries)`
@@ -263,7 +267,7 @@ pub fn verified_pages(
     trust: &Trust,
     t: &Trusted,
     mut next: u64,
-    page: &mut dyn FnMut(u64, &[Vec<u8>]) -> Result<()>,
+    page: &mut Page<'_>,
 ) -> Result<u64> {
     let (size, root) = (t.checkpoint.size, t.checkpoint.root);
     let reader = TileHashReader::new(size, root, HttpTiles::new(trust.client()));

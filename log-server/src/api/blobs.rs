@@ -182,10 +182,11 @@ async fn serve(
         }
     })
     .await?;
-    let served = served.map_err(|e| refused(state, e, index, &actor))?;
+    let served = served.map_err(|e| refused(state, digest, e, index, &actor))?;
     let mut resp = download_response(index, digest);
     Ok(match served {
         Served::Whole(bytes, stamp) => {
+            super::integrity::intact(state, &digest);
             // The cache keeps it only if it is small enough.
             reg.blob_cache.insert(digest.0, stamp, bytes.clone());
             from_memory(index, digest, bytes, slot)
@@ -234,7 +235,7 @@ async fn serve_bucket(
     }
     let read = bucket.open_read(&digest.0, SMALL_BLOB).await;
     let mut resp = download_response(index, digest);
-    Ok(match read.map_err(|e| refused(state, e, index, &actor))? {
+    Ok(match read.map_err(|e| refused(state, digest, e, index, &actor))? {
         BucketRead::Whole(bytes) => {
             if let Some(stamp) = stamp {
                 reg.blob_cache.insert(digest.0, stamp, bytes.clone());
@@ -249,8 +250,10 @@ async fn serve_bucket(
 }
 
 /// A read that failed before anything was served; an integrity violation
-/// is counted and written to the audit log.
-fn refused(state: &AppState, e: BlobError, index: u64, actor: &str) -> ApiError {
+/// is counted, written to the audit log, and logged as an entry signed by
+/// the log ([`super::integrity`]); a key that cannot be unwrapped is an
+/// operator's problem, logged but not an integrity violation.
+fn refused(state: &web::Data<AppState>, digest: Digest, e: BlobError, index: u64, actor: &str) -> ApiError {
     if let BlobError::Key(k) = &e {
         tracing::error!(access_index = index, actor, error = %k, "artifact key unavailable; not served");
     }
@@ -265,6 +268,7 @@ fn refused(state: &AppState, e: BlobError, index: u64, actor: &str) -> ApiError 
             actor,
             "stored artifact does not match its digest; not served"
         );
+        super::integrity::report(state, digest, actual, index);
     }
     e.into()
 }

@@ -223,6 +223,17 @@ impl StateCommitter {
         self.push_entry(StateKey::ActorEntries { actor: applied.actor.clone() }, index);
     }
 
+    /// Records a log event at `index` (see [`crate::log_event`]): it joins
+    /// the entries of its digest and of every name that published the
+    /// digest, in the order the registry lists them (each name once).
+    pub fn record_log_event(&mut self, registry: &Registry, event: &crate::log_event::LogEvent, index: u64) {
+        let digest = *event.event.digest();
+        self.push_entry(StateKey::DigestEntries { digest }, index);
+        for name in log_event_names(registry, &digest) {
+            self.push_entry(StateKey::NameEntries { name }, index);
+        }
+    }
+
     /// Applies everything recorded since the last seal to the tree.
     pub fn seal(&mut self) -> Sealed {
         let pending = std::mem::take(&mut self.pending);
@@ -248,4 +259,16 @@ impl StateCommitter {
         self.tree.apply(updates);
         Sealed { root: self.tree.root(), changes }
     }
+}
+
+/// The names a log event about `digest` is listed under: every name that
+/// published it, each once, in the order of their first publish.
+pub fn log_event_names(registry: &Registry, digest: &crate::names::Digest) -> Vec<ModelName> {
+    let mut names: Vec<ModelName> = Vec::new();
+    for (name, _) in registry.publishes_of(digest) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
 }

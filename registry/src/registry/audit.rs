@@ -49,6 +49,9 @@ pub enum AuditProblem {
         /// Root of the replayed state.
         computed: Hash,
     },
+    /// A log-signed entry that is not the log's, or breaks its rules.
+    #[error("log-signed entry: {0}")]
+    LogEvent(#[from] crate::log_event::LogEventError),
     /// A publish already logged at `original` was appended again.
     #[error("duplicate of the publish at leaf {original}, which must not be appended")]
     Duplicate {
@@ -76,6 +79,7 @@ pub struct Auditor {
     next_index: u64,
     exact: bool,
     threads: usize,
+    log_key: Option<custody_standards::VerifierKey>,
 }
 
 impl Auditor {
@@ -88,7 +92,16 @@ impl Auditor {
             next_index: 0,
             exact: false,
             threads: 1,
+            log_key: None,
         }
+    }
+
+    /// The log's checkpoint key, which log-signed entries
+    /// ([`crate::log_event`]) must verify with; without it such an entry
+    /// is a finding.
+    pub fn log_key(mut self, key: custody_standards::VerifierKey) -> Self {
+        self.log_key = Some(key);
+        self
     }
 
     /// Decode and verify signatures on `threads` threads. Signature checks
@@ -170,6 +183,7 @@ impl Auditor {
             next_index: at.saturating_add(1),
             exact: false,
             threads: 1,
+            log_key: None,
         })
     }
 
@@ -230,6 +244,20 @@ impl Auditor {
             let index = base + i as u64;
             let (time, s) = match d {
                 Decoded::Statement(time, s, _) => (*time, s),
+                Decoded::LogEvent(bytes) => {
+                    let reg = &self.registry;
+                    let checked = crate::log_event::check(bytes, self.log_key.as_ref(), index, |d| {
+                        !reg.publishes_of(d).is_empty()
+                    });
+                    match checked {
+                        Ok((_, signed)) => {
+                            self.committer.record_log_event(&self.registry, &signed.event, index)
+                        }
+                        Err(e) => return Err(finding(i, AuditProblem::LogEvent(e))),
+                    }
+                    self.next_index = index + 1;
+                    continue;
+                }
                 Decoded::Commitment(c) => {
                     let computed = self.committer.seal().root;
                     if c.index != index || c.root != computed {
@@ -275,13 +303,15 @@ impl Auditor {
 enum Decoded {
     Statement(u64, SignedStatement, Vec<u8>),
     Commitment(CommitmentLeaf),
+    /// A log-signed leaf, checked in order (it needs the registry).
+    LogEvent(Vec<u8>),
 }
 
 impl Decoded {
     fn statement(&self) -> Option<&SignedStatement> {
         match self {
             Decoded::Statement(_, s, _) => Some(s),
-            Decoded::Commitment(_) => None,
+            Decoded::Commitment(_) | Decoded::LogEvent(_) => None,
         }
     }
 }
@@ -289,6 +319,7 @@ impl Decoded {
 fn decode(bytes: &[u8]) -> Result<Decoded, AuditProblem> {
     match LogLeaf::decode(bytes)? {
         LogLeaf::Commitment(c) => Ok(Decoded::Commitment(c)),
+        LogLeaf::LogEvent(_) => Ok(Decoded::LogEvent(bytes.to_vec())),
         LogLeaf::Statement(leaf) => {
             let statement = SignedStatement::parse(leaf.envelope)?;
             let pae = statement.pae();

@@ -154,6 +154,9 @@ pub struct RulesConfig {
     /// `[rules.key_revocation]`.
     #[serde(default)]
     pub key_revocation: Option<Plain>,
+    /// `[rules.break_glass]`.
+    #[serde(default)]
+    pub break_glass: Option<NamesRule>,
 }
 
 fn all_names() -> Vec<Pattern> {
@@ -202,7 +205,8 @@ impl OutsideHours {
     }
 }
 
-/// A rule on names only (`new_environment`, `new_pipeline`).
+/// A rule on names only (`new_environment`, `new_pipeline`,
+/// `break_glass`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamesRule {
@@ -219,7 +223,7 @@ pub struct NamesRule {
 
 fn factor<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let f = f64::deserialize(d)?;
-    if !(f.is_finite() && f >= 1.0 && f <= 1000.0) {
+    if !(f.is_finite() && (1.0..=1000.0).contains(&f)) {
         return Err(D::Error::custom(format!("factor {f} is not within 1..=1000")));
     }
     Ok(f)
@@ -451,6 +455,7 @@ impl RulesConfig {
         out.extend(self.admin_grant.iter().map(|r| (false, &r.sinks)));
         out.extend(self.protected_tag_move.iter().map(|r| (r.hold, &r.sinks)));
         out.extend(self.key_revocation.iter().map(|r| (false, &r.sinks)));
+        out.extend(self.break_glass.iter().map(|r| (r.hold, &r.sinks)));
         out
     }
 }
@@ -534,6 +539,21 @@ sinks = ["ops"]
         refused("[[sink]]\nname = \"a\"\ntype = \"slack\"\n", 2, "exactly one of url");
         refused("", 1, "no [[sink]]");
         refused("[[sink]\n", 1, "");
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../../docs/verifier.md");
+        let after = doc.split("<!-- alert-rules-example -->").nth(1).expect("example marker in docs/verifier.md");
+        let block = after.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("toml block");
+        let c = Config::parse(block).unwrap();
+        assert_eq!(c.sinks.len(), 3);
+        let r = &c.rules;
+        assert!(r.new_environment.is_some() && r.new_pipeline.is_some() && r.access_volume.is_some());
+        assert!(r.unknown_client.as_ref().is_some_and(|u| u.hold));
+        assert!(r.admin_grant.is_some() && r.protected_tag_move.is_some() && r.key_revocation.is_some());
+        assert!(r.break_glass.is_some() && c.hold.is_some());
+        assert_eq!(r.outside_hours.len(), 1);
     }
 
     #[test]

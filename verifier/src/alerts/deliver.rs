@@ -212,6 +212,8 @@ impl Signal {
         self.update(|f| {
             f.finished = true;
             f.deadline = Some(deadline);
+            // Wakes sinks waiting for new alerts, so they see it at once.
+            f.generation += 1;
         });
     }
 

@@ -33,6 +33,8 @@ pub mod rule {
     pub const PROTECTED_TAG_MOVE: &str = "protected_tag_move";
     /// A key revocation.
     pub const KEY_REVOCATION: &str = "key_revocation";
+    /// An admin action that bypassed a rule, on the record.
+    pub const BREAK_GLASS: &str = "break_glass";
 }
 
 /// What earlier entries taught the rules; saved with the cursor.
@@ -211,6 +213,16 @@ pub fn evaluate(cfg: &Config, learned: &mut Learned, s: &SignedStatement, alerti
                     rule::KEY_REVOCATION,
                     format!("{actor} revoked key {} of {}", k.key_id, k.actor),
                     false,
+                    sinks(&rule.sinks),
+                );
+            }
+        }
+        Event::BreakGlass(b) => {
+            if let Some(rule) = r.break_glass.as_ref().filter(|r| any_matches(&r.names, b.name())) {
+                hit(
+                    rule::BREAK_GLASS,
+                    format!("{actor} broke glass: {} on {} ({})", b.action(), b.name(), st.context.reason.as_str()),
+                    rule.hold,
                     sinks(&rule.sinks),
                 );
             }

@@ -10,6 +10,7 @@
 //!   or a `kill -9`.
 //! - [`deliver`]: the sinks, each draining its own queue with jittered
 //!   exponential backoff, so a sink that is down delays only itself.
+//! - [`hold`]: the hold queue's sink, which signs and logs holds.
 //! - [`run`]: the monitor loop tying them together.
 //!
 //! Only entries the monitor has verified are evaluated: each is checked
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod deliver;
 pub mod evaluate;
+pub mod hold;
 pub mod outbox;
 pub mod run;
 pub mod volume;
@@ -91,6 +93,9 @@ fn version_of(e: &Event) -> Option<String> {
         Event::Promote(p) => Some(p.version.to_string()),
         Event::Approve(a) => Some(a.version.to_string()),
         Event::Rollback(r) => Some(r.version.to_string()),
+        Event::Deploy(d) => Some(d.version.to_string()),
+        Event::Transfer(t) => Some(t.version.to_string()),
+        Event::Hold(h) | Event::Release(h) => h.version.as_ref().map(|v| v.to_string()),
         _ => None,
     }
 }

@@ -15,10 +15,12 @@ use custody_registry::statement::SignedStatement;
 use crate::alerts::config::Config;
 use crate::alerts::deliver::{drain, Signal, Sink};
 use crate::alerts::evaluate::evaluate;
+use crate::alerts::hold::HoldSink;
 use crate::alerts::outbox::{State, Store, HOLD_QUEUE};
 use crate::alerts::{Alert, Position};
 use crate::error::Result;
 use crate::home::Home;
+use crate::keyfile::load_signer;
 use crate::monitor::verified_pages;
 use crate::trust::{Trust, Trusted};
 
@@ -36,14 +38,10 @@ pub struct RunOptions {
     pub deliver_timeout: Duration,
 }
 
-/// Extra sinks built by the caller (the hold queue's signer needs the
-/// log client), drained like the configured ones.
-pub type ExtraSinks = Vec<Sink>;
-
 /// Runs the monitor with `cfg` (see the module docs). Returns after one
 /// pass with `once`; otherwise only on an error (exit 2 for a log that
 /// lies, 3 for an inconsistent checkpoint).
-pub fn run(trust: &Trust, home: &Home, cfg: &Config, opts: &RunOptions, extra: ExtraSinks) -> Result<()> {
+pub fn run(trust: &Trust, home: &Home, cfg: &Config, opts: &RunOptions) -> Result<()> {
     let t = trust.refresh()?;
     let stem = home.checkpoint_file(&t.checkpoint.origin).file_name().unwrap_or_default().to_owned();
     let store = Store::new(home.state_dir.join("alerts").join(stem))?;
@@ -64,13 +62,20 @@ pub fn run(trust: &Trust, home: &Home, cfg: &Config, opts: &RunOptions, extra: E
     store.recover(state.cursor)?;
     let mut sinks =
         cfg.sinks.iter().map(|c| Sink::new(c, store.queue(&c.name.0))).collect::<Result<Vec<_>>>()?;
-    sinks.extend(extra);
-    let all: Vec<String> = cfg.sinks.iter().map(|c| c.name.0.clone()).collect();
+    let mut holder = None;
+    if let Some(h) = &cfg.hold {
+        let signer = load_signer(&h.key)?;
+        holder = Some(signer.actor().as_str().to_owned());
+        let target = HoldSink::new(trust, home, signer, h.reason.clone(), HOLD_WAIT);
+        let backoff = (Duration::from_secs(1), Duration::from_secs(300));
+        sinks.push(Sink::with_target(HOLD_QUEUE, store.queue(HOLD_QUEUE), Box::new(target), backoff.0, backoff.1));
+    }
+    let routes = Routes { all: cfg.sinks.iter().map(|c| c.name.0.clone()).collect(), holder };
     let signal = Signal::default();
     std::thread::scope(|s| {
         let signal = &signal;
         let workers: Vec<_> = sinks.iter().map(|sink| s.spawn(move || drain(sink, signal))).collect();
-        let result = follow(trust, cfg, &store, &mut state, t, opts, &all, signal);
+        let result = follow(trust, cfg, &store, &mut state, t, opts, &routes, signal);
         match &result {
             Ok(()) => signal.finish(Instant::now() + opts.deliver_timeout),
             Err(_) => signal.stop(),
@@ -94,12 +99,12 @@ fn follow(
     state: &mut State,
     first: Trusted,
     opts: &RunOptions,
-    all: &[String],
+    routes: &Routes,
     signal: &Signal,
 ) -> Result<()> {
     let mut t = first;
     loop {
-        pass(trust, cfg, store, state, &t, all, signal)?;
+        pass(trust, cfg, store, state, &t, routes, signal)?;
         if opts.once {
             return Ok(());
         }
@@ -107,6 +112,18 @@ fn follow(
         t = trust.refresh()?;
     }
 }
+
+/// Where alerts go: every configured sink by default, and whose
+/// statements never ask for holds (the hold key's actor).
+pub struct Routes {
+    /// Every configured sink.
+    pub all: Vec<String>,
+    /// The actor of the `[hold]` key.
+    pub holder: Option<String>,
+}
+
+/// How long a hold waits for a checkpoint covering it.
+const HOLD_WAIT: Duration = Duration::from_secs(60);
 
 /// Evaluates the entries from the cursor to the checkpoint `t`, a page at
 /// a time, committing each page's alerts with the advanced cursor.
@@ -116,7 +133,7 @@ pub fn pass(
     store: &Store,
     state: &mut State,
     t: &Trusted,
-    all: &[String],
+    routes: &Routes,
     signal: &Signal,
 ) -> Result<()> {
     let (size, origin) = (t.checkpoint.size, t.checkpoint.origin.as_str());
@@ -129,8 +146,9 @@ pub fn pass(
             let at = Position { index, checkpoint_size: size, received_ms: leaf.receive_time_ms, origin };
             for hit in evaluate(cfg, &mut state.learned, &s, alerting) {
                 let alert = Alert::new(&hit, &s, at);
-                let mut queues = hit.sinks.clone().unwrap_or_else(|| all.to_vec());
-                if hit.hold && alert.name.is_some() && cfg.hold.is_some() {
+                let mut queues = hit.sinks.clone().unwrap_or_else(|| routes.all.clone());
+                let own = routes.holder.as_deref() == Some(alert.actor.as_str());
+                if hit.hold && !own && HoldSink::target(&alert).is_some() {
                     queues.push(HOLD_QUEUE.to_owned());
                 }
                 alerts.push((alert, queues));

@@ -295,6 +295,11 @@ pub fn audit_with(
         "audit: replay start chosen"
     );
     let mut auditor = start.auditor.threads(opts.threads);
+    // Log-signed entries verify with the key the policy trusts for this
+    // log's checkpoints.
+    if let Some(log) = trust.policy().logs().iter().find(|l| l.key.name() == t.checkpoint.origin) {
+        auditor = auditor.log_key(log.key.clone());
+    }
     if opts.exact {
         auditor = auditor.exact();
     }

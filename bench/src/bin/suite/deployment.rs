@@ -84,6 +84,7 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
     let mut stages = Vec::new();
     let mut audit = Value::Null;
     let mut report = Value::Null;
+    let mut alerts = Value::Null;
     let mut size = 0u64;
     // Each load-generator run first grants its clients and publishes one
     // artifact: those entries count towards the stage size.
@@ -109,6 +110,9 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
         stages.push(stage);
         if report.is_null() && size >= args.report_at {
             report = crate::compliance::run(dir, &policy_path, &log.url, args.windows)?;
+        }
+        if alerts.is_null() && size >= args.alerts_at {
+            alerts = crate::alerts::run(dir, &policy_path, &log.url, size, args.windows)?;
         }
         if audit.is_null() && size >= args.audit_at {
             audit = time_audit(dir, &policy_path, &log.url, args.windows)?;
@@ -154,6 +158,7 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
         "stages": stages,
         "audit": audit,
         "report": report,
+        "alerts": alerts,
         "attacks": attacks,
         "models": models,
         "restart": {"size": size, "seconds": restart_s, "rss_mib": rss_after_restart, "replayed_entries": replayed},

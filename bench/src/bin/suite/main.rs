@@ -13,7 +13,8 @@
 //!    cache) once the log reaches `--audit-at`, then again after each of a
 //!    few rounds of `--reaudit-entries` new entries (replayed from the saved replay state);
 //!    and times `custody report` over the whole registry once the log
-//!    reaches `--report-at` ([`compliance`]);
+//!    reaches `--report-at` ([`compliance`]), and `custody monitor --rules`
+//!    once it reaches `--alerts-at` ([`alerts`]);
 //! 5. at the largest size, measures honest entries/s and proofs/s with and
 //!    without each `custody-attackgen` attack of `--attacks`;
 //! 6. publishes, pulls and re-publishes a model directory of
@@ -30,6 +31,7 @@
 //!
 //! Figures only: nothing fails on speed.
 
+mod alerts;
 mod compliance;
 mod criterion;
 mod deployment;
@@ -62,6 +64,10 @@ pub struct Args {
     /// least this large ([`compliance`]).
     #[arg(long, env = "CUSTODY_BENCH_REPORT_AT", default_value_t = 10_000)]
     report_at: u64,
+    /// Time `custody monitor --rules` over the whole log at the first size
+    /// at least this large ([`alerts`]).
+    #[arg(long, env = "CUSTODY_BENCH_ALERTS_AT", default_value_t = 10_000)]
+    alerts_at: u64,
     /// Time `custody audit` at the first size at least this large.
     #[arg(long, env = "CUSTODY_BENCH_AUDIT_AT", default_value_t = 1_000_000)]
     audit_at: u64,

@@ -362,6 +362,7 @@ pub fn markdown(r: &Value) -> String {
         });
     }
     rows.extend(crate::compliance::rows(&log["report"]));
+    rows.extend(crate::alerts::rows(&log["alerts"]));
     rows.extend(model_rows(&log["models"]));
     rows.extend(crate::storage::rows(&r["storage"]));
     rows.extend(crate::encryption::rows(&r["encryption"]));

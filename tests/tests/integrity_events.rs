@@ -1,0 +1,185 @@
+//! Integrity violations the log detects are entries signed by the log's
+//! own key: a tampered artifact on disk yields exactly one such entry,
+//! however often it is read, which `custody audit` verifies and `history`
+//! shows; an integrity entry signed by any other key is named by `custody
+//! audit` (exit 2).
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use custody_registry::leaf::{CommitmentLeaf, LogLeaf};
+use custody_registry::log_event::{IntegrityViolation, LogEvent, LogEventBody, LogEventLeaf, SignedLogEvent};
+use custody_registry::registry::{Auditor, Role};
+use custody_registry::statement::{Schema, Text};
+use custody_registry::timestamp::Timestamp;
+use custody_standards::keys::SIG_TYPE_ED25519;
+use custody_standards::SignerKey;
+use custody_testkit::scenario::raw_log::RawLog;
+use custody_testkit::scenario::*;
+
+/// The stored file of the artifact with hex digest `hex` under `dir`.
+fn stored_file(dir: &Path, hex: &str) -> PathBuf {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
+                return p;
+            }
+        }
+    }
+    panic!("no stored file for {hex} under {}", dir.display())
+}
+
+/// Every log-event leaf of the log at `base`, with its index.
+fn log_events(c: &reqwest::blocking::Client, base: &str) -> Vec<(u64, Vec<u8>)> {
+    let size = tree_size(c, base);
+    (0..size)
+        .filter_map(|i| {
+            let entry = get_entry(c, base, i);
+            matches!(LogLeaf::decode(&entry), Ok(LogLeaf::LogEvent(_))).then_some((i, entry))
+        })
+        .collect()
+}
+
+fn get_entry(c: &reqwest::blocking::Client, base: &str, i: u64) -> Vec<u8> {
+    let r = c.get(format!("{base}/entries/{i}")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "entry {i}");
+    r.bytes().unwrap().to_vec()
+}
+
+#[test]
+fn a_tampered_artifact_yields_one_log_signed_entry_that_audit_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
+    let bytes = b"weights that will rot on disk ".repeat(300);
+    alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "m.bin", &bytes),
+        "--name",
+        "demo/model",
+        "--version",
+        "1",
+    ]);
+    let out = tmp.path().join("ok.bin");
+    dave.ok(&["pull", "demo/model@1", "-o", out.to_str().unwrap()]);
+    let c = http();
+    assert!(log_events(&c, &d.log.url).is_empty());
+
+    // The stored file is changed behind the server's back.
+    let hex = custody_standards::hash::sha256(&bytes).to_hex();
+    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
+    eprintln!("tampering with {}", path.display());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut rotten = std::fs::read(&path).unwrap();
+    let n = rotten.len();
+    rotten[n / 2] ^= 0x40;
+    std::fs::write(&path, &rotten).unwrap();
+
+    // Every read is refused; only the first opens the episode.
+    for i in 0..3 {
+        let bad = tmp.path().join(format!("bad{i}.bin"));
+        let run = dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]);
+        assert_ne!(run.code, 0, "a tampered artifact was served: {}", run.stdout);
+        assert!(!bad.exists());
+    }
+    let events = eventually("the integrity entry", 30, || {
+        let e = log_events(&c, &d.log.url);
+        (!e.is_empty()).then_some(e)
+    });
+    // Let any (wrong) second entry land before counting.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let events_after = log_events(&c, &d.log.url);
+    assert_eq!(events_after.len(), 1, "one entry per digest per episode: {events_after:?}");
+    let (index, entry) = &events[0];
+    let LogLeaf::LogEvent(leaf) = LogLeaf::decode(entry).unwrap() else { unreachable!() };
+    let signed = SignedLogEvent::parse(leaf.envelope).unwrap();
+    let LogEventBody::IntegrityViolation(v) = &signed.event.event;
+    assert_eq!(v.digest.0.to_hex(), hex);
+    assert!(v.access_index < *index);
+
+    // The audit verifies it with the log key of the policy, and history
+    // shows it among the name's entries.
+    let audit = dave.cli(&["audit"]);
+    audit.ok();
+    let h: serde_json::Value =
+        serde_json::from_str(&dave.ok(&["--output", "json", "history", "demo/model"])).unwrap();
+    let rows: Vec<_> =
+        h["rows"].as_array().unwrap().iter().filter(|r| r["event"] == "integrity_violation").collect();
+    assert_eq!(rows.len(), 1, "{h:#}");
+    assert_eq!(rows[0]["index"].as_u64(), Some(*index));
+    assert_eq!(rows[0]["version"], "1");
+    assert!(rows[0]["actor"].as_str().unwrap().starts_with("log "));
+}
+
+/// The commitment a registry appends after `leaves`, log events verified
+/// with `key`.
+fn commitment_with(leaves: &[Vec<u8>], key: &SignerKey) -> Vec<u8> {
+    let mut a = Auditor::new(Default::default()).log_key(key.verifier());
+    let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
+    a.feed(&refs).unwrap();
+    let mut state = a.state().clone();
+    CommitmentLeaf { index: leaves.len() as u64, root: state.seal().root }.encode()
+}
+
+fn integrity_leaf(
+    key: &SignerKey,
+    origin: &str,
+    digest: custody_registry::names::Digest,
+    access: u64,
+) -> Vec<u8> {
+    let event = LogEvent {
+        schema: Schema::V1,
+        origin: origin.to_owned(),
+        time: Timestamp::from_unix_secs(now_secs()).unwrap(),
+        event: LogEventBody::IntegrityViolation(IntegrityViolation {
+            digest,
+            observed: Text::new("sha256:0000").unwrap(),
+            access_index: access,
+        }),
+    };
+    let public = key.verifier().public_key();
+    let envelope = SignedLogEvent::sign(&event, &public, |m| key.sign_ed25519(m)).unwrap();
+    LogEventLeaf { receive_time_ms: now_secs() * 1000, envelope: &envelope }.encode()
+}
+
+#[test]
+fn an_integrity_entry_signed_by_another_key_is_caught_by_audit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = RawLog::start(tmp.path(), "events");
+    let key = custody_log::init::load_key(&tmp.path().join("events")).unwrap();
+    let origin = key.name().to_owned();
+    let (root, alice) = (signer("root"), signer("alice"));
+    let weights = digest_of(b"weights the log says it found rotten");
+    let mut leaves = vec![
+        leaf_now(&root, grant(&root, Role::Admin, "*")),
+        leaf_now(&root, grant(&alice, Role::Publisher, "demo/*")),
+        leaf_now(&alice, publish("demo/model", "1", weights, 4096)),
+    ];
+    // A genuine one, signed with the log's own key: the audit accepts it.
+    leaves.push(integrity_leaf(&key, &origin, weights, 2));
+    leaves.push(commitment_with(&leaves, &key));
+    log.append(&leaves);
+    log.audit_at(leaves.len() as u64, &[]).ok();
+
+    // One signed by another key under the same origin name.
+    let other = SignerKey::from_seed(&origin, SIG_TYPE_ED25519, &[9; 32]).unwrap();
+    let forged_at = leaves.len() as u64;
+    let forged = integrity_leaf(&other, &origin, weights, 2);
+    // The commitment a log accepting it would append: the honest state
+    // with the forged event in the digest's and the name's entries.
+    let mut a = Auditor::new(Default::default()).log_key(key.verifier());
+    let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
+    a.feed(&refs).unwrap();
+    let LogLeaf::LogEvent(leaf) = LogLeaf::decode(&forged).unwrap() else { unreachable!() };
+    let event = SignedLogEvent::parse(leaf.envelope).unwrap().event;
+    let mut state = a.state().clone();
+    state.record_log_event(a.registry(), &event, forged_at);
+    let commitment = CommitmentLeaf { index: forged_at + 1, root: state.seal().root }.encode();
+    log.append(&[forged, commitment]);
+    let run = log.audit_at(forged_at + 2, &[]);
+    run.fails(2, &format!("audit: entry {forged_at}"));
+    assert!(run.stderr.contains("not signed by the log's key"), "{}", run.stderr);
+}
