@@ -54,8 +54,8 @@
 mod apply;
 pub mod audit;
 mod check;
-mod holds;
 pub mod effect;
+mod holds;
 pub mod lifecycle;
 pub mod nonces;
 pub mod reject;
