@@ -17,23 +17,40 @@
 //!
 //! The one exception to write-once is [`BlobStore::remove`], for bytes that
 //! no publish names (a refused upload, `custody-log gc`).
+//!
+//! Unless the server runs with `--plaintext-artifacts`, both backends store
+//! every artifact sealed ([`crate::seal`]): the bytes above are then those
+//! of the plaintext, sealed on the way in and opened (and authenticated,
+//! chunk by chunk) on the way out; each stored copy has a key record
+//! beside it, and the store a check record ([`BlobStore::check_seal`]).
 
 pub mod bucket;
+mod bucket_keys;
 mod bucket_read;
 #[cfg(test)]
 mod bucket_tests;
 mod bucket_write;
 pub mod local;
+mod local_keys;
+mod local_sealed;
+pub mod rekey;
+#[cfg(test)]
+mod sealed_tests;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use custody_standards::Hash;
 use sha2::{Digest as _, Sha256};
 
 use crate::blob_cache::FileStamp;
+use crate::seal::format::BLOB_ID_LEN;
+use crate::seal::{CheckRecord, Seal, SealError};
 
 pub use bucket::{BucketBlobs, BucketRead};
+pub use local_keys::{CHECK_FILE, KEYS_DIR};
+pub use local_sealed::BlobFile;
 
 /// What both backends check before keeping an upload: exactly the declared
 /// number of bytes arrived, and they hash to the declared digest.
@@ -48,6 +65,40 @@ fn check_upload(written: u64, declared_size: u64, hasher: Sha256, declared: Hash
     Ok(())
 }
 pub use local::{LocalBlobs, LocalWriter, VerifiedBlob};
+
+/// A stored artifact of `stored` bytes has `Ok(size)` bytes of plaintext:
+/// the same when the store is not `sealed`, else from the sealed layout
+/// (an impossible length is an integrity error).
+fn sealed_size(sealed: bool, digest: &Hash, stored: u64) -> Result<u64, BlobError> {
+    if !sealed {
+        return Ok(stored);
+    }
+    crate::seal::format::plain_len(stored).ok_or_else(|| BlobError::Integrity {
+        expected: digest.to_hex(),
+        actual: format!("a sealed copy of impossible length {stored}"),
+    })
+}
+
+/// The blob error of a sealed read of `digest` that failed: altered bytes
+/// are an integrity violation, a missing or unopenable key a key error.
+pub(crate) fn sealed_err(digest: &Hash, e: SealError) -> BlobError {
+    if e.is_tampering() {
+        BlobError::Integrity { expected: digest.to_hex(), actual: e.to_string() }
+    } else {
+        BlobError::Key(e)
+    }
+}
+
+/// One key record of a sealed store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyName {
+    /// The artifact.
+    pub digest: Hash,
+    /// The stored copy it opens.
+    pub blob_id: [u8; BLOB_ID_LEN],
+    /// When it was last written (Unix milliseconds).
+    pub modified_ms: u64,
+}
 
 /// Directory of the blob store inside the data directory.
 pub const BLOBS_DIR: &str = "blobs";
@@ -97,6 +148,11 @@ pub enum BlobError {
     /// The bucket refused or failed a request.
     #[error(transparent)]
     Bucket(#[from] crate::bucket::BucketError),
+    /// A sealed artifact's key cannot be had: record missing, KEK not
+    /// configured or wrong, or the store's encryption state does not match
+    /// the configuration.
+    #[error(transparent)]
+    Key(SealError),
 }
 
 /// Outcome of a completed upload.
@@ -143,33 +199,148 @@ impl BlobStore {
     }
 
     /// The store a server started with `--store store` uses: the bucket's
-    /// artifacts tree, or the local files when there is no `--store`.
-    /// Downloads answer with presigned URLs valid `presign_secs` when set.
+    /// artifacts tree, or the local files when there is no `--store`,
+    /// sealed with `seal` (`None`: plaintext). Downloads answer with
+    /// presigned URLs valid `presign_secs` when set, which only a plaintext
+    /// store can do (a presigned URL would hand out sealed bytes).
     pub fn open_with(
         data_dir: &Path,
         store: Option<&str>,
         presign_secs: Option<u64>,
+        seal: Option<Arc<Seal>>,
     ) -> Result<Self, BlobError> {
         match store {
-            None => Self::open(data_dir),
+            None => Ok(BlobStore::Local(LocalBlobs::open(data_dir)?.with_seal(seal))),
             Some(url) => {
                 // The uploader records stay local (see `crate::uploads`).
                 std::fs::create_dir_all(data_dir.join(BLOBS_DIR).join("tmp"))
                     .map_err(|source| BlobError::Io { path: data_dir.join(BLOBS_DIR), source })?;
                 let b = BucketBlobs::open(url)?;
-                Ok(BlobStore::Bucket(match presign_secs {
+                let b = match presign_secs {
+                    Some(_) if seal.is_some() => return Err(BlobError::Key(SealError::PresignSealed)),
                     Some(secs) => b.with_presign(secs)?,
                     None => b,
-                }))
+                };
+                Ok(BlobStore::Bucket(b.with_seal(seal)))
             }
         }
     }
 
-    /// [`BlobStore::at`] or the bucket of `store`, for `fsck` and `gc`.
-    pub fn at_with(data_dir: &Path, store: Option<&str>) -> Result<Self, BlobError> {
+    /// [`BlobStore::at`] or the bucket of `store`, opened with `seal`, for
+    /// `fsck`, `gc` and `rekey`.
+    pub fn at_with(data_dir: &Path, store: Option<&str>, seal: Option<Arc<Seal>>) -> Result<Self, BlobError> {
         match store {
-            None => Ok(Self::at(data_dir)),
-            Some(url) => Ok(BlobStore::Bucket(BucketBlobs::open(url)?)),
+            None => Ok(BlobStore::Local(LocalBlobs::at(data_dir).with_seal(seal))),
+            Some(url) => Ok(BlobStore::Bucket(BucketBlobs::open(url)?.with_seal(seal))),
+        }
+    }
+
+    /// What the store seals with, if it is sealed.
+    pub fn seal(&self) -> Option<&Arc<Seal>> {
+        match self {
+            BlobStore::Local(l) => l.seal(),
+            BlobStore::Bucket(b) => b.seal(),
+        }
+    }
+
+    /// Checks, before anything is served, that the store's encryption
+    /// matches the configuration: a sealed store's check record opens under
+    /// a configured KEK (else [`SealError::WrongKek`]); a sealing server
+    /// does not start on unsealed artifacts ([`SealError::Unsealed`]), nor
+    /// a plaintext one on a sealed store ([`SealError::Sealed`]). A new,
+    /// empty store gets its check record here if `create` (the server;
+    /// the offline commands change nothing).
+    pub fn check_seal(&self, create: bool) -> Result<(), BlobError> {
+        let check = self.read_check()?.map(|b| CheckRecord::parse(&b)).transpose().map_err(BlobError::Key)?;
+        match (self.seal(), check) {
+            (Some(seal), Some(check)) => check.verify(seal.keys()).map_err(BlobError::Key),
+            (Some(seal), None) => {
+                if let Some(first) = self.any_stored()? {
+                    let what = format!("sha256:{} and maybe more", first.to_hex());
+                    return Err(BlobError::Key(SealError::Unsealed(what)));
+                }
+                if !create {
+                    return Ok(());
+                }
+                let record = CheckRecord::new(seal.keys()).map_err(BlobError::Key)?;
+                self.write_check(&record.to_bytes())
+            }
+            (None, Some(check)) => Err(BlobError::Key(SealError::Sealed(check.kek))),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Some stored artifact, if there is any.
+    pub fn any_stored(&self) -> Result<Option<Hash>, BlobError> {
+        match self {
+            BlobStore::Local(l) => Ok(l.list()?.first().copied()),
+            BlobStore::Bucket(b) => b.any_stored(),
+        }
+    }
+
+    /// The store's check record, if any.
+    pub fn read_check(&self) -> Result<Option<Vec<u8>>, BlobError> {
+        match self {
+            BlobStore::Local(l) => l.read_check(),
+            BlobStore::Bucket(b) => b.read_check(),
+        }
+    }
+
+    /// Writes the store's check record (atomically replacing it).
+    pub fn write_check(&self, bytes: &[u8]) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(l) => l.write_check(bytes),
+            BlobStore::Bucket(b) => b.write_check(bytes),
+        }
+    }
+
+    /// Every key record (sealed stores).
+    pub fn list_records(&self) -> Result<Vec<KeyName>, BlobError> {
+        match self {
+            BlobStore::Local(l) => l.list_records(),
+            BlobStore::Bucket(b) => b.list_records(),
+        }
+    }
+
+    /// The key record of copy `blob_id` of `digest`, if stored.
+    pub fn get_record(
+        &self,
+        digest: &Hash,
+        blob_id: &[u8; BLOB_ID_LEN],
+    ) -> Result<Option<Vec<u8>>, BlobError> {
+        match self {
+            BlobStore::Local(l) => l.get_record(digest, blob_id),
+            BlobStore::Bucket(b) => b.wait_get_record(digest, blob_id),
+        }
+    }
+
+    /// Writes the key record of copy `blob_id` of `digest` atomically.
+    pub fn put_record(
+        &self,
+        digest: &Hash,
+        blob_id: &[u8; BLOB_ID_LEN],
+        bytes: &[u8],
+    ) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(l) => l.put_record(digest, blob_id, bytes),
+            BlobStore::Bucket(b) => b.put_record(digest, blob_id, bytes),
+        }
+    }
+
+    /// Removes a key record (absent is not an error).
+    pub fn remove_record(&self, digest: &Hash, blob_id: &[u8; BLOB_ID_LEN]) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(l) => l.remove_record(digest, blob_id),
+            BlobStore::Bucket(b) => b.remove_record(digest, blob_id),
+        }
+    }
+
+    /// The blob id of the stored copy of `digest`, if it is there and
+    /// has a sealed header.
+    pub fn stored_blob_id(&self, digest: &Hash) -> Result<Option<[u8; BLOB_ID_LEN]>, BlobError> {
+        match self {
+            BlobStore::Local(l) => l.stored_blob_id(digest),
+            BlobStore::Bucket(b) => b.stored_blob_id(digest),
         }
     }
 

@@ -50,6 +50,97 @@ pub enum Command {
     /// `serve --store` and the log key's backup; verifies it against the
     /// bucket's last checkpoint. Prints the restored size.
     Restore(RestoreArgs),
+    /// Rotate the artifacts' key-encryption key: rewrap every artifact's
+    /// data key from the previous KEK to the new one (the data is not
+    /// re-encrypted). Safe beside a running server started with both KEKs,
+    /// safe to interrupt and to run again.
+    Rekey(RekeyArgs),
+}
+
+/// Name of the KEK file `init` writes into the data directory, and the
+/// one the other commands use when no KEK is configured.
+pub const DEFAULT_KEK_FILE: &str = "artifacts.kek";
+
+/// The key-encryption key(s) of the artifacts (see docs/operations.md,
+/// "Encryption at rest"). Without a flag, the KEK comes from the
+/// `CUSTODY_KEK` environment variable (64 hex digits) if set, else from
+/// `<data-dir>/artifacts.kek` if that exists; the previous KEK likewise
+/// from `CUSTODY_PREVIOUS_KEK`.
+#[derive(Debug, Clone, Args)]
+pub struct KekArgs {
+    /// File of the key-encryption key that wraps each artifact's data key
+    /// (64 hex digits, mode 0600; keep it off the data volume).
+    #[arg(long = "kek-file", env = "CUSTODY_KEK_FILE")]
+    pub kek_file: Option<PathBuf>,
+    /// During a KEK rotation, the previous KEK's file: data keys it
+    /// wrapped still open.
+    #[arg(long = "previous-kek-file", env = "CUSTODY_PREVIOUS_KEK_FILE")]
+    pub previous_kek_file: Option<PathBuf>,
+    /// Store and serve artifacts unencrypted (no KEK). Needed by
+    /// `--presign-downloads`; refused on a store that is sealed.
+    #[arg(long = "plaintext-artifacts", env = "CUSTODY_PLAINTEXT_ARTIFACTS",
+          conflicts_with_all = ["kek_file", "previous_kek_file"])]
+    pub plaintext_artifacts: bool,
+}
+
+/// Environment variable holding the KEK itself (instead of a file).
+pub const KEK_ENV: &str = "CUSTODY_KEK";
+/// Environment variable holding the previous KEK during a rotation.
+pub const PREVIOUS_KEK_ENV: &str = "CUSTODY_PREVIOUS_KEK";
+
+impl KekArgs {
+    /// Where the KEK comes from, if one is configured.
+    pub fn current_source(&self, data_dir: &std::path::Path) -> Option<crate::seal::KekSource> {
+        use crate::seal::KekSource;
+        if let Some(p) = &self.kek_file {
+            return Some(KekSource::File(p.clone()));
+        }
+        if std::env::var_os(KEK_ENV).is_some() {
+            return Some(KekSource::Env(KEK_ENV.to_owned()));
+        }
+        let default = data_dir.join(DEFAULT_KEK_FILE);
+        default.exists().then_some(KekSource::File(default))
+    }
+
+    /// Where the previous KEK comes from, if one is configured.
+    pub fn previous_source(&self) -> Option<crate::seal::KekSource> {
+        use crate::seal::KekSource;
+        match &self.previous_kek_file {
+            Some(p) => Some(KekSource::File(p.clone())),
+            None => std::env::var_os(PREVIOUS_KEK_ENV).map(|_| KekSource::Env(PREVIOUS_KEK_ENV.to_owned())),
+        }
+    }
+
+    /// What the store seals with: `None` with `--plaintext-artifacts`, else
+    /// the loaded KEKs (no KEK is [`crate::seal::SealError::NoKek`]).
+    pub fn seal(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<Option<std::sync::Arc<crate::seal::Seal>>, crate::seal::SealError> {
+        if self.plaintext_artifacts {
+            return Ok(None);
+        }
+        let current = self.current_source(data_dir).ok_or(crate::seal::SealError::NoKek)?.load()?;
+        let previous = self.previous_source().map(|s| s.load()).transpose()?;
+        let keys = crate::seal::Keyring::new(current, previous);
+        Ok(Some(std::sync::Arc::new(crate::seal::Seal::new(keys))))
+    }
+}
+
+/// `custody-log rekey`.
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// Data directory of the log (the server may be running).
+    #[arg(long, env = "CUSTODY_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The `--store` the server runs with, whose bucket holds the artifacts
+    /// (S3 settings from the `AWS_*` environment).
+    #[arg(long, env = "CUSTODY_STORE")]
+    pub store: Option<String>,
+    /// The new KEK (`--kek-file`) and the one it replaces
+    /// (`--previous-kek-file`).
+    #[command(flatten)]
+    pub kek: KekArgs,
 }
 
 /// `custody-log init`.
@@ -74,6 +165,12 @@ pub struct InitArgs {
     /// `<data-dir>/admin.key`). Move it off the server afterwards.
     #[arg(long, env = "CUSTODY_ADMIN_KEY", conflicts_with = "generic")]
     pub admin_key: Option<PathBuf>,
+    /// The artifacts' key-encryption key: written fresh (mode 0600) unless
+    /// the file exists, which is then checked and kept. Default
+    /// `<data-dir>/artifacts.kek`; keep it off the data volume in
+    /// production (see `serve --kek-file`).
+    #[arg(long = "kek-file", env = "CUSTODY_KEK_FILE", conflicts_with = "generic")]
+    pub kek_file: Option<PathBuf>,
 }
 
 /// `custody-log serve`.
@@ -120,8 +217,10 @@ pub struct ServeArgs {
     /// answer `GET /blobs/<digest>`, once its access entry is durable, with
     /// a 307 to a URL of the artifact presigned for this many seconds, so
     /// the bytes do not pass through the log (the client verifies them).
+    /// Presigned URLs serve the stored bytes as they are, so this needs
+    /// `--plaintext-artifacts`.
     #[arg(long = "presign-downloads", env = "CUSTODY_PRESIGN_DOWNLOADS", requires = "store",
-          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+          requires = "plaintext_artifacts", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub presign_downloads_secs: Option<u64>,
     /// Largest entry in bytes (at most 65535, the entry-bundle limit).
     #[arg(long, env = "CUSTODY_MAX_ENTRY_SIZE", default_value_t = 65535,
@@ -163,6 +262,9 @@ pub struct ServeArgs {
     #[arg(long = "blob-cache-mib", env = "CUSTODY_BLOB_CACHE_MIB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
     pub blob_cache_mib: u64,
+    /// The artifacts' key-encryption keys.
+    #[command(flatten)]
+    pub kek: KekArgs,
     /// Request deadlines, connection cap and shutdown drain.
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -313,6 +415,9 @@ pub struct FsckArgs {
     #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub statement_window_secs: u64,
+    /// The artifacts' key-encryption keys (every artifact is opened).
+    #[command(flatten)]
+    pub kek: KekArgs,
 }
 
 /// `custody-log restore`.
@@ -355,6 +460,10 @@ pub struct GcArgs {
     #[arg(long = "statement-window", env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub statement_window_secs: u64,
+    /// The artifacts' key-encryption keys (to find a sealed orphan's key
+    /// record).
+    #[command(flatten)]
+    pub kek: KekArgs,
 }
 
 /// Bytes in `n` MiB (the flags cap `n` far below overflow).

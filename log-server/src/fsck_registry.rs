@@ -128,7 +128,11 @@ pub fn check_registry(
     for digest in &stored {
         match blobs.verify(digest) {
             Ok(_) => {}
-            Err(e @ BlobError::Integrity { .. }) => return blob_problem(digest.to_hex(), e.to_string()),
+            // Altered bytes, or (sealed) a key record missing or not
+            // opening under the configured KEKs.
+            Err(e @ (BlobError::Integrity { .. } | BlobError::Key(_))) => {
+                return blob_problem(digest.to_hex(), e.to_string())
+            }
             Err(e) => return Err(StoreError::Corrupt(e.to_string())),
         }
     }

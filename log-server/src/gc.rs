@@ -79,6 +79,9 @@ pub struct GcReport {
     pub kept: Vec<Orphan>,
     /// Uploader records removed.
     pub records_removed: usize,
+    /// Key records of sealed copies that are not stored (left by an upload
+    /// that lost a race or a crash mid-upload), past the grace period.
+    pub keys_removed: usize,
 }
 
 impl fmt::Display for GcReport {
@@ -88,6 +91,9 @@ impl fmt::Display for GcReport {
         }
         for o in &self.kept {
             writeln!(f, "kept orphan blob {o}: within the upload grace period")?;
+        }
+        if self.keys_removed > 0 {
+            writeln!(f, "removed {} key records of copies that are not stored", self.keys_removed)?;
         }
         write!(
             f,
@@ -151,6 +157,15 @@ pub fn gc(
             report.removed.push(orphan);
         } else {
             report.kept.push(orphan);
+        }
+    }
+    if blobs.seal().is_some() {
+        for name in blobs.list_records()? {
+            let old = now_ms.saturating_sub(name.modified_ms) >= grace_ms;
+            if old && blobs.stored_blob_id(&name.digest)? != Some(name.blob_id) {
+                blobs.remove_record(&name.digest, &name.blob_id)?;
+                report.keys_removed += 1;
+            }
         }
     }
     let records = data_dir.join(BLOBS_DIR).join(UPLOADERS_DIR);

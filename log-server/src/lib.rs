@@ -39,5 +39,6 @@ pub mod ratelimit;
 pub mod registry;
 pub mod registry_state;
 pub mod restore;
+pub mod seal;
 pub mod state_snapshots;
 pub mod uploads;

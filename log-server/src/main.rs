@@ -15,10 +15,12 @@ use custody_log::api::entry_range::{EntryStepCache, DEFAULT_ENTRY_STEP_CACHE_BYT
 use custody_log::api::refusals::RefusalSummary;
 use custody_log::api::{self, connections, AppState, RegistryApi, TileCache, DEFAULT_TILE_CACHE_BYTES};
 use custody_log::blob_cache::VerifiedBlobCache;
-use custody_log::blobs::BlobStore;
+use custody_log::blobs::{BlobError, BlobStore};
 use custody_log::bucket::Bucket;
 use custody_log::checkpointer::{start_checkpointer, CheckpointerConfig};
-use custody_log::config::{Cli, Command, FsckArgs, GcArgs, InitArgs, RestoreArgs, ServeArgs};
+use custody_log::config::{
+    Cli, Command, FsckArgs, GcArgs, InitArgs, KekArgs, RekeyArgs, RestoreArgs, ServeArgs, DEFAULT_KEK_FILE,
+};
 use custody_log::download_slots::Downloads;
 use custody_log::init::{
     check_origin, db_path, init_data_dir, init_registry, is_registry, load_key, ADMIN_KEY_FILE,
@@ -26,6 +28,7 @@ use custody_log::init::{
 use custody_log::metrics::Metrics;
 use custody_log::ratelimit::RateLimiter;
 use custody_log::registry::RegistryService;
+use custody_log::seal::{FileKek, Kek as _, SealError, EXIT_KEY};
 use custody_log::sequencer::{start_sequencer_with, Admission};
 use custody_log::store::{RocksStore, Store};
 use custody_log::uploads::Uploads;
@@ -57,13 +60,77 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("custody-log serve: {e:#}");
-                    ExitCode::FAILURE
+                    if is_key_error(&e) {
+                        ExitCode::from(EXIT_KEY)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             }
         }
         Command::Fsck(args) => fsck(&args),
         Command::Gc(args) => gc(&args),
         Command::Restore(args) => restore(&args),
+        Command::Rekey(args) => rekey(&args),
+    }
+}
+
+/// True when `e` is the configured KEK failing to open the artifact store
+/// (exit [`EXIT_KEY`]).
+fn is_key_error(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<SealError>().is_some()
+        || matches!(e.downcast_ref::<BlobError>(), Some(BlobError::Key(_)))
+}
+
+/// The artifact store of a stopped server (or of a running one, for
+/// `rekey`) with the configured KEKs, its encryption checked.
+fn offline_blobs(
+    data_dir: &std::path::Path,
+    store: Option<&str>,
+    kek: &KekArgs,
+) -> anyhow::Result<BlobStore> {
+    let seal = match kek.seal(data_dir) {
+        // No KEK anywhere: a store that was never sealed (a generic log, or
+        // one kept in plaintext) is still checked as it is.
+        Err(SealError::NoKek) => {
+            let plain = BlobStore::at_with(data_dir, store, None)?;
+            if plain.read_check()?.is_some() {
+                return Err(SealError::NoKek.into());
+            }
+            return Ok(plain);
+        }
+        seal => seal?,
+    };
+    let blobs = BlobStore::at_with(data_dir, store, seal)?;
+    blobs.check_seal(false)?;
+    Ok(blobs)
+}
+
+/// Rewraps every artifact's data key with the new KEK; exit 0 when all
+/// were, 1 when some could not be, [`EXIT_KEY`] when the KEKs do not open
+/// the store.
+fn rekey(args: &RekeyArgs) -> ExitCode {
+    let run = || -> anyhow::Result<custody_log::blobs::rekey::RekeyReport> {
+        let blobs = offline_blobs(&args.data_dir, args.store.as_deref(), &args.kek)?;
+        Ok(custody_log::blobs::rekey::rekey(&blobs)?)
+    };
+    match run() {
+        Ok(report) => {
+            println!("{report}");
+            if report.is_complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("custody-log rekey: {e:#}");
+            if is_key_error(&e) {
+                ExitCode::from(EXIT_KEY)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 
@@ -103,6 +170,13 @@ fn restore(args: &RestoreArgs) -> ExitCode {
 fn init(args: &InitArgs) -> anyhow::Result<()> {
     let vkey = init_data_dir(&args.data_dir, &args.origin)?;
     if !args.generic {
+        let kek = args.kek_file.clone().unwrap_or_else(|| args.data_dir.join(DEFAULT_KEK_FILE));
+        let id = if kek.exists() {
+            FileKek::from_file(&kek)?.id().to_owned()
+        } else {
+            FileKek::generate(&kek)?.id().to_owned()
+        };
+        eprintln!("artifact KEK {id} in {} (mode 0600); keep it off the data volume", kek.display());
         let key_out = args.admin_key.clone().unwrap_or_else(|| args.data_dir.join(ADMIN_KEY_FILE));
         let public = init_registry(&args.data_dir, &args.admin, &key_out)?;
         eprintln!("first admin {:?}: key {public}", args.admin);
@@ -162,9 +236,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let blobs = match &registry {
         Some(_) => {
-            let blobs =
-                BlobStore::open_with(&args.data_dir, args.store.as_deref(), args.presign_downloads_secs);
-            let blobs = Arc::new(blobs.context("cannot open the blob store")?);
+            let seal = args.kek.seal(&args.data_dir)?;
+            let blobs = BlobStore::open_with(
+                &args.data_dir,
+                args.store.as_deref(),
+                args.presign_downloads_secs,
+                seal,
+            );
+            let blobs = blobs.context("cannot open the blob store")?;
+            // Before anything is served: a wrong KEK stops the server here.
+            blobs.check_seal(true)?;
+            let blobs = Arc::new(blobs);
             let uploads = Uploads::new(&args.data_dir, args.upload_grace_secs)
                 .context("cannot open the uploader records")?;
             Some((blobs, uploads))
@@ -260,10 +342,10 @@ fn fsck(args: &FsckArgs) -> ExitCode {
         }
     };
     let config = custody_registry::registry::Config { window_ms: args.statement_window_secs * 1000 };
-    let blobs = match BlobStore::at_with(&args.data_dir, args.store.as_deref()) {
+    let blobs = match offline_blobs(&args.data_dir, args.store.as_deref(), &args.kek) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("custody-log fsck: {e}");
+            eprintln!("custody-log fsck: {e:#}");
             return ExitCode::from(2);
         }
     };
@@ -287,10 +369,10 @@ fn fsck(args: &FsckArgs) -> ExitCode {
 fn gc(args: &GcArgs) -> ExitCode {
     let config = custody_registry::registry::Config { window_ms: args.statement_window_secs * 1000 };
     let now = custody_log::registry::now_ms();
-    let blobs = match BlobStore::at_with(&args.data_dir, args.store.as_deref()) {
+    let blobs = match offline_blobs(&args.data_dir, args.store.as_deref(), &args.kek) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("custody-log gc: {e}");
+            eprintln!("custody-log gc: {e:#}");
             return ExitCode::FAILURE;
         }
     };

@@ -76,7 +76,8 @@ async fn a_two_gib_upload_streams_with_bounded_memory() {
 
     let hex = digest.0.to_hex();
     let stored = data.join("blobs/sha256").join(&hex[..2]).join(&hex);
-    assert_eq!(std::fs::metadata(&stored).unwrap().len(), size);
+    // Stored sealed: the header and one tag per 64 KiB chunk on top.
+    assert_eq!(std::fs::metadata(&stored).unwrap().len(), custody_log::seal::format::sealed_len(size));
     let peak = peak_rss_kib(server.child.id());
     assert!(peak < MAX_PEAK_RSS_KIB, "server peak RSS {peak} KiB for a 2 GiB upload");
     eprintln!("2 GiB upload: server peak RSS {} MiB", peak / 1024);

@@ -16,6 +16,8 @@
 //! - [`procstat`]: resident memory and open descriptors from `/proc`.
 //! - [`pki`]: an in-test CA, server certificates and a wrong CA as PEM files;
 //!   [`tls`]: the hostile servers over HTTPS with those certificates.
+//! - [`webhook`]: a webhook receiver recording the alerts it accepts,
+//!   failing the first N or down on demand.
 //! - [`cli`], [`logserver`], [`witness`], [`scenario`]: the `custody`
 //!   client, a lone log, a witness and whole deployments.
 //!
@@ -38,6 +40,7 @@ pub mod raw;
 pub mod scenario;
 pub mod statements;
 pub mod tls;
+pub mod webhook;
 pub mod witness;
 
 pub use bins::bin;

@@ -6,7 +6,10 @@
 //!   node 2 killed with SIGKILL during concurrent publishes and pulls
 //!   changes nothing a client sees, nothing acknowledged is lost, and the
 //!   restarted node serves what was written while it was down;
-//! - with `--presign-downloads`, `GET /blobs` answers 307 to a presigned
+//! - artifacts are sealed in the bucket: no object holds a window of a
+//!   published artifact's plaintext;
+//! - with `--presign-downloads` (and `--plaintext-artifacts`, which it
+//!   needs), `GET /blobs` answers 307 to a presigned
 //!   URL only after the access is logged, the client follows it and still
 //!   verifies: bytes altered in the bucket are refused by the client;
 //! - without presigning, bytes altered in the bucket are refused by the log
@@ -24,6 +27,7 @@ use custody_standards::encoding::encode_base64;
 use custody_testkit::garage::GarageCluster;
 use custody_testkit::scenario::*;
 use custody_testkit::statements::{access, digest_of, noise, publish, signed};
+use futures_util::TryStreamExt as _;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
@@ -102,7 +106,15 @@ fn artifacts_in_garage_survive_a_node_kill9_during_publishes_and_pulls() {
     publish_file(&alice, tmp.path(), "demo/model", "1", &big).ok();
     let meta =
         rt.block_on(node1.head(&object(&digest_of(&big).0.to_hex()))).expect("the artifact is in the bucket");
-    assert_eq!(meta.size, big.len() as u64);
+    // Sealed: a 48-byte header, then 192 chunks of 64 KiB, each with a tag.
+    assert_eq!(meta.size, 48 + big.len() as u64 + 192 * 16);
+    let window = &big[5 << 20..(5 << 20) + 32];
+    let objects: Vec<_> = rt.block_on(node1.list(None).try_collect::<Vec<_>>()).expect("listing");
+    assert!(objects.len() > 2, "artifact, key record, check record and the log's tiles");
+    for o in &objects {
+        let bytes = rt.block_on(async { node1.get(&o.location).await?.bytes().await }).expect("object");
+        assert!(!bytes.windows(32).any(|w| w == window), "plaintext in the bucket at {}", o.location);
+    }
     assert!(!d.dir.join("log/blobs/sha256").exists(), "nothing stored on the log's disk");
     assert!(pull(&dave, tmp.path(), "demo/model@1") == Some(big.clone()), "verified pull of the big model");
 
@@ -168,15 +180,19 @@ fn artifacts_in_garage_survive_a_node_kill9_during_publishes_and_pulls() {
     let got = eventually("node 2 to serve an artifact written while it was down", 60, || {
         rt.block_on(async { node2.get(&key).await.ok()?.bytes().await.ok() })
     });
-    assert!(got.as_ref() == last.as_slice());
+    // The object is the sealed copy: the same bytes node 1 holds.
+    let on_node1 = rt.block_on(async { node1.get(&key).await?.bytes().await }).expect("node 1");
+    assert!(got == on_node1 && got.len() as u64 > last.len() as u64);
 }
 
 #[test]
 fn presigned_downloads_redirect_after_the_access_and_the_client_still_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = GarageCluster::start(&tmp.path().join("garage"));
-    let (d, alice, dave) =
-        team(&tmp.path().join("dep"), garage_log(&cluster, &["--presign-downloads", "60"]));
+    let (d, alice, dave) = team(
+        &tmp.path().join("dep"),
+        garage_log(&cluster, &["--presign-downloads", "60", "--plaintext-artifacts"]),
+    );
     let bytes = noise(3 << 20, 9);
     let digest = digest_of(&bytes);
     publish_file(&alice, tmp.path(), "demo/model", "1", &bytes).ok();

@@ -133,6 +133,9 @@ fn static_audit_and_restore(dir: &Path, b: &Backend, web_root: Option<&Path>) {
     let vkey = init_log(&data);
     let backup = dir.join("log.key.backup");
     std::fs::copy(data.join("log.key"), &backup).unwrap();
+    // The artifacts' KEK is backed up apart from the data, like the key.
+    let kek = dir.join("artifacts.kek.backup");
+    std::fs::copy(data.join("artifacts.kek"), &kek).unwrap();
     let mut server = serve(&data, b, &["--checkpoint-interval", "100"]);
     let policy = log_only_policy(dir, &vkey);
     let admin = User::new(dir, "root");
@@ -171,7 +174,7 @@ fn static_audit_and_restore(dir: &Path, b: &Backend, web_root: Option<&Path>) {
     lose_the_disk(&mut server, &data);
     let said = restore(&data, &backup, b);
     assert!(said.contains(&format!("checkpoint of size {size}")), "{said}");
-    let server = serve(&data, b, &["--checkpoint-interval", "100"]);
+    let server = serve(&data, b, &["--checkpoint-interval", "100", "--kek-file", kek.to_str().unwrap()]);
     assert_eq!(entries(&server.url, size), before, "every checkpointed entry, same bytes, same index");
     // It takes statements again, and the auditor's remembered checkpoint
     // is extended consistently.
@@ -251,6 +254,8 @@ fn recovery_point_zero_keeps_every_acknowledged_entry() {
     init_log(&data);
     let backup = dir.path().join("log.key.backup");
     std::fs::copy(data.join("log.key"), &backup).unwrap();
+    let kek = dir.path().join("artifacts.kek.backup");
+    std::fs::copy(data.join("artifacts.kek"), &kek).unwrap();
     // One checkpoint at start-up, then none for an hour.
     let mut server = serve(&data, &b, &["--checkpoint-interval", "3600000", "--recovery-point-zero"]);
     let root = read_signer(&data.join("admin.key"));
@@ -273,7 +278,7 @@ fn recovery_point_zero_keeps_every_acknowledged_entry() {
     assert!(said.contains(&format!("restored {size} entries")), "{said}");
     let checkpointed: u64 = said.rsplit(' ').next().unwrap().trim().parse().expect(&said);
     assert!(checkpointed < size, "some entries came from the write-ahead segments alone: {said}");
-    let server = serve(&data, &b, &["--checkpoint-interval", "100"]);
+    let server = serve(&data, &b, &["--checkpoint-interval", "100", "--kek-file", kek.to_str().unwrap()]);
     assert_eq!(entries(&server.url, size), before);
     // The registry replayed them, takes new statements, and a checkpoint
     // covering everything reaches the bucket.

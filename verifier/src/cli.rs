@@ -53,6 +53,11 @@ pub struct Cli {
     /// Pipeline recorded in signed statements.
     #[arg(long, env = "CUSTODY_PIPELINE", global = true)]
     pub pipeline: Option<String>,
+    /// Client identity recorded in signed statements (`context.source`),
+    /// e.g. a host or service name; `monitor --rules` can alert on
+    /// unknown ones.
+    #[arg(long, env = "CUSTODY_SOURCE", global = true)]
+    pub source: Option<String>,
     /// Log filter for diagnostics on stderr (e.g. `info`, `debug`).
     #[arg(long, env = "CUSTODY_LOG_LEVEL", default_value = "warn", global = true)]
     pub log_level: String,
@@ -143,7 +148,8 @@ pub enum Command {
     /// A model's versions, tag moves, promotions, approvals and accesses,
     /// one row per entry proven in the log, with its leaf index.
     History(HistoryArgs),
-    /// A compliance report for a model over a period (Markdown, or JSON).
+    /// A compliance report over a period, on the whole registry or a name,
+    /// actor or artifact, proven complete (Markdown, JSON or HTML).
     Report(ReportArgs),
     /// Offline checks: no network.
     #[command(subcommand)]
@@ -491,10 +497,15 @@ pub struct HistoryArgs {
     pub max_accesses: usize,
 }
 
-/// `report`: on exactly one of a model name, an actor or an artifact.
+/// `report`: on the whole registry, or on at most one model name, actor
+/// or artifact.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("subject").required(true).args(["name", "actor", "digest"])))]
+#[command(group(clap::ArgGroup::new("subject").args(["model", "name", "actor", "digest"])))]
 pub struct ReportArgs {
+    /// Model name `org/model` (the same as --name). Without NAME, --name,
+    /// --actor or --digest: the whole registry, proven by a full audit.
+    #[arg(value_name = "NAME")]
+    pub model: Option<String>,
     /// Model name `org/model`: every entry about it.
     #[arg(long, env = "CUSTODY_NAME")]
     pub name: Option<String>,
@@ -510,6 +521,20 @@ pub struct ReportArgs {
     /// Period end, `YYYY-MM-DDTHH:MM:SSZ` (inclusive).
     #[arg(long, env = "CUSTODY_TO")]
     pub to: String,
+    /// Which time of an entry the period applies to: the statement's own
+    /// time, or the time the log received it (both are in every row).
+    #[arg(long, env = "CUSTODY_REPORT_TIME_BASIS", value_enum, default_value_t = TimeBasisChoice::Statement)]
+    pub time_basis: TimeBasisChoice,
+    /// Report format (default: markdown, or json with --json / --output json).
+    #[arg(long, env = "CUSTODY_REPORT_FORMAT", value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Write the report to this file (atomically) instead of stdout.
+    #[arg(long = "out", short = 'o', env = "CUSTODY_REPORT_OUT")]
+    pub out: Option<PathBuf>,
+    /// On a name, actor or artifact: run a full audit first, so that every
+    /// row's verdict is `audited` (the whole registry is always audited).
+    #[arg(long, env = "CUSTODY_REPORT_AUDIT")]
+    pub audit: bool,
     /// Print JSON instead of Markdown (the same as the global `--output json`).
     #[arg(long, env = "CUSTODY_JSON")]
     pub json: bool,
@@ -519,9 +544,44 @@ pub struct ReportArgs {
     /// Also write the JSON report to this file.
     #[arg(long = "json-file", env = "CUSTODY_REPORT_JSON")]
     pub json_file: Option<PathBuf>,
-    /// Most access entries considered per artifact.
+    /// Most access entries listed (all are proven and counted).
     #[arg(long, env = "CUSTODY_MAX_ACCESSES", default_value_t = 100000)]
     pub max_accesses: usize,
+    /// Audit: parallel fetches.
+    #[arg(long, env = "CUSTODY_JOBS", default_value_t = 8)]
+    pub jobs: usize,
+    /// Audit: the log's statement window in seconds (its --statement-window).
+    #[arg(long, env = "CUSTODY_STATEMENT_WINDOW_SECS", default_value_t = 300)]
+    pub statement_window: u64,
+    /// Audit: verify each signature on its own instead of in batches.
+    #[arg(long, env = "CUSTODY_AUDIT_EXACT")]
+    pub exact: bool,
+    /// Audit: ignore the cache of already audited tiles and bundles.
+    #[arg(long, env = "CUSTODY_AUDIT_REFETCH")]
+    pub refetch: bool,
+    /// Audit: threads verifying signatures (default: every core).
+    #[arg(long, env = "CUSTODY_AUDIT_THREADS")]
+    pub threads: Option<usize>,
+}
+
+/// `report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    Markdown,
+    /// JSON (schema `custody.dev/compliance-report/v1`).
+    Json,
+    /// One self-contained HTML page.
+    Html,
+}
+
+/// `report --time-basis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeBasisChoice {
+    /// The statement's time.
+    Statement,
+    /// The log's receive time.
+    Received,
 }
 
 /// `monitor`.
@@ -529,10 +589,18 @@ pub struct ReportArgs {
 pub struct MonitorArgs {
     /// Log URL (default: --log or the configured one).
     pub url: Option<String>,
-    /// Rules file (JSON): {"names": ["acme/*"], "publishers": ["alice"],
+    /// Watch file (JSON): {"names": ["acme/*"], "publishers": ["alice"],
     /// "grants": true, "access_hours": {"from": 8, "to": 18}}.
-    #[arg(long, env = "CUSTODY_WATCH")]
-    pub watch: PathBuf,
+    #[arg(long, env = "CUSTODY_WATCH", required_unless_present = "rules", conflicts_with = "rules")]
+    pub watch: Option<PathBuf>,
+    /// Alert rules and sinks (TOML, docs/verifier.md "Alert rules"):
+    /// alerts go to webhooks, Slack or stdout through a persistent outbox.
+    #[arg(long, env = "CUSTODY_MONITOR_RULES")]
+    pub rules: Option<PathBuf>,
+    /// With --rules --once: seconds the sinks may keep retrying before
+    /// the monitor exits (what is left stays queued for the next run).
+    #[arg(long, env = "CUSTODY_MONITOR_DELIVER_TIMEOUT_SECS", default_value_t = 30)]
+    pub deliver_timeout: u64,
     /// Seconds between checkpoint polls.
     #[arg(long, env = "CUSTODY_MONITOR_INTERVAL_SECS", default_value_t = 5)]
     pub interval: u64,

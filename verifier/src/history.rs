@@ -124,6 +124,35 @@ pub fn subject_history(
     max_accesses: usize,
     timeout: Duration,
 ) -> Result<History> {
+    let entries = proven_entries(trust, subject, timeout)?;
+    let mut rows = rows(&entries.statements, max_accesses);
+    for e in &entries.log_events {
+        rows.extend(log_event_row(subject, &entries.statements, e));
+    }
+    rows.sort_by_key(|r| r.index);
+    Ok(History { subject: subject.clone(), checkpoint: entries.checkpoint, rows })
+}
+
+/// A subject's entries, proven complete under one checkpoint.
+#[derive(Debug, Clone)]
+pub struct ProvenEntries {
+    /// The checkpoint every entry was proven under.
+    pub checkpoint: Trusted,
+    /// The signed statements about the subject, in log order.
+    pub statements: Vec<ProvenStatement>,
+    /// The log's own events about the subject (integrity violations), in
+    /// log order, each verified with the log's key.
+    pub log_events: Vec<ProvenLogEvent>,
+}
+
+/// Every entry of `subject`, proven complete by its committed entries
+/// chain and each proven included and about the subject, with the
+/// checkpoint they were proven under.
+pub fn proven_entries(
+    trust: &Trust,
+    subject: &Subject,
+    timeout: Duration,
+) -> Result<ProvenEntries> {
     let key = subject.key();
     let path = listing_path(&key).ok_or_else(|| Error::verify("no listing for this key".to_string()))?;
     let complete = proven_complete(trust, &key, &path, timeout)?;
@@ -141,13 +170,12 @@ pub fn subject_history(
             ProvenEntry::Statement(_) => return Err(not_about(i)),
         }
     }
-    let mut rows = rows(&proven, max_accesses);
     for e in &events {
-        let row = log_event_row(subject, &proven, e).ok_or_else(|| not_about(e.index))?;
-        rows.push(row);
+        if log_event_row(subject, &proven, e).is_none() {
+            return Err(not_about(e.index));
+        }
     }
-    rows.sort_by_key(|r| r.index);
-    Ok(History { subject: subject.clone(), checkpoint: complete.checkpoint, rows })
+    Ok(ProvenEntries { checkpoint: complete.checkpoint, statements: proven, log_events: events })
 }
 
 /// The rows of proven statements, in the order given; at most

@@ -18,6 +18,8 @@
 //!   compliance reports, from proven entries.
 //! - [`monitor`], [`monitor_state`]: follow a log, report matching events
 //!   as JSON lines (on state proofs when only exact names are watched).
+//! - [`alerts`]: `monitor --rules`: alert rules, webhook, Slack and stdout
+//!   sinks behind a persistent outbox, automatic holds.
 //! - [`offline`]: `custody verify ...` without a network.
 //! - [`audit`], [`fetch`]: whole-log audit (tiles, bundles, replay), resumable.
 //!
@@ -26,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod audit;
 pub mod authz;
 pub mod client;

@@ -6,6 +6,7 @@ mod choices;
 mod cli;
 mod events_cmd;
 mod output;
+mod report_cmd;
 mod verify_cmd;
 
 use std::ffi::OsString;
@@ -17,26 +18,25 @@ use anyhow::Context as _;
 use choices::{lifecycle_set, spelling};
 use clap::Parser as _;
 use custody_registry::actor_key::ActorKey;
-use custody_registry::names::{ActorName, Digest, ModelName, Pattern, TagName};
+use custody_registry::names::{ActorName, ModelName, Pattern, TagName};
 use custody_registry::statement::events::{
     Approve, GrantRole, Promote, Protect, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
 };
 use custody_registry::statement::Event;
-use custody_registry::timestamp::Timestamp;
 use custody_standards::Policy;
+use custody_verifier::alerts::{Config as AlertConfig, RunOptions};
 use custody_verifier::audit::directories::check_directories;
 use custody_verifier::audit::{audit, audit_dir, AuditOptions};
 use custody_verifier::client::LogClient;
 use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
-use custody_verifier::history::{history, subject_history, Subject};
+use custody_verifier::history::history;
 use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::publish::{publish, PublishRequest};
 use custody_verifier::pull::{verify_reference_with, Holds, Ref, ANY_STATUS};
-use custody_verifier::report::report;
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::Trust;
 
@@ -130,6 +130,14 @@ fn version_ref(
     }
 }
 
+/// Reads and checks a `monitor --rules` file (exit 64 when it is bad).
+fn alert_rules(path: &Path) -> Result<AlertConfig, Error> {
+    let bytes = read_capped(path, custody_verifier::alerts::config::MAX_RULES_FILE)?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| Error::Usage(format!("{}: not UTF-8", path.display())))?;
+    AlertConfig::parse(text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}
+
 fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
     let home = Home::resolve(cli.home.as_deref())?;
     let wait = Duration::from_secs(cli.wait);
@@ -137,6 +145,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         reason: cli.reason.clone().unwrap_or_else(|| events_cmd::DEFAULT_REASON.to_owned()),
         environment: cli.environment.clone(),
         pipeline: cli.pipeline.clone(),
+        source: cli.source.clone(),
     };
     match &cli.command {
         Command::Init => {
@@ -387,7 +396,19 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
             // One JSON line per alert in either format: the stream is the
             // result (docs/verifier.md).
             let c = ctx_with(&cli, home, a.url.as_deref())?;
-            let rules = Rules::parse(&read_capped(&a.watch, 1 << 20)?)?;
+            if let Some(path) = &a.rules {
+                let cfg = alert_rules(path)?;
+                let opts = RunOptions {
+                    interval: Duration::from_secs(a.interval),
+                    once: a.once,
+                    from_start: a.from_start,
+                    deliver_timeout: Duration::from_secs(a.deliver_timeout),
+                };
+                custody_verifier::alerts::run(&c.trust(), &c.home, &cfg, &opts)?;
+                return Ok(());
+            }
+            let watch = a.watch.as_deref().ok_or_else(|| Error::Usage("give --watch or --rules".into()))?;
+            let rules = Rules::parse(&read_capped(watch, 1 << 20)?)?;
             let mut out = std::io::stdout().lock();
             monitor(
                 &c.trust(),
@@ -411,25 +432,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         }
         Command::Report(a) => {
             let c = ctx(&cli, home)?;
-            let subject = match (&a.name, &a.actor, &a.digest) {
-                (Some(n), None, None) => Subject::Name(parse("--name", ModelName::new(n))?),
-                (None, Some(actor), None) => Subject::Actor(parse("--actor", ActorName::new(actor))?),
-                (None, None, Some(d)) => Subject::Digest(parse("--digest", Digest::new(d))?),
-                _ => return Err(Error::Usage("give exactly one of --name, --actor, --digest".into()).into()),
-            };
-            let from = parse("--from", Timestamp::parse(&a.from))?;
-            let to = parse("--to", Timestamp::parse(&a.to))?;
-            let h = subject_history(&c.trust(), &subject, a.max_accesses, wait)?;
-            let r = report(&h, from, to);
-            if let Some(path) = &a.markdown {
-                let md = custody_verifier::report::markdown(&r);
-                std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
-            }
-            if let Some(path) = &a.json_file {
-                let json = serde_json::to_string_pretty(&r)?;
-                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
-            }
-            p.result(&r)?;
+            report_cmd::report(&c.trust(), &c.home, a, cli.format(), wait, p)?;
         }
         Command::Verify(v) => verify_cmd::verify(&cli, &home, v, p)?,
     }

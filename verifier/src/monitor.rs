@@ -236,25 +236,56 @@ pub(crate) fn scan(
     t: &Trusted,
     pos_file: &Path,
     rules: &Rules,
-    mut next: u64,
+    next: u64,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
+    let size = t.checkpoint.size;
+    let end = verified_pages(trust, t, next, &mut |first, entries| {
+        for (i, entry) in (first..).zip(entries) {
+            let Some(s) = Leaf::decode(entry).ok().and_then(|l| SignedStatement::parse(l.envelope).ok())
+            else {
+                continue;
+            };
+            alert(rules, &s, i, size, out)?;
+        }
+        write_atomic(pos_file, (first + entries.len() as u64).to_string().as_bytes(), 0o644)
+    })?;
+    write_atomic(pos_file, end.to_string().as_bytes(), 0o644)
+}
+
+/// What [`verified_pages`] hands each page to: its first index and its
+/// verified entries.
+pub type Page<'a> = dyn FnMut(u64, &[Vec<u8>]) -> Result<()> + 'a;
+
+/// Reads the entries `[next, size)` of the checkpoint `t` a page at a
+/// time. Every entry of a page is checked against its leaf hash in tiles
+/// authenticated against the checkpoint root before `page(first, entries)`
+/// sees any of them, so callers only ever see entries really in the log;
+/// a page that does not match ends the read with a verification error
+/// (exit 2). Returns `size`.
+pub fn verified_pages(
+    trust: &Trust,
+    t: &Trusted,
+    mut next: u64,
+    page: &mut Page<'_>,
+) -> Result<u64> {
     let (size, root) = (t.checkpoint.size, t.checkpoint.root);
     let reader = TileHashReader::new(size, root, HttpTiles::new(trust.client()));
     while next < size {
         let asked = (next + PAGE).min(size);
-        let page: EntriesJson = trust.client().get_json(&format!("entries?start={next}&end={asked}"))?;
+        let got: EntriesJson = trust.client().get_json(&format!("entries?start={next}&end={asked}"))?;
         // The log may stop a page early (it caps pages in bytes too);
         // the rest comes with the next request.
-        let got = page.entries.len() as u64;
-        if got == 0 || got > asked - next {
-            return Err(Error::verify(format!("the log returned {got} entries for [{next}, {asked})")));
+        let n = got.entries.len() as u64;
+        if n == 0 || n > asked - next {
+            return Err(Error::verify(format!("the log returned {n} entries for [{next}, {asked})")));
         }
-        let end = next + got;
+        let end = next + n;
         let ids: Vec<NodeId> = (next..end).map(|i| NodeId::new(0, i)).collect();
         let hashes =
             reader.read_hashes(&ids).map_err(|e| Error::verify(format!("tiles at size {size}: {e}")))?;
-        for ((i, b64), h) in (next..end).zip(&page.entries).zip(&hashes) {
+        let mut entries = Vec::with_capacity(got.entries.len());
+        for ((i, b64), h) in (next..end).zip(&got.entries).zip(&hashes) {
             let entry =
                 decode_base64_strict(b64).ok_or_else(|| Error::verify(format!("entry {i}: bad base64")))?;
             if leaf_hash(&entry) != *h {
@@ -262,14 +293,10 @@ pub(crate) fn scan(
                     "entry {i} does not match its leaf hash under checkpoint {size}"
                 )));
             }
-            let Some(s) = Leaf::decode(&entry).ok().and_then(|l| SignedStatement::parse(l.envelope).ok())
-            else {
-                continue;
-            };
-            alert(rules, &s, i, size, out)?;
+            entries.push(entry);
         }
+        page(next, &entries)?;
         next = end;
-        write_atomic(pos_file, next.to_string().as_bytes(), 0o644)?;
     }
-    write_atomic(pos_file, next.to_string().as_bytes(), 0o644)
+    Ok(size.max(next))
 }

@@ -27,6 +27,8 @@ pub struct Why {
     pub environment: Option<String>,
     /// Optional pipeline.
     pub pipeline: Option<String>,
+    /// Optional client identity (`context.source`).
+    pub source: Option<String>,
 }
 
 impl Why {
@@ -35,6 +37,7 @@ impl Why {
         let mut c = Context::reason(text(&self.reason, "--reason")?);
         c.environment = self.environment.as_deref().map(|s| text(s, "--environment")).transpose()?;
         c.pipeline = self.pipeline.as_deref().map(|s| text(s, "--pipeline")).transpose()?;
+        c.source = self.source.as_deref().map(|s| text(s, "--source")).transpose()?;
         Ok(c)
     }
 }

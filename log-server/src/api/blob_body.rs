@@ -11,7 +11,10 @@
 //!   does not (the file was changed on disk), or it ends early, the stream
 //!   fails instead: the client sees a response cut short of its
 //!   `Content-Length`, never a clean end, and the violation is counted and
-//!   written to the audit log.
+//!   written to the audit log. A sealed file is read one sealed chunk per
+//!   poll ([`BlobFile::read_at`]) and only its authenticated plaintext is
+//!   hashed and served; a chunk that fails authentication ends the stream
+//!   the same way.
 //!
 //! - A bucket object arrives in pieces already hashed by its pump
 //!   ([`crate::blobs::BucketRead`]), which sends its last piece only once
@@ -21,10 +24,8 @@
 //! Every poll refreshes the download's [`Slot`]; once the slot has expired
 //! (its client was idle past `--download-idle-timeout`) the stream fails.
 
-use std::fs::File;
 use std::future::Future as _;
 use std::io;
-use std::os::unix::fs::FileExt as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -37,12 +38,14 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::blobs::BlobError;
+use crate::blobs::{BlobError, BlobFile};
 use crate::download_slots::Slot;
 use crate::metrics::Metrics;
 
 /// Bytes per chunk served.
 pub const CHUNK: usize = 64 * 1024;
+// A sealed file is read one sealed chunk per served chunk.
+const _: () = assert!(CHUNK == crate::seal::format::CHUNK);
 
 /// Who to tell when served bytes turn out not to match their digest.
 pub struct ViolationReport {
@@ -114,7 +117,7 @@ impl ChannelSource {
 }
 
 struct FileSource {
-    file: Arc<File>,
+    file: Arc<BlobFile>,
     size: u64,
     offset: u64,
     digest: Digest,
@@ -136,9 +139,10 @@ impl BlobBody {
         BlobBody { source: Source::Memory { bytes, at: 0 }, slot, finished: false }
     }
 
-    /// The first `size` bytes of `file`, hashed as they are served and
-    /// checked against `digest` before the last chunk is released.
-    pub fn file(file: File, size: u64, digest: Digest, report: ViolationReport, slot: Slot) -> Self {
+    /// The first `size` bytes of `file` (of its plaintext, if sealed),
+    /// hashed as they are served and checked against `digest` before the
+    /// last chunk is released.
+    pub fn file(file: BlobFile, size: u64, digest: Digest, report: ViolationReport, slot: Slot) -> Self {
         let source = FileSource {
             file: Arc::new(file),
             size,
@@ -187,6 +191,11 @@ impl FileSource {
                 };
                 let bytes = match read.bytes {
                     Ok(b) => b,
+                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                        // A sealed chunk that fails authentication.
+                        self.report.report(&self.digest, &e.to_string());
+                        return Poll::Ready(Some(Err(cut("stored artifact fails authentication"))));
+                    }
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 };
                 let want = self.size - self.offset;
@@ -228,20 +237,12 @@ impl FileSource {
 
 /// Reads up to `want` bytes at `offset` (fewer only at end of file) and
 /// feeds them to `hasher`.
-fn read_chunk(file: &File, offset: u64, want: usize, mut hasher: Sha256) -> ChunkRead {
-    let mut buf = vec![0u8; want];
-    let mut got = 0;
-    while got < want {
-        match file.read_at(&mut buf[got..], offset + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return ChunkRead { hasher, bytes: Err(e) },
-        }
+fn read_chunk(file: &BlobFile, offset: u64, want: usize, mut hasher: Sha256) -> ChunkRead {
+    let bytes = file.read_at(offset, want);
+    if let Ok(buf) = &bytes {
+        hasher.update(buf);
     }
-    buf.truncate(got);
-    hasher.update(&buf);
-    ChunkRead { hasher, bytes: Ok(buf) }
+    ChunkRead { hasher, bytes }
 }
 
 impl Stream for BlobBody {

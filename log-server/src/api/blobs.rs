@@ -20,7 +20,13 @@
 //! With artifacts in the `--store` bucket the same holds (see
 //! [`crate::blobs::bucket`]; no verified cache), and with
 //! `--presign-downloads` the answer, after the access entry is durable, is
-//! a 307 to a presigned URL of the object, which the client verifies.
+//! a 307 to a presigned URL of the object, which the client verifies
+//! (plaintext stores only: a sealed store serves the bytes itself).
+//!
+//! A sealed store ([`crate::seal`]) is opened on the way out: a copy that
+//! fails authentication is an integrity violation like a digest mismatch,
+//! and a copy whose data key cannot be unwrapped is refused with 500
+//! `artifact_key_unavailable`; neither serves a byte of it.
 
 use actix_web::http::{header, Method};
 use actix_web::web::{self, Bytes};
@@ -245,8 +251,12 @@ async fn serve_bucket(
 
 /// A read that failed before anything was served; an integrity violation
 /// is counted, written to the audit log, and logged as an entry signed by
-/// the log ([`super::integrity`]).
+/// the log ([`super::integrity`]); a key that cannot be unwrapped is an
+/// operator's problem, logged but not an integrity violation.
 fn refused(state: &web::Data<AppState>, digest: Digest, e: BlobError, index: u64, actor: &str) -> ApiError {
+    if let BlobError::Key(k) = &e {
+        tracing::error!(access_index = index, actor, error = %k, "artifact key unavailable; not served");
+    }
     if let BlobError::Integrity { expected, actual } = &e {
         state.metrics.inc_integrity_violation();
         tracing::error!(
@@ -292,6 +302,7 @@ enum Served {
     /// Small: already verified in memory, with the stamp of the file
     /// version read.
     Whole(Bytes, crate::blob_cache::FileStamp),
-    /// Large: an open file and its size, hashed while served.
-    Stream(std::fs::File, u64),
+    /// Large: an open file and its size, hashed (and opened, if sealed)
+    /// while served.
+    Stream(crate::blobs::BlobFile, u64),
 }

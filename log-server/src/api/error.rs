@@ -185,6 +185,7 @@ impl ApiError {
                 return r.code()
             }
             ApiError::Blob(BlobError::Integrity { .. }) => return "integrity_violation",
+            ApiError::Blob(BlobError::Key(_)) => return "artifact_key_unavailable",
             ApiError::TagDisqualified(_) => return "tag_disqualified",
             ApiError::Upload(UploadError::InProgress { .. }) => return "upload_in_progress",
             ApiError::Upload(UploadError::UploadRequired { .. }) => return "upload_required",
@@ -255,7 +256,9 @@ impl ResponseError for ApiError {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
                 BlobError::NotFound(_) => StatusCode::NOT_FOUND,
-                BlobError::Integrity { .. } | BlobError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                BlobError::Integrity { .. } | BlobError::Io { .. } | BlobError::Key(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 // The artifact bucket failed; its details (endpoint, bucket)
                 // stay in the server's log, the client gets a reference.
                 BlobError::Bucket(_) => StatusCode::BAD_GATEWAY,

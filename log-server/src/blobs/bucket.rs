@@ -14,6 +14,10 @@
 //! kept by a rewrite (it can be an MD5), but the last-modified time is set
 //! by the store on every write, so a rewritten object is read and hashed
 //! again.
+//!
+//! A sealed bucket ([`crate::seal`]) stores sealed copies under the same
+//! names, their key records beside them (`bucket_keys`); sizes
+//! reported here are those of the plaintext.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,9 +33,12 @@ use object_store::ObjectStore;
 use sha2::{Digest as _, Sha256};
 use tokio::runtime::Handle;
 
-use super::{integrity, BlobError, Listed};
+use super::bucket_keys::open_whole;
+use super::{integrity, sealed_err, sealed_size, BlobError, Listed};
 use crate::blob_cache::FileStamp;
 use crate::bucket::{Bucket, BucketError, ARTIFACTS};
+use crate::seal::format::{sealed_len, CHUNK as SEAL_CHUNK};
+use crate::seal::Seal;
 
 pub use super::bucket_read::BucketRead;
 pub use super::bucket_write::BucketWriter;
@@ -58,6 +65,7 @@ pub struct BucketBlobs {
     handle: Handle,
     _rt: Arc<IoRuntime>,
     presign: Option<Presign>,
+    seal: Option<Arc<Seal>>,
 }
 
 /// Downloads answered with a presigned URL of the object.
@@ -96,7 +104,19 @@ impl BucketBlobs {
             .build()
             .map_err(|source| BlobError::Io { path: "artifact bucket runtime".into(), source })?;
         let handle = rt.handle().clone();
-        Ok(BucketBlobs { bucket, handle, _rt: Arc::new(IoRuntime(Some(rt))), presign: None })
+        Ok(BucketBlobs { bucket, handle, _rt: Arc::new(IoRuntime(Some(rt))), presign: None, seal: None })
+    }
+
+    /// The same store, sealing what it stores and opening what it reads
+    /// with `seal` (`None`: plaintext).
+    pub fn with_seal(mut self, seal: Option<Arc<Seal>>) -> Self {
+        self.seal = seal;
+        self
+    }
+
+    /// What the store seals with, if it is sealed.
+    pub fn seal(&self) -> Option<&Arc<Seal>> {
+        self.seal.as_ref()
     }
 
     /// Downloads will answer with a URL of the object presigned for
@@ -172,13 +192,21 @@ impl BucketBlobs {
         self.run(self.head_fut(digest)).await?.map_err(|e| self.err(e))
     }
 
-    /// Size of the stored object (one HEAD), `None` if absent.
+    /// Size of the stored artifact (its plaintext, if sealed; one HEAD),
+    /// `None` if absent.
     pub async fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
-        Ok(self.stamp(digest).await?.map(|s| s.size()))
+        let stored = self.stamp(digest).await?.map(|s| s.size());
+        stored.map(|n| sealed_size(self.seal.is_some(), digest, n)).transpose()
     }
 
     /// [`BucketBlobs::size_of`] for blocking code.
     pub fn wait_size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
+        let stored = self.wait_size_of_stored(digest)?;
+        stored.map(|n| sealed_size(self.seal.is_some(), digest, n)).transpose()
+    }
+
+    /// The stored object's own size (sealed bytes, if sealed).
+    pub(super) fn wait_size_of_stored(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
         Ok(self.wait(self.head_fut(digest))?.map_err(|e| self.err(e))?.map(|s| s.size()))
     }
 
@@ -187,8 +215,21 @@ impl BucketBlobs {
         BucketWriter::new(self, declared, declared_size)
     }
 
-    /// Deletes the object; absent is not an error.
+    /// Deletes the object (and, if sealed, its copy's key record); absent
+    /// is not an error.
     pub fn remove(&self, digest: &Hash) -> Result<(), BlobError> {
+        let blob_id = match &self.seal {
+            Some(_) => self.stored_blob_id(digest)?,
+            None => None,
+        };
+        self.remove_object(digest)?;
+        match blob_id {
+            Some(id) => self.remove_record(digest, &id),
+            None => Ok(()),
+        }
+    }
+
+    fn remove_object(&self, digest: &Hash) -> Result<(), BlobError> {
         let (store, path) = (self.store(), self.path_of(digest));
         let done = self.wait(async move {
             match store.delete(&path).await {
@@ -202,6 +243,16 @@ impl BucketBlobs {
     /// The whole object, verified, if it is at most `max` bytes.
     pub fn wait_read_small_verified(&self, digest: &Hash, max: u64) -> Result<Option<Vec<u8>>, BlobError> {
         let (store, path) = (self.store(), self.path_of(digest));
+        if let Some(seal) = &self.seal {
+            let (ctx, keys, seal, want) = (self.ctx(), self.keys_dir(digest), Arc::clone(seal), *digest);
+            return self.wait(async move {
+                let got = read_capped(store, path, sealed_len(max)).await;
+                match got.map_err(|e| ctx.not_found_or(e, &want))? {
+                    None => Ok(None),
+                    Some(bytes) => open_whole(&ctx, &keys, &seal, &want, &bytes).await.map(Some),
+                }
+            })?;
+        }
         let got = self.wait(async move { read_capped(store, path, max).await })?;
         let Some(bytes) = got.map_err(|e| self.not_found_or(e, digest))? else { return Ok(None) };
         let actual = custody_standards::hash::sha256(&bytes);
@@ -211,9 +262,39 @@ impl BucketBlobs {
         Ok(Some(bytes.to_vec()))
     }
 
-    /// Hashes the whole object (streamed) and returns its size.
+    /// Hashes the whole object (streamed; every chunk opened, if sealed)
+    /// and returns its size.
     pub fn verify(&self, digest: &Hash) -> Result<u64, BlobError> {
         let (store, path) = (self.store(), self.path_of(digest));
+        if let Some(seal) = &self.seal {
+            let (ctx, keys, seal, want) = (self.ctx(), self.keys_dir(digest), Arc::clone(seal), *digest);
+            return self.wait(async move {
+                let got = store.get(&path).await.map_err(|e| ctx.not_found_or(e, &want))?;
+                let stored = got.meta.size;
+                let mut stream = got.into_stream();
+                let (mut dec, first) =
+                    super::bucket_keys::start_decoding(&ctx, &keys, &seal, &want, stored, &mut stream)
+                        .await?;
+                let (mut hasher, mut size, mut out) = (Sha256::new(), 0u64, Vec::with_capacity(SEAL_CHUNK));
+                let mut feed = |bytes: &[u8], out: &mut Vec<u8>| -> Result<(), BlobError> {
+                    out.clear();
+                    dec.update(bytes, out).map_err(|e| sealed_err(&want, e))?;
+                    hasher.update(&out[..]);
+                    size += out.len() as u64;
+                    Ok(())
+                };
+                feed(&first, &mut out)?;
+                while let Some(piece) = stream.next().await {
+                    feed(&piece.map_err(|e| ctx.err(e))?, &mut out)?;
+                }
+                dec.finish().map_err(|e| sealed_err(&want, e))?;
+                let actual = Hash(hasher.finalize().into());
+                if actual != want {
+                    return Err(integrity(&want, &actual));
+                }
+                Ok(size)
+            })?;
+        }
         let got = self.wait(async move {
             let mut stream = store.get(&path).await?.into_stream();
             let (mut hasher, mut size) = (Sha256::new(), 0u64);
@@ -251,7 +332,8 @@ impl BucketBlobs {
                 actual: "an object whose name is not a digest".into(),
             })?;
             let modified_ms = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
-            out.push(Listed { digest, size: meta.size, modified_ms });
+            let size = sealed_size(self.seal.is_some(), &digest, meta.size).unwrap_or(meta.size);
+            out.push(Listed { digest, size, modified_ms });
         }
         Ok(out)
     }
@@ -260,7 +342,8 @@ impl BucketBlobs {
     /// presigned. Signing is local (no request), but may refresh
     /// credentials.
     pub async fn presigned_url(&self, digest: &Hash) -> Result<Option<String>, BlobError> {
-        let Some(p) = &self.presign else { return Ok(None) };
+        // A sealed store never presigns: the URL would serve sealed bytes.
+        let Some(p) = self.presign.as_ref().filter(|_| self.seal.is_none()) else { return Ok(None) };
         let (s3, path, expires) = (Arc::clone(&p.s3), self.path_of(digest), p.expires);
         let url = self
             .run(async move { s3.signed_url(custody_client::Method::GET, &path, expires).await })

@@ -10,6 +10,13 @@
 //! with and hashes to its digest; otherwise it sends
 //! [`BlobError::Integrity`] instead, so the client sees a response cut
 //! short of its `Content-Length`, never a clean end.
+//!
+//! A sealed object is opened on the way: its header is read and its key
+//! record fetched before the response starts, and the pump passes the
+//! pieces through the chunk decoder, so what it hashes and hands on is
+//! authenticated plaintext only, one whole chunk at a time; a chunk that
+//! fails authentication, or a stream cut short of its last chunk, ends the
+//! download with an integrity error in the same way.
 
 use bytes::Bytes;
 use custody_standards::Hash;
@@ -19,7 +26,10 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use super::bucket::{read_capped_from, BucketBlobs};
-use super::{integrity, BlobError};
+use super::bucket_keys::{open_whole, start_decoding};
+use super::{integrity, sealed_err, sealed_size, BlobError};
+use crate::seal::format::sealed_len;
+use crate::seal::Decoder;
 
 /// Pieces buffered between the bucket and the client.
 const PIPE_DEPTH: usize = 4;
@@ -44,6 +54,32 @@ impl BucketBlobs {
     /// bytes, streamed and verified as served beyond.
     pub async fn open_read(&self, digest: &Hash, small_max: u64) -> Result<BucketRead, BlobError> {
         let (store, path, want) = (self.store(), self.path_of(digest), *digest);
+        if let Some(seal) = self.seal() {
+            let (ctx, keys, seal) = (self.ctx(), self.keys_dir(digest), std::sync::Arc::clone(seal));
+            return self
+                .run(async move {
+                    let got = store.get(&path).await.map_err(|e| ctx.not_found_or(e, &want))?;
+                    let stored = got.meta.size;
+                    let size = sealed_size(true, &want, stored)?;
+                    if size <= small_max {
+                        let bytes =
+                            read_capped_from(got, sealed_len(small_max)).await.map_err(|e| ctx.err(e))?;
+                        let bytes = bytes.ok_or_else(|| BlobError::NotFound(want.to_hex()))?;
+                        return Ok(BucketRead::Whole(
+                            open_whole(&ctx, &keys, &seal, &want, &bytes).await?.into(),
+                        ));
+                    }
+                    let mut stream = got.into_stream();
+                    let (dec, first) = start_decoding(&ctx, &keys, &seal, &want, stored, &mut stream).await?;
+                    let first = futures_util::stream::once(async move {
+                        Ok::<_, object_store::Error>(Bytes::from(first))
+                    });
+                    let (tx, rx) = mpsc::channel(PIPE_DEPTH);
+                    tokio::spawn(pump(first.chain(stream).boxed(), size, want, tx, Some(dec)));
+                    Ok(BucketRead::Stream { chunks: rx, size })
+                })
+                .await?;
+        }
         let opened = self
             .run(async move {
                 let got = store.get(&path).await?;
@@ -52,7 +88,7 @@ impl BucketBlobs {
                     return Ok(Opened::Small(read_capped_from(got, small_max).await?));
                 }
                 let (tx, rx) = mpsc::channel(PIPE_DEPTH);
-                tokio::spawn(pump(got.into_stream(), size, want, tx));
+                tokio::spawn(pump(got.into_stream(), size, want, tx, None));
                 Ok(Opened::Stream(rx, size))
             })
             .await?
@@ -78,12 +114,15 @@ enum Opened {
 }
 
 /// Hashes `stream` into `tx`, holding back the last piece until the whole
-/// object checks out; stops as soon as nobody listens.
+/// object checks out; stops as soon as nobody listens. With `sealed`, the
+/// pieces are sealed bytes after the header, opened one chunk at a time
+/// (`size` is the plaintext's).
 async fn pump(
     mut stream: BoxStream<'static, object_store::Result<Bytes>>,
     size: u64,
     digest: Hash,
     tx: mpsc::Sender<Result<Bytes, BlobError>>,
+    mut sealed: Option<Decoder>,
 ) {
     let (mut hasher, mut total, mut held) = (Sha256::new(), 0u64, None::<Bytes>);
     let changed = |what: String| BlobError::Integrity { expected: digest.to_hex(), actual: what };
@@ -94,6 +133,20 @@ async fn pump(
                 let e = BlobError::Io { path: "artifact bucket".into(), source: std::io::Error::other(e) };
                 let _ = tx.send(Err(e)).await;
                 return;
+            }
+        };
+        let piece = match &mut sealed {
+            None => piece,
+            Some(dec) => {
+                let mut plain = Vec::new();
+                if let Err(e) = dec.update(&piece, &mut plain) {
+                    let _ = tx.send(Err(sealed_err(&digest, e))).await;
+                    return;
+                }
+                if plain.is_empty() {
+                    continue;
+                }
+                Bytes::from(plain)
             }
         };
         total += piece.len() as u64;
@@ -107,6 +160,10 @@ async fn pump(
                 return;
             }
         }
+    }
+    if let Some(Err(e)) = sealed.map(Decoder::finish) {
+        let _ = tx.send(Err(sealed_err(&digest, e))).await;
+        return;
     }
     if total < size {
         let _ = tx.send(Err(changed(format!("an object shorter than its {size} bytes")))).await;

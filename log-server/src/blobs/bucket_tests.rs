@@ -183,3 +183,72 @@ fn only_an_s3_store_presigns() {
     let err = open(dir.path()).with_presign(60).unwrap_err();
     assert!(err.to_string().contains("presigned downloads need an s3:// store"), "{err}");
 }
+
+fn sealed(dir: &Path, current: u8, previous: Option<u8>) -> BucketBlobs {
+    use crate::seal::{FileKek, Keyring};
+    let kek = |b: u8| -> std::sync::Arc<dyn crate::seal::Kek> {
+        std::sync::Arc::new(FileKek::from_bytes(&[b; 32]))
+    };
+    let keys = Keyring::new(kek(current), previous.map(kek));
+    open(dir).with_seal(Some(std::sync::Arc::new(crate::seal::Seal::new(keys))))
+}
+
+#[tokio::test]
+async fn a_sealed_bucket_stores_no_plaintext_and_reads_back_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sealed(dir.path(), 1, None);
+    let small = b"small model weights ".repeat(100);
+    let big = large();
+    assert!(put(&store, &small, 1000).unwrap().created);
+    assert!(put(&store, &big, 1 << 20).unwrap().created);
+    assert!(!put(&store, &big, 1 << 20).unwrap().created, "stored once");
+    for f in files(dir.path()) {
+        let bytes = std::fs::read(&f).unwrap();
+        for a in [&small, &big] {
+            let window = &a[a.len() / 2..a.len() / 2 + 32];
+            assert!(!bytes.windows(32).any(|w| w == window), "plaintext in {}", f.display());
+        }
+    }
+    let (ds, db) = (digest(&small), digest(&big));
+    assert_eq!(store.wait_size_of(&db).unwrap(), Some(big.len() as u64), "plaintext sizes");
+    assert_eq!(store.wait_read_small_verified(&ds, 1 << 20).unwrap(), Some(small.clone()));
+    let BucketRead::Whole(got) = store.open_read(&ds, 1 << 20).await.unwrap() else { panic!("whole") };
+    assert_eq!(got, small);
+    let (got, err) = drain(store.open_read(&db, 1 << 20).await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(got == big);
+    assert_eq!(store.verify(&db).unwrap(), big.len() as u64);
+    assert_eq!(store.list_records().unwrap().len(), 2);
+    assert!(store.presigned_url(&ds).await.unwrap().is_none(), "a sealed store never presigns");
+
+    // A chunk altered in the middle: only authentic plaintext goes out.
+    let path = object_file(dir.path(), &db);
+    let honest = std::fs::read(&path).unwrap();
+    let mut evil = honest.clone();
+    evil[honest.len() / 2] ^= 1;
+    std::fs::write(&path, &evil).unwrap();
+    let (got, err) = drain(store.open_read(&db, 1 << 20).await.unwrap()).await;
+    assert!(matches!(err, Some(BlobError::Integrity { .. })), "{err:?}");
+    assert!(got.len() < big.len() / 2 && got[..] == big[..got.len()], "authentic prefix only");
+    assert!(matches!(store.verify(&db), Err(BlobError::Integrity { .. })));
+    // Truncated by one chunk: refused before anything is served.
+    std::fs::write(&path, &honest[..honest.len() - crate::seal::format::SEALED_CHUNK]).unwrap();
+    assert!(matches!(store.open_read(&db, 1 << 20).await, Err(BlobError::Integrity { .. })));
+    std::fs::write(&path, &honest).unwrap();
+
+    // Rotation in the bucket; then the old KEK alone no longer opens it.
+    store
+        .write_check(&crate::seal::CheckRecord::new(store.seal().unwrap().keys()).unwrap().to_bytes())
+        .unwrap();
+    let both = BlobStore::Bucket(sealed(dir.path(), 2, Some(1)));
+    let report = rekey::rekey(&both).unwrap();
+    assert_eq!((report.rewrapped, report.current), (2, 0), "{report}");
+    let new = BlobStore::Bucket(sealed(dir.path(), 2, None));
+    new.check_seal(false).unwrap();
+    assert_eq!(new.verify(&db).unwrap(), big.len() as u64);
+    let old = BlobStore::Bucket(sealed(dir.path(), 1, None));
+    assert!(matches!(old.check_seal(false), Err(BlobError::Key(SealError::WrongKek { .. }))));
+    // Removing a sealed object removes its key record.
+    new.remove(&ds).unwrap();
+    assert_eq!(new.list_records().unwrap().len(), 1);
+}

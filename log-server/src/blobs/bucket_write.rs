@@ -17,6 +17,12 @@
 //! object is made visible covers an identical upload that finished in the
 //! meantime. Two identical uploads racing past both HEADs both write the
 //! same verified bytes, which is harmless.
+//!
+//! In a sealed bucket the body is sealed as it streams (the parts carry
+//! sealed bytes) and the copy's key record is written before the object is
+//! made visible. Each copy names its own record by its blob id, so two
+//! racing uploads of the same digest each leave a record that opens the
+//! copy it belongs to, whichever copy ends up stored.
 
 use std::collections::VecDeque;
 
@@ -27,6 +33,8 @@ use tokio::task::JoinHandle;
 
 use super::bucket::BucketBlobs;
 use super::{check_upload, BlobError, Stored};
+use crate::seal::format::BLOB_ID_LEN;
+use crate::seal::Encoder;
 
 /// Bytes per multipart part: above S3's 5 MiB minimum for every part but
 /// the last.
@@ -49,6 +57,9 @@ pub struct BucketWriter<'a> {
     buf: Vec<u8>,
     upload: Option<Box<dyn MultipartUpload>>,
     parts: VecDeque<JoinHandle<object_store::Result<()>>>,
+    /// Seals the body on its way into `buf` (sealed bucket), with the key
+    /// record to write before the object becomes visible.
+    sealing: Option<(Encoder, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for BucketWriter<'_> {
@@ -64,6 +75,12 @@ impl std::fmt::Debug for BucketWriter<'_> {
 impl<'a> BucketWriter<'a> {
     pub(super) fn new(blobs: &'a BucketBlobs, declared: Hash, declared_size: u64) -> Result<Self, BlobError> {
         let exists = blobs.wait_size_of(&declared)? == Some(declared_size);
+        let (mut buf, mut sealing) = (Vec::new(), None);
+        if let (Some(seal), false) = (blobs.seal(), exists) {
+            let (enc, record) = seal.start(&declared, declared_size).map_err(BlobError::Key)?;
+            buf.extend_from_slice(&enc.header_bytes());
+            sealing = Some((enc, record.to_bytes()));
+        }
         Ok(BucketWriter {
             blobs,
             declared,
@@ -71,9 +88,10 @@ impl<'a> BucketWriter<'a> {
             hasher: Sha256::new(),
             written: 0,
             exists,
-            buf: Vec::new(),
+            buf,
             upload: None,
             parts: VecDeque::new(),
+            sealing,
         })
     }
 
@@ -89,7 +107,10 @@ impl<'a> BucketWriter<'a> {
         if self.exists {
             return Ok(());
         }
-        self.buf.extend_from_slice(chunk);
+        match &mut self.sealing {
+            Some((enc, _)) => enc.update(chunk, &mut self.buf).map_err(BlobError::Key)?,
+            None => self.buf.extend_from_slice(chunk),
+        }
         while self.buf.len() >= PART_SIZE {
             let rest = self.buf.split_off(PART_SIZE);
             let part = std::mem::replace(&mut self.buf, rest);
@@ -132,6 +153,12 @@ impl<'a> BucketWriter<'a> {
         let size = self.written;
         if self.exists || self.blobs.wait_size_of(&self.declared)? == Some(size) {
             return Ok(Stored { size, created: false });
+        }
+        if let Some((enc, record)) = self.sealing.take() {
+            let blob_id: [u8; BLOB_ID_LEN] = enc.header().blob_id;
+            enc.finish(&mut self.buf).map_err(BlobError::Key)?;
+            // The key record first: a copy is never visible without its key.
+            self.blobs.put_record(&self.declared, &blob_id, &record)?;
         }
         let Some(mut upload) = self.upload.take() else {
             let (store, path) = (self.blobs.store(), self.blobs.path_of(&self.declared));

@@ -12,15 +12,25 @@
 //! `blobs/tmp/` for uploads in progress (emptied at start-up: a crash
 //! mid-upload leaves nothing that was acknowledged) and `blobs/uploaders/`
 //! ([`crate::uploads`]).
+//!
+//! A sealed store ([`crate::seal`]) keeps the same layout with sealed bytes
+//! under `sha256/`, plus the key records and check record of
+//! `local_keys`. An upload is sealed as it streams; its key
+//! record is made durable before the data is linked into place, so every
+//! visible copy has its key. Reads parse the header, unwrap the copy's key
+//! and open one chunk at a time (`local_sealed`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use super::{check_upload, hash_reader, BlobError, Stored, BLOBS_DIR};
+use super::local_sealed::{BlobFile, SealingWriter};
+use super::{check_upload, hash_reader, sealed_size, BlobError, Stored, BLOBS_DIR};
 use crate::blob_cache::FileStamp;
+use crate::seal::Seal;
 use custody_standards::Hash;
 use sha2::{Digest as _, Sha256};
 
@@ -33,6 +43,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
 pub struct LocalBlobs {
     root: PathBuf,
     tmp_counter: AtomicU64,
+    seal: Option<Arc<Seal>>,
+}
+
+/// Modification time of `meta` in Unix milliseconds (0 if unknown).
+pub(super) fn modified_ms(meta: &fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl LocalBlobs {
@@ -46,13 +65,33 @@ impl LocalBlobs {
             fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        Ok(LocalBlobs { root, tmp_counter: AtomicU64::new(0) })
+        Ok(LocalBlobs { root, tmp_counter: AtomicU64::new(0), seal: None })
+    }
+
+    /// The same store, sealing what it stores and opening what it reads
+    /// with `seal` (`None`: plaintext).
+    pub fn with_seal(mut self, seal: Option<Arc<Seal>>) -> Self {
+        self.seal = seal;
+        self
+    }
+
+    /// What the store seals with, if it is sealed.
+    pub fn seal(&self) -> Option<&Arc<Seal>> {
+        self.seal.as_ref()
+    }
+
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(super) fn tmp_counter(&self) -> &AtomicU64 {
+        &self.tmp_counter
     }
 
     /// The store under `data_dir` without creating or cleaning anything,
     /// for checks of a stopped server (`fsck`).
     pub fn at(data_dir: &Path) -> Self {
-        LocalBlobs { root: data_dir.join(BLOBS_DIR), tmp_counter: AtomicU64::new(0) }
+        LocalBlobs { root: data_dir.join(BLOBS_DIR), tmp_counter: AtomicU64::new(0), seal: None }
     }
 
     /// Where the blob with this digest lives (whether or not it exists).
@@ -61,9 +100,10 @@ impl LocalBlobs {
         self.root.join("sha256").join(&hex[..2]).join(hex)
     }
 
-    /// Size of the stored blob, or `None` if absent. Does not verify it.
+    /// Size of the stored blob (of its plaintext, if sealed), or `None`
+    /// if absent. Does not verify it.
     pub fn size_of(&self, digest: &Hash) -> Result<Option<u64>, BlobError> {
-        Ok(self.stamp(digest)?.map(|s| s.size()))
+        self.stamp(digest)?.map(|s| sealed_size(self.seal.is_some(), digest, s.size())).transpose()
     }
 
     /// The stored blob's [`FileStamp`] (one `stat`), or `None` if absent.
@@ -81,8 +121,16 @@ impl LocalBlobs {
     pub fn begin(&self, declared: Hash, declared_size: u64) -> Result<LocalWriter<'_>, BlobError> {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let path = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
-        let file =
+        let mut file =
             OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
+        let sealing = match &self.seal {
+            Some(seal) => {
+                let w = SealingWriter::start(seal, &declared, declared_size)?;
+                file.write_all(&w.header_bytes()).map_err(io(&path))?;
+                Some(w)
+            }
+            None => None,
+        };
         Ok(LocalWriter {
             store: self,
             file,
@@ -91,6 +139,7 @@ impl LocalBlobs {
             written: 0,
             declared,
             declared_size,
+            sealing,
         })
     }
 
@@ -104,28 +153,43 @@ impl LocalBlobs {
         }
     }
 
-    /// Opens a stored blob without hashing it, with its current size: for a
-    /// download that hashes the bytes as it serves them.
-    pub fn open_unverified(&self, digest: &Hash) -> Result<(File, u64), BlobError> {
+    /// Opens a stored blob without hashing it, with its current size (of
+    /// its plaintext): for a download that hashes the bytes as it serves
+    /// them. A sealed blob's header and key are checked here; its chunks
+    /// are authenticated as they are read.
+    pub fn open_unverified(&self, digest: &Hash) -> Result<(BlobFile, u64), BlobError> {
         let (path, file) = self.open_file(digest)?;
         let len = file.metadata().map_err(io(&path))?.len();
-        Ok((file, len))
-    }
-
-    /// Removes a stored blob. Only for bytes no publish names: a refused
-    /// upload's, or an orphan past its grace period (`custody-log gc`).
-    /// Removing one that is absent is not an error.
-    pub fn remove(&self, digest: &Hash) -> Result<(), BlobError> {
-        let path = self.path_of(digest);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(&path)(e)),
+        match &self.seal {
+            None => Ok((BlobFile::Plain(file), len)),
+            Some(seal) => self.open_sealed(seal, digest, &path, file, len),
         }
     }
 
-    /// Opens a blob for serving after hashing every byte of it. The returned
-    /// handle is positioned at the start and is the same file that was hashed.
+    /// Removes a stored blob (and, if sealed, its copy's key record). Only
+    /// for bytes no publish names: a refused upload's, or an orphan past
+    /// its grace period (`custody-log gc`). Removing one that is absent is
+    /// not an error.
+    pub fn remove(&self, digest: &Hash) -> Result<(), BlobError> {
+        let path = self.path_of(digest);
+        let blob_id = match &self.seal {
+            Some(_) => self.stored_blob_id(digest)?,
+            None => None,
+        };
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+        match blob_id {
+            Some(id) => self.remove_record(digest, &id),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens a plaintext blob for serving after hashing every byte of it.
+    /// The returned handle is positioned at the start and is the same file
+    /// that was hashed.
     pub fn open_verified(&self, digest: &Hash) -> Result<VerifiedBlob, BlobError> {
         let (path, mut file) = self.open_file(digest)?;
         let len = file.metadata().map_err(io(&path))?.len();
@@ -156,6 +220,10 @@ impl LocalBlobs {
         let (path, mut file) = self.open_file(digest)?;
         let meta = file.metadata().map_err(io(&path))?;
         let (stamp, len) = (FileStamp::of(&meta), meta.len());
+        if let Some(seal) = &self.seal {
+            let got = self.read_small_sealed(seal, digest, &path, file, len, max)?;
+            return Ok(got.map(|bytes| (stamp, bytes)));
+        }
         if len > max {
             return Ok(None);
         }
@@ -169,9 +237,17 @@ impl LocalBlobs {
         Ok(Some((stamp, bytes)))
     }
 
-    /// Hashes a stored blob without serving it (fsck and tests).
+    /// Hashes a stored blob (opening every chunk, if sealed) without
+    /// serving it (fsck and tests); its size.
     pub fn verify(&self, digest: &Hash) -> Result<u64, BlobError> {
-        self.open_verified(digest).map(|b| b.size)
+        match &self.seal {
+            None => self.open_verified(digest).map(|b| b.size),
+            Some(_) => {
+                let (file, size) = self.open_unverified(digest)?;
+                file.verify_all(digest, size)?;
+                Ok(size)
+            }
+        }
     }
 
     /// Every stored blob with its size and modification time (`gc`).
@@ -180,12 +256,10 @@ impl LocalBlobs {
         for digest in self.list()? {
             let path = self.path_of(&digest);
             let meta = fs::metadata(&path).map_err(io(&path))?;
-            let modified_ms = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            out.push(super::Listed { digest, size: meta.len(), modified_ms });
+            // A sealed blob of a length no encoder writes is listed with its
+            // stored length; reading it fails.
+            let size = sealed_size(self.seal.is_some(), &digest, meta.len()).unwrap_or(meta.len());
+            out.push(super::Listed { digest, size, modified_ms: modified_ms(&meta) });
         }
         Ok(out)
     }
@@ -225,6 +299,8 @@ pub struct LocalWriter<'a> {
     written: u64,
     declared: Hash,
     declared_size: u64,
+    /// Seals the bytes before they are written (sealed store).
+    sealing: Option<SealingWriter>,
 }
 
 impl std::fmt::Debug for LocalWriter<'_> {
@@ -241,7 +317,10 @@ impl LocalWriter<'_> {
         if total > self.declared_size {
             return Err(BlobError::SizeMismatch { declared: self.declared_size, actual: total });
         }
-        self.file.write_all(chunk).map_err(io(&self.path))?;
+        match &mut self.sealing {
+            Some(s) => s.write(chunk, &mut self.file, &self.path)?,
+            None => self.file.write_all(chunk).map_err(io(&self.path))?,
+        }
         self.hasher.update(chunk);
         self.written = total;
         Ok(())
@@ -256,6 +335,15 @@ impl LocalWriter<'_> {
         if target.exists() {
             return Ok(Stored { size, created: false });
         }
+        let blob_id = match self.sealing.take() {
+            Some(s) => {
+                // The key record first: a copy is never visible without its key.
+                let (blob_id, record) = s.finish(&mut self.file, &self.path)?;
+                self.store.put_record(&self.declared, &blob_id, &record)?;
+                Some(blob_id)
+            }
+            None => None,
+        };
         self.file.sync_all().map_err(io(&self.path))?;
         fs::set_permissions(&self.path, fs::Permissions::from_mode(0o444)).map_err(io(&self.path))?;
         let dir = target.parent().expect("blob paths have a shard directory");
@@ -265,7 +353,11 @@ impl LocalWriter<'_> {
         match fs::hard_link(&self.path, &target) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Ok(Stored { size, created: false })
+                if let Some(id) = blob_id {
+                    // Another copy won the race; this one's key is not needed.
+                    self.store.remove_record(&self.declared, &id)?;
+                }
+                return Ok(Stored { size, created: false });
             }
             Err(e) => return Err(io(&target)(e)),
         }
@@ -297,99 +389,5 @@ pub struct VerifiedBlob {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn digest(bytes: &[u8]) -> Hash {
-        custody_standards::hash::sha256(bytes)
-    }
-
-    fn put(store: &LocalBlobs, bytes: &[u8], chunks: usize) -> Result<Stored, BlobError> {
-        let mut w = store.begin(digest(bytes), bytes.len() as u64)?;
-        for c in bytes.chunks(bytes.len().div_ceil(chunks).max(1)) {
-            w.write(c)?;
-        }
-        w.finish()
-    }
-
-    fn tmp_is_empty(dir: &Path) -> bool {
-        fs::read_dir(dir.join(BLOBS_DIR).join("tmp")).unwrap().next().is_none()
-    }
-
-    #[test]
-    fn stores_once_read_only_and_verifies_on_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobs::open(dir.path()).unwrap();
-        let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-        assert_eq!(put(&store, &bytes, 7).unwrap(), Stored { size: bytes.len() as u64, created: true });
-        assert_eq!(put(&store, &bytes, 3).unwrap(), Stored { size: bytes.len() as u64, created: false });
-        let path = store.path_of(&digest(&bytes));
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o444);
-        assert_eq!(store.read_small_verified(&digest(&bytes), 1 << 20).unwrap().as_deref(), Some(&bytes[..]));
-        assert_eq!(
-            store.read_small_verified(&digest(&bytes), 1000).unwrap(),
-            None,
-            "too large to read whole"
-        );
-        let mut b = store.open_verified(&digest(&bytes)).unwrap();
-        let mut back = Vec::new();
-        b.file.read_to_end(&mut back).unwrap();
-        assert_eq!(back, bytes);
-        assert_eq!(store.list().unwrap(), vec![digest(&bytes)]);
-        assert!(tmp_is_empty(dir.path()));
-    }
-
-    #[test]
-    fn rejects_wrong_digest_and_wrong_size_and_keeps_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobs::open(dir.path()).unwrap();
-        let mut w = store.begin(digest(b"other"), 5).unwrap();
-        w.write(b"hello").unwrap();
-        assert!(matches!(w.finish(), Err(BlobError::DigestMismatch { .. })));
-        let mut w = store.begin(digest(b"hello"), 4).unwrap();
-        assert!(matches!(w.write(b"hello"), Err(BlobError::SizeMismatch { declared: 4, actual: 5 })));
-        drop(w);
-        let mut w = store.begin(digest(b"hello"), 6).unwrap();
-        w.write(b"hello").unwrap();
-        assert!(matches!(w.finish(), Err(BlobError::SizeMismatch { declared: 6, actual: 5 })));
-        assert!(store.list().unwrap().is_empty());
-        assert!(tmp_is_empty(dir.path()));
-        assert!(matches!(store.open_verified(&digest(b"hello")), Err(BlobError::NotFound(_))));
-    }
-
-    #[test]
-    fn tampered_bytes_are_an_integrity_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobs::open(dir.path()).unwrap();
-        put(&store, b"model weights", 1).unwrap();
-        let path = store.path_of(&digest(b"model weights"));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::write(&path, b"model weightz").unwrap();
-        let err = store.open_verified(&digest(b"model weights")).unwrap_err();
-        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
-        let err = store.read_small_verified(&digest(b"model weights"), 1 << 20).unwrap_err();
-        assert!(matches!(err, BlobError::Integrity { .. }), "{err}");
-        assert!(err.to_string().contains("integrity violation"));
-    }
-
-    #[test]
-    fn empty_blob_is_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobs::open(dir.path()).unwrap();
-        assert_eq!(put(&store, b"", 1).unwrap().size, 0);
-        assert_eq!(store.verify(&digest(b"")).unwrap(), 0);
-    }
-
-    #[test]
-    fn reopening_clears_interrupted_uploads() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobs::open(dir.path()).unwrap();
-        let mut w = store.begin(digest(b"abc"), 3).unwrap();
-        w.write(b"ab").unwrap();
-        std::mem::forget(w); // as if the process died mid-upload
-        assert!(!tmp_is_empty(dir.path()));
-        drop(store);
-        LocalBlobs::open(dir.path()).unwrap();
-        assert!(tmp_is_empty(dir.path()));
-    }
-}
+#[path = "local_tests.rs"]
+mod tests;

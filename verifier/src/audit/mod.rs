@@ -137,8 +137,25 @@ pub const MAX_AUDIT_SIZE: u64 = 1 << 31;
 /// Entries fed to the replay per batch (batched signature verification).
 const REPLAY_BUNDLES: u64 = 16;
 
+/// Receives every entry an audit authenticated (it hashes to its leaf hash
+/// in the checkpoint's tree), in log order, with its index: entries before
+/// the replay's resume point too, read from the cache or the log.
+pub type EntrySink<'a> = &'a mut dyn FnMut(u64, &[u8]);
+
 /// Audits the log behind `trust` (see the module docs).
 pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditReport> {
+    audit_with(trust, home, opts, None)
+}
+
+/// [`audit`], handing every authenticated entry `[0, size)` to `sink`
+/// (whose verdict is the audit's: a caller uses what it received only when
+/// the report has no violation).
+pub fn audit_with(
+    trust: &Trust,
+    home: &Home,
+    opts: &AuditOptions,
+    mut sink: Option<EntrySink<'_>>,
+) -> Result<AuditReport> {
     let began = std::time::Instant::now();
     let t = trust.refresh()?;
     let (size, root) = (t.checkpoint.size, t.checkpoint.root);
@@ -287,6 +304,9 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         auditor = auditor.exact();
     }
     let pb = bar(size - from, "replaying", false);
+    // A sink needs every entry, so bundles are read from the first even
+    // when the replay resumes later.
+    let first = if sink.is_some() { 0 } else { from };
     // Fetching (network, cache reads) runs one window ahead of the replay
     // (CPU: hashing and signature checks) so the two overlap.
     let step = REPLAY_BUNDLES * opts.jobs.max(1) as u64;
@@ -295,7 +315,7 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, u64, Vec<Want>, Vec<Got>)>>(1);
         let dir = &dir;
         s.spawn(move || {
-            let mut bundle = from / width;
+            let mut bundle = first / width;
             while bundle < n_tiles {
                 let end = (bundle + step).min(n_tiles);
                 let wants: Vec<Want> = (bundle..end)
@@ -343,10 +363,17 @@ pub fn audit(trust: &Trust, home: &Home, opts: &AuditOptions) -> Result<AuditRep
                 let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
                 let entries = decode_bundle(&g.body, count)
                     .map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
-                // The first bundle may start before `from`: those entries
-                // are in the saved state.
-                let skip = from.saturating_sub(i * width) as usize;
-                leaves.extend(entries.into_iter().skip(skip));
+                // Bundles may start before `from`: those entries are in the
+                // saved state, and only the sink sees them.
+                for (j, e) in entries.into_iter().enumerate() {
+                    let index = i * width + j as u64;
+                    if let Some(sink) = sink.as_mut() {
+                        sink(index, e);
+                    }
+                    if index >= from {
+                        leaves.push(e);
+                    }
+                }
             }
             if let Err(f) = auditor.feed(&leaves) {
                 report.entries_replayed = f.index;

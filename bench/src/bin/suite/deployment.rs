@@ -83,6 +83,8 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
 
     let mut stages = Vec::new();
     let mut audit = Value::Null;
+    let mut report = Value::Null;
+    let mut alerts = Value::Null;
     let mut size = 0u64;
     // Each load-generator run first grants its clients and publishes one
     // artifact: those entries count towards the stage size.
@@ -106,6 +108,12 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
         let stage: Value = serde_json::from_str(&out).context("custody-loadgen output")?;
         size = stage["tree_size_after"].as_u64().context("tree_size_after")?;
         stages.push(stage);
+        if report.is_null() && size >= args.report_at {
+            report = crate::compliance::run(dir, &policy_path, &log.url, args.windows)?;
+        }
+        if alerts.is_null() && size >= args.alerts_at {
+            alerts = crate::alerts::run(dir, &policy_path, &log.url, size, args.windows)?;
+        }
         if audit.is_null() && size >= args.audit_at {
             audit = time_audit(dir, &policy_path, &log.url, args.windows)?;
             let (again, grown) = time_reaudit(args, dir, &log, size)?;
@@ -149,6 +157,8 @@ pub fn run(args: &Args, dir: &Path) -> anyhow::Result<Value> {
     Ok(json!({
         "stages": stages,
         "audit": audit,
+        "report": report,
+        "alerts": alerts,
         "attacks": attacks,
         "models": models,
         "restart": {"size": size, "seconds": restart_s, "rss_mib": rss_after_restart, "replayed_entries": replayed},

@@ -12,6 +12,9 @@
 //! 4. times `custody audit` (cold: everything fetched, then warm: from its
 //!    cache) once the log reaches `--audit-at`, then again after each of a
 //!    few rounds of `--reaudit-entries` new entries (replayed from the saved replay state);
+//!    and times `custody report` over the whole registry once the log
+//!    reaches `--report-at` ([`compliance`]), and `custody monitor --rules`
+//!    once it reaches `--alerts-at` ([`alerts`]);
 //! 5. at the largest size, measures honest entries/s and proofs/s with and
 //!    without each `custody-attackgen` attack of `--attacks`;
 //! 6. publishes, pulls and re-publishes a model directory of
@@ -21,13 +24,18 @@
 //! 8. grows a log on local disk only, one writing its read path to a
 //!    3-node Garage cluster, and one with recovery point zero, and times
 //!    `custody-log restore` from the bucket ([`storage`]);
-//! 9. writes the tables between the markers of `--out`, keeping the
-//!    hand-written analysis around them.
+//! 9. pulls one artifact from a log storing it encrypted (the default) and
+//!    from one with `--plaintext-artifacts` ([`encryption`]);
+//! 10. writes the tables between the markers of `--out`, keeping the
+//!     hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
 
+mod alerts;
+mod compliance;
 mod criterion;
 mod deployment;
+mod encryption;
 mod models;
 mod report;
 mod storage;
@@ -52,6 +60,14 @@ pub struct Args {
         default_value = "10000,1000000,10000000"
     )]
     sizes: Vec<u64>,
+    /// Time `custody report` over the whole registry at the first size at
+    /// least this large ([`compliance`]).
+    #[arg(long, env = "CUSTODY_BENCH_REPORT_AT", default_value_t = 10_000)]
+    report_at: u64,
+    /// Time `custody monitor --rules` over the whole log at the first size
+    /// at least this large ([`alerts`]).
+    #[arg(long, env = "CUSTODY_BENCH_ALERTS_AT", default_value_t = 10_000)]
+    alerts_at: u64,
     /// Time `custody audit` at the first size at least this large.
     #[arg(long, env = "CUSTODY_BENCH_AUDIT_AT", default_value_t = 1_000_000)]
     audit_at: u64,
@@ -121,6 +137,13 @@ pub struct Args {
     /// Full tiles requested from the log and from the bucket's static path.
     #[arg(long, env = "CUSTODY_BENCH_STORAGE_TILES", default_value_t = 20_000)]
     storage_tiles: u64,
+    /// Size in MiB of the artifact pulled from an encrypting and a
+    /// plaintext log (0 skips the step).
+    #[arg(long, env = "CUSTODY_BENCH_ENCRYPTION_ARTIFACT_MIB", default_value_t = 512)]
+    encryption_artifact_mib: u64,
+    /// Pulls of it from each log (median and spread).
+    #[arg(long, env = "CUSTODY_BENCH_ENCRYPTION_PULLS", default_value_t = 3)]
+    encryption_pulls: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,
@@ -157,6 +180,7 @@ fn main() -> anyhow::Result<()> {
     };
     let stages = deployment::run(&args, work.path())?;
     let storage = storage::run(&args, work.path())?;
+    let encryption = encryption::run(&args, work.path())?;
 
     let results = json!({
         "machine": report::machine(),
@@ -164,6 +188,7 @@ fn main() -> anyhow::Result<()> {
         "witness": witness,
         "log": stages,
         "storage": storage,
+        "encryption": encryption,
         "suite_seconds": began.elapsed().as_secs_f64(),
     });
     if let Some(p) = &args.json_out {

@@ -361,8 +361,11 @@ pub fn markdown(r: &Value) -> String {
             lower_is_better: true,
         });
     }
+    rows.extend(crate::compliance::rows(&log["report"]));
+    rows.extend(crate::alerts::rows(&log["alerts"]));
     rows.extend(model_rows(&log["models"]));
     rows.extend(crate::storage::rows(&r["storage"]));
+    rows.extend(crate::encryption::rows(&r["encryption"]));
     let rs = &log["restart"];
     if let Some(secs) = rs["seconds"].as_f64() {
         let size = rs["size"].as_f64().unwrap_or(0.0);
