@@ -33,7 +33,10 @@ mod bucket_write;
 pub mod local;
 mod local_keys;
 mod local_sealed;
+mod migrate;
 pub mod rekey;
+
+pub use migrate::{seal_artifacts, SealReport};
 #[cfg(test)]
 mod sealed_tests;
 
@@ -386,6 +389,24 @@ impl BlobStore {
             BlobStore::Local(l) => BlobWriter::Local(l.begin(declared, declared_size)?),
             BlobStore::Bucket(b) => BlobWriter::Bucket(b.begin(declared, declared_size)?),
         })
+    }
+
+    /// [`BlobStore::begin`] of an upload that replaces the stored copy of
+    /// its digest once its digest and size check out (`seal-artifacts`).
+    pub fn begin_replace(&self, declared: Hash, declared_size: u64) -> Result<BlobWriter<'_>, BlobError> {
+        Ok(match self {
+            BlobStore::Local(l) => BlobWriter::Local(l.begin_replace(declared, declared_size)?),
+            BlobStore::Bucket(b) => BlobWriter::Bucket(b.begin_replace(declared, declared_size)?),
+        })
+    }
+
+    /// `len` bytes of the stored copy of `digest` from `offset` exactly as
+    /// stored (fewer at its end): no decryption, no check.
+    pub fn read_stored(&self, digest: &Hash, offset: u64, len: u64) -> Result<Vec<u8>, BlobError> {
+        match self {
+            BlobStore::Local(l) => l.read_stored(digest, offset, len),
+            BlobStore::Bucket(b) => Ok(b.wait_read_stored(digest, offset, len)?.to_vec()),
+        }
     }
 
     /// Removes a stored blob. Only for bytes no publish names: a refused

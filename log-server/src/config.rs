@@ -55,6 +55,10 @@ pub enum Command {
     /// re-encrypted). Safe beside a running server started with both KEKs,
     /// safe to interrupt and to run again.
     Rekey(RekeyArgs),
+    /// Encrypt, in place, the artifacts of a stopped server's store written
+    /// unencrypted (before encryption at rest, or with
+    /// `--plaintext-artifacts`). Idempotent; resumes after an interruption.
+    SealArtifacts(RekeyArgs),
 }
 
 /// Name of the KEK file `init` writes into the data directory, and the

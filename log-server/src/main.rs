@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         Command::Gc(args) => gc(&args),
         Command::Restore(args) => restore(&args),
         Command::Rekey(args) => rekey(&args),
+        Command::SealArtifacts(args) => seal_artifacts(&args),
     }
 }
 
@@ -104,6 +105,37 @@ fn offline_blobs(
     let blobs = BlobStore::at_with(data_dir, store, seal)?;
     blobs.check_seal(false)?;
     Ok(blobs)
+}
+
+/// Seals a stopped server's plaintext artifacts in place; exit 0 when the
+/// store is sealed, 1 when some copies could not be, [`EXIT_KEY`] on a KEK
+/// error.
+fn seal_artifacts(args: &RekeyArgs) -> ExitCode {
+    let run = || -> anyhow::Result<custody_log::blobs::SealReport> {
+        let seal = args.kek.seal(&args.data_dir)?.ok_or(SealError::NoKek)?;
+        let store = args.store.as_deref();
+        let sealed = BlobStore::open_with(&args.data_dir, store, None, Some(seal))?;
+        let plain = BlobStore::at_with(&args.data_dir, store, None)?;
+        Ok(custody_log::blobs::seal_artifacts(&sealed, &plain)?)
+    };
+    match run() {
+        Ok(report) => {
+            println!("{report}");
+            if report.complete {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("custody-log seal-artifacts: {e:#}");
+            if is_key_error(&e) {
+                ExitCode::from(EXIT_KEY)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
 }
 
 /// Rewraps every artifact's data key with the new KEK; exit 0 when all

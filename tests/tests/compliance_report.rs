@@ -62,9 +62,10 @@ fn world(tmp: &Path) -> World {
     let carol = d.user("carol");
     admin.ok(&["grant", &carol.keygen("carol"), "--role", "approver", "--pattern", "demo/*"]);
     let v1 = write_file(tmp, "v1.bin", &b"weights one ".repeat(300));
-    let mut before = Vec::new();
-    before.push(logged_index(&alice.ok(&["publish", &v1, "--name", "demo/model", "--version", "1"])));
-    before.push(logged_index(&alice.ok(&["tag", "demo/model@1", "latest"])));
+    let before = vec![
+        logged_index(&alice.ok(&["publish", &v1, "--name", "demo/model", "--version", "1"])),
+        logged_index(&alice.ok(&["tag", "demo/model@1", "latest"])),
+    ];
     // The period starts strictly after every statement so far and before
     // every one to come (statement and receive times alike).
     let last = now();
@@ -595,4 +596,106 @@ fn forged_checkpoint(d: &Deployment, size: u64, root: Hash) -> Vec<u8> {
     let (t1, t2) = (w1.at(now()).unwrap(), w2.at(now()).unwrap());
     let signers: [&dyn NoteSigner; 3] = [&log, &t1, &t2];
     sign_note(&cp.to_text().unwrap(), &signers).unwrap()
+}
+
+/// The stored file of the artifact with hex digest `hex` under `dir`.
+fn stored_file(dir: &Path, hex: &str) -> std::path::PathBuf {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
+                return p;
+            }
+        }
+    }
+    panic!("no stored file for {hex} under {}", dir.display())
+}
+
+#[test]
+fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
+    let bytes = b"weights that will rot ".repeat(300);
+    let publish = logged_index(&alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "m.bin", &bytes),
+        "--name",
+        "demo/model",
+        "--version",
+        "1",
+    ]));
+    // The stored file changes behind the server's back; the next read is
+    // refused and the log appends an entry it signs itself.
+    let hex = custody_standards::hash::sha256(&bytes).to_hex();
+    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut rotten = std::fs::read(&path).unwrap();
+    let n = rotten.len();
+    rotten[n / 2] ^= 0x40;
+    std::fs::write(&path, &rotten).unwrap();
+    let bad = tmp.path().join("bad.bin");
+    assert_ne!(dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]).code, 0);
+    let c = http();
+    let violation = eventually("the integrity entry in a checkpoint", 30, || {
+        let size = published(&c, &d)?.0.size;
+        (publish + 2..size).find(|&i| {
+            let e = get_bytes(&c, &format!("{}/entries/{i}", d.log.url)).unwrap_or_default();
+            matches!(
+                custody_registry::leaf::LogLeaf::decode(&e),
+                Ok(custody_registry::leaf::LogLeaf::LogEvent(_))
+            )
+        })
+    });
+    eventually("a checkpoint covering it", 30, || {
+        published(&c, &d).and_then(|(cp, ..)| (cp.size >= tree_size(&c, &d.log.url)).then_some(()))
+    });
+
+    let from = "2000-01-01T00:00:00Z";
+    for (who, args) in
+        [(&alice, vec!["--from", from, "--to", TO]), (&dave, vec!["demo/model", "--from", from, "--to", TO])]
+    {
+        let r = report_json(who, &args);
+        assert_eq!(r["integrity_violations"], serde_json::json!([violation]), "{r}");
+        let row = events(&r).iter().find(|e| e["index"] == violation).unwrap();
+        assert_eq!(row["event"], "integrity_violation");
+        assert_eq!((row["name"].as_str(), row["version"].as_str()), (Some("demo/model"), Some("1")), "{row}");
+        assert!(row["actor"].as_str().unwrap().starts_with("log "), "{row}");
+        assert!(row["detail"].as_str().unwrap().contains(&hex), "{row}");
+        assert_eq!(r["events_by_type"]["integrity_violation"], 1);
+        // The name's chain counts it among its entries.
+        if r["scope"] == "name" {
+            assert_eq!(r["completeness"]["entries"], indexes(&r).len() as u64, "{r}");
+        }
+    }
+    let md = alice.ok(&["report", "--from", from, "--to", TO]);
+    assert!(
+        md.contains(&format!(
+            "> **INTEGRITY VIOLATIONS: the log recorded 1 in this period** (entries {violation})"
+        )),
+        "{md}"
+    );
+    let page = tmp.path().join("r.html");
+    alice.ok(&[
+        "report",
+        "demo/model",
+        "--from",
+        from,
+        "--to",
+        TO,
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(
+        page.contains(
+            "<div class=\"alert\" id=\"integrity-violations\">INTEGRITY VIOLATIONS: the log recorded 1"
+        ),
+        "{page}"
+    );
 }

@@ -405,3 +405,47 @@ fn fsck_opens_every_artifact_and_names_a_missing_key_record() {
     assert_eq!(code, Some(1), "{report}");
     assert!(report.contains(&format!("blob sha256:{hex}")) && report.contains("no key record"), "{report}");
 }
+
+#[test]
+fn a_plaintext_data_dir_is_refused_then_sealed_in_place_by_seal_artifacts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = http();
+    // A log as written before encryption at rest: plaintext artifacts.
+    let (mut log, alice, bob) = team(tmp.path(), &[("CUSTODY_PLAINTEXT_ARTIFACTS", "true")]);
+    let arts = [noise(70_000, 21), noise(2 << 20, 22)];
+    for (i, a) in arts.iter().enumerate() {
+        publish_bytes(&c, log.url(), &alice, &format!("enc/p{i}"), a);
+    }
+    log.proc.stop();
+    let window = |a: &Vec<u8>| a[a.len() / 2..a.len() / 2 + 32].to_vec();
+    assert_eq!(files_containing(&log.data, &window(&arts[1])).len(), 1, "stored in plaintext");
+    let (code, err) = serve_refused(&log, &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("unencrypted artifacts") && err.contains("custody-log seal-artifacts"), "{err}");
+
+    let seal = || {
+        let out = Command::new(bin("custody-log"))
+            .args(["seal-artifacts", "--data-dir"])
+            .arg(&log.data)
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+    };
+    let (code, said) = seal();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("sealed 2 artifacts; 0 already sealed; the store is sealed"), "{said}");
+    let (code, said) = seal();
+    assert_eq!(code, Some(0), "idempotent: {said}");
+    for a in &arts {
+        assert!(files_containing(&log.data, &window(a)).is_empty(), "plaintext left after sealing");
+    }
+    // Served encrypted now; the plaintext mode is refused on it.
+    log.proc = lone::serve(&log.data, &log.policy, &[]);
+    for (i, a) in arts.iter().enumerate() {
+        let (status, body, clean) = get(&c, log.url(), &bob, &format!("enc/p{i}"), digest_of(a));
+        assert!(status == 200 && clean && body == *a, "artifact {i}: {status}");
+    }
+    log.proc.stop();
+    let (code, err) = serve_refused(&log, &[("CUSTODY_PLAINTEXT_ARTIFACTS", "true")]);
+    assert_eq!(code, Some(3), "{err}");
+}

@@ -140,8 +140,9 @@ pub struct ProvenLogEvent {
 }
 
 /// A proven entry of an entry list: a statement, or an event the log
-/// signed.
+/// signed. Almost every entry is a statement, so it stays inline.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum ProvenEntry {
     /// A signed statement.
     Statement(ProvenStatement),
@@ -159,7 +160,7 @@ pub fn proven_entry(trust: &Trust, index: u64, checkpoint: &Trusted) -> Result<P
     match LogLeaf::decode(&entry).map_err(|e| fail(&e))? {
         LogLeaf::LogEvent(leaf) => {
             let origin = &checkpoint.checkpoint.origin;
-            let key = trust.policy().logs().iter().find(|l| &l.key.name() == origin).map(|l| &l.key);
+            let key = trust.policy().logs().iter().find(|l| l.key.name() == origin.as_str()).map(|l| &l.key);
             let signed = SignedLogEvent::parse(leaf.envelope).map_err(|e| fail(&e))?;
             signed.verify(key.ok_or_else(|| fail(&"no log key for this origin"))?).map_err(|e| fail(&e))?;
             Ok(ProvenEntry::LogEvent(ProvenLogEvent {

@@ -212,7 +212,21 @@ impl BucketBlobs {
 
     /// Starts an upload (blocking code only; see [`BucketWriter`]).
     pub fn begin(&self, declared: Hash, declared_size: u64) -> Result<BucketWriter<'_>, BlobError> {
-        BucketWriter::new(self, declared, declared_size)
+        BucketWriter::new(self, declared, declared_size, false)
+    }
+
+    /// [`BucketBlobs::begin`] of an upload that replaces the stored object
+    /// of its digest once it checks out (sealing a plaintext store).
+    pub fn begin_replace(&self, declared: Hash, declared_size: u64) -> Result<BucketWriter<'_>, BlobError> {
+        BucketWriter::new(self, declared, declared_size, true)
+    }
+
+    /// `len` stored bytes of the object of `digest` from `offset` (fewer
+    /// at its end), as stored.
+    pub fn wait_read_stored(&self, digest: &Hash, offset: u64, len: u64) -> Result<Bytes, BlobError> {
+        let (store, path) = (self.store(), self.path_of(digest));
+        let got = self.wait(async move { store.get_range(&path, offset..offset + len).await })?;
+        got.map_err(|e| self.not_found_or(e, digest))
     }
 
     /// Deletes the object (and, if sealed, its copy's key record); absent

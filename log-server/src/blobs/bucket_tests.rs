@@ -251,4 +251,13 @@ async fn a_sealed_bucket_stores_no_plaintext_and_reads_back_verified() {
     // Removing a sealed object removes its key record.
     new.remove(&ds).unwrap();
     assert_eq!(new.list_records().unwrap().len(), 1);
+
+    // An object of a length no sealed copy has is replaced by a new
+    // upload of the artifact rather than blocking it.
+    let fresh = sealed(dir.path(), 2, None);
+    put(&fresh, &small, 1000).unwrap();
+    std::fs::write(object_file(dir.path(), &ds), b"garbage").unwrap();
+    assert!(matches!(fresh.wait_size_of(&ds), Err(BlobError::Integrity { .. })));
+    assert!(put(&fresh, &small, 1000).unwrap().created);
+    assert_eq!(fresh.wait_read_small_verified(&ds, 1 << 20).unwrap(), Some(small));
 }

@@ -60,6 +60,8 @@ pub struct BucketWriter<'a> {
     /// Seals the body on its way into `buf` (sealed bucket), with the key
     /// record to write before the object becomes visible.
     sealing: Option<(Encoder, Vec<u8>)>,
+    /// Written even over a stored object of the same digest.
+    replace: bool,
 }
 
 impl std::fmt::Debug for BucketWriter<'_> {
@@ -73,8 +75,15 @@ impl std::fmt::Debug for BucketWriter<'_> {
 }
 
 impl<'a> BucketWriter<'a> {
-    pub(super) fn new(blobs: &'a BucketBlobs, declared: Hash, declared_size: u64) -> Result<Self, BlobError> {
-        let exists = blobs.wait_size_of(&declared)? == Some(declared_size);
+    /// With `replace`, the object is written even if one is stored under
+    /// the digest (sealing a plaintext store in place).
+    pub(super) fn new(
+        blobs: &'a BucketBlobs,
+        declared: Hash,
+        declared_size: u64,
+        replace: bool,
+    ) -> Result<Self, BlobError> {
+        let exists = !replace && stored_size(blobs, &declared)? == Some(declared_size);
         let (mut buf, mut sealing) = (Vec::new(), None);
         if let (Some(seal), false) = (blobs.seal(), exists) {
             let (enc, record) = seal.start(&declared, declared_size).map_err(BlobError::Key)?;
@@ -92,6 +101,7 @@ impl<'a> BucketWriter<'a> {
             upload: None,
             parts: VecDeque::new(),
             sealing,
+            replace,
         })
     }
 
@@ -151,7 +161,7 @@ impl<'a> BucketWriter<'a> {
     pub fn finish(mut self) -> Result<Stored, BlobError> {
         check_upload(self.written, self.declared_size, std::mem::take(&mut self.hasher), self.declared)?;
         let size = self.written;
-        if self.exists || self.blobs.wait_size_of(&self.declared)? == Some(size) {
+        if self.exists || (!self.replace && stored_size(self.blobs, &self.declared)? == Some(size)) {
             return Ok(Stored { size, created: false });
         }
         if let Some((enc, record)) = self.sealing.take() {
@@ -192,6 +202,16 @@ impl<'a> BucketWriter<'a> {
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+}
+
+/// The size of the artifact stored under `digest`, `None` if absent or if
+/// its object is not even a well-formed sealed copy (the upload then
+/// replaces it).
+fn stored_size(blobs: &BucketBlobs, digest: &Hash) -> Result<Option<u64>, BlobError> {
+    match blobs.wait_size_of(digest) {
+        Err(BlobError::Integrity { .. }) => Ok(None),
+        other => other,
     }
 }
 

@@ -119,6 +119,21 @@ impl LocalBlobs {
 
     /// Starts an upload into a fresh temporary file.
     pub fn begin(&self, declared: Hash, declared_size: u64) -> Result<LocalWriter<'_>, BlobError> {
+        self.begin_with(declared, declared_size, false)
+    }
+
+    /// [`LocalBlobs::begin`] of an upload that replaces the stored file of
+    /// its digest once it checks out (sealing a plaintext store).
+    pub fn begin_replace(&self, declared: Hash, declared_size: u64) -> Result<LocalWriter<'_>, BlobError> {
+        self.begin_with(declared, declared_size, true)
+    }
+
+    fn begin_with(
+        &self,
+        declared: Hash,
+        declared_size: u64,
+        replace: bool,
+    ) -> Result<LocalWriter<'_>, BlobError> {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let path = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
         let mut file =
@@ -140,6 +155,7 @@ impl LocalBlobs {
             declared,
             declared_size,
             sealing,
+            replace,
         })
     }
 
@@ -301,6 +317,8 @@ pub struct LocalWriter<'a> {
     declared_size: u64,
     /// Seals the bytes before they are written (sealed store).
     sealing: Option<SealingWriter>,
+    /// Renamed over a stored file of the same digest.
+    replace: bool,
 }
 
 impl std::fmt::Debug for LocalWriter<'_> {
@@ -332,7 +350,7 @@ impl LocalWriter<'_> {
         check_upload(self.written, self.declared_size, std::mem::take(&mut self.hasher), self.declared)?;
         let size = self.written;
         let target = self.store.path_of(&self.declared);
-        if target.exists() {
+        if target.exists() && !self.replace {
             return Ok(Stored { size, created: false });
         }
         let blob_id = match self.sealing.take() {
@@ -348,6 +366,12 @@ impl LocalWriter<'_> {
         fs::set_permissions(&self.path, fs::Permissions::from_mode(0o444)).map_err(io(&self.path))?;
         let dir = target.parent().expect("blob paths have a shard directory");
         fs::create_dir_all(dir).map_err(io(dir))?;
+        if self.replace {
+            // Atomic: a reader (or a crash) sees the old file or the new one.
+            fs::rename(&self.path, &target).map_err(io(&target))?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+            return Ok(Stored { size, created: true });
+        }
         // hard_link fails if the target exists, so a concurrent upload of the
         // same bytes can never replace a blob that is already in place.
         match fs::hard_link(&self.path, &target) {

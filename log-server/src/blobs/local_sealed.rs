@@ -209,6 +209,19 @@ impl LocalBlobs {
         Ok(Some(plain))
     }
 
+    /// `len` bytes of the stored file of `digest` from `offset`, as stored.
+    pub fn read_stored(&self, digest: &Hash, offset: u64, len: u64) -> Result<Vec<u8>, BlobError> {
+        let path = self.path_of(digest);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(digest.to_hex()))
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        read_full_at(&file, offset, usize::try_from(len).unwrap_or(usize::MAX)).map_err(io(&path))
+    }
+
     /// The blob id in the header of the stored file of `digest`, if it is
     /// there and parses.
     pub(super) fn stored_blob_id(&self, digest: &Hash) -> Result<Option<[u8; BLOB_ID_LEN]>, BlobError> {

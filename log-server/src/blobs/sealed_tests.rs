@@ -252,3 +252,44 @@ fn rekey_rewraps_every_key_and_an_interrupted_rotation_stays_readable() {
     let err = store(dir.path(), seal(1, None)).check_seal(false).unwrap_err();
     assert!(matches!(err, BlobError::Key(SealError::WrongKek { .. })), "{err}");
 }
+
+#[test]
+fn a_plaintext_store_is_sealed_in_place_and_resumes_after_an_interruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = store(dir.path(), None);
+    let arts: Vec<Vec<u8>> = vec![noise(10, 1), noise(3 * CHUNK + 7, 2), Vec::new(), noise(5000, 3)];
+    for a in &arts {
+        put(&plain, a);
+    }
+    let sealed = store(dir.path(), seal(1, None));
+    assert!(matches!(sealed.check_seal(false), Err(BlobError::Key(SealError::Unsealed(_)))));
+    // "Interrupted": one copy sealed by hand, no check record yet.
+    let mut w = sealed.begin_replace(digest(&arts[1]), arts[1].len() as u64).unwrap();
+    w.write(&arts[1]).unwrap();
+    w.finish().unwrap();
+    let report = seal_artifacts(&sealed, &plain).unwrap();
+    assert_eq!((report.sealed, report.already, report.complete), (3, 1, true), "{report}");
+    sealed.check_seal(false).unwrap();
+    for a in &arts {
+        assert_eq!(sealed.read_small_verified(&digest(a), 1 << 20).unwrap().as_deref(), Some(&a[..]));
+        let stored = fs::read(sealed.local().unwrap().path_of(&digest(a))).unwrap();
+        assert_eq!(&stored[..8], b"CSTDSEAL");
+    }
+    let again = seal_artifacts(&sealed, &plain).unwrap();
+    assert_eq!((again.sealed, again.complete), (0, true), "{again}");
+
+    // A plaintext copy that no longer matches its digest is left and
+    // reported; the store is then not marked sealed.
+    let other = tempfile::tempdir().unwrap();
+    let p = store(other.path(), None);
+    put(&p, b"honest");
+    put(&p, b"weights");
+    let path = p.local().unwrap().path_of(&digest(b"weights"));
+    writable(&path);
+    fs::write(&path, b"weightz").unwrap();
+    let s = store(other.path(), seal(1, None));
+    let report = seal_artifacts(&s, &p).unwrap();
+    assert_eq!((report.sealed, report.failed.len(), report.complete), (1, 1, false), "{report}");
+    assert_eq!(fs::read(&path).unwrap(), b"weightz", "left as it was");
+    assert!(s.read_check().unwrap().is_none());
+}

@@ -116,9 +116,9 @@ pub enum SealError {
     },
     /// Sealing is configured but the store holds unsealed artifacts.
     #[error(
-        "the artifact store holds unencrypted artifacts ({0}) and has no check record: serve it \
-         with --plaintext-artifacts, or publish into a new data directory (see docs/operations.md, \
-         \"Encryption at rest\")"
+        "the artifact store holds unencrypted artifacts ({0}) and has no check record: encrypt \
+         them with `custody-log seal-artifacts` (same --data-dir, --store and KEK) on the stopped \
+         server, or serve them with --plaintext-artifacts"
     )]
     Unsealed(String),
     /// Presigned downloads asked of a sealed store.

@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use custody_registry::actor_key::KeyId;
 use custody_registry::names::{ActorName, Digest, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Lifecycle, Registry, Role};
+use custody_registry::statement::events::BreakGlass;
 use custody_registry::statement::{Event, Statement};
 
 /// The invariant families, so a test can check one of them.
@@ -284,6 +285,13 @@ impl Model {
                         ),
                     }
                 }
+                // Holds, deploy, transfer and break-glass are not generated
+                // by the ops (registry/tests/registry_holds.rs checks them).
+                Event::Hold(_)
+                | Event::Release(_)
+                | Event::Deploy(_)
+                | Event::Transfer(_)
+                | Event::BreakGlass(_) => {}
                 Event::Grant(g) => {
                     if !self.admin_over(who, &pat(&g.pattern)) {
                         fail(Inv::Roles, format!("{} lacks admin over {}", who.as_str(), g.pattern));
@@ -392,7 +400,17 @@ impl Model {
             Event::Protect(p) => {
                 self.protections.insert((p.name.clone(), p.tag.clone()), p.statuses.clone());
             }
-            Event::Access(_) | Event::Tag(_) => {}
+            Event::BreakGlass(BreakGlass::Promote(p)) => self.set_state(&p.name, &p.version, p.to, index),
+            Event::BreakGlass(BreakGlass::Rollback(r)) => {
+                self.set_state(&r.name, &r.version, Lifecycle::Production, index)
+            }
+            Event::Access(_)
+            | Event::Tag(_)
+            | Event::BreakGlass(BreakGlass::Tag(_))
+            | Event::Hold(_)
+            | Event::Release(_)
+            | Event::Deploy(_)
+            | Event::Transfer(_) => {}
         }
     }
 

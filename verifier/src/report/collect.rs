@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use custody_registry::leaf::LogLeaf;
+use custody_registry::log_event::SignedLogEvent;
 use custody_registry::statement::SignedStatement;
 
 use super::{note_version, AuditState, Completeness, LogState, Method, Range, Versions};
 use crate::audit::{audit, audit_dir, audit_with, AuditOptions, AuditReport};
 use crate::client::MAX_CHECKPOINT;
-use crate::entries::ProvenStatement;
+use crate::entries::{ProvenLogEvent, ProvenStatement};
 use crate::error::{Error, Result};
 use crate::history::{proven_entries, Subject};
 use crate::home::{read_capped, Home};
@@ -29,6 +30,9 @@ pub struct Collected {
     pub audit: AuditState,
     /// The proven statements (for the registry, only those in the range).
     pub proven: Vec<ProvenStatement>,
+    /// The log's own events (integrity violations), verified with the
+    /// log's key (for the registry, only those in the range).
+    pub log_events: Vec<ProvenLogEvent>,
     /// Versions published, over everything collected.
     pub versions: Versions,
 }
@@ -49,6 +53,7 @@ fn clean(r: &AuditReport) -> Result<()> {
 /// state when that checks out), keeping the statements in `range`.
 pub fn collect_registry(trust: &Trust, home: &Home, opts: &AuditOptions, range: &Range) -> Result<Collected> {
     let mut proven = Vec::new();
+    let mut log_events = Vec::new();
     let mut versions = Versions::new();
     let mut next = 0u64;
     let mut statements = 0u64;
@@ -60,7 +65,19 @@ pub fn collect_registry(trust: &Trust, home: &Home, opts: &AuditOptions, range: 
             }
             next = index + 1;
             match LogLeaf::decode(leaf) {
-                Ok(LogLeaf::Commitment(_)) | Ok(LogLeaf::LogEvent(_)) => {}
+                Ok(LogLeaf::Commitment(_)) => {}
+                // The audit verifies its signature with the log's key.
+                Ok(LogLeaf::LogEvent(l)) => match SignedLogEvent::parse(l.envelope) {
+                    Ok(signed) => {
+                        let e = ProvenLogEvent { index, received_ms: l.receive_time_ms, event: signed.event };
+                        if range.contains_times(e.event.time.unix_secs(), e.received_ms) {
+                            log_events.push(e);
+                        }
+                    }
+                    Err(e) => {
+                        broken.get_or_insert_with(|| format!("entry {index}: {e}"));
+                    }
+                },
                 Ok(LogLeaf::Statement(l)) => match SignedStatement::parse(l.envelope) {
                     Ok(signed) => {
                         statements += 1;
@@ -122,6 +139,7 @@ pub fn collect_registry(trust: &Trust, home: &Home, opts: &AuditOptions, range: 
             replay_from: Some(report.replay_from),
         },
         proven,
+        log_events,
         versions,
     })
 }
@@ -146,7 +164,7 @@ pub fn collect_subject(
         None => None,
     };
     let entries = proven_entries(trust, subject, timeout)?;
-    let (checkpoint, proven) = (entries.checkpoint, entries.statements);
+    let (checkpoint, proven, log_events) = (entries.checkpoint, entries.statements, entries.log_events);
     let mut versions = Versions::new();
     for p in &proven {
         note_version(&mut versions, p);
@@ -164,11 +182,11 @@ pub fn collect_subject(
         },
     };
     let label = subject.label();
-    let last = proven.last().map(|p| p.index);
+    let last = proven.iter().map(|p| p.index).chain(log_events.iter().map(|e| e.index)).max();
+    let n = proven.len() + log_events.len();
     let size = checkpoint.checkpoint.size;
     let explanation = format!(
         "The log's list of the {n} entries about {label}{last_words} reproduces the entries chain (count and hash chain of their indexes) that the registry state committed at the end of the checkpoint of size {size} holds for it, verified with a state proof against that commitment; a list that omits, adds or reorders an entry cannot. Each entry was then proven included under the checkpoint and checked to be about {label}.",
-        n = proven.len(),
         last_words = last.map(|l| format!(" (the last at entry {l})")).unwrap_or_default(),
     );
     let c = &checkpoint.checkpoint;
@@ -181,14 +199,10 @@ pub fn collect_subject(
             cosigners: checkpoint.cosigners.clone(),
             consistency_verified: true,
         },
-        completeness: Completeness {
-            method: Method::EntriesChain,
-            entries: proven.len() as u64,
-            last,
-            explanation,
-        },
+        completeness: Completeness { method: Method::EntriesChain, entries: n as u64, last, explanation },
         audit: audit_state,
         proven,
+        log_events,
         versions,
     })
 }

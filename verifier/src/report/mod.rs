@@ -25,13 +25,14 @@ mod markdown;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use custody_registry::log_event::LogEventBody;
 use custody_registry::names::{Digest, ModelName};
 use custody_registry::statement::events::BreakGlass;
-use custody_registry::statement::{Event, Text};
+use custody_registry::statement::{Context, Event, Text};
 use custody_registry::timestamp::Timestamp;
 use serde::Serialize;
 
-use crate::entries::ProvenStatement;
+use crate::entries::{ProvenLogEvent, ProvenStatement};
 use crate::history::{rows, Row, Subject};
 
 pub use collect::{collect_registry, collect_subject, Collected};
@@ -223,9 +224,15 @@ pub struct Range {
 impl Range {
     /// Whether a proven statement is in the range.
     pub fn contains(&self, p: &ProvenStatement) -> bool {
+        self.contains_times(p.signed.statement.time.unix_secs(), p.received_ms)
+    }
+
+    /// Whether an entry with this own time (seconds) and receive time (ms)
+    /// is in the range.
+    pub fn contains_times(&self, own_secs: u64, received_ms: u64) -> bool {
         let secs = match self.basis {
-            TimeBasis::Statement => p.signed.statement.time.unix_secs(),
-            TimeBasis::Received => p.received_ms / 1000,
+            TimeBasis::Statement => own_secs,
+            TimeBasis::Received => received_ms / 1000,
         };
         secs >= self.from.unix_secs() && secs <= self.to.unix_secs()
     }
@@ -253,14 +260,22 @@ pub fn build(mut c: Collected, range: &Range) -> Report {
             row.version = Some(v.join(","));
         }
     }
+    // Rows with the statement each came from (none for a log event), in
+    // log order.
+    let mut all: Vec<(Row, Option<&ProvenStatement>)> =
+        all_rows.into_iter().zip(&owned).map(|(r, p)| (r, Some(p))).collect();
+    for e in c.log_events.iter().filter(|e| range.contains_times(e.event.time.unix_secs(), e.received_ms)) {
+        all.push((log_event_row(e, &c), None));
+    }
+    all.sort_by_key(|(r, _)| r.index);
     let mut events_by_type = BTreeMap::new();
     let mut actors = BTreeMap::new();
     let mut versions_affected = BTreeSet::new();
     let (mut break_glass, mut integrity_violations) = (Vec::new(), Vec::new());
-    let mut events = Vec::with_capacity(all_rows.len());
+    let mut events = Vec::with_capacity(all.len());
     let mut accesses = 0usize;
     let mut accesses_omitted = 0usize;
-    for (row, p) in all_rows.into_iter().zip(&owned) {
+    for (row, p) in all {
         *events_by_type.entry(row.event.clone()).or_insert(0) += 1;
         *actors.entry(row.actor.clone()).or_insert(0) += 1;
         for v in row.version.iter().flat_map(|v| v.split(',')) {
@@ -283,13 +298,14 @@ pub fn build(mut c: Collected, range: &Range) -> Report {
                 continue;
             }
         }
-        let ctx = &p.signed.statement.context;
-        let text = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned());
+        let ctx = p.map(|p| &p.signed.statement.context);
+        let text =
+            |f: fn(&Context) -> &Option<Text>| ctx.and_then(|c| f(c).as_ref()).map(|t| t.as_str().to_owned());
         events.push(ReportRow {
             received: received(row.received_ms),
-            environment: text(&ctx.environment),
-            pipeline: text(&ctx.pipeline),
-            source: text(&ctx.source),
+            environment: text(|c| &c.environment),
+            pipeline: text(|c| &c.pipeline),
+            source: text(|c| &c.source),
             verdict: if c.audit.audited_size.is_some_and(|s| row.index < s) {
                 Verdict::Audited
             } else {
@@ -354,5 +370,37 @@ pub fn basis_words(b: TimeBasis) -> &'static str {
     match b {
         TimeBasis::Statement => "statement time (what the signer wrote)",
         TimeBasis::Received => "log receive time (what the log recorded)",
+    }
+}
+
+/// The row of an event the log signed (an integrity violation): the names
+/// and versions that published the digest, and what the log observed.
+fn log_event_row(e: &ProvenLogEvent, c: &Collected) -> Row {
+    let LogEventBody::IntegrityViolation(v) = &e.event.event;
+    let mut names = Vec::new();
+    let mut versions = Vec::new();
+    for ((name, digest), vs) in &c.versions {
+        if *digest == v.digest {
+            names.push(name.as_str());
+            versions.extend(vs.iter().map(String::as_str));
+        }
+    }
+    let name = match &c.subject {
+        Some(Subject::Name(n)) => Some(n.as_str().to_owned()),
+        _ => (!names.is_empty()).then(|| names.join(",")),
+    };
+    Row {
+        index: e.index,
+        time: e.event.time.to_string(),
+        received_ms: e.received_ms,
+        actor: format!("log {}", e.event.origin),
+        event: e.event.event.action().to_owned(),
+        name,
+        version: (!versions.is_empty()).then(|| versions.join(",")),
+        detail: format!(
+            "stored {} read as {} under the access at entry {} (signed by the log's key)",
+            v.digest, v.observed, v.access_index
+        ),
+        reason: "detected by the log".to_owned(),
     }
 }
