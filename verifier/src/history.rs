@@ -148,11 +148,7 @@ pub struct ProvenEntries {
 /// Every entry of `subject`, proven complete by its committed entries
 /// chain and each proven included and about the subject, with the
 /// checkpoint they were proven under.
-pub fn proven_entries(
-    trust: &Trust,
-    subject: &Subject,
-    timeout: Duration,
-) -> Result<ProvenEntries> {
+pub fn proven_entries(trust: &Trust, subject: &Subject, timeout: Duration) -> Result<ProvenEntries> {
     let key = subject.key();
     let path = listing_path(&key).ok_or_else(|| Error::verify("no listing for this key".to_string()))?;
     let complete = proven_complete(trust, &key, &path, timeout)?;

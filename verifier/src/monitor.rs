@@ -263,12 +263,7 @@ pub type Page<'a> = dyn FnMut(u64, &[Vec<u8>]) -> Result<()> + 'a;
 /// sees any of them, so callers only ever see entries really in the log;
 /// a page that does not match ends the read with a verification error
 /// (exit 2). Returns `size`.
-pub fn verified_pages(
-    trust: &Trust,
-    t: &Trusted,
-    mut next: u64,
-    page: &mut Page<'_>,
-) -> Result<u64> {
+pub fn verified_pages(trust: &Trust, t: &Trusted, mut next: u64, page: &mut Page<'_>) -> Result<u64> {
     let (size, root) = (t.checkpoint.size, t.checkpoint.root);
     let reader = TileHashReader::new(size, root, HttpTiles::new(trust.client()));
     while next < size {

@@ -544,7 +544,8 @@ sinks = ["ops"]
     #[test]
     fn the_documented_example_parses() {
         let doc = include_str!("../../../docs/verifier.md");
-        let after = doc.split("<!-- alert-rules-example -->").nth(1).expect("example marker in docs/verifier.md");
+        let after =
+            doc.split("<!-- alert-rules-example -->").nth(1).expect("example marker in docs/verifier.md");
         let block = after.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("toml block");
         let c = Config::parse(block).unwrap();
         assert_eq!(c.sinks.len(), 3);

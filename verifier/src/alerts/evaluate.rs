@@ -221,7 +221,12 @@ pub fn evaluate(cfg: &Config, learned: &mut Learned, s: &SignedStatement, alerti
             if let Some(rule) = r.break_glass.as_ref().filter(|r| any_matches(&r.names, b.name())) {
                 hit(
                     rule::BREAK_GLASS,
-                    format!("{actor} broke glass: {} on {} ({})", b.action(), b.name(), st.context.reason.as_str()),
+                    format!(
+                        "{actor} broke glass: {} on {} ({})",
+                        b.action(),
+                        b.name(),
+                        st.context.reason.as_str()
+                    ),
                     rule.hold,
                     sinks(&rule.sinks),
                 );

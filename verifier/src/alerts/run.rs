@@ -68,7 +68,13 @@ pub fn run(trust: &Trust, home: &Home, cfg: &Config, opts: &RunOptions) -> Resul
         holder = Some(signer.actor().as_str().to_owned());
         let target = HoldSink::new(trust, home, signer, h.reason.clone(), HOLD_WAIT);
         let backoff = (Duration::from_secs(1), Duration::from_secs(300));
-        sinks.push(Sink::with_target(HOLD_QUEUE, store.queue(HOLD_QUEUE), Box::new(target), backoff.0, backoff.1));
+        sinks.push(Sink::with_target(
+            HOLD_QUEUE,
+            store.queue(HOLD_QUEUE),
+            Box::new(target),
+            backoff.0,
+            backoff.1,
+        ));
     }
     let routes = Routes { all: cfg.sinks.iter().map(|c| c.name.0.clone()).collect(), holder };
     let signal = Signal::default();
