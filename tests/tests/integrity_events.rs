@@ -92,7 +92,8 @@ fn a_tampered_artifact_yields_one_log_signed_entry_that_audit_verifies() {
     // Let any (wrong) second entry land before counting.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let events_after = log_events(&c, &d.log.url);
-    assert_eq!(events_after.len(), 1, "one entry per digest per episode: {events_after:?}");
+    let at: Vec<u64> = events_after.iter().map(|(i, _)| *i).collect();
+    assert_eq!(at.len(), 1, "one entry per digest per episode, found them at {at:?}");
     let (index, entry) = &events[0];
     let LogLeaf::LogEvent(leaf) = LogLeaf::decode(entry).unwrap() else { unreachable!() };
     let signed = SignedLogEvent::parse(leaf.envelope).unwrap();
@@ -182,4 +183,37 @@ fn an_integrity_entry_signed_by_another_key_is_caught_by_audit() {
     let run = log.audit_at(forged_at + 2, &[]);
     run.fails(2, &format!("audit: entry {forged_at}"));
     assert!(run.stderr.contains("not signed by the log's key"), "{}", run.stderr);
+}
+
+#[test]
+fn a_large_artifact_failing_its_digest_mid_stream_is_logged_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
+    // Over the 1 MiB served from memory: hashed while it is streamed.
+    let bytes = noise(3 << 20, 5);
+    alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "big.bin", &bytes),
+        "--name",
+        "demo/big",
+        "--version",
+        "1",
+    ]);
+    let hex = custody_standards::hash::sha256(&bytes).to_hex();
+    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut rotten = std::fs::read(&path).unwrap();
+    let n = rotten.len();
+    rotten[n - 100] ^= 0x01;
+    std::fs::write(&path, &rotten).unwrap();
+    let c = http();
+    for i in 0..2 {
+        let bad = tmp.path().join(format!("big{i}.bin"));
+        assert_ne!(dave.cli(&["pull", "demo/big@1", "-o", bad.to_str().unwrap()]).code, 0);
+        assert!(!bad.exists());
+    }
+    eventually("the integrity entry", 30, || (!log_events(&c, &d.log.url).is_empty()).then_some(()));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(log_events(&c, &d.log.url).len(), 1);
+    dave.cli(&["audit"]).ok();
 }

@@ -55,10 +55,14 @@ pub struct ViolationReport {
     pub access_index: u64,
     /// The actor who asked.
     pub actor: String,
+    /// The server, to log the violation as an entry signed by the log
+    /// ([`super::integrity`]).
+    pub log: actix_web::web::Data<super::AppState>,
 }
 
 impl ViolationReport {
     fn report(&self, digest: &Digest, what: &str) {
+        super::integrity::report(&self.log, *digest, what, self.access_index);
         self.metrics.inc_integrity_violation();
         tracing::error!(
             target: "custody::audit",
@@ -210,6 +214,8 @@ impl FileSource {
                         self.report.report(&self.digest, &format!("sha256:{}", actual.to_hex()));
                         return Poll::Ready(Some(Err(cut("stored artifact does not match its digest"))));
                     }
+                    // The whole file verified: an integrity episode ends.
+                    super::integrity::intact(&self.report.log, &self.digest);
                 } else {
                     self.hasher = Some(read.hasher);
                 }

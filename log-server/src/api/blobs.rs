@@ -192,7 +192,12 @@ async fn serve(
             from_memory(index, digest, bytes, slot)
         }
         Served::Stream(file, size) => {
-            let report = ViolationReport { metrics: state.metrics.clone(), access_index: index, actor };
+            let report = ViolationReport {
+                metrics: state.metrics.clone(),
+                access_index: index,
+                actor,
+                log: state.clone(),
+            };
             resp.no_chunking(size).streaming(BlobBody::file(file, size, digest, report, slot))
         }
     })
@@ -243,7 +248,12 @@ async fn serve_bucket(
             from_memory(index, digest, bytes, slot)
         }
         BucketRead::Stream { chunks, size } => {
-            let report = ViolationReport { metrics: state.metrics.clone(), access_index: index, actor };
+            let report = ViolationReport {
+                metrics: state.metrics.clone(),
+                access_index: index,
+                actor,
+                log: state.clone(),
+            };
             resp.no_chunking(size).streaming(BlobBody::channel(chunks, size, digest, report, slot))
         }
     })

@@ -14,7 +14,7 @@ pub mod connections;
 mod directory;
 pub mod entry_range;
 pub mod error;
-mod integrity;
+pub mod integrity;
 pub mod ops;
 pub mod proofs;
 pub mod queries;
