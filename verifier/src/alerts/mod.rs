@@ -11,7 +11,7 @@
 //! - [`deliver`]: the sinks, each draining its own queue with jittered
 //!   exponential backoff, so a sink that is down delays only itself.
 //! - [`hold`]: the hold queue's sink, which signs and logs holds.
-//! - [`run`]: the monitor loop tying them together.
+//! - [`mod@run`]: the monitor loop tying them together.
 //!
 //! Only entries the monitor has verified are evaluated: each is checked
 //! against its leaf hash in tiles authenticated against a checkpoint that
