@@ -37,6 +37,7 @@ pub mod init;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
+pub mod registry_index;
 pub mod registry_state;
 pub mod restore;
 pub mod seal;
