@@ -203,14 +203,7 @@ impl<'a> Leaf<'a> {
         if header[7] != LEAF_VERSION_1 {
             return Err(LeafError::Version(header[7]));
         }
-        let receive_time_ms = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
-        let declared = u64::from(u32::from_be_bytes(header[16..20].try_into().expect("4 bytes")));
-        if declared == 0 || declared > MAX_ENVELOPE_SIZE as u64 {
-            return Err(LeafError::EnvelopeLength(declared));
-        }
-        if declared != envelope.len() as u64 {
-            return Err(LeafError::LengthMismatch { declared, present: envelope.len() });
-        }
+        let receive_time_ms = envelope_length_checked(header, envelope)?;
         Ok(Leaf { receive_time_ms, envelope })
     }
 
@@ -218,6 +211,21 @@ impl<'a> Leaf<'a> {
     pub fn leaf_hash(&self) -> Hash {
         leaf_hash(&self.encode())
     }
+}
+
+/// The checks shared by the two envelope-carrying leaf versions (1 and 3):
+/// a declared envelope length in `1..=MAX_ENVELOPE_SIZE` that matches the
+/// bytes present exactly. Returns the header's receive time.
+pub(crate) fn envelope_length_checked(header: &[u8], envelope: &[u8]) -> Result<u64, LeafError> {
+    let receive_time_ms = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
+    let declared = u64::from(u32::from_be_bytes(header[16..20].try_into().expect("4 bytes")));
+    if declared == 0 || declared > MAX_ENVELOPE_SIZE as u64 {
+        return Err(LeafError::EnvelopeLength(declared));
+    }
+    if declared != envelope.len() as u64 {
+        return Err(LeafError::LengthMismatch { declared, present: envelope.len() });
+    }
+    Ok(receive_time_ms)
 }
 
 #[cfg(test)]

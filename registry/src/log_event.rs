@@ -154,14 +154,7 @@ impl<'a> LogEventLeaf<'a> {
         if header[7] != LEAF_VERSION_LOG_EVENT {
             return Err(LeafError::Version(header[7]));
         }
-        let receive_time_ms = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
-        let declared = u64::from(u32::from_be_bytes(header[16..20].try_into().expect("4 bytes")));
-        if declared == 0 || declared > MAX_ENVELOPE_SIZE as u64 {
-            return Err(LeafError::EnvelopeLength(declared));
-        }
-        if declared != envelope.len() as u64 {
-            return Err(LeafError::LengthMismatch { declared, present: envelope.len() });
-        }
+        let receive_time_ms = crate::leaf::envelope_length_checked(header, envelope)?;
         Ok(LogEventLeaf { receive_time_ms, envelope })
     }
 }

@@ -235,7 +235,27 @@ fn every_command_prints_one_documented_json_object_matching_the_log() {
         assert!(rows.iter().all(|&i| i < h["checkpoint"]["size"].as_u64().unwrap()));
         let r = alice.cli(&cat(&["report", "--name", "demo/model", "--from", FROM, "--to", TO], flag));
         let r = one_object(&r.ok().stdout);
-        fields(&r, &["actors", "events", "events_by_type", "from", "log", "name", "to", "versions_affected"]);
+        let report_fields = [
+            "accesses_omitted",
+            "actors",
+            "audit",
+            "break_glass",
+            "completeness",
+            "events",
+            "events_by_type",
+            "from",
+            "integrity_violations",
+            "log",
+            "name",
+            "schema",
+            "scope",
+            "time_basis",
+            "to",
+            "versions_affected",
+        ];
+        fields(&r, &report_fields);
+        assert_eq!(r["schema"], "custody.dev/compliance-report/v1", "{r}");
+        assert_eq!(r["completeness"]["method"], "entries_chain", "{r}");
         assert_eq!(r["events"].as_array().unwrap().len(), rows.len(), "{r}");
         let a = one_object(&dave.cli(&cat(&["audit"], flag)).ok().stdout);
         let audit_fields = [

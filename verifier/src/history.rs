@@ -267,7 +267,15 @@ fn log_event_row(subject: &Subject, proven: &[ProvenStatement], e: &ProvenLogEve
         Subject::Digest(d) if *d == v.digest => None,
         _ => return None,
     };
-    Some(Row {
+    Some(log_event_row_of(e, name, &versions))
+}
+
+/// The row of log event `e`, shown under `name` with the `versions` that
+/// published its digest: one wording for history and reports.
+pub fn log_event_row_of(e: &ProvenLogEvent, name: Option<String>, versions: &[&str]) -> Row {
+    use custody_registry::log_event::LogEventBody;
+    let LogEventBody::IntegrityViolation(v) = &e.event.event;
+    Row {
         index: e.index,
         time: e.event.time.to_string(),
         received_ms: e.received_ms,
@@ -280,7 +288,7 @@ fn log_event_row(subject: &Subject, proven: &[ProvenStatement], e: &ProvenLogEve
             v.digest, v.observed, v.access_index
         ),
         reason: "detected by the log".to_owned(),
-    })
+    }
 }
 
 /// The detail of a hold or release: the whole name or one version.

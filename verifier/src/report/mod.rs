@@ -389,18 +389,5 @@ fn log_event_row(e: &ProvenLogEvent, c: &Collected) -> Row {
         Some(Subject::Name(n)) => Some(n.as_str().to_owned()),
         _ => (!names.is_empty()).then(|| names.join(",")),
     };
-    Row {
-        index: e.index,
-        time: e.event.time.to_string(),
-        received_ms: e.received_ms,
-        actor: format!("log {}", e.event.origin),
-        event: e.event.event.action().to_owned(),
-        name,
-        version: (!versions.is_empty()).then(|| versions.join(",")),
-        detail: format!(
-            "stored {} read as {} under the access at entry {} (signed by the log's key)",
-            v.digest, v.observed, v.access_index
-        ),
-        reason: "detected by the log".to_owned(),
-    }
+    crate::history::log_event_row_of(e, name, &versions)
 }
