@@ -16,6 +16,7 @@ use custody_registry::actor_key::ActorSigner;
 use custody_registry::dsse::Envelope;
 use custody_registry::evidence::{Evidence, EvidenceCheckpoint, PrefixProof};
 use custody_registry::leaf::Leaf;
+use custody_registry::log_event::{IntegrityViolation, LogEvent, LogEventBody, LogEventLeaf, SignedLogEvent};
 use custody_registry::manifest::{FileEntry, Manifest, ManifestPath, SignatureFile, SignatureFormat};
 use custody_registry::names::{ActorName, Digest, MediaType, ModelName, Pattern, TagName, Version};
 use custody_registry::registry::{Lifecycle, Role};
@@ -24,7 +25,7 @@ use custody_registry::statement::events::{
     RevokeRole, Rollback, Rotate, TagMove, Transfer,
 };
 use custody_registry::statement::metadata::{Lineage, LineageRef, Metadata, StrictMap};
-use custody_registry::statement::{Context, Event, Nonce, SignedStatement, Statement, Text};
+use custody_registry::statement::{Context, Event, Nonce, Schema, SignedStatement, Statement, Text};
 use custody_registry::timestamp::Timestamp;
 use custody_standards::bundle::ProofBundle;
 use custody_standards::checkpoint::{sign_checkpoint, Checkpoint};
@@ -204,6 +205,40 @@ fn leaves() -> Vec<(String, Vec<u8>)> {
             (kind, Leaf::new(ms, &env).unwrap().encode())
         })
         .collect()
+}
+
+/// Integrity violations signed by the log key (`log_event` target): the
+/// leaf bytes, and a bare payload the target signs itself.
+fn log_event_seeds() -> Vec<(String, Vec<u8>)> {
+    let key = log_key();
+    let public = key.verifier().public_key();
+    let mut out = Vec::new();
+    for (i, (name, observed)) in [
+        ("mismatch", "sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+        ("short_read", "read 1024 of 4096 bytes"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let event = LogEvent {
+            schema: Schema::V1,
+            origin: key.name().to_owned(),
+            time: Timestamp::from_unix_secs(GENESIS_SECS + 100 + i as u64).unwrap(),
+            event: LogEventBody::IntegrityViolation(IntegrityViolation {
+                digest: digest("model-v1"),
+                observed: Text::new(observed).unwrap(),
+                access_index: 7 + i as u64,
+            }),
+        };
+        let envelope = SignedLogEvent::sign(&event, &public, |m| key.sign_ed25519(m)).unwrap();
+        let ms = (GENESIS_SECS + 100 + i as u64) * 1000;
+        let leaf = LogEventLeaf { receive_time_ms: ms, envelope: &envelope }.encode();
+        out.push((format!("{name}_leaf"), leaf));
+        if i == 0 {
+            out.push((format!("{name}_payload"), serde_json::to_vec(&event).unwrap()));
+        }
+    }
+    out
 }
 
 fn log_key() -> SignerKey {
@@ -390,6 +425,13 @@ fn generate() -> Corpus {
     for (kind, leaf) in leaves() {
         Leaf::decode(&leaf).unwrap();
         put("registry_leaf", &kind, leaf);
+    }
+    for (name, bytes) in log_event_seeds() {
+        if name.ends_with("_leaf") {
+            custody_registry::log_event::check(&bytes, Some(&log_key().verifier()), 1_000, |_| true)
+                .unwrap_or_else(|e| panic!("log_event seed {name}: {e}"));
+        }
+        put("log_event", &name, bytes);
     }
     for (kind, env) in envelopes() {
         Envelope::parse(&env).unwrap();
