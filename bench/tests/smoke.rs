@@ -61,6 +61,14 @@ fn the_suite_writes_every_row_between_the_markers() {
             "50",
             "--storage-artifact-mib",
             "2",
+            "--report-at",
+            "700",
+            "--alerts-at",
+            "700",
+            "--encryption-artifact-mib",
+            "2",
+            "--encryption-pulls",
+            "1",
             "--criterion-dir",
             dir.path().join("no-criterion").to_str().unwrap(),
             "--out",
@@ -101,6 +109,15 @@ fn the_suite_writes_every_row_between_the_markers() {
         "| `custody-log restore` of 600 entries from the bucket |  | **",
         "| `custody publish` of a 2 MiB artifact, `--store s3://` |  | **",
         "| `custody pull` and verify of a 2 MiB artifact, `--store s3://` |  | **",
+        // The custody features: the whole-registry report, alert rules and
+        // encrypted pulls, each measured.
+        "| `custody report` of the whole registry, ",
+        "cold: full audit from a fresh home |  | **",
+        "warm: resumed audit, bundles from the cache |  | **",
+        "| `custody monitor --rules --once --from-start` over ",
+        "every rule, none fires: entries verified and evaluated",
+        "every statement alerts: alerts queued (fsynced) and printed",
+        "| `custody pull` and verify of a 2 MiB artifact stored encrypted (the default) | ≥ 0.7 of plaintext | **",
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");
     }
