@@ -34,6 +34,7 @@ pub mod witness_client;
 pub mod api;
 pub mod config;
 pub mod init;
+pub mod integrity_episodes;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;

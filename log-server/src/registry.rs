@@ -28,11 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use custody_registry::actor_key::{ActorKey, KeyId};
 use custody_registry::commitment::{Change, StateCommitter};
 use custody_registry::leaf::{CommitmentLeaf, Leaf, LogLeaf};
-use custody_registry::log_event::{LogEvent, SignedLogEvent};
-use custody_registry::names::Digest;
+use custody_registry::log_event::{LogEvent, LogEventBody, SignedLogEvent};
 use custody_registry::registry::{Config, Effect, Outcome, Registry, Rejection, Verdict};
 use custody_registry::statement::SignedStatement;
 
+use crate::integrity_episodes::{self, IntegrityEpisodes};
 pub use crate::registry_index::{
     access_prefix, access_row, actor_prefix, actor_row, digest_prefix, digest_row, index_rows,
     log_event_rows, name_prefix, name_row, row_index, state_row_key, STATE_MAP_PREFIX,
@@ -40,7 +40,7 @@ pub use crate::registry_index::{
 use crate::registry_state::{self, BatchChanges, Loaded, NonceRows, RowsChange};
 use crate::sequencer::{Admission, AdmissionBatch, Admit, Refusal, Sealed};
 use crate::state_snapshots::{StateSnapshots, DEFAULT_RETAINED_VERSIONS};
-use crate::store::{IndexRow, Store, StoreError};
+use crate::store::{IndexRow, StateRow, Store, StoreError};
 
 /// Entries read per store call during replay.
 const REPLAY_CHUNK: u64 = 1024;
@@ -199,8 +199,9 @@ pub struct RegistryService {
     /// ([`custody_registry::log_event`]); without it none is admitted.
     log_key: Option<custody_standards::SignerKey>,
     /// Digests with an integrity violation logged and not seen intact
-    /// since: one log event per digest per detection episode.
-    integrity_open: Mutex<std::collections::HashSet<Digest>>,
+    /// since (one log event per digest per detection episode), durable in
+    /// the store ([`crate::integrity_episodes`]).
+    episodes: IntegrityEpisodes,
 }
 
 impl std::fmt::Debug for RegistryService {
@@ -237,6 +238,7 @@ impl RegistryService {
             "registry loaded"
         );
         let keys = RwLock::new(live_keys(&registry));
+        let episodes = IntegrityEpisodes::load(store)?;
         let snapshots = StateSnapshots::new(&committer, committed, DEFAULT_RETAINED_VERSIONS);
         Ok(RegistryService {
             inner: RwLock::new(registry),
@@ -247,7 +249,7 @@ impl RegistryService {
             poisoned: AtomicBool::new(false),
             replayed,
             log_key: None,
-            integrity_open: Mutex::new(std::collections::HashSet::new()),
+            episodes,
         })
     }
 
@@ -273,19 +275,10 @@ impl RegistryService {
         self.log_key.as_ref().map(|k| k.name())
     }
 
-    /// Opens an integrity episode for `digest`: true if none was open (the
-    /// caller logs the violation), false if one is (nothing to log).
-    pub fn open_integrity_episode(&self, digest: Digest) -> bool {
-        self.integrity_open.lock().unwrap_or_else(|p| p.into_inner()).insert(digest)
-    }
-
-    /// Ends `digest`'s integrity episode (its bytes verified again, or
-    /// logging the violation failed): a later violation is logged anew.
-    pub fn close_integrity_episode(&self, digest: &Digest) {
-        let mut open = self.integrity_open.lock().unwrap_or_else(|p| p.into_inner());
-        if !open.is_empty() {
-            open.remove(digest);
-        }
+    /// The open integrity episodes: which digests' violations are logged
+    /// and not seen repaired since.
+    pub fn integrity_episodes(&self) -> &IntegrityEpisodes {
+        &self.episodes
     }
 
     /// The committed state, for state proofs.
@@ -343,6 +336,7 @@ impl Admission for RegistryService {
             changes: BatchChanges::default(),
             sealed: None,
             keys_changed: false,
+            episode_rows: Vec::new(),
         })
     }
 }
@@ -367,6 +361,9 @@ struct RegistryBatch<'a> {
     /// A key was bound or ended in this batch: refresh the cache once it
     /// is durable.
     keys_changed: bool,
+    /// The integrity episodes the batch's log events open, written with
+    /// them ([`crate::integrity_episodes`]).
+    episode_rows: Vec<StateRow>,
 }
 
 impl RegistryBatch<'_> {
@@ -381,6 +378,8 @@ impl RegistryBatch<'_> {
             Ok((_, signed)) => {
                 self.committer.record_log_event(registry, &signed.event, index);
                 self.changes.note_log_event();
+                let LogEventBody::IntegrityViolation(v) = &signed.event.event;
+                self.episode_rows.push(integrity_episodes::open_row(&v.digest, index));
                 Admit::Append(log_event_rows(registry, &signed.event, index))
             }
             Err(e) => Admit::Reject(Refusal::Malformed(e.to_string())),
@@ -470,6 +469,7 @@ impl AdmissionBatch<SignedStatement> for RegistryBatch<'_> {
             sealed.changes.iter().map(|c| (state_row_key(&c.key), c.after.as_ref().map(|v| v.encode()))),
         );
         self.sealed_state = Some((covered, sealed.changes));
+        state_rows.append(&mut self.episode_rows);
         Sealed { trailer: Some(trailer), state_rows }
     }
 

@@ -301,8 +301,9 @@ pub fn read(store: &dyn Store, config: Config) -> Result<Option<Persisted>, Stat
 }
 
 /// Every row of a full rewrite of `registry`'s state covering `[0, covered)`,
-/// deleting every other state row the store holds, and the nonce rows it
-/// leaves in the store.
+/// deleting every other state row the store holds but the integrity
+/// episodes' ([`crate::integrity_episodes`]), and the nonce rows it leaves
+/// in the store.
 pub(crate) fn full_rows(
     store: &dyn Store,
     registry: &Registry,
@@ -319,7 +320,12 @@ pub(crate) fn full_rows(
     }
     out.push(cursor_row(registry, covered));
     let written: HashSet<Vec<u8>> = out.iter().map(|(k, _)| k.clone()).collect();
-    let stale = store.scan_state(b"")?.into_iter().map(|(k, _)| k).filter(|k| !written.contains(k));
+    // Episode rows are not derived from the entries: a rewrite keeps them.
+    let stale = store
+        .scan_state(b"")?
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| !written.contains(k) && !crate::integrity_episodes::is_episode_row(k));
     let mut rows_out: Vec<StateRow> = stale.map(|k| (k, None)).collect();
     rows_out.extend(out);
     Ok((rows_out, rows))

@@ -1,8 +1,10 @@
 //! Integrity violations the log detects are entries signed by the log's
 //! own key: a tampered artifact on disk yields exactly one such entry,
-//! however often it is read, which `custody audit` verifies and `history`
-//! shows; an integrity entry signed by any other key is named by `custody
-//! audit` (exit 2).
+//! however often it is read and however often the log restarts or crashes
+//! meanwhile, and a second one only after a verified read of the repaired
+//! artifact; `custody audit` verifies it and `history` shows it; an
+//! integrity entry signed by any other key is named by `custody audit` and
+//! stops `custody monitor --rules` (exit 2) without an alert.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use custody_standards::keys::SIG_TYPE_ED25519;
 use custody_standards::SignerKey;
 use custody_testkit::scenario::raw_log::RawLog;
 use custody_testkit::scenario::*;
+use custody_testkit::webhook::Receiver;
 
 /// The stored file of the artifact with hex digest `hex` under `dir`.
 fn stored_file(dir: &Path, hex: &str) -> PathBuf {
@@ -216,4 +219,144 @@ fn a_large_artifact_failing_its_digest_mid_stream_is_logged_once() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(log_events(&c, &d.log.url).len(), 1);
     dave.cli(&["audit"]).ok();
+}
+
+/// Pulls `demo/model@1` as `u` into `dir/out`: whether it was served
+/// (false: refused as an integrity violation). Other failures, such as a
+/// proof of a state the just-restarted log no longer serves, are retried.
+fn served(u: &User, dir: &Path, out: &str) -> bool {
+    let out = dir.join(out);
+    eventually("a pull that reaches the artifact", 30, || {
+        let run = u.cli(&["pull", "demo/model@1", "-o", out.to_str().unwrap()]);
+        assert_eq!(run.code == 0, out.exists(), "{}", run.stderr);
+        if run.code == 0 {
+            return Some(true);
+        }
+        if run.stderr.contains("500 integrity_violation") {
+            return Some(false);
+        }
+        eprintln!("pull failed, retrying: {}", run.stderr);
+        None
+    })
+}
+
+/// The indexes of the log's log events once at least `want` have landed
+/// and any (wrong) further one had time to.
+fn settled_events(c: &reqwest::blocking::Client, base: &str, want: usize) -> Vec<u64> {
+    eventually("the integrity entries", 30, || (log_events(c, base).len() >= want).then_some(()));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    log_events(c, base).into_iter().map(|(i, _)| i).collect()
+}
+
+#[test]
+fn an_open_episode_survives_restarts_and_a_repair_ends_it_durably() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (mut d, _admin, alice, dave, _) = demo_team(dir);
+    let bytes = b"weights whose episode outlives the server ".repeat(300);
+    alice.ok(&["publish", &write_file(dir, "m.bin", &bytes), "--name", "demo/model", "--version", "1"]);
+    let hex = custody_standards::hash::sha256(&bytes).to_hex();
+    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let original = std::fs::read(&path).unwrap();
+    let mut rotten = original.clone();
+    let n = rotten.len();
+    rotten[n / 2] ^= 0x40;
+    let c = http();
+
+    // The stored file rots: the first read opens the episode.
+    std::fs::write(&path, &rotten).unwrap();
+    assert!(!served(&dave, dir, "bad0.bin"));
+    let first = settled_events(&c, &d.log.url, 1);
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // Neither a graceful restart nor a kill -9 reopens it.
+    assert!(d.log.stop_gracefully());
+    relaunch_log(&mut d);
+    assert!(!served(&dave, dir, "bad1.bin"));
+    assert_eq!(settled_events(&c, &d.log.url, 1), first, "a restart logged the open episode again");
+    d.log.kill9();
+    relaunch_log(&mut d);
+    assert!(!served(&dave, dir, "bad2.bin"));
+    assert_eq!(settled_events(&c, &d.log.url, 1), first, "a kill -9 logged the open episode again");
+
+    // Repaired, a whole read verifies and ends the episode, durably (a
+    // kill -9 right after does not bring it back); rotting again opens a
+    // second one.
+    std::fs::write(&path, &original).unwrap();
+    assert!(served(&dave, dir, "good.bin"));
+    assert_eq!(std::fs::read(dir.join("good.bin")).unwrap(), bytes);
+    d.log.kill9();
+    relaunch_log(&mut d);
+    std::fs::write(&path, &rotten).unwrap();
+    assert!(!served(&dave, dir, "bad3.bin"));
+    let both = settled_events(&c, &d.log.url, 2);
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_eq!(both[0], first[0]);
+    dave.cli(&["audit"]).ok();
+}
+
+#[test]
+fn the_monitor_alerts_on_the_logs_integrity_entry_and_stops_at_a_forged_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = RawLog::start(tmp.path(), "events");
+    let key = custody_log::init::load_key(&tmp.path().join("events")).unwrap();
+    let origin = key.name().to_owned();
+    let (root, alice) = (signer("root"), signer("alice"));
+    let weights = digest_of(b"weights the monitor hears about");
+    let mut leaves = vec![
+        leaf_now(&root, grant(&root, Role::Admin, "*")),
+        leaf_now(&root, grant(&alice, Role::Publisher, "demo/*")),
+        leaf_now(&alice, publish("demo/model", "1", weights, 4096)),
+    ];
+    leaves.push(commitment_with(&leaves, &key));
+    log.append(&leaves);
+    log.audit_at(leaves.len() as u64, &[]).ok();
+    let hook = Receiver::start();
+    let rules = write_file(
+        tmp.path(),
+        "rules.toml",
+        format!(
+            "[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n\n[rules.integrity_violation]\n",
+            hook.url
+        )
+        .as_bytes(),
+    );
+    let monitor = || log.auditor.cli(&["monitor", "--rules", &rules, "--once"]);
+    assert_eq!(monitor().ok().stdout, "");
+
+    // Signed by the log's own key: one alert.
+    let genuine_at = leaves.len() as u64;
+    leaves.push(integrity_leaf(&key, &origin, weights, 2));
+    leaves.push(commitment_with(&leaves, &key));
+    log.append(&leaves[genuine_at as usize..]);
+    let got = eventually("the integrity alert", 30, || {
+        monitor().ok();
+        let got = hook.accepted();
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["id"], serde_json::Value::from(format!("integrity_violation:{genuine_at}")));
+    assert_eq!(
+        got[0].body["event"]["integrity_violation"]["digest"],
+        serde_json::Value::from(weights.to_string())
+    );
+
+    // The same event signed by another key under the log's name: the
+    // monitor stops there (exit 2) and alerts nobody, on every pass.
+    let other = SignerKey::from_seed(&origin, SIG_TYPE_ED25519, &[9; 32]).unwrap();
+    let forged_at = log.append(&[integrity_leaf(&other, &origin, weights, 2)]);
+    // (Waits for a checkpoint covering it; the audit refuses it too.)
+    log.audit_at(forged_at + 1, &[]).fails(2, "not signed by the log's key");
+    for _ in 0..2 {
+        let run = monitor();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(
+            hook.ids(),
+            vec![format!("integrity_violation:{genuine_at}")],
+            "alerted on a forged entry"
+        );
+        run.fails(2, &format!("entry {forged_at}"));
+        assert!(run.stderr.contains("not signed by the log's key"), "{}", run.stderr);
+    }
 }

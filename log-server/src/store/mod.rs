@@ -20,7 +20,8 @@
 //!   modules
 //! - `state`: state derived from the entries, owned by the admission (the
 //!   registry's persisted state, see [`crate::registry`]), written in the
-//!   same batch as the entries it covers
+//!   same batch as the entries it covers; and the open integrity episodes
+//!   ([`crate::integrity_episodes`]), each put with the entry that opens it
 //!
 //! A batch of entries, its leaf index rows, its stored hashes and the new
 //! tree size go into ONE synced `WriteBatch`: after a crash the database holds
