@@ -247,3 +247,66 @@ fn a_digest_reference_with_a_name_is_held_to_that_name() {
         "does not publish demo/other@sha256:",
     );
 }
+
+/// A log answers 410 `state_expired` for a checkpoint whose state it no
+/// longer keeps (a restart, or more than 1,024 batches since). That is no
+/// verdict on the model: `pull` verifies again under the next checkpoint
+/// and succeeds, and only a log that never gets past it fails the pull.
+#[test]
+fn a_pull_meeting_an_expired_state_verifies_again_under_the_next_checkpoint() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _admin, alice, dave, _) = demo_team(tmp.path());
+    let v1 = b"weights ".repeat(3000);
+    alice.ok(&["publish", &write_file(tmp.path(), "v1.bin", &v1), "--name", "demo/model", "--version", "1"]);
+    let size_now = || {
+        let h: serde_json::Value = custody_testkit::http::http()
+            .get(format!("{}/health", d.log.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        h["sequencer"]["tree_size"].as_u64().unwrap()
+    };
+    // Every state proof at a size up to `expired` is answered 410, as a
+    // just-restarted log does for the checkpoint published before it.
+    let expired = Arc::new(AtomicU64::new(size_now()));
+    let refusals = Arc::new(AtomicU64::new(0));
+    let (e, n) = (Arc::clone(&expired), Arc::clone(&refusals));
+    let url = proxy(
+        d.log.url.clone(),
+        Arc::new(move |req, r| {
+            let size =
+                serde_json::from_slice::<serde_json::Value>(&req.body).ok().and_then(|v| v["size"].as_u64());
+            match size {
+                Some(s) if req.path.starts_with("/state/proofs") && s <= e.load(Ordering::SeqCst) => {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    let body = serde_json::json!({"error": "state_expired", "detail": "the state at this size is no longer served"});
+                    custody_testkit::hostile::Response::json(410, &body)
+                }
+                _ => r,
+            }
+        }),
+    );
+    let out = tmp.path().join("p.bin");
+    let puller = {
+        let (dave, url, out) = (User { home: dave.home.clone() }, url.clone(), out.clone());
+        std::thread::spawn(move || {
+            dave.run(&["--log", &url, "pull", "demo/model@1", "-o", out.to_str().unwrap()])
+        })
+    };
+    // The next batch (and so the next checkpoint) comes while the pull waits.
+    eventually("a refused state proof", 30, || (refusals.load(Ordering::SeqCst) > 0).then_some(()));
+    alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "v2.bin", b"v2 ".repeat(100).as_slice()),
+        "--name",
+        "demo/model",
+        "--version",
+        "2",
+    ]);
+    let run = puller.join().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), v1);
+    assert!(refusals.load(Ordering::SeqCst) >= 1);
+}

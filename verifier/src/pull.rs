@@ -255,12 +255,45 @@ pub fn verify_reference(
 }
 
 /// [`verify_reference`], choosing what to do about holds.
+///
+/// A log keeps the registry state of its recent batches only, and after a
+/// restart only from the size it restarted at; a checkpoint published
+/// before that gets 410 `state_expired`. The answer is not a verdict on the
+/// model: the verification is done again under the next checkpoint, until
+/// `timeout`.
 pub fn verify_reference_with(
     trust: &Trust,
     reference: &Ref,
     allowed: &[Lifecycle],
     holds: Holds,
     timeout: Duration,
+) -> Result<Verified> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut expired = None;
+    loop {
+        let mut tried = 0;
+        match verify_once(trust, reference, allowed, holds, timeout, expired, &mut tried) {
+            Err(Error::Refused { status: 410, code, .. })
+                if code == "state_expired" && std::time::Instant::now() < deadline =>
+            {
+                expired = Some(tried);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One verification of `reference` under a checkpoint past `expired` (the
+/// size whose state the log no longer served), noting in `tried` the size
+/// of the checkpoint it used.
+fn verify_once(
+    trust: &Trust,
+    reference: &Ref,
+    allowed: &[Lifecycle],
+    holds: Holds,
+    timeout: Duration,
+    expired: Option<u64>,
+    tried: &mut u64,
 ) -> Result<Verified> {
     let q = reference.query();
     let r: Resolved =
@@ -325,8 +358,9 @@ pub fn verify_reference_with(
         }
         _ => None,
     };
-    let needed = publish_index.max(tag_index.unwrap_or(0));
+    let needed = publish_index.max(tag_index.unwrap_or(0)).max(expired.unwrap_or(0));
     let checkpoint = wait_checkpoint(trust, needed, timeout)?;
+    *tried = checkpoint.checkpoint.size;
     let mut authz = Authz::new(trust, &checkpoint);
     let publish = authz.statement(publish_index)?;
     let Event::Publish(p) = &publish.statement.event else {
