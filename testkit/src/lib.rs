@@ -28,6 +28,7 @@ pub mod aio;
 pub mod bins;
 pub mod cli;
 pub mod fake_witness;
+pub mod files;
 pub mod garage;
 pub mod hostile;
 pub mod http;
