@@ -598,25 +598,8 @@ fn forged_checkpoint(d: &Deployment, size: u64, root: Hash) -> Vec<u8> {
     sign_note(&cp.to_text().unwrap(), &signers).unwrap()
 }
 
-/// The stored file of the artifact with hex digest `hex` under `dir`.
-fn stored_file(dir: &Path, hex: &str) -> std::path::PathBuf {
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
-                return p;
-            }
-        }
-    }
-    panic!("no stored file for {hex} under {}", dir.display())
-}
-
 #[test]
 fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
-    use std::os::unix::fs::PermissionsExt as _;
     let tmp = tempfile::tempdir().unwrap();
     let (d, _admin, alice, dave, _) = demo_team(tmp.path());
     let bytes = b"weights that will rot ".repeat(300);
@@ -631,12 +614,7 @@ fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
     // The stored file changes behind the server's back; the next read is
     // refused and the log appends an entry it signs itself.
     let hex = custody_standards::hash::sha256(&bytes).to_hex();
-    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut rotten = std::fs::read(&path).unwrap();
-    let n = rotten.len();
-    rotten[n / 2] ^= 0x40;
-    std::fs::write(&path, &rotten).unwrap();
+    rot(&stored_artifact(&d.dir.join("log"), &bytes), |n| n / 2, 0x40);
     let bad = tmp.path().join("bad.bin");
     assert_ne!(dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]).code, 0);
     let c = http();
