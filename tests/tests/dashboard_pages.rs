@@ -280,6 +280,7 @@ fn assets_have_their_types_and_etags_and_unknown_paths_are_html_404() {
     for (path, ty) in [
         ("dashboard.css", "text/css"),
         ("js/verify.js", "text/javascript"),
+        ("js/leaf.js", "text/javascript"),
         ("js/dashboard.js", "text/javascript"),
         ("favicon.svg", "image/svg+xml"),
     ] {

@@ -37,6 +37,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../ui/js/verify.js"),
     },
     Asset {
+        path: "js/leaf.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../ui/js/leaf.js"),
+    },
+    Asset {
         path: "js/dashboard.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../ui/js/dashboard.js"),
