@@ -13,7 +13,7 @@ use custody_client::{Client, Request};
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Pattern};
 use custody_registry::registry::Role;
-use custody_registry::statement::events::{Access, GrantRole};
+use custody_registry::statement::events::Access;
 use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
 use custody_registry::timestamp::Timestamp;
 use custody_standards::encoding::encode_base64;
@@ -52,7 +52,9 @@ fn sign_in_context(who: &ActorSigner, context: Context, event: Event) -> anyhow:
 }
 
 async fn post(c: &Client, base: &str, envelope: Vec<u8>) -> anyhow::Result<()> {
-    c.fetch(&Request::post(format!("{base}/statements"), envelope, MAX_ANSWER)).await.context("statement refused")?;
+    c.fetch(&Request::post(format!("{base}/statements"), envelope, MAX_ANSWER))
+        .await
+        .context("statement refused")?;
     Ok(())
 }
 
@@ -72,21 +74,25 @@ pub async fn seed_model_history(
     let c = Client::new(bench_client_config(None, workers)).context("HTTP client")?;
     let pattern = Pattern::new("bench/*").map_err(|e| anyhow::anyhow!("{e}"))?;
     let actor = |n: String| ActorName::new(&n).map_err(|e| anyhow::anyhow!("actor {n}: {e}"));
-    let grant = |to: &ActorSigner, role| {
-        Event::Grant(GrantRole { actor: to.actor().clone(), key: to.public().clone(), role, pattern: pattern.clone() })
-    };
+    let grant = |to: &ActorSigner, role| crate::statements::grant(to, role, &pattern);
     let reason = text("dashboard bench")?;
     let publisher = ActorSigner::from_seed(&actor("dash-publisher".into())?, &random()?);
-    post(&c, base, sign_in_context(admin, Context::reason(reason.clone()), grant(&publisher, Role::Publisher))?)
-        .await?;
+    post(
+        &c,
+        base,
+        sign_in_context(admin, Context::reason(reason.clone()), grant(&publisher, Role::Publisher))?,
+    )
+    .await?;
     let mut readers = Vec::with_capacity(workers);
     for i in 0..workers {
         let r = ActorSigner::from_seed(&actor(format!("dash-reader-{i}"))?, &random()?);
-        post(&c, base, sign_in_context(admin, Context::reason(reason.clone()), grant(&r, Role::Reader))?).await?;
+        post(&c, base, sign_in_context(admin, Context::reason(reason.clone()), grant(&r, Role::Reader))?)
+            .await?;
         readers.push(r);
     }
     let bytes = b"custody dashboard bench artifact".to_vec();
-    let access = Arc::new(publish_artifact(&c, base, &publisher, "dashboard bench", SEEDED_MODEL, bytes).await?);
+    let access =
+        Arc::new(publish_artifact(&c, base, &publisher, "dashboard bench", SEEDED_MODEL, bytes).await?);
     let accesses = rows - 1;
     let mut tasks = tokio::task::JoinSet::new();
     for (w, who) in readers.into_iter().enumerate() {
@@ -103,7 +109,14 @@ pub async fn seed_model_history(
 
 /// `n` accesses by `who`, each with its own context; the highest tree size
 /// acknowledged (the entry and its batch's commitment leaf).
-async fn reader(c: &Client, base: &str, who: &ActorSigner, access: &Access, w: usize, n: u64) -> anyhow::Result<u64> {
+async fn reader(
+    c: &Client,
+    base: &str,
+    who: &ActorSigner,
+    access: &Access,
+    w: usize,
+    n: u64,
+) -> anyhow::Result<u64> {
     let mut size = 0;
     for i in 0..n {
         let mut context = Context::reason(text(&format!("nightly evaluation {i} of reader {w}"))?);
@@ -114,7 +127,8 @@ async fn reader(c: &Client, base: &str, who: &ActorSigner, access: &Access, w: u
             .retry_safe(false)
             .header("custody-statement", &encode_base64(&envelope))?;
         let r = c.fetch(&req).await.context("access refused")?;
-        let index: u64 = r.header("custody-leaf-index").and_then(|v| v.parse().ok()).context("no leaf index")?;
+        let index: u64 =
+            r.header("custody-leaf-index").and_then(|v| v.parse().ok()).context("no leaf index")?;
         size = size.max(index + 2);
     }
     Ok(size)
@@ -129,7 +143,8 @@ pub fn seed_model_history_blocking(
     rows: u64,
     concurrency: usize,
 ) -> anyhow::Result<Seeded> {
-    let key = std::fs::read_to_string(admin_key).with_context(|| format!("reading {}", admin_key.display()))?;
+    let key =
+        std::fs::read_to_string(admin_key).with_context(|| format!("reading {}", admin_key.display()))?;
     let admin = ActorSigner::parse(key.trim()).map_err(|e| anyhow::anyhow!("admin key: {e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(seed_model_history(base, &admin, rows, concurrency))

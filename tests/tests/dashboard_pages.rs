@@ -42,7 +42,11 @@ fn page(c: &Client, url: &str, want: u16) -> String {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Every `<tr data-entry-index="I">` of `html` with its `data-field` cells
@@ -68,8 +72,10 @@ fn entry_rows(html: &str) -> Vec<(u64, BTreeMap<String, String>)> {
 /// from the statement's JSON (not with the server's code).
 fn statement_values(c: &Client, base: &str, index: u64) -> BTreeMap<String, String> {
     let entry = get_bytes(c, &format!("{base}/entries/{index}")).unwrap();
-    let payload: Value = serde_json::from_slice(&Envelope::parse(&envelope_of(&entry)).unwrap().payload).unwrap();
-    let (kind, mut body) = payload["event"].as_object().unwrap().iter().next().map(|(k, v)| (k.clone(), v)).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&Envelope::parse(&envelope_of(&entry)).unwrap().payload).unwrap();
+    let (kind, mut body) =
+        payload["event"].as_object().unwrap().iter().next().map(|(k, v)| (k.clone(), v)).unwrap();
     if kind == "break_glass" {
         body = body.as_object().unwrap().values().next().unwrap();
     }
@@ -120,7 +126,14 @@ fn pages_show_the_custody_story_and_escape_what_actors_wrote() {
     admin.ok(&["grant", &erin.keygen("erin"), "--role", "approver", "--pattern", "demo/*"]);
     let v1 = write_file(tmp.path(), "v1.bin", &b"weights one ".repeat(300));
     alice.ok(&["publish", &v1, "--name", "demo/model", "--version", "1"]);
-    alice.ok(&["publish", &write_file(tmp.path(), "v2.bin", b"weights two"), "--name", "demo/model", "--version", "2"]);
+    alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "v2.bin", b"weights two"),
+        "--name",
+        "demo/model",
+        "--version",
+        "2",
+    ]);
     alice.ok(&["promote", "demo/model@1", "--to", "staging"]);
     erin.ok(&["approve", "demo/model@1"]);
     alice.ok(&["promote", "demo/model@1", "--to", "production"]);
@@ -139,6 +152,18 @@ fn pages_show_the_custody_story_and_escape_what_actors_wrote() {
         "-o",
         out.to_str().unwrap(),
     ]);
+    // Version 2 goes to production past the two-person rule, on the
+    // record, and is then held.
+    alice.ok(&["promote", "demo/model@2", "--to", "staging"]);
+    admin.ok(&[
+        "promote",
+        "demo/model@2",
+        "--to",
+        "production",
+        "--break-glass",
+        "--reason",
+        "outage: ship the fix",
+    ]);
     erin.ok(&["hold", "demo/model@2", "--reason", "incident <b>7</b>"]);
     let size = settled(&http(), &d);
     let (c, base) = (http(), d.log.url.clone());
@@ -152,7 +177,7 @@ fn pages_show_the_custody_story_and_escape_what_actors_wrote() {
     assert!(html.contains("<script type=\"module\" src=\"/ui/assets/js/dashboard.js\"></script>"));
     assert!(html.contains("<a href=\"/ui/models/demo/model\">demo/model</a>"), "{html}");
     assert!(html.contains(&format!("data-size=\"{size}\"")), "the checkpoint line names size {size}");
-    assert!(html.contains("<td data-label=\"In production\">1</td>"), "{html}");
+    assert!(html.contains("<td data-label=\"In production\">2</td>"), "{html}");
     assert!(html.contains("<strong class=\"held\">HELD: version 2</strong>"), "{html}");
     assert!(html.contains("<span class=\"tag\">latest</span> → 1"), "{html}");
     assert!(!rows_match_statements(&c, &base, &html).is_empty(), "recent entries are listed");
@@ -164,7 +189,14 @@ fn pages_show_the_custody_story_and_escape_what_actors_wrote() {
     let kinds = |k: &str| rows.iter().filter(|(_, f)| f.get("kind").map(String::as_str) == Some(k)).count();
     assert_eq!(kinds("publish"), 2, "{rows:?}");
     assert_eq!(kinds("approve"), 1);
-    assert_eq!(kinds("promote"), 2);
+    assert_eq!(kinds("promote"), 3);
+    assert_eq!(kinds("break_glass"), 1, "{rows:?}");
+    let bg = rows.iter().find(|(_, f)| f.get("kind").map(String::as_str) == Some("break_glass")).unwrap();
+    assert_eq!((bg.1["actor"].as_str(), bg.1["version"].as_str()), ("admin", "2"));
+    assert!(
+        html.contains(&format!("<tr data-entry-index=\"{}\" id=\"entry-{}\" class=\"flagged\">", bg.0, bg.0))
+    );
+    assert!(html.contains("BREAK-GLASS: promoted to production without the two-person approval"), "{html}");
     assert_eq!(kinds("tag"), 2, "both moves of `latest` are in the tag history");
     assert_eq!(kinds("hold"), 1);
     for id in ["lifecycle", "tag-history", "access-log", "custody"] {
@@ -187,7 +219,9 @@ fn pages_show_the_custody_story_and_escape_what_actors_wrote() {
     for page_html in [&html, &page(&c, &format!("{base}/ui/entries"), 200)] {
         assert!(!page_html.contains("<script>alert") && !page_html.contains("<img src=x"), "unescaped");
         assert!(!page_html.contains("<b>7</b>"), "unescaped hold reason");
-        assert!(page_html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &quot;quoted&quot; &amp;"));
+        assert!(
+            page_html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &quot;quoted&quot; &amp;")
+        );
     }
 
     // Entries: the live table at the checkpoint's size, newest first.
@@ -200,7 +234,8 @@ fn pages_show_the_custody_story_and_escape_what_actors_wrote() {
     // The trust panel: the log's and each witness's key fingerprint, the
     // pin controls hidden until JavaScript shows them.
     let trust = page(&c, &format!("{base}/ui/witnesses"), 200);
-    assert!(trust.contains("<p id=\"trust-status\" data-state=\"unverified\">Not verified: JavaScript is off.</p>"));
+    assert!(trust
+        .contains("<p id=\"trust-status\" data-state=\"unverified\">Not verified: JavaScript is off.</p>"));
     assert!(trust.contains("<details id=\"pin\" hidden>"));
     let fp = |vkey: &str| {
         let key = custody_standards::VerifierKey::parse(vkey).unwrap();
@@ -220,7 +255,14 @@ fn pages_show_the_custody_story_and_escape_what_actors_wrote() {
 fn proofs_verify_for_every_index_and_bad_requests_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, _admin, alice, _dave, _) = demo_team(tmp.path());
-    alice.ok(&["publish", &write_file(tmp.path(), "m.bin", b"model"), "--name", "demo/model", "--version", "1"]);
+    alice.ok(&[
+        "publish",
+        &write_file(tmp.path(), "m.bin", b"model"),
+        "--name",
+        "demo/model",
+        "--version",
+        "1",
+    ]);
     let c = http();
     settled(&c, &d);
     let (cp, _, _) = published(&c, &d).unwrap();
@@ -237,9 +279,17 @@ fn proofs_verify_for_every_index_and_bad_requests_are_refused() {
     for (e, &index) in entries.iter().zip(&indexes) {
         assert_eq!(e["index"], index, "request order");
         let leaf = custody_standards::encoding::decode_base64_strict(e["leaf"].as_str().unwrap()).unwrap();
-        assert_eq!(Some(&leaf), get_bytes(&c, &format!("{base}/entries/{index}")).as_ref(), "exact leaf bytes");
-        let proof: Vec<Hash> =
-            e["proof"].as_array().unwrap().iter().map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap()).collect();
+        assert_eq!(
+            Some(&leaf),
+            get_bytes(&c, &format!("{base}/entries/{index}")).as_ref(),
+            "exact leaf bytes"
+        );
+        let proof: Vec<Hash> = e["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap())
+            .collect();
         verify_inclusion(&leaf_hash(&leaf), index, cp.size, &proof, &cp.root)
             .unwrap_or_else(|err| panic!("entry {index}: {err}"));
     }
@@ -330,13 +380,17 @@ fn the_witness_panel_raises_the_alarm_of_a_witness_ahead_of_the_log() {
     let vkey = init_log(&data, false);
     let w = Witness::start("ahead.witness.example", 9, &vkey);
     let policy = tmp.path().join("policy.txt");
-    let text = format!("log {vkey}\nwitness ahead.witness.example {} {}\nquorum ahead.witness.example\n", w.vkey, w.url);
+    let text = format!(
+        "log {vkey}\nwitness ahead.witness.example {} {}\nquorum ahead.witness.example\n",
+        w.vkey, w.url
+    );
     std::fs::write(&policy, text).unwrap();
     let log = serve_log(&data, &policy);
     let (c, base) = (http(), log.url.clone());
     let admin = read_signer(&data.join("admin.key"));
     let grant_to = |name: &str| {
-        let (status, body) = post_statement(&c, &base, signed(&admin, grant(&signer(name), Role::Reader, "demo/*")));
+        let (status, body) =
+            post_statement(&c, &base, signed(&admin, grant(&signer(name), Role::Reader, "demo/*")));
         assert_eq!(status, 200, "{body}");
     };
     let panel = |want: &str| {

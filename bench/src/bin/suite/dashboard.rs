@@ -29,7 +29,9 @@ pub fn run(dir: &Path, rows: u64, runs: u64) -> anyhow::Result<Value> {
     std::fs::create_dir_all(&dir)?;
     let data = dir.join("log");
     let vkey = output(
-        Command::new(sibling("custody-log")?).args(["init", "--origin", "dashboard.bench.example/log", "--data-dir"]).arg(&data),
+        Command::new(sibling("custody-log")?)
+            .args(["init", "--origin", "dashboard.bench.example/log", "--data-dir"])
+            .arg(&data),
     )?;
     let policy = dir.join("policy.txt");
     std::fs::write(&policy, format!("log {}\nquorum none\n", vkey.trim()))?;
@@ -72,7 +74,10 @@ pub fn run(dir: &Path, rows: u64, runs: u64) -> anyhow::Result<Value> {
     }
     let page = String::from_utf8(c.get(&url, MAX_PAGE)?).context("the page is not UTF-8")?;
     let shown = page.matches("<tr data-entry-index=").count();
-    eprintln!("== dashboard: {shown} rows, {bytes} bytes, median {:.3} s", Spread::of(&secs).map_or(0.0, |s| s.median));
+    eprintln!(
+        "== dashboard: {shown} rows, {bytes} bytes, median {:.3} s",
+        Spread::of(&secs).map_or(0.0, |s| s.median)
+    );
     Ok(json!({ "rows": seeded.rows, "rows_shown": shown, "bytes": bytes, "seconds": Spread::of(&secs) }))
 }
 
@@ -81,17 +86,10 @@ pub fn rows(v: &Value) -> Vec<Row> {
     let Some(rows) = v["rows"].as_f64() else { return Vec::new() };
     let m: Option<Spread> = serde_json::from_value(v["seconds"].clone()).ok();
     let bytes = v["bytes"].as_f64().unwrap_or(0.0);
-    vec![Row {
-        figure: format!(
-            "dashboard model page with {} history rows: server time to the full HTML ({:.1} MB), loopback",
-            num(rows),
-            bytes / 1e6
-        ),
-        target: "",
-        measured: m,
-        unit: "s",
-        limit: None,
-        met: None,
-        lower_is_better: true,
-    }]
+    let figure = format!(
+        "dashboard model page with {} history rows: server time to the full HTML ({:.1} MB), loopback",
+        num(rows),
+        bytes / 1e6
+    );
+    vec![Row::seconds(figure, m)]
 }

@@ -56,6 +56,13 @@ fn of(values: &Value) -> Option<Spread> {
     Spread::of(&values.as_array()?.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
 }
 
+impl Row {
+    /// A measured time with no target and no physical limit.
+    pub(crate) fn seconds(figure: String, measured: Option<Spread>) -> Row {
+        Row { figure, target: "", measured, unit: "s", limit: None, met: None, lower_is_better: true }
+    }
+}
+
 pub(crate) fn num(x: f64) -> String {
     if x >= 100.0 {
         let s = format!("{x:.0}");
