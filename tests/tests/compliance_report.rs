@@ -15,11 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use custody_registry::timestamp::Timestamp;
-use custody_standards::checkpoint::Checkpoint;
-use custody_standards::cosignature::CosignatureSigner;
-use custody_standards::note::{sign_note, NoteSigner};
-use custody_standards::{Hash, SignerKey};
+use custody_standards::Hash;
 use custody_testkit::hostile::proxy;
+use custody_testkit::scenario::forgery::{forged_checkpoint, lying_bundles};
 use custody_testkit::scenario::*;
 use serde_json::Value;
 
@@ -465,42 +463,6 @@ fn the_three_formats_render_and_html_is_self_contained_and_escaped() {
     w.alice.cli(&["report", "--from", TO, "--to", &w.from]).fails(64, "after --to");
 }
 
-/// Entry bundle bytes as tlog-tiles entries (u16 BE length, bytes).
-fn split_bundle(body: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while rest.len() >= 2 {
-        let n = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-        out.push(rest[2..2 + n].to_vec());
-        rest = &rest[2 + n..];
-    }
-    out
-}
-
-fn join_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        out.extend_from_slice(&(e.len() as u16).to_be_bytes());
-        out.extend_from_slice(e);
-    }
-    out
-}
-
-/// A proxy that edits the entry bundles the log serves.
-fn lying_bundles(d: &Deployment, edit: impl Fn(&mut Vec<Vec<u8>>) + Send + Sync + 'static) -> String {
-    proxy(
-        d.log.url.clone(),
-        Arc::new(move |req, mut r| {
-            if req.path.starts_with("/tile/entries/") && r.status == 200 {
-                let mut entries = split_bundle(&r.body);
-                edit(&mut entries);
-                r.body = join_bundle(&entries);
-            }
-            r
-        }),
-    )
-}
-
 #[test]
 fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     let tmp = tempfile::tempdir().unwrap();
@@ -552,7 +514,7 @@ fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     // evidence); one that never saw the log finds the honest tiles do not
     // rebuild the forged root (exit 2). No report either way.
     let size = tree_size(&http(), &w.d.log.url);
-    let forged = forged_checkpoint(&w.d, size, Hash([7; 32]));
+    let forged = forged_checkpoint(&w.d, size, Hash([7; 32]), now());
     let fork = proxy(
         w.d.log.url.clone(),
         Arc::new(move |req, mut r| {
@@ -580,22 +542,6 @@ fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     w.alice.ok(&["--log", &honest, "report", "--from", &w.from, "--to", TO, "-o", file.to_str().unwrap()]);
     assert!(file.exists());
     let _ = &w.dave;
-}
-
-/// A checkpoint of the log's origin at `size` with `root`, signed with the
-/// log's key and cosigned by witnesses 1 and 2 (read from their data
-/// directories).
-fn forged_checkpoint(d: &Deployment, size: u64, root: Hash) -> Vec<u8> {
-    let key = |path: &Path| {
-        SignerKey::parse(std::fs::read_to_string(path).unwrap().lines().next().unwrap().trim()).unwrap()
-    };
-    let log = key(&d.dir.join("log/log.key"));
-    let cp = Checkpoint { origin: d.origin.clone(), size, root, extensions: vec![] };
-    let w1 = CosignatureSigner::new(key(&d.witness_ids[0].data.join("witness.key"))).unwrap();
-    let w2 = CosignatureSigner::new(key(&d.witness_ids[1].data.join("witness.key"))).unwrap();
-    let (t1, t2) = (w1.at(now()).unwrap(), w2.at(now()).unwrap());
-    let signers: [&dyn NoteSigner; 3] = [&log, &t1, &t2];
-    sign_note(&cp.to_text().unwrap(), &signers).unwrap()
 }
 
 #[test]
