@@ -375,7 +375,8 @@ async function run() {
   } catch (e) {
     const why = reasonOf(e);
     setState(cpStatus, "state", "failed", `Checkpoint failed in your browser: ${why}.`);
-    if (root.mode === "pinned") setState(trustStatus, "state", "failed", `Failed: the log's checkpoint does not verify with your pinned policy (${why}). The server may have changed its keys.`);
+    const whose = root.mode === "pinned" ? "your pinned policy" : "the server's own policy";
+    setState(trustStatus, "state", "failed", `Failed: the log's checkpoint does not verify with ${whose} (${why}). The server may have changed its keys.`);
     markRows(rows, "failed", "failed: checkpoint not verified", why);
     return;
   }
@@ -384,7 +385,11 @@ async function run() {
   } else {
     setState(trustStatus, "state", "server-policy", "Verified with the server's own policy, because you have not pinned one: a server that lied about its keys would pass this check. Compare the fingerprints with your organisation's, or pin your policy below.");
   }
+  // Marks for the bench suite's in-browser verification rate.
+  performance.mark("custody:rows-start");
   await verifyRows(cp, rows);
+  const unique = new Set(rows.map((tr) => tr.dataset.entryIndex)).size;
+  performance.mark("custody:rows-end", { detail: { entries: unique } });
   livePolicy = root.policy;
   if (!started) followLive();
   started = true;
