@@ -238,7 +238,10 @@ impl Drop for Browser {
         // Ending the session closes Chromium; then chromedriver's group goes,
         // taking any Chromium process that did not exit with it.
         let _ = self.http.delete(&self.base).timeout(Duration::from_secs(10)).send();
-        let _ = Command::new("kill").arg("-9").arg(format!("-{}", self.driver.id())).status();
+        let group = self.driver.id();
+        if group > 1 {
+            let _ = Command::new("kill").args(["-s", "KILL", "--"]).arg(format!("-{group}")).status();
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
