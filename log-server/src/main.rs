@@ -227,7 +227,8 @@ fn read_policy(path: &std::path::Path) -> anyhow::Result<(Policy, String)> {
     let mut bytes = Vec::new();
     file.take(cap).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
     let policy = Policy::parse(&bytes).with_context(|| format!("invalid policy file {}", path.display()))?;
-    let text = String::from_utf8(bytes).with_context(|| format!("policy file {} is not UTF-8", path.display()))?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("policy file {} is not UTF-8", path.display()))?;
     Ok((policy, text))
 }
 

@@ -169,7 +169,7 @@ fn notes() -> Value {
     let mut cases = vec![
         note_case("sumdb/note example", PETER_NOTE.as_bytes(), &peter),
         note_case("one byte of text changed", PETER_NOTE.replace("problem,", "problem;").as_bytes(), &peter),
-        note_case("no known key", PETER_NOTE.as_bytes(), &[log.clone()]),
+        note_case("no known key", PETER_NOTE.as_bytes(), std::slice::from_ref(&log)),
         note_case("CRLF line endings", PETER_NOTE.replace('\n', "\r\n").as_bytes(), &peter),
         note_case("hyphen for em dash", PETER_NOTE.replace('—', "-").as_bytes(), &peter),
         note_case("no blank line", PETER_NOTE.replace(".\n\n", ".\n").as_bytes(), &peter),
@@ -180,8 +180,16 @@ fn notes() -> Value {
         note_case("log and two cosignatures", &cosigned, &all),
         note_case("cosignatures only known", &cosigned, &ws),
         note_case("a cosignature that does not verify", &bad_cosig, &all),
-        note_case("cosigned by an unknown witness", &signed_checkpoint(1, 7, &[3]), &[log.clone()]),
-        note_case("log key of the same name, other key", &signed_checkpoint(2, 7, &[]), &[log.clone()]),
+        note_case(
+            "cosigned by an unknown witness",
+            &signed_checkpoint(1, 7, &[3]),
+            std::slice::from_ref(&log),
+        ),
+        note_case(
+            "log key of the same name, other key",
+            &signed_checkpoint(2, 7, &[]),
+            std::slice::from_ref(&log),
+        ),
     ];
     let dup = format!("{PETER_NOTE}{}", PETER_NOTE.lines().last().unwrap()) + "\n";
     cases.push(note_case("the same good line twice", dup.as_bytes(), &peter));

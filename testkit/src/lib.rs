@@ -31,6 +31,7 @@ pub mod bins;
 pub mod browser;
 pub mod cli;
 pub mod fake_witness;
+pub mod files;
 pub mod garage;
 pub mod hostile;
 pub mod http;

@@ -46,7 +46,11 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../ui/js/dashboard.js"),
     },
-    Asset { path: "favicon.svg", content_type: "image/svg+xml", body: include_bytes!("../../ui/favicon.svg") },
+    Asset {
+        path: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../ui/favicon.svg"),
+    },
 ];
 
 /// The strong ETag of each asset, in [`ASSETS`] order, computed once.
@@ -73,8 +77,7 @@ pub fn response(req: &HttpRequest, asset: &Asset, etag: &str) -> HttpResponse {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut resp =
-        if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    let mut resp = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     resp.insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header((header::CONTENT_TYPE, asset.content_type));

@@ -19,8 +19,11 @@ pub struct Frame<'a> {
     pub published: Option<(u64, SystemTime)>,
 }
 
-const NAV: &[(&str, &str, &str)] =
-    &[("overview", "/ui/", "Overview"), ("entries", "/ui/entries", "Entries"), ("witnesses", "/ui/witnesses", "Witnesses")];
+const NAV: &[(&str, &str, &str)] = &[
+    ("overview", "/ui/", "Overview"),
+    ("entries", "/ui/entries", "Entries"),
+    ("witnesses", "/ui/witnesses", "Witnesses"),
+];
 
 /// Writes everything up to and including the page's `<h1>` and checkpoint
 /// line.
@@ -103,7 +106,11 @@ fn trust_panel(h: &mut Html, trust: &Trust) {
                     .open("dd", &[])
                     .el("span", &[("class", "key-name")], &w.name)
                     .raw(" ")
-                    .el("code", &[("class", "fingerprint"), ("data-witness-key", &w.name)], &fingerprint(&w.key))
+                    .el(
+                        "code",
+                        &[("class", "fingerprint"), ("data-witness-key", &w.name)],
+                        &fingerprint(&w.key),
+                    )
                     .close("dd");
             }
         }

@@ -129,7 +129,14 @@ const SECTIONS: &[(Section, &str, &str, &[Col])] = &[
         Section::Integrity,
         "integrity",
         "Integrity events the log detected and signed",
-        &[Col::Index, Col::Field(Field::Time), Col::Field(Field::Kind), Col::Field(Field::Digest), Col::Detail, Col::Verdict],
+        &[
+            Col::Index,
+            Col::Field(Field::Time),
+            Col::Field(Field::Kind),
+            Col::Field(Field::Digest),
+            Col::Detail,
+            Col::Verdict,
+        ],
     ),
 ];
 

@@ -143,8 +143,11 @@ fn models_table(h: &mut Html, models: &[ModelSummary], total: usize) {
                     .el("td", &[("data-label", "Its status"), ("class", "status")], status);
             }
             None => {
-                h.el("td", &[("data-label", "Latest version")], "none published")
-                    .el("td", &[("data-label", "Its status")], "");
+                h.el("td", &[("data-label", "Latest version")], "none published").el(
+                    "td",
+                    &[("data-label", "Its status")],
+                    "",
+                );
             }
         }
         h.el("td", &[("data-label", "In production")], m.production.as_deref().unwrap_or("none"));
@@ -156,7 +159,11 @@ fn models_table(h: &mut Html, models: &[ModelSummary], total: usize) {
             if i > 0 {
                 h.raw(", ");
             }
-            h.el("span", &[("class", "tag")], tag).text(" → ").text(if versions.is_empty() { "?" } else { versions });
+            h.el("span", &[("class", "tag")], tag).text(" → ").text(if versions.is_empty() {
+                "?"
+            } else {
+                versions
+            });
         }
         h.close("td").open("td", &[("data-label", "Holds")]);
         if m.holds.is_empty() {
@@ -198,7 +205,13 @@ fn recent_table(h: &mut Html, recent: &[(u64, Shown)]) {
         h.raw("<p>The published checkpoint covers no statement yet.</p></section>");
         return;
     }
-    rows::begin_table(h, None, "The latest statements the published checkpoint covers, newest first", RECENT, None);
+    rows::begin_table(
+        h,
+        None,
+        "The latest statements the published checkpoint covers, newest first",
+        RECENT,
+        None,
+    );
     for (i, s) in shown {
         rows::entry_row(h, *i, s, RECENT);
     }

@@ -228,7 +228,9 @@ pub fn detail(st: &Statement) -> String {
         Event::BreakGlass(BreakGlass::Rollback(_)) => {
             "BREAK-GLASS: rolled back without a fresh two-person approval".to_owned()
         }
-        Event::BreakGlass(BreakGlass::Tag(_)) => "BREAK-GLASS: moved a protected tag past its protection".to_owned(),
+        Event::BreakGlass(BreakGlass::Tag(_)) => {
+            "BREAK-GLASS: moved a protected tag past its protection".to_owned()
+        }
     }
 }
 
@@ -302,11 +304,7 @@ fn fixed_cell(h: &mut Html, index: u64, c: Col) {
             h.open("td", &[("class", "index")]).num(index).close("td");
         }
         Col::Verdict => {
-            h.el(
-                "td",
-                &[("class", "verdict"), ("data-verdict", "pending")],
-                "not verified",
-            );
+            h.el("td", &[("class", "verdict"), ("data-verdict", "pending")], "not verified");
         }
         Col::Field(_) | Col::Detail => {}
     }

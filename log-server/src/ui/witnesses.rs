@@ -42,7 +42,8 @@ pub async fn page(state: web::Data<AppState>) -> Result<HttpResponse, PageError>
         return Ok(page_response(h.finish()));
     };
     // The served note's cosignatures, verified with the policy's keys.
-    let cosigned: Option<PolicyVerified> = latest.as_ref().and_then(|p| policy.verify_checkpoint(&p.note).ok());
+    let cosigned: Option<PolicyVerified> =
+        latest.as_ref().and_then(|p| policy.verify_checkpoint(&p.note).ok());
     h.raw("<section aria-labelledby=\"quorum-heading\"><h2 id=\"quorum-heading\">Quorum</h2>");
     let quorum_text = match (&cosigned, health.quorum_ok) {
         (Some(v), true) => format!(
@@ -65,7 +66,11 @@ pub async fn page(state: web::Data<AppState>) -> Result<HttpResponse, PageError>
     h.el("p", &[("id", "quorum"), ("data-quorum", if met { "met" } else { "not-met" })], &quorum_text);
     h.raw("</section><section aria-labelledby=\"alarms-heading\"><h2 id=\"alarms-heading\">Split-view alarms</h2>");
     if health.alarms.is_empty() {
-        h.el("p", &[("id", "alarms"), ("data-alarms", "0")], "None: no witness has reported a tree this log does not have.");
+        h.el(
+            "p",
+            &[("id", "alarms"), ("data-alarms", "0")],
+            "None: no witness has reported a tree this log does not have.",
+        );
     } else {
         let n = health.alarms.len().to_string();
         h.open("ul", &[("id", "alarms"), ("data-alarms", &n), ("class", "alarms")]);
@@ -92,12 +97,16 @@ pub async fn page(state: web::Data<AppState>) -> Result<HttpResponse, PageError>
             .close("td");
         let size_cell = match (in_note, status) {
             (Some(_), _) => cosigned.as_ref().map(|v| v.checkpoint.size.to_string()).unwrap_or_default(),
-            (None, Some(s)) if s.last_size > 0 => format!("{} (not on the published checkpoint)", s.last_size),
+            (None, Some(s)) if s.last_size > 0 => {
+                format!("{} (not on the published checkpoint)", s.last_size)
+            }
             _ => "none known".to_owned(),
         };
         h.el("td", &[("data-label", "Last cosigned size"), ("class", "size")], &size_cell);
         let when = match in_note {
-            Some((_, ts)) => format!("{} ago", layout::duration(Duration::from_secs(now.saturating_sub(*ts)))),
+            Some((_, ts)) => {
+                format!("{} ago", layout::duration(Duration::from_secs(now.saturating_sub(*ts))))
+            }
             None => "unknown".to_owned(),
         };
         h.el("td", &[("data-label", "Cosigned")], &when);
