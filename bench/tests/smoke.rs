@@ -69,6 +69,8 @@ fn the_suite_writes_every_row_between_the_markers() {
             "2",
             "--encryption-pulls",
             "1",
+            "--dashboard-rows",
+            "200",
             "--criterion-dir",
             dir.path().join("no-criterion").to_str().unwrap(),
             "--out",
@@ -118,6 +120,8 @@ fn the_suite_writes_every_row_between_the_markers() {
         "every rule, none fires: entries verified and evaluated",
         "every statement alerts: alerts queued (fsynced) and printed",
         "| `custody pull` and verify of a 2 MiB artifact stored encrypted (the default) | ≥ 0.7 of plaintext | **",
+        // The dashboard's model page, seeded with its history rows.
+        "| dashboard model page with 200 history rows: server time to the full HTML (",
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");
     }

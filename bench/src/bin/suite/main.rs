@@ -26,7 +26,9 @@
 //!    `custody-log restore` from the bucket ([`storage`]);
 //! 9. pulls one artifact from a log storing it encrypted (the default) and
 //!    from one with `--plaintext-artifacts` ([`encryption`]);
-//! 10. writes the tables between the markers of `--out`, keeping the
+//! 10. times the dashboard's model page with `--dashboard-rows` history
+//!     rows ([`dashboard`]);
+//! 11. writes the tables between the markers of `--out`, keeping the
 //!     hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
@@ -34,6 +36,7 @@
 mod alerts;
 mod compliance;
 mod criterion;
+mod dashboard;
 mod deployment;
 mod encryption;
 mod models;
@@ -144,6 +147,10 @@ pub struct Args {
     /// Pulls of it from each log (median and spread).
     #[arg(long, env = "CUSTODY_BENCH_ENCRYPTION_PULLS", default_value_t = 3)]
     encryption_pulls: u64,
+    /// History rows of the model whose dashboard page is timed
+    /// ([`dashboard`]); 0 skips the step.
+    #[arg(long, env = "CUSTODY_BENCH_DASHBOARD_ROWS", default_value_t = 10_000)]
+    dashboard_rows: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,
@@ -181,6 +188,10 @@ fn main() -> anyhow::Result<()> {
     let stages = deployment::run(&args, work.path())?;
     let storage = storage::run(&args, work.path())?;
     let encryption = encryption::run(&args, work.path())?;
+    let dashboard = match args.dashboard_rows {
+        0 => Value::Null,
+        rows => dashboard::run(work.path(), rows, args.windows)?,
+    };
 
     let results = json!({
         "machine": report::machine(),
@@ -189,6 +200,7 @@ fn main() -> anyhow::Result<()> {
         "log": stages,
         "storage": storage,
         "encryption": encryption,
+        "dashboard": dashboard,
         "suite_seconds": began.elapsed().as_secs_f64(),
     });
     if let Some(p) = &args.json_out {
