@@ -27,13 +27,15 @@
 //! 9. pulls one artifact from a log storing it encrypted (the default) and
 //!    from one with `--plaintext-artifacts` ([`encryption`]);
 //! 10. times the dashboard's model page with `--dashboard-rows` history
-//!     rows ([`dashboard`]);
+//!     rows ([`dashboard`]), on the server and in headless Chromium
+//!     ([`browser`]: first render, in-browser proofs per second);
 //! 11. writes the tables between the markers of `--out`, keeping the
 //!     hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
 
 mod alerts;
+mod browser;
 mod compliance;
 mod criterion;
 mod dashboard;
