@@ -15,11 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use custody_registry::timestamp::Timestamp;
-use custody_standards::checkpoint::Checkpoint;
-use custody_standards::cosignature::CosignatureSigner;
-use custody_standards::note::{sign_note, NoteSigner};
-use custody_standards::{Hash, SignerKey};
+use custody_standards::Hash;
 use custody_testkit::hostile::proxy;
+use custody_testkit::scenario::forge::forged_checkpoint;
 use custody_testkit::scenario::*;
 use serde_json::Value;
 
@@ -580,22 +578,6 @@ fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     w.alice.ok(&["--log", &honest, "report", "--from", &w.from, "--to", TO, "-o", file.to_str().unwrap()]);
     assert!(file.exists());
     let _ = &w.dave;
-}
-
-/// A checkpoint of the log's origin at `size` with `root`, signed with the
-/// log's key and cosigned by witnesses 1 and 2 (read from their data
-/// directories).
-fn forged_checkpoint(d: &Deployment, size: u64, root: Hash) -> Vec<u8> {
-    let key = |path: &Path| {
-        SignerKey::parse(std::fs::read_to_string(path).unwrap().lines().next().unwrap().trim()).unwrap()
-    };
-    let log = key(&d.dir.join("log/log.key"));
-    let cp = Checkpoint { origin: d.origin.clone(), size, root, extensions: vec![] };
-    let w1 = CosignatureSigner::new(key(&d.witness_ids[0].data.join("witness.key"))).unwrap();
-    let w2 = CosignatureSigner::new(key(&d.witness_ids[1].data.join("witness.key"))).unwrap();
-    let (t1, t2) = (w1.at(now()).unwrap(), w2.at(now()).unwrap());
-    let signers: [&dyn NoteSigner; 3] = [&log, &t1, &t2];
-    sign_note(&cp.to_text().unwrap(), &signers).unwrap()
 }
 
 /// The stored file of the artifact with hex digest `hex` under `dir`.

@@ -47,6 +47,7 @@ pub mod progress;
 pub mod publish;
 pub mod pull;
 pub mod report;
+pub mod session;
 pub mod state;
 pub mod statements;
 pub mod trust;
