@@ -26,7 +26,9 @@
 //!    `custody-log restore` from the bucket ([`storage`]);
 //! 9. pulls one artifact from a log storing it encrypted (the default) and
 //!    from one with `--plaintext-artifacts` ([`encryption`]);
-//! 10. writes the tables between the markers of `--out`, keeping the
+//! 10. times the Python package's `custody.verify` against the CLI's
+//!     `pull --verify-only` of the same model directory ([`python`]);
+//! 11. writes the tables between the markers of `--out`, keeping the
 //!     hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
@@ -37,6 +39,7 @@ mod criterion;
 mod deployment;
 mod encryption;
 mod models;
+mod python;
 mod report;
 mod storage;
 
@@ -144,6 +147,11 @@ pub struct Args {
     /// Pulls of it from each log (median and spread).
     #[arg(long, env = "CUSTODY_BENCH_ENCRYPTION_PULLS", default_value_t = 3)]
     encryption_pulls: u64,
+    /// Calls of `custody.verify` (Python) and of `custody pull
+    /// --verify-only` timed against each other ([`python`]); 0 skips the
+    /// step, and so does a missing venv.
+    #[arg(long, env = "CUSTODY_BENCH_PYTHON_VERIFY_CALLS", default_value_t = 30)]
+    python_verify_calls: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,
@@ -181,6 +189,7 @@ fn main() -> anyhow::Result<()> {
     let stages = deployment::run(&args, work.path())?;
     let storage = storage::run(&args, work.path())?;
     let encryption = encryption::run(&args, work.path())?;
+    let python = python::run(&args, work.path())?;
 
     let results = json!({
         "machine": report::machine(),
@@ -189,6 +198,7 @@ fn main() -> anyhow::Result<()> {
         "log": stages,
         "storage": storage,
         "encryption": encryption,
+        "python": python,
         "suite_seconds": began.elapsed().as_secs_f64(),
     });
     if let Some(p) = &args.json_out {
