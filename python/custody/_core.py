@@ -56,6 +56,18 @@ def _settings(home, log, policy) -> dict:
     )
 
 
+def _transfer(call, ref, path, what, home, log, policy, key, allow_status, jobs) -> Verified:
+    d = call(
+        _text(ref, "ref"),
+        _path(path, what),
+        key=_opt_path(key, "key"),
+        allow_status=_statuses(allow_status),
+        jobs=jobs,
+        **_settings(home, log, policy),
+    )
+    return Verified._of(d)
+
+
 def pull(
     ref: str,
     dest: PathLike,
@@ -79,15 +91,7 @@ def pull(
 
     Raises ``VerificationError``, ``InconsistencyError`` or ``UsageError``.
     """
-    d = _native.pull(
-        _text(ref, "ref"),
-        _path(dest, "dest"),
-        key=_opt_path(key, "key"),
-        allow_status=_statuses(allow_status),
-        jobs=jobs,
-        **_settings(home, log, policy),
-    )
-    return Verified._of(d)
+    return _transfer(_native.pull, ref, dest, "dest", home, log, policy, key, allow_status, jobs)
 
 
 def verify(
@@ -111,15 +115,7 @@ def verify(
 
     Raises ``VerificationError``, ``InconsistencyError`` or ``UsageError``.
     """
-    d = _native.verify(
-        _text(ref, "ref"),
-        _path(path, "path"),
-        key=_opt_path(key, "key"),
-        allow_status=_statuses(allow_status),
-        jobs=jobs,
-        **_settings(home, log, policy),
-    )
-    return Verified._of(d)
+    return _transfer(_native.verify, ref, path, "path", home, log, policy, key, allow_status, jobs)
 
 
 def resolve(

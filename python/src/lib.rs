@@ -25,7 +25,6 @@ use custody_verifier::history::history as proven_history;
 use custody_verifier::keyfile::load_signer;
 use custody_verifier::pull::{verify_reference, Ref, ANY_STATUS};
 use custody_verifier::session::{Session, Settings};
-use custody_verifier::statements::Why;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -64,6 +63,45 @@ fn jobs(jobs: Option<usize>) -> usize {
     jobs.filter(|j| *j > 0).unwrap_or_else(default_jobs)
 }
 
+/// Runs `f` without the GIL and turns its error into the exception of its
+/// class.
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -> PyResult<T> {
+    py.detach(f).map_err(|e| errors::to_py(py, e))
+}
+
+/// Whether a transfer writes the artifact into place or checks it there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Pull,
+    Verify,
+}
+
+/// `pull` and `verify`: the CLI's `pull_any` / `verify_any` on `path`.
+fn transfer<'py>(
+    py: Python<'py>,
+    mode: Mode,
+    reference: String,
+    path: PathBuf,
+    s: Settings,
+    allow_status: Vec<String>,
+    jobs: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (v, dir) = detached(py, || {
+        let allow = statuses(&allow_status)?;
+        let r = Ref::parse(&reference)?;
+        let session = Session::resolve(&s)?;
+        let why = Settings::why_from_env(REASON);
+        let trust = session.trust();
+        let (jobs, wait) = (self::jobs(jobs), Settings::wait_from_env());
+        let signer = || load_signer(&session.key_path());
+        match mode {
+            Mode::Pull => pull_any(&trust, &signer()?, &why, &r, &allow, &path, None, jobs, wait),
+            Mode::Verify => verify_any(&trust, signer, &why, &r, &allow, &path, None, jobs, wait),
+        }
+    })?;
+    convert::verified(py, &reference, &path, mode == Mode::Pull, &v, dir.as_ref())
+}
+
 /// `custody pull REF -o DEST`: verifies, then writes the file or directory
 /// into place (nothing at `dest` unless everything verified).
 #[pyfunction]
@@ -81,17 +119,7 @@ fn pull<'py>(
     jobs: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = settings(home, log, policy, key);
-    let out = py.detach(|| {
-        let allow = statuses(&allow_status)?;
-        let r = Ref::parse(&reference)?;
-        let session = Session::resolve(&s)?;
-        let signer = load_signer(&session.key_path())?;
-        let why = Settings::why_from_env(REASON);
-        let trust = session.trust();
-        pull_any(&trust, &signer, &why, &r, &allow, &dest, None, self::jobs(jobs), Settings::wait_from_env())
-    });
-    let (v, dir) = out.map_err(|e| errors::to_py(py, e))?;
-    convert::verified(py, &reference, &dest, true, &v, dir.as_ref())
+    transfer(py, Mode::Pull, reference, dest, s, allow_status, jobs)
 }
 
 /// `custody pull REF --verify-only PATH`: checks a file or directory already
@@ -111,17 +139,7 @@ fn verify<'py>(
     jobs: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = settings(home, log, policy, key);
-    let out = py.detach(|| {
-        let allow = statuses(&allow_status)?;
-        let r = Ref::parse(&reference)?;
-        let session = Session::resolve(&s)?;
-        let why: Why = Settings::why_from_env(REASON);
-        let trust = session.trust();
-        let signer = || load_signer(&session.key_path());
-        verify_any(&trust, signer, &why, &r, &allow, &path, None, self::jobs(jobs), Settings::wait_from_env())
-    });
-    let (v, dir) = out.map_err(|e| errors::to_py(py, e))?;
-    convert::verified(py, &reference, &path, false, &v, dir.as_ref())
+    transfer(py, Mode::Verify, reference, path, s, allow_status, jobs)
 }
 
 /// What the log proves for `reference`, without any bytes: the publish,
@@ -138,15 +156,14 @@ fn resolve<'py>(
     allow_status: Vec<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = settings(home, log, policy, None);
-    let out = py.detach(|| {
+    let (v, dir) = detached(py, || {
         let allow = statuses(&allow_status)?;
         let r = Ref::parse(&reference)?;
         let session = Session::resolve(&s)?;
         let v = verify_reference(&session.trust(), &r, &allow, Settings::wait_from_env())?;
         let dir = is_directory(&v);
-        Ok::<_, Error>((v, dir))
-    });
-    let (v, dir) = out.map_err(|e| errors::to_py(py, e))?;
+        Ok((v, dir))
+    })?;
     let d = convert::artifact(py, &reference, &v)?;
     d.set_item("is_directory", dir)?;
     Ok(d)
@@ -163,8 +180,7 @@ fn checkpoint<'py>(
     policy: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = settings(home, log, policy, None);
-    let out = py.detach(|| Session::resolve(&s)?.trust().refresh());
-    let t = out.map_err(|e| errors::to_py(py, e))?;
+    let t = detached(py, || Session::resolve(&s)?.trust().refresh())?;
     convert::checkpoint(py, &t)
 }
 
@@ -181,12 +197,11 @@ fn history<'py>(
     max_accesses: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = settings(home, log, policy, None);
-    let out = py.detach(|| {
+    let h = detached(py, || {
         let model = ModelName::new(&name).map_err(|e| Error::Usage(format!("name: {e}")))?;
         let session = Session::resolve(&s)?;
         proven_history(&session.trust(), &model, max_accesses, Settings::wait_from_env())
-    });
-    let h = out.map_err(|e| errors::to_py(py, e))?;
+    })?;
     convert::history(py, &name, &h)
 }
 

@@ -7,6 +7,8 @@
 //! used only to find the entries to check.
 //!
 //! - [`home`]: configuration and state directories (XDG, `CUSTODY_HOME`).
+//! - [`session`]: a log opened with the CLI's configuration precedence
+//!   (shared by the `custody` binary and the Python package).
 //! - [`trust`]: checkpoints must satisfy the policy and be consistent with
 //!   the remembered one; inconsistencies produce evidence reports.
 //! - [`client`]: HTTP with response caps.

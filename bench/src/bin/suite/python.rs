@@ -11,16 +11,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use custody_bench::procs::{output, sibling, start};
+use custody_bench::procs::{output, sibling};
 use custody_bench::stats::Spread;
 use serde_json::{json, Value};
 
 use crate::report::Row;
 
-const WAIT: Duration = Duration::from_secs(120);
 const ORIGIN: &str = "python.bench.custody.example/log";
 /// The target: what `custody.verify` may add to the CLI's check, per call.
 pub const MAX_OVERHEAD_MS: f64 = 5.0;
@@ -63,23 +61,11 @@ pub fn run(args: &crate::Args, dir: &Path) -> anyhow::Result<Value> {
     )?;
     let policy = dir.join("py.policy");
     std::fs::write(&policy, format!("log {}\nquorum none\n", vkey.trim()))?;
-    let mut cmd = Command::new(sibling("custody-log")?);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .arg("--policy")
-        .arg(&policy)
-        .env("CUSTODY_RATE_LIMIT_EXEMPT", "127.0.0.1")
-        .env("CUSTODY_LOG", "warn");
-    let log = start(&mut cmd, &data.with_extension("stderr"), WAIT)?;
+    let log = crate::encryption::serve(&data, &policy, &[])?;
     let home = dir.join("py-client");
     let key = data.join("admin.key");
+    crate::models::admin_client(&home, &key, &policy, &log.url)?;
     let run = |a: &[&str]| crate::models::custody(&home, &key, a);
-    run(&["init", "--policy", policy.to_str().context("policy")?, "--log", &log.url])?;
-    let whoami = run(&["whoami"])?.1;
-    let public = whoami.lines().find_map(|l| l.strip_prefix("public key: ")).context("whoami")?.to_owned();
-    for role in ["publisher", "reader"] {
-        run(&["grant", &public, "--role", role, "--pattern", "bench/*"])?;
-    }
     let model = dir.join("py-model");
     std::fs::create_dir_all(&model)?;
     for i in 0..2 {
