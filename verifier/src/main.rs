@@ -27,7 +27,6 @@ use custody_registry::statement::Event;
 use custody_verifier::alerts::{Config as AlertConfig, RunOptions};
 use custody_verifier::audit::directories::check_directories;
 use custody_verifier::audit::{audit, audit_dir};
-use custody_verifier::client::LogClient;
 use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
