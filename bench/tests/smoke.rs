@@ -125,6 +125,18 @@ fn the_suite_writes_every_row_between_the_markers() {
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");
     }
+    // The browser figures of the same page, when Chromium is installed
+    // (scripts/chromium-install; the step skips with a message otherwise).
+    if std::path::Path::new("/usr/bin/chromium").exists()
+        && std::path::Path::new("/usr/bin/chromedriver").exists()
+    {
+        for row in [
+            "| dashboard model page with 200 history rows: time to first render in Chromium",
+            "| dashboard in-browser verification: entries proven per second",
+        ] {
+            assert!(md.contains(row), "missing {row:?} in\n{md}");
+        }
+    }
     assert_eq!(md.matches("BEGIN GENERATED").count(), 1);
     // Without criterion results only the core rows are empty; every figure
     // of the servers was measured.

@@ -78,7 +78,9 @@ pub fn run(dir: &Path, rows: u64, runs: u64) -> anyhow::Result<Value> {
         "== dashboard: {shown} rows, {bytes} bytes, median {:.3} s",
         Spread::of(&secs).map_or(0.0, |s| s.median)
     );
-    Ok(json!({ "rows": seeded.rows, "rows_shown": shown, "bytes": bytes, "seconds": Spread::of(&secs) }))
+    let browser = crate::browser::measure(&log.url, &seeded.page, runs)?;
+    Ok(json!({ "rows": seeded.rows, "rows_shown": shown, "bytes": bytes, "seconds": Spread::of(&secs),
+        "browser": browser }))
 }
 
 /// The row of docs/performance.md.
