@@ -179,7 +179,7 @@ pub async fn page(
     versions(&mut h, &record, size);
     tags(&mut h, &record, size);
     for (which, id, caption, cols) in SECTIONS {
-        h.raw("<section>");
+        h.open("section", &[("aria-label", *caption)]);
         let mut any = false;
         for (i, s) in history.iter().filter(|(_, s)| section(s) == Some(*which)) {
             if !any {
