@@ -29,7 +29,9 @@
 //! 10. times the dashboard's model page with `--dashboard-rows` history
 //!     rows ([`dashboard`]), on the server and in headless Chromium
 //!     ([`browser`]: first render, in-browser proofs per second);
-//! 11. writes the tables between the markers of `--out`, keeping the
+//! 11. times the Python package's `custody.verify` against the CLI's
+//!     `pull --verify-only` of the same model directory ([`python`]);
+//! 12. writes the tables between the markers of `--out`, keeping the
 //!     hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
@@ -42,6 +44,7 @@ mod dashboard;
 mod deployment;
 mod encryption;
 mod models;
+mod python;
 mod report;
 mod storage;
 
@@ -153,6 +156,11 @@ pub struct Args {
     /// ([`dashboard`]); 0 skips the step.
     #[arg(long, env = "CUSTODY_BENCH_DASHBOARD_ROWS", default_value_t = 10_000)]
     dashboard_rows: u64,
+    /// Calls of `custody.verify` (Python) and of `custody pull
+    /// --verify-only` timed against each other ([`python`]); 0 skips the
+    /// step, and so does a missing venv.
+    #[arg(long, env = "CUSTODY_BENCH_PYTHON_VERIFY_CALLS", default_value_t = 30)]
+    python_verify_calls: u64,
     /// Also write every raw figure here as JSON.
     #[arg(long, env = "CUSTODY_BENCH_JSON_OUT")]
     json_out: Option<PathBuf>,
@@ -194,6 +202,7 @@ fn main() -> anyhow::Result<()> {
         0 => Value::Null,
         rows => dashboard::run(work.path(), rows, args.windows)?,
     };
+    let python = python::run(&args, work.path())?;
 
     let results = json!({
         "machine": report::machine(),
@@ -203,6 +212,7 @@ fn main() -> anyhow::Result<()> {
         "storage": storage,
         "encryption": encryption,
         "dashboard": dashboard,
+        "python": python,
         "suite_seconds": began.elapsed().as_secs_f64(),
     });
     if let Some(p) = &args.json_out {

@@ -375,6 +375,7 @@ pub fn markdown(r: &Value) -> String {
     rows.extend(crate::encryption::rows(&r["encryption"]));
     rows.extend(crate::dashboard::rows(&r["dashboard"]));
     rows.extend(crate::browser::rows(&r["dashboard"]));
+    rows.extend(crate::python::rows(&r["python"]));
     let rs = &log["restart"];
     if let Some(secs) = rs["seconds"].as_f64() {
         let size = rs["size"].as_f64().unwrap_or(0.0);
