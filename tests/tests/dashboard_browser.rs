@@ -86,7 +86,9 @@ fn the_browser_verifier_agrees_with_core_on_every_vector() {
 /// an approval, production, tag moves and reads.
 struct Seeded {
     d: Deployment,
-    _dir: TempDir,
+    dir: TempDir,
+    /// A publisher and maintainer of `demo/*`.
+    alice: User,
     /// The entry index of the publish of version 2.
     publish_v2: u64,
 }
@@ -111,7 +113,7 @@ fn seeded() -> Seeded {
     let o = dir.path().join("pulled.bin");
     dave.ok(&["pull", "demo/model:production", "-o", o.to_str().unwrap(), "--reason", "nightly evaluation"]);
     dave.ok(&["pull", "demo/model@2", "-o", o.to_str().unwrap(), "--environment", "staging-us"]);
-    Seeded { d, _dir: dir, publish_v2 }
+    Seeded { d, dir, alice, publish_v2 }
 }
 
 /// What the page ended with: the checkpoint and trust states, and each
@@ -194,6 +196,25 @@ fn every_page_of_a_real_deployment_ends_with_every_row_verified() {
     let focused = b.tab_through(60);
     assert!(focused.iter().any(|f| f.contains("/ui/witnesses")), "{focused:?}");
     assert!(focused.iter().any(|f| f.starts_with("summary")), "{focused:?}");
+
+    // The live view: an entry logged after /ui/entries was served appears
+    // at the top, verified, with the values decoded from its proven leaf.
+    b.goto(&format!("{base}/ui/entries"));
+    settle(&b);
+    let v3 = write_file(s.dir.path(), "v3.bin", b"weights, version three");
+    let out = s.alice.ok(&["publish", &v3, "--name", "demo/model", "--version", "3", "--reason", "hotfix"]);
+    let i = logged_index(&out);
+    let row = format!("document.querySelector('#live tr[data-entry-index=\"{i}\"]')");
+    b.wait_for(
+        &format!(
+            "document.querySelector('#live tbody tr').dataset.entryIndex === '{i}' && \
+             {row}.querySelector('td.verdict').dataset.verdict === 'verified' && \
+             {row}.querySelector('td[data-field=reason]').textContent === 'hotfix' && \
+             {row}.querySelector('td[data-field=version]').textContent === '3'"
+        ),
+        WAIT,
+    );
+    b.screenshot(&shots.join("dashboard-entries-live.png"));
 }
 
 #[test]

@@ -387,7 +387,13 @@ async function run() {
   }
   // Marks for the bench suite's in-browser verification rate.
   performance.mark("custody:rows-start");
-  await verifyRows(cp, rows);
+  try {
+    await verifyRows(cp, rows);
+  } catch (e) {
+    // A bug or a browser failure must not leave rows looking pending.
+    const left = rows.filter((tr) => tr.querySelector("td.verdict")?.dataset.verdict === "pending");
+    markRows(left, "failed", `failed: ${reasonOf(e)}`, reasonOf(e));
+  }
   const unique = new Set(rows.map((tr) => tr.dataset.entryIndex)).size;
   performance.mark("custody:rows-end", { detail: { entries: unique } });
   livePolicy = root.policy;
