@@ -39,7 +39,12 @@ impl Log {
         Log::start_with(dir, key, policy, cfg).await
     }
 
-    async fn start_with(dir: &std::path::Path, key: &SignerKey, policy: &Policy, cfg: CheckpointerConfig) -> Log {
+    async fn start_with(
+        dir: &std::path::Path,
+        key: &SignerKey,
+        policy: &Policy,
+        cfg: CheckpointerConfig,
+    ) -> Log {
         // After a restart, blocking tasks of the old instance may hold the
         // RocksDB lock for a moment longer.
         let path = dir.join("db");

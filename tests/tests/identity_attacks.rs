@@ -135,7 +135,8 @@ fn forged_replayed_and_unauthorized_statements_change_nothing() {
     let (status, body) = download(&c, &base, digest_of(&v1), &forged_access);
     assert_eq!((status, body["error"].as_str()), (401, Some("bad_signature")), "forged download: {body}");
     assert_eq!(tree_size(&c, &base), size, "a forged download changed the tree");
-    let (status, body) = download(&c, &base, digest_of(&v1), &signed(&erin, access("demo/m", "1", digest_of(&v1))));
+    let (status, body) =
+        download(&c, &base, digest_of(&v1), &signed(&erin, access("demo/m", "1", digest_of(&v1))));
     assert_eq!(status, 200, "honest download: {body}");
     let size = tree_size(&c, &base);
     // Through the CLI, the publisher's hijack is refused the same way.
