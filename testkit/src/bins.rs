@@ -1,9 +1,10 @@
 //! Where the workspace binaries are: cargo puts integration-test
 //! executables in `target/<profile>/deps` and binaries one level up, so a
-//! test finds `custody-log`, `custody-witness` and `custody` without being
-//! told where the target directory is.
+//! test (or a test-kit binary such as `custody-testbed`, itself in
+//! `target/<profile>`) finds `custody-log`, `custody-witness` and `custody`
+//! without being told where the target directory is.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A workspace binary built next to this test (`target/debug/NAME`).
 ///
@@ -11,7 +12,10 @@ use std::path::{Path, PathBuf};
 /// another package does not make cargo build it.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let mut dir = exe.parent().expect("target/debug");
+    if dir.file_name().is_some_and(|d| d == "deps") {
+        dir = dir.parent().expect("target/debug");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),

@@ -15,11 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use custody_registry::timestamp::Timestamp;
-use custody_standards::checkpoint::Checkpoint;
-use custody_standards::cosignature::CosignatureSigner;
-use custody_standards::note::{sign_note, NoteSigner};
-use custody_standards::{Hash, SignerKey};
+use custody_standards::Hash;
 use custody_testkit::hostile::proxy;
+use custody_testkit::scenario::forge::{forged_checkpoint, lying_bundles};
 use custody_testkit::scenario::*;
 use serde_json::Value;
 
@@ -465,42 +463,6 @@ fn the_three_formats_render_and_html_is_self_contained_and_escaped() {
     w.alice.cli(&["report", "--from", TO, "--to", &w.from]).fails(64, "after --to");
 }
 
-/// Entry bundle bytes as tlog-tiles entries (u16 BE length, bytes).
-fn split_bundle(body: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while rest.len() >= 2 {
-        let n = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-        out.push(rest[2..2 + n].to_vec());
-        rest = &rest[2 + n..];
-    }
-    out
-}
-
-fn join_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        out.extend_from_slice(&(e.len() as u16).to_be_bytes());
-        out.extend_from_slice(e);
-    }
-    out
-}
-
-/// A proxy that edits the entry bundles the log serves.
-fn lying_bundles(d: &Deployment, edit: impl Fn(&mut Vec<Vec<u8>>) + Send + Sync + 'static) -> String {
-    proxy(
-        d.log.url.clone(),
-        Arc::new(move |req, mut r| {
-            if req.path.starts_with("/tile/entries/") && r.status == 200 {
-                let mut entries = split_bundle(&r.body);
-                edit(&mut entries);
-                r.body = join_bundle(&entries);
-            }
-            r
-        }),
-    )
-}
-
 #[test]
 fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     let tmp = tempfile::tempdir().unwrap();
@@ -582,41 +544,8 @@ fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     let _ = &w.dave;
 }
 
-/// A checkpoint of the log's origin at `size` with `root`, signed with the
-/// log's key and cosigned by witnesses 1 and 2 (read from their data
-/// directories).
-fn forged_checkpoint(d: &Deployment, size: u64, root: Hash) -> Vec<u8> {
-    let key = |path: &Path| {
-        SignerKey::parse(std::fs::read_to_string(path).unwrap().lines().next().unwrap().trim()).unwrap()
-    };
-    let log = key(&d.dir.join("log/log.key"));
-    let cp = Checkpoint { origin: d.origin.clone(), size, root, extensions: vec![] };
-    let w1 = CosignatureSigner::new(key(&d.witness_ids[0].data.join("witness.key"))).unwrap();
-    let w2 = CosignatureSigner::new(key(&d.witness_ids[1].data.join("witness.key"))).unwrap();
-    let (t1, t2) = (w1.at(now()).unwrap(), w2.at(now()).unwrap());
-    let signers: [&dyn NoteSigner; 3] = [&log, &t1, &t2];
-    sign_note(&cp.to_text().unwrap(), &signers).unwrap()
-}
-
-/// The stored file of the artifact with hex digest `hex` under `dir`.
-fn stored_file(dir: &Path, hex: &str) -> std::path::PathBuf {
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
-                return p;
-            }
-        }
-    }
-    panic!("no stored file for {hex} under {}", dir.display())
-}
-
 #[test]
 fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
-    use std::os::unix::fs::PermissionsExt as _;
     let tmp = tempfile::tempdir().unwrap();
     let (d, _admin, alice, dave, _) = demo_team(tmp.path());
     let bytes = b"weights that will rot ".repeat(300);
@@ -631,12 +560,7 @@ fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
     // The stored file changes behind the server's back; the next read is
     // refused and the log appends an entry it signs itself.
     let hex = custody_standards::hash::sha256(&bytes).to_hex();
-    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut rotten = std::fs::read(&path).unwrap();
-    let n = rotten.len();
-    rotten[n / 2] ^= 0x40;
-    std::fs::write(&path, &rotten).unwrap();
+    rot(&stored_artifact(&d.dir.join("log"), &bytes), |n| n / 2, 0x40);
     let bad = tmp.path().join("bad.bin");
     assert_ne!(dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]).code, 0);
     let c = http();

@@ -7,6 +7,8 @@
 //! used only to find the entries to check.
 //!
 //! - [`home`]: configuration and state directories (XDG, `CUSTODY_HOME`).
+//! - [`session`]: a log opened with the CLI's configuration precedence
+//!   (shared by the `custody` binary and the Python package).
 //! - [`trust`]: checkpoints must satisfy the policy and be consistent with
 //!   the remembered one; inconsistencies produce evidence reports.
 //! - [`client`]: HTTP with response caps.
@@ -47,6 +49,7 @@ pub mod progress;
 pub mod publish;
 pub mod pull;
 pub mod report;
+pub mod session;
 pub mod state;
 pub mod statements;
 pub mod trust;

@@ -2,6 +2,7 @@
 //! each command's result as text or JSON ([`output`]), and turns errors
 //! into one line on stderr plus the documented exit code.
 
+mod audit_args;
 mod choices;
 mod cli;
 mod events_cmd;
@@ -23,20 +24,19 @@ use custody_registry::statement::events::{
     Approve, GrantRole, Promote, Protect, RevokeKey, RevokeRole, Rollback, Rotate, TagMove,
 };
 use custody_registry::statement::Event;
-use custody_standards::Policy;
 use custody_verifier::alerts::{Config as AlertConfig, RunOptions};
 use custody_verifier::audit::directories::check_directories;
-use custody_verifier::audit::{audit, audit_dir, AuditOptions};
-use custody_verifier::client::LogClient;
+use custody_verifier::audit::{audit, audit_dir};
 use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
 use custody_verifier::history::history;
-use custody_verifier::home::{load_policy, normalize_url, read_capped, Home};
+use custody_verifier::home::{read_capped, Home};
 use custody_verifier::keyfile::{keygen, load_signer};
 use custody_verifier::monitor::{monitor, Rules};
 use custody_verifier::publish::{publish, PublishRequest};
 use custody_verifier::pull::{verify_reference_with, Holds, Ref, ANY_STATUS};
+use custody_verifier::session::{Session, Settings};
 use custody_verifier::statements::{sign, submit, Receipt, Why};
 use custody_verifier::trust::Trust;
 
@@ -71,23 +71,22 @@ fn main() -> ExitCode {
 }
 
 /// Everything a networked command needs.
-struct Ctx {
-    home: Home,
-    policy: Policy,
-    client: LogClient,
-}
+type Ctx = Session;
 
-impl Ctx {
-    fn trust(&self) -> Trust<'_> {
-        Trust::new(&self.home, &self.policy, &self.client)
+/// The command line's overrides of the saved configuration.
+fn settings(cli: &Cli, url: Option<&str>) -> Settings {
+    Settings {
+        home: cli.home.clone(),
+        log_url: url.or(cli.log_url.as_deref()).map(str::to_owned),
+        tiles_url: cli.tiles_url.clone(),
+        ca_cert: cli.ca_cert.clone(),
+        policy: cli.policy.clone(),
+        key: cli.key.clone(),
     }
 }
 
-fn policy(cli: &Cli, home: &Home) -> Result<Policy, Error> {
-    match &cli.policy {
-        Some(p) => load_policy(p),
-        None => home.load_policy(),
-    }
+fn policy(cli: &Cli, home: &Home) -> Result<custody_standards::Policy, Error> {
+    custody_verifier::session::policy(&settings(cli, None), home)
 }
 
 fn ctx(cli: &Cli, home: Home) -> Result<Ctx, Error> {
@@ -96,21 +95,7 @@ fn ctx(cli: &Cli, home: Home) -> Result<Ctx, Error> {
 
 /// Like [`ctx`], with a URL given on the command line taking precedence.
 fn ctx_with(cli: &Cli, home: Home, url: Option<&str>) -> Result<Ctx, Error> {
-    let url = match url.or(cli.log_url.as_deref()) {
-        Some(u) => normalize_url(u)?,
-        None => home.load_config()?.log_url,
-    };
-    let policy = policy(cli, &home)?;
-    let mut client = LogClient::new(&url, Duration::from_secs(60), ca_cert(cli, &home))?;
-    if let Some(tiles) = &cli.tiles_url {
-        client = client.with_read_path(&normalize_url(tiles)?);
-    }
-    Ok(Ctx { home, policy, client })
-}
-
-/// `--ca-cert` / `CUSTODY_CA_CERT`, else the file `custody init` saved.
-fn ca_cert(cli: &Cli, home: &Home) -> Option<PathBuf> {
-    cli.ca_cert.clone().or_else(|| home.load_config().ok().and_then(|c| c.ca_cert))
+    Session::open(home, &settings(cli, url))
 }
 
 fn key_path(cli: &Cli, home: &Home) -> PathBuf {
@@ -365,15 +350,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         }
         Command::Audit(a) => {
             let c = ctx_with(&cli, home, a.url.as_deref())?;
-            let opts = AuditOptions {
-                window: Duration::from_secs(a.statement_window),
-                jobs: a.jobs,
-                exact: a.exact,
-                refetch: a.refetch,
-                threads: a.threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-                }),
-            };
+            let opts = a.tuning.options();
             let mut report = audit(&c.trust(), &c.home, &opts)?;
             if report.violation.is_none() && a.directories {
                 let signer = load_signer(&key_path(&cli, &c.home))?;

@@ -24,7 +24,9 @@ const ORIGIN: &str = "encryption.bench.custody.example/log";
 /// The target: sealed pulls at least this fraction of plaintext ones.
 pub const MIN_RATIO: f64 = 0.7;
 
-fn serve(data: &Path, policy: &Path, flags: &[&str]) -> anyhow::Result<Server> {
+/// `custody-log serve` of `data` under `policy` on a free loopback port,
+/// with `flags`.
+pub(crate) fn serve(data: &Path, policy: &Path, flags: &[&str]) -> anyhow::Result<Server> {
     let mut cmd = Command::new(sibling("custody-log")?);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
@@ -49,12 +51,7 @@ fn measure(dir: &Path, name: &str, flags: &[&str], artifact: &Path, pulls: u64) 
     let home = dir.join(format!("enc-{name}-client"));
     let key = data.join("admin.key");
     let run = |args: &[&str]| crate::models::custody(&home, &key, args);
-    run(&["init", "--policy", policy.to_str().context("policy")?, "--log", &log.url])?;
-    let whoami = run(&["whoami"])?.1;
-    let public = whoami.lines().find_map(|l| l.strip_prefix("public key: ")).context("whoami")?.to_owned();
-    for role in ["publisher", "reader"] {
-        run(&["grant", &public, "--role", role, "--pattern", "bench/*"])?;
-    }
+    crate::models::admin_client(&home, &key, &policy, &log.url)?;
     let f = artifact.to_str().context("artifact path")?;
     run(&["publish", f, "--name", "bench/artifact", "--version", "1"])?;
     let bytes = std::fs::metadata(artifact)?.len() as f64;

@@ -73,6 +73,20 @@ fn sha256_rate(threads: usize, per_thread: usize) -> f64 {
     (threads * per_thread) as f64 / t.elapsed().as_secs_f64()
 }
 
+/// `custody init` in `home` for the log at `url` trusting `policy`; then
+/// `key` (the log's admin key) grants its own actor publisher and reader on
+/// `bench/*`.
+pub(crate) fn admin_client(home: &Path, key: &Path, policy: &Path, url: &str) -> anyhow::Result<()> {
+    let run = |args: &[&str]| custody(home, key, args);
+    run(&["init", "--policy", policy.to_str().context("policy")?, "--log", url])?;
+    let whoami = run(&["whoami"])?.1;
+    let public = whoami.lines().find_map(|l| l.strip_prefix("public key: ")).context("whoami")?.to_owned();
+    for role in ["publisher", "reader"] {
+        run(&["grant", &public, "--role", role, "--pattern", "bench/*"])?;
+    }
+    Ok(())
+}
+
 /// Writes `n` bytes of cheap pseudo-random data (incompressible enough for
 /// a file system, and distinct per `seed`).
 pub(crate) fn write_shard(path: &Path, n: u64, seed: u64) -> anyhow::Result<()> {
@@ -97,12 +111,7 @@ pub fn run(dir: &Path, policy: &Path, url: &str, shards: u64, shard_mib: u64) ->
     let home = dir.join("modeler");
     let key = dir.join("log/admin.key");
     let run = |args: &[&str]| custody(&home, &key, args);
-    run(&["init", "--policy", policy.to_str().context("policy")?, "--log", url])?;
-    let whoami = run(&["whoami"])?.1;
-    let public = whoami.lines().find_map(|l| l.strip_prefix("public key: ")).context("whoami")?.to_owned();
-    for role in ["publisher", "reader"] {
-        run(&["grant", &public, "--role", role, "--pattern", "bench/*"])?;
-    }
+    admin_client(&home, &key, policy, url)?;
     let model = dir.join("model");
     std::fs::create_dir_all(&model)?;
     std::fs::write(model.join("config.json"), br#"{"model_type":"bench"}"#)?;
