@@ -27,6 +27,7 @@ pub mod store;
 pub mod tile_mirror;
 pub mod wal;
 
+mod checkpoint_health;
 pub mod checkpointer;
 pub mod embedded;
 pub mod witness_client;
