@@ -43,4 +43,5 @@ pub mod registry_state;
 pub mod restore;
 pub mod seal;
 pub mod state_snapshots;
+pub mod ui;
 pub mod uploads;

@@ -219,19 +219,25 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {
+/// The policy file, parsed, and its text (which the dashboard serves).
+fn read_policy(path: &std::path::Path) -> anyhow::Result<(Policy, String)> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open policy file {}", path.display()))?;
     let cap = custody_standards::policy::MAX_POLICY_SIZE as u64 + 1;
     let mut bytes = Vec::new();
     file.take(cap).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
-    Policy::parse(&bytes).with_context(|| format!("invalid policy file {}", path.display()))
+    let policy = Policy::parse(&bytes).with_context(|| format!("invalid policy file {}", path.display()))?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("policy file {} is not UTF-8", path.display()))?;
+    Ok((policy, text))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let key =
         load_key(&args.data_dir).context("cannot load the log key (did you run `custody-log init`?)")?;
-    let policy = args.policy.as_deref().map(read_policy).transpose()?;
+    let policy_file = args.policy.as_deref().map(read_policy).transpose()?;
+    let trust = custody_log::ui::Trust::new(key.verifier(), policy_file.clone());
+    let policy = policy_file.map(|(p, _)| p);
     let store: Arc<dyn Store> = Arc::new(
         RocksStore::open_tuned(&db_path(&args.data_dir), args.store_tuning())
             .with_context(|| format!("cannot open the database in {}", args.data_dir.display()))?,
@@ -335,6 +341,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         connections: connections::Connections::new(limits),
         refusals,
+        trust,
     });
     let tls = args.tls.load().context("cannot load the TLS certificate")?;
     let guard = web::Data::new(args.address_guard());

@@ -187,23 +187,7 @@ impl<'a> Leaf<'a> {
     /// Strict decode: magic, version 1, a length in range that matches the
     /// bytes exactly.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, LeafError> {
-        if bytes.len() < LEAF_HEADER_SIZE {
-            return Err(LeafError::Truncated(bytes.len()));
-        }
-        let (header, envelope) = bytes.split_at(LEAF_HEADER_SIZE);
-        if &header[..7] != LEAF_MAGIC {
-            return Err(LeafError::Magic);
-        }
-        if header[7] == LEAF_VERSION_COMMITMENT {
-            return Err(LeafError::Commitment);
-        }
-        if header[7] == crate::log_event::LEAF_VERSION_LOG_EVENT {
-            return Err(LeafError::LogEvent);
-        }
-        if header[7] != LEAF_VERSION_1 {
-            return Err(LeafError::Version(header[7]));
-        }
-        let receive_time_ms = envelope_length_checked(header, envelope)?;
+        let (receive_time_ms, envelope) = decode_envelope_leaf(bytes, LEAF_VERSION_1)?;
         Ok(Leaf { receive_time_ms, envelope })
     }
 
@@ -213,10 +197,31 @@ impl<'a> Leaf<'a> {
     }
 }
 
-/// The checks shared by the two envelope-carrying leaf versions (1 and 3):
-/// a declared envelope length in `1..=MAX_ENVELOPE_SIZE` that matches the
+/// The strict decoding shared by the two envelope-carrying leaf versions
+/// (1 and 3): a whole header with the magic and `version` (a leaf of
+/// another known version is named as such), then the envelope length.
+/// Returns the header's receive time and the envelope.
+pub(crate) fn decode_envelope_leaf(bytes: &[u8], version: u8) -> Result<(u64, &[u8]), LeafError> {
+    if bytes.len() < LEAF_HEADER_SIZE {
+        return Err(LeafError::Truncated(bytes.len()));
+    }
+    let (header, envelope) = bytes.split_at(LEAF_HEADER_SIZE);
+    if &header[..7] != LEAF_MAGIC {
+        return Err(LeafError::Magic);
+    }
+    if header[7] != version {
+        return Err(match header[7] {
+            LEAF_VERSION_COMMITMENT => LeafError::Commitment,
+            crate::log_event::LEAF_VERSION_LOG_EVENT => LeafError::LogEvent,
+            v => LeafError::Version(v),
+        });
+    }
+    Ok((envelope_length_checked(header, envelope)?, envelope))
+}
+
+/// A declared envelope length in `1..=MAX_ENVELOPE_SIZE` that matches the
 /// bytes present exactly. Returns the header's receive time.
-pub(crate) fn envelope_length_checked(header: &[u8], envelope: &[u8]) -> Result<u64, LeafError> {
+fn envelope_length_checked(header: &[u8], envelope: &[u8]) -> Result<u64, LeafError> {
     let receive_time_ms = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
     let declared = u64::from(u32::from_be_bytes(header[16..20].try_into().expect("4 bytes")));
     if declared == 0 || declared > MAX_ENVELOPE_SIZE as u64 {

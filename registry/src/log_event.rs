@@ -144,17 +144,7 @@ impl<'a> LogEventLeaf<'a> {
 
     /// Strict decode: magic, version 3, a length in range that matches.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, LeafError> {
-        if bytes.len() < LEAF_HEADER_SIZE {
-            return Err(LeafError::Truncated(bytes.len()));
-        }
-        let (header, envelope) = bytes.split_at(LEAF_HEADER_SIZE);
-        if &header[..7] != LEAF_MAGIC {
-            return Err(LeafError::Magic);
-        }
-        if header[7] != LEAF_VERSION_LOG_EVENT {
-            return Err(LeafError::Version(header[7]));
-        }
-        let receive_time_ms = crate::leaf::envelope_length_checked(header, envelope)?;
+        let (receive_time_ms, envelope) = crate::leaf::decode_envelope_leaf(bytes, LEAF_VERSION_LOG_EVENT)?;
         Ok(LogEventLeaf { receive_time_ms, envelope })
     }
 }

@@ -18,6 +18,8 @@
 //!   [`tls`]: the hostile servers over HTTPS with those certificates.
 //! - [`webhook`]: a webhook receiver recording the alerts it accepts,
 //!   failing the first N or down on demand.
+//! - [`browser`]: headless Chromium over WebDriver (Debian's packages,
+//!   installed by `scripts/chromium-install`), screenshots included.
 //! - [`cli`], [`logserver`], [`witness`], [`scenario`]: the `custody`
 //!   client, a lone log, a witness and whole deployments.
 //!
@@ -26,8 +28,10 @@
 
 pub mod aio;
 pub mod bins;
+pub mod browser;
 pub mod cli;
 pub mod fake_witness;
+pub mod files;
 pub mod garage;
 pub mod hostile;
 pub mod http;

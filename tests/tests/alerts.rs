@@ -488,7 +488,6 @@ reason = "suspicious client"
 
 #[test]
 fn an_integrity_violation_the_log_signs_alerts_once() {
-    use std::os::unix::fs::PermissionsExt as _;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (d, _, alice, dave, _) = demo_team(dir);
@@ -510,15 +509,7 @@ fn an_integrity_violation_the_log_signs_alerts_once() {
     // The stored file changes behind the server's back; reads are refused
     // and the log appends one entry signed by its own key.
     let hex = custody_standards::hash::sha256(&bytes).to_hex();
-    let stored = walk(&d.dir.join("log").join("blobs").join("sha256"))
-        .into_iter()
-        .find(|p| p.ends_with(&hex))
-        .unwrap();
-    std::fs::set_permissions(&stored, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut rotten = std::fs::read(&stored).unwrap();
-    let n = rotten.len();
-    rotten[n / 2] ^= 0x40;
-    std::fs::write(&stored, &rotten).unwrap();
+    rot(&stored_artifact(&d.dir.join("log"), &bytes), |n| n / 2, 0x40);
     let bad = dir.join("bad.bin");
     assert_ne!(dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]).code, 0);
     let got = eventually("the integrity alert", 30, || {
@@ -533,21 +524,4 @@ fn an_integrity_violation_the_log_signs_alerts_once() {
     assert_eq!(a["event"]["integrity_violation"]["digest"], Value::from(format!("sha256:{hex}")));
     assert_eq!(watcher.ok(&["monitor", "--rules", &rules, "--once"]), "");
     assert_eq!(hook.accepted().len(), 1);
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

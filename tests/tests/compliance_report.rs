@@ -17,7 +17,7 @@ use std::sync::Arc;
 use custody_registry::timestamp::Timestamp;
 use custody_standards::Hash;
 use custody_testkit::hostile::proxy;
-use custody_testkit::scenario::forge::forged_checkpoint;
+use custody_testkit::scenario::forgery::{forged_checkpoint, lying_bundles};
 use custody_testkit::scenario::*;
 use serde_json::Value;
 
@@ -463,42 +463,6 @@ fn the_three_formats_render_and_html_is_self_contained_and_escaped() {
     w.alice.cli(&["report", "--from", TO, "--to", &w.from]).fails(64, "after --to");
 }
 
-/// Entry bundle bytes as tlog-tiles entries (u16 BE length, bytes).
-fn split_bundle(body: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while rest.len() >= 2 {
-        let n = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-        out.push(rest[2..2 + n].to_vec());
-        rest = &rest[2 + n..];
-    }
-    out
-}
-
-fn join_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        out.extend_from_slice(&(e.len() as u16).to_be_bytes());
-        out.extend_from_slice(e);
-    }
-    out
-}
-
-/// A proxy that edits the entry bundles the log serves.
-fn lying_bundles(d: &Deployment, edit: impl Fn(&mut Vec<Vec<u8>>) + Send + Sync + 'static) -> String {
-    proxy(
-        d.log.url.clone(),
-        Arc::new(move |req, mut r| {
-            if req.path.starts_with("/tile/entries/") && r.status == 200 {
-                let mut entries = split_bundle(&r.body);
-                edit(&mut entries);
-                r.body = join_bundle(&entries);
-            }
-            r
-        }),
-    )
-}
-
 #[test]
 fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     let tmp = tempfile::tempdir().unwrap();
@@ -550,7 +514,7 @@ fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     // evidence); one that never saw the log finds the honest tiles do not
     // rebuild the forged root (exit 2). No report either way.
     let size = tree_size(&http(), &w.d.log.url);
-    let forged = forged_checkpoint(&w.d, size, Hash([7; 32]));
+    let forged = forged_checkpoint(&w.d, size, Hash([7; 32]), now());
     let fork = proxy(
         w.d.log.url.clone(),
         Arc::new(move |req, mut r| {
@@ -580,25 +544,8 @@ fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     let _ = &w.dave;
 }
 
-/// The stored file of the artifact with hex digest `hex` under `dir`.
-fn stored_file(dir: &Path, hex: &str) -> std::path::PathBuf {
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
-                return p;
-            }
-        }
-    }
-    panic!("no stored file for {hex} under {}", dir.display())
-}
-
 #[test]
 fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
-    use std::os::unix::fs::PermissionsExt as _;
     let tmp = tempfile::tempdir().unwrap();
     let (d, _admin, alice, dave, _) = demo_team(tmp.path());
     let bytes = b"weights that will rot ".repeat(300);
@@ -613,12 +560,7 @@ fn an_integrity_violation_the_log_signed_is_in_every_report_and_flagged() {
     // The stored file changes behind the server's back; the next read is
     // refused and the log appends an entry it signs itself.
     let hex = custody_standards::hash::sha256(&bytes).to_hex();
-    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut rotten = std::fs::read(&path).unwrap();
-    let n = rotten.len();
-    rotten[n / 2] ^= 0x40;
-    std::fs::write(&path, &rotten).unwrap();
+    rot(&stored_artifact(&d.dir.join("log"), &bytes), |n| n / 2, 0x40);
     let bad = tmp.path().join("bad.bin");
     assert_ne!(dave.cli(&["pull", "demo/model@1", "-o", bad.to_str().unwrap()]).code, 0);
     let c = http();

@@ -57,6 +57,14 @@ const LOG_ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/ui"),
+    ("GET", "/ui/"),
+    ("GET", "/ui/entries"),
+    ("GET", "/ui/witnesses"),
+    ("GET", "/ui/models/{org}/{model}"),
+    ("GET", "/ui/assets/{path:.*}"),
+    ("GET", "/ui/api/trust"),
+    ("GET", "/ui/api/proofs"),
 ];
 
 /// Every route `custody-witness` registers, copied from `configure` in

@@ -218,7 +218,7 @@ fn a_client_trusting_another_ca_is_refused_with_the_certificate_problem() {
 }
 
 fn list_files(dir: &Path) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = walk(dir)
+    let mut out: Vec<(String, u64)> = files_under(dir)
         .into_iter()
         .map(|p| {
             let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
@@ -226,18 +226,5 @@ fn list_files(dir: &Path) -> Vec<(String, u64)> {
         })
         .collect();
     out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
     out
 }

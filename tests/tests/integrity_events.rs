@@ -6,8 +6,7 @@
 //! integrity entry signed by any other key is named by `custody audit` and
 //! stops `custody monitor --rules` (exit 2) without an alert.
 
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use custody_registry::leaf::{CommitmentLeaf, LogLeaf};
 use custody_registry::log_event::{IntegrityViolation, LogEvent, LogEventBody, LogEventLeaf, SignedLogEvent};
@@ -19,22 +18,6 @@ use custody_standards::SignerKey;
 use custody_testkit::scenario::raw_log::RawLog;
 use custody_testkit::scenario::*;
 use custody_testkit::webhook::Receiver;
-
-/// The stored file of the artifact with hex digest `hex` under `dir`.
-fn stored_file(dir: &Path, hex: &str) -> PathBuf {
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
-                return p;
-            }
-        }
-    }
-    panic!("no stored file for {hex} under {}", dir.display())
-}
 
 /// Every log-event leaf of the log at `base`, with its index.
 fn log_events(c: &reqwest::blocking::Client, base: &str) -> Vec<(u64, Vec<u8>)> {
@@ -72,14 +55,9 @@ fn a_tampered_artifact_yields_one_log_signed_entry_that_audit_verifies() {
     assert!(log_events(&c, &d.log.url).is_empty());
 
     // The stored file is changed behind the server's back.
-    let hex = custody_standards::hash::sha256(&bytes).to_hex();
-    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
+    let path = stored_artifact(&d.dir.join("log"), &bytes);
     eprintln!("tampering with {}", path.display());
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut rotten = std::fs::read(&path).unwrap();
-    let n = rotten.len();
-    rotten[n / 2] ^= 0x40;
-    std::fs::write(&path, &rotten).unwrap();
+    rot(&path, |n| n / 2, 0x40);
 
     // Every read is refused; only the first opens the episode.
     for i in 0..3 {
@@ -101,7 +79,7 @@ fn a_tampered_artifact_yields_one_log_signed_entry_that_audit_verifies() {
     let LogLeaf::LogEvent(leaf) = LogLeaf::decode(entry).unwrap() else { unreachable!() };
     let signed = SignedLogEvent::parse(leaf.envelope).unwrap();
     let LogEventBody::IntegrityViolation(v) = &signed.event.event;
-    assert_eq!(v.digest.0.to_hex(), hex);
+    assert_eq!(v.digest.0, custody_standards::hash::sha256(&bytes));
     assert!(v.access_index < *index);
 
     // The audit verifies it with the log key of the policy, and history
@@ -202,13 +180,8 @@ fn a_large_artifact_failing_its_digest_mid_stream_is_logged_once() {
         "--version",
         "1",
     ]);
-    let hex = custody_standards::hash::sha256(&bytes).to_hex();
-    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut rotten = std::fs::read(&path).unwrap();
-    let n = rotten.len();
-    rotten[n - 100] ^= 0x01;
-    std::fs::write(&path, &rotten).unwrap();
+    let path = stored_artifact(&d.dir.join("log"), &bytes);
+    rot(&path, |n| n - 100, 0x01);
     let c = http();
     for i in 0..2 {
         let bad = tmp.path().join(format!("big{i}.bin"));
@@ -249,13 +222,11 @@ fn an_open_episode_survives_restarts_and_a_repair_ends_it_durably() {
     let (mut d, _admin, alice, dave, _) = demo_team(dir);
     let bytes = b"weights whose episode outlives the server ".repeat(300);
     alice.ok(&["publish", &write_file(dir, "m.bin", &bytes), "--name", "demo/model", "--version", "1"]);
-    let hex = custody_standards::hash::sha256(&bytes).to_hex();
-    let path = stored_file(&d.dir.join("log").join("blobs").join("sha256"), &hex);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = stored_artifact(&d.dir.join("log"), &bytes);
     let original = std::fs::read(&path).unwrap();
-    let mut rotten = original.clone();
-    let n = rotten.len();
-    rotten[n / 2] ^= 0x40;
+    rot(&path, |n| n / 2, 0x40);
+    let rotten = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &original).unwrap();
     let c = http();
 
     // The stored file rots: the first read opens the episode.

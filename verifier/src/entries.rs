@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::state::describe;
-use crate::statements::{fetch_proven, wait_checkpoint};
+use crate::statements::{fetch_proven, is_state_expired, wait_checkpoint};
 use crate::trust::{Trust, Trusted};
 
 /// Indexes asked for per listing page (the log's maximum).
@@ -97,12 +97,26 @@ pub struct Complete {
 /// the commitment after it), list again below that commitment (entries
 /// logged in between are then in both), prove the key's value under the
 /// checkpoint and refuse a list whose chain differs.
+///
+/// A log that no longer serves the state of that checkpoint (410
+/// `state_expired`, for example right after its restart) is asked again
+/// under the next checkpoint, until `timeout`: the answer is not a verdict.
 pub fn proven_complete(trust: &Trust, key: &StateKey, path: &str, timeout: Duration) -> Result<Complete> {
+    let deadline = std::time::Instant::now() + timeout;
     let all = listed(trust, path, None, u64::MAX)?;
-    let checkpoint = wait_checkpoint(trust, all.last().map_or(0, |l| l + 1), timeout)?;
-    let covered = checkpoint.checkpoint.size.saturating_sub(1);
-    let indexes = listed(trust, path, None, covered)?;
-    let state = crate::state::prove(trust, &checkpoint, std::slice::from_ref(key))?;
+    let mut need = all.last().map_or(0, |l| l + 1);
+    let (checkpoint, indexes, state) = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let checkpoint = wait_checkpoint(trust, need, left)?;
+        let covered = checkpoint.checkpoint.size.saturating_sub(1);
+        let indexes = listed(trust, path, None, covered)?;
+        match crate::state::prove(trust, &checkpoint, std::slice::from_ref(key)) {
+            Err(e) if is_state_expired(&e) && std::time::Instant::now() < deadline => {
+                need = checkpoint.checkpoint.size;
+            }
+            state => break (checkpoint, indexes, state?),
+        }
+    };
     let committed = entries_value(&state, key);
     if EntriesValue::of(indexes.iter().copied()) != committed {
         return Err(Error::verify(format!(

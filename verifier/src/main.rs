@@ -2,6 +2,7 @@
 //! each command's result as text or JSON ([`output`]), and turns errors
 //! into one line on stderr plus the documented exit code.
 
+mod audit_args;
 mod choices;
 mod cli;
 mod events_cmd;
@@ -25,7 +26,7 @@ use custody_registry::statement::events::{
 use custody_registry::statement::Event;
 use custody_verifier::alerts::{Config as AlertConfig, RunOptions};
 use custody_verifier::audit::directories::check_directories;
-use custody_verifier::audit::{audit, audit_dir, AuditOptions};
+use custody_verifier::audit::{audit, audit_dir};
 use custody_verifier::directory::publish::{publish_dir, read_oms_key, OmsInput};
 use custody_verifier::directory::{default_jobs, pull_any, verify_any};
 use custody_verifier::error::{Error, EXIT_USAGE};
@@ -349,15 +350,7 @@ fn run(cli: Cli, p: &mut Printer) -> anyhow::Result<()> {
         }
         Command::Audit(a) => {
             let c = ctx_with(&cli, home, a.url.as_deref())?;
-            let opts = AuditOptions {
-                window: Duration::from_secs(a.statement_window),
-                jobs: a.jobs,
-                exact: a.exact,
-                refetch: a.refetch,
-                threads: a.threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-                }),
-            };
+            let opts = a.tuning.options();
             let mut report = audit(&c.trust(), &c.home, &opts)?;
             if report.violation.is_none() && a.directories {
                 let signer = load_signer(&key_path(&cli, &c.home))?;

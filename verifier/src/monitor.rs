@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::fetch::HttpTiles;
 use crate::home::{read_capped, write_atomic, Home};
+use crate::statements::{is_state_expired, wait_checkpoint};
 use crate::trust::{Trust, Trusted};
 
 /// What to watch (`--watch FILE`, JSON).
@@ -161,6 +162,11 @@ struct EntriesJson {
 /// fewer, see `GET /entries` in docs/api.md).
 const PAGE: u64 = 1000;
 
+/// How long a pass whose checkpoint's state the log no longer serves waits
+/// for the next checkpoint (a restarted log publishes one within its
+/// checkpoint interval).
+const STATE_EXPIRED_WAIT: Duration = Duration::from_secs(30);
+
 /// Follows the log: one pass with `once`, else forever every `interval`.
 /// Alerts are written to `out` as JSON lines. `from_start` starts at entry
 /// 0 the first time instead of at the current size.
@@ -191,11 +197,21 @@ pub fn monitor(
             None if from_start => 0,
             None => t.checkpoint.size,
         };
-        match &names {
+        let done = match &names {
             Some(names) => {
-                crate::monitor_state::pass(trust, &t, &pos_file, rules, names, next, saved.is_none(), out)?
+                crate::monitor_state::pass(trust, &t, &pos_file, rules, names, next, saved.is_none(), out)
             }
-            None => scan(trust, &t, &pos_file, rules, next, out)?,
+            None => scan(trust, &t, &pos_file, rules, next, out),
+        };
+        match done {
+            // The log no longer serves this checkpoint's state (right after
+            // its restart): nothing was saved, so the pass runs again
+            // under the next checkpoint.
+            Err(e) if is_state_expired(&e) => {
+                wait_checkpoint(trust, t.checkpoint.size, STATE_EXPIRED_WAIT)?;
+                continue;
+            }
+            other => other?,
         }
         if once {
             return Ok(());

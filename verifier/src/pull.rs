@@ -55,7 +55,7 @@ use crate::authz::{Authz, Target};
 use crate::current::{prove_current, Claim, Signer};
 use crate::error::{Error, Result};
 use crate::progress::bar;
-use crate::statements::{sign, wait_checkpoint, Why};
+use crate::statements::{is_state_expired, sign, wait_checkpoint, Why};
 use crate::trust::{Trust, Trusted};
 
 /// A reference as `custody pull` takes it.
@@ -273,9 +273,7 @@ pub fn verify_reference_with(
     loop {
         let mut tried = 0;
         match verify_once(trust, reference, allowed, holds, timeout, expired, &mut tried) {
-            Err(Error::Refused { status: 410, code, .. })
-                if code == "state_expired" && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if is_state_expired(&e) && std::time::Instant::now() < deadline => {
                 expired = Some(tried);
             }
             other => return other,

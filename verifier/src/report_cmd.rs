@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use custody_registry::names::{ActorName, Digest, ModelName};
 use custody_registry::timestamp::Timestamp;
-use custody_verifier::audit::AuditOptions;
 use custody_verifier::error::Error;
 use custody_verifier::history::Subject;
 use custody_verifier::home::{write_atomic, Home};
@@ -18,7 +17,7 @@ use custody_verifier::report::{
 use custody_verifier::trust::Trust;
 use serde::Serialize;
 
-use crate::cli::{ReportArgs, ReportFormat, TimeBasisChoice};
+use crate::audit_args::{ReportArgs, ReportFormat, TimeBasisChoice};
 use crate::output::{Format, Printer, Render};
 use crate::parse;
 
@@ -104,15 +103,7 @@ pub fn report(
         },
         max_accesses: a.max_accesses,
     };
-    let opts = AuditOptions {
-        window: Duration::from_secs(a.statement_window),
-        jobs: a.jobs,
-        exact: a.exact,
-        refetch: a.refetch,
-        threads: a
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
-    };
+    let opts = a.tuning.options();
     let collected = match &subject {
         None => collect_registry(trust, home, &opts, &range)?,
         Some(s) => collect_subject(trust, home, s, wait, a.audit.then_some(&opts))?,

@@ -127,6 +127,14 @@ pub fn wait_checkpoint(trust: &Trust, index: u64, timeout: Duration) -> Result<T
     }
 }
 
+/// Whether `e` is a log's 410 `state_expired`: it no longer serves the
+/// registry state of the checkpoint asked about (it keeps recent batches
+/// only, and after a restart only from the size it restarted at). Not a
+/// verdict: the caller asks again under a later checkpoint.
+pub fn is_state_expired(e: &Error) -> bool {
+    matches!(e, Error::Refused { status: 410, code, .. } if code == "state_expired")
+}
+
 /// Waits for a trusted checkpoint covering `index`, then fetches the entry
 /// and verifies its inclusion.
 pub fn wait_included(trust: &Trust, index: u64, timeout: Duration) -> Result<Receipt> {

@@ -75,6 +75,8 @@ pub struct AppState {
     pub connections: Arc<connections::Connections>,
     /// Unauthenticated refusals since the last summary line.
     pub refusals: Arc<refusals::RefusalSummary>,
+    /// The log's key and policy, as the dashboard shows them.
+    pub trust: crate::ui::Trust,
 }
 
 /// What the registry endpoints need.
@@ -247,6 +249,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/registry/actors/{actor}").route(web::get().to(queries::actor)))
     .service(web::resource("/registry/actors/{actor}/entries").route(web::get().to(queries::actor_entries)))
+    // The dashboard (crate::ui), GET only, HTML 404 for other /ui/ paths:
+    // route: GET /ui
+    // route: GET /ui/
+    // route: GET /ui/entries
+    // route: GET /ui/witnesses
+    // route: GET /ui/models/{org}/{model}
+    // route: GET /ui/assets/{path:.*}
+    // route: GET /ui/api/trust
+    // route: GET /ui/api/proofs
+    .configure(crate::ui::configure)
     .default_service(web::to(not_found));
 }
 

@@ -329,17 +329,8 @@ impl BucketBlobs {
     /// Every object under the artifacts tree. A name that is not a digest
     /// is an integrity error (nothing else belongs there).
     pub fn list_stored(&self) -> Result<Vec<Listed>, BlobError> {
-        let (store, base) = (self.store(), self.bucket.path(&format!("{ARTIFACTS}/sha256")));
-        let metas = self.wait(async move {
-            let mut out = Vec::new();
-            let mut stream = store.list(Some(&base));
-            while let Some(meta) = stream.next().await {
-                out.push(meta?);
-            }
-            Ok::<_, object_store::Error>(out)
-        })?;
         let mut out = Vec::new();
-        for meta in metas.map_err(|e| self.err(e))? {
+        for meta in self.list_all(&format!("{ARTIFACTS}/sha256"))? {
             let name = meta.location.filename().unwrap_or_default();
             let digest = Hash::from_hex(name).map_err(|_| BlobError::Integrity {
                 expected: meta.location.to_string(),
@@ -350,6 +341,21 @@ impl BucketBlobs {
             out.push(Listed { digest, size, modified_ms });
         }
         Ok(out)
+    }
+
+    /// Every object under `prefix` (relative to the bucket's prefix),
+    /// waiting for the whole listing.
+    pub(super) fn list_all(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>, BlobError> {
+        let (store, base) = (self.store(), self.bucket.path(prefix));
+        let metas = self.wait(async move {
+            let mut out = Vec::new();
+            let mut stream = store.list(Some(&base));
+            while let Some(meta) = stream.next().await {
+                out.push(meta?);
+            }
+            Ok::<_, object_store::Error>(out)
+        })?;
+        metas.map_err(|e| self.err(e))
     }
 
     /// A URL of the object presigned for a GET, if downloads are

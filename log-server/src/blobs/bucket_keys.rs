@@ -123,18 +123,8 @@ impl BucketBlobs {
 
     /// Every key record in the bucket.
     pub fn list_records(&self) -> Result<Vec<KeyName>, BlobError> {
-        let (ctx, base) = (self.ctx(), self.bucket().path(&format!("{ARTIFACTS}/keys")));
-        let store = Arc::clone(&ctx.store);
-        let metas = self.wait(async move {
-            let mut out = Vec::new();
-            let mut stream = store.list(Some(&base));
-            while let Some(meta) = stream.next().await {
-                out.push(meta?);
-            }
-            Ok::<_, object_store::Error>(out)
-        })?;
         let mut out = Vec::new();
-        for meta in metas.map_err(|e| ctx.err(e))? {
+        for meta in self.list_all(&format!("{ARTIFACTS}/keys"))? {
             let parts: Vec<_> = meta.location.parts().collect();
             let [.., dir, name] = parts.as_slice() else { continue };
             let Ok(digest) = Hash::from_hex(dir.as_ref()) else { continue };

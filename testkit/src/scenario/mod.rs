@@ -7,7 +7,7 @@
 //! usually needs: the deployment, users, statements and the HTTP helpers.
 
 pub mod dos;
-pub mod forge;
+pub mod forgery;
 pub mod ledger;
 pub mod lone;
 pub mod raw_log;
@@ -17,6 +17,7 @@ use std::process::Command;
 
 pub use crate::bins::bin;
 pub use crate::cli::{logged_index, read_signer, Run, User};
+pub use crate::files::{files_under, rot, stored_artifact};
 pub use crate::http::*;
 pub use crate::process::{eventually, kill9, run_ok, spawn, spawn_logged, text, Proc};
 pub use crate::procstat::{open_fds, peak_rss_kib, rss_kib};
