@@ -3,6 +3,7 @@
 //! signing the statements the generators send.
 //! The tools print figures; nothing here asserts a speed.
 
+pub mod dashboard_seed;
 pub mod procs;
 pub mod statements;
 pub mod stats;

@@ -27,7 +27,7 @@ use custody_client::{Client, Request};
 use custody_registry::actor_key::ActorSigner;
 use custody_registry::names::{ActorName, Pattern};
 use custody_registry::registry::Role;
-use custody_registry::statement::events::{Access, GrantRole};
+use custody_registry::statement::events::Access;
 use custody_registry::statement::Event;
 use custody_standards::checkpoint::Checkpoint;
 use custody_standards::encoding::encode_base64;
@@ -120,14 +120,7 @@ async fn setup(c: &Client, base: &str, admin: &ActorSigner, workers: usize) -> a
     let run = custody_standards::Hash(random::<32>()?).to_hex()[..8].to_owned();
     let actor = |n: String| ActorName::new(&n).map_err(|e| anyhow::anyhow!("actor name {n}: {e}"));
     let pattern = Pattern::new("bench/*").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let grant = |to: &ActorSigner, role| {
-        Event::Grant(GrantRole {
-            actor: to.actor().clone(),
-            key: to.public().clone(),
-            role,
-            pattern: pattern.clone(),
-        })
-    };
+    let grant = |to: &ActorSigner, role| statements::grant(to, role, &pattern);
     let publisher = ActorSigner::from_seed(&actor(format!("bench-{run}-pub"))?, &random()?);
     post_statement(c, base, sign(admin, grant(&publisher, Role::Publisher))?).await?;
     let mut readers = Vec::with_capacity(workers);

@@ -6,8 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use custody_registry::actor_key::ActorSigner;
-use custody_registry::names::{Digest, MediaType, ModelName, Version};
-use custody_registry::statement::events::{Access, Kind, Publish};
+use custody_registry::names::{Digest, MediaType, ModelName, Pattern, Version};
+use custody_registry::registry::Role;
+use custody_registry::statement::events::{Access, GrantRole, Kind, Publish};
 use custody_registry::statement::metadata::{Lineage, Metadata};
 use custody_registry::statement::{Context, Event, Nonce, Statement, Text};
 use custody_registry::timestamp::Timestamp;
@@ -28,6 +29,16 @@ pub fn sign(who: &ActorSigner, reason: &str, event: Event) -> anyhow::Result<Vec
     let reason = Text::new(reason).map_err(|e| anyhow::anyhow!("{e}"))?;
     let stmt = Statement::new(who, time, Nonce(random()?), Context::reason(reason), event);
     stmt.sign(who).map_err(|e| anyhow::anyhow!("signing: {e}"))
+}
+
+/// A grant of `role` on `pattern` to `to`'s actor and key.
+pub fn grant(to: &ActorSigner, role: Role, pattern: &Pattern) -> Event {
+    Event::Grant(GrantRole {
+        actor: to.actor().clone(),
+        key: to.public().clone(),
+        role,
+        pattern: pattern.clone(),
+    })
 }
 
 /// Publishes `bytes` as `name@1` by `who` with `PUT /blobs` and returns

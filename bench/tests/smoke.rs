@@ -69,6 +69,8 @@ fn the_suite_writes_every_row_between_the_markers() {
             "2",
             "--encryption-pulls",
             "1",
+            "--dashboard-rows",
+            "200",
             "--criterion-dir",
             dir.path().join("no-criterion").to_str().unwrap(),
             "--out",
@@ -118,8 +120,22 @@ fn the_suite_writes_every_row_between_the_markers() {
         "every rule, none fires: entries verified and evaluated",
         "every statement alerts: alerts queued (fsynced) and printed",
         "| `custody pull` and verify of a 2 MiB artifact stored encrypted (the default) | ≥ 0.7 of plaintext | **",
+        // The dashboard's model page, seeded with its history rows.
+        "| dashboard model page with 200 history rows: server time to the full HTML (",
     ] {
         assert!(md.contains(row), "missing {row:?} in\n{md}");
+    }
+    // The browser figures of the same page, when Chromium is installed
+    // (scripts/chromium-install; the step skips with a message otherwise).
+    if std::path::Path::new("/usr/bin/chromium").exists()
+        && std::path::Path::new("/usr/bin/chromedriver").exists()
+    {
+        for row in [
+            "| dashboard model page with 200 history rows: time to first render in Chromium",
+            "| dashboard in-browser verification: entries proven per second",
+        ] {
+            assert!(md.contains(row), "missing {row:?} in\n{md}");
+        }
     }
     assert_eq!(md.matches("BEGIN GENERATED").count(), 1);
     // Without criterion results only the core rows are empty; every figure

@@ -1,9 +1,14 @@
-//! Periodic checkpoint signing, witness cosigning and publication.
+//! Checkpoint signing, witness cosigning and publication.
 //!
 //! Sequencing and publication are decoupled on purpose: the sequencer keeps
-//! making entries durable whatever the witnesses do, and this task, on every
-//! tick, signs the newest durable tree head, collects cosignatures, and
-//! publishes the checkpoint only when the policy's quorum is met. If the
+//! making entries durable whatever the witnesses do, and this task, in
+//! rounds, signs the newest durable tree head, collects cosignatures, and
+//! publishes the checkpoint only when the policy's quorum is met. A round
+//! starts as soon as a batch is durable and the previous round is over (the
+//! witnesses are free), at most once per `min_interval`, so an entry is
+//! covered by a published checkpoint about one round after its
+//! acknowledgement instead of waiting for a fixed tick; a round that failed
+//! is retried after the longer `interval`. If the
 //! quorum is lost, clients keep getting the last checkpoint that satisfied
 //! it (never a weaker one) and [`Publisher::health`] says why.
 //!
@@ -12,11 +17,11 @@
 //! `/checkpoint` survives restarts.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use custody_standards::checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint};
 use custody_standards::policy::PolicyWitness;
-use custody_standards::{consistency_proof, tree_hash, Hash, Policy, SignerKey, VerifierKey};
+use custody_standards::{tree_hash, Hash, Policy, SignerKey, VerifierKey};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -25,7 +30,8 @@ use crate::metrics::Metrics;
 use crate::sequencer::DurableSize;
 use crate::store::{Store, StoreError};
 use crate::tile_mirror::TileMirror;
-use crate::witness_client::{verify_cosignature_lines, WitnessCallError, WitnessClient};
+use crate::witness_client::WitnessClient;
+use crate::witness_round::WitnessJob;
 
 /// Why one checkpointing round did not sign or publish a checkpoint. Its
 /// text is the `reason` `/health` shows; the next round tries again.
@@ -74,8 +80,18 @@ const QUORUM_GRACE: Duration = Duration::from_millis(250);
 /// Tuning of the checkpointer.
 #[derive(Clone, Debug)]
 pub struct CheckpointerConfig {
-    /// How often to check for growth and sign (default 1 s).
+    /// Longest time between the starts of two rounds (default 1 s): a
+    /// round runs this long after the previous one even if the tree did not
+    /// grow (so a bucket that fell behind catches up), and a round that did
+    /// not publish is retried only this long after it started, so failing
+    /// witnesses are not called at the pace of the batches.
     pub interval: Duration,
+    /// Shortest time between the starts of two rounds (default 100 ms,
+    /// never more than `interval`). A round starts as soon as a batch is
+    /// durable and the previous round is over, but not sooner than this:
+    /// it bounds how many checkpoints per second the log signs, stores and
+    /// asks each witness to cosign, whatever the batch rate.
+    pub min_interval: Duration,
     /// Per add-checkpoint request timeout (default 5 s).
     pub witness_timeout: Duration,
     /// Retries of a transient failure (timeout, transport, 5xx, 429),
@@ -91,6 +107,7 @@ impl Default for CheckpointerConfig {
     fn default() -> Self {
         CheckpointerConfig {
             interval: Duration::from_secs(1),
+            min_interval: Duration::from_millis(100),
             witness_timeout: Duration::from_secs(5),
             witness_retries: 2,
             ca_cert: None,
@@ -264,7 +281,7 @@ pub fn start_checkpointer(
         Some(b) => Some(TileMirror::new(b, Arc::clone(&store))?),
         None => None,
     };
-    let mut cp = Checkpointer {
+    let cp = Checkpointer {
         mirror,
         store,
         seq,
@@ -278,14 +295,7 @@ pub fn start_checkpointer(
         witnesses,
         reason: None,
     };
-    let task = tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(cp.cfg.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            cp.tick().await;
-        }
-    });
+    let task = tokio::spawn(cp.run());
     Ok((Publisher { shared }, task))
 }
 
@@ -333,18 +343,6 @@ impl WitnessState {
     }
 }
 
-/// Result of one witness's round.
-struct Outcome {
-    index: usize,
-    /// Size the witness is now known to have cosigned (or claimed in a 409).
-    known_size: u64,
-    /// Verified cosignature lines for the current checkpoint.
-    lines: Vec<String>,
-    error: Option<String>,
-    alarm: Option<String>,
-    elapsed: Duration,
-}
-
 struct Checkpointer {
     /// Writes each checkpoint's read path to the bucket before it is
     /// published (`--store`).
@@ -367,14 +365,44 @@ impl Checkpointer {
         self.shared.latest.borrow().as_ref().map(|p| p.size)
     }
 
+    /// Runs rounds until the task is dropped. After a round that left
+    /// nothing unpublished, the next starts when the sequencer reports a
+    /// new durable batch (the batches of the round itself included), but
+    /// not before `min_interval` since this one started, or after
+    /// `interval` at the latest; after a failed round, after `interval`.
+    async fn run(mut self) {
+        let mut growth = Some(self.seq.subscribe());
+        let min_interval = self.cfg.min_interval.min(self.cfg.interval);
+        loop {
+            let started = tokio::time::Instant::now();
+            // Seen before the round reads the size: a batch made durable
+            // while the round runs starts the next one.
+            if let Some(g) = growth.as_mut() {
+                g.borrow_and_update();
+            }
+            let settled = self.round().await;
+            let latest = started + self.cfg.interval;
+            if settled {
+                tokio::select! {
+                    () = next_batch(&mut growth) => {}
+                    () = tokio::time::sleep_until(latest) => {}
+                }
+                tokio::time::sleep_until(started + min_interval).await;
+            } else {
+                tokio::time::sleep_until(latest).await;
+            }
+        }
+    }
+
     /// One round: sign if the tree grew, then try to publish the newest
-    /// signed checkpoint if it is not published yet.
-    async fn tick(&mut self) {
+    /// signed checkpoint if it is not published yet. False when something
+    /// failed (the reason is in `/health`) and the round must be retried.
+    async fn round(&mut self) -> bool {
         if let Err(e) = self.catch_up_mirror().await {
             tracing::warn!(error = %e, "the bucket's read path is behind");
             self.reason = Some(e.to_string());
             self.update_health();
-            return;
+            return false;
         }
         let durable = self.seq.tree_size();
         let signed_size = self.last_signed.as_ref().map_or(0, |s| s.size);
@@ -383,22 +411,27 @@ impl Checkpointer {
                 tracing::error!(size = durable, error = %e, "signing checkpoint failed");
                 self.reason = Some(format!("signing checkpoint of size {durable} failed: {e}"));
                 self.update_health();
-                return;
+                return false;
             }
         }
-        let Some(signed) = &self.last_signed else { return };
+        let Some(signed) = &self.last_signed else { return true };
         if self.published_size().is_some_and(|p| p >= signed.size) {
-            return;
+            return true;
         }
         let (size, note) = (signed.size, signed.note.clone());
-        match self.cosign_and_publish(size, note).await {
-            Ok(()) => self.reason = None,
+        let settled = match self.cosign_and_publish(size, note).await {
+            Ok(()) => {
+                self.reason = None;
+                true
+            }
             Err(reason) => {
                 tracing::warn!(size, %reason, "checkpoint not published");
                 self.reason = Some(reason.to_string());
+                false
             }
-        }
+        };
         self.update_health();
+        settled
     }
 
     async fn sign(&mut self, size: u64) -> Result<(), RoundError> {
@@ -574,6 +607,19 @@ impl Checkpointer {
     }
 }
 
+/// Resolves when the sequencer reports a batch not seen yet; never once the
+/// sequencer has stopped (the `interval` rounds go on).
+async fn next_batch(growth: &mut Option<watch::Receiver<u64>>) {
+    let stopped = match growth.as_mut() {
+        Some(rx) => rx.changed().await.is_err(),
+        None => true,
+    };
+    if stopped {
+        *growth = None;
+        std::future::pending::<()>().await;
+    }
+}
+
 /// The note with the log signature and every collected cosignature line.
 fn assemble(note: &[u8], lines: &[Option<Vec<String>>]) -> Vec<u8> {
     let mut out = note.to_vec();
@@ -581,105 +627,4 @@ fn assemble(note: &[u8], lines: &[Option<Vec<String>>]) -> Vec<u8> {
         out.extend_from_slice(l.as_bytes());
     }
     out
-}
-
-/// Everything one witness's round needs, owned so it can run in a JoinSet.
-struct WitnessJob {
-    index: usize,
-    url: String,
-    key: VerifierKey,
-    known_size: u64,
-    size: u64,
-    note: Vec<u8>,
-    store: Arc<dyn Store>,
-    client: WitnessClient,
-}
-
-impl WitnessJob {
-    async fn run(self) -> Outcome {
-        let start = Instant::now();
-        let mut out = Outcome {
-            index: self.index,
-            known_size: self.known_size,
-            lines: Vec::new(),
-            error: None,
-            alarm: None,
-            elapsed: Duration::ZERO,
-        };
-        let mut old = self.known_size;
-        let mut conflict_retried = false;
-        loop {
-            if old > self.size {
-                // Ahead of this checkpoint is normal when the tree grew
-                // since it was signed: the witness cosigns the next one
-                // (a fork at that size fails the next consistency proof).
-                // Ahead of the durable tree itself is not: the witness saw
-                // a tree this log does not have.
-                let durable = self.store.tree_size().unwrap_or(self.size);
-                if old <= durable {
-                    out.error = Some(format!(
-                        "witness is at size {old}, ahead of this checkpoint of size {}; it cosigns the next one",
-                        self.size
-                    ));
-                    break;
-                }
-                let a = format!(
-                    "witness has cosigned size {old}, bigger than our tree of {durable}: possible split view or rollback"
-                );
-                out.error = Some(a.clone());
-                out.alarm = Some(a);
-                break;
-            }
-            let proof = match self.proof(old).await {
-                Ok(p) => p,
-                Err(e) => {
-                    out.error = Some(format!("consistency proof {old}->{}: {e}", self.size));
-                    break;
-                }
-            };
-            match self.client.add_checkpoint(&self.url, old, &proof, &self.note).await {
-                Ok(lines) => {
-                    match verify_cosignature_lines(&self.note, &self.key, &lines) {
-                        Ok(good) => {
-                            out.known_size = self.size;
-                            out.lines = good;
-                        }
-                        Err(e) => out.error = Some(e.to_string()),
-                    }
-                    break;
-                }
-                Err(WitnessCallError::Conflict { latest_size }) => {
-                    out.known_size = latest_size;
-                    if latest_size > self.size || conflict_retried {
-                        old = latest_size;
-                        if latest_size > self.size {
-                            continue; // raises the alarm above
-                        }
-                        out.error = Some(format!("witness still reports a different size ({latest_size})"));
-                        break;
-                    }
-                    tracing::info!(witness = %self.url, from = old, to = latest_size, "witness size learned from 409");
-                    conflict_retried = true;
-                    old = latest_size;
-                }
-                Err(e) => {
-                    out.error = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        out.elapsed = start.elapsed();
-        out
-    }
-
-    async fn proof(&self, old: u64) -> Result<Vec<Hash>, String> {
-        if old == 0 {
-            return Ok(Vec::new());
-        }
-        let (store, size) = (self.store.clone(), self.size);
-        tokio::task::spawn_blocking(move || consistency_proof(old, size, &*store))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
-    }
 }

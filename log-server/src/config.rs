@@ -190,10 +190,19 @@ pub struct ServeArgs {
     /// it the log-signed checkpoint is published alone.
     #[arg(long, env = "CUSTODY_POLICY")]
     pub policy: Option<PathBuf>,
-    /// Milliseconds between checkpoint signing rounds.
+    /// Longest time (milliseconds) between two checkpointing rounds: a
+    /// round that did not publish is retried after it, and a round runs
+    /// this often even when the tree does not grow.
     #[arg(long = "checkpoint-interval", env = "CUSTODY_CHECKPOINT_INTERVAL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_interval_ms: u64,
+    /// Shortest time (milliseconds) between the starts of two
+    /// checkpointing rounds (at most `--checkpoint-interval`). A round
+    /// starts as soon as a batch is durable and the previous round is
+    /// over, but not sooner than this after the previous one started.
+    #[arg(long = "checkpoint-min-interval", env = "CUSTODY_CHECKPOINT_MIN_INTERVAL_MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_min_interval_ms: u64,
     /// Most entries per durable batch.
     #[arg(long, env = "CUSTODY_BATCH_MAX", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch_max: u64,
@@ -387,6 +396,7 @@ impl ServeArgs {
     pub fn checkpointer_config(&self) -> CheckpointerConfig {
         CheckpointerConfig {
             interval: Duration::from_millis(self.checkpoint_interval_ms),
+            min_interval: Duration::from_millis(self.checkpoint_min_interval_ms),
             witness_timeout: Duration::from_millis(self.witness_timeout_ms),
             witness_retries: self.witness_retries,
             ca_cert: self.ca_cert.clone(),
@@ -498,6 +508,7 @@ mod tests {
         let Command::Serve(s) = cli.command else { panic!("not serve") };
         assert!(s.allow_raw_append);
         assert_eq!(s.checkpointer_config().interval, Duration::from_millis(100));
+        assert_eq!(s.checkpointer_config().min_interval, Duration::from_millis(100));
         assert_eq!(s.sequencer_config().batch_wait, Duration::from_millis(10));
         assert_eq!(s.max_entry_size(), 65535);
         assert!(Cli::try_parse_from([

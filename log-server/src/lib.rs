@@ -30,6 +30,7 @@ pub mod wal;
 pub mod checkpointer;
 pub mod embedded;
 pub mod witness_client;
+mod witness_round;
 
 pub mod api;
 pub mod config;

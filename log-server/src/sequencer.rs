@@ -224,12 +224,21 @@ impl<P> Clone for SequencerHandle<P> {
 /// that follow the log but never submit, so they need not name the
 /// admission's parsed type.
 #[derive(Clone)]
-pub struct DurableSize(Arc<Shared>);
+pub struct DurableSize {
+    shared: Arc<Shared>,
+    size_rx: watch::Receiver<u64>,
+}
 
 impl DurableSize {
     /// Durable tree size (cheap atomic read).
     pub fn tree_size(&self) -> u64 {
-        self.0.size.load(Ordering::SeqCst)
+        self.shared.size.load(Ordering::SeqCst)
+    }
+
+    /// Notified with the new durable tree size after each commit; closed
+    /// once the sequencer has stopped.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.size_rx.clone()
     }
 }
 
@@ -299,7 +308,7 @@ impl<P: Send + 'static> SequencerHandle<P> {
     /// A view of the durable tree size that outlives no submitter: it does
     /// not keep the sequencer running.
     pub fn durable_size(&self) -> DurableSize {
-        DurableSize(self.shared.clone())
+        DurableSize { shared: self.shared.clone(), size_rx: self.size_rx.clone() }
     }
 
     /// Notified with the new durable tree size after each commit.

@@ -30,6 +30,21 @@ struct Log {
 
 impl Log {
     async fn start(dir: &std::path::Path, key: &SignerKey, policy: &Policy) -> Log {
+        let cfg = CheckpointerConfig {
+            interval: Duration::from_millis(50),
+            witness_timeout: Duration::from_secs(2),
+            witness_retries: 1,
+            ..CheckpointerConfig::default()
+        };
+        Log::start_with(dir, key, policy, cfg).await
+    }
+
+    async fn start_with(
+        dir: &std::path::Path,
+        key: &SignerKey,
+        policy: &Policy,
+        cfg: CheckpointerConfig,
+    ) -> Log {
         // After a restart, blocking tasks of the old instance may hold the
         // RocksDB lock for a moment longer.
         let path = dir.join("db");
@@ -44,13 +59,6 @@ impl Log {
                 }
                 Err(e) => panic!("cannot open the store: {e}"),
             }
-        };
-        let cfg = CheckpointerConfig {
-            interval: Duration::from_millis(50),
-            witness_timeout: Duration::from_secs(2),
-            witness_retries: 1,
-            ca_cert: None,
-            bucket: None,
         };
         let EmbeddedLog { store, seq, publisher, tasks } =
             EmbeddedLog::start(store, key, Some(policy.clone()), cfg).unwrap();
@@ -229,5 +237,76 @@ async fn witness_ahead_of_the_log_raises_an_alarm() {
     assert!(h.alarms[0].contains("w1.example") && h.alarms[0].contains("split view"), "{h:?}");
     assert!(h.witnesses[0].alarm.is_some() && !h.witnesses[0].ok);
     assert_eq!(ws[0].size(), 1000, "the witness was never rolled back");
+    log.stop().await;
+}
+
+/// Rounds started by durable batches, with an `interval` far longer than
+/// the test: whatever is published comes from the batch trigger.
+fn paced(min_interval: Duration) -> CheckpointerConfig {
+    CheckpointerConfig {
+        interval: Duration::from_secs(3600),
+        min_interval,
+        witness_timeout: Duration::from_secs(2),
+        witness_retries: 0,
+        ..CheckpointerConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_batch_is_published_without_waiting_for_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = log_key();
+    let (_ws, policy) = three_witnesses(&key).await;
+    let log = Log::start_with(dir.path(), &key, &policy, paced(Duration::from_millis(20))).await;
+    for (n, size, tag) in [(1, 1, "a"), (2, 3, "b")] {
+        log.append(n, tag).await;
+        let p = log.publisher.wait_for(size, Duration::from_secs(5)).await;
+        let p = p.expect("the batch is published in a round of its own, long before the interval");
+        assert!(cosigner_count(&policy, &p.note) >= 2);
+        assert_eq!(p.root, tree_hash(p.size, &*log.store).unwrap());
+    }
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_start_at_most_once_per_minimum_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = log_key();
+    let (ws, policy) = three_witnesses(&key).await;
+    let log = Log::start_with(dir.path(), &key, &policy, paced(Duration::from_millis(400))).await;
+    // One batch every few milliseconds for 1.2 s: at most one round per
+    // 400 ms (and the first) may call the witnesses.
+    let start = Instant::now();
+    let mut batches = 0;
+    while start.elapsed() < Duration::from_millis(1200) {
+        log.append(1, &format!("a{batches}")).await;
+        batches += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let calls = ws[0].requests();
+    assert!(batches > 20, "only {batches} batches");
+    assert!(calls <= 5, "{calls} add-checkpoint calls for {batches} batches in 1.2 s");
+    let p = log.publisher.wait_for(log.seq.tree_size(), Duration::from_secs(5)).await;
+    assert!(p.is_some(), "the last batch is published by the round after the minimum interval");
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_without_quorum_is_retried_after_the_interval_not_per_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = log_key();
+    let (ws, policy) = three_witnesses(&key).await;
+    ws[0].set_down(true);
+    ws[1].set_down(true);
+    let log = Log::start_with(dir.path(), &key, &policy, paced(Duration::from_millis(10))).await;
+    log.append(1, "a").await;
+    poll("the first round to fail", || (!log.publisher.health().quorum_ok).then_some(())).await;
+    let calls = ws[2].requests();
+    for i in 0..20 {
+        log.append(1, &format!("b{i}")).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ws[2].requests(), calls, "no round before the interval after a failed one");
+    assert!(log.publisher.latest().is_none());
     log.stop().await;
 }

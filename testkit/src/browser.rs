@@ -42,20 +42,12 @@ pub fn available() -> bool {
     chromium_path().exists() && chromedriver_path().exists()
 }
 
-/// The Chromium flags every session uses: headless, no sandbox (tests may
-/// run as root in containers), and nothing that reaches the network on its
-/// own (no QUIC, sync, component updates or background fetches).
-const FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-];
+/// The Chromium flags every session uses, one a line in
+/// `scripts/chromium-flags` (shared with the bench suite's browser step):
+/// headless, no sandbox (tests may run as root in containers), and nothing
+/// that reaches the network on its own (no QUIC, sync, component updates or
+/// background fetches).
+pub const FLAGS: &str = include_str!("../../scripts/chromium-flags");
 
 /// The viewport a session emulates.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +104,7 @@ impl Browser {
         crate::eventually("chromedriver to answer", 30, || {
             b.http.get(format!("{}/status", b.base)).send().ok().filter(|r| r.status().is_success())
         });
-        let mut args: Vec<String> = FLAGS.iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = FLAGS.lines().map(str::to_owned).collect();
         args.push(format!("--user-data-dir={}", b._profile.path().display()));
         let mut options = json!({ "binary": chromium_path(), "args": args });
         match viewport {
@@ -238,7 +230,10 @@ impl Drop for Browser {
         // Ending the session closes Chromium; then chromedriver's group goes,
         // taking any Chromium process that did not exit with it.
         let _ = self.http.delete(&self.base).timeout(Duration::from_secs(10)).send();
-        let _ = Command::new("kill").arg("-9").arg(format!("-{}", self.driver.id())).status();
+        let group = self.driver.id();
+        if group > 1 {
+            let _ = Command::new("kill").args(["-s", "KILL", "--"]).arg(format!("-{group}")).status();
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

@@ -22,6 +22,7 @@ struct State {
     /// Latest cosigned (size, root); checked and updated under one lock.
     latest: Mutex<Option<(u64, Hash)>>,
     down: AtomicBool,
+    requests: AtomicUsize,
     conflicts: AtomicUsize,
     cosigned: AtomicUsize,
 }
@@ -66,6 +67,12 @@ impl Witness {
         *self.state.latest.lock().unwrap() = Some((size, root));
     }
 
+    /// `add-checkpoint` requests received so far, whatever the answer
+    /// (down, refused, 409 or cosigned): how often the log calls it.
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
     /// 409 answers so far (the log's old size was not ours).
     pub fn conflicts(&self) -> usize {
         self.state.conflicts.load(Ordering::SeqCst)
@@ -78,6 +85,7 @@ impl Witness {
 }
 
 fn add_checkpoint(w: &State, signer: &CosignatureSigner, log_key: &VerifierKey, body: &[u8]) -> Response {
+    w.requests.fetch_add(1, Ordering::SeqCst);
     if w.down.load(Ordering::SeqCst) {
         return Response::new(503, "down for maintenance");
     }

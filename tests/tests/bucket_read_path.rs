@@ -257,7 +257,9 @@ fn recovery_point_zero_keeps_every_acknowledged_entry() {
     let kek = dir.path().join("artifacts.kek.backup");
     std::fs::copy(data.join("artifacts.kek"), &kek).unwrap();
     // One checkpoint at start-up, then none for an hour.
-    let mut server = serve(&data, &b, &["--checkpoint-interval", "3600000", "--recovery-point-zero"]);
+    let once =
+        ["--checkpoint-interval", "3600000", "--checkpoint-min-interval", "3600000", "--recovery-point-zero"];
+    let mut server = serve(&data, &b, &once);
     let root = read_signer(&data.join("admin.key"));
     let c = http();
     let mut acked = 0;

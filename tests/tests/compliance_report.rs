@@ -17,7 +17,7 @@ use std::sync::Arc;
 use custody_registry::timestamp::Timestamp;
 use custody_standards::Hash;
 use custody_testkit::hostile::proxy;
-use custody_testkit::scenario::forgery::{forged_checkpoint, lying_bundles};
+use custody_testkit::scenario::forge::{forged_checkpoint, lying_bundles};
 use custody_testkit::scenario::*;
 use serde_json::Value;
 
@@ -514,7 +514,7 @@ fn a_log_that_omits_reorders_or_alters_an_entry_or_forks_gets_no_report() {
     // evidence); one that never saw the log finds the honest tiles do not
     // rebuild the forged root (exit 2). No report either way.
     let size = tree_size(&http(), &w.d.log.url);
-    let forged = forged_checkpoint(&w.d, size, Hash([7; 32]), now());
+    let forged = forged_checkpoint(&w.d, size, Hash([7; 32]));
     let fork = proxy(
         w.d.log.url.clone(),
         Arc::new(move |req, mut r| {

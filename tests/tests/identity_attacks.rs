@@ -123,6 +123,22 @@ fn forged_replayed_and_unauthorized_statements_change_nothing() {
     let (status, body) = json(c.get(format!("{base}/blobs/{}", digest_of(&v1))).send().unwrap());
     assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")), "unsigned download: {body}");
     assert_eq!(tree_size(&c, &base), size, "raw append or unsigned download changed the tree");
+    // A download whose access statement carries another statement's
+    // signature is refused as such, logs nothing and serves nothing; the
+    // honest one is served under its logged access.
+    let forged_access = {
+        let mut env = Envelope::parse(&signed(&erin, access("demo/m", "1", digest_of(&v1)))).unwrap();
+        let donor = Envelope::parse(&signed(&erin, access("demo/m", "2", digest_of(&v1)))).unwrap();
+        env.signatures[0].sig = donor.signatures[0].sig;
+        env.to_json()
+    };
+    let (status, body) = download(&c, &base, digest_of(&v1), &forged_access);
+    assert_eq!((status, body["error"].as_str()), (401, Some("bad_signature")), "forged download: {body}");
+    assert_eq!(tree_size(&c, &base), size, "a forged download changed the tree");
+    let (status, body) =
+        download(&c, &base, digest_of(&v1), &signed(&erin, access("demo/m", "1", digest_of(&v1))));
+    assert_eq!(status, 200, "honest download: {body}");
+    let size = tree_size(&c, &base);
     // Through the CLI, the publisher's hijack is refused the same way.
     let out = alice.run(&["tag", "demo/m@1", "prod"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));

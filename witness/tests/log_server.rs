@@ -44,6 +44,7 @@ fn checkpointer_config() -> CheckpointerConfig {
         witness_retries: 1,
         ca_cert: None,
         bucket: None,
+        ..CheckpointerConfig::default()
     }
 }
 
@@ -148,6 +149,7 @@ async fn quorum_lost_freezes_publication_and_recovery_resumes_it() {
         witness_retries: 0,
         ca_cert: None,
         bucket: None,
+        ..CheckpointerConfig::default()
     };
     let EmbeddedLog { store, seq, publisher, tasks } =
         EmbeddedLog::start(store, &key, Some(policy.clone()), cfg).unwrap();

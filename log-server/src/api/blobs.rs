@@ -37,7 +37,7 @@ use custody_standards::encoding::decode_base64_strict;
 
 use super::blob_body::{BlobBody, ViolationReport};
 use super::directory::grant_file;
-use super::statements::{parse_statement, sequence_statement};
+use super::statements::{check_signature, parse_statement, sequence_checked, sequence_statement};
 use super::{ApiError, AppState};
 use crate::blob_cache::FileStamp;
 use crate::blobs::{BlobError, BlobStore, BucketBlobs, BucketRead};
@@ -130,20 +130,22 @@ async fn download(
     // The slot is taken before the access is logged (a refused download
     // logs nothing), and only for a statement its actor signed (nobody
     // spends another actor's slots). A statement that fails authentication
-    // here fails it again, counted, in `sequence_statement`.
+    // here fails it again, counted, in `sequence_statement`; one that
+    // passes is not verified a second time.
     let socket = req.conn_data::<ConnSocket>().map(|s| s.0);
     let actor = signed.statement.actor.as_str().to_owned();
     // Past the caps, refuse before paying for the signature check: a
     // client retrying a refused download costs the server little.
     reg.downloads.precheck(&actor)?;
-    let early = match reg.registry.authenticate(&signed) {
-        Ok(()) => Some(reg.downloads.acquire(&actor, socket)?),
-        Err(_) => None,
-    };
-    let (ack, _) = sequence_statement(&state, envelope, signed).await?;
-    let slot = match early {
-        Some(slot) => slot,
-        None => reg.downloads.acquire(&actor, socket)?,
+    let (ack, slot) = match check_signature(&reg.registry, &signed) {
+        Ok(checked) => {
+            let slot = reg.downloads.acquire(&actor, socket)?;
+            (sequence_checked(&state, envelope, signed, checked).await?.0, slot)
+        }
+        Err(_) => {
+            let (ack, _) = sequence_statement(&state, envelope, signed).await?;
+            (ack, reg.downloads.acquire(&actor, socket)?)
+        }
     };
     serve(&state, digest, ack.index, actor, slot, Some(stamp)).await
 }

@@ -109,6 +109,25 @@ pub(crate) fn parse_statement(state: &AppState, bytes: &[u8]) -> Result<SignedSt
     SignedStatement::parse(bytes).map_err(|e| refused_unauthenticated(state, None, e.into()))
 }
 
+/// Proof that [`check_signature`] accepted a statement, so that
+/// [`sequence_checked`] does not verify it again: the Ed25519 verification
+/// is the most expensive step of a statement on the request path, and a
+/// download that checked it early to take its slot would otherwise pay it
+/// twice.
+pub(crate) struct SignatureChecked(());
+
+/// Checks that `signed` is signed by a live key of its actor (see
+/// [`RegistryService::authenticate`](crate::registry::RegistryService::authenticate)),
+/// counting nothing: a caller whose check failed sequences the statement
+/// with [`sequence_statement`], which checks it again and counts the
+/// refusal.
+pub(crate) fn check_signature(
+    reg: &crate::registry::RegistryService,
+    signed: &SignedStatement,
+) -> Result<SignatureChecked, custody_registry::registry::Rejection> {
+    reg.authenticate(signed).map(|()| SignatureChecked(()))
+}
+
 /// Authenticates, rate-limits and sequences one statement whose envelope
 /// bytes are `envelope`. Returns once the leaf is durable (or the registry
 /// refused it, appending nothing).
@@ -120,9 +139,20 @@ pub(crate) async fn sequence_statement(
     let reg = state.registry()?;
     // Inline: the key cache never waits for a commit, and one Ed25519
     // verification (~40 us) is cheaper than a hop to the blocking pool.
-    reg.registry
-        .authenticate(&signed)
+    let checked = check_signature(&reg.registry, &signed)
         .map_err(|r| refused_unauthenticated(state, Some(&signed), r.into()))?;
+    sequence_checked(state, envelope, signed, checked).await
+}
+
+/// [`sequence_statement`] for a statement whose signature was already
+/// checked.
+pub(crate) async fn sequence_checked(
+    state: &web::Data<AppState>,
+    envelope: Vec<u8>,
+    signed: SignedStatement,
+    _checked: SignatureChecked,
+) -> Result<(Ack, SignedStatement), ApiError> {
+    let reg = state.registry()?;
     if let Err(wait) = reg.limiter.take(signed.statement.actor.as_str()) {
         return Err(refused(state, &signed, ApiError::RateLimited(wait)));
     }

@@ -8,7 +8,12 @@
 //!   browser hashes every leaf itself, decodes the values it shows from
 //!   the proven bytes, and checks the proof against the checkpoint it
 //!   verified. S may not exceed the latest published checkpoint: a size
-//!   no checkpoint covers cannot be verified by anyone.
+//!   no checkpoint covers cannot be verified by anyone. The leaf bytes are
+//!   RFC 6962's `d(i)`: "The hash of a list with one entry (also known as
+//!   a leaf hash) is: MTH({d(0)}) = SHA-256(0x00 || d(0))" (section 2.1),
+//!   and the proof is the section 2.1.1 audit path, "the shortest list of
+//!   additional nodes in the Merkle Tree required to compute the Merkle
+//!   Tree Hash for that tree".
 //!
 //! Errors are the API's JSON errors (400 `bad_request` for any malformed
 //! or out-of-range request), answered before any store read.

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod assets;
+mod entries;
 pub mod headers;
 pub mod html;
 pub mod layout;
@@ -23,8 +24,6 @@ mod overview;
 pub mod rows;
 pub mod trust;
 mod witnesses;
-
-mod entries;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};

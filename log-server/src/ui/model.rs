@@ -179,7 +179,7 @@ pub async fn page(
     versions(&mut h, &record, size);
     tags(&mut h, &record, size);
     for (which, id, caption, cols) in SECTIONS {
-        h.raw("<section>");
+        h.open("section", &[("aria-label", *caption)]);
         let mut any = false;
         for (i, s) in history.iter().filter(|(_, s)| section(s) == Some(*which)) {
             if !any {
@@ -312,12 +312,14 @@ fn tags(h: &mut Html, m: &ModelRecord, size: u64) {
 /// only when the published checkpoint covers it.
 fn entry_tr(h: &mut Html, index: u64, size: u64, flagged: bool) {
     let i = index.to_string();
-    let class = if flagged { "flagged" } else { "" };
+    let mut attrs: Vec<(&'static str, &str)> = Vec::with_capacity(2);
     if index < size {
-        h.open("tr", &[("data-entry-index", &i), ("class", class)]);
-    } else {
-        h.open("tr", &[("class", class)]);
+        attrs.push(("data-entry-index", &i));
     }
+    if flagged {
+        attrs.push(("class", "flagged"));
+    }
+    h.open("tr", &attrs);
 }
 
 fn verdict(h: &mut Html, index: u64, size: u64) {

@@ -14,7 +14,7 @@
 
 use std::io::Read as _;
 
-use custody_testkit::scenario::forgery::{fork_proxy, tampering_proxy};
+use custody_testkit::scenario::forge::{fork_proxy, tampering_proxy};
 use custody_testkit::scenario::{bin, demo_team};
 
 fn main() {

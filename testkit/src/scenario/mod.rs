@@ -7,7 +7,7 @@
 //! usually needs: the deployment, users, statements and the HTTP helpers.
 
 pub mod dos;
-pub mod forgery;
+pub mod forge;
 pub mod ledger;
 pub mod lone;
 pub mod raw_log;

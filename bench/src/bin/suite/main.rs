@@ -26,16 +26,21 @@
 //!    `custody-log restore` from the bucket ([`storage`]);
 //! 9. pulls one artifact from a log storing it encrypted (the default) and
 //!    from one with `--plaintext-artifacts` ([`encryption`]);
-//! 10. times the Python package's `custody.verify` against the CLI's
+//! 10. times the dashboard's model page with `--dashboard-rows` history
+//!     rows ([`dashboard`]), on the server and in headless Chromium
+//!     ([`browser`]: first render, in-browser proofs per second);
+//! 11. times the Python package's `custody.verify` against the CLI's
 //!     `pull --verify-only` of the same model directory ([`python`]);
-//! 11. writes the tables between the markers of `--out`, keeping the
+//! 12. writes the tables between the markers of `--out`, keeping the
 //!     hand-written analysis around them.
 //!
 //! Figures only: nothing fails on speed.
 
 mod alerts;
+mod browser;
 mod compliance;
 mod criterion;
+mod dashboard;
 mod deployment;
 mod encryption;
 mod models;
@@ -147,6 +152,10 @@ pub struct Args {
     /// Pulls of it from each log (median and spread).
     #[arg(long, env = "CUSTODY_BENCH_ENCRYPTION_PULLS", default_value_t = 3)]
     encryption_pulls: u64,
+    /// History rows of the model whose dashboard page is timed
+    /// ([`dashboard`]); 0 skips the step.
+    #[arg(long, env = "CUSTODY_BENCH_DASHBOARD_ROWS", default_value_t = 10_000)]
+    dashboard_rows: u64,
     /// Calls of `custody.verify` (Python) and of `custody pull
     /// --verify-only` timed against each other ([`python`]); 0 skips the
     /// step, and so does a missing venv.
@@ -189,6 +198,10 @@ fn main() -> anyhow::Result<()> {
     let stages = deployment::run(&args, work.path())?;
     let storage = storage::run(&args, work.path())?;
     let encryption = encryption::run(&args, work.path())?;
+    let dashboard = match args.dashboard_rows {
+        0 => Value::Null,
+        rows => dashboard::run(work.path(), rows, args.windows)?,
+    };
     let python = python::run(&args, work.path())?;
 
     let results = json!({
@@ -198,6 +211,7 @@ fn main() -> anyhow::Result<()> {
         "log": stages,
         "storage": storage,
         "encryption": encryption,
+        "dashboard": dashboard,
         "python": python,
         "suite_seconds": began.elapsed().as_secs_f64(),
     });

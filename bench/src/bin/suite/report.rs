@@ -56,6 +56,13 @@ fn of(values: &Value) -> Option<Spread> {
     Spread::of(&values.as_array()?.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
 }
 
+impl Row {
+    /// A measured time with no target and no physical limit.
+    pub(crate) fn seconds(figure: String, measured: Option<Spread>) -> Row {
+        Row { figure, target: "", measured, unit: "s", limit: None, met: None, lower_is_better: true }
+    }
+}
+
 pub(crate) fn num(x: f64) -> String {
     if x >= 100.0 {
         let s = format!("{x:.0}");
@@ -366,6 +373,8 @@ pub fn markdown(r: &Value) -> String {
     rows.extend(model_rows(&log["models"]));
     rows.extend(crate::storage::rows(&r["storage"]));
     rows.extend(crate::encryption::rows(&r["encryption"]));
+    rows.extend(crate::dashboard::rows(&r["dashboard"]));
+    rows.extend(crate::browser::rows(&r["dashboard"]));
     rows.extend(crate::python::rows(&r["python"]));
     let rs = &log["restart"];
     if let Some(secs) = rs["seconds"].as_f64() {
