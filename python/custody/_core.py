@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from . import _native
 from .errors import EXIT_USAGE, UsageError
@@ -42,13 +42,13 @@ def _opt_path(value: Optional[PathLike], what: str) -> Optional[str]:
     return None if value is None else _path(value, what)
 
 
-def _statuses(allow_status: Iterable[str]) -> list:
+def _statuses(allow_status: Iterable[str]) -> List[str]:
     if isinstance(allow_status, str):
         return [allow_status]
     return [_text(s, "allow_status") for s in allow_status]
 
 
-def _settings(home, log, policy) -> dict:
+def _settings(home: Optional[PathLike], log: Optional[str], policy: Optional[PathLike]) -> dict:
     return dict(
         home=_opt_path(home, "home"),
         log=None if log is None else _text(log, "log"),
@@ -56,7 +56,19 @@ def _settings(home, log, policy) -> dict:
     )
 
 
-def _transfer(call, ref, path, what, home, log, policy, key, allow_status, jobs) -> Verified:
+def _transfer(
+    call: Callable[..., Dict[str, Any]],
+    ref: str,
+    path: PathLike,
+    what: str,
+    home: Optional[PathLike],
+    log: Optional[str],
+    policy: Optional[PathLike],
+    key: Optional[PathLike],
+    allow_status: Iterable[str],
+    jobs: Optional[int],
+) -> Verified:
+    """`pull` or `verify` (``call``) with checked arguments."""
     d = call(
         _text(ref, "ref"),
         _path(path, what),
