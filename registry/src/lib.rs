@@ -20,6 +20,7 @@
 
 pub mod actor_key;
 pub mod commitment;
+pub mod describe;
 pub mod dsse;
 pub mod evidence;
 pub mod leaf;

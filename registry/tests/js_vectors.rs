@@ -41,6 +41,7 @@ fn statement_fields(st: &Statement) -> BTreeMap<&'static str, String> {
     f.insert("actor", st.actor.as_str().to_owned());
     f.insert("time", st.time.to_string());
     f.insert("reason", st.context.reason.as_str().to_owned());
+    f.insert("detail", custody_registry::describe::statement(st));
     if let Some(e) = &st.context.environment {
         f.insert("environment", e.as_str().to_owned());
     }
@@ -119,6 +120,7 @@ fn decode(leaf: &[u8]) -> Result<(&'static str, BTreeMap<&'static str, String>),
                 f.insert("actor", format!("log {}", ev.event.origin));
                 f.insert("time", ev.event.time.to_string());
                 f.insert("digest", ev.event.event.digest().to_string());
+                f.insert("detail", custody_registry::describe::log_event(&ev.event));
                 Ok(("log_event", f))
             }
             Err(LogEventError::Envelope(e)) => Err(dsse_code(&e)),

@@ -81,7 +81,11 @@ fn statement_values(c: &Client, base: &str, index: u64) -> BTreeMap<String, Stri
     }
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let ctx = &payload["context"];
+    // The sentence is core's wording of the statement core parses.
+    let signed = custody_registry::statement::SignedStatement::parse(&envelope_of(&entry)).unwrap();
+    let detail = custody_registry::describe::statement(&signed.statement);
     [
+        ("detail", detail),
         ("kind", kind.clone()),
         ("actor", s(&payload["actor"])),
         ("name", s(&body["name"])),

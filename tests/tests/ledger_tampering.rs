@@ -83,7 +83,10 @@ fn an_entry_rewritten_in_rocksdb_is_named_by_fsck_and_audit() {
     // Before tampering: the audit passes, and so does fsck on the stopped
     // server.
     let auditor = d.user("auditor");
-    let size = published[2].0 + 2; // the last publish, then dave's access
+    // Every entry so far: the last publish and dave's access, each with
+    // its commitment.
+    let size = tree_size(&http(), &d.log.url);
+    assert_eq!(size, published[2].0 + 4, "the last publish, then dave's access, each with its commitment");
     let report = eventually("an audit covering every publish", 30, || {
         let out = auditor.ok(&["audit"]);
         out.contains(&format!("audit OK: {size} entries replayed")).then_some(out)

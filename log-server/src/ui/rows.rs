@@ -4,9 +4,12 @@
 //! the statement has it (no truncation, empty when the statement has
 //! none), and a verdict cell the JavaScript fills in.
 //!
-//! Values that are not the entry's own (a version's current status, a
-//! sentence describing the action) are in cells without `data-field`.
+//! The sentence saying what the action did ([`describe`]) is made only of
+//! the entry's own values, so it is a `data-field` cell too (`detail`) that
+//! the browser recomputes. Values that are not the entry's own (a
+//! version's current status) are in cells without `data-field`.
 
+use custody_registry::describe;
 use custody_registry::log_event::LogEvent;
 use custody_registry::statement::events::BreakGlass;
 use custody_registry::statement::{Event, Statement};
@@ -22,7 +25,7 @@ pub enum Col {
     Index,
     /// A `data-field` value of the entry.
     Field(Field),
-    /// What the action did, in words (not verified field by field).
+    /// What the action did, in words ([`describe`]): the `detail` field.
     Detail,
     /// The browser's verdict.
     Verdict,
@@ -196,44 +199,6 @@ fn tag_of(e: &Event) -> Option<String> {
     Some(t.as_str().to_owned())
 }
 
-/// What the statement did, in words; break-glass says so first.
-pub fn detail(st: &Statement) -> String {
-    match &st.event {
-        Event::Publish(p) => format!("published {} bytes ({})", p.size, p.media_type.as_str()),
-        Event::Access(_) => "read the artifact".to_owned(),
-        Event::Tag(t) => match t.previous {
-            Some(p) => format!("moved the tag (previous move: entry {p})"),
-            None => "set the tag".to_owned(),
-        },
-        Event::Promote(p) => format!("promoted to {}", p.to.as_str()),
-        Event::Approve(_) => "approved for production".to_owned(),
-        Event::Rollback(_) => "rolled production back to this version".to_owned(),
-        Event::Protect(p) => {
-            let s: Vec<&str> = p.statuses.iter().map(|s| s.as_str()).collect();
-            format!("protected the tag: its target must be {}", s.join(", "))
-        }
-        Event::Grant(g) => format!("granted {} on {} to {}", g.role.as_str(), g.pattern, g.actor.as_str()),
-        Event::Revoke(r) => format!("revoked {} on {} from {}", r.role.as_str(), r.pattern, r.actor.as_str()),
-        Event::RevokeKey(r) => format!("revoked key {} of {}", r.key_id, r.actor.as_str()),
-        Event::Rotate(r) => format!("rotated to key {}", r.new_key.id()),
-        Event::Hold(h) if h.version.is_some() => "HOLD on this version".to_owned(),
-        Event::Hold(_) => "HOLD on the whole name".to_owned(),
-        Event::Release(h) if h.version.is_some() => "released the hold on this version".to_owned(),
-        Event::Release(_) => "released the hold on the whole name".to_owned(),
-        Event::Deploy(d) => format!("deployed to {}", d.target),
-        Event::Transfer(t) => format!("copied to {}", t.destination),
-        Event::BreakGlass(BreakGlass::Promote(p)) => {
-            format!("BREAK-GLASS: promoted to {} without the two-person approval", p.to.as_str())
-        }
-        Event::BreakGlass(BreakGlass::Rollback(_)) => {
-            "BREAK-GLASS: rolled back without a fresh two-person approval".to_owned()
-        }
-        Event::BreakGlass(BreakGlass::Tag(_)) => {
-            "BREAK-GLASS: moved a protected tag past its protection".to_owned()
-        }
-    }
-}
-
 /// Writes the row of entry `index` under `cols`, or nothing for a
 /// commitment or undecodable leaf (they carry no event to show).
 pub fn entry_row(h: &mut Html, index: u64, shown: &Shown, cols: &[Col]) {
@@ -251,7 +216,7 @@ fn statement_row(h: &mut Html, index: u64, st: &Statement, cols: &[Col]) {
         match c {
             Col::Field(f) => field_cell(h, f, statement_field(st, f).as_deref().unwrap_or("")),
             Col::Detail => {
-                h.el("td", &[("class", "detail")], &detail(st));
+                h.el("td", &[("class", "detail"), ("data-field", "detail")], &describe::statement(st));
             }
             other => fixed_cell(h, index, other),
         }
@@ -270,12 +235,7 @@ fn log_event_row(h: &mut Html, index: u64, ev: &LogEvent, cols: &[Col]) {
                 h.el("td", &[("class", "none")], "");
             }
             Col::Detail => {
-                let custody_registry::log_event::LogEventBody::IntegrityViolation(v) = &ev.event;
-                let text = format!(
-                    "INTEGRITY VIOLATION detected by the log {}: stored bytes read as {} (access at entry {})",
-                    ev.origin, v.observed, v.access_index
-                );
-                h.el("td", &[("class", "detail")], &text);
+                h.el("td", &[("class", "detail"), ("data-field", "detail")], &describe::log_event(ev));
             }
             other => fixed_cell(h, index, other),
         }

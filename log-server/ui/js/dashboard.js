@@ -238,12 +238,6 @@ async function verifyRows(cp, rows) {
 
 // ------------------------------------------------------------- live view
 
-function detailOf(leaf) {
-  const f = leaf.fields;
-  if (leaf.type === "log_event") return "INTEGRITY VIOLATION detected by the log";
-  return `${f.kind}${f.tag ? ` ${f.tag}` : ""}${f.version ? ` ${f.version}` : ""}`;
-}
-
 function liveRow(index, leaf) {
   const tr = document.createElement("tr");
   tr.dataset.entryIndex = String(index);
@@ -256,7 +250,8 @@ function liveRow(index, leaf) {
       td.textContent = String(index);
     } else if (col === "detail") {
       td.className = "detail";
-      td.textContent = detailOf(leaf);
+      td.dataset.field = "detail";
+      td.textContent = leaf.fields.detail ?? "";
     } else if (col === "verdict") {
       td.className = "verdict";
       td.dataset.verdict = "verified";

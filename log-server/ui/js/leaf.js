@@ -251,6 +251,47 @@ function eventFields(action, body, fields) {
   for (const k of ["target", "destination"]) if (k in body) ident(body[k], "text", k);
 }
 
+/** A string value of an event body, for its sentence. */
+function str(v, what) {
+  if (typeof v !== "string") fail("invalid", `${what} is not a string`);
+  return v;
+}
+
+/**
+ * What an action did, in words, made only of the body's own values: the
+ * same sentence as core's `custody_registry::describe::statement` (the
+ * shared vectors hold it for every action).
+ */
+function detail(action, b) {
+  switch (action) {
+    case "publish": return `published ${u64(b.size, "size")} bytes (${str(b.media_type, "media_type")})`;
+    case "access": return "read the artifact";
+    case "tag": return b.previous === null ? "set the tag" : `moved the tag (previous move: entry ${u64(b.previous, "previous")})`;
+    case "promote": return `promoted to ${str(b.to, "to")}`;
+    case "approve": return "approved for production";
+    case "rollback": return "rolled production back to this version";
+    case "protect": {
+      if (!Array.isArray(b.statuses)) fail("invalid", "statuses is not a list");
+      return `protected the tag: its target must be ${b.statuses.map((x) => str(x, "status")).join(", ")}`;
+    }
+    case "grant": return `granted ${str(b.role, "role")} on ${str(b.pattern, "pattern")} to ${str(b.actor, "actor")}`;
+    case "revoke": return `revoked ${str(b.role, "role")} on ${str(b.pattern, "pattern")} from ${str(b.actor, "actor")}`;
+    case "revoke_key": return `revoked key ${str(b.key_id, "key_id")} of ${str(b.actor, "actor")}`;
+    case "rotate": return `rotated to key ${str(b.new_key, "new_key")}`;
+    case "hold": return "version" in b ? "HOLD on this version" : "HOLD on the whole name";
+    case "release": return "version" in b ? "released the hold on this version" : "released the hold on the whole name";
+    case "deploy": return `deployed to ${str(b.target, "target")}`;
+    case "transfer": return `copied to ${str(b.destination, "destination")}`;
+    default: return fail("invalid", `no sentence for ${action}`);
+  }
+}
+
+function breakGlassDetail(inner, b) {
+  if (inner === "promote") return `BREAK-GLASS: promoted to ${str(b.to, "to")} without the two-person approval`;
+  if (inner === "rollback") return "BREAK-GLASS: rolled back without a fresh two-person approval";
+  return "BREAK-GLASS: moved a protected tag past its protection";
+}
+
 function statementFields(payload) {
   const st = shape(payloadJson(payload, "statement"), "statement", ["schema", "actor", "key_id", "time", "nonce", "context", "event"]);
   if (u64(st.schema, "schema") !== 1n) fail("invalid", `unsupported statement schema ${st.schema.raw}`);
@@ -275,8 +316,10 @@ function statementFields(payload) {
     const [inner] = Object.keys(body);
     if (!["promote", "rollback", "tag"].includes(inner)) fail("invalid", `break_glass cannot wrap ${inner}`);
     eventFields(inner, body[inner], fields);
+    fields.detail = breakGlassDetail(inner, body[inner]);
   } else if (action in EVENTS) {
     eventFields(action, body, fields);
+    fields.detail = detail(action, body);
   } else {
     fail("invalid", `unknown action ${JSON.stringify(action)}`);
   }
@@ -323,8 +366,9 @@ function logEventFields(payload) {
   shape(ev.event, "log event body", ["integrity_violation"]);
   const v = shape(ev.event.integrity_violation, "integrity_violation", ["digest", "observed", "access_index"]);
   fields.digest = ident(v.digest, "digest", "digest");
-  ident(v.observed, "text", "observed");
-  u64(v.access_index, "access_index");
+  const observed = ident(v.observed, "text", "observed");
+  const access = u64(v.access_index, "access_index");
+  fields.detail = `INTEGRITY VIOLATION detected by the log ${ev.origin}: stored bytes read as ${observed} (access at entry ${access})`;
   return { kind: "integrity_violation", fields };
 }
 
@@ -337,7 +381,7 @@ function logEventFields(payload) {
  * 1..=64000, matching the bytes exactly) and the DSSE envelope. Returns
  * `{type, kind, fields, receivedMs}`; `fields` holds the dashboard's
  * data-field values (kind, actor, name, version, digest, tag, environment,
- * pipeline, reason, time) that the entry carries.
+ * pipeline, reason, time, detail) that the entry carries.
  */
 export function decodeLeaf(bytes) {
   const magicOk = bytes.length >= 8 && String.fromCharCode(...bytes.subarray(0, 7)) === "CUSTODY";
