@@ -65,21 +65,11 @@ fn get(
 
 /// Every file under `dir` whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    out.push(p);
-                }
-            }
-        }
-    }
-    out
+    assert!(dir.is_dir(), "no directory {}", dir.display());
+    files_under(dir)
+        .into_iter()
+        .filter(|p| std::fs::read(p).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)))
+        .collect()
 }
 
 /// A log with alice publishing and bob reading `enc/*`.
@@ -261,19 +251,16 @@ fn altered_sealed_files_are_refused_and_no_altered_byte_reaches_the_client() {
 
 /// The KEK id of every key record under `data`.
 fn record_keks(data: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![data.join("blobs/keys")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else if !e.file_name().to_string_lossy().starts_with('.') {
-                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
-                out.push(v["kek"].as_str().unwrap().to_owned());
-            }
-        }
-    }
-    out
+    let keys = data.join("blobs/keys");
+    assert!(keys.is_dir(), "no directory {}", keys.display());
+    files_under(&keys)
+        .into_iter()
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            v["kek"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 #[test]
