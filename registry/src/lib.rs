@@ -22,6 +22,7 @@ pub mod actor_key;
 pub mod commitment;
 pub mod describe;
 pub mod dsse;
+pub mod ed25519_batch;
 pub mod evidence;
 pub mod leaf;
 pub mod log_event;
