@@ -172,3 +172,61 @@ fn threads_do_not_change_the_verdicts() {
         assert_eq!(next, 200);
     }
 }
+
+/// `leaves` with the signature of leaf `at` altered.
+fn with_bad_signature(leaves: &[Vec<u8>], at: usize) -> Vec<Vec<u8>> {
+    let mut leaves = leaves.to_vec();
+    let env = Leaf::decode(&leaves[at]).unwrap();
+    let mut e = Envelope::parse(env.envelope).unwrap();
+    e.signatures[0].sig[9] ^= 0x10;
+    leaves[at] = Leaf::new(env.receive_time_ms, &e.to_json()).unwrap().encode();
+    leaves
+}
+
+/// Preparing every chunk before applying any (as a pipelined audit may)
+/// reaches the verdicts and the state of `feed`.
+#[test]
+fn chunks_prepared_ahead_give_the_feed_verdicts() {
+    let w = sample_log();
+    for chunk in [1, 2, 5] {
+        let mut a = Auditor::new(Config::default());
+        let mut p = a.preparer();
+        let prepared: Vec<_> = refs(&w).chunks(chunk).map(|c| p.prepare(c)).collect();
+        for c in prepared {
+            a.apply(c).unwrap();
+        }
+        assert_eq!(a.next_index(), w.leaves.len() as u64);
+        assert_eq!(a.registry().model(&name("acme/m")), w.reg.model(&name("acme/m")));
+
+        let bad = with_bad_signature(&w.leaves, 6);
+        let refs: Vec<&[u8]> = bad.iter().map(Vec::as_slice).collect();
+        let mut a = Auditor::new(Config::default());
+        let mut p = a.preparer();
+        let prepared: Vec<_> = refs.chunks(chunk).map(|c| p.prepare(c)).collect();
+        let f = prepared.into_iter().find_map(|c| a.apply(c).err()).expect("a finding");
+        assert_eq!((f.index, f.problem, a.next_index()), (6, AuditProblem::BadSignature, 6));
+    }
+}
+
+/// A preparer that never saw the grants (made before them and not fed
+/// them) cannot check the grantees' signatures; the replay checks those
+/// itself, so a forged one is still found.
+#[test]
+fn a_stale_preparer_does_not_let_a_bad_signature_through() {
+    let w = sample_log();
+    let mut a = Auditor::new(Config::default());
+    let mut stale = a.preparer();
+    a.feed(&refs(&w)[..6]).unwrap();
+    let bad = with_bad_signature(&w.leaves, 6);
+    let rest: Vec<&[u8]> = bad[6..].iter().map(Vec::as_slice).collect();
+    let prepared = stale.prepare(&rest);
+    assert_eq!(prepared.len(), rest.len());
+    let f = a.apply(prepared).unwrap_err();
+    assert_eq!((f.index, f.problem), (6, AuditProblem::BadSignature));
+
+    let mut a = Auditor::new(Config::default());
+    let mut stale = a.preparer();
+    a.feed(&refs(&w)[..6]).unwrap();
+    a.apply(stale.prepare(&refs(&w)[6..])).unwrap();
+    assert_eq!(a.registry().model(&name("acme/m")), w.reg.model(&name("acme/m")));
+}

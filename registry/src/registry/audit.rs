@@ -191,65 +191,65 @@ impl Auditor {
     /// Returns what each leaf changed, in order, so the caller can build
     /// its indexes (access history, entries per actor...). Stops at the
     /// first finding; the leaves before it stay applied.
+    ///
+    /// The same as [`Auditor::preparer`], [`Preparer::prepare`] and
+    /// [`Auditor::apply`] in a row; a caller that wants the signature
+    /// checks of the next chunk to run while this one is applied uses
+    /// those instead.
     pub fn feed(&mut self, leaves: &[&[u8]]) -> Result<Vec<Applied>, AuditFinding> {
+        let prepared = self.preparer().prepare(leaves);
+        self.apply(prepared)
+    }
+
+    /// A [`Preparer`] for the leaves from `next_index()` on, knowing every
+    /// key the replayed state knows.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            keys: self.registry.state.keys.iter().map(|(id, r)| (*id, r.key.clone())).collect(),
+            threads: self.threads,
+            exact: self.exact,
+        }
+    }
+
+    /// Applies the next chunk, prepared by a [`Preparer`] (indexes
+    /// `next_index()..`): the state machine, in log order, with the
+    /// signature verdicts the preparer reached. See [`Auditor::feed`].
+    ///
+    /// A statement whose key the state knows but the preparer did not
+    /// check (a preparer made before that key was granted and not fed the
+    /// grant) is verified here, on its own: a verdict never depends on how
+    /// the caller paired preparers and chunks.
+    pub fn apply(&mut self, prepared: Prepared) -> Result<Vec<Applied>, AuditFinding> {
+        let Prepared { decoded, checked, decode_error, first_bad } = prepared;
         let base = self.next_index;
         let finding = |i: usize, problem: AuditProblem| AuditFinding { index: base + i as u64, problem };
-        // 1. Decode everything (a decode error ends the chunk there).
-        let threads = self.threads;
-        let mut decoded: Vec<Decoded> = Vec::with_capacity(leaves.len());
-        let mut decode_error = None;
-        for (i, parsed) in par_map(leaves, threads, |bytes| decode(bytes)).into_iter().enumerate() {
-            match parsed {
-                Ok(x) => decoded.push(x),
-                Err(p) => {
-                    decode_error = Some(finding(i, p));
-                    break;
-                }
-            }
-        }
-        // 2. Keys: bound ones never change meaning; new ones come from
-        //    grants and rotations in this chunk.
-        let mut introduced: HashMap<KeyId, &ActorKey> = HashMap::new();
-        for s in decoded.iter().filter_map(Decoded::statement) {
-            if let Some(k) = s.statement.event.introduced_key() {
-                introduced.insert(k.id(), k);
-            }
-        }
-        let key_of =
-            |id: &KeyId| self.registry.key(id).map(|r| &r.key).or_else(|| introduced.get(id).copied());
-        // 3. Signatures. A statement whose key is nowhere to be found is
-        //    left to the replay, which rejects it as an unknown key.
-        let mut positions = Vec::with_capacity(decoded.len());
-        let mut items = Vec::with_capacity(decoded.len());
-        for (i, d) in decoded.iter().enumerate() {
-            let Decoded::Statement(_, s, pae) = d else { continue };
-            if let Some(key) = key_of(&s.key_id()) {
-                positions.push(i);
-                items.push(BatchItem { message: pae, sig: s.signature(), key });
-            }
-        }
-        let batches_ok = !self.exact
-            && par_chunks(&items, threads, |chunk| vec![verify_batch(chunk)]).into_iter().all(|ok| ok);
-        let first_bad = if batches_ok {
-            None
-        } else {
-            par_chunks(&items, threads, verify_each).iter().position(|ok| !ok).map(|p| positions[p])
-        };
-        // 4. Replay, stopping at the first finding in index order.
         let mut applied = Vec::with_capacity(decoded.len());
         for (i, d) in decoded.iter().enumerate() {
-            if first_bad == Some(i) {
-                return Err(finding(i, AuditProblem::BadSignature));
-            }
             let index = base + i as u64;
             let (time, s) = match d {
-                Decoded::Statement(time, s, _) => (*time, s),
+                Decoded::Statement(time, s, pae) => {
+                    let known = self.registry.key(&s.key_id()).map(|r| &r.key);
+                    let bad = first_bad == Some(i)
+                        || (!checked[i] && known.is_some_and(|k| !k.verify(pae, s.signature())));
+                    // A bad signature by a key the state does not know is
+                    // left to the rules, which refuse the unknown key.
+                    if bad && known.is_some() {
+                        return Err(finding(i, AuditProblem::BadSignature));
+                    }
+                    if bad {
+                        return Err(match self.registry.process(&s.statement, index, *time) {
+                            Err(r) => finding(i, AuditProblem::Rejected(r)),
+                            Ok(_) => finding(i, AuditProblem::BadSignature),
+                        });
+                    }
+                    (*time, s)
+                }
                 Decoded::LogEvent(bytes) => {
                     let reg = &self.registry;
-                    let checked = crate::log_event::check(bytes, self.log_key.as_ref(), index, |d| {
+                    let verdict = crate::log_event::check(bytes, self.log_key.as_ref(), index, |d| {
                         !reg.publishes_of(d).is_empty()
                     });
-                    match checked {
+                    match verdict {
                         Ok((_, signed)) => {
                             self.committer.record_log_event(&self.registry, &signed.event, index)
                         }
@@ -289,9 +289,95 @@ impl Auditor {
             self.next_index = index + 1;
         }
         match decode_error {
-            Some(f) => Err(f),
+            Some((i, problem)) => Err(finding(i, problem)),
             None => Ok(applied),
         }
+    }
+}
+
+/// Decodes leaves and checks their signatures ahead of the replay: the
+/// work of an audit that does not need the state, so it can run on other
+/// threads while [`Auditor::apply`] replays the chunk before.
+///
+/// Signatures need only keys, and a key ID names one key for good (it is
+/// the key's hash), so the preparer keeps every key it has seen granted or
+/// rotated in: a superset of what the state knows at any later leaf.
+/// Whether a key was allowed to sign at that point is the replay's
+/// question, not the preparer's.
+#[derive(Clone, Debug)]
+pub struct Preparer {
+    keys: HashMap<KeyId, ActorKey>,
+    threads: usize,
+    exact: bool,
+}
+
+/// A chunk of leaves decoded and signature-checked by a [`Preparer`], to be
+/// applied with [`Auditor::apply`].
+pub struct Prepared {
+    decoded: Vec<Decoded>,
+    /// Per decoded leaf: a statement whose signature the preparer checked.
+    checked: Vec<bool>,
+    /// The first leaf that does not decode (the chunk ends before it).
+    decode_error: Option<(usize, AuditProblem)>,
+    /// The first statement whose signature does not verify.
+    first_bad: Option<usize>,
+}
+
+impl Prepared {
+    /// Leaves decoded (the chunk up to its first undecodable leaf).
+    pub fn len(&self) -> usize {
+        self.decoded.len()
+    }
+
+    /// Whether no leaf decoded.
+    pub fn is_empty(&self) -> bool {
+        self.decoded.is_empty()
+    }
+}
+
+impl Preparer {
+    /// Decodes `leaves` (the next chunk, in log order, after every chunk
+    /// this preparer prepared before) and checks their signatures, in a
+    /// batch unless exact.
+    pub fn prepare(&mut self, leaves: &[&[u8]]) -> Prepared {
+        let threads = self.threads;
+        let mut decoded: Vec<Decoded> = Vec::with_capacity(leaves.len());
+        let mut decode_error = None;
+        for (i, parsed) in par_map(leaves, threads, |bytes| decode(bytes)).into_iter().enumerate() {
+            match parsed {
+                Ok(x) => decoded.push(x),
+                Err(p) => {
+                    decode_error = Some((i, p));
+                    break;
+                }
+            }
+        }
+        for s in decoded.iter().filter_map(Decoded::statement) {
+            if let Some(k) = s.statement.event.introduced_key() {
+                self.keys.entry(k.id()).or_insert_with(|| k.clone());
+            }
+        }
+        // A statement whose key is nowhere to be found is left to the
+        // replay, which rejects it as an unknown key.
+        let mut checked = vec![false; decoded.len()];
+        let mut positions = Vec::with_capacity(decoded.len());
+        let mut items = Vec::with_capacity(decoded.len());
+        for (i, d) in decoded.iter().enumerate() {
+            let Decoded::Statement(_, s, pae) = d else { continue };
+            if let Some(key) = self.keys.get(&s.key_id()) {
+                checked[i] = true;
+                positions.push(i);
+                items.push(BatchItem { message: pae, sig: s.signature(), key });
+            }
+        }
+        let batches_ok = !self.exact
+            && par_chunks(&items, threads, |chunk| vec![verify_batch(chunk)]).into_iter().all(|ok| ok);
+        let first_bad = if batches_ok {
+            None
+        } else {
+            par_chunks(&items, threads, verify_each).iter().position(|ok| !ok).map(|p| positions[p])
+        };
+        Prepared { decoded, checked, decode_error, first_bad }
     }
 }
 

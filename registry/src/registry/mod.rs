@@ -68,7 +68,7 @@ use crate::actor_key::{ActorKey, KeyId};
 use crate::names::{ActorName, Digest, ModelName, Reference, TagName, Version};
 use crate::statement::{Event, SignedStatement, Statement};
 
-pub use audit::{AuditFinding, AuditProblem, Auditor};
+pub use audit::{AuditFinding, AuditProblem, Auditor, Prepared, Preparer};
 pub use effect::{Applied, Effect};
 pub use lifecycle::Lifecycle;
 pub use reject::{Category, Rejection};

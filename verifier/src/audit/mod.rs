@@ -42,14 +42,14 @@ pub mod directories;
 mod resume;
 pub mod state_file;
 
-use custody_registry::registry::Config;
+use custody_registry::registry::{Config, Prepared, Preparer};
 use custody_standards::entries::decode_bundle;
 use custody_standards::tile_data::read_tile_data;
 use custody_standards::tiles::{EntryBundle, Tile, TILE_WIDTH};
 use custody_standards::{leaf_hash, tree_hash, Hash, MemoryHashStore, NodeId};
 use serde::Serialize;
 
-use crate::client::{MAX_ENTRY_BUNDLE, MAX_TILE};
+use crate::client::{LogClient, MAX_ENTRY_BUNDLE, MAX_TILE};
 use crate::error::{Error, Result};
 use crate::fetch::{fetch_all, save, Got, Want};
 use crate::home::{read_capped, write_atomic, Home};
@@ -307,12 +307,15 @@ pub fn audit_with(
     // A sink needs every entry, so bundles are read from the first even
     // when the replay resumes later.
     let first = if sink.is_some() { 0 } else { from };
-    // Fetching (network, cache reads) runs one window ahead of the replay
-    // (CPU: hashing and signature checks) so the two overlap.
+    // Three stages overlap: fetching (network, cache reads) one window
+    // ahead; checking each entry against its leaf hash, decoding and the
+    // signature checks (a `Preparer`, which needs no state) one chunk
+    // ahead; and the replay itself, the only part bound to log order.
     let step = REPLAY_BUNDLES * opts.jobs.max(1) as u64;
     let client = trust.client();
+    let mut preparer = auditor.preparer();
     let done = std::thread::scope(|s| -> Result<bool> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, u64, Vec<Want>, Vec<Got>)>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Fetched>>(1);
         let dir = &dir;
         s.spawn(move || {
             let mut bundle = first / width;
@@ -329,61 +332,55 @@ pub fn audit_with(
                 let got = fetch_all(client, &wants, opts.jobs, !opts.refetch, &ProgressBar::hidden());
                 let failed = got.is_err();
                 // A closed channel means the replay stopped: stop too.
-                if tx.send(got.map(|g| (bundle, end, wants, g))).is_err() || failed {
+                if tx.send(got.map(|got| Fetched { bundle, end, wants, got })).is_err() || failed {
                     break;
                 }
                 bundle = end;
             }
         });
-        for msg in rx {
-            let (bundle, end, wants, mut got) = msg?;
-            // Every entry must hash to its authenticated leaf hash. A local
-            // cache file is not evidence against the log (cache files are
-            // written without fsync and may be torn by a crash): a cached
-            // bundle that fails is fetched again, and only the log's own
-            // copy can be a violation.
-            loop {
-                match first_mismatch(&got, bundle, size, &store)? {
-                    None => break,
-                    Some((k, _)) if got[k].cached => {
-                        let fresh = fetch_all(client, &wants[k..=k], 1, false, &ProgressBar::hidden())?;
-                        got[k] = fresh.into_iter().next().ok_or_else(|| Error::Network("refetch".into()))?;
-                    }
-                    Some((_, index)) => {
-                        report.violation = Some(Violation {
-                            index,
-                            problem: "the entry served does not hash to its leaf hash in the checkpoint's tree (altered in storage)".into(),
-                        });
-                        return Ok(false);
+        let (staged_tx, staged_rx) = std::sync::mpsc::sync_channel::<Result<Staged>>(1);
+        let store = &store;
+        s.spawn(move || {
+            for fetched in rx {
+                let staged = fetched.and_then(|f| stage(client, store, size, from, &mut preparer, f));
+                let failed = staged.is_err();
+                if staged_tx.send(staged).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for staged in staged_rx {
+            let (fetched, prepared, leaves) = match staged? {
+                Staged::Ready { fetched, prepared, leaves } => (fetched, prepared, leaves),
+                Staged::Altered(index) => {
+                    report.violation = Some(Violation {
+                        index,
+                        problem: "the entry served does not hash to its leaf hash in the checkpoint's tree (altered in storage)".into(),
+                    });
+                    return Ok(false);
+                }
+            };
+            if let Some(sink) = sink.as_mut() {
+                // Bundles may start before `from`: those entries are in
+                // the saved state, and only the sink sees them.
+                for (i, g) in (fetched.bundle..fetched.end).zip(&fetched.got) {
+                    let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
+                    let entries = decode_bundle(&g.body, count)
+                        .map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
+                    for (j, e) in entries.into_iter().enumerate() {
+                        sink(i * width + j as u64, e);
                     }
                 }
             }
-            let mut leaves: Vec<&[u8]> = Vec::with_capacity(wants.len() * 256);
-            for (i, g) in (bundle..end).zip(&got) {
-                let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
-                let entries = decode_bundle(&g.body, count)
-                    .map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
-                // Bundles may start before `from`: those entries are in the
-                // saved state, and only the sink sees them.
-                for (j, e) in entries.into_iter().enumerate() {
-                    let index = i * width + j as u64;
-                    if let Some(sink) = sink.as_mut() {
-                        sink(index, e);
-                    }
-                    if index >= from {
-                        leaves.push(e);
-                    }
-                }
-            }
-            if let Err(f) = auditor.feed(&leaves) {
+            if let Err(f) = auditor.apply(prepared) {
                 report.entries_replayed = f.index;
                 report.violation = Some(Violation { index: f.index, problem: f.problem.to_string() });
                 return Ok(false);
             }
-            report.entries_replayed += leaves.len() as u64;
-            pb.inc(leaves.len() as u64);
-            count(&mut report, &got);
-            save(&wants, &got)?;
+            report.entries_replayed += leaves;
+            pb.inc(leaves);
+            count(&mut report, &fetched.got);
+            save(&fetched.wants, &fetched.got)?;
         }
         Ok(true)
     })?;
@@ -430,6 +427,66 @@ pub fn audit_with(
         write_atomic(&audited_file, &t.note, 0o644)?;
     }
     Ok(report)
+}
+
+/// Entry bundles `[bundle, end)` as fetched (or read from the cache).
+struct Fetched {
+    bundle: u64,
+    end: u64,
+    wants: Vec<Want>,
+    got: Vec<Got>,
+}
+
+/// A chunk of bundles after the checks that need no replay state. One per
+/// chunk of thousands of entries, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Staged {
+    /// Every entry hashes to its leaf hash; `prepared` holds the `leaves`
+    /// entries from the replay start on, decoded and signature-checked.
+    Ready { fetched: Fetched, prepared: Prepared, leaves: u64 },
+    /// The log's own copy of this entry does not hash to its leaf hash.
+    Altered(u64),
+}
+
+/// Checks every entry of `fetched` against its authenticated leaf hash
+/// and prepares those from `from` on for the replay.
+///
+/// A local cache file is not evidence against the log (cache files are
+/// written without fsync and may be torn by a crash): a cached bundle that
+/// fails is fetched again, and only the log's own copy can be a violation.
+fn stage(
+    client: &LogClient,
+    store: &MemoryHashStore,
+    size: u64,
+    from: u64,
+    preparer: &mut Preparer,
+    mut fetched: Fetched,
+) -> Result<Staged> {
+    loop {
+        match first_mismatch(&fetched.got, fetched.bundle, size, store)? {
+            None => break,
+            Some((k, _)) if fetched.got[k].cached => {
+                let fresh = fetch_all(client, &fetched.wants[k..=k], 1, false, &ProgressBar::hidden())?;
+                fetched.got[k] = fresh.into_iter().next().ok_or_else(|| Error::Network("refetch".into()))?;
+            }
+            Some((_, index)) => return Ok(Staged::Altered(index)),
+        }
+    }
+    let width = u64::from(TILE_WIDTH);
+    let mut leaves: Vec<&[u8]> = Vec::with_capacity(fetched.got.len() * TILE_WIDTH as usize);
+    for (i, g) in (fetched.bundle..fetched.end).zip(&fetched.got) {
+        let count = EntryBundle::at_size(i, size).map_or(0, |b| b.width() as usize);
+        let entries =
+            decode_bundle(&g.body, count).map_err(|e| Error::verify(format!("entry bundle {i}: {e}")))?;
+        for (j, e) in entries.into_iter().enumerate() {
+            if i * width + j as u64 >= from {
+                leaves.push(e);
+            }
+        }
+    }
+    let prepared = preparer.prepare(&leaves);
+    let leaves = leaves.len() as u64;
+    Ok(Staged::Ready { fetched, prepared, leaves })
 }
 
 /// The tree of the level-0 tiles `got`, in order.
