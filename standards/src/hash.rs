@@ -172,14 +172,33 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
 }
 
 /// `SHA-256(0x01 || left || right)` (RFC 9162 section 2.1.1).
+///
+/// The hottest function of the log (one per appended leaf, about 30 per
+/// proof checked), so it runs the SHA-256 compression function on the two
+/// blocks the 65-byte message pads to (FIPS 180-4 section 5.1.1) directly,
+/// without the streaming buffer of the `Digest` interface;
+/// `node_hash_is_sha256_of_the_node` checks it against that interface.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    // One contiguous 65-byte buffer: a single update is measurably faster than
-    // three on the hot append path.
-    let mut buf = [0u8; 1 + 2 * HASH_SIZE];
-    buf[0] = 0x01;
-    buf[1..1 + HASH_SIZE].copy_from_slice(&left.0);
-    buf[1 + HASH_SIZE..].copy_from_slice(&right.0);
-    Hash(Sha256::digest(buf).into())
+    use sha2::digest::generic_array::GenericArray;
+    /// FIPS 180-4 section 5.3.3.
+    const INITIAL: [u32; 8] =
+        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    let mut blocks = [GenericArray::default(), GenericArray::default()];
+    let [first, second] = &mut blocks;
+    first[0] = 0x01;
+    first[1..1 + HASH_SIZE].copy_from_slice(&left.0);
+    first[1 + HASH_SIZE..].copy_from_slice(&right.0[..HASH_SIZE - 1]);
+    second[0] = right.0[HASH_SIZE - 1];
+    // Padding: one 1 bit, zeros, and the message length in bits (65 * 8).
+    second[1] = 0x80;
+    second[56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
+    let mut state = INITIAL;
+    sha2::compress256(&mut state, &blocks);
+    let mut out = [0u8; HASH_SIZE];
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    Hash(out)
 }
 
 /// `MTH({}) = SHA-256()`, the root of the empty tree (RFC 9162 section 2.1.1).
@@ -195,6 +214,21 @@ pub fn sha256(data: &[u8]) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_hash_is_sha256_of_the_node() {
+        let mut left = Hash([0; 32]);
+        let mut right = Hash([0xff; 32]);
+        for i in 0..512u32 {
+            let mut buf = vec![0x01];
+            buf.extend_from_slice(&left.0);
+            buf.extend_from_slice(&right.0);
+            let expected = Hash(Sha256::digest(&buf).into());
+            assert_eq!(node_hash(&left, &right), expected, "round {i}");
+            left = sha256(&i.to_be_bytes());
+            right = expected;
+        }
+    }
 
     #[test]
     fn empty_root_is_sha256_of_nothing() {
