@@ -25,6 +25,7 @@ pub mod index_check;
 pub mod sequencer;
 pub mod store;
 pub mod tile_mirror;
+pub mod upper_nodes;
 pub mod wal;
 
 mod checkpoint_health;
