@@ -11,9 +11,10 @@
 //! (22 node hashes).
 //!
 //! Memory: `n / 2^FIRST_LEVEL` nodes at the first cached level, as many
-//! again above it, 32 bytes each (about 2.5 MB at 10^7 leaves); each level
-//! holds at most [`MAX_PER_LEVEL`] nodes, so the cache stays under 64 MiB
-//! at any size, and reads beyond it go to the store as before.
+//! again above it, 32 bytes each (about 2.5 MB at 10^7 leaves, 64 MiB at
+//! 2^28). Each level holds at most [`MAX_PER_LEVEL`] nodes (32 MiB), and
+//! reads beyond that go to the store as before; a log of more than 2^28
+//! entries can fill several levels to that bound.
 
 use std::sync::RwLock;
 
