@@ -326,7 +326,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_raw_append: args.allow_raw_append,
         max_entry_size: args.max_entry_size(),
         tile_cache: TileCache::new(DEFAULT_TILE_CACHE_BYTES),
-        upper_nodes: Arc::new(custody_log::upper_nodes::UpperNodes::new()),
         entry_steps: EntryStepCache::new(DEFAULT_ENTRY_STEP_CACHE_BYTES),
         registry: registry.zip(blobs).map(|(registry, (blobs, uploads))| RegistryApi {
             registry,

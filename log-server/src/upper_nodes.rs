@@ -1,4 +1,5 @@
-//! The upper part of the tree, kept in memory for the proof read path.
+//! The upper part of the tree, kept in memory for every read of hashes
+//! (proofs, tiles, receipts): [`crate::store::RocksStore`] reads through it.
 //!
 //! Every inclusion proof of a tree of `n` leaves needs one node per level,
 //! `log2(n)` in all, and the store keeps only every fourth level: each
@@ -11,10 +12,10 @@
 //! (22 node hashes).
 //!
 //! Memory: `n / 2^FIRST_LEVEL` nodes at the first cached level, as many
-//! again above it, 32 bytes each (about 2.5 MB at 10^7 leaves, 64 MiB at
-//! 2^28). Each level holds at most [`MAX_PER_LEVEL`] nodes (32 MiB), and
-//! reads beyond that go to the store as before; a log of more than 2^28
-//! entries can fill several levels to that bound.
+//! again above it, 32 bytes each (about 2.5 MB at 10^7 leaves). Each level
+//! keeps the nodes over the first [`COVERED_LEAVES`] leaves and at least
+//! [`MIN_PER_LEVEL`] (see [`per_level`]), so the cache stays under 70 MiB
+//! at any size; reads beyond go to the store as before.
 
 use std::sync::RwLock;
 
@@ -22,9 +23,17 @@ use custody_standards::{Hash, HashReader, NodeId, ReadError};
 
 /// The lowest level kept: one node per 256 leaves.
 pub const FIRST_LEVEL: u8 = 8;
-/// Nodes kept per level, at most (32 MiB at the first level, which
-/// covers 2^28 leaves).
-pub const MAX_PER_LEVEL: u64 = 1 << 20;
+/// Leaves whose upper nodes are all kept (2^20 nodes, 32 MiB, at the first
+/// level).
+pub const COVERED_LEAVES: u64 = 1 << 28;
+/// Nodes kept at every level, however high: the top of any tree.
+pub const MIN_PER_LEVEL: u64 = 1 << 12;
+
+/// How many nodes of `level` (from the left) are kept: the bound is
+/// `Σ per_level(l)` over the cached levels, about 2.3 million nodes.
+pub fn per_level(level: u8) -> u64 {
+    COVERED_LEAVES.checked_shr(u32::from(level)).unwrap_or(0).max(MIN_PER_LEVEL)
+}
 
 /// Hashes of upper nodes by level and index; all-zero marks a node not
 /// read yet (SHA-256 does not produce it).
@@ -58,7 +67,7 @@ impl UpperNodes {
 
     fn slot(id: NodeId) -> Option<(usize, usize)> {
         let level = id.level.checked_sub(FIRST_LEVEL)?;
-        (id.index < MAX_PER_LEVEL).then_some((usize::from(level), id.index as usize))
+        (id.index < per_level(id.level)).then_some((usize::from(level), id.index as usize))
     }
 
     fn get(levels: &[Vec<Hash>], id: NodeId) -> Option<Hash> {
@@ -194,10 +203,26 @@ mod tests {
         let cache = UpperNodes::new();
         let h = leaf_hash(b"x");
         cache.insert(
-            [(NodeId::new(FIRST_LEVEL - 1, 0), h), (NodeId::new(FIRST_LEVEL, MAX_PER_LEVEL), h)].into_iter(),
+            [
+                (NodeId::new(FIRST_LEVEL - 1, 0), h),
+                (NodeId::new(FIRST_LEVEL, per_level(FIRST_LEVEL)), h),
+                (NodeId::new(40, MIN_PER_LEVEL), h),
+            ]
+            .into_iter(),
         );
         assert!(cache.is_empty());
-        cache.insert([(NodeId::new(FIRST_LEVEL + 2, 5), h)].into_iter());
-        assert_eq!(cache.len(), 1);
+        cache.insert(
+            [(NodeId::new(FIRST_LEVEL + 2, 5), h), (NodeId::new(40, MIN_PER_LEVEL - 1), h)].into_iter(),
+        );
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn the_whole_cache_is_bounded_at_any_size() {
+        assert_eq!(per_level(FIRST_LEVEL), 1 << 20);
+        assert_eq!(per_level(20), 1 << 12);
+        assert_eq!(per_level(63), MIN_PER_LEVEL);
+        let nodes: u64 = (FIRST_LEVEL..64).map(per_level).sum();
+        assert!(nodes * 32 < 70 << 20, "{nodes} nodes");
     }
 }

@@ -41,7 +41,6 @@ use crate::ratelimit::RateLimiter;
 use crate::registry::RegistryService;
 use crate::sequencer::SequencerHandle;
 use crate::store::{InMemory, NotInMemory, Store};
-use crate::upper_nodes::UpperNodes;
 use custody_registry::statement::SignedStatement;
 use custody_service::guard::{address_guard, AddressGuard};
 use custody_standards::HashReader;
@@ -68,8 +67,6 @@ pub struct AppState {
     pub max_entry_size: usize,
     /// Cache of immutable full tiles and bundles.
     pub tile_cache: TileCache,
-    /// The tree's upper nodes, for proofs and higher tiles.
-    pub upper_nodes: Arc<UpperNodes>,
     /// Cache of encoded entries for `GET /entries?start=&end=`.
     pub entry_steps: entry_range::EntryStepCache,
     /// The model registry; `None` on a generic log.
@@ -140,10 +137,9 @@ impl AppState {
         F: Fn(&dyn HashReader) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        match f(&self.upper_nodes.over(&InMemory(self.store.as_ref()))) {
+        match f(&InMemory(self.store.as_ref())) {
             Err(e) if e.read_error().is_some_and(NotInMemory::is) => {
-                let upper = Arc::clone(&self.upper_nodes);
-                self.blocking(move |store| f(&upper.over(&store))).await
+                self.blocking(move |store| f(&store)).await
             }
             other => other,
         }

@@ -18,6 +18,7 @@ use super::{
     decode_u64, Batch, MemoryUsage, NotInMemory, Store, StoreError, CF_CHECKPOINTS, CF_ENTRIES, CF_HASHES,
     CF_LEAF_INDEX, CF_META, CF_REGISTRY_INDEX, COLUMN_FAMILIES, FORMAT, META_FORMAT, META_TREE_SIZE,
 };
+use crate::upper_nodes::UpperNodes;
 
 /// The RocksDB store. Writes are serialised by an internal lock, so the
 /// size check in [`Store::append_batch`] cannot race even if two writers
@@ -31,6 +32,9 @@ pub struct RocksStore {
     /// batch write; reads of it are free.
     size: AtomicU64,
     write_lock: Mutex<()>,
+    /// The tree's upper nodes, kept once read (they never change), so that
+    /// every reader of hashes (proofs, tiles, receipts) skips their rows.
+    upper: UpperNodes,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -204,7 +208,13 @@ impl RocksStore {
         require_existing(path)?;
         let memory = Memory::new(StoreTuning::default());
         let db = open_existing_read_only(path, &memory)?;
-        let store = RocksStore { db, memory, size: AtomicU64::new(0), write_lock: Mutex::new(()) };
+        let store = RocksStore {
+            db,
+            memory,
+            size: AtomicU64::new(0),
+            write_lock: Mutex::new(()),
+            upper: UpperNodes::new(),
+        };
         store.format()?;
         Ok(store)
     }
@@ -213,7 +223,13 @@ impl RocksStore {
     /// (a writable open), records the format in a database that has none
     /// yet (new, or nothing appended).
     fn from_db(db: DB, memory: Memory, stamp: bool) -> Result<Self, StoreError> {
-        let store = RocksStore { db, memory, size: AtomicU64::new(0), write_lock: Mutex::new(()) };
+        let store = RocksStore {
+            db,
+            memory,
+            size: AtomicU64::new(0),
+            write_lock: Mutex::new(()),
+            upper: UpperNodes::new(),
+        };
         if store.format()?.is_none() && stamp {
             store.db.put_cf_opt(store.cf(CF_META), META_FORMAT, FORMAT.to_be_bytes(), &synced())?;
         }
@@ -462,7 +478,7 @@ impl Store for RocksStore {
     }
 
     fn read_hashes_in_memory(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
-        self.multi_read_hashes(ids, true)
+        self.upper.over(&Rows { store: self, memory_only: true }).read_hashes(ids)
     }
 }
 
@@ -567,6 +583,18 @@ fn corrupt(what: &str, e: LayoutError) -> StoreError {
 
 impl HashReader for RocksStore {
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
-        self.multi_read_hashes(ids, false)
+        self.upper.over(&Rows { store: self, memory_only: false }).read_hashes(ids)
+    }
+}
+
+/// The `hashes` rows themselves, beneath the upper-node cache.
+struct Rows<'a> {
+    store: &'a RocksStore,
+    memory_only: bool,
+}
+
+impl HashReader for Rows<'_> {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, ReadError> {
+        self.store.multi_read_hashes(ids, self.memory_only)
     }
 }
