@@ -208,28 +208,28 @@ impl RocksStore {
         require_existing(path)?;
         let memory = Memory::new(StoreTuning::default());
         let db = open_existing_read_only(path, &memory)?;
-        let store = RocksStore {
+        let store = Self::unopened(db, memory);
+        store.format()?;
+        Ok(store)
+    }
+
+    /// The store over an open database, before its format and size are
+    /// read.
+    fn unopened(db: DB, memory: Memory) -> Self {
+        RocksStore {
             db,
             memory,
             size: AtomicU64::new(0),
             write_lock: Mutex::new(()),
             upper: UpperNodes::new(),
-        };
-        store.format()?;
-        Ok(store)
+        }
     }
 
     /// Checks the storage format and loads the tree size; with `stamp`
     /// (a writable open), records the format in a database that has none
     /// yet (new, or nothing appended).
     fn from_db(db: DB, memory: Memory, stamp: bool) -> Result<Self, StoreError> {
-        let store = RocksStore {
-            db,
-            memory,
-            size: AtomicU64::new(0),
-            write_lock: Mutex::new(()),
-            upper: UpperNodes::new(),
-        };
+        let store = Self::unopened(db, memory);
         if store.format()?.is_none() && stamp {
             store.db.put_cf_opt(store.cf(CF_META), META_FORMAT, FORMAT.to_be_bytes(), &synced())?;
         }
