@@ -175,30 +175,12 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
 ///
 /// The hottest function of the log (one per appended leaf, about 30 per
 /// proof checked), so it runs the SHA-256 compression function on the two
-/// blocks the 65-byte message pads to (FIPS 180-4 section 5.1.1) directly,
-/// without the streaming buffer of the `Digest` interface;
-/// `node_hash_is_sha256_of_the_node` checks it against that interface.
+/// blocks the 65-byte message pads to directly
+/// ([`crate::sha256_once::hash65`]), without the streaming buffer of the
+/// `Digest` interface; `node_hash_is_sha256_of_the_node` checks it against
+/// that interface.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    use sha2::digest::generic_array::GenericArray;
-    /// FIPS 180-4 section 5.3.3.
-    const INITIAL: [u32; 8] =
-        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-    let mut blocks = [GenericArray::default(), GenericArray::default()];
-    let [first, second] = &mut blocks;
-    first[0] = 0x01;
-    first[1..1 + HASH_SIZE].copy_from_slice(&left.0);
-    first[1 + HASH_SIZE..].copy_from_slice(&right.0[..HASH_SIZE - 1]);
-    second[0] = right.0[HASH_SIZE - 1];
-    // Padding: one 1 bit, zeros, and the message length in bits (65 * 8).
-    second[1] = 0x80;
-    second[56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
-    let mut state = INITIAL;
-    sha2::compress256(&mut state, &blocks);
-    let mut out = [0u8; HASH_SIZE];
-    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
-        bytes.copy_from_slice(&word.to_be_bytes());
-    }
-    Hash(out)
+    crate::sha256_once::hash65(0x01, left, right)
 }
 
 /// `MTH({}) = SHA-256()`, the root of the empty tree (RFC 9162 section 2.1.1).
@@ -207,8 +189,11 @@ pub fn empty_root() -> Hash {
 }
 
 /// Plain SHA-256, for digests of artifacts and key IDs (not tree hashing).
+///
+/// Short messages (key IDs, the registry's small domain-separated hashes)
+/// skip the streaming interface ([`crate::sha256_once`]).
 pub fn sha256(data: &[u8]) -> Hash {
-    Hash(Sha256::digest(data).into())
+    crate::sha256_once::sha256_concat(&[data])
 }
 
 #[cfg(test)]

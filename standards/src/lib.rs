@@ -41,6 +41,7 @@ pub mod memory;
 pub mod note;
 pub mod policy;
 pub mod proof;
+pub mod sha256_once;
 pub mod stored;
 pub mod tile_data;
 pub mod tile_reader;

@@ -117,11 +117,12 @@ impl StateCommitter {
         self.values.is_empty()
     }
 
-    fn current(&self, key: &StateKey) -> Option<&StateValue> {
-        let h = key.hash();
-        match self.pending.get(&h) {
+    /// The value of the key hashing to `h`, with what was recorded since
+    /// the last seal.
+    fn current(&self, h: &Hash) -> Option<&StateValue> {
+        match self.pending.get(h) {
             Some((_, v)) => v.as_ref(),
-            None => self.values.get(&h),
+            None => self.values.get(h),
         }
     }
 
@@ -129,13 +130,16 @@ impl StateCommitter {
         self.pending.insert(key.hash(), (key, value));
     }
 
+    /// Appends `index` to an entry list: the key is hashed once for the
+    /// lookup and the update (three lists per statement).
     fn push_entry(&mut self, key: StateKey, index: u64) {
-        let mut v = match self.current(&key) {
+        let h = key.hash();
+        let mut v = match self.current(&h) {
             Some(StateValue::Entries(e)) => *e,
             _ => EntriesValue::default(),
         };
         v.push(index);
-        self.set(key, Some(StateValue::Entries(v)));
+        self.pending.insert(h, (key, Some(StateValue::Entries(v))));
     }
 
     fn set_version(&mut self, registry: &Registry, name: &ModelName, version: &Version) {

@@ -18,7 +18,8 @@
 //! keys of different kinds can never collide and a proof names its key by
 //! hash only.
 
-use custody_standards::hash::{sha256, Hash};
+use custody_standards::hash::Hash;
+use custody_standards::sha256_once::sha256_concat;
 use serde::{Deserialize, Serialize};
 
 use crate::actor_key::KeyId;
@@ -231,11 +232,7 @@ impl StateKey {
 
     /// The map key: `SHA-256("custody-state-key/v1\n" || encoding)`.
     pub fn hash(&self) -> Hash {
-        let enc = self.encode();
-        let mut buf = Vec::with_capacity(KEY_DOMAIN.len() + enc.len());
-        buf.extend_from_slice(KEY_DOMAIN);
-        buf.extend_from_slice(&enc);
-        sha256(&buf)
+        sha256_concat(&[KEY_DOMAIN, &self.encode()])
     }
 
     /// The kind byte (first byte of the encoding).

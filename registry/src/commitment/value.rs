@@ -22,7 +22,8 @@
 //! index)` from 32 zero bytes, so a client given the list recomputes it and
 //! any omitted, added or reordered index changes the result.
 
-use custody_standards::hash::{sha256, Hash};
+use custody_standards::hash::Hash;
+use custody_standards::sha256_once::sha256_concat;
 
 use crate::commitment::codec::{CodecError, Reader, Writer};
 use crate::commitment::key::{actor_name, StateKey};
@@ -128,11 +129,7 @@ impl Default for EntriesValue {
 impl EntriesValue {
     /// One step of the chain.
     pub fn step(chain: &Hash, index: u64) -> Hash {
-        let mut buf = Vec::with_capacity(CHAIN_DOMAIN.len() + 40);
-        buf.extend_from_slice(CHAIN_DOMAIN);
-        buf.extend_from_slice(&chain.0);
-        buf.extend_from_slice(&index.to_be_bytes());
-        sha256(&buf)
+        sha256_concat(&[CHAIN_DOMAIN, &chain.0, &index.to_be_bytes()])
     }
 
     /// Appends `index`.
@@ -354,8 +351,5 @@ impl StateValue {
 
 /// The map value of an encoded value.
 pub fn value_hash(encoding: &[u8]) -> Hash {
-    let mut buf = Vec::with_capacity(VALUE_DOMAIN.len() + encoding.len());
-    buf.extend_from_slice(VALUE_DOMAIN);
-    buf.extend_from_slice(encoding);
-    sha256(&buf)
+    sha256_concat(&[VALUE_DOMAIN, encoding])
 }

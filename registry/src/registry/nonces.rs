@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sha2::{Digest as _, Sha256};
+use custody_standards::sha256_once::sha256_concat;
 
 use crate::actor_key::KeyId;
 use crate::statement::text::Nonce;
@@ -53,12 +53,9 @@ impl NonceId {
 
     /// The fingerprint of `nonce` used with `key`.
     pub fn of(key: &KeyId, nonce: &Nonce) -> Self {
-        let mut h = Sha256::new();
-        h.update(key.0 .0);
-        h.update(nonce.0);
-        let d = h.finalize();
+        let d = sha256_concat(&[&key.0 .0, &nonce.0]);
         let mut first = [0u8; 16];
-        first.copy_from_slice(&d[..16]);
+        first.copy_from_slice(&d.0[..16]);
         NonceId(u128::from_le_bytes(first))
     }
 }

@@ -7,7 +7,6 @@
 //! open [`EMPTY`] into children.
 
 use custody_standards::hash::{Hash, HASH_SIZE};
-use sha2::{Digest, Sha256};
 
 /// Hash of an empty subtree, and root of the empty map: 32 zero bytes.
 pub const EMPTY: Hash = Hash([0; HASH_SIZE]);
@@ -30,11 +29,7 @@ pub fn internal_hash(left: &Hash, right: &Hash) -> Hash {
 /// One contiguous 65-byte buffer: a single `digest` call is measurably
 /// faster than three `update`s on the proof-verification hot path.
 fn hash65(tag: u8, a: &Hash, b: &Hash) -> Hash {
-    let mut buf = [0u8; 1 + 2 * HASH_SIZE];
-    buf[0] = tag;
-    buf[1..1 + HASH_SIZE].copy_from_slice(&a.0);
-    buf[1 + HASH_SIZE..].copy_from_slice(&b.0);
-    Hash(Sha256::digest(buf).into())
+    custody_standards::sha256_once::hash65(tag, a, b)
 }
 
 /// Bit `i` (0..256) of a key's path: most significant bit of byte 0 first;
@@ -90,13 +85,14 @@ mod tests {
 
     #[test]
     fn leaf_and_internal_are_domain_separated() {
+        use sha2::{Digest, Sha256};
         let (a, b) = (Hash([1; 32]), Hash([2; 32]));
         assert_ne!(leaf_hash(&a, &b), internal_hash(&a, &b));
         let mut manual = vec![0x00];
         manual.extend_from_slice(&a.0);
         manual.extend_from_slice(&b.0);
-        assert_eq!(leaf_hash(&a, &b), custody_standards::hash::sha256(&manual));
+        assert_eq!(leaf_hash(&a, &b), Hash(Sha256::digest(&manual).into()));
         manual[0] = 0x01;
-        assert_eq!(internal_hash(&a, &b), custody_standards::hash::sha256(&manual));
+        assert_eq!(internal_hash(&a, &b), Hash(Sha256::digest(&manual).into()));
     }
 }
