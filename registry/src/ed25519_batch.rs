@@ -14,12 +14,26 @@
 //! Scalars are reduced modulo the group order `ℓ`, so the gathered term is
 //! the same group element only when `[ℓ] A_k` is the identity, that is
 //! when the key has no small-order component; a key that has one (only a
-//! crafted key does) keeps one term per signature, as in the library. The
-//! weights are derived exactly as ed25519-dalek 2 derives them (a Merlin
-//! transcript of every `H(R‖A‖M)` and every `s`, no outside randomness),
-//! so for every input, crafted or not, the verdict is ed25519-dalek's
-//! `verify_batch` verdict; `tests` checks that against the library itself,
-//! on honest, forged and small-order-tampered batches.
+//! crafted key does) keeps one term per signature, as in the library.
+//!
+//! The weights are 128-bit, as in the library, and derived from the whole
+//! batch (Fiat-Shamir, no outside randomness): a SHA-512 seed over every
+//! `H(R‖A‖M)` and every `s`, expanded by SHA-512 in counter mode
+//! ([`weights`]). The library draws its weights from a Merlin transcript of
+//! the same values; that costs a Keccak permutation per signature to absorb
+//! and another per weight to squeeze, a tenth of an audit's CPU, where the
+//! expansion here costs one SHA-512 block per four weights. Either way a
+//! weight is fixed by the batch, so the soundness is the same: an honest
+//! batch always holds, a batch with a signature that is wrong in its
+//! prime-order part fails except with probability about 2^-128, and a
+//! signature with a crafted small-order component (which single
+//! verification refuses) passes when its weight happens to cancel the
+//! component, which a signer can grind for. That last case is why the
+//! server verifies one signature at a time and `custody audit --exact`
+//! exists. `tests` checks the grouped equation against a plain ungrouped
+//! one with the same weights on honest, forged, non-canonical and
+//! small-order batches, and against ed25519-dalek's `verify_batch` where
+//! the verdict does not depend on the weights.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,7 +43,6 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::VerifyingKey;
-use merlin::Transcript;
 use sha2::{Digest, Sha512};
 
 /// Bytes of an Ed25519 signature (`R ‖ s`).
@@ -46,29 +59,6 @@ pub struct Signed<'a> {
     pub key: &'a VerifyingKey,
 }
 
-/// The source of the weights: ed25519-dalek finalizes its transcript RNG
-/// with an RNG that adds nothing, so the weights depend on the batch only.
-struct NoExtraEntropy;
-
-impl rand_core::RngCore for NoExtraEntropy {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-
-    fn fill_bytes(&mut self, _dest: &mut [u8]) {}
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl rand_core::CryptoRng for NoExtraEntropy {}
-
 /// `true` when the batch equation holds for all of `items` (and for the
 /// empty batch). `false` when any `s` is not a canonical scalar, any `R`
 /// is not a curve point, or the equation fails: then at least one
@@ -77,24 +67,8 @@ pub fn verify_batch(items: &[Signed<'_>]) -> bool {
     if items.is_empty() {
         return true;
     }
-    let hrams: Vec<[u8; 64]> = items
-        .iter()
-        .map(|i| {
-            let mut h = Sha512::new();
-            h.update(&i.signature[..32]);
-            h.update(i.key.as_bytes());
-            h.update(i.message);
-            h.finalize().into()
-        })
-        .collect();
-    let mut transcript = Transcript::new(b"ed25519 batch verification");
-    for hram in &hrams {
-        transcript.append_message(b"hram", hram);
-    }
-    for i in items {
-        transcript.append_message(b"sig.s", &i.signature[32..]);
-    }
-    let mut rng = transcript.build_rng().finalize(&mut NoExtraEntropy);
+    let hrams: Vec<[u8; 64]> = items.iter().map(hram).collect();
+    let weights = weights(items, &hrams);
 
     let mut scalars = Vec::with_capacity(items.len() + 1);
     let mut points = Vec::with_capacity(items.len() + 1);
@@ -106,7 +80,7 @@ pub fn verify_batch(items: &[Signed<'_>]) -> bool {
     // key with a small-order component gets a term per signature.
     let mut slot: HashMap<[u8; 32], Option<usize>> = HashMap::new();
     let mut keys: Vec<(EdwardsPoint, Scalar)> = Vec::new();
-    for (item, hram) in items.iter().zip(&hrams) {
+    for ((item, hram), &weight) in items.iter().zip(&hrams).zip(&weights) {
         let mut s = [0u8; 32];
         s.copy_from_slice(&item.signature[32..]);
         let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
@@ -117,7 +91,7 @@ pub fn verify_batch(items: &[Signed<'_>]) -> bool {
         let Some(r) = CompressedEdwardsY(r).decompress() else {
             return false;
         };
-        let z = Scalar::from(weight(&mut rng));
+        let z = Scalar::from(weight);
         b_coefficient += z * s;
         scalars.push(z);
         points.push(r);
@@ -166,11 +140,45 @@ fn torsion_free(key: &VerifyingKey) -> bool {
     })
 }
 
-/// A 128-bit weight, drawn as ed25519-dalek draws it.
-fn weight(rng: &mut impl rand_core::RngCore) -> u128 {
-    let mut buf = [0u8; 16];
-    rng.fill_bytes(&mut buf);
-    u128::from_le_bytes(buf)
+/// `H(R‖A‖M)`, SHA-512 of the signature's `R`, the key and the message
+/// (RFC 8032 section 5.1.7, step 2), before reduction modulo ℓ.
+pub(crate) fn hram(item: &Signed<'_>) -> [u8; 64] {
+    Sha512::new()
+        .chain_update(&item.signature[..32])
+        .chain_update(item.key.as_bytes())
+        .chain_update(item.message)
+        .finalize()
+        .into()
+}
+
+/// Domain separation of the weight seed.
+const WEIGHTS_DOMAIN: &[u8] = b"custody ed25519 batch weights v1";
+
+/// The batch's weights, one 128-bit integer per item: with `seed =
+/// SHA-512(domain ‖ n ‖ H(R_1‖A_1‖M_1) ‖ s_1 ‖ … ‖ H(R_n‖A_n‖M_n) ‖ s_n)`
+/// (`n` as 8 bytes big-endian), block `j` of `SHA-512(seed ‖ j)` gives
+/// weights `4j` to `4j + 3`, 16 bytes each, little-endian. `hrams` are the
+/// items' `H(R‖A‖M)`, which bind `R`, `A` and the message.
+pub(crate) fn weights(items: &[Signed<'_>], hrams: &[[u8; 64]]) -> Vec<u128> {
+    let mut seed = Sha512::new();
+    seed.update(WEIGHTS_DOMAIN);
+    seed.update((items.len() as u64).to_be_bytes());
+    for (item, hram) in items.iter().zip(hrams) {
+        seed.update(hram);
+        seed.update(&item.signature[32..]);
+    }
+    let seed: [u8; 64] = seed.finalize().into();
+    let mut out = Vec::with_capacity(items.len());
+    for block in 0..items.len().div_ceil(4) as u64 {
+        let bytes = Sha512::new().chain_update(seed).chain_update(block.to_be_bytes()).finalize();
+        for w in bytes.chunks_exact(16) {
+            let mut le = [0u8; 16];
+            le.copy_from_slice(w);
+            out.push(u128::from_le_bytes(le));
+        }
+    }
+    out.truncate(items.len());
+    out
 }
 
 #[cfg(test)]

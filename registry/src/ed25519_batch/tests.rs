@@ -1,10 +1,11 @@
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sha2::{Digest, Sha512};
 
-use super::{verify_batch, Signed};
+use super::{hram, verify_batch, weights, Signed};
 
 /// A deterministic scalar for `(what, n)`.
 fn scalar(what: &str, n: u64) -> Scalar {
@@ -71,11 +72,29 @@ impl Batch {
         self.keys.push(vk);
     }
 
-    fn ours(&self) -> bool {
-        let items: Vec<Signed<'_>> = (0..self.sigs.len())
+    fn items(&self) -> Vec<Signed<'_>> {
+        (0..self.sigs.len())
             .map(|i| Signed { message: &self.messages[i], signature: &self.sigs[i], key: &self.keys[i] })
-            .collect();
-        verify_batch(&items)
+            .collect()
+    }
+
+    /// The batch equation written out term by term, one `R` and one `A`
+    /// term per signature, with the same weights: the model the grouped
+    /// multiscalar multiplication must agree with.
+    fn ungrouped(&self) -> bool {
+        let items = self.items();
+        let hrams: Vec<[u8; 64]> = items.iter().map(hram).collect();
+        let z = weights(&items, &hrams);
+        let mut sum = EdwardsPoint::default();
+        for (i, item) in items.iter().enumerate() {
+            let s = Scalar::from_canonical_bytes(item.signature[32..].try_into().unwrap());
+            let Some(s) = Option::<Scalar>::from(s) else { return false };
+            let r = CompressedEdwardsY(item.signature[..32].try_into().unwrap()).decompress();
+            let Some(r) = r else { return false };
+            let (z, h) = (Scalar::from(z[i]), Scalar::from_bytes_mod_order_wide(&hrams[i]));
+            sum += z * r + (z * h) * item.key.to_edwards() - (z * s) * B;
+        }
+        sum.is_identity()
     }
 
     fn dalek(&self) -> bool {
@@ -84,10 +103,19 @@ impl Batch {
         ed25519_dalek::verify_batch(&messages, &sigs, &self.keys).is_ok()
     }
 
-    /// Our verdict, after checking it is ed25519-dalek's.
+    /// Our verdict, after checking it is the ungrouped equation's.
     fn verdict(&self) -> bool {
-        let ours = self.ours();
-        assert_eq!(ours, self.dalek(), "grouped batch and ed25519-dalek disagree");
+        let ours = verify_batch(&self.items());
+        assert_eq!(ours, self.ungrouped(), "grouped and ungrouped equations disagree");
+        ours
+    }
+
+    /// [`Batch::verdict`], also checked against ed25519-dalek's batch, for
+    /// batches whose verdict does not depend on the weights (every
+    /// signature valid, or one wrong in its prime-order part).
+    fn verdict_and_dalek(&self) -> bool {
+        let ours = self.verdict();
+        assert_eq!(ours, self.dalek(), "our batch and ed25519-dalek's disagree");
         ours
     }
 }
@@ -105,7 +133,7 @@ fn honest_batches_hold_with_one_few_or_all_distinct_keys() {
             for i in 0..n {
                 assert!(b.keys[i].verify(&b.messages[i], &Signature::from_bytes(&b.sigs[i])).is_ok());
             }
-            assert!(b.verdict(), "n {n}, keys {key_count}");
+            assert!(b.verdict_and_dalek(), "n {n}, keys {key_count}");
         }
     }
 }
@@ -115,17 +143,17 @@ fn one_altered_message_signature_or_key_fails_the_batch() {
     for at in [0, 7, 62] {
         let mut b = Batch::honest(64, 3, 1);
         b.messages[at][0] ^= 1;
-        assert!(!b.verdict(), "message {at}");
+        assert!(!b.verdict_and_dalek(), "message {at}");
         let mut b = Batch::honest(64, 3, 2);
         b.sigs[at][40] ^= 1;
-        assert!(!b.verdict(), "s of {at}");
+        assert!(!b.verdict_and_dalek(), "s of {at}");
         let mut b = Batch::honest(64, 3, 3);
         b.keys[at] = b.keys[(at + 1) % 64];
-        assert!(!b.verdict(), "key of {at}");
+        assert!(!b.verdict_and_dalek(), "key of {at}");
         // Two signatures swapped between messages of the same key.
         let mut b = Batch::honest(64, 1, 4);
         b.sigs.swap(at, (at + 1) % 64);
-        assert!(!b.verdict(), "swap at {at}");
+        assert!(!b.verdict_and_dalek(), "swap at {at}");
     }
 }
 
@@ -151,7 +179,7 @@ fn a_non_canonical_s_or_an_r_off_the_curve_fails_the_batch() {
     }
     assert_eq!(carry, 0, "s + ℓ fits 256 bits");
     b.sigs[3][32..].copy_from_slice(&plus_l);
-    assert!(!b.verdict());
+    assert!(!b.verdict_and_dalek());
 
     let mut b = Batch::honest(8, 2, 6);
     let off_curve = (0u8..=255)
@@ -164,15 +192,15 @@ fn a_non_canonical_s_or_an_r_off_the_curve_fails_the_batch() {
         .find(|r| CompressedEdwardsY(*r).decompress().is_none())
         .expect("some y is not on the curve");
     b.sigs[5][..32].copy_from_slice(&off_curve);
-    assert!(!b.verdict());
+    assert!(!b.verdict_and_dalek());
 }
 
 /// Signatures whose nonce point carries a small-order component: single
 /// verification refuses them, a random-weight batch accepts one when its
 /// weight is a multiple of the component's order. The verdicts must be
-/// ed25519-dalek's batch verdicts, both ways.
+/// the ungrouped equation's, both ways.
 #[test]
-fn small_order_nonces_get_the_same_verdicts_as_ed25519_dalek() {
+fn small_order_nonces_get_the_verdicts_of_the_ungrouped_equation() {
     let (mut accepted, mut refused) = (0, 0);
     for trial in 0..96u64 {
         let mut b = Batch::honest(12, 2, 100 + trial);
@@ -195,9 +223,10 @@ fn small_order_nonces_get_the_same_verdicts_as_ed25519_dalek() {
     assert!(accepted > 0 && refused > 0, "both outcomes exercised: {accepted} accepted, {refused} refused");
 }
 
-/// The same with a public key carrying a small-order component.
+/// The same with a public key carrying a small-order component, whose
+/// terms must not be gathered (scalars are reduced modulo ℓ).
 #[test]
-fn small_order_keys_get_the_same_verdicts_as_ed25519_dalek() {
+fn small_order_keys_get_the_verdicts_of_the_ungrouped_equation() {
     let (mut accepted, mut refused) = (0, 0);
     for trial in 0..96u64 {
         let mut b = Batch::honest(12, 2, 300 + trial);
@@ -215,4 +244,36 @@ fn small_order_keys_get_the_same_verdicts_as_ed25519_dalek() {
         }
     }
     assert!(accepted > 0 && refused > 0, "both outcomes exercised: {accepted} accepted, {refused} refused");
+}
+
+/// Every weight depends on every signature, key and message of the batch
+/// (so none can be chosen before the batch is fixed), and on nothing else.
+#[test]
+fn weights_are_bound_to_the_whole_batch() {
+    let of = |b: &Batch| {
+        let items = b.items();
+        let hrams: Vec<[u8; 64]> = items.iter().map(hram).collect();
+        weights(&items, &hrams)
+    };
+    let base = Batch::honest(9, 2, 40);
+    let w = of(&base);
+    assert_eq!(w.len(), 9);
+    assert_eq!(w, of(&Batch::honest(9, 2, 40)), "deterministic");
+    let distinct: std::collections::HashSet<u128> = w.iter().copied().collect();
+    assert_eq!(distinct.len(), 9);
+    let changed: [fn(&mut Batch); 5] = [
+        |b| b.messages[8][0] ^= 1,
+        |b| b.sigs[8][0] ^= 1,
+        |b| b.sigs[8][63] ^= 1,
+        |b| b.keys[8] = b.keys[1],
+        |b| b.sigs.truncate(8),
+    ];
+    for (k, change) in changed.iter().enumerate() {
+        let mut b = Batch::honest(9, 2, 40);
+        change(&mut b);
+        b.messages.truncate(b.sigs.len());
+        b.keys.truncate(b.sigs.len());
+        let other = of(&b);
+        assert!(w.iter().zip(&other).all(|(a, b)| a != b), "change {k} left a weight unchanged");
+    }
 }
