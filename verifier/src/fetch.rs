@@ -94,6 +94,64 @@ pub fn save(wants: &[Want], got: &[Got]) -> Result<()> {
     Ok(())
 }
 
+/// Writes authenticated bodies to the cache ([`save`]) on a thread of its
+/// own, in the order given, so that creating thousands of small files
+/// (slow on some file systems) overlaps the audit's replay instead of
+/// pausing it.
+pub struct CacheWriter {
+    tx: Option<std::sync::mpsc::SyncSender<(Vec<Want>, Vec<Got>)>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl CacheWriter {
+    /// A writer with its thread started.
+    pub fn start() -> Self {
+        // Two batches queued at most: each holds a chunk's bodies.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Want>, Vec<Got>)>(2);
+        let thread = std::thread::spawn(move || {
+            for (wants, got) in rx {
+                save(&wants, &got)?;
+            }
+            Ok(())
+        });
+        CacheWriter { tx: Some(tx), thread: Some(thread) }
+    }
+
+    /// Queues `got` (authenticated bodies of `wants`) for [`save`]. An
+    /// error of an earlier write is reported here or by [`CacheWriter::finish`].
+    pub fn save(&mut self, wants: Vec<Want>, got: Vec<Got>) -> Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send((wants, got)).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped at a failed write: its error.
+            self.finish()
+        }
+    }
+
+    /// Waits for every queued write; the first error, if any.
+    pub fn finish(&mut self) -> Result<()> {
+        self.tx.take();
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            // A panic in `save` is a bug, not bad input: propagate it.
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for CacheWriter {
+    /// Queued writes still complete (an audit that stops at a finding keeps
+    /// what it authenticated).
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Hash tiles over HTTP for core's [`custody_standards::TileHashReader`], which
 /// authenticates every tile against a checkpoint root before using it.
 pub struct HttpTiles<'a> {

@@ -169,7 +169,11 @@ fn escape(origin: &str) -> String {
 pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
     use std::io::Read as _;
     let f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
+    // Sized from the file's length (an audit reads thousands of 200 KB
+    // bundles: growing the buffer by doubling copied each one several
+    // times); only a hint, the cap is enforced on what is read.
+    let hint = f.metadata().map_or(0, |m| m.len().min(cap));
+    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
     f.take(cap + 1).read_to_end(&mut out).map_err(|e| Error::io(path, e))?;
     if out.len() as u64 > cap {
         return Err(Error::Config(format!("{}: larger than {cap} bytes", path.display())));

@@ -2,6 +2,7 @@
 //! each command's result as text or JSON ([`output`]), and turns errors
 //! into one line on stderr plus the documented exit code.
 
+mod allocator;
 mod audit_args;
 mod choices;
 mod cli;
@@ -48,6 +49,7 @@ use output::{
 };
 
 fn main() -> ExitCode {
+    allocator::tune();
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,

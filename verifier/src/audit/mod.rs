@@ -51,7 +51,7 @@ use serde::Serialize;
 
 use crate::client::{LogClient, MAX_ENTRY_BUNDLE, MAX_TILE};
 use crate::error::{Error, Result};
-use crate::fetch::{fetch_all, save, Got, Want};
+use crate::fetch::{fetch_all, CacheWriter, Got, Want};
 use crate::home::{read_capped, write_atomic, Home};
 use crate::progress::bar;
 use crate::trust::Trust;
@@ -234,7 +234,8 @@ pub fn audit_with(
         }
     }
     count(&mut report, &got);
-    save(&wants, &got)?;
+    let mut cache = CacheWriter::start();
+    cache.save(wants, got)?;
     tracing::info!(
         size,
         elapsed_s = began.elapsed().as_secs_f64(),
@@ -380,11 +381,12 @@ pub fn audit_with(
             report.entries_replayed += leaves;
             pb.inc(leaves);
             count(&mut report, &fetched.got);
-            save(&fetched.wants, &fetched.got)?;
+            cache.save(fetched.wants, fetched.got)?;
         }
         Ok(true)
     })?;
     pb.finish_and_clear();
+    cache.finish()?;
     if done {
         if report.entries_replayed != size {
             return Err(Error::Network(format!(
