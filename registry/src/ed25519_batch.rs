@@ -19,7 +19,7 @@
 //! The weights are 128-bit, as in the library, and derived from the whole
 //! batch (Fiat-Shamir, no outside randomness): a SHA-512 seed over every
 //! `H(R‖A‖M)` and every `s`, expanded by SHA-512 in counter mode
-//! ([`weights`]). The library draws its weights from a Merlin transcript of
+//! (`weights`). The library draws its weights from a Merlin transcript of
 //! the same values; that costs a Keccak permutation per signature to absorb
 //! and another per weight to squeeze, a tenth of an audit's CPU, where the
 //! expansion here costs one SHA-512 block per four weights. Either way a
