@@ -174,3 +174,43 @@ impl TileFetcher for HttpTiles<'_> {
         Ok(got.into_iter().map(|g| g.body).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(path: &std::path::Path) -> Want {
+        Want { path: "tile/0/000".into(), cache: Some(path.to_owned()), cap: 1 << 20 }
+    }
+
+    /// What the writer was given is on disk once it finishes, cached
+    /// bodies are not written again, and a write that fails is reported
+    /// (by the next `save` or by `finish`), not lost on the thread.
+    #[test]
+    fn the_cache_writer_writes_everything_and_reports_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = CacheWriter::start();
+        for i in 0..50u8 {
+            let path = dir.path().join("entries").join(i.to_string());
+            w.save(vec![want(&path)], vec![Got { body: vec![i; 300], cached: false }]).unwrap();
+        }
+        let skipped = dir.path().join("cached");
+        w.save(vec![want(&skipped)], vec![Got { body: vec![1], cached: true }]).unwrap();
+        w.finish().unwrap();
+        for i in 0..50u8 {
+            assert_eq!(std::fs::read(dir.path().join("entries").join(i.to_string())).unwrap(), vec![i; 300]);
+        }
+        assert!(!skipped.exists(), "a body read from the cache is not written back");
+
+        // A regular file where a directory must be: every write fails.
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, b"x").unwrap();
+        let mut w = CacheWriter::start();
+        let mut failed = false;
+        for _ in 0..4 {
+            let got = vec![Got { body: vec![0; 10], cached: false }];
+            failed |= w.save(vec![want(&blocked.join("under"))], got).is_err();
+        }
+        assert!(failed || w.finish().is_err(), "the failed write is reported");
+    }
+}
