@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use custody_standards::entries::{decode_sequence, EntryError};
 use custody_standards::{Hash, HashReader, NodeId, ReadError};
 
 use crate::bucket::{Bucket, BucketError, Caching, WAL};
@@ -29,12 +30,13 @@ const MAX_ENTRY: usize = u16::MAX as usize;
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
     /// The segment's bytes do not decode.
-    #[error("write-ahead segment {name} is malformed: {reason}")]
+    #[error("write-ahead segment {name} is malformed: {source}")]
     Malformed {
         /// Object name.
         name: String,
         /// What is wrong.
-        reason: &'static str,
+        #[source]
+        source: EntryError,
     },
     /// The bucket failed.
     #[error(transparent)]
@@ -65,22 +67,10 @@ pub fn encode_segment(entries: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Decodes a segment into its entries.
-pub fn decode_segment(name: &str, mut data: &[u8]) -> Result<Vec<Vec<u8>>, SegmentError> {
-    let bad = |reason| SegmentError::Malformed { name: name.to_owned(), reason };
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let [a, b, rest @ ..] = data else { return Err(bad("a truncated length")) };
-        let len = usize::from(u16::from_be_bytes([*a, *b]));
-        if rest.len() < len {
-            return Err(bad("an entry longer than the rest of the segment"));
-        }
-        out.push(rest[..len].to_vec());
-        data = &rest[len..];
-    }
-    if out.is_empty() {
-        return Err(bad("no entries"));
-    }
-    Ok(out)
+pub fn decode_segment(name: &str, data: &[u8]) -> Result<Vec<Vec<u8>>, SegmentError> {
+    let entries =
+        decode_sequence(data).map_err(|source| SegmentError::Malformed { name: name.to_owned(), source })?;
+    Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
 }
 
 /// Removes the segments wholly below `size` (those followed by a segment

@@ -503,6 +503,7 @@ fn generate() -> Corpus {
         let mut b = vec![n as u8];
         b.extend(encode_bundle(&refs).unwrap());
         put("entry_bundle", &format!("entries_{n}"), b);
+        put("entry_sequence", &format!("entries_{n}"), encode_bundle(&refs).unwrap());
     }
     let paths = [
         Tile::at_size(0, 0, 5).unwrap().path(),

@@ -32,6 +32,9 @@ pub enum EntryError {
     /// Bytes remain after the expected number of entries.
     #[error("{0} trailing bytes after the last entry")]
     TrailingBytes(usize),
+    /// A sequence of entries ([`decode_sequence`]) holds at least one.
+    #[error("no entries")]
+    Empty,
 }
 
 fn check_count(n: usize) -> Result<(), EntryError> {
@@ -105,6 +108,41 @@ pub fn decode_bundle(data: &[u8], expected_count: usize) -> Result<Vec<&[u8]>, E
     }
     if !rest.is_empty() {
         return Err(EntryError::TrailingBytes(rest.len()));
+    }
+    Ok(out)
+}
+
+/// Splits a sequence of length-prefixed entries that runs to the end of
+/// `data`, however many it holds (at least one): the bundle encoding
+/// without the bundle's 256-entry width, for batches kept whole (the log
+/// server's write-ahead segments). Strict like [`decode_bundle`]: an empty
+/// body or one ending inside a length or an entry is an error, so one body
+/// has one meaning.
+///
+/// ```rust
+/// use custody_standards::entries::{decode_sequence, EntryError};
+///
+/// assert_eq!(decode_sequence(b"\x00\x01a\x00\x00")?, vec![&b"a"[..], &b""[..]]);
+/// assert_eq!(decode_sequence(b"\x00\x01a\x00"), Err(EntryError::Truncated(1)));
+/// assert_eq!(decode_sequence(b""), Err(EntryError::Empty));
+/// # Ok::<(), EntryError>(())
+/// ```
+pub fn decode_sequence(data: &[u8]) -> Result<Vec<&[u8]>, EntryError> {
+    if data.is_empty() {
+        return Err(EntryError::Empty);
+    }
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let i = out.len();
+        let [a, b, tail @ ..] = rest else { return Err(EntryError::Truncated(i)) };
+        let len = usize::from(u16::from_be_bytes([*a, *b]));
+        if tail.len() < len {
+            return Err(EntryError::Truncated(i));
+        }
+        let (entry, tail) = tail.split_at(len);
+        out.push(entry);
+        rest = tail;
     }
     Ok(out)
 }

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use custody_standards::entries::{
-    bundle_leaf_hashes, decode_bundle, encode_bundle, EntryError, MAX_ENTRY_SIZE,
+    bundle_leaf_hashes, decode_bundle, decode_sequence, encode_bundle, EntryError, MAX_ENTRY_SIZE,
 };
 use custody_standards::tile_data::{read_tile_data, TileDataError};
 use custody_standards::tiles::{
@@ -340,4 +340,31 @@ fn entry_bundle_decoding_is_strict() {
     // A length prefix pointing past the end.
     assert_eq!(decode_bundle(&[0, 5, 1, 2], 1), Err(EntryError::Truncated(0)));
     assert_eq!(decode_bundle(&[0], 1), Err(EntryError::Truncated(0)));
+}
+
+/// A sequence of any length reads back what its bundle encoding holds, and
+/// every cut that does not fall on an entry boundary is refused.
+#[test]
+fn entry_sequences_of_any_length_are_strict() {
+    let entries: Vec<Vec<u8>> = (0..300u16).map(|i| vec![i as u8; usize::from(i % 7)]).collect();
+    let mut body = Vec::new();
+    let mut boundaries = vec![0];
+    for e in &entries {
+        body.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        body.extend_from_slice(e);
+        boundaries.push(body.len());
+    }
+    let got = decode_sequence(&body).unwrap();
+    assert_eq!(got.len(), 300, "longer than a bundle's 256");
+    assert!(got.iter().zip(&entries).all(|(g, e)| g == e));
+    for cut in 0..body.len() {
+        match boundaries.iter().position(|&b| b == cut) {
+            Some(0) => assert_eq!(decode_sequence(&body[..cut]), Err(EntryError::Empty)),
+            Some(n) => assert_eq!(decode_sequence(&body[..cut]).unwrap().len(), n),
+            None => {
+                assert!(matches!(decode_sequence(&body[..cut]), Err(EntryError::Truncated(_))), "cut {cut}")
+            }
+        }
+    }
+    assert_eq!(decode_sequence(&[0, 2, 9]), Err(EntryError::Truncated(0)));
 }
