@@ -35,6 +35,12 @@ pub const META_BUCKET_SIZE: &[u8] = b"bucket_size";
 const CHUNK: usize = 256;
 /// Uploads in flight at once.
 const IN_FLIGHT: usize = 16;
+/// How often write-ahead segments are pruned. Pruning lists the bucket's
+/// segment prefix, a metadata query a distributed store answers by quorum;
+/// at one round per batch that was a listing per round for segments that
+/// only exist in recovery-point-zero mode (or after switching out of it).
+/// A segment kept a little longer only costs a restore a comparison.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why mirroring a checkpoint failed (the checkpointer retries next round).
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +105,9 @@ pub struct TileMirror {
     bucket: Bucket,
     store: Arc<dyn Store>,
     mirrored: u64,
+    /// When segments were last pruned; `None` until the first round, which
+    /// always prunes (segments a previous run left).
+    pruned: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for TileMirror {
@@ -116,7 +125,7 @@ impl TileMirror {
             }
             None => 0,
         };
-        Ok(TileMirror { bucket, store, mirrored })
+        Ok(TileMirror { bucket, store, mirrored, pruned: None })
     }
 
     /// The largest size whose read path is complete in the bucket.
@@ -146,8 +155,11 @@ impl TileMirror {
         }
         // The bundles now hold what the write-ahead segments below `size`
         // held; a segment left behind only costs a restore a comparison.
-        if let Err(e) = crate::wal::prune(&self.bucket, size).await {
-            tracing::warn!(error = %e, "removing write-ahead segments below the checkpoint failed");
+        if self.pruned.map_or(true, |at| at.elapsed() >= PRUNE_EVERY) {
+            self.pruned = Some(std::time::Instant::now());
+            if let Err(e) = crate::wal::prune(&self.bucket, size).await {
+                tracing::warn!(error = %e, "removing write-ahead segments below the checkpoint failed");
+            }
         }
         Ok(())
     }

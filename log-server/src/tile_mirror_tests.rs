@@ -133,3 +133,43 @@ async fn the_bucket_alone_rebuilds_every_published_tree() {
     mirror.publish(u64::from(next) + 1, b"last\n").await.unwrap();
     assert!(!read_path.join("tile/entries/000").exists());
 }
+
+/// Write-ahead segments the bundles cover are pruned at the first round
+/// (what an earlier run left), then at most once per [`PRUNE_EVERY`]: a
+/// listing of the bucket per round would be a quorum read per batch.
+#[tokio::test]
+async fn segments_are_pruned_first_then_at_most_once_per_interval() {
+    use crate::bucket::WAL;
+    use crate::wal::{encode_segment, segment_name};
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<RocksStore> = Arc::new(RocksStore::open(&dir.path().join("db")).unwrap());
+    let bucket = Bucket::open(&format!("file://{}", dir.path().join("bucket").display())).unwrap();
+    let put = |start: u64| {
+        let b = bucket.clone();
+        async move {
+            let body = encode_segment(&[format!("entry {start}").into_bytes()]);
+            b.put(&segment_name(start), body, "x", Caching::Private).await.unwrap();
+        }
+    };
+    let left = || {
+        let b = bucket.clone();
+        async move { b.list(WAL).await.unwrap().len() }
+    };
+    let mut mirror = TileMirror::new(bucket.clone(), store.clone()).unwrap();
+    for start in [0, 10, 20] {
+        put(start).await;
+    }
+    append(&store, (0..25u32).map(|i| format!("entry {i}").into_bytes()));
+    mirror.publish(25, b"25\n").await.unwrap();
+    assert_eq!(left().await, 1, "segments 0 and 10 lie below 25 and are followed by another");
+    for start in [30, 40] {
+        put(start).await;
+    }
+    append(&store, (25..45u32).map(|i| format!("entry {i}").into_bytes()));
+    mirror.publish(45, b"45\n").await.unwrap();
+    assert_eq!(left().await, 3, "no listing again within the interval");
+    mirror.pruned = mirror.pruned.map(|at| at - PRUNE_EVERY);
+    append(&store, [b"entry 45".to_vec()]);
+    mirror.publish(46, b"46\n").await.unwrap();
+    assert_eq!(left().await, 1, "pruned once the interval has passed");
+}
