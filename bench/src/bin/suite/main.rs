@@ -138,6 +138,17 @@ pub struct Args {
         default_value = "local,s3,s3-rpo0"
     )]
     storage_modes: Vec<String>,
+    /// Whether the Garage nodes fsync their metadata and data (as the log's
+    /// RocksDB does). `false` is a diagnostic: it shows how much of the
+    /// bucket's cost is three stores syncing to the log's own disk.
+    #[arg(long, env = "CUSTODY_BENCH_STORAGE_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
+    storage_fsync: bool,
+    /// Where the Garage nodes keep their data (default: the work
+    /// directory, on the log's own file system). Another file system (for
+    /// example `/dev/shm`) is a diagnostic: on ext4 a log's fsync also
+    /// flushes whatever the store has written to the same file system.
+    #[arg(long, env = "CUSTODY_BENCH_STORAGE_DIR")]
+    storage_dir: Option<std::path::PathBuf>,
     /// Size in MiB of the artifact each storage mode publishes and pulls
     /// (0 skips it).
     #[arg(long, env = "CUSTODY_BENCH_STORAGE_ARTIFACT_MIB", default_value_t = 512)]

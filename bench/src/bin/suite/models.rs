@@ -4,6 +4,8 @@
 //! uploads. The pull rate is set against the SHA-256 rate of this machine
 //! measured in the same run on every core: a pull hashes every byte twice
 //! (the server before the last chunk leaves, the client as it arrives).
+//! Beside it, the disk's synced write rate and the same pull into a memory
+//! file system say whether the disk or the CPU bounds it.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -73,6 +75,33 @@ fn sha256_rate(threads: usize, per_thread: usize) -> f64 {
     (threads * per_thread) as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Bytes/s of writing `files` files of `bytes` each into `dir`, each
+/// fsynced before the next, as a pull leaves its files: the disk's own
+/// limit on a pull into `dir`, which a pull cannot beat however fast it
+/// hashes.
+fn synced_write_rate(dir: &Path, files: u64, bytes: u64) -> anyhow::Result<f64> {
+    let out = tempfile::Builder::new().prefix("synced-writes").tempdir_in(dir)?;
+    let buf = vec![0x5au8; 1 << 20];
+    let t = Instant::now();
+    for i in 0..files {
+        let mut f = std::fs::File::create(out.path().join(i.to_string()))?;
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(buf.len() as u64);
+            f.write_all(&buf[..n as usize])?;
+            left -= n;
+        }
+        f.sync_all()?;
+    }
+    Ok((files * bytes) as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Free bytes of the file system holding `path` (`df`'s view).
+fn free_bytes(path: &Path) -> Option<u64> {
+    let out = Command::new("df").args(["-B1", "--output=avail"]).arg(path).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().nth(1)?.trim().parse().ok()
+}
+
 /// `custody init` in `home` for the log at `url` trusting `policy`; then
 /// `key` (the log's admin key) grants its own actor publisher and reader on
 /// `bench/*`.
@@ -130,6 +159,20 @@ pub fn run(dir: &Path, policy: &Path, url: &str, shards: u64, shard_mib: u64) ->
     let (pull_s, _, _, pull_rss) = run(&["pull", "bench/model@1", "-o", out.to_str().context("pull path")?])?;
     std::fs::remove_dir_all(&out)?;
 
+    // The same pull into a memory file system, where fsync costs nothing:
+    // what the pull does when the disk is not its limit.
+    let shm = Path::new("/dev/shm");
+    let memory_pull = if shm.is_dir() && free_bytes(shm).is_some_and(|free| free > 2 * total) {
+        eprintln!("== model directory: pull and verify into {}", shm.display());
+        let out = tempfile::Builder::new().prefix("custody-bench-pull").tempdir_in(shm)?;
+        let dest = out.path().join("model");
+        let (secs, _, _, _) = run(&["pull", "bench/model@1", "-o", dest.to_str().context("pull path")?])?;
+        Some(total as f64 / secs)
+    } else {
+        None
+    };
+    let disk = synced_write_rate(dir, shards, shard_bytes)?;
+
     eprintln!("== model directory: version 2 with one shard changed");
     write_shard(&model.join(format!("model-{:05}-of-{shards:05}.safetensors", 2)), shard_bytes, 1000)?;
     let (_, _, stderr, _) = run(&["publish", m, "--name", "bench/model", "--version", "2"])?;
@@ -148,6 +191,8 @@ pub fn run(dir: &Path, policy: &Path, url: &str, shards: u64, shard_mib: u64) ->
         "pull_seconds": pull_s,
         "pull_bytes_per_s": total as f64 / pull_s,
         "pull_peak_rss_mib": pull_rss as f64 / 1024.0,
+        "pull_into_memory_bytes_per_s": memory_pull,
+        "synced_write_bytes_per_s": disk,
         "sha256_bytes_per_s_all_cores": sha,
         "sha256_bytes_per_s_one_core": sha_one,
         "cores": threads,

@@ -131,7 +131,9 @@ fn rate_row(
 }
 
 /// The model directory rows: pull rate against the SHA-256 rate of every
-/// core, the client's peak RSS, and what a one-shard change uploads.
+/// core, with the two figures that say what bounds it on this machine (the
+/// disk's synced write rate, and the same pull into memory), the client's
+/// peak RSS, and what a one-shard change uploads.
 fn model_rows(m: &Value) -> Vec<Row> {
     let mut rows = Vec::new();
     let (Some(rate), Some(sha)) =
@@ -158,6 +160,31 @@ fn model_rows(m: &Value) -> Vec<Row> {
         met: Some(rate >= 0.6 * sha),
         lower_is_better: false,
     });
+    if let Some(disk) = m["synced_write_bytes_per_s"].as_f64() {
+        rows.push(Row {
+            figure: format!(
+                "the same {size} written to the pull's disk in {} fsynced files (no network, no hashing): the disk's limit on that pull",
+                m["shards"]
+            ),
+            target: "",
+            measured: Spread::of(&[disk / 1e6]),
+            unit: "MB/s",
+            limit: None,
+            met: None,
+            lower_is_better: false,
+        });
+    }
+    if let Some(memory) = m["pull_into_memory_bytes_per_s"].as_f64() {
+        rows.push(Row {
+            figure: "the same pull into a memory file system (`/dev/shm`, where fsync is free)".into(),
+            target: "",
+            measured: Spread::of(&[memory / 1e6]),
+            unit: "MB/s",
+            limit: Some((sha / 1e6, format!("SHA-256 on {cores} cores, same run"))),
+            met: None,
+            lower_is_better: false,
+        });
+    }
     if let Some(rss) = m["pull_peak_rss_mib"].as_f64() {
         rows.push(Row {
             figure: format!("client peak RSS during that pull ({} parallel downloads)", cores.max(2.0)),
@@ -523,6 +550,31 @@ mod tests {
         assert_eq!(s, format!("# Title\n\nintro\n{BEGIN}\nsecond\n{END}\n\nanalysis after\n"));
         std::fs::write(&p, format!("only {BEGIN}")).unwrap();
         assert!(splice(&p, "x").is_err(), "one marker alone is refused");
+    }
+
+    #[test]
+    fn model_rows_set_the_pull_beside_its_disk_and_memory_figures() {
+        let m = serde_json::json!({
+            "shards": 4, "total_bytes": 2u64 << 30, "cores": 2,
+            "pull_bytes_per_s": 350e6, "sha256_bytes_per_s_all_cores": 1500e6,
+            "synced_write_bytes_per_s": 360e6, "pull_into_memory_bytes_per_s": 700e6,
+            "pull_peak_rss_mib": 15.0,
+            "republish_one_shard": {"files": 1, "bytes": 512e6, "shard_bytes": 512e6},
+        });
+        let rows = model_rows(&m);
+        let median = |needle: &str| {
+            let r = rows.iter().find(|r| r.figure.contains(needle)).unwrap_or_else(|| panic!("{needle}"));
+            (r.measured.as_ref().unwrap().median, r.met, r.limit.as_ref().map(|l| l.0))
+        };
+        assert_eq!(median("model directory on loopback"), (350.0, Some(false), Some(1500.0)));
+        assert_eq!(median("fsynced files"), (360.0, None, None));
+        assert_eq!(median("memory file system"), (700.0, None, Some(1500.0)));
+        // A run without the new figures still reports the pull.
+        let old = serde_json::json!({"shards": 4, "total_bytes": 1e9, "pull_bytes_per_s": 1e9,
+            "sha256_bytes_per_s_all_cores": 1e9});
+        let rows = model_rows(&old);
+        assert!(rows.iter().all(|r| !r.figure.contains("fsynced") && !r.figure.contains("memory")));
+        assert_eq!(rows[0].met, Some(true));
     }
 
     #[test]
