@@ -95,14 +95,7 @@ pub fn decode_bundle(data: &[u8], expected_count: usize) -> Result<Vec<&[u8]>, E
     let mut out = Vec::with_capacity(expected_count);
     let mut rest = data;
     for i in 0..expected_count {
-        let (len, tail) = match rest {
-            [a, b, tail @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), tail),
-            _ => return Err(EntryError::Truncated(i)),
-        };
-        if tail.len() < len {
-            return Err(EntryError::Truncated(i));
-        }
-        let (entry, tail) = tail.split_at(len);
+        let (entry, tail) = split_entry(rest, i)?;
         out.push(entry);
         rest = tail;
     }
@@ -134,17 +127,22 @@ pub fn decode_sequence(data: &[u8]) -> Result<Vec<&[u8]>, EntryError> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
-        let i = out.len();
-        let [a, b, tail @ ..] = rest else { return Err(EntryError::Truncated(i)) };
-        let len = usize::from(u16::from_be_bytes([*a, *b]));
-        if tail.len() < len {
-            return Err(EntryError::Truncated(i));
-        }
-        let (entry, tail) = tail.split_at(len);
+        let (entry, tail) = split_entry(rest, out.len())?;
         out.push(entry);
         rest = tail;
     }
     Ok(out)
+}
+
+/// The length-prefixed entry at the start of `data` (entry number `i`, for
+/// the error) and what follows it.
+fn split_entry(data: &[u8], i: usize) -> Result<(&[u8], &[u8]), EntryError> {
+    let [a, b, tail @ ..] = data else { return Err(EntryError::Truncated(i)) };
+    let len = usize::from(u16::from_be_bytes([*a, *b]));
+    if tail.len() < len {
+        return Err(EntryError::Truncated(i));
+    }
+    Ok(tail.split_at(len))
 }
 
 /// The RFC 6962 leaf hashes of a decoded bundle, in order: exactly the body
