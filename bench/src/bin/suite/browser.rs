@@ -107,6 +107,10 @@ impl Drop for Session {
     }
 }
 
+/// How long a load waits for Chromium's first-contentful-paint entry once
+/// the rows are proven.
+const FCP_AFTER_ROWS: Duration = Duration::from_secs(10);
+
 /// One load of `url`: (first contentful paint in ms, entries proven, ms
 /// they took, rows failed).
 fn load(s: &Session, url: &str) -> anyhow::Result<(f64, u64, f64, u64)> {
@@ -122,13 +126,23 @@ fn load(s: &Session, url: &str) -> anyhow::Result<(f64, u64, f64, u64)> {
         if (!end || !start) return null; \
         return { fcp: fcp ? fcp.startTime : null, entries: end.detail.entries, ms: end.startTime - start.startTime, \
           failed: document.querySelectorAll('td.verdict[data-verdict=failed]').length };";
+    // Chromium records the first contentful paint after the frame is
+    // drawn, which can come after a fast page has already proven its rows.
+    let mut rows_done: Option<Instant> = None;
     loop {
         let v = s.run(probe)?;
         if let Some(why) = v.get("failed_page").and_then(Value::as_str) {
             bail!("the page failed before proving its rows: {why}");
         }
         if !v.is_null() {
-            let fcp = v["fcp"].as_f64().context("no first-contentful-paint entry")?;
+            let Some(fcp) = v["fcp"].as_f64() else {
+                let since = *rows_done.get_or_insert_with(Instant::now);
+                if since.elapsed() > FCP_AFTER_ROWS {
+                    bail!("no first-contentful-paint entry {FCP_AFTER_ROWS:?} after the rows were proven");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            };
             return Ok((
                 fcp,
                 v["entries"].as_u64().unwrap_or(0),
